@@ -1,0 +1,52 @@
+/**
+ * Events contract: one typed bus for host events, vGPU lifecycle events and firmware events.
+ *
+ * Listeners are isolated: a listener that throws is logged and the remaining listeners still run (eventemitter3
+ * would otherwise stop the emit at the first throw and propagate into the emitter, i.e. into the hardware path).
+ */
+import type { GpuException } from './exceptions.js';
+
+/** vGPU states (issue: creating → ready → stopping → destroyed, plus failed and lost). */
+export type VgpuState = 'creating' | 'ready' | 'stopping' | 'destroyed' | 'failed' | 'lost';
+
+/** A firmware → host event after decoding, as the HAL delivers it. */
+export interface FirmwareEventRecord {
+  gpu: string;
+  /** GSP event function number, e.g. 0x1004 RC_TRIGGERED. */
+  eventId: number;
+  name: string;
+  /** GFID the event is tagged with, when it names one. */
+  gfid?: number;
+  payload: Uint8Array;
+  at: number;
+}
+
+/** Host-side events of the physical function (seed spec §9), plus suspend/resume. */
+export type HostEventKind = 'suspend' | 'resume' | 'unbind' | 'sriov-configure';
+
+export interface BusEvents {
+  'host:event': (e: { gpu: string; kind: HostEventKind; numVfs?: number }) => void;
+  'gpu:probed': (e: { gpu: string; name: string }) => void;
+  'gpu:ready': (e: { gpu: string }) => void;
+  'gpu:lost': (e: { gpu: string; reason: string }) => void;
+  'vgpu:state': (e: { gpu: string; vgpuId: string; vf: number; from: VgpuState | null; to: VgpuState; reason?: string }) => void;
+  'vgpu:step': (e: { gpu: string; vgpuId: string; step: string; phase: 'begin' | 'done' | 'undo' | 'failed' }) => void;
+  'firmware:event': (e: FirmwareEventRecord) => void;
+  /** FIFO non-stall interrupt of a channel (seed spec §9 id 5): wakes copy-engine waiters. */
+  'channel:nonstall': (e: { gpu: string; chid: number }) => void;
+  'exception': (e: GpuException) => void;
+  'scrub:progress': (e: { gpu: string; vgpuId: string; done: number; total: number }) => void;
+  'log:line': (e: { gpu: string; vgpuId?: string; area: string; line: string }) => void;
+}
+
+export type BusEventName = keyof BusEvents;
+export type BusListener<K extends BusEventName> = BusEvents[K];
+
+export interface EventBus {
+  /** Subscribe; returns a function that unsubscribes exactly this listener. */
+  on<K extends BusEventName>(event: K, listener: BusListener<K>): () => void;
+  once<K extends BusEventName>(event: K, listener: BusListener<K>): () => void;
+  /** Deliver to every listener; returns how many listeners threw (each is logged, none stops the others). */
+  emit<K extends BusEventName>(event: K, ...args: Parameters<BusListener<K>>): number;
+  listenerCount(event: BusEventName): number;
+}

@@ -1,0 +1,78 @@
+/**
+ * Firmware contract: the GSP of one physical GPU, as the core driver exposes it (seed spec §1.2 duty 1, §1.4 ops
+ * 4–10, §8). The vGPU manager never sees queues or registers: it boots the firmware, allocates RM clients, sends
+ * RM controls and raw RPCs, and listens to firmware events.
+ *
+ * All calls are asynchronous and look synchronous to the caller: `await rpc(...)` resolves with the reply of that
+ * call, whatever else is in flight.
+ */
+import type { FirmwareEventRecord } from './events.js';
+
+export interface FirmwareImage {
+  /** GSP build version the image carries, e.g. "570.144". */
+  version: string;
+  /** Where it came from (file path, "embedded"), for logs. */
+  source?: string;
+}
+
+export interface FirmwareInfo {
+  /** Version string reported by the running firmware (GSP_GET_FEATURES firmwareVersion). */
+  version: string;
+  /** True once GSP_INIT_DONE arrived. */
+  initDone: boolean;
+}
+
+export interface RpcOptions {
+  /** Reply timeout; defaults to the HAL's (OpenRM-like 1.5 × 4 s). Tests shrink it. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export type FirmwareState = 'off' | 'booting' | 'running' | 'crashed';
+
+/**
+ * An RM client allocated in the firmware: RM handles of the client, its device and subdevice objects (seed spec
+ * §1.4 op 4 allocates client + device; controls addressed to the GPU go to the subdevice).
+ */
+export interface RmClient {
+  readonly hClient: number;
+  readonly hDevice: number;
+  readonly hSubdevice: number;
+}
+
+/** The three per-vGPU firmware log areas (seed spec §4.2, §6), plus the firmware's own log. */
+export type LogContext = 'init-task' | 'vgpu-task' | 'kernel' | 'gsp';
+
+export type FirmwareEventListener = (event: FirmwareEventRecord) => void;
+
+export interface Firmware {
+  readonly state: FirmwareState;
+
+  /** Load and start the GSP; resolves when the firmware reports init done. Refuses an image below the HAL floor. */
+  boot(image: FirmwareImage, opts?: RpcOptions): Promise<FirmwareInfo>;
+  /** Orderly stop (unbind, daemon shutdown with `detach=false`). */
+  shutdown(): Promise<void>;
+  info(): FirmwareInfo;
+
+  /** Raw RPC by function number (NV_VGPU_MSG_FUNCTION_*); payload excludes the RPC header. */
+  rpc(fn: number, payload: Uint8Array, opts?: RpcOptions): Promise<Uint8Array>;
+
+  /** Allocate an RM client with device and subdevice objects (op 4, "alloc_gsp_client"). */
+  allocClient(opts?: RpcOptions): Promise<RmClient>;
+  /** Free a client and every object under it (op 5). Idempotent. */
+  freeClient(client: RmClient, opts?: RpcOptions): Promise<void>;
+  /**
+   * Send an RM control to the client's subdevice (ops 7–10). `params` is the control's parameter block; the
+   * resolved value is the parameter block as the firmware returned it (same size). A non-zero RM status rejects
+   * with a typed error carrying the status.
+   */
+  control(client: RmClient, cmd: number, params: Uint8Array, opts?: RpcOptions): Promise<Uint8Array>;
+
+  /** Firmware events (RC, MMU fault, error log, post event, FIFO non-stall …). Returns unsubscribe. */
+  onEvent(listener: FirmwareEventListener): () => void;
+  /** The same events as an async stream, ended when the firmware stops or the signal aborts. */
+  events(signal?: AbortSignal): AsyncIterable<FirmwareEventRecord>;
+
+  /** Snapshot of a log buffer: the GSP's own (`'gsp'`) or one of a vGPU's areas (by gfid). */
+  readLog(context: LogContext, gfid?: number): Uint8Array;
+}

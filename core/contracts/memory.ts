@@ -1,0 +1,65 @@
+/**
+ * Memory contract: the framebuffer of one physical GPU as an address space (seed spec §1.2 duty 2, §1.4 ops
+ * 14–18). The vGPU manager reserves the guest FB slice and the management heap here, and maps ranges for host
+ * access (the upstream driver maps them into PF BAR1 and gets a CPU pointer).
+ *
+ * A framebuffer may exceed what a Node Buffer can hold (4 GiB): host access is always through windows.
+ */
+
+export interface FbReserveRequest {
+  size: bigint;
+  /** Power-of-two alignment in bytes (the VMMU segment for a guest FB); 0 or undefined = the page (4 KiB). */
+  align?: bigint;
+  /** Who holds it: a vGPU id, 'manager', 'scrub', … Used for accounting and leak checks. */
+  owner: string;
+  /** What it is, for logs and the books: 'guest-fb', 'mgmt-heap', 'semaphore'. */
+  label: string;
+  /** Place at this exact offset (re-attach after a restart, migration); fails if not free. */
+  at?: bigint;
+}
+
+export interface FbRange {
+  readonly id: number;
+  readonly offset: bigint;
+  readonly size: bigint;
+  readonly owner: string;
+  readonly label: string;
+}
+
+/** A host mapping of (part of) a range, like a BAR1 mapping: windows are Buffers of at most `maxWindow` bytes. */
+export interface HostMapping {
+  readonly range: FbRange;
+  /** Offset inside the range where the mapping starts, and its length. */
+  readonly offset: bigint;
+  readonly size: bigint;
+  /** A Buffer view of [offset, offset+length) relative to the mapping start. Throws if out of bounds. */
+  window(offset: number, length: number): Buffer;
+  read(offset: number, length: number): Buffer;
+  write(offset: number, data: Uint8Array): void;
+  unmap(): void;
+}
+
+export interface FbStats {
+  total: bigint;
+  used: bigint;
+  free: bigint;
+  /** Largest free contiguous block. */
+  largestFree: bigint;
+  /** 1 − largestFree/free (0 when free is 0): how split the free space is. */
+  fragmentation: number;
+  ranges: number;
+}
+
+export interface FramebufferMemory {
+  readonly totalBytes: bigint;
+  reserve(req: FbReserveRequest): FbRange;
+  /** Free a range; any live mapping of it is unmapped first. Throws a typed error on an unknown range. */
+  free(range: FbRange): void;
+  /** Map `[offset, offset+size)` of the range for host access (op 17, bar1_map_mem). */
+  map(range: FbRange, opts?: { offset?: bigint; size?: bigint }): HostMapping;
+  stats(): FbStats;
+  /** Every live range, for the books and the reconcile after a restart. */
+  list(): FbRange[];
+  /** Fill a range with a 32-bit pattern (host-side fill; the CE scrub uses the copy engine instead). */
+  fill(range: FbRange, pattern: number, opts?: { offset?: bigint; size?: bigint }): Promise<void>;
+}

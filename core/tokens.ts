@@ -1,0 +1,29 @@
+/**
+ * Service identifiers of the one inversify container. Every injection names its token explicitly
+ * (`@inject(TOKENS.X)`): tsx/esbuild emits no decorator metadata, so type-based injection would fail at run time.
+ *
+ * `Symbol.for` keeps tokens identical across module copies (an out-of-tree plugin with its own import path).
+ */
+export const TOKENS = {
+  /** Root Logger. */
+  Logger: Symbol.for('vgpud.Logger'),
+  /** Validated daemon configuration (frozen object). */
+  Config: Symbol.for('vgpud.Config'),
+  EventBus: Symbol.for('vgpud.EventBus'),
+  ExceptionRelay: Symbol.for('vgpud.ExceptionRelay'),
+  /** Multi-binding: every HAL a plugin provides. */
+  Hal: Symbol.for('vgpud.Hal'),
+  /** Multi-binding: every PCI bus (simulator, mock, sysfs) a plugin provides. */
+  PciBus: Symbol.for('vgpud.PciBus'),
+  /** Chooses the HAL for a device from the bound HALs. */
+  HalRegistry: Symbol.for('vgpud.HalRegistry'),
+  PluginHost: Symbol.for('vgpud.PluginHost'),
+  /** The vGPU manager of the core. */
+  VgpuManager: Symbol.for('vgpud.VgpuManager'),
+  /** Native hot paths (addon or pure-TS fallback). */
+  NativeOps: Symbol.for('vgpud.NativeOps'),
+  /** Monotonic clock in ms; tests bind a fake. */
+  Clock: Symbol.for('vgpud.Clock'),
+} as const;
+
+export type TokenName = keyof typeof TOKENS;

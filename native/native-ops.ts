@@ -1,0 +1,74 @@
+/**
+ * The interface of the native hot paths. Two implementations stand behind it: the node-addon-api addon
+ * (`native/src/`, file/memfd mappings shared between processes, futex doorbells, multi-threaded fills) and the
+ * pure-TypeScript fallback (`native/fallback.ts`, SharedArrayBuffer arenas shared between threads of one process).
+ * Both carry the same bytes; callers never ask which one they have except to report it.
+ *
+ * Offsets and lengths inside an arena are bigint because a framebuffer is larger than 2^32 (and than a Buffer).
+ */
+
+export type ArenaBacking = 'file' | 'memfd' | 'sab';
+
+export interface CreateArenaOptions {
+  size: bigint;
+  /**
+   * Backing file (e.g. under /dev/shm) so another process can attach with `openArena(path)`. Created sparse;
+   * an existing file of the same size is re-used as it is (its contents survive: that is how a restarted daemon
+   * finds its vGPUs' FB). Without a path: 'memfd' (native) or 'sab' (fallback).
+   */
+  path?: string;
+  backing?: ArenaBacking;
+}
+
+export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
+
+export interface SharedArena {
+  readonly size: bigint;
+  readonly backing: ArenaBacking;
+  /** Path of the backing file, or null. */
+  readonly path: string | null;
+  /** The SharedArrayBuffer behind a 'sab' arena (to post to a worker), else null. */
+  readonly sab: SharedArrayBuffer | null;
+
+  /**
+   * A Buffer view over `[offset, offset+length)`; `length` ≤ 1 GiB. Writes through it are writes to the arena.
+   * Throws VGPU_ERANGE when the range is outside the arena.
+   */
+  window(offset: bigint, length: number): Buffer;
+
+  /** Fill with a repeated 32-bit little-endian pattern, split across the machine's cores, off the event loop.
+   *  `offset` and `length` must be 4-byte aligned (VGPU_EALIGN). With pattern 0 and `release` (default true)
+   *  whole 4 KiB pages are handed back to the kernel instead of written, keeping the arena sparse. */
+  fill(offset: bigint, length: bigint, pattern: number, opts?: { release?: boolean }): Promise<void>;
+  /** Offset of the first 32-bit word that differs from `pattern`, or null when the whole range matches. */
+  verify(offset: bigint, length: bigint, pattern: number): Promise<bigint | null>;
+  /** One 64-bit hash per page of `pageSize` (default 4096) bytes; offset and length page-aligned. Same values on
+   *  the addon and the fallback. */
+  hashPages(offset: bigint, length: bigint, pageSize?: number): Promise<BigUint64Array>;
+  /** Bytes of the arena actually backed by memory (resident/allocated pages), for sparseness checks. */
+  committedBytes(): bigint;
+
+  /** 32-bit atomic load/store at a 4-byte aligned offset (queue pointers, doorbell words). */
+  load32(offset: bigint): number;
+  store32(offset: bigint, value: number): void;
+  /** Block (asynchronously) while the 32-bit word at `offset` equals `expected`, up to `timeoutMs`. */
+  wait32(offset: bigint, expected: number, timeoutMs: number): Promise<WaitResult>;
+  /** Wake up to `count` waiters on the word (default all). Works across processes for file/memfd arenas. */
+  wake32(offset: bigint, count?: number): void;
+
+  /** Unmap. The backing file stays (the device owns it). */
+  close(): void;
+}
+
+export interface NativeOps {
+  readonly kind: 'native' | 'js';
+  createArena(opts: CreateArenaOptions): SharedArena;
+  /** Attach to an arena another process created (native only; the fallback throws VGPU_ENODEV). */
+  openArena(path: string): SharedArena;
+  /** Wrap a SharedArrayBuffer received from another thread. */
+  attachSab(sab: SharedArrayBuffer): SharedArena;
+  /** A plain single-threaded memset of the whole buffer: the physical floor the scrub benchmark compares with. */
+  memsetFloor(buf: Buffer, byte: number): void;
+  /** Send a systemd notification (READY=1 …); false when not under systemd or unsupported. */
+  sdNotify(state: string): boolean;
+}
