@@ -1,0 +1,92 @@
+/**
+ * VgpuService contract: what the daemon's faces (control API, metrics, later vfio-user and the Kubernetes device
+ * plugin) call. Bound to TOKENS.VgpuManager. The faces never reach into the lifecycle or HAL plugins: everything
+ * they show or change goes through here, and progress comes back as bus events ('scrub:progress', 'vgpu:state').
+ *
+ * Sizes are bigint inside the process; JSON faces print them as decimal strings.
+ */
+import type { VgpuState } from './events.js';
+
+export type TypePolicy = 'homogeneous' | 'heterogeneous';
+
+export interface GpuSummary {
+  bdf: string;
+  name: string;
+  halId: string;
+  pciDeviceId: number;
+  firmwareVersion: string;
+  state: 'ready' | 'lost' | 'suspended' | 'unbound';
+  policy: TypePolicy;
+  totalVfs: number;
+  fb: { total: bigint; used: bigint; free: bigint; stranded: bigint; largestFree: bigint };
+  vgpus: number;
+}
+
+export interface VgpuTypeInfo {
+  id: number;
+  name: string;
+  /** Last letter of the name: Q, B, A or C. */
+  series: string;
+  fbBytes: bigint;
+  maxInstances: number;
+  heads: number;
+  maxResolution: string;
+  /** How many more of this type can be created on the GPU right now. */
+  available: number;
+}
+
+export interface ScrubRecord {
+  at: number;
+  bytes: bigint;
+  durationMs: number;
+  pattern: number;
+  /** null = no verify pass was asked for. */
+  verified: boolean | null;
+  reason: 'create' | 'reset' | 'destroy';
+}
+
+export interface VgpuInfo {
+  id: string;
+  gpu: string;
+  vf: number;
+  vfBdf: string;
+  gfid: number;
+  typeId: number;
+  typeName: string;
+  state: VgpuState;
+  fb: { offset: bigint; size: bigint };
+  placementId?: number;
+  chids: { offset: number; count: number };
+  createdAt: number;
+  /** Set while a VMM holds the device (open). Destroying an in-use vGPU needs `force`. */
+  inUse: boolean;
+  lastScrub?: ScrubRecord;
+  error?: { code: string; message: string; step?: string };
+}
+
+export interface CreateVgpuRequest {
+  gpu: string;
+  /** Type id or full/short name ("NVIDIA RTX6000-Ada-24Q", "RTX6000-Ada-24Q", "24Q"). */
+  type: number | string;
+  /** VF index; the first free VF when absent. */
+  vf?: number;
+  signal?: AbortSignal;
+}
+
+export type VfAttribute = 'creatable_vgpu_types' | 'current_vgpu_type';
+
+export interface VgpuService {
+  gpus(): GpuSummary[];
+  types(gpu: string, opts?: { all?: boolean }): VgpuTypeInfo[];
+  list(filter?: { gpu?: string }): VgpuInfo[];
+  /** Throws VGPU_ENOENT for an unknown id. */
+  get(id: string): VgpuInfo;
+  create(req: CreateVgpuRequest): Promise<VgpuInfo>;
+  destroy(id: string, opts?: { force?: boolean; signal?: AbortSignal }): Promise<void>;
+  /** The per-VF admin ABI (seed spec §3.5), byte-exact. */
+  readVfAttribute(vfBdf: string, attr: VfAttribute): string;
+  writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void;
+  setPolicy(gpu: string, policy: TypePolicy): void;
+  /** Last `lines` lines of a vGPU's log (kept after destroy until its VF is reused). */
+  logs(id: string, lines?: number): string[];
+}
