@@ -1,0 +1,76 @@
+/**
+ * The daemon configuration, as one zod schema: defaults live here and nowhere else, and every section except the
+ * per-plugin ones is strict, so a misspelt key is an error that names it instead of a silently ignored setting.
+ */
+import { z } from 'zod';
+
+/** PCI address, domain:bus:device.function ("0000:41:00.0"). */
+export const BDF_PATTERN = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
+
+/** `plugins.enabled` entry meaning "every plugin the daemon was given". */
+export const ALL_PLUGINS = '*';
+
+const bdf = z.string().regex(BDF_PATTERN, 'expected a PCI address like "0000:41:00.0"');
+
+const loggingSchema = z.strictObject({
+  level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  format: z.enum(['json', 'human']).default('json'),
+});
+
+const gpuSchema = z.strictObject({
+  /** Which GPU this entry configures; absent = every GPU no other entry names. */
+  bdf: bdf.optional(),
+  /** Force a HAL by id instead of choosing by PCI id. */
+  hal: z.string().min(1).optional(),
+  /** Upstream v2 supports only homogeneous (seed spec §1.1); heterogeneous is this project's extension. */
+  policy: z.enum(['homogeneous', 'heterogeneous']).default('homogeneous'),
+});
+
+const pluginsSchema = z.looseObject({
+  /** Plugin names to wire, or "*" for all the daemon was given (built-ins and `paths`). */
+  enabled: z.array(z.string().min(1)).default([ALL_PLUGINS]),
+  /** Out-of-tree plugin modules; each default-exports a VgpudPlugin. Relative paths are from the cwd. */
+  paths: z.array(z.string().min(1)).default([]),
+  // Any other key is a plugin's own section (`plugins.<name>`), validated by that plugin.
+});
+
+const simDeviceSchema = z.strictObject({
+  /** Simulated board, e.g. "rtx-6000-ada". */
+  board: z.string().min(1),
+  bdf: bdf.optional(),
+  /** Backing file of the simulated device (shared memory), if not the default. */
+  path: z.string().min(1).optional(),
+});
+
+const simSchema = z.strictObject({
+  devices: z.array(simDeviceSchema).default([]),
+});
+
+const apiSchema = z.strictObject({
+  socket: z.string().min(1).default('/run/vgpud/vgpud.sock'),
+  stateDir: z.string().min(1).default('/var/lib/vgpud'),
+});
+
+const ms = z.number().int().positive();
+const timeoutsSchema = z.strictObject({
+  /** GSP RPC reply timeout; OpenRM waits 1.5 × 4 s. */
+  rpcMs: ms.default(6000),
+  /** vGPU bootload RPC (upstream: 10 s, seed spec §11 item 6). */
+  bootloadMs: ms.default(10_000),
+  /** Copy-engine scrub of one vGPU's FB (upstream: 4 s). */
+  scrubMs: ms.default(4000),
+});
+
+export const configSchema = z.strictObject({
+  logging: loggingSchema.prefault({}),
+  gpus: z.array(gpuSchema).default([]),
+  plugins: pluginsSchema.prefault({}),
+  sim: simSchema.prefault({}),
+  api: apiSchema.prefault({}),
+  timeouts: timeoutsSchema.prefault({}),
+});
+
+/** The validated, defaulted configuration (frozen once loaded). */
+export type VgpudConfig = z.output<typeof configSchema>;
+/** What a config file or object may contain before defaults. */
+export type VgpudConfigInput = z.input<typeof configSchema>;
