@@ -1,0 +1,213 @@
+/**
+ * A generic FramebufferMemory (core/contracts/memory.ts): placement by the RangeAllocator, bytes by a pluggable
+ * FbBackingStore. The mock backs it with a sparse in-memory store, the Ada HAL with a native SharedArena (whose
+ * `window`/`fill` have exactly this shape, so an arena *is* a backing store).
+ *
+ * Host mappings are the BAR1 mappings of the real driver: each is bounds-checked against its range, dies with the
+ * range (free unmaps first — the upstream driver leaves that ordering to the caller), and refuses use after unmap.
+ */
+import type { FbRange, FbReserveRequest, FbStats, FramebufferMemory, HostMapping } from '../contracts/memory.js';
+import { ErrorCode, VgpuError } from '../contracts/exceptions.js';
+import { RangeAllocator } from './range-allocator.js';
+
+/** Where the framebuffer's bytes live. */
+export interface FbBackingStore {
+  /** A Buffer view over [offset, offset+length); writes through it are writes to the FB. */
+  window(offset: bigint, length: number): Buffer;
+  /** Fill with a repeated 32-bit little-endian pattern; offset and length are 4-byte aligned. */
+  fill(offset: bigint, length: bigint, pattern: number): Promise<void>;
+  /** Optional copying read; a sparse store uses it to read unwritten memory as zeros without committing it. */
+  read?(offset: bigint, length: number): Buffer;
+}
+
+export interface FramebufferMemoryOptions {
+  totalBytes: bigint;
+  store: FbBackingStore;
+  /** Default alignment when a request gives none (the 4 KiB page). */
+  pageSize?: bigint;
+  /** Largest window a mapping hands out (default 1 GiB, the SharedArena limit). */
+  maxWindow?: number;
+  /** For messages: "framebuffer of 0000:41:00.0". */
+  name?: string;
+}
+
+/** Something a mapping tells its owner when it goes away. */
+interface MappingRecord {
+  mapping: HostMappingImpl;
+}
+
+interface LiveRange {
+  range: FbRange;
+  mappings: Set<MappingRecord>;
+}
+
+export interface MappingInfo {
+  rangeId: number;
+  offset: bigint;
+  size: bigint;
+}
+
+const PAGE = 4096n;
+
+export class FramebufferMemoryImpl implements FramebufferMemory {
+  readonly totalBytes: bigint;
+  readonly maxWindow: number;
+  private readonly alloc: RangeAllocator;
+  private readonly store: FbBackingStore;
+  private readonly pageSize: bigint;
+  private readonly name: string;
+  private readonly live = new Map<number, LiveRange>();
+  private nextId = 1;
+
+  constructor(opts: FramebufferMemoryOptions) {
+    this.totalBytes = opts.totalBytes;
+    this.store = opts.store;
+    this.pageSize = opts.pageSize ?? PAGE;
+    this.maxWindow = opts.maxWindow ?? 1 << 30;
+    this.name = opts.name ?? 'framebuffer';
+    this.alloc = new RangeAllocator(opts.totalBytes, { name: this.name });
+  }
+
+  reserve(req: FbReserveRequest): FbRange {
+    if (req === null || typeof req !== 'object' || typeof req.owner !== 'string' || req.owner === '' || typeof req.label !== 'string') {
+      throw new VgpuError(ErrorCode.InvalidArgument, 'an FB reservation needs a size, a non-empty owner and a label', {
+        hint: "pass { size, owner: '<vgpu id>', label: 'guest-fb' }",
+      });
+    }
+    const align = req.align === undefined || req.align === 0n ? this.pageSize : req.align;
+    const placed = this.alloc.reserve(req.size, align, req.at);
+    const range: FbRange = Object.freeze({ id: this.nextId++, offset: placed.offset, size: placed.size, owner: req.owner, label: req.label });
+    this.live.set(range.id, { range, mappings: new Set() });
+    return range;
+  }
+
+  free(range: FbRange): void {
+    const entry = this.lookup(range, 'free');
+    for (const rec of [...entry.mappings]) rec.mapping.unmap();
+    this.alloc.free(entry.range.offset, entry.range.size);
+    this.live.delete(entry.range.id);
+  }
+
+  map(range: FbRange, opts: { offset?: bigint; size?: bigint } = {}): HostMapping {
+    const entry = this.lookup(range, 'map');
+    const { offset, size } = this.subRange(entry.range, opts, 'map');
+    const rec: MappingRecord = { mapping: undefined as unknown as HostMappingImpl };
+    rec.mapping = new HostMappingImpl(entry.range, offset, size, this.store, this.maxWindow, () => entry.mappings.delete(rec));
+    entry.mappings.add(rec);
+    return rec.mapping;
+  }
+
+  stats(): FbStats {
+    const s = this.alloc.stats();
+    return { total: s.total, used: s.used, free: s.free, largestFree: s.largestFree, fragmentation: s.fragmentation, ranges: s.ranges };
+  }
+
+  list(): FbRange[] {
+    return [...this.live.values()].map((e) => e.range).sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+  }
+
+  async fill(range: FbRange, pattern: number, opts: { offset?: bigint; size?: bigint } = {}): Promise<void> {
+    const entry = this.lookup(range, 'fill');
+    const { offset, size } = this.subRange(entry.range, opts, 'fill');
+    if ((entry.range.offset + offset) % 4n !== 0n || size % 4n !== 0n) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `fill of ${size} bytes at +${offset} is not 4-byte aligned`, {
+        hint: 'a 32-bit pattern fill needs a 4-byte aligned offset and size',
+      });
+    }
+    if (size === 0n) return;
+    await this.store.fill(entry.range.offset + offset, size, pattern >>> 0);
+  }
+
+  /** True while `range` is a live range of this memory (same id, offset and size). */
+  has(range: FbRange): boolean {
+    const e = this.live.get(range.id);
+    return e !== undefined && e.range.offset === range.offset && e.range.size === range.size;
+  }
+
+  /** Live host mappings, for the books. */
+  mappings(): MappingInfo[] {
+    const out: MappingInfo[] = [];
+    for (const e of this.live.values()) for (const m of e.mappings) out.push({ rangeId: e.range.id, offset: m.mapping.offset, size: m.mapping.size });
+    return out;
+  }
+
+  private lookup(range: FbRange, what: string): LiveRange {
+    const e = range && typeof range === 'object' ? this.live.get(range.id) : undefined;
+    if (e !== undefined && e.range.offset === range.offset && e.range.size === range.size) return e;
+    const id = range && typeof range === 'object' ? range.id : undefined;
+    // Ids are handed out in order, so an id below nextId that is not live was freed: a double free (or use after
+    // free), which deserves a different message from "not ours".
+    const freed = e === undefined && typeof id === 'number' && id > 0 && id < this.nextId;
+    throw new VgpuError(freed ? ErrorCode.IllegalState : ErrorCode.NotFound,
+      freed ? `cannot ${what} FB range #${id}: it was already freed` : `cannot ${what}: not a live range of the ${this.name}`, {
+        hint: freed ? 'free each range exactly once and drop your reference to it afterwards' : 'use the FbRange that reserve() of this GPU returned',
+        details: { id, offset: range && typeof range === 'object' ? String(range.offset) : undefined },
+      });
+  }
+
+  private subRange(range: FbRange, opts: { offset?: bigint; size?: bigint }, what: string): { offset: bigint; size: bigint } {
+    const offset = opts.offset ?? 0n;
+    const size = opts.size ?? range.size - offset;
+    if (offset < 0n || size < 0n || offset + size > range.size) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `${what} of [${offset}, ${offset + size}) is outside FB range #${range.id} of ${range.size} bytes`, {
+        hint: 'keep offset and size inside the range',
+        details: { id: range.id, offset: String(offset), size: String(size), rangeSize: String(range.size) },
+      });
+    }
+    return { offset, size };
+  }
+}
+
+class HostMappingImpl implements HostMapping {
+  private live = true;
+
+  constructor(
+    readonly range: FbRange,
+    readonly offset: bigint,
+    readonly size: bigint,
+    private readonly store: FbBackingStore,
+    private readonly maxWindow: number,
+    private readonly onUnmap: () => void,
+  ) {}
+
+  window(offset: number, length: number): Buffer {
+    this.check(offset, length);
+    return this.store.window(this.range.offset + this.offset + BigInt(offset), length);
+  }
+
+  read(offset: number, length: number): Buffer {
+    this.check(offset, length);
+    const at = this.range.offset + this.offset + BigInt(offset);
+    return this.store.read !== undefined ? this.store.read(at, length) : Buffer.from(this.store.window(at, length));
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    this.window(offset, data.length).set(data);
+  }
+
+  unmap(): void {
+    if (!this.live) return; // idempotent: free() may already have unmapped it
+    this.live = false;
+    this.onUnmap();
+  }
+
+  private check(offset: number, length: number): void {
+    if (!this.live) {
+      throw new VgpuError(ErrorCode.IllegalState, `mapping of FB range #${this.range.id} was unmapped`, {
+        hint: 'map the range again; a mapping dies with unmap() or when its range is freed',
+      });
+    }
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || BigInt(offset) + BigInt(length) > this.size) {
+      throw new VgpuError(ErrorCode.NativeRange, `window [${offset}, ${offset + length}) is outside a ${this.size}-byte mapping`, {
+        hint: 'keep windows inside the mapping',
+        details: { id: this.range.id, offset, length, size: String(this.size) },
+      });
+    }
+    if (length > this.maxWindow) {
+      throw new VgpuError(ErrorCode.NativeRange, `window of ${length} bytes exceeds the ${this.maxWindow}-byte limit`, {
+        hint: 'walk large ranges in several windows',
+        details: { length, maxWindow: this.maxWindow },
+      });
+    }
+  }
+}
