@@ -24,6 +24,15 @@ export const TOKENS = {
   NativeOps: Symbol.for('vgpud.NativeOps'),
   /** Monotonic clock in ms; tests bind a fake. */
   Clock: Symbol.for('vgpud.Clock'),
+  /** FB scrubber (scrub plugin). */
+  FbScrubber: Symbol.for('vgpud.FbScrubber'),
+  /** The control API's HTTP server (`HttpServer` in plugins/api), bound by the 'api' plugin (capability 'http'). */
+  HttpServer: Symbol.for('vgpud.HttpServer'),
+  /**
+   * Multi-binding: route contributions `(app) => void` other plugins bind in their ContainerModule (e.g. /metrics).
+   * Bound at load time because fastify refuses new routes once it listens; the api plugin mounts them before listen.
+   */
+  HttpRoutes: Symbol.for('vgpud.HttpRoutes'),
 } as const;
 
 export type TokenName = keyof typeof TOKENS;
