@@ -1,0 +1,73 @@
+/**
+ * Schema of the YAML type catalogue (metadata/ada.yaml). zod checks each value's shape; `compile-catalog.ts`
+ * checks the relations between values (unique ids, series letter, the FB fit).
+ */
+import { z } from 'zod';
+
+/** Where a number came from; see the header of metadata/ada.yaml. */
+export const provenance = z.enum(['rfc-v2-doc', 'rfc-v1-decoded', 'assigned-by-vgpud']);
+
+const u32 = z.number().int().min(0).max(0xffffffff);
+const resolution = z.string().regex(/^\d{1,5}x\d{1,5}$/, 'expected WIDTHxHEIGHT, e.g. 5120x2880');
+const ascii = z.string().regex(/^[\x20-\x7e]+$/, 'expected printable ASCII').max(31, 'at most 31 characters fit the 32-byte field');
+
+/** Display/licensing facts a series gives its types; every type may override them. */
+const displayFields = {
+  vgpuClass: ascii,
+  numHeads: z.number().int().min(0).max(4),
+  maxResolution: resolution,
+  maxPixels: u32,
+  frlConfig: u32,
+  cudaEnabled: z.boolean(),
+  eccSupported: z.boolean(),
+  multiVgpuSupported: z.boolean().default(false),
+};
+
+export const seriesSchema = z.strictObject({ ...displayFields, source: provenance });
+
+export const typeSchema = z.strictObject({
+  id: z.number().int().min(1).max(0xffffffff),
+  name: ascii.regex(/-\d+[QBAC]$/, 'expected a name ending in -<GiB><series>, e.g. "NVIDIA L40S-24Q"'),
+  fbMiB: z.number().int().min(1),
+  heapMiB: z.number().int().min(3, 'the mgmt heap must hold the 0x274000-byte comm buffer'),
+  bar1MiB: z.number().int().min(1).refine((v) => (v & (v - 1)) === 0, 'BAR1 size must be a power of two'),
+  maxInstance: z.number().int().min(1).max(32),
+  fbReservationMiB: z.number().int().min(0).default(0),
+  vdevSubsystem: z.number().int().min(0).max(0xffff).optional(),
+  source: provenance,
+  vgpuClass: displayFields.vgpuClass.optional(),
+  numHeads: displayFields.numHeads.optional(),
+  maxResolution: displayFields.maxResolution.optional(),
+  maxPixels: displayFields.maxPixels.optional(),
+  frlConfig: displayFields.frlConfig.optional(),
+  cudaEnabled: displayFields.cudaEnabled.optional(),
+  eccSupported: displayFields.eccSupported.optional(),
+  multiVgpuSupported: z.boolean().optional(),
+});
+
+export const boardSchema = z.strictObject({
+  key: z.string().regex(/^[a-z0-9-]+$/),
+  name: z.string().min(1),
+  deviceId: z.number().int().min(1).max(0xffff),
+  /** Physical FB of the board. */
+  fbMiB: z.number().int().min(1),
+  /** Where the FB size comes from (UNVERIFIED marks a remembered number). */
+  fbSource: z.string().min(1),
+  /** FB the board leaves for vGPUs: guest FB + heaps + reservations of maxInstance vGPUs must fit in it. */
+  vgpuFbMiB: z.number().int().min(1),
+  /** The public document the type table comes from. */
+  source: z.string().min(1),
+  types: z.array(typeSchema).min(1).max(64),
+});
+
+export const catalogSchema = z.strictObject({
+  vgpuMajor: z.number().int().min(0),
+  vgpuMinor: z.number().int().min(0),
+  gspVersion: ascii,
+  series: z.strictObject({ Q: seriesSchema, B: seriesSchema, A: seriesSchema, C: seriesSchema }),
+  boards: z.array(boardSchema).min(1),
+});
+
+export type Catalog = z.infer<typeof catalogSchema>;
+export type CatalogBoard = z.infer<typeof boardSchema>;
+export type CatalogType = z.infer<typeof typeSchema>;

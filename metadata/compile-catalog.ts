@@ -1,0 +1,141 @@
+/**
+ * YAML type catalogue -> MetadataSpec. Validation errors name the YAML key (`boards[2].types[5].fbMiB`) so the
+ * author can find the line; the binary checks that follow (writer self-parse) name byte offsets instead.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ErrorCode, VgpuError } from '../core/contracts/exceptions.js';
+import type { MetadataSpec, VgpuTypeRecord } from '../core/metadata/metadata-file.js';
+import { MiB, NV2080_CTRL_CMD_VGPU_MGR_INTERNAL_PGPU_ADD_VGPU_TYPE } from '../core/metadata/metadata-format.js';
+import {
+  ADD_VGPU_TYPE_PARAMS,
+  encodeAddVgpuTypeParams,
+  kernelTypeFromInfo,
+  VGPU_INFO,
+  type VgpuInfoRecord,
+  type VgpuSeries,
+} from '../core/metadata/vgpu-info-record.js';
+import { catalogSchema, type Catalog } from './catalog-schema.js';
+
+export interface CompiledBoard {
+  readonly key: string;
+  readonly name: string;
+  readonly deviceId: number;
+  readonly fbMiB: number;
+  readonly vgpuFbMiB: number;
+  /** GSP view of each type (what the RM-control payload carries), in YAML order. */
+  readonly infos: readonly VgpuInfoRecord[];
+  /** Kernel view of each type (the blob's record array), in YAML order. */
+  readonly types: readonly VgpuTypeRecord[];
+}
+
+export interface CompiledCatalog {
+  readonly spec: MetadataSpec;
+  readonly boards: readonly CompiledBoard[];
+}
+
+function catalogError(source: string, key: string, problem: string): VgpuError {
+  return new VgpuError(ErrorCode.Metadata, `${source}: ${key || '(root)'}: ${problem}`, {
+    hint: `fix ${key || 'the file'} in ${source} and run \`npm run metadata:build\` again`,
+    details: { source, key },
+  });
+}
+
+function keyOf(path: ReadonlyArray<PropertyKey>): string {
+  let s = '';
+  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s;
+}
+
+/** Compile catalogue text; `source` names the file in error messages. */
+export function compileCatalog(text: string, source = 'catalog.yaml'): CompiledCatalog {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (e) {
+    throw catalogError(source, '', `YAML syntax error: ${(e as Error).message}`);
+  }
+  const parsed = catalogSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw catalogError(source, keyOf(issue.path), issue.message);
+  }
+  return compileParsed(parsed.data, source);
+}
+
+export function loadCatalog(path: string): CompiledCatalog {
+  return compileCatalog(readFileSync(path, 'utf8'), path);
+}
+
+function compileParsed(cat: Catalog, source: string): CompiledCatalog {
+  const boards: CompiledBoard[] = [];
+  const devices = new Map<number, string>();
+  cat.boards.forEach((b, bi) => {
+    const bk = `boards[${bi}]`;
+    const other = devices.get(b.deviceId);
+    if (other !== undefined) throw catalogError(source, `${bk}.deviceId`, `device 0x${b.deviceId.toString(16)} is already used by ${other}`);
+    devices.set(b.deviceId, bk);
+    if (b.vgpuFbMiB > b.fbMiB) throw catalogError(source, `${bk}.vgpuFbMiB`, `${b.vgpuFbMiB} exceeds the board's fbMiB ${b.fbMiB}`);
+    const ids = new Set<number>();
+    const names = new Set<string>();
+    const infos = b.types.map((t, ti): VgpuInfoRecord => {
+      const tk = `${bk}.types[${ti}]`;
+      if (ids.has(t.id)) throw catalogError(source, `${tk}.id`, `duplicate type id ${t.id} on board ${b.key}`);
+      if (names.has(t.name)) throw catalogError(source, `${tk}.name`, `duplicate type name "${t.name}" on board ${b.key}`);
+      ids.add(t.id);
+      names.add(t.name);
+      const series = t.name.slice(-1) as VgpuSeries;
+      const d = cat.series[series];
+      // Every vGPU of the type, with its heap and reservation, must fit in the FB the board leaves for vGPUs.
+      const perVgpu = t.fbMiB + t.heapMiB + t.fbReservationMiB;
+      if (perVgpu * t.maxInstance > b.vgpuFbMiB) {
+        throw catalogError(source, `${tk}.fbMiB`, `${t.maxInstance} x (fb ${t.fbMiB} + heap ${t.heapMiB} + reservation ${t.fbReservationMiB}) MiB = ${perVgpu * t.maxInstance} MiB exceeds vgpuFbMiB ${b.vgpuFbMiB}`);
+      }
+      const [resX, resY] = (t.maxResolution ?? d.maxResolution).split('x').map(Number) as [number, number];
+      return Object.freeze({
+        id: t.id,
+        name: t.name,
+        vgpuClass: t.vgpuClass ?? d.vgpuClass,
+        maxInstance: t.maxInstance,
+        numHeads: t.numHeads ?? d.numHeads,
+        maxResolutionX: resX,
+        maxResolutionY: resY,
+        maxPixels: t.maxPixels ?? d.maxPixels,
+        frlConfig: t.frlConfig ?? d.frlConfig,
+        cudaEnabled: t.cudaEnabled ?? d.cudaEnabled,
+        eccSupported: t.eccSupported ?? d.eccSupported,
+        multiVgpuSupported: t.multiVgpuSupported ?? d.multiVgpuSupported,
+        vdevId: ((b.deviceId << 16) | (t.vdevSubsystem ?? (t.id & 0xffff))) >>> 0,
+        pdevId: b.deviceId,
+        fbLength: BigInt(t.fbMiB) * MiB,
+        gspHeapSize: BigInt(t.heapMiB) * MiB,
+        fbReservation: BigInt(t.fbReservationMiB) * MiB,
+        bar1LengthMiB: t.bar1MiB,
+        series,
+      });
+    });
+    boards.push(Object.freeze({
+      key: b.key,
+      name: b.name,
+      deviceId: b.deviceId,
+      fbMiB: b.fbMiB,
+      vgpuFbMiB: b.vgpuFbMiB,
+      infos: Object.freeze(infos),
+      types: Object.freeze(infos.map(kernelTypeFromInfo)),
+    }));
+  });
+  const spec: MetadataSpec = {
+    vgpuMajor: cat.vgpuMajor,
+    vgpuMinor: cat.vgpuMinor,
+    gspVersion: cat.gspVersion,
+    blobs: boards.map((b) => ({
+      deviceId: b.deviceId,
+      rmctrlCmd: NV2080_CTRL_CMD_VGPU_MGR_INTERNAL_PGPU_ADD_VGPU_TYPE,
+      rmctrlPayload: encodeAddVgpuTypeParams({ discardVgpuTypes: true, infos: b.infos }),
+      rmctrlVgpuInfoOffset: BigInt(ADD_VGPU_TYPE_PARAMS.vgpuInfo),
+      rmctrlVgpuInfoSize: BigInt(b.infos.length * VGPU_INFO.bytes),
+      types: b.types,
+    })),
+  };
+  return Object.freeze({ spec, boards: Object.freeze(boards) });
+}

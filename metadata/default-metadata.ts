@@ -1,0 +1,24 @@
+/**
+ * The metadata file the daemon loads by default: metadata/out/vgpu-570.144.bin, compiled from metadata/ada.yaml.
+ * metadata/out/ is git-ignored, so the daemon builds the file on demand.
+ */
+import { compileCatalogFile, DEFAULT_CATALOG_PATH, DEFAULT_OUT_DIR } from './compile-to-file.js';
+
+export { DEFAULT_CATALOG_PATH, DEFAULT_OUT_DIR };
+
+export interface EnsureDefaultMetadataOptions {
+  /** Catalogue to compile (default metadata/ada.yaml). */
+  sourcePath?: string;
+  /** Output folder (default metadata/out/). */
+  outDir?: string;
+}
+
+/**
+ * Path of the default metadata file, (re)building it when missing or stale. Staleness is judged by content, not
+ * mtime: the catalogue is compiled (a few ms) and the file rewritten only if its bytes differ, so an edited YAML,
+ * a changed compiler or a damaged file are all repaired, and clock skew cannot fool it.
+ * Throws VgpuError(Metadata) naming the YAML key when the catalogue is invalid.
+ */
+export function ensureDefaultMetadata(opts: EnsureDefaultMetadataOptions = {}): string {
+  return compileCatalogFile(opts.sourcePath ?? DEFAULT_CATALOG_PATH, opts.outDir ?? DEFAULT_OUT_DIR).path;
+}
