@@ -1,0 +1,22 @@
+// Module entry: registers the Arena class and the free functions. State lives in InstanceData (one per
+// environment), so the addon loads safely in worker threads too.
+#include "common.h"
+
+namespace vgpu {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new InstanceData();
+  env.SetInstanceData<InstanceData>(data);
+  InitWaits(env, data);
+  exports.Set("Arena", DefineArena(env));
+  exports.Set("memsetFloor", Napi::Function::New(env, MemsetFloor, "memsetFloor"));
+  exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
+  exports.Set("pageHashName", Napi::String::New(env, "vgpu-page-hash-v1"));
+  return exports;
+}
+
+}  // namespace vgpu
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return vgpu::Init(env, exports); }
+
+NODE_API_MODULE(vgpud_native, InitModule)
