@@ -1,0 +1,309 @@
+/**
+ * The vGPU manager of one physical GPU: its bring-up (seed spec §2.1 M3–M5), its installed vGPU types, the type
+ * policy and the per-VF admin ABI. Chip-neutral: everything it knows about the GPU comes through the PhysicalGpu
+ * contract (HAL config, Firmware RM controls, FramebufferMemory).
+ *
+ * Bring-up, each step named in the PgpuInitError a failure throws:
+ *   alloc-client       the manager's own RM client (M3)
+ *   vmmu-segment-size  RM control GPU_GET_VMMU_SEGMENT_SIZE (M4a)
+ *   ecc-status         RM control GPU_QUERY_ECC_STATUS, ECC on = units[0].enabled (M4b)
+ *   hardware-config    engine bitmap, channel count, FB total from the HAL config (M4c/d)
+ *   firmware-version   RM control GSP_GET_FEATURES → firmwareVersion (M5)
+ *   load-metadata      read `<metadataDir>/vgpu-<version>.bin`, parse, pick this PF's blob (M5)
+ *   upload-types       send the blob's RM control payload unchanged on the manager's client (M5)
+ *   fb-region          find the guest-FB region in the free FB
+ * A failure frees the client (the only resource held) before throwing, so the GPU is left as it was found.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCode, VgpuError } from '../contracts/exceptions.js';
+import type { RmClient } from '../contracts/firmware.js';
+import type { PhysicalGpu } from '../contracts/hal.js';
+import type { Logger } from '../contracts/logger.js';
+import type { FbRange } from '../contracts/memory.js';
+import {
+  RmControl, decodeEccStatus, decodeGspFeatures, decodeVmmuSegmentSize, encodeEccStatus, encodeGspFeatures,
+  encodeVmmuSegmentSize,
+} from '../firmware-abi/rm-controls.js';
+import type { MetadataBlob, MetadataFile, VgpuTypeRecord } from '../metadata/metadata-file.js';
+import { metadataFileName } from '../metadata/metadata-format.js';
+import { parseMetadata, typesFor } from '../metadata/metadata-reader.js';
+import type { Placement, PlacementStrategy } from './fb-placement.js';
+import { guestFbBytes, segmentsFor, typeUsable } from './fb-size.js';
+import { PgpuInitError, type PgpuInitStep } from './pgpu-init-error.js';
+import { TypePolicy, type TypeSelection, type VgpuPolicy } from './type-policy.js';
+import { VfTypeAbi } from './vf-type-abi.js';
+
+export interface PgpuManagerOptions {
+  gpu: PhysicalGpu;
+  logger: Logger;
+  /** Folder holding `vgpu-<GSP version>.bin` (the kernel's /lib/firmware/nvidia). */
+  metadataDir: string;
+  policy?: VgpuPolicy;
+  strategy?: PlacementStrategy;
+  rpcTimeoutMs?: number;
+  /** File reader (tests substitute one); default fs.readFile. */
+  readFile?: (path: string) => Promise<Uint8Array>;
+}
+
+/** The FB region guest slices are placed in: segment `i` of it is at `base + i × segmentSize`. */
+export interface GuestFbRegion {
+  base: bigint;
+  slots: number;
+  segmentSize: bigint;
+}
+
+export class PgpuManager {
+  readonly gpu: PhysicalGpu;
+  readonly client: RmClient;
+  readonly vmmuSegmentSize: bigint;
+  readonly eccEnabled: boolean;
+  readonly engineBitmap: Uint8Array;
+  readonly channelCount: number;
+  readonly fbTotal: bigint;
+  readonly firmwareVersion: string;
+  readonly region: GuestFbRegion;
+  readonly policy: TypePolicy;
+  readonly abi: VfTypeAbi;
+  private metadataFile: MetadataFile;
+  private readonly logger: Logger;
+  private readonly rpcOpts: { timeoutMs?: number };
+  private readonly openVfs = new Set<number>();
+  private closed = false;
+
+  private constructor(init: {
+    gpu: PhysicalGpu; client: RmClient; vmmuSegmentSize: bigint; eccEnabled: boolean; engineBitmap: Uint8Array;
+    channelCount: number; fbTotal: bigint; firmwareVersion: string; metadata: MetadataFile; policy: TypePolicy;
+    region: GuestFbRegion; logger: Logger; rpcOpts: { timeoutMs?: number };
+  }) {
+    this.gpu = init.gpu;
+    this.client = init.client;
+    this.vmmuSegmentSize = init.vmmuSegmentSize;
+    this.eccEnabled = init.eccEnabled;
+    this.engineBitmap = init.engineBitmap;
+    this.channelCount = init.channelCount;
+    this.fbTotal = init.fbTotal;
+    this.firmwareVersion = init.firmwareVersion;
+    this.metadataFile = init.metadata;
+    this.policy = init.policy;
+    this.region = init.region;
+    this.logger = init.logger;
+    this.rpcOpts = init.rpcOpts;
+    this.abi = new VfTypeAbi(() => this.policy, {
+      isVfOpen: (vf) => this.openVfs.has(vf),
+      vfCount: () => this.gpu.vfs().length,
+    });
+  }
+
+  /** Bring the manager up (steps above). Throws PgpuInitError naming the step; nothing is left allocated. */
+  static async create(opts: PgpuManagerOptions): Promise<PgpuManager> {
+    const { gpu } = opts;
+    const log = opts.logger.child({ gpu: gpu.bdf });
+    const rpcOpts = opts.rpcTimeoutMs !== undefined ? { timeoutMs: opts.rpcTimeoutMs } : {};
+    const fw = gpu.firmware;
+    let client: RmClient | undefined;
+    let step: PgpuInitStep = 'alloc-client';
+    const begin = (s: PgpuInitStep): void => { step = s; log.debug('pgpu init step', { step: s }); };
+    try {
+      begin('alloc-client');
+      client = await fw.allocClient(rpcOpts);
+      const c = client;
+
+      begin('vmmu-segment-size');
+      const seg = decodeVmmuSegmentSize(await fw.control(c, RmControl.GPU_GET_VMMU_SEGMENT_SIZE, encodeVmmuSegmentSize(0n), rpcOpts));
+
+      begin('ecc-status');
+      const ecc = decodeEccStatus(await fw.control(c, RmControl.GPU_QUERY_ECC_STATUS, encodeEccStatus({}), rpcOpts));
+      const eccEnabled = ecc.units[0]?.enabled === true;
+
+      begin('hardware-config');
+      const cfg = gpu.config;
+      if (cfg.channelCount <= 0 || cfg.fbBytes <= 0n) {
+        throw new VgpuError(ErrorCode.UnsupportedDevice, `HAL reports ${cfg.channelCount} vGPU channels and ${cfg.fbBytes} bytes of FB`, {
+          hint: 'the HAL must report the reserved CHID pool and the FB size',
+        });
+      }
+      // The manager keeps its own copy, padded to 8 bytes as the upstream manager allocates it (M4c).
+      const engineBitmap = new Uint8Array(Math.ceil(cfg.engineBitmap.byteLength / 8) * 8);
+      engineBitmap.set(cfg.engineBitmap);
+
+      begin('firmware-version');
+      const features = decodeGspFeatures(await fw.control(c, RmControl.GSP_GET_FEATURES, encodeGspFeatures({}), rpcOpts));
+      if (features.firmwareVersion === '') {
+        throw new VgpuError(ErrorCode.FirmwareRpc, 'GSP_GET_FEATURES returned an empty firmware version', {
+          hint: 'the firmware does not report its build; vGPU needs GSP 570.144 or newer',
+        });
+      }
+
+      begin('load-metadata');
+      const path = join(opts.metadataDir, metadataFileName(features.firmwareVersion));
+      let bytes: Uint8Array;
+      try {
+        bytes = await (opts.readFile ?? readFile)(path);
+      } catch (e) {
+        throw new VgpuError(ErrorCode.Metadata, `cannot read metadata file ${path}: ${(e as Error).message}`, {
+          hint: `install the vGPU metadata for GSP ${features.firmwareVersion} as ${path}`, details: { path }, cause: e,
+        });
+      }
+      const metadata = parseMetadata(bytes, { expectedGspVersion: features.firmwareVersion, pfDeviceId: cfg.pci.deviceId });
+      const blob = blobFor(metadata, cfg.pci.deviceId);
+      const types = typesFor(metadata, cfg.pci.deviceId);
+
+      begin('upload-types');
+      await fw.control(c, blob.rmctrlCmd, blob.rmctrlPayload, rpcOpts);
+
+      begin('fb-region');
+      const fbCtx = { eccEnabled, totalFb: cfg.fbBytes, segmentSize: seg };
+      const region = findRegion(gpu.memory.list(), gpu.memory.totalBytes, seg, heapBudget(types, fbCtx));
+      const policy = new TypePolicy({
+        policy: opts.policy ?? 'homogeneous', types, fb: fbCtx, maxVgpus: cfg.totalVfs, maxRegionSlots: region.slots,
+        ...(opts.strategy !== undefined ? { strategy: opts.strategy } : {}),
+      });
+      // The policy sizes the region from the type table; place it at the top of the chosen gap so the heaps the
+      // first-fit FB allocator hands out from the bottom never land inside it.
+      const placed: GuestFbRegion = { base: region.top - BigInt(policy.regionSlots) * seg, slots: policy.regionSlots, segmentSize: seg };
+      const short = types.filter((t) => typeUsable(t, fbCtx) && t.maxInstance * segmentsFor(guestFbBytes(t, fbCtx), seg) > policy.regionSlots);
+      if (short.length > 0) {
+        log.warn('free FB is smaller than the type table promises; these types cannot reach max_instance', { types: short.map((t) => t.id) });
+      }
+
+      const mgr = new PgpuManager({
+        gpu, client: c, vmmuSegmentSize: seg, eccEnabled, engineBitmap, channelCount: cfg.channelCount, fbTotal: cfg.fbBytes,
+        firmwareVersion: features.firmwareVersion, metadata, policy, region: placed, logger: log, rpcOpts,
+      });
+      log.info('vGPU manager ready', {
+        firmware: features.firmwareVersion, vmmuSegmentSize: seg.toString(), ecc: eccEnabled, types: types.length,
+        policy: policy.policy, regionSlots: placed.slots,
+      });
+      return mgr;
+    } catch (error) {
+      if (client !== undefined) {
+        try {
+          await fw.freeClient(client, rpcOpts);
+        } catch (freeError) {
+          log.error('freeing the manager RM client after a failed init failed too', { error: freeError });
+        }
+      }
+      const e = new PgpuInitError(gpu.bdf, step, error);
+      log.error('vGPU manager init failed', { step, error });
+      throw e;
+    }
+  }
+
+  get metadata(): MetadataFile {
+    return this.metadataFile;
+  }
+
+  /** Installed vGPU types, in metadata order. */
+  installedTypes(): readonly VgpuTypeRecord[] {
+    return this.policy.types;
+  }
+
+  /** Switch homogeneous/heterogeneous; EBUSY while any VF has a type. */
+  setPolicy(policy: VgpuPolicy): void {
+    this.policy.setPolicy(policy);
+    this.logger.info('vGPU type policy changed', { policy });
+  }
+
+  /** FB offset of a placement's first segment (for `memory.reserve({ at, align: segmentSize })`). */
+  placementOffset(p: Placement): bigint {
+    return this.region.base + BigInt(p.id) * this.region.segmentSize;
+  }
+
+  /** The selection of a VF (type, FB bytes, placement), if it has one. */
+  selectionOf(vf: number): TypeSelection | undefined {
+    return this.policy.selectionOf(vf);
+  }
+
+  /** The lifecycle marks a VF open (VFIO device opened) / closed; an open VF's type cannot change (EBUSY). */
+  setVfOpen(vf: number, open: boolean): void {
+    if (open) this.openVfs.add(vf);
+    else this.openVfs.delete(vf);
+  }
+
+  /**
+   * Replace the installed types with a new metadata file. Every selected (or running) vGPU's type must keep its
+   * id, FB size and heap size, else the reload is refused naming the type. Order: parse and check (pure) → upload
+   * the new blob to GSP → swap. Selections are paused (EBUSY) meanwhile; any failure leaves the old table.
+   */
+  async reloadMetadata(bytes: Uint8Array): Promise<void> {
+    this.assertOpen();
+    const unfreeze = this.policy.freeze('metadata reload');
+    try {
+      const devId = this.gpu.config.pci.deviceId;
+      const file = parseMetadata(bytes, { expectedGspVersion: this.firmwareVersion, pfDeviceId: devId });
+      const blob = blobFor(file, devId);
+      const types = typesFor(file, devId);
+      const why = this.policy.checkReplacement(types);
+      if (why !== null) {
+        throw new VgpuError(ErrorCode.Busy, `metadata reload refused: ${why}`, {
+          hint: 'destroy and deselect the vGPUs of that type first, or load metadata that keeps the type unchanged',
+        });
+      }
+      await this.gpu.firmware.control(this.client, blob.rmctrlCmd, blob.rmctrlPayload, this.rpcOpts);
+      this.policy.replaceTypes(types);
+      this.metadataFile = file;
+      this.logger.info('vGPU metadata reloaded', { types: types.length });
+    } finally {
+      unfreeze();
+    }
+  }
+
+  /** Release the manager (its RM client). Refused while any VF has a type: those vGPUs depend on the types. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const n = this.policy.selections().length;
+    if (n > 0) {
+      throw new VgpuError(ErrorCode.Busy, `cannot release the vGPU manager of ${this.gpu.bdf}: ${n} VF(s) have a type selected`, {
+        hint: 'destroy the vGPUs and deselect every VF first',
+      });
+    }
+    this.closed = true;
+    await this.gpu.firmware.freeClient(this.client, this.rpcOpts);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new VgpuError(ErrorCode.IllegalState, `the vGPU manager of ${this.gpu.bdf} is closed`, { hint: 'create a new manager' });
+    }
+  }
+}
+
+/** The blob for the PF; the reader refuses duplicates, and upstream's "last match wins" is mirrored anyway. */
+function blobFor(file: MetadataFile, deviceId: number): MetadataBlob {
+  const blob = [...file.blobs].reverse().find((b) => b.deviceId === deviceId);
+  if (blob === undefined) typesFor(file, deviceId); // throws the reader's own "no types for this device" error
+  return blob!;
+}
+
+/** Worst-case management-heap FB in the homogeneous fills the table promises: max over types of max_instance × heap. */
+function heapBudget(types: readonly VgpuTypeRecord[], ctx: { eccEnabled: boolean }): bigint {
+  let m = 0n;
+  for (const t of types) if (!ctx.eccEnabled || t.eccSupported) m = m > BigInt(t.maxInstance) * t.gspHeapSize ? m : BigInt(t.maxInstance) * t.gspHeapSize;
+  return m;
+}
+
+/**
+ * The largest free gap of the FB, less `heapBudget` at its bottom for the management heaps, in whole segments;
+ * `top` is the segment-aligned end of that gap. Throws when not even one segment is free.
+ */
+function findRegion(ranges: readonly FbRange[], total: bigint, seg: bigint, heaps: bigint): { top: bigint; slots: number } {
+  const sorted = [...ranges].sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+  let best = { start: 0n, end: 0n };
+  let cursor = 0n;
+  const consider = (start: bigint, end: bigint): void => { if (end - start > best.end - best.start) best = { start, end }; };
+  for (const r of sorted) {
+    if (r.offset > cursor) consider(cursor, r.offset);
+    if (r.offset + r.size > cursor) cursor = r.offset + r.size;
+  }
+  if (total > cursor) consider(cursor, total);
+  const top = (best.end / seg) * seg;
+  const bottom = ((best.start + heaps + seg - 1n) / seg) * seg;
+  const slots = top > bottom ? Number((top - bottom) / seg) : 0;
+  if (slots === 0) {
+    throw new VgpuError(ErrorCode.NoSpace, `no free FB for guest slices: largest free gap is ${best.end - best.start} bytes`, {
+      hint: 'the FB is taken by other allocations; restart the GPU without them',
+    });
+  }
+  return { top, slots };
+}

@@ -1,0 +1,313 @@
+/**
+ * Which vGPU types each VF may take, and the bookkeeping of the types VFs have selected (one physical GPU).
+ *
+ * 'homogeneous' is the upstream RFC v2 behaviour (seed spec §3.5): the first selection makes its type the GPU's
+ * active type; from then on only that type is creatable, until `max_instance` selections exist; the active type
+ * clears when the last VF deselects. 'heterogeneous' (this project's extension, seed spec §11 item 10) allows mixed
+ * types; each selection takes guest-FB segments from an `FbPlacement`, whose slot index is the placement id
+ * reported to the firmware (SETUP_CONFIG placement_id).
+ *
+ * Both modes place every selection in the FB region (in homogeneous mode the slices simply pack), so the vGPU
+ * lifecycle can reserve the guest FB at a known offset in either mode. A selection reserves its placement: what
+ * `creatable` lists can really be created.
+ *
+ * All methods are synchronous: a selection is checked and committed in one step, so two writers can never both
+ * take the last slot. A refused call changes nothing.
+ */
+import { ErrorCode, VgpuError } from '../contracts/exceptions.js';
+import type { VgpuTypeRecord } from '../metadata/metadata-file.js';
+import { FbPlacement, type Placement, type PlacementStats, type PlacementStrategy } from './fb-placement.js';
+import { guestFbBytes, segmentsFor, typeUsable, type FbSizeContext } from './fb-size.js';
+import { VfAbiError } from './vf-abi-error.js';
+
+export type VgpuPolicy = 'homogeneous' | 'heterogeneous';
+
+/** NVA081_MAX_VGPU_PER_PGPU. */
+export const MAX_VGPUS_PER_PGPU = 32;
+
+export interface TypeSelection {
+  readonly vf: number;
+  readonly type: VgpuTypeRecord;
+  /** Guest FB bytes of this vGPU (ECC formula applied). */
+  readonly fbBytes: bigint;
+  readonly placement: Placement;
+}
+
+export interface TypePolicyOptions {
+  policy: VgpuPolicy;
+  types: readonly VgpuTypeRecord[];
+  fb: FbSizeContext;
+  /** Most vGPUs at once: min(VF count, 32). */
+  maxVgpus: number;
+  /**
+   * Upper bound on the guest-FB region in segments (what the GPU's free FB can hold). The region is what the type
+   * table itself promises — the largest max_instance × segments over the types, so every type can reach its
+   * max_instance on an empty GPU — clipped to this bound.
+   */
+  maxRegionSlots?: number;
+  strategy?: PlacementStrategy;
+}
+
+export class TypePolicy {
+  private policyName: VgpuPolicy;
+  private installed: readonly VgpuTypeRecord[];
+  private readonly fb: FbSizeContext;
+  readonly maxVgpus: number;
+  private placement: FbPlacement;
+  private readonly strategy: PlacementStrategy | undefined;
+  private readonly regionCap: number | undefined;
+  private readonly byVf = new Map<number, TypeSelection>();
+  /** Set while a metadata reload is in flight: selections wait for it (EBUSY) instead of racing it. */
+  private frozenFor: string | null = null;
+
+  constructor(opts: TypePolicyOptions) {
+    this.policyName = opts.policy;
+    this.installed = Object.freeze([...opts.types]);
+    this.fb = opts.fb;
+    this.maxVgpus = Math.min(opts.maxVgpus, MAX_VGPUS_PER_PGPU);
+    this.strategy = opts.strategy;
+    this.regionCap = opts.maxRegionSlots;
+    this.placement = this.makePlacement(this.installed);
+  }
+
+  get policy(): VgpuPolicy {
+    return this.policyName;
+  }
+
+  /** Switch policy; only while no VF has a type (a mixed set could not be expressed in homogeneous mode). */
+  setPolicy(policy: VgpuPolicy): void {
+    if (policy === this.policyName) return;
+    if (this.byVf.size > 0) {
+      throw new VgpuError(ErrorCode.Busy, `cannot switch to ${policy} mode: ${this.byVf.size} VF(s) have a vGPU type selected`, {
+        hint: 'deselect every VF (write 0 to current_vgpu_type) first',
+        details: { policy, selected: [...this.byVf.keys()] },
+      });
+    }
+    this.policyName = policy;
+  }
+
+  get types(): readonly VgpuTypeRecord[] {
+    return this.installed;
+  }
+
+  typeById(id: number): VgpuTypeRecord | undefined {
+    return this.installed.find((t) => t.id === id);
+  }
+
+  fbSizeContext(): Readonly<FbSizeContext> {
+    return this.fb;
+  }
+
+  /** Guest-FB bytes a vGPU of this type gets (throws ENODEV for an ECC-incapable type with ECC on). */
+  fbBytesFor(type: VgpuTypeRecord): bigint {
+    return guestFbBytes(type, this.fb);
+  }
+
+  /** The active type in homogeneous mode (null when none is selected, and always null in heterogeneous mode). */
+  activeType(): VgpuTypeRecord | null {
+    if (this.policyName !== 'homogeneous') return null;
+    const first = this.byVf.values().next();
+    return first.done ? null : first.value.type;
+  }
+
+  countOf(typeId: number): number {
+    let n = 0;
+    for (const s of this.byVf.values()) if (s.type.id === typeId) n++;
+    return n;
+  }
+
+  selectionOf(vf: number): TypeSelection | undefined {
+    return this.byVf.get(vf);
+  }
+
+  selections(): TypeSelection[] {
+    return [...this.byVf.values()].sort((a, b) => a.vf - b.vf);
+  }
+
+  /** Types a VF without a selection could take now; [] if the VF already has one. In installed order. */
+  creatable(vf: number): VgpuTypeRecord[] {
+    if (this.byVf.has(vf) || this.byVf.size >= this.maxVgpus) return [];
+    return this.installed.filter((t) => this.refusal(t) === null);
+  }
+
+  /**
+   * Give VF `vf` the type `typeId`. Idempotent for the same type (the upstream driver counts a re-write twice —
+   * seed spec §3.5 — which later lets the GPU believe it is full or go negative on deselect; here a re-write of
+   * the same type changes nothing). A different type while the VF has one is EINVAL: deselect first.
+   */
+  select(vf: number, typeId: number): TypeSelection {
+    this.assertNotFrozen();
+    const type = this.typeById(typeId);
+    if (type === undefined) {
+      throw new VfAbiError('ENODEV', `vGPU type ${typeId} is not installed on this GPU`, {
+        hint: 'read creatable_vgpu_types for the ids this GPU offers', details: { vf, typeId },
+      });
+    }
+    const current = this.byVf.get(vf);
+    if (current !== undefined) {
+      if (current.type.id === typeId) return current;
+      throw new VfAbiError('EINVAL', `VF ${vf} already has vGPU type ${current.type.id}; it cannot also take ${typeId}`, {
+        hint: 'write 0 to current_vgpu_type to deselect, then write the new type', details: { vf, typeId, current: current.type.id },
+      });
+    }
+    const why = this.refusal(type);
+    if (why !== null) throw why;
+    const fbBytes = guestFbBytes(type, this.fb);
+    const placement = this.placement.place(segmentsFor(fbBytes, this.fb.segmentSize), `vf${vf}`);
+    const sel: TypeSelection = Object.freeze({ vf, type, fbBytes, placement });
+    this.byVf.set(vf, sel);
+    return sel;
+  }
+
+  /** Drop the VF's type (no-op when it has none: unlike upstream, the instance count cannot go negative). */
+  deselect(vf: number): void {
+    this.assertNotFrozen();
+    const sel = this.byVf.get(vf);
+    if (sel === undefined) return;
+    this.placement.release(sel.placement);
+    this.byVf.delete(vf);
+  }
+
+  placementStats(): PlacementStats & { regionBytes: bigint; largeSlots: number } {
+    return { ...this.placement.stats(), regionBytes: this.placement.regionBytes, largeSlots: this.placement.largeSlots };
+  }
+
+  /** Segments of the guest FB region. */
+  get regionSlots(): number {
+    return this.placement.totalSlots;
+  }
+
+  /** FB bytes of free space no vGPU of the largest installed (usable) type can use; see FbPlacement. */
+  strandedBytes(type?: VgpuTypeRecord): bigint {
+    const t = type ?? this.largestType();
+    if (t === undefined) return 0n;
+    return this.placement.strandedBytes(this.slotsOf(t));
+  }
+
+  /**
+   * Check that `types` can replace the installed table without invalidating a selection: every selected type
+   * must still exist with the same id, FB size, heap size and ECC capability, keep its count within the new
+   * max_instance, and keep its placement inside the new region. Returns null when fine, else the reason.
+   */
+  checkReplacement(types: readonly VgpuTypeRecord[]): string | null {
+    for (const sel of this.selections()) {
+      const t = types.find((n) => n.id === sel.type.id);
+      const name = `${sel.type.id} (${sel.type.name})`;
+      if (t === undefined) return `type ${name} is selected on VF ${sel.vf} but missing from the new metadata`;
+      if (t.fbLength !== sel.type.fbLength) return `type ${name} is selected on VF ${sel.vf} and its FB size changes (${sel.type.fbLength} → ${t.fbLength})`;
+      if (t.gspHeapSize !== sel.type.gspHeapSize) return `type ${name} is selected on VF ${sel.vf} and its GSP heap changes (${sel.type.gspHeapSize} → ${t.gspHeapSize})`;
+      if (!typeUsable(t, this.fb)) return `type ${name} is selected on VF ${sel.vf} and loses ECC support while ECC is on`;
+      if (guestFbBytes(t, this.fb) !== sel.fbBytes) return `type ${name} is selected on VF ${sel.vf} and its ECC-adjusted FB size changes`;
+      if (this.countOf(t.id) > t.maxInstance) return `type ${name} has ${this.countOf(t.id)} selections but the new max_instance is ${t.maxInstance}`;
+    }
+    const region = this.regionFor(types);
+    for (const p of this.placement.list()) {
+      if (p.id + p.slots > region) return `placement ${p.id} of ${p.owner} lies outside the new FB region of ${region} segments`;
+    }
+    return null;
+  }
+
+  /** Swap in a new type table (call `checkReplacement` first; this re-checks and throws EBUSY on a conflict). */
+  replaceTypes(types: readonly VgpuTypeRecord[]): void {
+    const why = this.checkReplacement(types);
+    if (why !== null) {
+      throw new VgpuError(ErrorCode.Busy, `metadata reload refused: ${why}`, {
+        hint: 'destroy and deselect the vGPUs of that type first, or load metadata that keeps the type unchanged',
+      });
+    }
+    const next = this.makePlacement(types);
+    const rebound = new Map<number, TypeSelection>();
+    for (const sel of this.selections()) {
+      const t = types.find((n) => n.id === sel.type.id)!;
+      const p = next.place(sel.placement.slots, sel.placement.owner, sel.placement.id);
+      rebound.set(sel.vf, Object.freeze({ ...sel, type: t, placement: p }));
+    }
+    this.installed = Object.freeze([...types]);
+    this.placement = next;
+    this.byVf.clear();
+    for (const [vf, s] of rebound) this.byVf.set(vf, s);
+  }
+
+  /** Block selection changes (EBUSY) while `reason` is in progress; returns the unfreeze function. */
+  freeze(reason: string): () => void {
+    if (this.frozenFor !== null) {
+      throw new VgpuError(ErrorCode.Busy, `${reason}: ${this.frozenFor} is already in progress`, { hint: 'retry when it finishes' });
+    }
+    this.frozenFor = reason;
+    return () => { this.frozenFor = null; };
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** Why `type` cannot be selected on a free VF now (null = it can). */
+  private refusal(type: VgpuTypeRecord): VgpuError | null {
+    if (!typeUsable(type, this.fb)) {
+      // Upstream lists such a type and fails at VFIO open; refusing at selection keeps the list honest.
+      return new VfAbiError('ENODEV', `vGPU type ${type.id} (${type.name}) does not support ECC, and ECC is enabled`, {
+        hint: 'pick a type with ECC support, or disable ECC', details: { typeId: type.id },
+      });
+    }
+    if (this.byVf.size >= this.maxVgpus) {
+      return new VfAbiError('ENOSPC', `this GPU already has ${this.byVf.size} vGPUs, its maximum`, {
+        hint: 'deselect a VF first', details: { max: this.maxVgpus },
+      });
+    }
+    const active = this.activeType();
+    if (active !== null && active.id !== type.id) {
+      return new VfAbiError('EINVAL', `homogeneous mode: this GPU runs type ${active.id} (${active.name}); type ${type.id} cannot be mixed in`, {
+        hint: 'choose the active type, deselect every VF first, or switch the GPU to the heterogeneous policy',
+        details: { typeId: type.id, active: active.id },
+      });
+    }
+    const count = this.countOf(type.id);
+    if (count >= type.maxInstance) {
+      return new VfAbiError('ENOSPC', `type ${type.id} (${type.name}) already has ${count} of at most ${type.maxInstance} instances`, {
+        hint: 'deselect a VF of this type, or choose a smaller type', details: { typeId: type.id, count, max: type.maxInstance },
+      });
+    }
+    if (!this.placement.canFit(this.slotsOf(type))) {
+      const s = this.placement.stats();
+      return new VfAbiError('ENOSPC', `no room for type ${type.id} (${type.name}): needs ${this.slotsOf(type)} contiguous segments, largest free run is ${s.largestFreeRun}`, {
+        hint: 'choose a smaller type or deselect a VF', details: { typeId: type.id, ...s },
+      });
+    }
+    return null;
+  }
+
+  private slotsOf(type: VgpuTypeRecord): number {
+    return segmentsFor(guestFbBytes(type, this.fb), this.fb.segmentSize);
+  }
+
+  private usable(types: readonly VgpuTypeRecord[]): VgpuTypeRecord[] {
+    return types.filter((t) => typeUsable(t, this.fb));
+  }
+
+  private largestType(): VgpuTypeRecord | undefined {
+    let best: VgpuTypeRecord | undefined;
+    for (const t of this.usable(this.installed)) if (best === undefined || this.slotsOf(t) > this.slotsOf(best)) best = t;
+    return best;
+  }
+
+  private regionFor(types: readonly VgpuTypeRecord[]): number {
+    const promised = this.usable(types).reduce((m, t) => Math.max(m, t.maxInstance * this.slotsOf(t)), 0);
+    return this.regionCap === undefined ? promised : Math.min(promised, this.regionCap);
+  }
+
+  private makePlacement(types: readonly VgpuTypeRecord[]): FbPlacement {
+    const sizes = this.usable(types).map((t) => this.slotsOf(t));
+    const lo = sizes.length ? Math.min(...sizes) : 1;
+    const hi = sizes.length ? Math.max(...sizes) : 1;
+    return new FbPlacement({
+      totalSlots: this.regionFor(types),
+      segmentSize: this.fb.segmentSize,
+      ...(this.strategy !== undefined ? { strategy: this.strategy } : {}),
+      largeSlots: Math.max(1, Math.round(Math.sqrt(lo * hi))),
+    });
+  }
+
+  private assertNotFrozen(): void {
+    if (this.frozenFor !== null) {
+      throw new VfAbiError('EBUSY', `vGPU type selection is paused: ${this.frozenFor} is in progress`, { hint: 'retry in a moment' });
+    }
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * Every Ada board of metadata/ada.yaml through the manager: the creatable list of an empty GPU is the board's
+ * table (read straight from the YAML), and a GPU filled with the largest type offers nothing more.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { buildMetadata } from '../../../core/metadata/metadata-writer.js';
+import { DEFAULT_CATALOG_PATH } from '../../../metadata/compile-to-file.js';
+import { loadCatalog } from '../../../metadata/compile-catalog.js';
+import { emptyBooks } from '../../../hal/mock/mock-gpu.js';
+import { MiB, rig } from './fixture.js';
+
+interface YamlType { id: number; name: string; fbMiB: number; maxInstance: number }
+interface YamlBoard { key: string; deviceId: number; fbMiB: number; types: YamlType[] }
+
+const yamlBoards = (parse(readFileSync(DEFAULT_CATALOG_PATH, 'utf8')) as { boards: YamlBoard[] }).boards;
+const metadata = buildMetadata(loadCatalog(DEFAULT_CATALOG_PATH).spec);
+
+for (const board of yamlBoards) {
+  for (const policy of ['homogeneous', 'heterogeneous'] as const) {
+    test(`${board.key} (${policy}): empty GPU lists the table; filled with the largest type lists nothing`, async () => {
+      const r = await rig({
+        device: { deviceId: board.deviceId, fbBytes: BigInt(board.fbMiB) * MiB, totalVfs: 32 },
+        segmentSize: 32n * MiB,
+        metadata,
+      });
+      const mgr = await r.create({ policy });
+      const expected = 'ID    : vGPU Name\n' + board.types.map((t) => `${String(t.id).padEnd(5)} : ${t.name}\n`).join('');
+      assert.equal(mgr.abi.readCreatable(0), expected);
+
+      const largest = board.types.reduce((a, b) => (b.fbMiB > a.fbMiB ? b : a));
+      for (let vf = 0; vf < largest.maxInstance; vf++) mgr.abi.writeCurrent(vf, String(largest.id));
+      for (let vf = largest.maxInstance; vf < 32; vf++) assert.equal(mgr.abi.readCreatable(vf), '', `VF ${vf}`);
+
+      for (let vf = 0; vf < largest.maxInstance; vf++) mgr.abi.writeCurrent(vf, '0');
+      // every type reaches its max_instance on its own
+      for (const t of board.types) {
+        for (let vf = 0; vf < t.maxInstance; vf++) mgr.abi.writeCurrent(vf, String(t.id));
+        for (let vf = 0; vf < t.maxInstance; vf++) mgr.abi.writeCurrent(vf, '0');
+      }
+      await mgr.close();
+      assert.deepEqual(r.mock.books().clients, emptyBooks().clients);
+    });
+  }
+}
