@@ -1,0 +1,404 @@
+/**
+ * Firmware (core/contracts/firmware.ts) of one Ada GPU: the core driver's side of GSP-RM, wrapping the GSP RPC
+ * client of hal/gsp. Boots GSP-RM the way the upstream core driver does when vGPU is enabled (seed spec §1.2):
+ * version floor check → start the GSP (falcon CPUCTL) → system info with the SR-IOV VF info → registry with
+ * RMSetSriovMode=1 → wait for GSP_INIT_DONE → read the running build back with GSP_GET_FEATURES.
+ *
+ * A firmware that crashes (or whose heartbeat stops) fails every in-flight call with GpuLost — nobody hangs — and
+ * listeners get one pseudo-event ADA_GSP_LOST_EVENT so owners can react without polling.
+ */
+import { EventEmitter } from 'eventemitter3';
+import type { FirmwareEventRecord } from '../../core/contracts/events.js';
+import { ErrorCode, VgpuError, isVgpuError } from '../../core/contracts/exceptions.js';
+import type {
+  Firmware, FirmwareEventListener, FirmwareImage, FirmwareInfo, FirmwareState, LogContext, RmClient, RpcOptions,
+} from '../../core/contracts/firmware.js';
+import type { Logger } from '../../core/contracts/logger.js';
+import type { SharedArena } from '../../native/native-ops.js';
+import { RmClass } from '../../core/firmware-abi/rm-classes.js';
+import { GSP_GET_FEATURES_PARAMS, RmControl, decodeGspFeatures } from '../../core/firmware-abi/rm-controls.js';
+import { GspEvent, GspFunction, GspFwState } from '../gsp/gsp-layout.js';
+import { GspRpcClient, type GspEvent as GspTransportEvent } from '../gsp/gsp-rpc-client.js';
+import { rmAlloc, rmControl, rmFree } from '../gsp/rm-payload.js';
+import type { AdaBoard } from './chips.js';
+import { GSP_SYSTEM_INFO, NvStatus, REG_SRIOV_MODE, encodeRegistry } from './gsp-boot-params.js';
+import { gfidFromEventPayload } from './gsp-event-payloads.js';
+import { Bar0, Cpuctl, LOG_DIR_ENTRY_BYTES, MAX_VFS, Region, logDirEntryOffset } from './sim/device-layout.js';
+import { readLogRing } from './sim/log-ring.js';
+import { parseBdf } from './sim/pci-config.js';
+import { compareVersions } from './firmware-version.js';
+
+/** Pseudo event id delivered to listeners when GSP-RM is lost (crash, stalled heartbeat). Outside GSP's range
+ *  (real events end at NUM_EVENTS 0x1023). */
+export const ADA_GSP_LOST_EVENT = 0x1fff;
+
+export interface AdaFirmwareClientOptions {
+  arena: SharedArena;
+  board: AdaBoard;
+  bdf: string;
+  fbBytes: bigint;
+  logger: Logger;
+  rpcTimeoutMs?: number;
+}
+
+interface Events {
+  event: (e: FirmwareEventRecord) => void;
+  end: () => void;
+}
+
+/** RM handle namespaces: top byte says what the handle is, low 24 bits a per-HAL counter. */
+const H_CLIENT = 0xc1000000;
+const H_DEVICE = 0xde000000;
+const H_SUBDEVICE = 0x5d000000;
+
+export class AdaFirmwareClient implements Firmware {
+  private state_: FirmwareState = 'off';
+  private client: GspRpcClient | null = null;
+  private version = '';
+  private initDone = false;
+  private readonly emitter = new EventEmitter<Events>();
+  private readonly log: Logger;
+  private readonly timeoutMs: number;
+  /** Starts at a random point so a re-attached daemon does not collide with clients its predecessor left. */
+  private nextHandle = 1 + Math.floor(Math.random() * 0x7fff00);
+  private readonly freed = new Set<number>();
+  private unsubs: Array<() => void> = [];
+
+  constructor(private readonly o: AdaFirmwareClientOptions) {
+    this.log = o.logger;
+    this.timeoutMs = o.rpcTimeoutMs ?? 6000;
+  }
+
+  get state(): FirmwareState {
+    return this.state_;
+  }
+
+  info(): FirmwareInfo {
+    return { version: this.version, initDone: this.initDone };
+  }
+
+  /**
+   * Attach to a GSP-RM that is already running (daemon restart): no re-initialisation of the queues, no reboot.
+   * Returns false when nothing runs (the caller boots it later).
+   */
+  async attachIfRunning(): Promise<boolean> {
+    const c = this.makeClient(false);
+    if (c.fwState !== GspFwState.Running) {
+      await c.close();
+      return false;
+    }
+    this.client = c;
+    this.wire(c);
+    this.state_ = 'running';
+    this.initDone = true;
+    this.version = await this.queryVersion({});
+    this.log.info('attached to running GSP-RM', { version: this.version });
+    return true;
+  }
+
+  async boot(image: FirmwareImage, opts: RpcOptions = {}): Promise<FirmwareInfo> {
+    const floor = this.o.board.firmwareFloor;
+    if (compareVersions(image.version, floor) < 0) {
+      throw tooOld(image.version, floor, `image ${image.source ?? ''}`.trim());
+    }
+    if (this.state_ === 'running') {
+      this.log.info('GSP boot: firmware already running, not rebooting', { version: this.version });
+      return this.info();
+    }
+    if (this.state_ === 'booting') {
+      throw new VgpuError(ErrorCode.Busy, `GSP of ${this.o.bdf} is already booting`, { hint: 'wait for the first boot() to finish' });
+    }
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    this.state_ = 'booting';
+    this.initDone = false;
+    this.log.info('GSP boot: loading image', { image: image.version, source: image.source ?? 'embedded' });
+    try {
+      await this.dropClient();
+      const c = this.makeClient(true); // the host owns the queues: set them up before the GSP starts
+      this.client = c;
+      this.wire(c);
+      const initDone = new Promise<void>((resolve) => {
+        const off = c.onEvent((e) => {
+          if (e.fn === GspEvent.GSP_INIT_DONE) {
+            off();
+            resolve();
+          }
+        });
+      });
+      this.log.info('GSP boot: starting GSP-RM (CPUCTL.STARTCPU)');
+      const cpuctl = BigInt(Region.BAR0 + Bar0.PGSP_CPUCTL);
+      this.o.arena.store32(cpuctl, Cpuctl.STARTCPU);
+      this.o.arena.wake32(cpuctl);
+      await c.waitReady(timeoutMs);
+      this.log.info('GSP boot: sending system info and registry', { totalVfs: this.o.board.totalVfs, [REG_SRIOV_MODE]: 1 });
+      await c.call(GspFunction.GSP_SET_SYSTEM_INFO, this.systemInfo(), { timeoutMs });
+      await c.call(GspFunction.SET_REGISTRY, encodeRegistry({ [REG_SRIOV_MODE]: 1 }), { timeoutMs });
+      await withTimeout(initDone, timeoutMs, () => new VgpuError(ErrorCode.FirmwareBoot, `GSP-RM of ${this.o.bdf} did not report GSP_INIT_DONE within ${timeoutMs} ms`, {
+        hint: 'read the GSP log (readLog("gsp")) for where initialisation stopped',
+      }));
+      this.initDone = true;
+      this.state_ = 'running';
+      this.version = await this.queryVersion({ timeoutMs });
+      this.log.info('GSP boot: GSP_INIT_DONE', { version: this.version });
+      if (compareVersions(this.version, floor) < 0) {
+        const err = tooOld(this.version, floor, 'running firmware');
+        await this.shutdown().catch(() => {});
+        throw err;
+      }
+      return this.info();
+    } catch (e) {
+      if ((this.state_ as FirmwareState) !== 'off') {
+        const crashed = this.client?.fwState === GspFwState.Crashed;
+        await this.dropClient();
+        this.state_ = crashed ? 'crashed' : 'off';
+      }
+      if (isVgpuError(e) && (e.code === ErrorCode.FirmwareTooOld || e.code === ErrorCode.GpuLost || e.code === ErrorCode.FirmwareBoot)) throw e;
+      throw new VgpuError(ErrorCode.FirmwareBoot, `GSP boot of ${this.o.bdf} failed: ${(e as Error).message}`, {
+        hint: 'read the GSP log (readLog("gsp")); check that the simulated device is running',
+        cause: e,
+        ...(isVgpuError(e) ? { details: { cause: e.code } } : {}),
+      });
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.client === null) {
+      this.state_ = 'off';
+      return;
+    }
+    this.log.info('GSP shutdown');
+    const cpuctl = BigInt(Region.BAR0 + Bar0.PGSP_CPUCTL);
+    this.o.arena.store32(cpuctl, (this.o.arena.load32(cpuctl) | Cpuctl.SIM_HALT_REQUEST) >>> 0);
+    this.o.arena.wake32(cpuctl);
+    // Bounded wait for the device to halt its GSP (the device clears the request when done).
+    const deadline = Date.now() + 5000;
+    while ((this.o.arena.load32(cpuctl) & Cpuctl.SIM_HALT_REQUEST) !== 0 && Date.now() < deadline) {
+      await this.o.arena.wait32(cpuctl, this.o.arena.load32(cpuctl), 50);
+    }
+    await this.dropClient();
+    this.state_ = 'off';
+    this.initDone = false;
+  }
+
+  /** Host side only: stop talking to GSP-RM, leave it running (detach). */
+  async release(): Promise<void> {
+    await this.dropClient();
+    this.state_ = 'off';
+  }
+
+  rpc(fn: number, payload: Uint8Array, opts: RpcOptions = {}): Promise<Uint8Array> {
+    return this.need().call(fn, payload, opts);
+  }
+
+  async allocClient(opts: RpcOptions = {}): Promise<RmClient> {
+    const c = this.need();
+    for (let attempt = 0; ; attempt++) {
+      const n = this.nextHandle;
+      this.nextHandle = (this.nextHandle % 0xfffffe) + 1;
+      const h: RmClient = { hClient: (H_CLIENT | n) >>> 0, hDevice: (H_DEVICE | n) >>> 0, hSubdevice: (H_SUBDEVICE | n) >>> 0 };
+      try {
+        await rmAlloc(c, { hClient: h.hClient, hParent: 0, hObject: h.hClient, hClass: RmClass.NV01_ROOT, params: new Uint8Array(0) }, opts);
+      } catch (e) {
+        // A handle a previous daemon left alive: take the next one.
+        if (attempt < 8 && isVgpuError(e) && e.details.rmStatus === NvStatus.INSERT_DUPLICATE_NAME) continue;
+        throw e;
+      }
+      try {
+        await rmAlloc(c, { hClient: h.hClient, hParent: h.hClient, hObject: h.hDevice, hClass: RmClass.NV01_DEVICE_0, params: new Uint8Array(0) }, opts);
+        await rmAlloc(c, { hClient: h.hClient, hParent: h.hDevice, hObject: h.hSubdevice, hClass: RmClass.NV20_SUBDEVICE_0, params: new Uint8Array(0) }, opts);
+      } catch (e) {
+        await rmFree(c, { hRoot: h.hClient, hObjectParent: 0, hObjectOld: h.hClient }).catch(() => {});
+        throw e;
+      }
+      this.freed.delete(h.hClient);
+      return h;
+    }
+  }
+
+  async freeClient(client: RmClient, opts: RpcOptions = {}): Promise<void> {
+    if (this.freed.has(client.hClient)) return;
+    try {
+      await rmFree(this.need(), { hRoot: client.hClient, hObjectParent: 0, hObjectOld: client.hClient }, opts);
+    } catch (e) {
+      // Idempotent: a client the firmware no longer knows is already free.
+      if (!(isVgpuError(e) && e.details.rmStatus === NvStatus.INVALID_CLIENT)) throw e;
+    }
+    this.freed.add(client.hClient);
+  }
+
+  control(client: RmClient, cmd: number, params: Uint8Array, opts: RpcOptions = {}): Promise<Uint8Array> {
+    return rmControl(this.need(), { hClient: client.hClient, hObject: client.hSubdevice, cmd, params }, opts);
+  }
+
+  onEvent(listener: FirmwareEventListener): () => void {
+    this.emitter.on('event', listener);
+    return () => this.emitter.off('event', listener);
+  }
+
+  events(signal?: AbortSignal): AsyncIterable<FirmwareEventRecord> {
+    const emitter = this.emitter;
+    return {
+      [Symbol.asyncIterator](): AsyncIterator<FirmwareEventRecord> {
+        const queue: FirmwareEventRecord[] = [];
+        let wake: (() => void) | null = null;
+        let ended = false;
+        const onEvent = (e: FirmwareEventRecord): void => { queue.push(e); wake?.(); };
+        const onEnd = (): void => { ended = true; wake?.(); };
+        const cleanup = (): void => {
+          emitter.off('event', onEvent);
+          emitter.off('end', onEnd);
+          signal?.removeEventListener('abort', onEnd);
+        };
+        emitter.on('event', onEvent);
+        emitter.on('end', onEnd);
+        signal?.addEventListener('abort', onEnd, { once: true });
+        if (signal?.aborted) ended = true;
+        return {
+          async next(): Promise<IteratorResult<FirmwareEventRecord>> {
+            for (;;) {
+              const e = queue.shift();
+              if (e !== undefined) return { value: e, done: false };
+              if (ended) {
+                cleanup();
+                return { value: undefined, done: true };
+              }
+              await new Promise<void>((r) => { wake = r; });
+              wake = null;
+            }
+          },
+          async return(): Promise<IteratorResult<FirmwareEventRecord>> {
+            ended = true;
+            cleanup();
+            return { value: undefined, done: true };
+          },
+        };
+      },
+    };
+  }
+
+  readLog(context: LogContext, gfid?: number): Uint8Array {
+    const a = this.o.arena;
+    if (context === 'gsp') return readLogRing(a.window(BigInt(Region.GSP_LOG), Region.GSP_LOG_SIZE));
+    if (gfid === undefined || !Number.isInteger(gfid) || gfid < 1 || gfid > MAX_VFS) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `readLog('${context}') needs the vGPU's gfid (1..${MAX_VFS}), got ${String(gfid)}`, {
+        hint: "pass the gfid of the vGPU whose log you want; 'gsp' is the only per-GPU log",
+      });
+    }
+    const dir = a.window(BigInt(logDirEntryOffset(gfid)), LOG_DIR_ENTRY_BYTES);
+    const idx = context === 'init-task' ? 0 : context === 'vgpu-task' ? 1 : 2;
+    const off = dir.readBigUInt64LE(idx * 16);
+    const size = dir.readBigUInt64LE(idx * 16 + 8);
+    if (size === 0n || off + size > this.o.fbBytes) return new Uint8Array(0); // no plugin task for this gfid
+    return readLogRing(a.window(BigInt(Region.FB) + off, Number(size)));
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------------------
+
+  private makeClient(init: boolean): GspRpcClient {
+    return new GspRpcClient({
+      arena: this.o.arena,
+      base: BigInt(Region.GSP_QUEUES),
+      init,
+      timeoutMs: this.timeoutMs,
+      logger: this.log,
+    });
+  }
+
+  private wire(c: GspRpcClient): void {
+    this.unsubs.push(c.onEvent((e) => this.deliver(e)));
+    this.unsubs.push(c.onLost((err) => {
+      this.state_ = 'crashed';
+      this.log.error('GSP-RM lost', { reason: err.message });
+      this.emitRecord({
+        gpu: this.o.bdf, eventId: ADA_GSP_LOST_EVENT, name: 'GSP_LOST',
+        payload: new TextEncoder().encode(err.message), at: Date.now(),
+      });
+      this.emitter.emit('end');
+    }));
+  }
+
+  private deliver(e: GspTransportEvent): void {
+    const fromPayload = gfidFromEventPayload(e.fn, e.payload);
+    const gfid = fromPayload ?? (e.gfid !== 0 ? e.gfid : undefined);
+    this.emitRecord({ gpu: this.o.bdf, eventId: e.fn, name: e.name, ...(gfid !== undefined ? { gfid } : {}), payload: e.payload, at: Date.now() });
+  }
+
+  private emitRecord(r: FirmwareEventRecord): void {
+    for (const l of this.emitter.listeners('event')) {
+      try {
+        l(r);
+      } catch (err) {
+        this.log.error('firmware event listener threw', { event: r.name, error: (err as Error).message });
+      }
+    }
+  }
+
+  private async dropClient(): Promise<void> {
+    for (const u of this.unsubs) u();
+    this.unsubs = [];
+    const c = this.client;
+    this.client = null;
+    if (c !== null) await c.close();
+    this.emitter.emit('end');
+  }
+
+  private need(): GspRpcClient {
+    if (this.client === null || this.state_ !== 'running') {
+      const lost = this.client?.lost;
+      if (lost) throw lost;
+      throw new VgpuError(this.state_ === 'crashed' ? ErrorCode.GpuLost : ErrorCode.IllegalState,
+        `GSP-RM of ${this.o.bdf} is ${this.state_}, not running`, {
+          hint: this.state_ === 'crashed' ? 'reset the GPU and boot its firmware again' : 'boot the firmware first (firmware.boot)',
+        });
+    }
+    return this.client;
+  }
+
+  private async queryVersion(opts: RpcOptions): Promise<string> {
+    const rm = await this.allocClient(opts);
+    try {
+      const out = await this.control(rm, RmControl.GSP_GET_FEATURES, new Uint8Array(GSP_GET_FEATURES_PARAMS.size), opts);
+      return decodeGspFeatures(out).firmwareVersion;
+    } finally {
+      await this.freeClient(rm).catch(() => {});
+    }
+  }
+
+  private systemInfo(): Uint8Array {
+    const b = this.o.board;
+    const p = parseBdf(this.o.bdf);
+    // Simulated physical addresses: the arena offsets of BAR0 and FB; VF BARs are not backed by the simulator.
+    return GSP_SYSTEM_INFO.encode({
+      gpuPhysAddr: BigInt(Region.BAR0),
+      gpuPhysFbAddr: BigInt(Region.FB),
+      gpuPhysInstAddr: 0n,
+      nvDomainBusDeviceFunc: BigInt((p.domain << 16) | (p.bus << 8) | (p.device << 3) | p.fn),
+      pciConfigMirrorBase: BigInt(Bar0.PCFG),
+      pciConfigMirrorSize: 0x1000n,
+      pciDeviceId: b.deviceId,
+      pciSubDeviceId: b.subsystemId,
+      pciRevisionId: b.revision,
+      totalVFs: b.totalVfs,
+      firstVFOffset: b.firstVfOffset,
+      firstVfBar0Address: 0n,
+      firstVfBar1Address: 0n,
+      firstVfBar2Address: 0n,
+      b64bitBar0: false,
+      b64bitBar1: true,
+      b64bitBar2: true,
+    });
+  }
+}
+
+function tooOld(version: string, floor: string, what: string): VgpuError {
+  return new VgpuError(ErrorCode.FirmwareTooOld, `GSP firmware ${version} (${what}) is older than ${floor}, the first build with vGPU support`, {
+    hint: `install GSP firmware ${floor} or newer`,
+    details: { version, floor },
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, err: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(err()), ms); })])
+    .finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,124 @@
+/**
+ * One opened Ada GPU (core/contracts/hal.ts PhysicalGpu): the device region mapped, its Firmware, its FB as a
+ * FramebufferMemory over the region's FB part, its reserved CHID pool and its BAR0 register window.
+ */
+import type { ChannelPool } from '../../core/contracts/channels.js';
+import type {
+  HalCapability, HardwareConfig, HostEventListener, PhysicalGpu, RegisterWindow, VirtualFunction,
+} from '../../core/contracts/hal.js';
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import type { FramebufferMemory } from '../../core/contracts/memory.js';
+import type { Logger } from '../../core/contracts/logger.js';
+import type { SharedArena } from '../../native/native-ops.js';
+import type { AdaFirmwareClient } from './ada-firmware-client.js';
+import { MAX_VFS, Region, vfConfigOffset } from './sim/device-layout.js';
+import { readIdentity, readSriov, vfBdf } from './sim/pci-config.js';
+
+/** What the Ada HAL can do today (INTF driver_caps). No CE channel or pushbuffer yet (scrub issue). */
+export const ADA_CAPS: ReadonlySet<HalCapability> = new Set<HalCapability>([
+  'gsp-client-alloc', 'rm-alloc', 'chid-alloc', 'fb-mem-alloc', 'fb-mem-bar1-map', 'pf-event-delivery',
+]);
+
+export class AdaRegisterWindow implements RegisterWindow {
+  constructor(private readonly arena: SharedArena, private readonly size: number) {}
+
+  read32(offset: number): number {
+    return this.arena.load32(this.at(offset));
+  }
+  write32(offset: number, value: number): void {
+    this.arena.store32(this.at(offset), value >>> 0);
+  }
+  private at(offset: number): bigint {
+    if (!Number.isInteger(offset) || offset < 0 || offset + 4 > this.size || offset % 4 !== 0) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `BAR0 offset 0x${offset.toString(16)} is not an aligned register in the ${this.size}-byte window`, {
+        hint: 'use a 4-byte aligned offset inside PF BAR0',
+      });
+    }
+    return BigInt(Region.BAR0 + offset);
+  }
+}
+
+export interface AdaPhysicalGpuParts {
+  bdf: string;
+  arena: SharedArena;
+  config: HardwareConfig;
+  firmware: AdaFirmwareClient;
+  memory: FramebufferMemory;
+  channels: ChannelPool;
+  logger: Logger;
+}
+
+export class AdaPhysicalGpu implements PhysicalGpu {
+  readonly halId = 'ada-lovelace';
+  readonly bdf: string;
+  readonly config: HardwareConfig;
+  readonly caps = ADA_CAPS;
+  readonly firmware: AdaFirmwareClient;
+  readonly memory: FramebufferMemory;
+  readonly channels: ChannelPool;
+  readonly registers: RegisterWindow;
+  private readonly arena: SharedArena;
+  private readonly log: Logger;
+  private readonly hostListeners = new Set<HostEventListener>();
+  private released = false;
+
+  constructor(p: AdaPhysicalGpuParts) {
+    this.bdf = p.bdf;
+    this.arena = p.arena;
+    this.config = p.config;
+    this.firmware = p.firmware;
+    this.memory = p.memory;
+    this.channels = p.channels;
+    this.log = p.logger;
+    this.registers = new AdaRegisterWindow(p.arena, Region.BAR0_SIZE);
+  }
+
+  /** Enabled VFs, from the PF's SR-IOV capability (NumVFs) and each VF's config space. */
+  vfs(): VirtualFunction[] {
+    this.checkOpen();
+    const pf = this.arena.window(BigInt(Region.PF_CONFIG), Region.CONFIG_SIZE);
+    const s = readSriov(pf);
+    if (s === undefined) return [];
+    const out: VirtualFunction[] = [];
+    for (let i = 0; i < Math.min(s.numVfs, MAX_VFS); i++) {
+      const id = readIdentity(this.arena.window(BigInt(vfConfigOffset(i)), Region.CONFIG_SIZE));
+      out.push({ index: i, gfid: i + 1, bdf: vfBdf(this.bdf, i, s.firstVfOffset, s.vfStride), deviceId: id.deviceId });
+    }
+    return out;
+  }
+
+  onHostEvent(listener: HostEventListener): () => void {
+    this.hostListeners.add(listener);
+    return () => this.hostListeners.delete(listener);
+  }
+
+  async detach(): Promise<void> {
+    if (this.released) return;
+    this.log.info('detaching: device and firmware keep running');
+    await this.firmware.release();
+    this.release();
+  }
+
+  async close(): Promise<void> {
+    if (this.released) return;
+    this.log.info('closing: shutting GSP-RM down');
+    try {
+      await this.firmware.shutdown();
+    } finally {
+      this.release();
+    }
+  }
+
+  private release(): void {
+    this.released = true;
+    this.hostListeners.clear();
+    // Host mappings of the FB die with the region mapping; for a SAB this only drops our reference.
+    this.arena.close();
+  }
+
+  private checkOpen(): void {
+    if (this.released) {
+      throw new VgpuError(ErrorCode.IllegalState, `GPU ${this.bdf} was detached or closed`, { hint: 'open it again with the HAL' });
+    }
+  }
+}

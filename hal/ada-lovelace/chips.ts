@@ -1,0 +1,256 @@
+/**
+ * The Ada Lovelace boards this HAL drives for vGPU: one row per PF PCI device id, with the facts the HAL and the
+ * device simulator both need (ids, FB, SR-IOV, BARs, engines, firmware floor).
+ *
+ * Every fact carries a `source:` comment. [unverified] marks a number no public source in reach confirmed; such a
+ * number is a documented choice of the simulator, not a claim about the silicon.
+ */
+
+/** NVIDIA's PCI vendor id (seed spec §10.1). */
+export const NVIDIA_VENDOR_ID = 0x10de;
+
+/** 3D controller class code: what an Ada datacenter PF and every VF report (seed spec §10.1, P11 VFIO match). */
+export const CLASS_3D_CONTROLLER = 0x030200;
+
+/**
+ * NV2080 engine-type indices (RM_ENGINE_TYPE / NV2080_ENGINE_TYPE_*).
+ * source: open-gpu-kernel-modules 570.144 ctrl2080gpu.h excerpt as vendored by nouveau r570 (nvrm/gr.h…),
+ * cross-checked with cl2080_notification.h (GRAPHICS 1, COPY0 9, NVDEC0 0x13, NVENC0 0x1b, NVJPG 0x2b, OFA 0x33).
+ */
+export const NV2080_ENGINE_TYPE = {
+  GR0: 0x01,
+  COPY0: 0x09,
+  COPY1: 0x0a,
+  COPY2: 0x0b,
+  COPY3: 0x0c,
+  COPY4: 0x0d,
+  COPY5: 0x0e,
+  NVDEC0: 0x13,
+  NVDEC1: 0x14,
+  NVDEC2: 0x15,
+  NVDEC3: 0x16,
+  NVENC0: 0x1b,
+  NVENC1: 0x1c,
+  NVENC2: 0x1d,
+  SEC2: 0x26,
+  NVJPG0: 0x2b,
+  NVJPG1: 0x2c,
+  NVJPG2: 0x2d,
+  NVJPG3: 0x2e,
+  OFA0: 0x33,
+  /** NV2080_ENGINE_TYPE_LAST in 570 (0x3e in 535); source: seed spec §10.4 (P09). */
+  LAST: 0x54,
+} as const;
+
+/** Bytes of the engine bitmap: one bit per engine type below LAST, rounded up to 8 bytes (P05 aligns it to 8). */
+export const ENGINE_BITMAP_BYTES = Math.ceil(Math.ceil(NV2080_ENGINE_TYPE.LAST / 8) / 8) * 8;
+
+/** AMPERE_DMA_COPY_B. source: clc7b5.h (class 0xc7b5); Ada CEs expose it (tinygrad ops_nv and nouveau ga102/ad102
+ *  ce both pick AMPERE_DMA_COPY_B on AD10x). */
+export const ADA_COPY_ENGINE_CLASS = 0xc7b5;
+
+/** GSP-RM build the upstream vGPU series requires. source: seed spec §10.3 (P00, metadata version list). */
+export const ADA_FIRMWARE_FLOOR = '570.144';
+
+/** NV_PMC_BOOT_0 architecture field value of Ada. source: nova-core gpu.rs `Architecture::Ada = 0x19`. */
+export const ADA_ARCHITECTURE = 0x19;
+
+export type AdaChipName = 'AD102' | 'AD104';
+
+/** Implementation field of NV_PMC_BOOT_0 per chip. source: nova-core gpu.rs Chipset AD102 = 0x192, AD104 = 0x194. */
+export const ADA_IMPLEMENTATION: Record<AdaChipName, number> = { AD102: 0x2, AD104: 0x4 };
+
+export interface AdaBarSizes {
+  bar0: bigint;
+  bar1: bigint;
+  bar3: bigint;
+}
+
+export interface AdaBoard {
+  /** Short id used on the command line and in config: "rtx6000-ada", "l40s". */
+  readonly key: string;
+  readonly name: string;
+  readonly chip: AdaChipName;
+  readonly vendorId: number;
+  readonly deviceId: number;
+  readonly subsystemVendorId: number;
+  readonly subsystemId: number;
+  /** Device id of the board's VFs (SR-IOV capability "VF Device ID"). */
+  readonly vfDeviceId: number;
+  readonly revision: number;
+  readonly fbBytes: bigint;
+  readonly totalVfs: number;
+  readonly firstVfOffset: number;
+  readonly vfStride: number;
+  readonly pfBars: AdaBarSizes;
+  readonly vfBars: AdaBarSizes;
+  readonly engines: readonly number[];
+  readonly copyEngineClass: number;
+  readonly firmwareFloor: string;
+  /** NV2080_CTRL_CMD_GPU_GET_VMMU_SEGMENT_SIZE answer. */
+  readonly vmmuSegmentSize: bigint;
+  readonly eccSupported: boolean;
+  /** ECC state the simulated firmware reports at power-on. */
+  readonly eccEnabledDefault: boolean;
+}
+
+const GiB = 1n << 30n;
+const MiB = 1n << 20n;
+
+const E = NV2080_ENGINE_TYPE;
+/**
+ * Engines present on AD102 boards: 1 GR, CEs, 3 NVENC, 4 NVDEC, 4 NVJPG, 1 OFA.
+ * source: nouveau r535 has ce/gr/nvenc/nvdec/nvjpg/ofa engines for AD10x (seed spec §10.4) [inferred]; the counts
+ * (NVENC×3, NVDEC×4 on L40/RTX 6000 Ada per NVIDIA product briefs; NVJPG×4; 6 CEs) are [unverified].
+ */
+const AD102_ENGINES: readonly number[] = [
+  E.GR0, E.COPY0, E.COPY1, E.COPY2, E.COPY3, E.COPY4, E.COPY5,
+  E.NVDEC0, E.NVDEC1, E.NVDEC2, E.NVDEC3, E.NVENC0, E.NVENC1, E.NVENC2,
+  E.NVJPG0, E.NVJPG1, E.NVJPG2, E.NVJPG3, E.OFA0,
+];
+/** AD104 (L4): 2 NVENC, 4 NVDEC, 4 NVJPG (L4 product brief) [unverified], 4 CEs [unverified]. */
+const AD104_ENGINES: readonly number[] = [
+  E.GR0, E.COPY0, E.COPY1, E.COPY2, E.COPY3,
+  E.NVDEC0, E.NVDEC1, E.NVDEC2, E.NVDEC3, E.NVENC0, E.NVENC1,
+  E.NVJPG0, E.NVJPG1, E.NVJPG2, E.NVJPG3, E.OFA0,
+];
+
+/** Fields shared by every board of the table. */
+const COMMON = {
+  vendorId: NVIDIA_VENDOR_ID,
+  subsystemVendorId: NVIDIA_VENDOR_ID, // source: OGKM-README lists 10DE subsystems for all of these (§10.1)
+  revision: 0xa1, // [unverified] the usual first production stepping of NVIDIA parts
+  // source: seed spec §10.2 — L40S exposes 32 VFs (harvester #6487); NVA081 max 32 vGPUs/pGPU; [verify per SKU]
+  totalVfs: 32,
+  // [unverified] NVIDIA PFs put VF 0 four functions after the PF (ARI) with stride 1; simulator choice.
+  firstVfOffset: 4,
+  vfStride: 1,
+  copyEngineClass: ADA_COPY_ENGINE_CLASS,
+  firmwareFloor: ADA_FIRMWARE_FLOOR,
+  // [unverified] one of the five legal answers 32…512 MiB (seed spec §2.1, nvrm/vmmu.h). 64 MiB chosen: it keeps
+  // the ECC-on guest-FB formula (§2.3 C3) workable on the scaled-down FBs of worker-mode simulations.
+  vmmuSegmentSize: 64n * MiB,
+  eccSupported: true, // source: L40/L40S/RTX 6000 Ada spec pages: "48 GB GDDR6 with ECC" (§10.2); others [unverified]
+  // VF BARs [unverified]: BAR0 16 MiB register window like the PF, BAR1 1 GiB (≥ type bar1Length 256 MiB), BAR3 32 MiB.
+  vfBars: { bar0: 16n * MiB, bar1: 1n * GiB, bar3: 32n * MiB },
+} as const;
+
+/** PF BARs of the 48 GB datacenter boards [unverified]: BAR0 16 MiB (NVIDIA PF norm), BAR1 64 GiB, BAR3 32 MiB. */
+const PF_BARS_DC: AdaBarSizes = { bar0: 16n * MiB, bar1: 64n * GiB, bar3: 32n * MiB };
+
+export const ADA_BOARDS: readonly AdaBoard[] = [
+  {
+    ...COMMON,
+    key: 'rtx6000-ada',
+    name: 'NVIDIA RTX 6000 Ada Generation',
+    chip: 'AD102',
+    deviceId: 0x26b1, // source: OGKM-README (§10.1)
+    subsystemId: 0x16a1, // source: OGKM-README (§10.1)
+    vfDeviceId: 0x26b1, // [unverified] VFs assumed to carry the PF id; the vGPU's guest-visible id comes from the type
+    fbBytes: 48n * GiB, // source: RTX 6000 Ada spec page "48 GB GDDR6 with ECC" (§10.2)
+    pfBars: PF_BARS_DC, // [unverified] large-BAR (display-off) mode assumed, as vGPU needs
+    engines: AD102_ENGINES,
+    eccEnabledDefault: false, // [unverified] workstation boards ship with ECC off
+  },
+  {
+    ...COMMON,
+    key: 'rtx5000-ada',
+    name: 'NVIDIA RTX 5000 Ada Generation',
+    chip: 'AD102', // [unverified] AD102 per NVIDIA's product brief
+    deviceId: 0x26b2, // source: OGKM-README (§10.1)
+    subsystemId: 0x17fa, // source: OGKM-README (§10.1)
+    vfDeviceId: 0x26b2, // [unverified]
+    fbBytes: 32n * GiB, // [unverified] 32 GB GDDR6 per product brief
+    pfBars: { bar0: 16n * MiB, bar1: 32n * GiB, bar3: 32n * MiB }, // [unverified]
+    engines: AD102_ENGINES,
+    eccEnabledDefault: false, // [unverified]
+  },
+  {
+    ...COMMON,
+    key: 'l40',
+    name: 'NVIDIA L40',
+    chip: 'AD102', // source: seed spec §10.1 (AD102 family 0x26Bx)
+    deviceId: 0x26b5, // source: OGKM-README (§10.1)
+    subsystemId: 0x169d, // source: OGKM-README (§10.1)
+    vfDeviceId: 0x26b5, // [unverified]
+    fbBytes: 48n * GiB, // source: L40 spec page (§10.2)
+    pfBars: PF_BARS_DC,
+    engines: AD102_ENGINES,
+    eccEnabledDefault: true, // [unverified] datacenter boards ship with ECC on
+  },
+  {
+    ...COMMON,
+    key: 'l40s',
+    name: 'NVIDIA L40S',
+    chip: 'AD102',
+    deviceId: 0x26b9, // source: OGKM-README (§10.1)
+    subsystemId: 0x1851, // source: OGKM-README (§10.1)
+    vfDeviceId: 0x26b9, // [unverified]
+    fbBytes: 48n * GiB, // source: L40S spec page (§10.2)
+    pfBars: PF_BARS_DC,
+    engines: AD102_ENGINES,
+    eccEnabledDefault: true, // [unverified]
+  },
+  {
+    ...COMMON,
+    key: 'l20',
+    name: 'NVIDIA L20',
+    chip: 'AD102', // [unverified]
+    deviceId: 0x26ba, // source: OGKM-README (§10.1)
+    subsystemId: 0x1957, // source: OGKM-README (§10.1)
+    vfDeviceId: 0x26ba, // [unverified]
+    fbBytes: 48n * GiB, // [unverified] 48 GB per product brief
+    pfBars: PF_BARS_DC,
+    engines: AD102_ENGINES,
+    eccEnabledDefault: true, // [unverified]
+  },
+  {
+    ...COMMON,
+    key: 'l4',
+    name: 'NVIDIA L4',
+    chip: 'AD104', // source: seed spec §10.1 "L4 (AD104)"
+    deviceId: 0x27b8, // source: OGKM-README (§10.1)
+    subsystemId: 0x16ca, // source: OGKM-README (§10.1)
+    vfDeviceId: 0x27b8, // [unverified]
+    fbBytes: 24n * GiB, // source: NVIDIA L4 vs L40S comparison page (§10.2)
+    pfBars: { bar0: 16n * MiB, bar1: 32n * GiB, bar3: 32n * MiB }, // [unverified]
+    engines: AD104_ENGINES,
+    eccEnabledDefault: true, // [unverified]
+  },
+];
+
+export function boardByKey(key: string): AdaBoard | undefined {
+  return ADA_BOARDS.find((b) => b.key === key);
+}
+
+export function boardByDeviceId(deviceId: number): AdaBoard | undefined {
+  return ADA_BOARDS.find((b) => b.deviceId === deviceId);
+}
+
+/** "rtx6000-ada (0x26b1 NVIDIA RTX 6000 Ada Generation), …" for error hints. */
+export function supportedBoardList(): string {
+  return ADA_BOARDS.map((b) => `${b.key} (0x${b.deviceId.toString(16)} ${b.name})`).join(', ');
+}
+
+/**
+ * NV_PMC_BOOT_0 as the chip reports it: minor revision 3:0, major revision 7:4, implementation 23:20,
+ * architecture 28:24 (source: nova-core regs.rs NV_PMC_BOOT_0; Ada's architecture 0x19 fits the 5-bit field, so
+ * the extra architecture bit 8 stays 0). AD102 A1 → 0x192000a1.
+ */
+export function boot0For(board: AdaBoard): number {
+  const rev = board.revision;
+  return ((ADA_ARCHITECTURE << 24) | (ADA_IMPLEMENTATION[board.chip] << 20) | (rev & 0xff)) >>> 0;
+}
+
+/** Decode NV_PMC_BOOT_0 into architecture / implementation / revision. */
+export function decodeBoot0(v: number): { architecture: number; implementation: number; revision: number } {
+  const architecture = ((v >>> 24) & 0x1f) | (((v >>> 8) & 0x1) << 5);
+  return { architecture, implementation: (v >>> 20) & 0xf, revision: v & 0xff };
+}
+
+/** Engine list → little-endian bitmap of ENGINE_BITMAP_BYTES (bit n = engine type n present). */
+export function engineBitmap(engines: readonly number[]): Uint8Array {
+  const out = new Uint8Array(ENGINE_BITMAP_BYTES);
+  for (const e of engines) out[e >> 3] = (out[e >> 3] ?? 0) | (1 << (e & 7));
+  return out;
+}

@@ -1,0 +1,120 @@
+/**
+ * Payloads of the two boot RPCs the Ada core driver sends before GSP-RM reports GSP_INIT_DONE (seed spec §1.2
+ * "concrete core-driver boot-time duties"), and the RM status codes the simulated firmware answers with.
+ *
+ * GSP_SET_SYSTEM_INFO (72): the real GspSystemInfo is a ~1 KiB struct of which vGPU needs only the GSP_VF_INFO part
+ * (totalVFs, firstVFOffset, first VF BAR addresses, 64-bit BAR flags — V1-NVKM). We send a reduced struct with
+ * those fields plus the PF's identity; it is the simulator's layout, not NVIDIA's (seed spec §11 item 1).
+ *
+ * SET_REGISTRY (73): the real payload is a packed string table; ours is {count u32, entries[count] of
+ * {key char[64], value u32}}. The one key that matters for vGPU is RMSetSriovMode=1 (NOVA-BOOT; V1 patch 06):
+ * without it the simulated GSP-RM refuses to bootload vGPU plugin tasks, as the real one would not enable SR-IOV.
+ *
+ * Both sides (ada-hal and sim/ada-firmware) import this file, so they cannot drift apart.
+ */
+import { StructLayout, cString, toCString } from '../../core/firmware-abi/struct-layout.js';
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+
+export interface GspSystemInfo {
+  gpuPhysAddr: bigint;
+  gpuPhysFbAddr: bigint;
+  gpuPhysInstAddr: bigint;
+  /** domain << 16 | bus << 8 | devfn. */
+  nvDomainBusDeviceFunc: bigint;
+  pciConfigMirrorBase: bigint;
+  pciConfigMirrorSize: bigint;
+  pciDeviceId: number;
+  pciSubDeviceId: number;
+  pciRevisionId: number;
+  totalVFs: number;
+  firstVFOffset: number;
+  firstVfBar0Address: bigint;
+  firstVfBar1Address: bigint;
+  firstVfBar2Address: bigint;
+  b64bitBar0: boolean;
+  b64bitBar1: boolean;
+  b64bitBar2: boolean;
+}
+
+export const GSP_SYSTEM_INFO = new StructLayout<GspSystemInfo>('SimGspSystemInfo', [
+  { name: 'gpuPhysAddr', type: 'u64' },
+  { name: 'gpuPhysFbAddr', type: 'u64' },
+  { name: 'gpuPhysInstAddr', type: 'u64' },
+  { name: 'nvDomainBusDeviceFunc', type: 'u64' },
+  { name: 'pciConfigMirrorBase', type: 'u64' },
+  { name: 'pciConfigMirrorSize', type: 'u64' },
+  { name: 'pciDeviceId', type: 'u32' },
+  { name: 'pciSubDeviceId', type: 'u32' },
+  { name: 'pciRevisionId', type: 'u32' },
+  { name: 'totalVFs', type: 'u32' },
+  { name: 'firstVFOffset', type: 'u32' },
+  { name: 'firstVfBar0Address', type: 'u64' },
+  { name: 'firstVfBar1Address', type: 'u64' },
+  { name: 'firstVfBar2Address', type: 'u64' },
+  { name: 'b64bitBar0', type: 'bool' },
+  { name: 'b64bitBar1', type: 'bool' },
+  { name: 'b64bitBar2', type: 'bool' },
+]);
+
+export const REGISTRY_KEY_BYTES = 64;
+const REGISTRY_ENTRY_BYTES = REGISTRY_KEY_BYTES + 4;
+/** Registry key that turns on SR-IOV (vGPU) mode in GSP-RM. */
+export const REG_SRIOV_MODE = 'RMSetSriovMode';
+
+export function encodeRegistry(entries: Readonly<Record<string, number>>): Uint8Array {
+  const keys = Object.keys(entries);
+  const out = new Uint8Array(4 + keys.length * REGISTRY_ENTRY_BYTES);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, keys.length, true);
+  keys.forEach((k, i) => {
+    const at = 4 + i * REGISTRY_ENTRY_BYTES;
+    out.set(toCString(k, REGISTRY_KEY_BYTES, 'registry key'), at);
+    v.setUint32(at + REGISTRY_KEY_BYTES, (entries[k] ?? 0) >>> 0, true);
+  });
+  return out;
+}
+
+export function decodeRegistry(bytes: Uint8Array): Map<string, number> {
+  if (bytes.byteLength < 4) throw badRegistry(`${bytes.byteLength} bytes`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = v.getUint32(0, true);
+  if (bytes.byteLength < 4 + n * REGISTRY_ENTRY_BYTES) throw badRegistry(`${n} entries in ${bytes.byteLength} bytes`);
+  const out = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const at = 4 + i * REGISTRY_ENTRY_BYTES;
+    out.set(cString(bytes.subarray(at, at + REGISTRY_KEY_BYTES)), v.getUint32(at + REGISTRY_KEY_BYTES, true));
+  }
+  return out;
+}
+
+function badRegistry(what: string): VgpuError {
+  return new VgpuError(ErrorCode.InvalidArgument, `registry payload is truncated (${what})`, {
+    hint: 'encode it with encodeRegistry()',
+  });
+}
+
+/**
+ * NV_STATUS values the simulated firmware returns. source: nvstatuscodes.h ordering (NO_MEMORY 0x51, NOT_READY
+ * 0x55 and TIMEOUT_RETRY 0x66 confirmed by seed spec §8.4; INVALID_OBJECT_PARENT 0x36 confirmed by two independent
+ * RM users); the others follow the same table from memory [unverified].
+ */
+export const NvStatus = {
+  OK: 0x00,
+  IN_USE: 0x17,
+  INSERT_DUPLICATE_NAME: 0x19,
+  INVALID_ADDRESS: 0x1e,
+  INVALID_ARGUMENT: 0x1f,
+  INVALID_CLASS: 0x22,
+  INVALID_CLIENT: 0x23,
+  INVALID_COMMAND: 0x24,
+  INVALID_OBJECT_HANDLE: 0x33,
+  INVALID_OBJECT_PARENT: 0x36,
+  INVALID_PARAM_STRUCT: 0x3a,
+  INVALID_STATE: 0x40,
+  NO_MEMORY: 0x51,
+  NOT_READY: 0x55,
+  NOT_SUPPORTED: 0x56,
+  OBJECT_NOT_FOUND: 0x57,
+  TIMEOUT_RETRY: 0x66,
+  GENERIC: 0xffff,
+} as const;

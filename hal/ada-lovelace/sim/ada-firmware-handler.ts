@@ -1,0 +1,60 @@
+/**
+ * Handler module of the simulated Ada GSP-RM: loaded by hal/sim/gsp/gsp-worker.ts on the device's GSP thread
+ * (`handlerModule`), it builds the AdaFirmware for this device and answers the device's own control commands
+ * (raise an event, inspect uploaded types and plugin tasks) sent with `GspWorkerHandle.command()`.
+ */
+import type { GspHandlerContext } from '../../sim/gsp/gsp-worker-protocol.js';
+import type { GspRpcHandler } from '../../sim/gsp/gsp-rpc-server.js';
+import { boardByKey } from '../chips.js';
+import { AdaFirmware, type SimEventRequest } from './ada-firmware.js';
+
+/** `handlerOptions` the device passes (structured-cloneable: bigints as decimal strings). */
+export interface AdaFirmwareHandlerOptions {
+  boardKey: string;
+  firmwareVersion: string;
+  numVfs: number;
+  fbOffset: string;
+  fbBytes: string;
+  eccEnabled?: boolean;
+}
+
+/** Commands the device sends to its GSP thread. */
+export type AdaFirmwareCommand =
+  | { op: 'raise'; event: SimEventRequest }
+  | { op: 'types' }
+  | { op: 'task'; gfid: number }
+  | { op: 'clients' };
+
+export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
+  const o = ctx.options as AdaFirmwareHandlerOptions;
+  const board = boardByKey(o.boardKey);
+  if (board === undefined) throw new Error(`ada firmware: unknown board "${o.boardKey}"`);
+  const fw = new AdaFirmware(
+    { arena: ctx.arena, postEvent: (fn, payload, gfid) => ctx.postEvent(fn, payload, gfid !== undefined ? { gfid } : {}) },
+    {
+      board,
+      firmwareVersion: o.firmwareVersion,
+      numVfs: o.numVfs,
+      fbOffset: BigInt(o.fbOffset),
+      fbBytes: BigInt(o.fbBytes),
+      ...(o.eccEnabled !== undefined ? { eccEnabled: o.eccEnabled } : {}),
+    },
+  );
+  ctx.onCommand((data) => {
+    const cmd = data as AdaFirmwareCommand;
+    switch (cmd.op) {
+      case 'raise':
+        fw.raiseEvent(cmd.event);
+        return true;
+      case 'types':
+        return fw.uploadedTypes.map((t) => ({ id: t.id, name: t.name, maxInstance: t.maxInstance, fbLength: t.fbLength.toString() }));
+      case 'task':
+        return fw.taskState(cmd.gfid) ?? null;
+      case 'clients':
+        return fw.clientCount;
+      default:
+        throw new Error(`ada firmware: unknown command ${JSON.stringify(data)}`);
+    }
+  });
+  return (fn, payload, info) => fw.handle(fn, payload, info.gfid);
+}
