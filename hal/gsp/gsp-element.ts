@@ -1,0 +1,289 @@
+/**
+ * GSP queue element codec (seed spec §8.2, h&p §3.2): element header + RPC header + payload, the XOR checksum,
+ * and splitting of large RPCs into CONTINUATION_RECORD elements / their reassembly.
+ *
+ * Checksum: XOR of the padded element's 64-bit words folded hi32 ^ lo32. That equals the XOR of all its 32-bit
+ * words, so we fold over a Uint32Array (no BigInt in the hot path). The writer zeroes the padding, so the XOR of
+ * the used words IS the XOR of the padded element; the reader folds the words covering header + payload (rounded
+ * to 8 bytes) — a padding word cannot change what is delivered, and skipping it keeps a 100-byte RPC from costing
+ * a 4 KiB checksum.
+ *
+ * Continuations (our convention, documented for both ends): the first element carries the real function and an
+ * RPC `length` of header + the WHOLE payload (so the receiver can size the reassembly buffer at once); it holds
+ * the first min(payload, GSP_MAX_ELEMENT_PAYLOAD) bytes. Each following element has function CONTINUATION_RECORD,
+ * `length` = header + the bytes it carries, and the same RPC sequence as the first. A writer emits a message's
+ * elements back to back, so the reader never sees two messages interleaved in one queue.
+ */
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import {
+  Element,
+  GSP_ELEMENT_PAYLOAD_OFFSET,
+  GSP_MAX_ELEMENT_PAGES,
+  GSP_MAX_ELEMENT_PAYLOAD,
+  GSP_MAX_ELEMENT_SIZE,
+  GSP_PAGE_SIZE,
+  GSP_RPC_HEADER_SIZE,
+  GspFunction,
+  RPC_HEADER_VERSION,
+  RPC_SIGNATURE,
+  elementPages,
+  gspFunctionName,
+} from './gsp-layout.js';
+
+const W = {
+  CHECKSUM: Element.CHECKSUM >>> 2,
+  SEQUENCE: Element.SEQUENCE >>> 2,
+  ELEM_COUNT: Element.ELEM_COUNT >>> 2,
+  PAD: Element.PAD >>> 2,
+  HV: Element.RPC_HEADER_VERSION >>> 2,
+  SIG: Element.RPC_SIGNATURE >>> 2,
+  LEN: Element.RPC_LENGTH >>> 2,
+  FN: Element.RPC_FUNCTION >>> 2,
+  RES: Element.RPC_RESULT >>> 2,
+  RESP: Element.RPC_RESULT_PRIVATE >>> 2,
+  SEQ: Element.RPC_SEQUENCE >>> 2,
+  GFID: Element.RPC_GFID >>> 2,
+} as const;
+
+/** XOR of u32 words [from, to). */
+export function xorWords(u32: Uint32Array, from: number, to: number): number {
+  let x = 0;
+  let i = from;
+  // Unrolled by 4: the loop runs on every element both ways; this halves its cost in V8.
+  for (const end4 = to - ((to - from) & 3); i < end4; i += 4) {
+    x ^= (u32[i] as number) ^ (u32[i + 1] as number) ^ (u32[i + 2] as number) ^ (u32[i + 3] as number);
+  }
+  for (; i < to; i++) x ^= u32[i] as number;
+  return x >>> 0;
+}
+
+/** Bytes of an element holding `chunk` payload bytes, rounded to whole 64-bit words. */
+export function elementUsedBytes(chunk: number): number {
+  return (GSP_ELEMENT_PAYLOAD_OFFSET + chunk + 7) & ~7;
+}
+
+/** Number of elements a payload of `len` bytes needs. */
+export function elementsFor(len: number): number {
+  return len <= GSP_MAX_ELEMENT_PAYLOAD ? 1 : Math.ceil(len / GSP_MAX_ELEMENT_PAYLOAD);
+}
+
+/** Header fields of one RPC message (shared by all its elements). */
+export interface RpcFields {
+  fn: number;
+  /** RPC-header sequence: the host's call id, echoed by the firmware in the reply. 0 for events. */
+  sequence: number;
+  result: number;
+  resultPrivate: number;
+  gfid: number;
+}
+
+/**
+ * Encodes elements into a reusable 64 KiB scratch page run (no allocation per message).
+ */
+export class GspElementEncoder {
+  readonly scratch = new Uint8Array(GSP_MAX_ELEMENT_SIZE);
+  private readonly u32 = new Uint32Array(this.scratch.buffer);
+
+  /**
+   * Encode element `index` of the message (`payload`, `fields`) with element sequence `elemSeq`. Returns the
+   * used byte count; pages = elementPages(used). With `corrupt`, the first dword is overwritten with 0xFFFFFFFF
+   * AFTER the checksum (the OpenRM message-queue error injection, h&p §3.4).
+   */
+  encode(fields: RpcFields, payload: Uint8Array, index: number, elemSeq: number, corrupt = false): number {
+    return encodeElement(this.scratch, this.u32, 0, fields, payload, index, elemSeq, corrupt);
+  }
+}
+
+/**
+ * Encode element `index` of a message at byte `b0` (8-byte aligned) of `u8`/`u32` (two views of one buffer):
+ * the scratch run, or straight into a ring slot when the element does not wrap (saves a copy per message).
+ * Returns the used byte count.
+ */
+export function encodeElement(
+  u8: Uint8Array, u32: Uint32Array, b0: number,
+  fields: RpcFields, payload: Uint8Array, index: number, elemSeq: number, corrupt: boolean,
+): number {
+  const off = index * GSP_MAX_ELEMENT_PAYLOAD;
+  const chunk = Math.min(GSP_MAX_ELEMENT_PAYLOAD, payload.length - off);
+  const used = elementUsedBytes(chunk);
+  const w0 = b0 >>> 2;
+  // Auth tag + AAD (confidential computing only) stay zero.
+  u32.fill(0, w0, w0 + W.CHECKSUM + 1);
+  u32[w0 + W.SEQUENCE] = elemSeq;
+  u32[w0 + W.ELEM_COUNT] = elementPages(GSP_ELEMENT_PAYLOAD_OFFSET + chunk);
+  u32[w0 + W.PAD] = 0;
+  u32[w0 + W.HV] = RPC_HEADER_VERSION;
+  u32[w0 + W.SIG] = RPC_SIGNATURE;
+  u32[w0 + W.LEN] = GSP_RPC_HEADER_SIZE + (index === 0 ? payload.length : chunk);
+  u32[w0 + W.FN] = index === 0 ? fields.fn : GspFunction.CONTINUATION_RECORD;
+  u32[w0 + W.RES] = fields.result;
+  u32[w0 + W.RESP] = fields.resultPrivate;
+  u32[w0 + W.SEQ] = fields.sequence;
+  u32[w0 + W.GFID] = fields.gfid;
+  const p0 = b0 + GSP_ELEMENT_PAYLOAD_OFFSET;
+  if (chunk <= 128) {
+    // A short copy by hand beats creating a subarray view for it.
+    for (let i = 0; i < chunk; i++) u8[p0 + i] = payload[off + i] as number;
+  } else {
+    u8.set(chunk === payload.length ? payload : payload.subarray(off, off + chunk), p0);
+  }
+  // Zero the tail up to the 8-byte boundary so it folds as padding.
+  for (let b = p0 + chunk; b < b0 + used; b++) u8[b] = 0;
+  u32[w0 + W.CHECKSUM] = xorWords(u32, w0, w0 + (used >>> 2));
+  if (corrupt) u32[w0] = 0xffffffff;
+  return used;
+}
+
+/** A complete message as the receiver delivers it. */
+export interface GspMessage extends RpcFields {
+  payload: Uint8Array;
+}
+
+/** Why an element or message was dropped. */
+export interface GspDrop {
+  error: VgpuError;
+  /** The RPC sequence if the header was readable, else null. */
+  sequence: number | null;
+  fn: number | null;
+}
+
+/** Result of looking at the element at a queue's read pointer. */
+export type ElementCheck =
+  | { ok: true; pages: number; chunk: number; head: boolean; total: number }
+  | { ok: false; pages: number; drop: GspDrop }
+  | { ok: false; pages: 0; fatal: VgpuError };
+
+/**
+ * Validate the element whose words start at `w0` in `u32` (`available` slots in the ring). A bad element count
+ * is fatal (the reader cannot find the next element); every other defect drops this element only.
+ */
+export function checkElement(u32: Uint32Array, w0: number, available: number): ElementCheck {
+  const pages = u32[w0 + W.ELEM_COUNT] as number;
+  if (pages < 1 || pages > GSP_MAX_ELEMENT_PAGES || pages > available) {
+    return {
+      ok: false,
+      pages: 0,
+      fatal: new VgpuError(ErrorCode.FirmwareRpc, `GSP queue element claims ${pages} pages (${available} available)`, {
+        hint: 'the queue is desynchronised; the GPU must be reset and the firmware rebooted',
+        details: { elemCount: pages, available },
+      }),
+    };
+  }
+  const sequence = u32[w0 + W.SEQ] as number;
+  const fn = u32[w0 + W.FN] as number;
+  const length = u32[w0 + W.LEN] as number;
+  const head = fn !== GspFunction.CONTINUATION_RECORD;
+  const total = length - GSP_RPC_HEADER_SIZE;
+  const chunk = head ? Math.min(total, GSP_MAX_ELEMENT_PAYLOAD) : total;
+  if (length < GSP_RPC_HEADER_SIZE || elementPages(GSP_ELEMENT_PAYLOAD_OFFSET + chunk) !== pages) {
+    // A length that does not match the page count: most likely corruption, so report it as a checksum problem
+    // only if the checksum agrees; otherwise as a checksum failure (the more precise diagnosis).
+    const used = Math.min(pages * GSP_PAGE_SIZE, elementUsedBytes(Math.max(0, chunk)));
+    if (xorWords(u32, w0, w0 + (used >>> 2)) !== 0) {
+      return badElement(ErrorCode.Checksum, `GSP element checksum mismatch (${gspFunctionName(fn)}, seq ${sequence})`,
+        'the shared queue memory was corrupted; the call may be retried', sequence, fn, length, pages);
+    }
+    return badElement(ErrorCode.FirmwareRpc, `GSP element length ${length} does not fit its ${pages} pages`,
+      'the peer wrote a malformed element; check both ends run the same protocol build', sequence, fn, length, pages);
+  }
+  if (xorWords(u32, w0, w0 + (elementUsedBytes(chunk) >>> 2)) !== 0) {
+    return badElement(ErrorCode.Checksum, `GSP element checksum mismatch (${gspFunctionName(fn)}, seq ${sequence})`,
+      'the shared queue memory was corrupted; the call may be retried', sequence, fn, length, pages);
+  }
+  if (u32[w0 + W.HV] !== RPC_HEADER_VERSION || u32[w0 + W.SIG] !== RPC_SIGNATURE) {
+    return badElement(ErrorCode.FirmwareRpc,
+      `GSP RPC header version 0x${(u32[w0 + W.HV] as number).toString(16)} / signature 0x${(u32[w0 + W.SIG] as number).toString(16)} not understood`,
+      'the firmware speaks another RPC header version; use a supported firmware', sequence, fn, length, pages);
+  }
+  return { ok: true, pages, chunk, head, total };
+}
+
+function badElement(code: ErrorCode, msg: string, hint: string, sequence: number, fn: number, length: number, pages: number): ElementCheck {
+  return {
+    ok: false,
+    pages,
+    drop: { error: new VgpuError(code, msg, { hint, details: { sequence, fn, length, pages } }), sequence, fn },
+  };
+}
+
+/**
+ * Reassembles elements into messages. Feed it checked elements in queue order.
+ */
+export class GspReassembler {
+  private cur: GspMessage | null = null;
+  private filled = 0;
+  /** Sequence of a message whose earlier element was dropped: its continuations are dropped quietly. */
+  private droppedSeq: number | null = null;
+
+  /**
+   * Take the element at `u8/u32` word `w0` (already checked). Returns the finished message, null when more
+   * elements are needed, or a drop.
+   */
+  take(u8: Uint8Array, u32: Uint32Array, w0: number, chunk: number, head: boolean, total: number): GspMessage | GspDrop | null {
+    const sequence = u32[w0 + W.SEQ] as number;
+    const b0 = (w0 << 2) + GSP_ELEMENT_PAYLOAD_OFFSET;
+    if (head) {
+      let broken: GspDrop | null = null;
+      if (this.cur !== null) broken = this.abandon('a new message started before the previous one was complete');
+      this.droppedSeq = null;
+      const payload = new Uint8Array(total);
+      if (chunk <= 128) for (let i = 0; i < chunk; i++) payload[i] = u8[b0 + i] as number;
+      else payload.set(u8.subarray(b0, b0 + chunk));
+      const msg: GspMessage = {
+        fn: u32[w0 + W.FN] as number,
+        sequence,
+        result: u32[w0 + W.RES] as number,
+        resultPrivate: u32[w0 + W.RESP] as number,
+        gfid: u32[w0 + W.GFID] as number,
+        payload,
+      };
+      if (chunk === total) return broken ?? msg;
+      this.cur = msg;
+      this.filled = chunk;
+      return broken;
+    }
+    if (this.cur === null || this.cur.sequence !== sequence || this.filled + chunk > this.cur.payload.length) {
+      if (this.droppedSeq === sequence) return null;
+      const drop = this.cur !== null ? this.abandon('continuation does not belong to the message in progress') : null;
+      this.droppedSeq = sequence;
+      return drop ?? {
+        error: new VgpuError(ErrorCode.FirmwareRpc, `stray GSP continuation record (seq ${sequence})`, {
+          hint: 'the peer broke a split message; the call may be retried',
+          details: { sequence },
+        }),
+        sequence,
+        fn: GspFunction.CONTINUATION_RECORD,
+      };
+    }
+    this.cur.payload.set(u8.subarray(b0, b0 + chunk), this.filled);
+    this.filled += chunk;
+    if (this.filled < this.cur.payload.length) return null;
+    const done = this.cur;
+    this.cur = null;
+    return done;
+  }
+
+  /** An element of the message in progress was dropped: forget the message, report its sequence. */
+  dropCurrent(sequence: number | null): void {
+    if (this.cur !== null && (sequence === null || this.cur.sequence === sequence)) {
+      this.droppedSeq = this.cur.sequence;
+      this.cur = null;
+    } else if (sequence !== null) {
+      this.droppedSeq = sequence;
+    }
+  }
+
+  private abandon(why: string): GspDrop {
+    const cur = this.cur as GspMessage;
+    this.cur = null;
+    this.droppedSeq = cur.sequence;
+    return {
+      error: new VgpuError(ErrorCode.FirmwareRpc, `incomplete GSP message (${gspFunctionName(cur.fn)}, seq ${cur.sequence}): ${why}`, {
+        hint: 'the peer broke a split message; the call may be retried',
+        details: { sequence: cur.sequence, fn: cur.fn, received: this.filled, total: cur.payload.length },
+      }),
+      sequence: cur.sequence,
+      fn: cur.fn,
+    };
+  }
+}

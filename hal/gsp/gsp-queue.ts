@@ -1,0 +1,387 @@
+/**
+ * The two GSP rings over a SharedArena, as one side (host or GSP) sees them: a TX queue it produces into, an RX
+ * queue it consumes from, and the doorbells of the control page. No encoding here — just slots, pointers, waits.
+ *
+ * Hot-path words are read and written with Atomics on an Int32Array over the region window (works on a
+ * SharedArrayBuffer and on the addon's external mapping); only the blocking wait/wake go through the arena,
+ * because only the arena knows how to sleep across processes (futex) or threads (Atomics.waitAsync).
+ */
+import type { SharedArena, WaitResult } from '../../native/native-ops.js';
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import {
+  GSP_CONTROL_MAGIC,
+  GSP_CONTROL_VERSION,
+  GSP_PAGE_SIZE,
+  GSP_QUEUE_ENTRY_OFFSET,
+  GSP_QUEUE_FLAGS,
+  GSP_QUEUE_MSG_COUNT,
+  GSP_QUEUE_MSG_SIZE,
+  GSP_QUEUE_RX_HDR_OFFSET,
+  GSP_QUEUE_SIZE,
+  GSP_QUEUE_VERSION,
+  GSP_REGION_PAGES,
+  GspControl,
+  GspFwState,
+  GspRegion,
+  QueueHeader,
+} from './gsp-layout.js';
+
+export type GspSide = 'host' | 'gsp';
+
+/** Typed-array views over one GSP region. */
+export class GspRegionView {
+  /** Plain Uint8Array over the region: its subarray() is much cheaper than Buffer's on the hot path. */
+  readonly u8: Uint8Array;
+  /** The arena window itself. */
+  readonly buf: Buffer;
+  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
+
+  constructor(
+    readonly arena: SharedArena,
+    readonly base: bigint,
+  ) {
+    if (base % BigInt(GSP_PAGE_SIZE) !== 0n) {
+      throw new VgpuError(ErrorCode.NativeAlign, `GSP region base 0x${base.toString(16)} is not page aligned`, {
+        hint: 'place the GSP region on a 4 KiB boundary of the arena',
+        details: { base: base.toString() },
+      });
+    }
+    this.buf = arena.window(base, GspRegion.SIZE);
+    this.u8 = new Uint8Array(this.buf.buffer, this.buf.byteOffset, GspRegion.SIZE);
+    if (this.u8.byteOffset % 8 !== 0) {
+      throw new VgpuError(ErrorCode.NativeAlign, 'GSP region window is not 8-byte aligned in its buffer', {
+        hint: 'the arena returned a misaligned window; report this as a native-layer bug',
+      });
+    }
+    this.u32 = new Uint32Array(this.u8.buffer, this.u8.byteOffset, GspRegion.SIZE / 4);
+    this.i32 = new Int32Array(this.u8.buffer, this.u8.byteOffset, GspRegion.SIZE / 4);
+  }
+
+  /** Word index of a byte offset inside the region. */
+  static word(byteOffset: number): number {
+    return byteOffset >>> 2;
+  }
+
+  load(byteOffset: number): number {
+    return Atomics.load(this.i32, byteOffset >>> 2) >>> 0;
+  }
+  store(byteOffset: number, value: number): void {
+    Atomics.store(this.i32, byteOffset >>> 2, value | 0);
+  }
+  control(word: number): number {
+    return this.load(GspRegion.CONTROL + word);
+  }
+  setControl(word: number, value: number): void {
+    this.store(GspRegion.CONTROL + word, value);
+  }
+  fwState(): GspFwState {
+    return this.control(GspControl.FW_STATE) as GspFwState;
+  }
+  heartbeat(): number {
+    return this.control(GspControl.HEARTBEAT);
+  }
+  arenaOffset(byteOffset: number): bigint {
+    return this.base + BigInt(byteOffset);
+  }
+}
+
+/**
+ * Host-side initialisation of a fresh region: PTE array, command-queue header, control page, firmware OFF.
+ * The message-queue header is the GSP's to write (it does so when it starts), as on silicon.
+ */
+export function initGspRegion(view: GspRegionView): void {
+  view.u8.fill(0, 0, GspRegion.CMDQ + GSP_PAGE_SIZE);
+  view.u8.fill(0, GspRegion.MSGQ, GspRegion.MSGQ + GSP_PAGE_SIZE);
+  view.u8.fill(0, GspRegion.CONTROL, GspRegion.SIZE);
+  // PTE array: one 64-bit simulated DMA address (the arena offset) per page of the region.
+  const pte = new BigUint64Array(view.u8.buffer, view.u8.byteOffset + GspRegion.PTE, GSP_REGION_PAGES);
+  for (let i = 0; i < GSP_REGION_PAGES; i++) pte[i] = view.base + BigInt(i * GSP_PAGE_SIZE);
+  writeQueueHeader(view, GspRegion.CMDQ);
+  view.setControl(GspControl.FW_STATE, GspFwState.Off);
+  view.setControl(GspControl.LAYOUT_VERSION, GSP_CONTROL_VERSION);
+  // Magic last: a reader that sees it sees everything above.
+  view.setControl(GspControl.MAGIC, GSP_CONTROL_MAGIC);
+}
+
+/** Write a queue's msgqTxHeader (writePtr 0) and its rx header (readPtr 0). */
+export function writeQueueHeader(view: GspRegionView, queue: number): void {
+  view.store(queue + QueueHeader.VERSION, GSP_QUEUE_VERSION);
+  view.store(queue + QueueHeader.SIZE, GSP_QUEUE_SIZE);
+  view.store(queue + QueueHeader.MSG_SIZE, GSP_QUEUE_MSG_SIZE);
+  view.store(queue + QueueHeader.MSG_COUNT, GSP_QUEUE_MSG_COUNT);
+  view.store(queue + QueueHeader.WRITE_PTR, 0);
+  view.store(queue + QueueHeader.FLAGS, GSP_QUEUE_FLAGS);
+  view.store(queue + QueueHeader.RX_HDR_OFF, GSP_QUEUE_RX_HDR_OFFSET);
+  view.store(queue + QueueHeader.ENTRY_OFF, GSP_QUEUE_ENTRY_OFFSET);
+  view.store(queue + QueueHeader.RX_READ_PTR, 0);
+}
+
+/** Throws unless the queue header at `queue` describes the geometry this code speaks. */
+export function checkQueueHeader(view: GspRegionView, queue: number, what: string): void {
+  const got = {
+    version: view.load(queue + QueueHeader.VERSION),
+    size: view.load(queue + QueueHeader.SIZE),
+    msgSize: view.load(queue + QueueHeader.MSG_SIZE),
+    msgCount: view.load(queue + QueueHeader.MSG_COUNT),
+    rxHdrOff: view.load(queue + QueueHeader.RX_HDR_OFF),
+    entryOff: view.load(queue + QueueHeader.ENTRY_OFF),
+  };
+  const want = {
+    version: GSP_QUEUE_VERSION,
+    size: GSP_QUEUE_SIZE,
+    msgSize: GSP_QUEUE_MSG_SIZE,
+    msgCount: GSP_QUEUE_MSG_COUNT,
+    rxHdrOff: GSP_QUEUE_RX_HDR_OFFSET,
+    entryOff: GSP_QUEUE_ENTRY_OFFSET,
+  };
+  for (const k of Object.keys(want) as (keyof typeof want)[]) {
+    if (got[k] !== want[k]) {
+      throw new VgpuError(ErrorCode.FirmwareBoot, `${what} queue header has ${k}=${got[k]}, expected ${want[k]}`, {
+        hint: 'the other side initialised the GSP region with a different layout; restart both with the same build',
+        details: { got, want },
+      });
+    }
+  }
+}
+
+/**
+ * A doorbell: counter word + sleeping flag word (see GspControl). Exactly one sleeper per doorbell.
+ */
+export class Doorbell {
+  private readonly counterIdx: number;
+  private readonly flagIdx: number;
+  private readonly counterOff: bigint;
+
+  constructor(
+    private readonly view: GspRegionView,
+    counterWord: number,
+    flagWord: number,
+  ) {
+    this.counterIdx = (GspRegion.CONTROL + counterWord) >>> 2;
+    this.flagIdx = (GspRegion.CONTROL + flagWord) >>> 2;
+    this.counterOff = view.arenaOffset(GspRegion.CONTROL + counterWord);
+  }
+
+  /** Signal after publishing; costs a syscall only when the other side sleeps. */
+  ring(force = false): void {
+    const i32 = this.view.i32;
+    Atomics.add(i32, this.counterIdx, 1);
+    // Clear the flag as we wake: the sleeper stays asleep for ~50 µs after the notify, and every further ring
+    // in that window would otherwise pay another notify (syscall on the addon) for nothing.
+    if (force || (Atomics.load(i32, this.flagIdx) !== 0 && Atomics.compareExchange(i32, this.flagIdx, 1, 0) === 1)) {
+      this.view.arena.wake32(this.counterOff);
+    }
+  }
+
+  /**
+   * Sleep until rung (or `timeoutMs`), unless `ready()` already holds after the flag is raised.
+   * Returns 'ok' when woken or ready, 'timed-out' otherwise.
+   */
+  async sleep(ready: () => boolean, timeoutMs: number, spinUs = 0): Promise<WaitResult> {
+    const i32 = this.view.i32;
+    if (spinUs > 0) {
+      // A short spin before sleeping: under load the peer answers within microseconds, and a futex/waitAsync
+      // round costs ≈50 µs of wake-up latency on both ends (h&p §8.3). Bounded, so an idle side still sleeps.
+      const end = performance.now() + spinUs / 1000;
+      do {
+        if (ready()) return 'ok';
+      } while (performance.now() < end);
+    }
+    const seen = Atomics.load(i32, this.counterIdx);
+    Atomics.store(i32, this.flagIdx, 1);
+    if (ready()) {
+      Atomics.store(i32, this.flagIdx, 0);
+      return 'ok';
+    }
+    try {
+      const r = await this.view.arena.wait32(this.counterOff, seen >>> 0, timeoutMs);
+      return r === 'timed-out' ? r : 'ok';
+    } finally {
+      Atomics.store(i32, this.flagIdx, 0);
+    }
+  }
+}
+
+/** Ring geometry shared by both ends. */
+const CNT = GSP_QUEUE_MSG_COUNT;
+
+/** The producer end of one ring. */
+export class GspTxQueue {
+  private readonly wptrIdx: number;
+  /** The consumer's read pointer of this ring lives in the consumer's own (other) queue page. */
+  private readonly rptrIdx: number;
+  private readonly entries: number;
+  private wptr: number;
+  /**
+   * Bytes of each slot that may be non-zero (what we last wrote there). We are the only writer of this ring, so
+   * zeroing an element's padding only needs to clear what an older, longer element left — not the whole page
+   * every time. Starts at a full page: the memory may come from an earlier run.
+   */
+  private readonly dirty = new Int32Array(CNT).fill(GSP_PAGE_SIZE);
+
+  constructor(
+    private readonly view: GspRegionView,
+    ownQueue: number,
+    peerQueue: number,
+  ) {
+    this.wptrIdx = (ownQueue + QueueHeader.WRITE_PTR) >>> 2;
+    this.rptrIdx = (peerQueue + QueueHeader.RX_READ_PTR) >>> 2;
+    this.entries = ownQueue + GSP_QUEUE_ENTRY_OFFSET;
+    this.wptr = Atomics.load(view.i32, this.wptrIdx) >>> 0;
+  }
+
+  /** Free slots, keeping one empty so that full and empty differ (nouveau `rptr + cnt - wptr - 1`). */
+  free(): number {
+    const rptr = Atomics.load(this.view.i32, this.rptrIdx) >>> 0;
+    return (rptr + CNT - this.wptr - 1) % CNT;
+  }
+
+  /**
+   * Copy one element of `pages` pages from `src[srcOff…]` (`used` meaningful bytes, the rest of the last page
+   * is zeroed so the padded element checksums as the used part does) into the ring, wrapping page-wise,
+   * then publish the write pointer. Caller checked `free() >= pages`.
+   */
+  /** Byte offset (in the region) of the next slot to write, when `pages` slots fit there without wrapping. */
+  contiguousSlot(pages: number): number | null {
+    return this.wptr + pages <= CNT ? this.entries + this.wptr * GSP_PAGE_SIZE : null;
+  }
+
+  /**
+   * Publish an element of `pages` pages already written in place at contiguousSlot() (`used` bytes), after
+   * zeroing what older elements left in its padding.
+   */
+  commit(used: number, pages: number): void {
+    const u8 = this.view.u8;
+    let slot = this.wptr;
+    let done = 0;
+    for (let k = 0; k < pages; k++) {
+      const dst = this.entries + slot * GSP_PAGE_SIZE;
+      const keep = Math.max(0, Math.min(GSP_PAGE_SIZE, used - done));
+      const old = this.dirty[slot] as number;
+      if (old > keep) u8.fill(0, dst + keep, dst + old);
+      this.dirty[slot] = keep;
+      done += GSP_PAGE_SIZE;
+      slot++;
+    }
+    this.wptr = slot === CNT ? 0 : slot;
+    Atomics.store(this.view.i32, this.wptrIdx, this.wptr);
+  }
+
+  write(src: Uint8Array, srcOff: number, used: number, pages: number): void {
+    const u8 = this.view.u8;
+    let slot = this.wptr;
+    let done = 0;
+    for (let k = 0; k < pages; k++) {
+      const dst = this.entries + slot * GSP_PAGE_SIZE;
+      const n = Math.min(GSP_PAGE_SIZE, used - done);
+      if (n > 0) u8.set(src.subarray(srcOff + done, srcOff + done + n), dst);
+      const keep = Math.max(n, 0);
+      const old = this.dirty[slot] as number;
+      if (old > keep) u8.fill(0, dst + keep, dst + old);
+      this.dirty[slot] = keep;
+      done += GSP_PAGE_SIZE;
+      slot = slot + 1 === CNT ? 0 : slot + 1;
+    }
+    this.wptr = slot;
+    Atomics.store(this.view.i32, this.wptrIdx, this.wptr);
+  }
+}
+
+/** The consumer end of one ring. */
+export class GspRxQueue {
+  private readonly wptrIdx: number;
+  /** Our read pointer of this ring lives in OUR own (the other) queue page. */
+  private readonly rptrIdx: number;
+  readonly entries: number;
+  private rptr: number;
+
+  constructor(
+    private readonly view: GspRegionView,
+    peerQueue: number,
+    ownQueue: number,
+  ) {
+    this.wptrIdx = (peerQueue + QueueHeader.WRITE_PTR) >>> 2;
+    this.rptrIdx = (ownQueue + QueueHeader.RX_READ_PTR) >>> 2;
+    this.entries = peerQueue + GSP_QUEUE_ENTRY_OFFSET;
+    this.rptr = Atomics.load(view.i32, this.rptrIdx) >>> 0;
+  }
+
+  /** Slots written and not yet consumed. */
+  used(): number {
+    const wptr = Atomics.load(this.view.i32, this.wptrIdx) >>> 0;
+    return (wptr + CNT - this.rptr) % CNT;
+  }
+
+  get readPtr(): number {
+    return this.rptr;
+  }
+
+  /** Byte offset (in the region) of the slot `ahead` slots past the read pointer. */
+  slotOffset(ahead = 0): number {
+    return this.entries + ((this.rptr + ahead) % CNT) * GSP_PAGE_SIZE;
+  }
+
+  /** Slots from the read pointer to the end of the ring before it wraps. */
+  contiguous(): number {
+    return CNT - this.rptr;
+  }
+
+  /** Copy `bytes` bytes of an element starting at the read pointer into `dst` (handles the wrap). */
+  copyOut(dst: Uint8Array, bytes: number): void {
+    const u8 = this.view.u8;
+    const start = this.slotOffset();
+    const firstBytes = Math.min(bytes, this.contiguous() * GSP_PAGE_SIZE);
+    dst.set(u8.subarray(start, start + firstBytes), 0);
+    if (firstBytes < bytes) dst.set(u8.subarray(this.entries, this.entries + (bytes - firstBytes)), firstBytes);
+  }
+
+  /** Consume `pages` slots and publish the read pointer. */
+  advance(pages: number): void {
+    this.rptr = (this.rptr + pages) % CNT;
+    Atomics.store(this.view.i32, this.rptrIdx, this.rptr);
+  }
+}
+
+/** The rings and doorbells of one side. */
+export interface GspEndpoint {
+  view: GspRegionView;
+  tx: GspTxQueue;
+  rx: GspRxQueue;
+  /** Rung by the peer when our RX ring has new elements (or, host side, when FW_STATE changed). */
+  inbound: Doorbell;
+  /** Rung by us after publishing into our TX ring. */
+  outbound: Doorbell;
+  /** Rung by the peer after it consumed our TX ring (we sleep on it when the TX ring is full). */
+  txSpace: Doorbell;
+  /** Rung by us after consuming the RX ring. */
+  rxSpace: Doorbell;
+}
+
+export function openEndpoint(view: GspRegionView, side: GspSide): GspEndpoint {
+  const C = GspControl;
+  const hostToGsp = new Doorbell(view, C.GSP_DOORBELL, C.GSP_SLEEPING);
+  const gspToHost = new Doorbell(view, C.HOST_INTERRUPT, C.HOST_SLEEPING);
+  const cmdqSpace = new Doorbell(view, C.CMDQ_SPACE, C.HOST_SPACE_WAITING);
+  const msgqSpace = new Doorbell(view, C.MSGQ_SPACE, C.GSP_SPACE_WAITING);
+  if (side === 'host') {
+    return {
+      view,
+      tx: new GspTxQueue(view, GspRegion.CMDQ, GspRegion.MSGQ),
+      rx: new GspRxQueue(view, GspRegion.MSGQ, GspRegion.CMDQ),
+      inbound: gspToHost,
+      outbound: hostToGsp,
+      txSpace: cmdqSpace,
+      rxSpace: msgqSpace,
+    };
+  }
+  return {
+    view,
+    tx: new GspTxQueue(view, GspRegion.MSGQ, GspRegion.CMDQ),
+    rx: new GspRxQueue(view, GspRegion.CMDQ, GspRegion.MSGQ),
+    inbound: hostToGsp,
+    outbound: gspToHost,
+    txSpace: msgqSpace,
+    rxSpace: cmdqSpace,
+  };
+}

@@ -1,0 +1,324 @@
+/**
+ * Device side of the GSP transport: the simulated GSP-RM's queue handling. Runs inside the simulator's GSP
+ * thread (see gsp-worker.ts). It reads the command queue, checks and reassembles elements, hands each RPC to a
+ * pluggable async handler, and writes the reply — with the request's RPC sequence — to the message queue.
+ * Replies go out in completion order, not request order: a slow control does not hold back a fast one.
+ *
+ * It also owns the firmware side of the control page: FW_STATE (booting → running → crashed/stopped), the
+ * heartbeat the host uses for crash detection, and the host interrupt word.
+ *
+ * Fault injection (h&p §3.4 and §6.2 shapes): fail the Nth call of a function with a result code, drop a reply,
+ * delay a reply, corrupt the next outgoing element after its checksum (OpenRM's message-queue injection), crash.
+ */
+import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
+import type { Logger } from '../../../core/contracts/logger.js';
+import type { SharedArena } from '../../../native/native-ops.js';
+import type { GspDrop, GspMessage } from '../../gsp/gsp-element.js';
+import {
+  GSP_CONTROL_MAGIC,
+  GSP_EVENT_BASE,
+  GspControl,
+  GspFunction,
+  GspFwState,
+  GspRegion,
+  RmStatus,
+  gspFunctionName,
+} from '../../gsp/gsp-layout.js';
+import { GspRegionView, checkQueueHeader, openEndpoint, writeQueueHeader, type GspEndpoint } from '../../gsp/gsp-queue.js';
+import { GspReceiver, type GspReceiverSink } from '../../gsp/gsp-receiver.js';
+import { GspSender } from '../../gsp/gsp-sender.js';
+
+export interface GspCallInfo {
+  /** RPC-header sequence of the request (the reply carries it back). */
+  sequence: number;
+  /** cpuRmGfid of the request (0 = the PF). */
+  gfid: number;
+}
+
+export interface GspHandlerResult {
+  /** rpc_result: 0 = success; non-zero makes the host reject the call with a typed error (rm-payload.ts). */
+  result: number;
+  payload: Uint8Array;
+}
+
+/**
+ * What the simulated firmware does with one RPC. `payload` is the request payload (RPC header stripped, a copy
+ * the handler may keep). Return (or resolve) the reply; throwing replies with RmStatus.GENERIC.
+ */
+export type GspRpcHandler = (fn: number, payload: Uint8Array, info: GspCallInfo) => Promise<GspHandlerResult> | GspHandlerResult;
+
+/** Injected faults. `fn` limits a fault to one function; `nth` (1-based, default 1) counts matching calls from now. */
+export type GspFault =
+  | { kind: 'fail-call'; fn: number; nth?: number; result: number }
+  | { kind: 'drop-reply'; fn?: number; nth?: number }
+  | { kind: 'delay-reply'; ms: number; fn?: number; nth?: number }
+  | { kind: 'corrupt-next-element' }
+  | { kind: 'crash'; reason?: number };
+
+export interface GspRpcServerOptions {
+  arena: SharedArena;
+  base?: bigint;
+  handler?: GspRpcHandler;
+  /** Heartbeat period (ms). Default 100. */
+  heartbeatMs?: number;
+  /** Wait for message-queue space per element. Default 1000. */
+  spaceTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface GspServerStats {
+  requests: number;
+  replies: number;
+  events: number;
+  drops: number;
+  faultsFired: number;
+}
+
+/** Crash reasons the server itself writes into CRASH_REASON. */
+export const GspCrashReason = {
+  Injected: 1,
+  QueueDesync: 2,
+} as const;
+
+/** Spin this long for the next command before sleeping (the GSP thread has nothing else to do). */
+const SPIN_US = Number(process.env.VGPUD_GSP_SPIN_US ?? 0);
+
+interface ArmedFault {
+  fault: Exclude<GspFault, { kind: 'corrupt-next-element' } | { kind: 'crash' }>;
+  remaining: number;
+}
+
+const NOOP_LOGGER: Logger = {
+  error() {}, warn() {}, info() {}, debug() {}, child() { return NOOP_LOGGER; },
+};
+
+export class GspRpcServer {
+  readonly view: GspRegionView;
+  /** The RPC handler; replace it before start() (the worker builds it with a context that names the server). */
+  handler: GspRpcHandler | null;
+  private ep: GspEndpoint | null = null;
+  private sender: GspSender | null = null;
+  private receiver: GspReceiver | null = null;
+  private readonly log: Logger;
+  private readonly heartbeatMs: number;
+  private readonly spaceTimeoutMs: number;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private running = false;
+  private faults: ArmedFault[] = [];
+  private eventSeq = 0;
+  private loopDone: Promise<void> = Promise.resolve();
+  readonly stats: GspServerStats = { requests: 0, replies: 0, events: 0, drops: 0, faultsFired: 0 };
+  private readonly sink: GspReceiverSink = {
+    message: (m) => this.onRequest(m),
+    drop: (d) => this.onDrop(d),
+    fatal: (e) => {
+      this.log.error('command queue desynchronised; GSP stops', { error: e.message });
+      this.crash(GspCrashReason.QueueDesync);
+    },
+  };
+
+  constructor(opts: GspRpcServerOptions) {
+    this.view = new GspRegionView(opts.arena, opts.base ?? 0n);
+    this.handler = opts.handler ?? null;
+    this.heartbeatMs = opts.heartbeatMs ?? 100;
+    this.spaceTimeoutMs = opts.spaceTimeoutMs ?? 1000;
+    this.log = (opts.logger ?? NOOP_LOGGER).child({ component: 'sim-gsp' });
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /**
+   * Boot: check the host's command-queue header, write our message-queue header, go RUNNING, start the
+   * heartbeat and the command loop.
+   */
+  start(): void {
+    if (this.running) return;
+    if (this.handler === null) {
+      throw new VgpuError(ErrorCode.IllegalState, 'GSP server started without a handler', {
+        hint: 'pass `handler` or assign server.handler before start()',
+      });
+    }
+    const v = this.view;
+    if (v.control(GspControl.MAGIC) !== GSP_CONTROL_MAGIC) {
+      throw new VgpuError(ErrorCode.FirmwareBoot, 'GSP region not initialised by the host (control magic missing)', {
+        hint: 'create the host GspRpcClient (it initialises the region) before starting the simulated GSP',
+      });
+    }
+    checkQueueHeader(v, GspRegion.CMDQ, 'command');
+    v.setControl(GspControl.FW_STATE, GspFwState.Booting);
+    writeQueueHeader(v, GspRegion.MSGQ);
+    const ep = openEndpoint(v, 'gsp');
+    this.ep = ep;
+    this.sender = new GspSender(ep, {
+      spaceTimeoutMs: this.spaceTimeoutMs,
+      deadReason: () => (this.running ? null : new VgpuError(ErrorCode.GpuLost, 'GSP stopped', { hint: 'restart the simulated GSP' })),
+      onError: (m, e) => this.log.warn('GSP message not delivered', { fn: gspFunctionName(m.fn), sequence: m.sequence, error: e.message }),
+    });
+    this.receiver = new GspReceiver(ep);
+    v.setControl(GspControl.CRASH_REASON, 0);
+    v.setControl(GspControl.HEARTBEAT_PERIOD_MS, this.heartbeatMs);
+    this.heartbeatTimer = setInterval(() => Atomics.add(v.i32, (GspRegion.CONTROL + GspControl.HEARTBEAT) >>> 2, 1), this.heartbeatMs);
+    this.running = true;
+    v.setControl(GspControl.FW_STATE, GspFwState.Running);
+    ep.outbound.ring(true); // state changed: interrupt the host
+    this.loopDone = this.loop();
+  }
+
+  /** Send a firmware event (fn ≥ 0x1000) to the host. */
+  postEvent(fn: number, payload: Uint8Array = new Uint8Array(0), opts: { gfid?: number } = {}): void {
+    if (fn < GSP_EVENT_BASE) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `${gspFunctionName(fn)} is not an event number`, {
+        hint: 'events are 0x1000 and above (GspEvent)',
+      });
+    }
+    if (!this.running || this.sender === null) return;
+    this.eventSeq = (this.eventSeq + 1) >>> 0;
+    this.stats.events++;
+    this.sender.send({
+      fn, sequence: this.eventSeq, result: 0, resultPrivate: 0, gfid: opts.gfid ?? 0, payload,
+    });
+  }
+
+  inject(fault: GspFault): void {
+    switch (fault.kind) {
+      case 'corrupt-next-element':
+        if (this.sender === null) throw this.notStarted();
+        this.sender.corruptNext = true;
+        return;
+      case 'crash':
+        this.crash(fault.reason ?? GspCrashReason.Injected);
+        return;
+      default: {
+        const nth = fault.nth ?? 1;
+        if (!Number.isInteger(nth) || nth < 1) {
+          throw new VgpuError(ErrorCode.InvalidArgument, `fault nth=${nth} must be a positive integer`, { hint: 'count calls from 1' });
+        }
+        this.faults.push({ fault, remaining: nth });
+      }
+    }
+  }
+
+  /** Forget every armed fault. */
+  clearFaults(): void {
+    this.faults = [];
+    if (this.sender !== null) this.sender.corruptNext = false;
+  }
+
+  /** Stop answering, mark the firmware crashed, interrupt the host. */
+  crash(reason: number = GspCrashReason.Injected): void {
+    this.halt(GspFwState.Crashed, reason);
+  }
+
+  /** Orderly stop (firmware unload). */
+  async stop(): Promise<void> {
+    this.halt(GspFwState.Stopped, 0);
+    await this.loopDone;
+  }
+
+  private halt(state: GspFwState, reason: number): void {
+    if (!this.running) return;
+    this.running = false;
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    this.view.setControl(GspControl.CRASH_REASON, reason);
+    this.view.setControl(GspControl.FW_STATE, state);
+    this.sender?.failAll(new VgpuError(ErrorCode.GpuLost, 'GSP halted', { hint: 'restart the simulated GSP' }));
+    this.ep?.outbound.ring(true); // the host must notice now, not at its next poll
+    this.ep?.inbound.ring(true); // wake our own loop so it exits
+  }
+
+  private notStarted(): VgpuError {
+    return new VgpuError(ErrorCode.IllegalState, 'GSP server not started', { hint: 'call start() first' });
+  }
+
+  private async loop(): Promise<void> {
+    const ep = this.ep as GspEndpoint;
+    const rx = this.receiver as GspReceiver;
+    const ready = (): boolean => rx.hasInput();
+    while (this.running) {
+      const n = rx.drain(this.sink);
+      if (n > 0) continue;
+      if (!this.running) break;
+      await ep.inbound.sleep(ready, 1000, SPIN_US);
+    }
+  }
+
+  private onDrop(d: GspDrop): void {
+    this.stats.drops++;
+    this.log.warn('GSP dropped a command element', { reason: d.error.message, sequence: d.sequence, fn: d.fn });
+    // Answer if we can tell whom to answer: the host then fails that one call instead of timing out.
+    if (d.sequence === null || d.fn === null || d.fn === GspFunction.CONTINUATION_RECORD || d.fn >= GSP_EVENT_BASE) return;
+    const result = d.error.code === ErrorCode.Checksum ? RmStatus.SIM_BAD_CHECKSUM : RmStatus.SIM_BAD_MESSAGE;
+    this.reply(d.fn, d.sequence, 0, result, new Uint8Array(0));
+  }
+
+  private onRequest(m: GspMessage): void {
+    this.stats.requests++;
+    const fn = m.fn;
+    if (fn >= GSP_EVENT_BASE) {
+      this.log.warn('host sent an event number as a command; ignored', { fn: gspFunctionName(fn) });
+      return;
+    }
+    let fail: number | null = null;
+    let drop = false;
+    let delayMs = 0;
+    if (this.faults.length > 0) {
+      for (let i = 0; i < this.faults.length; i++) {
+        const a = this.faults[i] as ArmedFault;
+        if (a.fault.fn !== undefined && a.fault.fn !== fn) continue;
+        if (--a.remaining > 0) continue;
+        this.faults.splice(i--, 1);
+        this.stats.faultsFired++;
+        this.log.info('injected GSP fault fires', { kind: a.fault.kind, fn: gspFunctionName(fn), sequence: m.sequence });
+        if (a.fault.kind === 'fail-call') fail = a.fault.result;
+        else if (a.fault.kind === 'drop-reply') drop = true;
+        else delayMs = Math.max(delayMs, a.fault.ms);
+      }
+    }
+    if (fail !== null) {
+      this.finish(fn, m, { result: fail, payload: new Uint8Array(0) }, drop, delayMs);
+      return;
+    }
+    let r: Promise<GspHandlerResult> | GspHandlerResult;
+    try {
+      r = (this.handler as GspRpcHandler)(fn, m.payload, { sequence: m.sequence, gfid: m.gfid });
+    } catch (e) {
+      this.handlerFailed(fn, m, e, drop, delayMs);
+      return;
+    }
+    if (isThenable(r)) {
+      r.then(
+        (res) => this.finish(fn, m, res, drop, delayMs),
+        (e: unknown) => this.handlerFailed(fn, m, e, drop, delayMs),
+      );
+    } else {
+      this.finish(fn, m, r, drop, delayMs);
+    }
+  }
+
+  private handlerFailed(fn: number, m: GspMessage, e: unknown, drop: boolean, delayMs: number): void {
+    this.log.error('GSP RPC handler threw', { fn: gspFunctionName(fn), sequence: m.sequence, error: (e as Error)?.message });
+    this.finish(fn, m, { result: RmStatus.GENERIC, payload: new Uint8Array(0) }, drop, delayMs);
+  }
+
+  private finish(fn: number, m: GspMessage, res: GspHandlerResult, drop: boolean, delayMs: number): void {
+    if (drop) return;
+    if (delayMs > 0) {
+      setTimeout(() => this.reply(fn, m.sequence, m.gfid, res.result, res.payload), delayMs);
+      return;
+    }
+    this.reply(fn, m.sequence, m.gfid, res.result, res.payload);
+  }
+
+  private reply(fn: number, sequence: number, gfid: number, result: number, payload: Uint8Array): void {
+    if (!this.running || this.sender === null) return; // crashed firmware answers nothing
+    this.stats.replies++;
+    this.sender.send({ fn, sequence, result: result >>> 0, resultPrivate: result >>> 0, gfid, payload });
+  }
+}
+
+function isThenable<T>(v: unknown): v is Promise<T> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
