@@ -8,6 +8,7 @@ import type { VgpudConfig } from './config/config-schema.js';
 import { EventBusImpl } from './event-bus.js';
 import { ExceptionRelayImpl } from './exception-relay.js';
 import { HalRegistryImpl } from './hal-registry.js';
+import { GpuRegistryImpl } from './gpu-registry.js';
 import { monotonicClock, type Clock } from './clock.js';
 import type { PluginHost } from './plugin-host.js';
 import { TOKENS } from './tokens.js';
@@ -28,5 +29,6 @@ export function createCoreModule(opts: CoreModuleOptions): ContainerModule {
     bind(TOKENS.EventBus).to(EventBusImpl).inSingletonScope();
     bind(TOKENS.ExceptionRelay).to(ExceptionRelayImpl).inSingletonScope();
     bind(TOKENS.HalRegistry).to(HalRegistryImpl).inSingletonScope();
+    bind(TOKENS.GpuRegistry).to(GpuRegistryImpl).inSingletonScope();
   });
 }

@@ -25,3 +25,4 @@ export { createCoreModule, type CoreModuleOptions } from './core-module.js';
 export { HalRegistryImpl, type HalRegistry } from './hal-registry.js';
 export { monotonicClock, type Clock } from './clock.js';
 export { withTimeout } from './with-timeout.js';
+export { GpuRegistryImpl, type GpuRegistry } from './gpu-registry.js';

@@ -10,7 +10,7 @@ import type { PluginManifest } from './contracts/plugin.js';
 
 /** What the core itself provides; a plugin may require these without any plugin providing them. */
 export const CORE_CAPABILITIES: ReadonlySet<string> = new Set([
-  'core', 'config', 'logger', 'events', 'exceptions', 'clock', 'hal-registry',
+  'core', 'config', 'logger', 'events', 'exceptions', 'clock', 'hal-registry', 'gpu-registry',
 ]);
 
 /**

@@ -24,6 +24,8 @@ export const TOKENS = {
   NativeOps: Symbol.for('vgpud.NativeOps'),
   /** Monotonic clock in ms; tests bind a fake. */
   Clock: Symbol.for('vgpud.Clock'),
+  /** Physical GPUs opened by the probe, by BDF. */
+  GpuRegistry: Symbol.for('vgpud.GpuRegistry'),
   /** FB scrubber (scrub plugin). */
   FbScrubber: Symbol.for('vgpud.FbScrubber'),
   /** The control API's HTTP server (`HttpServer` in plugins/api), bound by the 'api' plugin (capability 'http'). */

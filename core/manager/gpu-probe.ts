@@ -7,7 +7,7 @@
  * One GPU failing does not stop the others (a daemon with four GPUs and one broken keeps serving three): the
  * failure is logged with its step, the GPU is closed again, and it is reported in `failed`.
  */
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import type { VgpudConfig } from '../config/config-schema.js';
 import type { EventBus } from '../contracts/events.js';
 import { ErrorCode, VgpuError, isVgpuError } from '../contracts/exceptions.js';
@@ -15,6 +15,7 @@ import type { FirmwareImage, FirmwareInfo } from '../contracts/firmware.js';
 import type { Hal, PciDeviceInfo, PhysicalGpu } from '../contracts/hal.js';
 import type { Logger } from '../contracts/logger.js';
 import type { HalRegistry } from '../hal-registry.js';
+import type { GpuRegistry } from '../gpu-registry.js';
 import { TOKENS } from '../tokens.js';
 
 export type ProbeStep = 'select-hal' | 'open' | 'boot' | 'hardware-config';
@@ -50,6 +51,7 @@ export class GpuProbe {
     @inject(TOKENS.EventBus) private readonly bus: EventBus,
     @inject(TOKENS.Logger) private readonly logger: Logger,
     @inject(TOKENS.Config) private readonly config: Readonly<VgpudConfig>,
+    @inject(TOKENS.GpuRegistry) @optional() private readonly gpus?: GpuRegistry,
   ) {}
 
   /** Probe every device of every bound bus, one after the other (boots are heavy; order = bus order). */
@@ -94,6 +96,7 @@ export class GpuProbe {
         engines: gpu.config.engines.length, channels: gpu.config.channelCount, totalVfs: gpu.config.totalVfs,
         ecc: gpu.config.eccSupported,
       });
+      this.gpus?.add(gpu);
       this.bus.emit('gpu:ready', { gpu: device.bdf });
       return { device, hal, gpu, firmware };
     } catch (error) {
