@@ -5,6 +5,7 @@
  * would otherwise stop the emit at the first throw and propagate into the emitter, i.e. into the hardware path).
  */
 import type { GpuException } from './exceptions.js';
+import type { ScrubRecord } from './vgpu-service.js';
 
 /** vGPU states (issue: creating → ready → stopping → destroyed, plus failed and lost). */
 export type VgpuState = 'creating' | 'ready' | 'stopping' | 'destroyed' | 'failed' | 'lost';
@@ -36,7 +37,11 @@ export interface BusEvents {
   'channel:nonstall': (e: { gpu: string; chid: number }) => void;
   'exception': (e: GpuException) => void;
   'scrub:progress': (e: { gpu: string; vgpuId: string; done: number; total: number }) => void;
+  /** A finished scrub (also one whose verify pass failed: then `record.verified` is false and the scrub threw). */
+  'scrub:done': (e: { gpu: string; vgpuId: string; record: ScrubRecord }) => void;
   'log:line': (e: { gpu: string; vgpuId?: string; area: string; line: string }) => void;
+  /** One finished GSP RPC (for the latency histogram); `error` is the VgpuError code when it failed. */
+  'rpc:latency': (e: { gpu: string; fn: string; ms: number; error?: string }) => void;
 }
 
 export type BusEventName = keyof BusEvents;

@@ -1,0 +1,262 @@
+/**
+ * vgpuctl: the command-line face of the control API. `runVgpuctl(argv)` returns the exit code instead of exiting,
+ * so tests run it in-process against a fake daemon.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { BDF_PATTERN } from '../../core/config/config-schema.js';
+import { ApiClient } from './api-client.js';
+import { clientSocketPath } from './default-paths.js';
+import { CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
+import { bytes, gpuTable, table, type GpuRow } from './format.js';
+import { ProgressBar } from './progress-bar.js';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WriteStream | (NodeJS.WritableStream & { isTTY?: boolean; columns?: number });
+  env: NodeJS.ProcessEnv;
+}
+
+interface Vgpu {
+  id: string; gpu: string; vf: number; vfBdf: string; typeId: number; typeName: string; state: string; inUse: boolean;
+  fb: { offset: string; size: string }; chids: { offset: number; count: number }; createdAt: number;
+  lastScrub?: { at: number; bytes: string; durationMs: number; verified: boolean | null; reason: string };
+  error?: { code: string; message: string; step?: string };
+}
+interface TypeRow { id: number; name: string; fbBytes: string; maxInstances: number; available: number }
+interface PlanJson {
+  gpus: { gpu: string; destroy: { id: string; typeName: string; inUse: boolean }[]; create: { typeName: string }[] }[];
+  changes: number;
+  blocked: { id: string }[];
+}
+
+const bdfArg = (what: string) => (v: string): string => {
+  if (!BDF_PATTERN.test(v)) throw new CliError(`${what} '${v}' is not a PCI address`, EXIT.usage, 'write it like 0000:41:00.0 (vgpuctl gpus lists them)');
+  return v.toLowerCase();
+};
+const intArg = (what: string, min: number) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`${what} must be an integer ≥ ${min}, got '${v}'`, EXIT.usage);
+  return n;
+};
+const short = (name: string): string => name.replace(/^NVIDIA\s+/, '');
+
+function planText(plan: PlanJson): string {
+  if (plan.changes === 0) return 'no changes: the layout is applied';
+  const lines: string[] = [];
+  for (const g of plan.gpus) {
+    for (const d of g.destroy) lines.push(`  ${g.gpu}  - destroy ${d.id} (${short(d.typeName)})${d.inUse ? '  IN USE' : ''}`);
+    const counts = new Map<string, number>();
+    for (const c of g.create) counts.set(c.typeName, (counts.get(c.typeName) ?? 0) + 1);
+    for (const [t, n] of counts) lines.push(`  ${g.gpu}  + create ${n} × ${short(t)}`);
+  }
+  return `${plan.changes} change(s):\n${lines.join('\n')}`;
+}
+
+export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  const out = (s: string): void => { io.stdout.write(s.endsWith('\n') || s === '' ? s : `${s}\n`); };
+  const program = new Command('vgpuctl');
+  program
+    .description('Control vgpud: list GPUs and vGPU types, create and destroy vGPUs, apply layouts.')
+    .addOption(new Option('--socket <path>', 'daemon socket (default: $VGPUD_SOCKET, $XDG_RUNTIME_DIR/vgpud.sock, /tmp/vgpud-$UID.sock; /run/vgpud/vgpud.sock as root)'))
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', `\nExample:\n  vgpuctl types\n  vgpuctl create --gpu 0000:41:00.0 --type RTX6000-Ada-24Q --count 2\n${EXIT_CODES_HELP}`);
+
+  const client = (): ApiClient => new ApiClient(clientSocketPath(program.opts<{ socket?: string }>().socket, io.env));
+  const example = (cmd: Command, text: string): Command => cmd.addHelpText('after', `\nExample:\n  ${text}\n${EXIT_CODES_HELP}`);
+  const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
+
+  /** Run a mutating call with a progress bar fed by /v1/events (TTY only, not with --json). */
+  async function withProgress<T>(label: string, asJson: boolean, fn: () => Promise<T>): Promise<T> {
+    const tty = !asJson && (io.stderr as { isTTY?: boolean }).isTTY === true;
+    if (!tty) return fn();
+    const bar = new ProgressBar(io.stderr as NodeJS.WriteStream, true);
+    bar.update(label, 0);
+    let stream: { close: () => void } | undefined;
+    try {
+      stream = await client().stream('/v1/events?events=vgpu:state,vgpu:step,scrub:progress', (e) => {
+        const d = e.data as Record<string, unknown>;
+        if (e.event === 'scrub:progress') bar.update(`${label}: scrub ${String(d.vgpuId)}`, Number(d.done) / Number(d.total));
+        else if (e.event === 'vgpu:step') bar.update(`${label}: ${String(d.vgpuId)} ${String(d.step)} ${String(d.phase)}`);
+        else if (e.event === 'vgpu:state') bar.update(`${label}: ${String(d.vgpuId)} → ${String(d.to)}`);
+      });
+    } catch {
+      // No progress is no reason to fail the action itself.
+    }
+    try {
+      return await fn();
+    } finally {
+      stream?.close();
+      bar.done();
+    }
+  }
+
+  example(program.command('status').description('daemon status: GPUs, vGPU counts, plugins, socket')
+    .option('--json', 'print JSON'), 'vgpuctl status')
+    .action(async (o: { json?: boolean }) => {
+      const s = await client().call<{ pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[] }>('GET', '/v1/status');
+      if (o.json) return json(s);
+      out(`vgpud pid ${s.pid}, up ${s.uptimeSec}s, socket ${s.socket ?? '?'}`);
+      out(`vGPUs: ${s.vgpus.total}${Object.keys(s.vgpus.byState).length ? ` (${Object.entries(s.vgpus.byState).map(([k, v]) => `${v} ${k}`).join(', ')})` : ''}`);
+      if (s.plugins) out(`plugins: ${s.plugins.map((p) => `${p.name}(${p.state})`).join(' ')}`);
+      out(gpuTable(s.gpus));
+    });
+
+  example(program.command('gpus').description('list the physical GPUs the daemon manages').option('--json', 'print JSON'), 'vgpuctl gpus --json')
+    .action(async (o: { json?: boolean }) => {
+      const r = await client().call<{ gpus: GpuRow[] }>('GET', '/v1/gpus');
+      if (o.json) return json(r);
+      out(r.gpus.length === 0 ? 'no GPUs' : gpuTable(r.gpus));
+    });
+
+  example(program.command('types').description('vGPU types creatable now (--all: every supported type)')
+    .option('--gpu <bdf>', 'GPU address (default: every GPU)', bdfArg('--gpu'))
+    .option('--all', 'include types that cannot be created right now')
+    .option('--json', 'print JSON'), 'vgpuctl types --gpu 0000:41:00.0 --all')
+    .action(async (o: { gpu?: string; all?: boolean; json?: boolean }) => {
+      const c = client();
+      const gpus = o.gpu !== undefined ? [o.gpu] : (await c.call<{ gpus: GpuRow[] }>('GET', '/v1/gpus')).gpus.map((g) => g.bdf);
+      const result: { gpu: string; types: TypeRow[] }[] = [];
+      for (const g of gpus) result.push(await c.call<{ gpu: string; types: TypeRow[] }>('GET', `/v1/gpus/${g}/types${o.all ? '?all=1' : ''}`));
+      if (o.json) return json(o.gpu !== undefined ? result[0] : { gpus: result });
+      const rows = result.flatMap((r) => r.types.map((t) => [r.gpu, t.id, short(t.name), bytes(t.fbBytes), t.maxInstances, t.available]));
+      out(rows.length === 0 ? `no creatable types${o.all ? '' : ' right now (try --all)'}` : table(['GPU', 'ID', 'TYPE', 'FB', 'MAX', 'AVAILABLE'], rows));
+    });
+
+  example(program.command('create').description('create vGPUs of one type on a GPU')
+    .requiredOption('--gpu <bdf>', 'GPU address', bdfArg('--gpu'))
+    .requiredOption('--type <name>', 'type name or id: RTX6000-Ada-24Q, 24Q, or the numeric id')
+    .option('--count <n>', 'how many (all or none are created)', intArg('--count', 1), 1)
+    .option('--vf <index>', 'VF index for the first one (default: first free)', intArg('--vf', 0))
+    .option('--json', 'print JSON'), 'vgpuctl create --gpu 0000:41:00.0 --type RTX6000-Ada-24Q --count 2')
+    .action(async (o: { gpu: string; type: string; count: number; vf?: number; json?: boolean }) => {
+      const type = /^\d+$/.test(o.type) ? Number(o.type) : o.type;
+      const r = await withProgress(`creating ${o.count} × ${o.type}`, o.json === true, () => client().call<{ vgpus: Vgpu[] }>('POST', '/v1/vgpus', {
+        gpu: o.gpu, type, count: o.count, ...(o.vf !== undefined ? { vf: o.vf } : {}),
+      }));
+      if (o.json) return json(r);
+      out(table(['ID', 'VF', 'VF BDF', 'TYPE', 'STATE', 'FB'], r.vgpus.map((v) => [v.id, v.vf, v.vfBdf, short(v.typeName), v.state, bytes(v.fb.size)])));
+    });
+
+  example(program.command('list').description('list vGPUs').option('--gpu <bdf>', 'only this GPU', bdfArg('--gpu'))
+    .option('--json', 'print JSON'), 'vgpuctl list')
+    .action(async (o: { gpu?: string; json?: boolean }) => {
+      const r = await client().call<{ vgpus: Vgpu[] }>('GET', `/v1/vgpus${o.gpu ? `?gpu=${o.gpu}` : ''}`);
+      if (o.json) return json(r);
+      out(r.vgpus.length === 0 ? 'no vGPUs' : table(['ID', 'GPU', 'VF', 'TYPE', 'STATE', 'FB', 'IN USE'],
+        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, bytes(v.fb.size), v.inUse ? 'yes' : 'no'])));
+    });
+
+  example(program.command('show').description('details of one vGPU').argument('<id>', 'vGPU id').option('--json', 'print JSON'), 'vgpuctl show vgpu-1')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const { vgpu: v } = await client().call<{ vgpu: Vgpu }>('GET', `/v1/vgpus/${encodeURIComponent(id)}`);
+      if (o.json) return json({ vgpu: v });
+      const rows: [string, string][] = [
+        ['id', v.id], ['gpu', v.gpu], ['vf', `${v.vf} (${v.vfBdf})`], ['type', `${short(v.typeName)} (id ${v.typeId})`], ['state', v.state],
+        ['fb', `${bytes(v.fb.size)} at offset 0x${BigInt(v.fb.offset).toString(16)}`], ['channels', `${v.chids.count} from ${v.chids.offset}`],
+        ['in use', v.inUse ? 'yes' : 'no'], ['created', new Date(v.createdAt).toISOString()],
+      ];
+      if (v.lastScrub) rows.push(['last scrub', `${bytes(v.lastScrub.bytes)} in ${v.lastScrub.durationMs} ms (${v.lastScrub.reason}), verified: ${v.lastScrub.verified === null ? 'not run' : v.lastScrub.verified ? 'yes' : 'FAILED'}`]);
+      if (v.error) rows.push(['error', `${v.error.code}: ${v.error.message}${v.error.step ? ` (step ${v.error.step})` : ''}`]);
+      out(rows.map(([k, val]) => `${k.padEnd(11)} ${val}`).join('\n'));
+    });
+
+  example(program.command('destroy').description('destroy a vGPU (its FB is scrubbed)').argument('<id>', 'vGPU id')
+    .option('--force', 'destroy even while a VM uses it').option('--json', 'print JSON'), 'vgpuctl destroy vgpu-1 --force')
+    .action(async (id: string, o: { force?: boolean; json?: boolean }) => {
+      const r = await withProgress(`destroying ${id}`, o.json === true,
+        () => client().call('DELETE', `/v1/vgpus/${encodeURIComponent(id)}${o.force ? '?force=1' : ''}`));
+      if (o.json) return json(r);
+      out(`destroyed ${id}`);
+    });
+
+  const readLayout = (file: string): string => {
+    try {
+      return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new CliError(`cannot read layout file ${file}: ${(e as Error).message}`, EXIT.usage);
+    }
+  };
+
+  example(program.command('apply').description('make the GPUs match a layout (only the difference; rolled back on failure)')
+    .argument('<layout-file>', 'YAML layout (version: v1, vgpu-configs: …); - for stdin')
+    .option('-c, --config <name>', 'which config of the file (needed when it has several)')
+    .option('--dry-run', 'print the plan, change nothing').option('--force', 'destroy in-use vGPUs if the layout needs to')
+    .option('--json', 'print JSON'), 'vgpuctl apply layouts.yaml -c two-24q --dry-run')
+    .action(async (file: string, o: { config?: string; dryRun?: boolean; force?: boolean; json?: boolean }) => {
+      const body = { layout: readLayout(file), dryRun: o.dryRun === true, force: o.force === true, ...(o.config ? { config: o.config } : {}) };
+      const r = await withProgress('applying layout', o.json === true || o.dryRun === true,
+        () => client().call<{ config: string; plan: PlanJson; applied: boolean }>('POST', '/v1/apply', body));
+      if (o.json) return json(r);
+      out(`${o.dryRun ? 'dry run of' : r.applied ? 'applied' : 'nothing to apply for'} '${r.config}': ${planText(r.plan)}`);
+    });
+
+  example(program.command('assert').description('check that the GPUs match a layout (exit 1 and the diff if not)')
+    .argument('<layout-file>', 'YAML layout; - for stdin').option('-c, --config <name>', 'which config of the file')
+    .option('--json', 'print JSON'), 'vgpuctl assert layouts.yaml -c two-24q')
+    .action(async (file: string, o: { config?: string; json?: boolean }) => {
+      const r = await client().call<{ config: string; ok: boolean; plan: PlanJson }>('POST', '/v1/assert', { layout: readLayout(file), ...(o.config ? { config: o.config } : {}) });
+      if (o.json) json(r);
+      else out(r.ok ? `layout '${r.config}' is applied` : `layout '${r.config}' is NOT applied; ${planText(r.plan)}`);
+      if (!r.ok) throw new CliError('', EXIT.notApplied);
+    });
+
+  example(program.command('logs').description('a vGPU\'s log (GSP and lifecycle lines)').argument('<id>', 'vGPU id')
+    .option('--lines <n>', 'last N lines', intArg('--lines', 1)).option('--follow', 'keep printing new lines (Ctrl-C to stop)')
+    .option('--json', 'print JSON'), 'vgpuctl logs vgpu-1 --lines 50 --follow')
+    .action(async (id: string, o: { lines?: number; follow?: boolean; json?: boolean }) => {
+      const q = o.lines !== undefined ? `lines=${o.lines}` : '';
+      const path = `/v1/vgpus/${encodeURIComponent(id)}/logs`;
+      if (!o.follow) {
+        const r = await client().call<{ lines: string[] }>('GET', `${path}${q ? `?${q}` : ''}`);
+        if (o.json) return json(r);
+        for (const l of r.lines) out(l);
+        return;
+      }
+      const print = (v: Record<string, unknown>): void => out(o.json ? JSON.stringify(v) : String(v.line));
+      const s = await client().stream(`${path}?follow=1${q ? `&${q}` : ''}`, print);
+      await s.done;
+    });
+
+  example(program.command('vf').description('read or write a VF\'s admin attribute (the sysfs ABI, byte-exact)')
+    .argument('<vf-bdf>', 'VF address', bdfArg('VF address'))
+    .argument('<attr>', 'creatable_vgpu_types | current_vgpu_type')
+    .argument('[value]', 'write this value (sent like `echo VALUE >`, i.e. with a trailing newline)'),
+  'vgpuctl vf 0000:41:00.4 current_vgpu_type 0')
+    .action(async (bdf: string, attr: string, value: string | undefined) => {
+      if (attr !== 'creatable_vgpu_types' && attr !== 'current_vgpu_type') {
+        throw new CliError(`unknown VF attribute '${attr}'`, EXIT.usage, 'use creatable_vgpu_types or current_vgpu_type');
+      }
+      const path = `/v1/vfs/${bdf}/${attr}`;
+      if (value === undefined) io.stdout.write(await client().text('GET', path));
+      else await client().text('PUT', path, `${value}\n`);
+    });
+
+  example(program.command('policy').description('set a GPU\'s vGPU type policy (only while it has no vGPUs)')
+    .argument('<gpu-bdf>', 'GPU address', bdfArg('GPU address'))
+    .addArgument(new Command().createArgument('<policy>', 'homogeneous | heterogeneous').choices(['homogeneous', 'heterogeneous']))
+    .option('--json', 'print JSON'), 'vgpuctl policy 0000:41:00.0 heterogeneous')
+    .action(async (bdf: string, policy: string, o: { json?: boolean }) => {
+      const r = await client().call('PUT', `/v1/gpus/${bdf}/policy`, { policy });
+      if (o.json) return json(r);
+      out(`${bdf}: policy ${policy}`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage; // commander already printed the message
+    }
+    if (e instanceof CliError) {
+      if (e.message) io.stderr.write(`vgpuctl: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
+      return e.exitCode;
+    }
+    io.stderr.write(`vgpuctl: unexpected error: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    return EXIT.daemon;
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * The control API as a fastify app, without a socket: the plugin listens on it, unit tests call `inject()`.
+ * Routes are thin: validate (zod), call the VgpuService contract, serialize (bigints as strings). Everything the
+ * daemon knows about vGPUs comes from the service, so the API can never disagree with it.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import type { BusEventName, EventBus } from '../../core/contracts/events.js';
+import type { Logger } from '../../core/contracts/logger.js';
+import type { VgpuInfo, VgpuService } from '../../core/contracts/vgpu-service.js';
+import { makeErrorHandler, parseOr } from './http-errors.js';
+import { applyLayout, snapshot } from './layout/apply-layout.js';
+import { parseLayoutFile, selectLayoutConfig } from './layout/layout-schema.js';
+import { desiredFromEntries, planLayout } from './layout/plan-layout.js';
+import {
+  createBody, destroyQuery, eventsQuery, gpuParams, idParams, layoutBody, listQuery, logsQuery, policyBody, typesQuery,
+  vfParams,
+} from './request-schemas.js';
+import { StreamSet } from './event-stream.js';
+import { toJsonValue } from './to-json.js';
+
+/** A route contribution from another plugin (bound under TOKENS.HttpRoutes), mounted before the server listens. */
+export type HttpRouteContribution = (app: FastifyInstance) => void | Promise<void>;
+
+export interface ApiAppOptions {
+  service: VgpuService;
+  bus: EventBus;
+  logger: Logger;
+  /** Extra fields for GET /v1/status (plugins, socket, journal…). */
+  status?: () => Record<string, unknown>;
+  routes?: readonly HttpRouteContribution[];
+}
+
+/** Bus events GET /v1/events streams when the client names none (the high-rate ones must be asked for). */
+export const DEFAULT_STREAM_EVENTS: readonly BusEventName[] = [
+  'vgpu:state', 'vgpu:step', 'scrub:progress', 'gpu:probed', 'gpu:ready', 'gpu:lost', 'host:event', 'exception', 'log:line',
+];
+const ALL_EVENTS: readonly BusEventName[] = [...DEFAULT_STREAM_EVENTS, 'firmware:event', 'channel:nonstall', 'rpc:latency'];
+
+export interface ApiApp {
+  app: FastifyInstance;
+  streams: StreamSet;
+}
+
+export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
+  const { service, bus } = opts;
+  const log = opts.logger;
+  const app = Fastify({ logger: false, forceCloseConnections: true, return503OnClosing: true });
+  const streams = new StreamSet();
+  const started = Date.now();
+
+  app.setErrorHandler(makeErrorHandler(log));
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: toJsonValue(new VgpuError(ErrorCode.NotFound, `no route ${req.method} ${req.url.split('?')[0]}`, {
+      hint: 'the API lives under /v1 (see docs/operations.md); is vgpuctl newer than the daemon?',
+    }).toJSON()) });
+  });
+  // The VF ABI is text; accept it however the client labels it.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addHook('preClose', (done) => { streams.endAll(); done(); });
+  const send = (v: unknown): unknown => toJsonValue(v);
+
+  /** Abort the service call when the client disconnects before the reply is written (e.g. Ctrl-C in vgpuctl). */
+  const abortOnDisconnect = (raw: import('node:http').ServerResponse): AbortSignal => {
+    const ac = new AbortController();
+    raw.on('close', () => {
+      if (!raw.writableFinished) ac.abort(new VgpuError(ErrorCode.Cancelled, 'the client went away', { hint: 'nothing to do' }));
+    });
+    return ac.signal;
+  };
+
+  app.get('/v1/status', async () => {
+    const gpus = service.gpus();
+    const vgpus = service.list();
+    const byState: Record<string, number> = {};
+    for (const v of vgpus) byState[v.state] = (byState[v.state] ?? 0) + 1;
+    return send({
+      daemon: 'vgpud', pid: process.pid, uptimeSec: Math.round((Date.now() - started) / 1000),
+      gpus: gpus.map((g) => ({ bdf: g.bdf, name: g.name, state: g.state, policy: g.policy, vgpus: g.vgpus, fb: g.fb })),
+      vgpus: { total: vgpus.length, byState },
+      ...(opts.status?.() ?? {}),
+    });
+  });
+
+  app.get('/v1/gpus', async () => send({ gpus: service.gpus() }));
+
+  app.get('/v1/gpus/:bdf/types', async (req) => {
+    const { bdf } = parseOr(gpuParams, req.params, 'GPU address');
+    const { all } = parseOr(typesQuery, req.query, 'query');
+    return send({ gpu: bdf, types: service.types(bdf, { all }) });
+  });
+
+  app.put('/v1/gpus/:bdf/policy', async (req) => {
+    const { bdf } = parseOr(gpuParams, req.params, 'GPU address');
+    const { policy } = parseOr(policyBody, req.body, 'request body');
+    service.setPolicy(bdf, policy);
+    return send({ gpu: bdf, policy });
+  });
+
+  app.get('/v1/vgpus', async (req) => {
+    const { gpu } = parseOr(listQuery, req.query, 'query');
+    return send({ vgpus: service.list(gpu !== undefined ? { gpu } : undefined) });
+  });
+
+  app.post('/v1/vgpus', async (req, reply) => {
+    const body = parseOr(createBody, req.body, 'request body');
+    const signal = abortOnDisconnect(reply.raw);
+    const made: VgpuInfo[] = [];
+    try {
+      for (let i = 0; i < body.count; i++) {
+        // An explicit VF only makes sense for one vGPU; the following ones take the next free VF.
+        const vf = i === 0 ? body.vf : undefined;
+        made.push(await service.create({ gpu: body.gpu, type: body.type, ...(vf !== undefined ? { vf } : {}), signal }));
+      }
+    } catch (err) {
+      // `--count 3` is one request: if the third fails, the first two go too, so a refused request changes nothing.
+      for (const v of made.reverse()) {
+        await service.destroy(v.id, { force: true }).catch((e: unknown) => log.error('undo of a partial create failed', { vgpu: v.id, error: e }));
+      }
+      if (made.length > 0 && err instanceof VgpuError) {
+        err.details.undone = made.map((v) => v.id);
+      }
+      throw err;
+    }
+    return reply.code(201).send(send({ vgpus: made }));
+  });
+
+  app.get('/v1/vgpus/:id', async (req) => {
+    const { id } = parseOr(idParams, req.params, 'vGPU id');
+    return send({ vgpu: service.get(id) });
+  });
+
+  app.delete('/v1/vgpus/:id', async (req, reply) => {
+    const { id } = parseOr(idParams, req.params, 'vGPU id');
+    const { force } = parseOr(destroyQuery, req.query, 'query');
+    await service.destroy(id, { force, signal: abortOnDisconnect(reply.raw) });
+    return send({ destroyed: id });
+  });
+
+  app.get('/v1/vgpus/:id/logs', async (req, reply) => {
+    const { id } = parseOr(idParams, req.params, 'vGPU id');
+    const { lines, follow } = parseOr(logsQuery, req.query, 'query');
+    const backlog = service.logs(id, lines);
+    if (!follow) return send({ id, lines: backlog });
+    streams.start(reply, (write) => {
+      for (const line of backlog) write({ line });
+      return bus.on('log:line', (e) => { if (e.vgpuId === id) write({ line: e.line, area: e.area }); });
+    });
+    return reply;
+  });
+
+  app.get('/v1/vfs/:bdf/:attr', async (req, reply) => {
+    const { bdf, attr } = parseOr(vfParams, req.params, 'VF attribute');
+    return reply.type('text/plain; charset=utf-8').send(service.readVfAttribute(bdf, attr));
+  });
+
+  app.put('/v1/vfs/:bdf/:attr', async (req, reply) => {
+    const { bdf, attr } = parseOr(vfParams, req.params, 'VF attribute');
+    if (typeof req.body !== 'string') {
+      throw new VgpuError(ErrorCode.InvalidArgument, 'the VF attribute value must be sent as text/plain', {
+        hint: 'send the bytes you would write to the sysfs file, e.g. "0\\n" to clear current_vgpu_type',
+      });
+    }
+    service.writeVfAttribute(bdf, attr, req.body);
+    return reply.code(204).send();
+  });
+
+  const planFor = (body: { layout: string | Record<string, unknown>; config?: string | undefined }) => {
+    const file = parseLayoutFile(body.layout);
+    const chosen = selectLayoutConfig(file, body.config);
+    const snap = snapshot(service);
+    return { config: chosen.name, plan: planLayout(snap, desiredFromEntries(chosen.entries, snap)) };
+  };
+
+  app.post('/v1/apply', async (req, reply) => {
+    const body = parseOr(layoutBody, req.body, 'request body');
+    const { config, plan } = planFor(body);
+    if (body.dryRun || plan.changes === 0) return send({ config, plan, applied: false, dryRun: body.dryRun });
+    const result = await applyLayout(service, plan, { force: body.force, signal: abortOnDisconnect(reply.raw), logger: log });
+    return send({ config, plan, applied: true, ...result });
+  });
+
+  app.post('/v1/assert', async (req) => {
+    const body = parseOr(layoutBody, req.body, 'request body');
+    const { config, plan } = planFor(body);
+    return send({ config, ok: plan.changes === 0, plan });
+  });
+
+  app.get('/v1/events', async (req, reply) => {
+    const { events } = parseOr(eventsQuery, req.query, 'query');
+    const names = events === undefined ? DEFAULT_STREAM_EVENTS : events.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const n of names) {
+      if (!ALL_EVENTS.includes(n as BusEventName)) {
+        throw new VgpuError(ErrorCode.InvalidArgument, `unknown event '${n}'`, { hint: `stream any of: ${ALL_EVENTS.join(', ')}` });
+      }
+    }
+    streams.start(reply, (write) => {
+      // A first line tells the client the subscription is live, so it can start the action it wants to watch.
+      write({ event: 'stream:open', at: Date.now(), data: { events: names } });
+      const offs = names.map((n) => bus.on(n as BusEventName, ((data: unknown) => write({ event: n, at: Date.now(), data })) as never));
+      return () => { for (const off of offs) off(); };
+    });
+    return reply;
+  });
+
+  for (const contribute of opts.routes ?? []) await contribute(app);
+  await app.ready();
+  return { app, streams };
+}

@@ -1,0 +1,132 @@
+/**
+ * The daemon's Prometheus metrics, on their own Registry (never prom-client's global one: a second daemon in the
+ * same process — every test file — would throw "metric already registered").
+ *
+ * State gauges are computed at scrape time from the VgpuService, so /metrics can never drift from `vgpuctl list`.
+ * Counters and the RPC histogram are fed by bus events between scrapes.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EventBus } from '../../core/contracts/events.js';
+import type { VgpuService } from '../../core/contracts/vgpu-service.js';
+
+export interface VgpudMetrics {
+  registry: Registry;
+  /** Subscribe the counters to the bus; returns unsubscribe. */
+  attach(bus: EventBus): () => void;
+}
+
+export function createVgpudMetrics(service: () => VgpuService, opts: { processMetrics?: boolean } = {}): VgpudMetrics {
+  const registry = new Registry();
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'vgpud_' });
+  const registers = [registry];
+
+  new Gauge({
+    name: 'vgpud_gpu_fb_bytes', help: 'Framebuffer of a physical GPU by kind (total, used, free, stranded, largest_free)',
+    labelNames: ['gpu', 'kind'] as const, registers,
+    collect() {
+      this.reset();
+      for (const g of service().gpus()) {
+        this.set({ gpu: g.bdf, kind: 'total' }, Number(g.fb.total));
+        this.set({ gpu: g.bdf, kind: 'used' }, Number(g.fb.used));
+        this.set({ gpu: g.bdf, kind: 'free' }, Number(g.fb.free));
+        this.set({ gpu: g.bdf, kind: 'stranded' }, Number(g.fb.stranded));
+        this.set({ gpu: g.bdf, kind: 'largest_free' }, Number(g.fb.largestFree));
+      }
+    },
+  });
+  new Gauge({
+    name: 'vgpud_gpu_vgpus', help: 'vGPUs on a physical GPU by state and type',
+    labelNames: ['gpu', 'state', 'type'] as const, registers,
+    collect() {
+      this.reset();
+      const counts = new Map<string, { gpu: string; state: string; type: string; n: number }>();
+      for (const v of service().list()) {
+        const key = `${v.gpu}|${v.state}|${v.typeName}`;
+        const c = counts.get(key) ?? { gpu: v.gpu, state: v.state, type: v.typeName, n: 0 };
+        c.n += 1;
+        counts.set(key, c);
+      }
+      for (const c of counts.values()) this.set({ gpu: c.gpu, state: c.state, type: c.type }, c.n);
+    },
+  });
+  new Gauge({
+    name: 'vgpud_gpu_info', help: 'A managed physical GPU (value 1); labels carry its name, state and type policy',
+    labelNames: ['gpu', 'name', 'state', 'policy', 'firmware'] as const, registers,
+    collect() {
+      this.reset();
+      for (const g of service().gpus()) {
+        this.set({ gpu: g.bdf, name: g.name, state: g.state, policy: g.policy, firmware: g.firmwareVersion }, 1);
+      }
+    },
+  });
+  new Gauge({
+    name: 'vgpud_vgpu_info', help: 'A vGPU (value 1); labels carry its GPU, VF, type and state',
+    labelNames: ['vgpu', 'gpu', 'vf', 'type', 'state', 'in_use'] as const, registers,
+    collect() {
+      this.reset();
+      for (const v of service().list()) {
+        this.set({ vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state, in_use: v.inUse ? '1' : '0' }, 1);
+      }
+    },
+  });
+  new Gauge({
+    name: 'vgpud_vgpu_fb_bytes', help: 'Framebuffer slice of a vGPU in bytes', labelNames: ['vgpu', 'gpu'] as const, registers,
+    collect() {
+      this.reset();
+      for (const v of service().list()) this.set({ vgpu: v.id, gpu: v.gpu }, Number(v.fb.size));
+    },
+  });
+  new Gauge({
+    name: 'vgpud_vgpu_last_scrub_timestamp_seconds', help: 'When the vGPU FB slice was last scrubbed',
+    labelNames: ['vgpu', 'gpu', 'reason'] as const, registers,
+    collect() {
+      this.reset();
+      for (const v of service().list()) {
+        if (v.lastScrub) this.set({ vgpu: v.id, gpu: v.gpu, reason: v.lastScrub.reason }, v.lastScrub.at / 1000);
+      }
+    },
+  });
+  new Gauge({
+    name: 'vgpud_vgpu_last_scrub_verified',
+    help: 'Result of the verify pass of the last scrub: 1 verified, 0 verify FAILED, -1 no verify pass was run',
+    labelNames: ['vgpu', 'gpu'] as const, registers,
+    collect() {
+      this.reset();
+      for (const v of service().list()) {
+        if (v.lastScrub) this.set({ vgpu: v.id, gpu: v.gpu }, v.lastScrub.verified === null ? -1 : v.lastScrub.verified ? 1 : 0);
+      }
+    },
+  });
+
+  const rpcLatency = new Histogram({
+    name: 'vgpud_rpc_latency_seconds', help: 'GSP RPC round-trip time (bus event rpc:latency)',
+    labelNames: ['gpu', 'fn'] as const, registers,
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+  });
+  const rpcErrors = new Counter({
+    name: 'vgpud_rpc_errors_total', help: 'Failed GSP RPCs by error code', labelNames: ['gpu', 'code'] as const, registers,
+  });
+  const transitions = new Counter({
+    name: 'vgpud_vgpu_transitions_total', help: 'vGPU state transitions by target state',
+    labelNames: ['gpu', 'to'] as const, registers,
+  });
+  const exceptions = new Counter({
+    name: 'vgpud_exceptions_total', help: 'Hardware/firmware exceptions by source and kind',
+    labelNames: ['gpu', 'source', 'kind'] as const, registers,
+  });
+
+  return {
+    registry,
+    attach(bus) {
+      const offs = [
+        bus.on('rpc:latency', (e) => {
+          rpcLatency.observe({ gpu: e.gpu, fn: e.fn }, e.ms / 1000);
+          if (e.error !== undefined) rpcErrors.inc({ gpu: e.gpu, code: e.error });
+        }),
+        bus.on('vgpu:state', (e) => transitions.inc({ gpu: e.gpu, to: e.to })),
+        bus.on('exception', (e) => exceptions.inc({ gpu: e.gpu, source: e.source, kind: e.kind })),
+      ];
+      return () => { for (const off of offs) off(); };
+    },
+  };
+}
