@@ -168,6 +168,11 @@ export class TypePolicy {
     this.byVf.delete(vf);
   }
 
+  /** How many more vGPUs of `type` the FB region can place now, holes counted (VF and instance limits aside). */
+  fitCount(type: VgpuTypeRecord): number {
+    return typeUsable(type, this.fb) ? this.placement.fitCount(this.slotsOf(type)) : 0;
+  }
+
   placementStats(): PlacementStats & { regionBytes: bigint; largeSlots: number } {
     return { ...this.placement.stats(), regionBytes: this.placement.regionBytes, largeSlots: this.placement.largeSlots };
   }

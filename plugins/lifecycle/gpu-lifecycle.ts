@@ -1,0 +1,493 @@
+/**
+ * The vGPU lifecycle of one physical GPU: create / destroy / reset / BME for each VF, the per-vGPU state machine,
+ * host events (seed spec §9), firmware loss and exception routing.
+ *
+ * Concurrency: every operation on a VF runs in that VF's queue (KeyedQueue), different VFs in parallel. The
+ * checks that decide whether a request is legal (VF free? vGPU ready?) and the state change that claims the VF run
+ * synchronously at call time, before the first await, so two requests can never both pass a check.
+ */
+import type { EventBus, FirmwareEventRecord, VgpuState } from '../../core/contracts/events.js';
+import { ErrorCode, VgpuError, isVgpuError, type ExceptionRelay } from '../../core/contracts/exceptions.js';
+import type { PhysicalGpu, VirtualFunction } from '../../core/contracts/hal.js';
+import type { Logger } from '../../core/contracts/logger.js';
+import type { FbScrubber } from '../../core/contracts/scrubber.js';
+import type { GpuSummary } from '../../core/contracts/vgpu-service.js';
+import { VgpuRpcMsg, encodeBmeState } from '../../core/firmware-abi/vgpu-mailbox.js';
+import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
+import type { VgpuTypeRecord } from '../../core/metadata/metadata-file.js';
+import {
+  STEP_UNITS, scrubGuestFb, type CreateStep, type LifecycleTimeouts, type StepEnv, type UndoMode,
+} from './create-steps.js';
+import { KeyedQueue } from './vf-queue.js';
+import { VgpuRecord } from './vgpu-record.js';
+import { assertTransition } from './vgpu-state.js';
+
+export type GpuLifecycleState = GpuSummary['state'];
+
+export interface GpuLifecycleOptions {
+  gpu: PhysicalGpu;
+  mgr: PgpuManager;
+  bus: EventBus;
+  relay: ExceptionRelay;
+  logger: Logger;
+  scrubber?: FbScrubber | undefined;
+  timeouts: LifecycleTimeouts;
+  verifyScrub?: boolean;
+  /** New vGPU id (unique across GPUs). */
+  newId: () => string;
+  vmPid?: number;
+}
+
+/** Firmware events routed to the exception relay (seed spec §9, §11 item 9: upstream forwards none of them). */
+const EXCEPTION_EVENTS: Record<number, string> = { 0x1004: 'rc', 0x1005: 'mmu-fault', 0x1006: 'error-log' };
+
+export class GpuLifecycle {
+  readonly gpu: PhysicalGpu;
+  readonly mgr: PgpuManager;
+  private st: GpuLifecycleState = 'ready';
+  private readonly byId = new Map<string, VgpuRecord>();
+  private readonly byVf = new Map<number, VgpuRecord>();
+  /** The last destroyed/failed record per VF: its log stays readable until the VF is reused. */
+  private readonly retired = new Map<number, VgpuRecord>();
+  private readonly queue = new KeyedQueue<number>();
+  private readonly log: Logger;
+  private readonly env: StepEnv;
+  private readonly unsubscribe: Array<() => void> = [];
+  private warnedNoScrubber = false;
+
+  constructor(private readonly o: GpuLifecycleOptions) {
+    this.gpu = o.gpu;
+    this.mgr = o.mgr;
+    this.log = o.logger.child({ gpu: o.gpu.bdf });
+    this.env = {
+      gpu: o.gpu, mgr: o.mgr, bus: o.bus, logger: this.log, scrubber: o.scrubber, timeouts: o.timeouts,
+      verifyScrub: o.verifyScrub ?? false, vmPid: o.vmPid ?? process.pid,
+      noScrubber: (reason) => {
+        // Upstream skips the scrub silently when the core has no CE caps; we say so, once per GPU.
+        if (!this.warnedNoScrubber) {
+          this.warnedNoScrubber = true;
+          this.log.warn('no FB scrubber is bound (scrub plugin not loaded): guest FB is NOT scrubbed', { reason });
+        }
+      },
+      unregister: (rec, mode) => this.unregister(rec, mode),
+    };
+  }
+
+  get bdf(): string {
+    return this.gpu.bdf;
+  }
+
+  get state(): GpuLifecycleState {
+    return this.st;
+  }
+
+  /** Subscribe to host and firmware events. */
+  start(): void {
+    this.unsubscribe.push(this.gpu.onHostEvent((e) => this.onHostEvent(e.kind, e.numVfs)));
+    this.unsubscribe.push(this.gpu.firmware.onEvent((e) => this.onFirmwareEvent(e)));
+    // Exceptions tagged with a gfid of this GPU belong to the vGPU on that VF (gfid = VF index + 1).
+    this.unsubscribe.push(this.o.relay.addResolver((e) => {
+      if (e.gpu !== this.bdf || e.gfid === undefined || e.gfid === 0) return undefined;
+      const rec = this.byGfid(e.gfid);
+      return rec === undefined ? undefined : { kind: 'vgpu', gpu: this.bdf, vgpuId: rec.id };
+    }));
+    this.unsubscribe.push(this.o.relay.subscribe('*', (e, owner) => {
+      if (owner.kind === 'vgpu' && owner.gpu === this.bdf) this.byId.get(owner.vgpuId)?.log(`exception ${e.kind}: ${e.message}`);
+    }));
+  }
+
+  /** Stop listening; vGPUs keep running (daemon restart / warm update must not destroy them). */
+  detach(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  records(): VgpuRecord[] {
+    return [...this.byId.values()].sort((a, b) => a.vf.index - b.vf.index);
+  }
+
+  record(id: string): VgpuRecord | undefined {
+    return this.byId.get(id);
+  }
+
+  retiredRecord(id: string): VgpuRecord | undefined {
+    for (const r of this.retired.values()) if (r.id === id) return r;
+    return undefined;
+  }
+
+  byGfid(gfid: number): VgpuRecord | undefined {
+    return this.byVf.get(gfid - 1);
+  }
+
+  vfOf(index: number): VirtualFunction | undefined {
+    return this.gpu.vfs().find((v) => v.index === index);
+  }
+
+  /** Resolves when every queued operation has settled (tests, shutdown). */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // create
+
+  /**
+   * Create a vGPU on VF `vfIndex`. The type is the VF's selected type; `type` selects it first when the VF has
+   * none (and must match when it has one). Resolves when the vGPU is ready; rejects with VGPU_ECREATE naming the
+   * failed step after unwinding exactly what was done.
+   */
+  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal } = {}): Promise<VgpuRecord> {
+    const rec = this.register(vfIndex, type); // synchronous: claims the VF or throws
+    return this.queue.run(vfIndex, () => this.runCreate(rec, opts.signal));
+  }
+
+  private register(vfIndex: number, type: VgpuTypeRecord | undefined): VgpuRecord {
+    this.assertUsable('create a vGPU');
+    const vf = this.vfOf(vfIndex);
+    if (vf === undefined) {
+      throw new VgpuError(ErrorCode.NotFound, `${this.bdf} has no VF ${vfIndex} (${this.gpu.vfs().length} VFs enabled)`, {
+        hint: 'pick a VF index below the VF count', details: { gpu: this.bdf, vf: vfIndex },
+      });
+    }
+    const existing = this.byVf.get(vfIndex);
+    if (existing !== undefined) {
+      throw new VgpuError(ErrorCode.Busy, `VF ${vfIndex} of ${this.bdf} already has vGPU ${existing.id} (${existing.state})`, {
+        hint: existing.state === 'lost' ? 'destroy the lost vGPU first' : 'destroy that vGPU first, or pick another VF',
+        details: { gpu: this.bdf, vf: vfIndex, vgpu: existing.id, state: existing.state },
+      });
+    }
+    if (this.queue.busy(vfIndex)) {
+      throw new VgpuError(ErrorCode.Busy, `VF ${vfIndex} of ${this.bdf} is busy (an operation on it is still running)`, {
+        hint: 'retry when it finishes', details: { gpu: this.bdf, vf: vfIndex },
+      });
+    }
+    let sel = this.mgr.selectionOf(vfIndex);
+    let autoSelected = false;
+    if (sel === undefined) {
+      if (type === undefined) {
+        throw new VgpuError(ErrorCode.InvalidArgument, `VF ${vfIndex} of ${this.bdf} has no vGPU type selected`, {
+          hint: 'name a type, or write one to the VF\'s current_vgpu_type first', details: { gpu: this.bdf, vf: vfIndex },
+        });
+      }
+      // Select through the admin ABI so every rule of current_vgpu_type (policy, max_instance, FB room) applies.
+      this.mgr.abi.writeCurrent(vfIndex, `${type.id}\n`);
+      sel = this.mgr.selectionOf(vfIndex)!;
+      autoSelected = true;
+    } else if (type !== undefined && type.id !== sel.type.id) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `VF ${vfIndex} of ${this.bdf} has type ${sel.type.id} (${sel.type.name}) selected, not ${type.id} (${type.name})`, {
+        hint: 'omit the type to use the selected one, or write 0 to current_vgpu_type and select another',
+        details: { gpu: this.bdf, vf: vfIndex, selected: sel.type.id, requested: type.id },
+      });
+    }
+    const rec = new VgpuRecord(this.o.newId(), this.bdf, vf, sel.type, sel);
+    rec.autoSelected = autoSelected;
+    this.byId.set(rec.id, rec);
+    this.byVf.set(vfIndex, rec);
+    this.retired.delete(vfIndex);
+    // The VF is "open" while it has a vGPU: its type cannot change under it (EBUSY on current_vgpu_type).
+    this.mgr.setVfOpen(vfIndex, true);
+    this.transition(rec, 'creating');
+    this.step(rec, 'register', 'begin');
+    rec.done.push('register');
+    this.step(rec, 'register', 'done');
+    return rec;
+  }
+
+  private async runCreate(rec: VgpuRecord, signal?: AbortSignal): Promise<VgpuRecord> {
+    let current: CreateStep = 'register';
+    try {
+      for (const unit of STEP_UNITS) {
+        if (unit.name === 'register') continue;
+        current = unit.name;
+        if (signal?.aborted) throw new VgpuError(ErrorCode.Cancelled, `create of ${rec.id} was cancelled`, { hint: 'the caller aborted it' });
+        if (this.st === 'lost') throw this.lostError();
+        this.step(rec, unit.name, 'begin');
+        await unit.do(rec, this.env, signal);
+        rec.done.push(unit.name);
+        this.step(rec, unit.name, 'done');
+      }
+      this.transition(rec, 'ready');
+      rec.log(`ready: type ${rec.type.id} (${rec.type.name}), FB 0x${rec.res.guestFb!.offset.toString(16)}+0x${rec.res.guestFb!.size.toString(16)}, CHIDs ${rec.res.chids!.offset}+${rec.res.chids!.count}`);
+      return rec;
+    } catch (cause) {
+      this.step(rec, current, 'failed');
+      const lost = this.st === 'lost';
+      await this.walkBack(rec, lost ? 'lost' : 'unwind');
+      const inner = cause instanceof Error ? cause.message : String(cause);
+      const err = new VgpuError(ErrorCode.CreateStep, `creating vGPU ${rec.id} on VF ${rec.vf.index} of ${this.bdf} failed at step '${current}': ${inner}`, {
+        hint: isVgpuError(cause) ? cause.hint : 'see the daemon log for the failing step',
+        details: { step: current, gpu: this.bdf, vf: rec.vf.index, vgpu: rec.id, ...(isVgpuError(cause) ? { cause: cause.code } : {}) },
+        cause,
+      });
+      rec.error = { code: isVgpuError(cause) ? cause.code : ErrorCode.Internal, message: inner, step: current };
+      rec.log(`create failed at step '${current}': ${inner}`);
+      this.log.error('vGPU create failed; unwound the steps done', { vgpu: rec.id, step: current, error: cause });
+      // A create the GPU loss interrupted stays listed as 'lost' (like the ready ones); any other ends 'failed'
+      // and is gone from the list (its log stays readable until the VF is reused).
+      this.transition(rec, lost ? 'lost' : 'failed', lost ? 'GPU lost during create' : `step '${current}' failed`);
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // destroy
+
+  /**
+   * Destroy a vGPU (seed spec §2.5). In use by a VMM → EBUSY unless `force`. Destroying while it is being created is
+   * refused (IllegalState); a second destroy while one runs joins it.
+   */
+  destroy(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const rec = this.byId.get(id);
+    if (rec === undefined) throw notFound(id);
+    if (rec.destroying !== undefined) return rec.destroying;
+    if (rec.state === 'creating') {
+      throw new VgpuError(ErrorCode.IllegalState, `vGPU ${id} is still being created`, {
+        hint: 'wait for the create to finish (or fail), then destroy it', details: { vgpu: id, state: rec.state },
+      });
+    }
+    if (rec.inUse && opts.force !== true) {
+      throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in use by a VM`, { hint: 'stop the VM first, or pass force', details: { vgpu: id } });
+    }
+    if (rec.state === 'lost') {
+      // Nothing left to free on the host: drop the record.
+      rec.destroying = this.queue.run(rec.vf.index, async () => {
+        this.forget(rec);
+        this.transition(rec, 'destroyed', 'operator removed the lost vGPU');
+      });
+      return rec.destroying;
+    }
+    this.transition(rec, 'stopping'); // synchronous: a reset or a second destroy now sees 'stopping'
+    rec.destroying = this.queue.run(rec.vf.index, async () => {
+      await this.walkBack(rec, 'destroy');
+      this.forget(rec); // a GPU loss mid-destroy skipped the unregister; the operator asked for it gone
+      this.transition(rec, 'destroyed');
+    });
+    return rec.destroying;
+  }
+
+  /** Run the undos of the steps done, newest first. Each undo's failure is logged and the walk continues. */
+  private async walkBack(rec: VgpuRecord, mode: UndoMode): Promise<void> {
+    const byName = new Map(STEP_UNITS.map((u) => [u.name, u]));
+    for (const name of [...rec.done].reverse()) {
+      const unit = byName.get(name as CreateStep)!;
+      this.step(rec, unit.name, 'undo');
+      try {
+        await unit.undo(rec, this.env, mode);
+      } catch (error) {
+        this.log.warn(`undo of step '${name}' failed; continuing`, { vgpu: rec.id, mode, error });
+        rec.log(`undo of '${name}' failed: ${(error as Error).message}`);
+      }
+      rec.done.pop();
+    }
+  }
+
+  private unregister(rec: VgpuRecord, mode: UndoMode): void {
+    if (mode === 'lost') return; // a lost vGPU stays listed (state 'lost') until an operator removes it
+    this.forget(rec);
+  }
+
+  private forget(rec: VgpuRecord): void {
+    if (this.byId.get(rec.id) !== rec) return;
+    this.byId.delete(rec.id);
+    if (this.byVf.get(rec.vf.index) === rec) this.byVf.delete(rec.vf.index);
+    this.retired.set(rec.vf.index, rec);
+    this.mgr.setVfOpen(rec.vf.index, false);
+    if (rec.autoSelected) {
+      try {
+        this.mgr.policy.deselect(rec.vf.index);
+      } catch (error) {
+        this.log.warn('could not deselect the VF type the create selected', { vgpu: rec.id, error });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // reset, BME, in-use
+
+  /** VFIO_DEVICE_RESET (seed spec §2.7): RPC RESET, then scrub the guest FB (reason 'reset'). */
+  reset(id: string): Promise<void> {
+    const rec = this.readyRecord(id, 'reset');
+    return this.queue.run(rec.vf.index, async () => {
+      this.readyRecord(id, 'reset');
+      this.step(rec, 'reset', 'begin');
+      await rec.res.channel!.call(VgpuRpcMsg.RESET);
+      await scrubGuestFb(rec, this.env, 'reset');
+      rec.log('reset');
+      this.step(rec, 'reset', 'done');
+    });
+  }
+
+  /** UPDATE_BME_STATE {enable} (seed spec §2.7). Unlike upstream, close may send enable=false. */
+  setBme(id: string, enable: boolean): Promise<void> {
+    const rec = this.readyRecord(id, 'change bus mastering of');
+    return this.queue.run(rec.vf.index, async () => {
+      this.readyRecord(id, 'change bus mastering of');
+      await rec.res.channel!.call(VgpuRpcMsg.UPDATE_BME_STATE, encodeBmeState({ enable }));
+      rec.log(`bus master ${enable ? 'enabled' : 'disabled'}`);
+    });
+  }
+
+  setInUse(id: string, inUse: boolean): void {
+    const rec = this.byId.get(id);
+    if (rec === undefined) throw notFound(id);
+    rec.inUse = inUse;
+  }
+
+  private readyRecord(id: string, what: string): VgpuRecord {
+    const rec = this.byId.get(id);
+    if (rec === undefined) throw notFound(id);
+    if (rec.state !== 'ready' || rec.res.channel === undefined) {
+      throw new VgpuError(ErrorCode.IllegalState, `cannot ${what} vGPU ${id}: it is ${rec.state}`, {
+        hint: 'only a ready vGPU can do that', details: { vgpu: id, state: rec.state },
+      });
+    }
+    return rec;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // host events (seed spec §9)
+
+  private onHostEvent(kind: 'suspend' | 'resume' | 'unbind' | 'sriov-configure', numVfs?: number): void {
+    this.o.bus.emit('host:event', { gpu: this.bdf, kind, ...(numVfs !== undefined ? { numVfs } : {}) });
+    this.log.info('host event', { kind, numVfs });
+    switch (kind) {
+      case 'sriov-configure': {
+        const n = numVfs ?? 0;
+        void this.teardown((r) => r.vf.index >= n, `SR-IOV reconfigured to ${n} VFs`).then(() => {
+          for (const s of this.mgr.policy.selections()) if (s.vf >= n) this.mgr.policy.deselect(s.vf);
+        });
+        break;
+      }
+      case 'unbind':
+        this.st = 'unbound';
+        void this.teardown(() => true, 'PF driver unbound').then(() => {
+          for (const s of this.mgr.policy.selections()) this.mgr.policy.deselect(s.vf);
+        });
+        break;
+      case 'suspend':
+        if (this.st === 'ready') this.st = 'suspended';
+        void this.quiesce(true);
+        break;
+      case 'resume':
+        if (this.st === 'suspended') this.st = 'ready';
+        void this.quiesce(false);
+        break;
+    }
+  }
+
+  /**
+   * Tear down the matching vGPUs. Upstream SIGTERMs the VMM and waits, unbounded, for it to close the device
+   * (seed spec §9, §11 item 11): one hung VMM blocks the PF unbind forever. Here the device is gone, so the vGPU is
+   * destroyed now (forced) and every resource freed; the VMM sees its device vanish.
+   */
+  private async teardown(match: (r: VgpuRecord) => boolean, why: string): Promise<void> {
+    const jobs: Promise<void>[] = [];
+    for (const r of this.records()) {
+      if (!match(r)) continue;
+      r.log(`torn down: ${why}`);
+      if (r.state === 'creating') {
+        // Let the create finish (or fail), then destroy what it made.
+        jobs.push(this.queue.run(r.vf.index, async () => {}).then(() => (this.byId.get(r.id) === r && r.state !== 'failed' ? this.destroy(r.id, { force: true }) : undefined)));
+      } else {
+        jobs.push(this.destroy(r.id, { force: true }));
+      }
+    }
+    const results = await Promise.allSettled(jobs);
+    for (const res of results) if (res.status === 'rejected') this.log.error('teardown of a vGPU failed', { why, error: res.reason });
+  }
+
+  /**
+   * Suspend: quiesce each ready vGPU through its plugin task with MIGRATION_STOP_WORK; resume sends
+   * MIGRATION_RESUME_WORK. A documented choice (seed spec §11 item 9: v2 has no suspend path at all): it is the
+   * firmware's own "stop touching the GPU" request, the same the migration path uses before saving state.
+   */
+  private async quiesce(stop: boolean): Promise<void> {
+    const jobs = this.records().filter((r) => r.state === 'ready' && r.suspended !== stop).map((r) => this.queue.run(r.vf.index, async () => {
+      if (r.state !== 'ready' || r.res.channel === undefined) return;
+      this.step(r, stop ? 'suspend' : 'resume', 'begin');
+      try {
+        await r.res.channel.call(stop ? VgpuRpcMsg.MIGRATION_STOP_WORK : VgpuRpcMsg.MIGRATION_RESUME_WORK);
+        r.suspended = stop;
+        r.log(stop ? 'suspended (MIGRATION_STOP_WORK)' : 'resumed (MIGRATION_RESUME_WORK)');
+        this.step(r, stop ? 'suspend' : 'resume', 'done');
+      } catch (error) {
+        this.step(r, stop ? 'suspend' : 'resume', 'failed');
+        this.log.error(`could not ${stop ? 'suspend' : 'resume'} a vGPU`, { vgpu: r.id, error });
+      }
+    }));
+    await Promise.allSettled(jobs);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // firmware events: loss and exceptions
+
+  private onFirmwareEvent(e: FirmwareEventRecord): void {
+    if (this.gpu.firmware.state === 'crashed' || e.name === 'GPU_LOST' || e.name === 'GSP_LOST') {
+      this.markLost(Buffer.from(e.payload).toString('utf8') || e.name);
+      return;
+    }
+    const kind = EXCEPTION_EVENTS[e.eventId];
+    if (kind === undefined) return;
+    // The relay resolves the owner (the vGPU on that gfid, else this GPU) and logs it there.
+    this.o.relay.report({
+      gpu: this.bdf, source: 'firmware', kind, eventId: e.eventId, fatal: false, at: e.at,
+      message: `${e.name}${e.gfid !== undefined ? ` (gfid ${e.gfid})` : ''}`,
+      ...(e.gfid !== undefined ? { gfid: e.gfid } : {}),
+    });
+  }
+
+  /**
+   * The GPU (its firmware) is gone: every vGPU goes to 'lost' and the host side of each (FB, heap mapping, CHIDs)
+   * is freed. No firmware call is made: a dead GSP would only time out, and it holds nothing any more.
+   */
+  markLost(reason: string): void {
+    if (this.st === 'lost') return;
+    this.st = 'lost';
+    this.log.error('GPU lost: every vGPU on it is lost', { reason });
+    this.o.bus.emit('gpu:lost', { gpu: this.bdf, reason });
+    this.o.relay.report({ gpu: this.bdf, source: 'firmware', kind: 'gsp-crash', fatal: true, at: Date.now(), message: `GPU lost: ${reason}` });
+    for (const r of this.records()) {
+      if (r.state === 'ready' || r.state === 'stopping') {
+        const from = r.state;
+        r.res.channel?.close('GPU lost');
+        this.transition(r, 'lost', reason);
+        r.log(`lost: ${reason}`);
+        // A destroy already running finishes its own walk in 'destroy' mode (its firmware calls fail fast with
+        // GpuLost and are logged); otherwise free the host side now.
+        if (from === 'ready') void this.queue.run(r.vf.index, () => this.walkBack(r, 'lost'));
+      } else if (r.state === 'creating') {
+        r.res.channel?.close('GPU lost'); // its create fails at the next step and unwinds in 'lost' mode
+      }
+    }
+  }
+
+  private lostError(): VgpuError {
+    return new VgpuError(ErrorCode.GpuLost, `${this.bdf} is lost`, { hint: 'reset the GPU and restart the daemon', details: { gpu: this.bdf } });
+  }
+
+  private assertUsable(what: string): void {
+    if (this.st === 'ready') return;
+    if (this.st === 'lost') throw this.lostError();
+    throw new VgpuError(ErrorCode.IllegalState, `cannot ${what} on ${this.bdf}: the GPU is ${this.st}`, {
+      hint: this.st === 'suspended' ? 'wait for the host to resume' : 'rebind the GPU and restart the daemon', details: { gpu: this.bdf, state: this.st },
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  private transition(rec: VgpuRecord, to: VgpuState, reason?: string): void {
+    const from = rec.state === to && to === 'creating' ? null : rec.state;
+    assertTransition(rec.id, from, to);
+    rec.state = to;
+    rec.log(`state ${from ?? '(new)'} → ${to}${reason ? ` (${reason})` : ''}`);
+    this.o.bus.emit('vgpu:state', { gpu: this.bdf, vgpuId: rec.id, vf: rec.vf.index, from, to, ...(reason !== undefined ? { reason } : {}) });
+  }
+
+  private step(rec: VgpuRecord, step: string, phase: 'begin' | 'done' | 'undo' | 'failed'): void {
+    this.log.debug('vGPU step', { vgpu: rec.id, step, phase });
+    this.o.bus.emit('vgpu:step', { gpu: this.bdf, vgpuId: rec.id, step, phase });
+  }
+}
+
+function notFound(id: string): VgpuError {
+  return new VgpuError(ErrorCode.NotFound, `no vGPU ${id}`, { hint: 'list the vGPUs for their ids', details: { id } });
+}

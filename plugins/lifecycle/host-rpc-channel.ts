@@ -1,0 +1,161 @@
+/**
+ * The host side of one vGPU's RPC mailbox (seed spec §4): the control/response/message buffers at the start of the
+ * vGPU's management heap (reached through the host mapping of its first 0x274000 bytes) and the VF priv doorbell
+ * in PF BAR0.
+ *
+ * One call in flight per vGPU (upstream holds a mutex; here a promise chain does the same without blocking the
+ * event loop). Every wait is bounded by a deadline from the config: upstream polls up to 120 s per call and 10 s for
+ * the bootloaded magic in a busy loop (seed spec §4.6, §11 item 6).
+ */
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import type { RegisterWindow } from '../../core/contracts/hal.js';
+import type { HostMapping } from '../../core/contracts/memory.js';
+import {
+  CTRL_BUFFER, GSP_PLUGIN_BOOTLOADED, MAX_MESSAGE_SIZE, MgmtHeap, RESPONSE_BUFFER, VF_PRIV_DOORBELL_OFFSET, VgpuRpcMsg,
+  doorbellValue, initialCtrlHeader, vgpuRpcMsgName,
+} from '../../core/firmware-abi/vgpu-mailbox.js';
+import { pollUntil } from './poll-until.js';
+
+export interface HostRpcChannelOptions {
+  /** Host mapping of the mgmt heap's comm buffer (offset 0 = control buffer). */
+  mapping: HostMapping;
+  /** PF BAR0, for the doorbell. */
+  registers: RegisterWindow;
+  gfid: number;
+  /** Default per-call deadline. */
+  callTimeoutMs: number;
+  /** Poll timer period once the fast phase is over. */
+  pollIntervalMs?: number;
+}
+
+export interface RpcCallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Bytes to copy back from the message buffer after success (in/out payloads); default the payload's size. */
+  replySize?: number;
+}
+
+const CTRL = MgmtHeap.CTRL_OFFSET;
+const RESP = MgmtHeap.RESPONSE_OFFSET;
+const MSG = MgmtHeap.MESSAGE_OFFSET;
+const SEQ_OFF = CTRL + CTRL_BUFFER.offsetOf('message_seq_num');
+const TYPE_OFF = CTRL + CTRL_BUFFER.offsetOf('message_type');
+const PROCESSED_OFF = RESP + RESPONSE_BUFFER.offsetOf('message_seq_num_processed');
+const RESULT_OFF = RESP + RESPONSE_BUFFER.offsetOf('result_code');
+
+export class HostRpcChannel {
+  private seq = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closedWhy: string | null = null;
+
+  constructor(private readonly opts: HostRpcChannelOptions) {}
+
+  get gfid(): number {
+    return this.opts.gfid;
+  }
+
+  /** Host sequence counter (the last number sent). */
+  get sequence(): number {
+    return this.seq;
+  }
+
+  /**
+   * Write the control-buffer header: version and the four buffer offsets, field by field. Only those fields: the
+   * plugin task may already have written the BOOTLOADED magic into message_seq_num, and a whole-struct write would
+   * erase it.
+   */
+  writeHeader(): void {
+    const m = this.opts.mapping;
+    const h = initialCtrlHeader();
+    const u32 = (off: number, v: number): void => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); m.write(off, b); };
+    const u64 = (off: number, v: bigint): void => { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); m.write(off, b); };
+    u32(CTRL + CTRL_BUFFER.offsetOf('version'), h.version!);
+    u64(CTRL + CTRL_BUFFER.offsetOf('response_buff_offset'), h.response_buff_offset!);
+    u64(CTRL + CTRL_BUFFER.offsetOf('message_buff_offset'), h.message_buff_offset!);
+    u64(CTRL + CTRL_BUFFER.offsetOf('migration_buff_offset'), h.migration_buff_offset!);
+    u64(CTRL + CTRL_BUFFER.offsetOf('error_buff_offset'), h.error_buff_offset!);
+  }
+
+  /** Wait until the plugin task has written GSP_PLUGIN_BOOTLOADED into ctrl.message_seq_num. */
+  async waitBootloaded(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    await pollUntil(() => (this.assertOpen('the bootload wait'), this.readU32(SEQ_OFF) === GSP_PLUGIN_BOOTLOADED ? true : undefined), {
+      timeoutMs, what: `the BOOTLOADED magic of the GSP plugin task for gfid ${this.opts.gfid}`,
+      hint: 'the plugin task did not start: check the GSP log of this gfid and timeouts.bootloadMs',
+      ...(this.opts.pollIntervalMs !== undefined ? { intervalMs: this.opts.pollIntervalMs } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+    });
+  }
+
+  /**
+   * One RPC: payload → message buffer, type and sequence → control buffer, ring the doorbell, wait for
+   * `message_seq_num_processed`, check `result_code`, copy the (in/out) payload back. Calls queue behind each
+   * other; a failed call does not block the next one.
+   */
+  call(type: number, payload: Uint8Array = new Uint8Array(0), opts: RpcCallOptions = {}): Promise<Uint8Array> {
+    const run = this.chain.then(() => this.callNow(type, payload, opts));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Refuse further calls (destroy, unwinding, GPU lost). Calls already queued fail with the reason. */
+  close(why: string): void {
+    this.closedWhy ??= why;
+  }
+
+  private async callNow(type: number, payload: Uint8Array, opts: RpcCallOptions): Promise<Uint8Array> {
+    const name = vgpuRpcMsgName(type);
+    this.assertOpen(`RPC ${name}`);
+    if (!Number.isInteger(type) || type < 1 || type >= VgpuRpcMsg.MAX) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `RPC message type ${type} is not 1..${VgpuRpcMsg.MAX - 1}`, { hint: 'use a VgpuRpcMsg value' });
+    }
+    const replySize = opts.replySize ?? payload.byteLength;
+    if (payload.byteLength > MAX_MESSAGE_SIZE || replySize > MAX_MESSAGE_SIZE) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `RPC ${name} payload of ${Math.max(payload.byteLength, replySize)} bytes exceeds the ${MAX_MESSAGE_SIZE}-byte message buffer`, {
+        hint: 'split the request', details: { type },
+      });
+    }
+    const m = this.opts.mapping;
+    if (payload.byteLength > 0) m.write(MSG, payload);
+    this.writeU32(TYPE_OFF, type);
+    // The counter starts at 0, so the first call sends 1 and overwrites the BOOTLOADED magic (as upstream).
+    this.seq = (this.seq + 1) >>> 0;
+    const seq = this.seq;
+    this.writeU32(SEQ_OFF, seq);
+    const bell = doorbellValue(this.opts.gfid);
+    this.opts.registers.write32(VF_PRIV_DOORBELL_OFFSET, bell);
+    this.opts.registers.read32(VF_PRIV_DOORBELL_OFFSET); // posting flush, as upstream reads it back
+
+    await pollUntil(() => (this.assertOpen(`RPC ${name}`), this.readU32(PROCESSED_OFF) === seq ? true : undefined), {
+      timeoutMs: opts.timeoutMs ?? this.opts.callTimeoutMs,
+      what: `the reply to RPC ${name} (seq ${seq}) from the plugin task of gfid ${this.opts.gfid}`,
+      ...(this.opts.pollIntervalMs !== undefined ? { intervalMs: this.opts.pollIntervalMs } : {}),
+      ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    });
+    const result = this.readU32(RESULT_OFF);
+    if (result !== 0) {
+      throw new VgpuError(ErrorCode.FirmwareRpc, `RPC ${name} to the plugin task of gfid ${this.opts.gfid} failed with result code 0x${result.toString(16)}`, {
+        hint: 'the GSP plugin refused the request; see the vGPU task log', details: { gfid: this.opts.gfid, type, resultCode: result },
+      });
+    }
+    return replySize > 0 ? Uint8Array.from(m.read(MSG, replySize)) : new Uint8Array(0);
+  }
+
+  /** A closed channel (GPU lost, teardown) ends every wait at once instead of letting it run into its deadline. */
+  private assertOpen(what: string): void {
+    if (this.closedWhy === null) return;
+    throw new VgpuError(this.closedWhy === 'GPU lost' ? ErrorCode.GpuLost : ErrorCode.IllegalState,
+      `${what} on the mailbox of gfid ${this.opts.gfid} stopped: the channel is closed (${this.closedWhy})`, {
+        hint: 'the vGPU is being torn down or its GPU was lost', details: { gfid: this.opts.gfid },
+      });
+  }
+
+  private readU32(off: number): number {
+    return this.opts.mapping.read(off, 4).readUInt32LE(0);
+  }
+
+  private writeU32(off: number, v: number): void {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v >>> 0);
+    this.opts.mapping.write(off, b);
+  }
+}

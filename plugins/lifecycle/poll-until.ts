@@ -1,0 +1,45 @@
+/**
+ * A bounded poll for shared-memory handshakes (the mailbox's "bootloaded" magic and sequence numbers).
+ *
+ * Upstream busy-loops up to 120,000,000 × 1–2 µs (nominally 120 s) in the kernel (seed spec §4.6). In a Node
+ * process a busy loop would freeze every other vGPU, the API and the event loop itself, so this yields between
+ * checks: the first few with setImmediate (an answer that is already there costs microseconds), then short timers
+ * so an idle wait does not spin a core. The deadline comes from the config, never a hard-coded 120 s.
+ */
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+
+export interface PollOptions {
+  timeoutMs: number;
+  /** Timer period once the fast phase is over (default 1 ms). */
+  intervalMs?: number;
+  /** Checks done with setImmediate before switching to timers (default 64). */
+  fastChecks?: number;
+  signal?: AbortSignal;
+  /** For the timeout message: "the BOOTLOADED magic of gfid 3". */
+  what: string;
+  hint?: string;
+}
+
+const immediate = (): Promise<void> => new Promise((r) => setImmediate(r));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolve with the first non-undefined value `check` returns; reject with VGPU_ETIMEDOUT at the deadline. */
+export async function pollUntil<T>(check: () => T | undefined, opts: PollOptions): Promise<T> {
+  const deadline = performance.now() + opts.timeoutMs;
+  const fast = opts.fastChecks ?? 64;
+  for (let i = 0; ; i++) {
+    if (opts.signal?.aborted) {
+      throw new VgpuError(ErrorCode.Cancelled, `waiting for ${opts.what} was cancelled`, { hint: 'the caller aborted the operation' });
+    }
+    const v = check();
+    if (v !== undefined) return v;
+    if (performance.now() >= deadline) {
+      throw new VgpuError(ErrorCode.RpcTimeout, `${opts.what} did not arrive within ${opts.timeoutMs} ms`, {
+        hint: opts.hint ?? 'the GSP plugin task is not answering; check the GSP log and the firmware state',
+        details: { timeoutMs: opts.timeoutMs },
+      });
+    }
+    if (i < fast) await immediate();
+    else await sleep(Math.max(0, Math.min(opts.intervalMs ?? 1, deadline - performance.now())));
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Type lookup and display facts for the service: resolve "941", "NVIDIA RTX6000-Ada-24Q", "RTX6000-Ada-24Q" or
+ * "24Q" to an installed type, and read heads / max resolution from the uploaded GSP records (the kernel's type
+ * record does not carry them).
+ */
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
+import type { VgpuTypeRecord } from '../../core/metadata/metadata-file.js';
+import { decodeAddVgpuTypeParams } from '../../core/metadata/vgpu-info-record.js';
+
+export function resolveType(types: readonly VgpuTypeRecord[], spec: number | string, gpu: string): VgpuTypeRecord {
+  const list = (): string => types.map((t) => `${t.id} ${t.name}`).join(', ');
+  const unknown = (): VgpuError => new VgpuError(ErrorCode.UnknownType, `${gpu} has no vGPU type '${spec}'`, {
+    hint: `installed types: ${list() || '(none)'}`, details: { gpu, type: spec },
+  });
+  if (typeof spec === 'number' || /^\d+$/.test(spec)) {
+    const t = types.find((x) => x.id === Number(spec));
+    if (t === undefined) throw unknown();
+    return t;
+  }
+  const want = spec.trim().toLowerCase();
+  const exact = types.filter((t) => t.name.toLowerCase() === want || t.name.toLowerCase() === `nvidia ${want}`);
+  const hits = exact.length > 0 ? exact : types.filter((t) => t.name.toLowerCase().endsWith(`-${want}`));
+  if (hits.length === 1) return hits[0]!;
+  if (hits.length === 0) throw unknown();
+  throw new VgpuError(ErrorCode.InvalidArgument, `'${spec}' matches several types on ${gpu}: ${hits.map((t) => t.name).join(', ')}`, {
+    hint: 'give the full name or the type id', details: { gpu, type: spec },
+  });
+}
+
+export interface TypeDisplay {
+  heads: number;
+  maxResolution: string;
+}
+
+/** Heads and resolution per type id, from the manager's metadata blob; empty when the payload is not ours. */
+export function typeDisplay(mgr: PgpuManager): Map<number, TypeDisplay> {
+  const out = new Map<number, TypeDisplay>();
+  const blob = [...mgr.metadata.blobs].reverse().find((b) => b.deviceId === mgr.gpu.config.pci.deviceId);
+  if (blob === undefined) return out;
+  try {
+    for (const i of decodeAddVgpuTypeParams(blob.rmctrlPayload).infos) {
+      out.set(i.id, { heads: i.numHeads, maxResolution: `${i.maxResolutionX}x${i.maxResolutionY}` });
+    }
+  } catch {
+    // An opaque payload (a real NVIDIA blob, a test's bytes): the facts are simply unknown.
+  }
+  return out;
+}

@@ -1,0 +1,104 @@
+/**
+ * What the lifecycle knows about one vGPU: identity (seed spec §2.2), the resources each create step acquired
+ * (so unwinding and destroy free exactly those), its state and the facts shown to operators.
+ */
+import type { ChannelRange } from '../../core/contracts/channels.js';
+import type { VgpuState } from '../../core/contracts/events.js';
+import type { RmClient } from '../../core/contracts/firmware.js';
+import type { VirtualFunction } from '../../core/contracts/hal.js';
+import type { FbRange, HostMapping } from '../../core/contracts/memory.js';
+import type { ScrubRecord, VgpuInfo } from '../../core/contracts/vgpu-service.js';
+import type { TypeSelection } from '../../core/manager/type-policy.js';
+import type { VgpuTypeRecord } from '../../core/metadata/metadata-file.js';
+import type { HostRpcChannel } from './host-rpc-channel.js';
+
+/** Lines kept per vGPU for `logs()`. */
+const LOG_LINES = 1000;
+
+export interface VgpuResources {
+  chids?: ChannelRange;
+  guestFb?: FbRange;
+  heap?: FbRange;
+  heapMapping?: HostMapping;
+  client?: RmClient;
+  /** Set once BOOTLOAD succeeded: the firmware runs a plugin task for this gfid. */
+  pluginTask?: boolean;
+  channel?: HostRpcChannel;
+}
+
+export class VgpuRecord {
+  state: VgpuState = 'creating';
+  readonly res: VgpuResources = {};
+  readonly createdAt = Date.now();
+  inUse = false;
+  /** Quiesced by a host 'suspend' (MIGRATION_STOP_WORK sent). */
+  suspended = false;
+  lastScrub?: ScrubRecord;
+  error?: { code: string; message: string; step?: string };
+  /** Steps whose `do` completed, in order (what unwinding walks back). */
+  readonly done: string[] = [];
+  /** The VF had no type selected before this create: the create selected it and destroy deselects it. */
+  autoSelected = false;
+  /** Per-vGPU UUID (upstream sends one fixed UUID for every vGPU). */
+  readonly uuid: Uint8Array;
+  private readonly lines: string[] = [];
+  /** Pending destroy, so a second destroy joins it instead of racing it. */
+  destroying?: Promise<void>;
+
+  constructor(
+    readonly id: string,
+    readonly gpu: string,
+    readonly vf: VirtualFunction,
+    readonly type: VgpuTypeRecord,
+    readonly selection: TypeSelection,
+  ) {
+    this.uuid = uuidBytes(crypto.randomUUID());
+  }
+
+  get gfid(): number {
+    return this.vf.gfid;
+  }
+
+  /** Upstream-style DBDF: domain 31:16, bus 15:8, device 7:3, function 2:0 (V1-INTERNAL doc). Upstream forces
+   *  the domain to 0 (seed spec §11 item 11); we keep the VF's real domain, which is 0 on most hosts anyway. */
+  get dbdf(): number {
+    const m = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(this.vf.bdf);
+    if (m === null) return 0;
+    const rid = (parseInt(m[2]!, 16) << 8) | (parseInt(m[3]!, 16) << 3) | parseInt(m[4]!, 16);
+    return ((parseInt(m[1]!, 16) << 16) | rid) >>> 0;
+  }
+
+  log(line: string): void {
+    this.lines.push(`${new Date().toISOString()} ${line}`);
+    if (this.lines.length > LOG_LINES) this.lines.splice(0, this.lines.length - LOG_LINES);
+  }
+
+  logLines(): string[] {
+    return [...this.lines];
+  }
+
+  info(): VgpuInfo {
+    const fb = this.res.guestFb;
+    return {
+      id: this.id,
+      gpu: this.gpu,
+      vf: this.vf.index,
+      vfBdf: this.vf.bdf,
+      gfid: this.gfid,
+      typeId: this.type.id,
+      typeName: this.type.name,
+      state: this.state,
+      fb: { offset: fb?.offset ?? 0n, size: fb?.size ?? this.selection.fbBytes },
+      placementId: this.selection.placement.id,
+      chids: { offset: this.res.chids?.offset ?? 0, count: this.res.chids?.count ?? 0 },
+      createdAt: this.createdAt,
+      inUse: this.inUse,
+      ...(this.lastScrub !== undefined ? { lastScrub: this.lastScrub } : {}),
+      ...(this.error !== undefined ? { error: { ...this.error } } : {}),
+    };
+  }
+}
+
+function uuidBytes(uuid: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(uuid.replace(/-/g, ''), 'hex'));
+}

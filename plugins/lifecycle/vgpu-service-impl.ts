@@ -1,0 +1,279 @@
+/**
+ * VgpuService (core/contracts/vgpu-service.ts) over the core's manager pieces: GPUs come from GpuProbe, each gets
+ * a PgpuManager (types, policy, VF ABI) and a GpuLifecycle (create/destroy/events). Bound to TOKENS.VgpuManager by
+ * the lifecycle plugin; the control API and metrics call only this.
+ */
+import { dirname } from 'node:path';
+import { inject, injectable, optional } from 'inversify';
+import type { VgpudConfig } from '../../core/config/config-schema.js';
+import type { EventBus } from '../../core/contracts/events.js';
+import { ErrorCode, VgpuError, type ExceptionRelay } from '../../core/contracts/exceptions.js';
+import type { PhysicalGpu } from '../../core/contracts/hal.js';
+import type { Logger } from '../../core/contracts/logger.js';
+import type { FbScrubber } from '../../core/contracts/scrubber.js';
+import type {
+  CreateVgpuRequest, GpuSummary, TypePolicy, VfAttribute, VgpuInfo, VgpuService, VgpuTypeInfo,
+} from '../../core/contracts/vgpu-service.js';
+import type { HalRegistry } from '../../core/hal-registry.js';
+import { GpuProbe, type ProbeFailure } from '../../core/manager/gpu-probe.js';
+import { PgpuManager, type PgpuManagerOptions } from '../../core/manager/pgpu-manager.js';
+import { TOKENS } from '../../core/tokens.js';
+import type { LifecycleTimeouts } from './create-steps.js';
+import { GpuLifecycle } from './gpu-lifecycle.js';
+import type { LifecycleConfig } from './lifecycle-config.js';
+import { resolveType, typeDisplay } from './type-catalog.js';
+import type { VgpuRecord } from './vgpu-record.js';
+
+export interface ServiceInitOptions extends Partial<LifecycleConfig> {
+  /** Overrides for PgpuManager.create (tests: readFile, strategy). */
+  manager?: (gpu: PhysicalGpu) => Partial<PgpuManagerOptions>;
+}
+
+@injectable()
+export class VgpuServiceImpl implements VgpuService {
+  private readonly gpusByBdf = new Map<string, GpuLifecycle>();
+  private readonly log: Logger;
+  private nextId = 1;
+  private opts: ServiceInitOptions = {};
+  readonly probeFailures: ProbeFailure[] = [];
+
+  constructor(
+    @inject(TOKENS.HalRegistry) private readonly registry: HalRegistry,
+    @inject(TOKENS.EventBus) private readonly bus: EventBus,
+    @inject(TOKENS.ExceptionRelay) private readonly relay: ExceptionRelay,
+    @inject(TOKENS.Logger) logger: Logger,
+    @inject(TOKENS.Config) private readonly config: Readonly<VgpudConfig>,
+    @inject(TOKENS.FbScrubber) @optional() private readonly scrubber: FbScrubber | undefined,
+  ) {
+    this.log = logger.child({ component: 'lifecycle' });
+  }
+
+  /** Probe every GPU of every bound bus and bring up a manager and a lifecycle for each. One bad GPU is skipped. */
+  async init(opts: ServiceInitOptions = {}): Promise<void> {
+    this.opts = opts;
+    const probe = new GpuProbe(this.registry, this.bus, this.log, this.config);
+    const result = await probe.probeAll({ rpcTimeoutMs: this.config.timeouts.rpcMs });
+    this.probeFailures.push(...result.failed);
+    const metadataDir = opts.metadataDir ?? (await defaultMetadataDir());
+    for (const p of result.ready) {
+      try {
+        const mgr = await PgpuManager.create({
+          gpu: p.gpu, logger: this.log, metadataDir, rpcTimeoutMs: this.config.timeouts.rpcMs, policy: this.policyFor(p.gpu.bdf),
+          ...opts.manager?.(p.gpu),
+        });
+        this.attach(p.gpu, mgr);
+      } catch (error) {
+        this.log.error('vGPU manager init failed; this GPU will host no vGPUs', { gpu: p.gpu.bdf, error });
+        try {
+          await p.gpu.close();
+        } catch (closeError) {
+          this.log.error('closing the GPU failed too', { gpu: p.gpu.bdf, error: closeError });
+        }
+      }
+    }
+  }
+
+  /** Adopt an opened GPU with its manager (init does this for probed GPUs; tests call it directly). */
+  attach(gpu: PhysicalGpu, mgr: PgpuManager): GpuLifecycle {
+    if (this.gpusByBdf.has(gpu.bdf)) {
+      throw new VgpuError(ErrorCode.Busy, `${gpu.bdf} is already managed`, { hint: 'detach it first' });
+    }
+    const t = this.config.timeouts;
+    const timeouts: LifecycleTimeouts = {
+      rpcMs: t.rpcMs, bootloadMs: t.bootloadMs, scrubMs: t.scrubMs,
+      mailboxMs: this.opts.mailboxTimeoutMs ?? t.rpcMs, pollIntervalMs: this.opts.pollIntervalMs ?? 1,
+    };
+    const lc = new GpuLifecycle({
+      gpu, mgr, bus: this.bus, relay: this.relay, logger: this.log, scrubber: this.scrubber, timeouts,
+      verifyScrub: this.opts.verifyScrub ?? false, newId: () => `vgpu-${this.nextId++}`,
+    });
+    lc.start();
+    this.gpusByBdf.set(gpu.bdf, lc);
+    return lc;
+  }
+
+  /** The lifecycle of one GPU (tests, the vfio face). */
+  lifecycle(bdf: string): GpuLifecycle {
+    const lc = this.gpusByBdf.get(bdf);
+    if (lc === undefined) {
+      throw new VgpuError(ErrorCode.NotFound, `no GPU ${bdf}`, {
+        hint: `managed GPUs: ${[...this.gpusByBdf.keys()].join(', ') || '(none)'}`, details: { gpu: bdf },
+      });
+    }
+    return lc;
+  }
+
+  /** Stop managing every GPU but leave its vGPUs running (daemon restart, warm update). */
+  detachAll(): void {
+    for (const lc of this.gpusByBdf.values()) lc.detach();
+    this.gpusByBdf.clear();
+  }
+
+  /** Resolves when no operation is running on any GPU. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.gpusByBdf.values()].map((lc) => lc.idle()));
+  }
+
+  // ---- VgpuService ----
+
+  gpus(): GpuSummary[] {
+    return [...this.gpusByBdf.values()].map((lc) => {
+      const g = lc.gpu;
+      const s = g.memory.stats();
+      return {
+        bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId,
+        firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,
+        fb: { total: g.memory.totalBytes, used: s.used, free: s.free, stranded: lc.mgr.policy.strandedBytes(), largestFree: s.largestFree },
+        vgpus: lc.records().length,
+      };
+    });
+  }
+
+  types(gpu: string, opts: { all?: boolean } = {}): VgpuTypeInfo[] {
+    const lc = this.lifecycle(gpu);
+    const policy = lc.mgr.policy;
+    const display = typeDisplay(lc.mgr);
+    const freeVfs = lc.gpu.vfs().filter((v) => policy.selectionOf(v.index) === undefined).map((v) => v.index);
+    const creatable = new Set(freeVfs.length > 0 && lc.state === 'ready' ? policy.creatable(freeVfs[0]!).map((t) => t.id) : []);
+    const out = policy.types.map((t) => {
+      let fbBytes = t.fbLength;
+      try {
+        fbBytes = policy.fbBytesFor(t);
+      } catch {
+        // ECC on and the type cannot do ECC: it shows its nominal size and 0 available.
+      }
+      const available = creatable.has(t.id)
+        ? Math.max(0, Math.min(t.maxInstance - policy.countOf(t.id), freeVfs.length, policy.maxVgpus - policy.selections().length, policy.fitCount(t)))
+        : 0;
+      const d = display.get(t.id);
+      return {
+        id: t.id, name: t.name, series: t.name.slice(-1), fbBytes, maxInstances: t.maxInstance,
+        heads: d?.heads ?? 0, maxResolution: d?.maxResolution ?? '', available,
+      };
+    });
+    return opts.all === true ? out : out.filter((t) => t.available > 0);
+  }
+
+  list(filter: { gpu?: string } = {}): VgpuInfo[] {
+    const lcs = filter.gpu !== undefined ? [this.lifecycle(filter.gpu)] : [...this.gpusByBdf.values()];
+    return lcs.flatMap((lc) => lc.records().map((r) => r.info()));
+  }
+
+  get(id: string): VgpuInfo {
+    return this.findRecord(id).rec.info();
+  }
+
+  async create(req: CreateVgpuRequest): Promise<VgpuInfo> {
+    const lc = this.lifecycle(req.gpu);
+    const type = req.type === undefined ? undefined : resolveType(lc.mgr.policy.types, req.type, req.gpu);
+    const vf = req.vf ?? this.firstFreeVf(lc, type?.id);
+    const rec = await lc.create(vf, type, req.signal !== undefined ? { signal: req.signal } : {});
+    return rec.info();
+  }
+
+  async destroy(id: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    const { lc } = this.findRecord(id);
+    await lc.destroy(id, opts.force !== undefined ? { force: opts.force } : {});
+  }
+
+  /** A VMM opened (true) or closed (false) the vGPU's device: an in-use vGPU needs `force` to destroy. */
+  setInUse(id: string, inUse: boolean): void {
+    this.findRecord(id).lc.setInUse(id, inUse);
+  }
+
+  /** VFIO_DEVICE_RESET of the vGPU: RPC RESET, then scrub. */
+  reset(id: string): Promise<void> {
+    return this.findRecord(id).lc.reset(id);
+  }
+
+  setBme(id: string, enable: boolean): Promise<void> {
+    return this.findRecord(id).lc.setBme(id, enable);
+  }
+
+  readVfAttribute(vfBdf: string, attr: VfAttribute): string {
+    const { lc, vf } = this.findVf(vfBdf);
+    if (attr === 'creatable_vgpu_types') return lc.mgr.abi.readCreatable(vf);
+    if (attr === 'current_vgpu_type') return lc.mgr.abi.readCurrent(vf);
+    throw badAttr(attr);
+  }
+
+  writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void {
+    const { lc, vf } = this.findVf(vfBdf);
+    if (attr !== 'current_vgpu_type') {
+      if (attr === 'creatable_vgpu_types') {
+        throw new VgpuError(ErrorCode.InvalidArgument, 'creatable_vgpu_types is read-only', { hint: 'write current_vgpu_type' });
+      }
+      throw badAttr(attr);
+    }
+    // The ABI refuses a change while the VF has a vGPU (EBUSY: the lifecycle marks it open).
+    lc.mgr.abi.writeCurrent(vf, value);
+    // A type written by the operator is theirs: a vGPU created on this VF later does not deselect it on destroy.
+  }
+
+  setPolicy(gpu: string, policy: TypePolicy): void {
+    this.lifecycle(gpu).mgr.setPolicy(policy);
+  }
+
+  logs(id: string, lines = 100): string[] {
+    const { rec, lc } = this.findRecord(id, true);
+    const out = rec.logLines();
+    for (const ctx of ['init-task', 'vgpu-task', 'kernel'] as const) {
+      try {
+        const text = Buffer.from(lc.gpu.firmware.readLog(ctx, rec.gfid)).toString('utf8').replace(/\0+$/, '');
+        for (const l of text.split('\n')) if (l.trim() !== '') out.push(`[${ctx}] ${l}`);
+      } catch {
+        // A firmware without that log (or a lost one) simply has nothing to add.
+      }
+    }
+    return lines >= out.length ? out : out.slice(out.length - Math.max(0, lines));
+  }
+
+  // ---- helpers ----
+
+  private firstFreeVf(lc: GpuLifecycle, typeId: number | undefined): number {
+    const vfs = lc.gpu.vfs();
+    const free = vfs.filter((v) => lc.byGfid(v.gfid) === undefined);
+    // Prefer a VF the operator already gave this type, then a VF with no type.
+    const pick = free.find((v) => typeId !== undefined && lc.mgr.selectionOf(v.index)?.type.id === typeId)
+      ?? free.find((v) => lc.mgr.selectionOf(v.index) === undefined);
+    if (pick === undefined) {
+      throw new VgpuError(ErrorCode.NoSpace, `no free VF on ${lc.bdf} (${vfs.length} VFs, ${vfs.length - free.length} with a vGPU)`, {
+        hint: 'destroy a vGPU, or deselect a VF type (write 0 to current_vgpu_type)', details: { gpu: lc.bdf },
+      });
+    }
+    return pick.index;
+  }
+
+  private findRecord(id: string, includeRetired = false): { lc: GpuLifecycle; rec: VgpuRecord } {
+    for (const lc of this.gpusByBdf.values()) {
+      const rec = lc.record(id) ?? (includeRetired ? lc.retiredRecord(id) : undefined);
+      if (rec !== undefined) return { lc, rec };
+    }
+    throw new VgpuError(ErrorCode.NotFound, `no vGPU ${id}`, { hint: 'list the vGPUs for their ids', details: { id } });
+  }
+
+  private findVf(vfBdf: string): { lc: GpuLifecycle; vf: number } {
+    for (const lc of this.gpusByBdf.values()) {
+      const vf = lc.gpu.vfs().find((v) => v.bdf.toLowerCase() === vfBdf.toLowerCase());
+      if (vf !== undefined) return { lc, vf: vf.index };
+    }
+    throw new VgpuError(ErrorCode.NotFound, `no VF ${vfBdf} on a managed GPU`, { hint: 'list the GPUs and their VFs', details: { vfBdf } });
+  }
+
+  private policyFor(bdf: string): TypePolicy {
+    const gpus = this.config.gpus;
+    return (gpus.find((g) => g.bdf?.toLowerCase() === bdf.toLowerCase()) ?? gpus.find((g) => g.bdf === undefined))?.policy ?? 'homogeneous';
+  }
+}
+
+function badAttr(attr: string): VgpuError {
+  return new VgpuError(ErrorCode.InvalidArgument, `unknown VF attribute '${attr}'`, {
+    hint: 'use creatable_vgpu_types or current_vgpu_type',
+  });
+}
+
+async function defaultMetadataDir(): Promise<string> {
+  // Imported lazily: building the default metadata compiles the YAML catalogue, which only the daemon needs.
+  const { ensureDefaultMetadata } = await import('../../metadata/default-metadata.js');
+  return dirname(ensureDefaultMetadata());
+}

@@ -1,0 +1,29 @@
+/**
+ * The per-vGPU state machine: creating → ready → stopping → destroyed, plus failed (a create that unwound) and
+ * lost (the GPU or its firmware died under it). Every transition is checked against this table, so a bug that
+ * would e.g. mark a destroyed vGPU ready throws instead of lying to the operator.
+ */
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import type { VgpuState } from '../../core/contracts/events.js';
+
+const NEXT: Record<VgpuState, readonly VgpuState[]> = {
+  creating: ['ready', 'failed', 'lost'],
+  ready: ['stopping', 'lost'],
+  stopping: ['destroyed', 'lost'],
+  // A lost vGPU holds nothing on the host any more; an operator's destroy just drops the record.
+  lost: ['destroyed'],
+  failed: [],
+  destroyed: [],
+};
+
+export function canTransition(from: VgpuState | null, to: VgpuState): boolean {
+  return from === null ? to === 'creating' : NEXT[from].includes(to);
+}
+
+export function assertTransition(id: string, from: VgpuState | null, to: VgpuState): void {
+  if (!canTransition(from, to)) {
+    throw new VgpuError(ErrorCode.Internal, `vGPU ${id}: illegal state change ${from ?? '(new)'} → ${to}`, {
+      hint: 'this is a bug in the lifecycle plugin; please report it with the daemon log', details: { id, from, to },
+    });
+  }
+}

@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isVgpuError } from '../../../core/contracts/exceptions.js';
+import type { EventBus } from '../../../core/contracts/events.js';
+import type { VgpuService } from '../../../core/contracts/vgpu-service.js';
+import { TOKENS } from '../../../core/tokens.js';
+import { createMockHalPlugin } from '../../../hal/mock/mock-hal-plugin.js';
+import { MockHal } from '../../../hal/mock/mock-hal.js';
+import { createLifecyclePlugin } from '../../../plugins/lifecycle/lifecycle-plugin.js';
+import { VgpuServiceImpl } from '../../../plugins/lifecycle/vgpu-service-impl.js';
+import { FakePluginTasks } from '../../helpers/fake-plugin-task.js';
+import { createTestContainer } from '../../helpers/test-container.js';
+import { BDF, GiB, answerManagerControls, metadata, readMeta } from './lifecycle-rig.js';
+
+async function daemon() {
+  const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 4 }], rpcTimeoutMs: 2000 });
+  const tc = await createTestContainer({
+    plugins: [createMockHalPlugin(mock), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: readMeta(metadata()) }) } })],
+    config: { timeouts: { bootloadMs: 500, rpcMs: 1000 } },
+    start: false,
+  });
+  // The mock firmware answers nothing by itself: give it the manager's controls and a plugin task as soon as the
+  // probe has opened the GPU (before its boot).
+  const tasks: FakePluginTasks[] = [];
+  tc.container.get<EventBus>(TOKENS.EventBus).on('gpu:probed', (e) => {
+    const gpu = mock.gpu(e.gpu);
+    answerManagerControls(gpu);
+    tasks.push(FakePluginTasks.install(gpu));
+  });
+  await tc.host.start();
+  return { mock, tc, tasks, service: tc.container.get<VgpuService>(TOKENS.VgpuManager) };
+}
+
+test('the plugin binds the VgpuService: gpus, types, create by short name, VF ABI, logs, destroy', async (t) => {
+  const { mock, tc, service } = await daemon();
+  t.after(() => tc.stop());
+  const [g] = service.gpus();
+  assert.equal(g?.bdf, BDF);
+  assert.equal(g?.state, 'ready');
+  assert.equal(g?.policy, 'homogeneous');
+  const types = service.types(BDF);
+  assert.deepEqual(types.map((x) => [x.id, x.series, x.available]), [[941, 'Q', 4], [944, 'Q', 4], [946, 'Q', 4], [949, 'Q', 2]]);
+
+  const v = await service.create({ gpu: BDF, type: '24Q' });
+  assert.equal(v.typeId, 949);
+  assert.equal(v.vf, 0);
+  assert.equal(v.state, 'ready');
+  assert.equal(v.fb.size, 23n * GiB);
+  assert.equal(service.get(v.id).gfid, 1);
+  // homogeneous: only the active type is still creatable, once more
+  assert.deepEqual(service.types(BDF).map((x) => [x.id, x.available]), [[949, 1]]);
+
+  // select a type through the ABI, then create on that VF without naming one
+  const vf2 = mock.gpu().vfs()[2]!.bdf;
+  assert.equal(service.readVfAttribute(vf2, 'current_vgpu_type'), '0\n');
+  service.writeVfAttribute(vf2, 'current_vgpu_type', '949\n');
+  const w = await service.create({ gpu: BDF, type: 949, vf: 2 });
+  assert.equal(w.vf, 2);
+  assert.throws(() => service.writeVfAttribute(vf2, 'current_vgpu_type', '0\n'), (e) => isVgpuError(e, 'VGPU_EBUSY'));
+  assert.throws(() => service.setPolicy(BDF, 'heterogeneous'), (e) => isVgpuError(e, 'VGPU_EBUSY'));
+  assert.deepEqual(service.list().map((x) => x.id), [v.id, w.id]);
+  assert.ok(service.logs(v.id).some((l) => /ready/.test(l)));
+  await assert.rejects(service.create({ gpu: BDF, type: 'nope' }), (e) => isVgpuError(e, 'VGPU_ENODEV_TYPE'));
+
+  await service.destroy(v.id);
+  await service.destroy(w.id);
+  assert.throws(() => service.get(v.id), (e) => isVgpuError(e, 'VGPU_ENOENT'));
+  assert.ok(service.logs(v.id).some((l) => /destroyed/.test(l)), 'the log is kept after destroy');
+  assert.equal(service.readVfAttribute(vf2, 'current_vgpu_type'), '949\n');
+  service.writeVfAttribute(vf2, 'current_vgpu_type', '0\n');
+  service.setPolicy(BDF, 'heterogeneous');
+  assert.equal(service.gpus()[0]?.policy, 'heterogeneous');
+  const books = mock.books();
+  assert.deepEqual([books.fbRanges, books.mappings, books.chidRanges, books.clients.length], [[], [], [], 1]);
+});
+
+test('stopping the plugin leaves running vGPUs alone', async () => {
+  const { mock, tc, service } = await daemon();
+  const v = await service.create({ gpu: BDF, type: 941 });
+  await tc.stop();
+  assert.deepEqual(mock.books().chidRanges.map((c) => c.owner), [v.id]);
+  assert.equal(tc.container.get(VgpuServiceImpl).gpus().length, 0, 'detached: no GPU is managed any more');
+});
