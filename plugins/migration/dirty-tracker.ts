@@ -1,0 +1,100 @@
+/**
+ * Dirty-page tracking for FB pre-copy. Two sources stand behind one interface:
+ *
+ * - HashDirtyTracker: software tracking by page hashes (gMig's "software dirty page", VEE'18): snapshot one 64-bit
+ *   hash per page (native `hashPages`), and on each pass re-hash and report the pages whose hash changed. Needs no
+ *   help from the device, but every pass costs a hash of the whole FB (~1.8 GB/s on this machine), including the
+ *   last one, which runs while the guest is stopped. A 64-bit hash collision would miss a change (odds ~2^-64 per
+ *   changed page); the trailer/CRC cannot catch that, a device log can.
+ * - DirtyLogSource (dirty-log.ts): the device keeps a bitmap of written pages, read-and-cleared per pass like VFIO
+ *   DMA_LOGGING_REPORT. Costs a bitmap scan per pass; what a real device (and our simulated guest) provides.
+ *
+ * Contract for both: after `start()` resolves, every page written later is reported by some later `collect()`.
+ * A page may be reported although its bytes did not change (harmless: it is re-sent), never the reverse.
+ */
+import type { FbRegion } from './fb-region.js';
+
+export interface DirtySource {
+  readonly pageSize: number;
+  readonly pageCount: number;
+  readonly kind: 'hash' | 'log';
+  /** Begin tracking (clear the log / take the hash snapshot). */
+  start(): Promise<void>;
+  /** Pages written since start() or the previous collect(), ascending; resets them to clean. */
+  collect(): Promise<Uint32Array>;
+  /** Pages currently known dirty without clearing, if the source can tell cheaply (for PRECOPY_INFO). */
+  peekCount?(): number;
+  stop(): void;
+}
+
+/** Hash pages in slices so other work (the transport) runs between them. */
+const HASH_SLICE = 256n << 20n;
+
+export class HashDirtyTracker implements DirtySource {
+  readonly kind = 'hash' as const;
+  readonly pageCount: number;
+  private snapshot: BigUint64Array | null = null;
+
+  constructor(private readonly region: FbRegion, readonly pageSize = 4096) {
+    this.pageCount = Number(region.size / BigInt(pageSize));
+  }
+
+  async start(): Promise<void> {
+    this.snapshot = await this.hashAll();
+  }
+
+  async collect(): Promise<Uint32Array> {
+    const prev = this.snapshot ?? (await this.hashAll());
+    const now = await this.hashAll();
+    this.snapshot = now;
+    return diffHashes(prev, now);
+  }
+
+  stop(): void {
+    this.snapshot = null;
+  }
+
+  private async hashAll(): Promise<BigUint64Array> {
+    const out = new BigUint64Array(this.pageCount);
+    const ps = BigInt(this.pageSize);
+    for (let off = 0n; off < this.region.size; off += HASH_SLICE) {
+      const len = this.region.size - off < HASH_SLICE ? this.region.size - off : HASH_SLICE;
+      out.set(await this.region.hashPages(off, len, this.pageSize), Number(off / ps));
+    }
+    return out;
+  }
+}
+
+/** Indices where two hash snapshots differ, ascending. */
+export function diffHashes(a: BigUint64Array, b: BigUint64Array): Uint32Array {
+  const n = Math.min(a.length, b.length);
+  // Compare as 32-bit halves: BigInt element reads allocate, Uint32 reads do not.
+  const a32 = new Uint32Array(a.buffer, a.byteOffset, n * 2);
+  const b32 = new Uint32Array(b.buffer, b.byteOffset, n * 2);
+  let out = new Uint32Array(64);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    if (a32[2 * i] !== b32[2 * i] || a32[2 * i + 1] !== b32[2 * i + 1]) {
+      if (k === out.length) { const g = new Uint32Array(out.length * 2); g.set(out); out = g; }
+      out[k++] = i;
+    }
+  }
+  return out.slice(0, k);
+}
+
+/** Measures a dirty rate over a window of passes: bytes made dirty per second of guest run time. */
+export class DirtyRateMeter {
+  private samples: { bytes: number; ms: number }[] = [];
+  constructor(private readonly keep = 3) {}
+  record(dirtyBytes: number, elapsedMs: number): void {
+    if (elapsedMs <= 0) return;
+    this.samples.push({ bytes: dirtyBytes, ms: elapsedMs });
+    if (this.samples.length > this.keep) this.samples.shift();
+  }
+  /** Bytes/s over the kept samples, 0 before the first. */
+  rate(): number {
+    let b = 0, ms = 0;
+    for (const s of this.samples) { b += s.bytes; ms += s.ms; }
+    return ms > 0 ? (b * 1000) / ms : 0;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * FbRegion: the bytes of one vGPU's framebuffer as the migration code sees them. The stream, the dirty trackers and
+ * the engine only need windows, page hashes and a zero fill, so the same code runs over an arena range (tests,
+ * benchmark, the simulator's device file) and later over a HostMapping of a vGPU's guest FB.
+ *
+ * A Buffer stops at 4 GiB and an arena window at 1 GiB, so windows are cut from cached 1 GiB views: the hot path
+ * (one window per 1 MiB page run) then costs a subarray instead of an addon call.
+ */
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import type { SharedArena } from '../../native/native-ops.js';
+
+export interface FbRegion {
+  /** Size in bytes (a multiple of the page size). */
+  readonly size: bigint;
+  /** A view over `[offset, offset+length)` of the region; writes go to the FB. `length` ≤ 1 GiB. */
+  window(offset: bigint, length: number): Buffer;
+  /** One 64-bit hash per page (native `hashPages` semantics). */
+  hashPages(offset: bigint, length: bigint, pageSize: number): Promise<BigUint64Array>;
+  /** Zero `[offset, offset+length)` (giving pages back where the backing can). Used to scrub a failed restore. */
+  zero(offset: bigint, length: bigint): Promise<void>;
+}
+
+const VIEW = 1n << 30n;
+
+/** A region `[base, base+size)` of a SharedArena. */
+export function arenaRegion(arena: SharedArena, base = 0n, size: bigint = arena.size - base): FbRegion {
+  if (base < 0n || size <= 0n || base + size > arena.size) {
+    throw new VgpuError(ErrorCode.InvalidArgument, `FB region 0x${base.toString(16)}+0x${size.toString(16)} is outside the arena (0x${arena.size.toString(16)} bytes)`, {
+      hint: 'pass a base and size inside the arena (the vGPU guest FB slice)',
+      details: { base: base.toString(), size: size.toString(), arena: arena.size.toString() },
+    });
+  }
+  const views = new Map<bigint, Buffer>();
+  const view = (k: bigint): Buffer => {
+    let v = views.get(k);
+    if (v === undefined) {
+      const start = k * VIEW;
+      const len = Number(size - start < VIEW ? size - start : VIEW);
+      v = arena.window(base + start, len);
+      views.set(k, v);
+    }
+    return v;
+  };
+  const check = (what: string, offset: bigint, length: bigint): void => {
+    if (offset < 0n || length < 0n || offset + length > size) {
+      throw new VgpuError(ErrorCode.NativeRange, `${what} 0x${offset.toString(16)}+0x${length.toString(16)} is outside the FB region (0x${size.toString(16)} bytes)`, {
+        hint: 'a migration stream or dirty log named a page past the vGPU FB: the stream is for another FB size',
+        details: { offset: offset.toString(), length: length.toString(), size: size.toString() },
+      });
+    }
+  };
+  return {
+    size,
+    window(offset: bigint, length: number): Buffer {
+      check('window', offset, BigInt(length));
+      const k = offset / VIEW;
+      const rel = Number(offset - k * VIEW);
+      if (BigInt(rel + length) <= VIEW) return view(k).subarray(rel, rel + length);
+      return arena.window(base + offset, length); // crosses a 1 GiB boundary: rare, ask the arena directly
+    },
+    hashPages(offset: bigint, length: bigint, pageSize: number): Promise<BigUint64Array> {
+      check('hashPages', offset, length);
+      return arena.hashPages(base + offset, length, pageSize);
+    },
+    async zero(offset: bigint, length: bigint): Promise<void> {
+      check('zero', offset, length);
+      await arena.fill(base + offset, length, 0, { release: true });
+    },
+  };
+}

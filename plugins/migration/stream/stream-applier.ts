@@ -1,0 +1,115 @@
+/**
+ * The destination side of a migration stream: check compatibility, write pages into the destination FB, collect
+ * the firmware context, and accept the result only when the trailer validates.
+ *
+ * CHOICE (brief: stage, or write in place and scrub): we write IN PLACE. The destination vGPU is in RESUMING: no
+ * guest runs on it and nothing else maps its FB, so writing there is invisible; staging a second copy would double
+ * the memory of a 48 GB FB. Every frame is CRC-checked before a byte of it is written, the compatibility header
+ * before anything at all, and on ANY failure (corrupt frame, truncation, cancel, transport error) the whole
+ * destination FB is zeroed (pages handed back) before the error propagates — the same scrub a destroy does — so a
+ * refused stream leaves nothing behind. Firmware context is staged in memory (it is small) and handed to the GSP
+ * only after the trailer validated.
+ */
+import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
+import type { FbRegion } from '../fb-region.js';
+import { checkCompat, type MigrationCompat } from './compat.js';
+import { decodeFrames } from './stream-decoder.js';
+import type { TrailerFields } from './frame-format.js';
+
+export interface ApplyOptions {
+  region: FbRegion;
+  /** What this destination is; the stream's header must match it field by field. */
+  expect: MigrationCompat;
+  signal?: AbortSignal;
+  /** Called after each applied page frame (bytes of FB written so far), for progress. */
+  onProgress?: (appliedBytes: bigint) => void;
+}
+
+export interface ApplyResult {
+  compat: MigrationCompat;
+  trailer: TrailerFields;
+  /** Firmware (GSP plugin) context chunks, in order. */
+  firmwareContext: Buffer[];
+  frames: number;
+  appliedPages: bigint;
+  /** Highest pre-copy pass seen. */
+  passes: number;
+}
+
+export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOptions): Promise<ApplyResult> {
+  const { region, expect, signal } = opts;
+  const ps = expect.pageSize;
+  const totalPages = region.size / BigInt(ps);
+  let touched = false;
+  const fw: Buffer[] = [];
+  let applied = 0n;
+  let frames = 0;
+  let passes = 0;
+  let compat: MigrationCompat | null = null;
+  const abortErr = (): VgpuError => new VgpuError(ErrorCode.Cancelled, 'migration restore cancelled', {
+    hint: 'the destination FB was scrubbed; start the migration again when ready',
+  });
+  try {
+    if (region.size !== expect.fbBytes) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `destination FB region is ${region.size} bytes but the vGPU type has ${expect.fbBytes}`, {
+        hint: 'pass the vGPU\'s whole guest FB as the region',
+      });
+    }
+    for await (const f of decodeFrames(source)) {
+      if (signal?.aborted) throw abortErr();
+      frames++;
+      switch (f.type) {
+        case 'header':
+          checkCompat(f.compat, expect); // before anything is written
+          compat = f.compat;
+          break;
+        case 'pages':
+        case 'zero-pages': {
+          if (BigInt(f.firstPage + f.count) > totalPages) {
+            throw new VgpuError(ErrorCode.Migration, `migration stream names pages ${f.firstPage}..${f.firstPage + f.count - 1} past the FB end (${totalPages} pages)`, {
+              hint: 'the stream does not belong to an FB of this size; migrate again from a compatible source',
+              details: { firstPage: f.firstPage, count: f.count },
+            });
+          }
+          touched = true;
+          const off = BigInt(f.firstPage) * BigInt(ps);
+          if (f.type === 'pages') f.data.copy(region.window(off, f.data.length));
+          else if (f.count >= 256) await region.zero(off, BigInt(f.count * ps)); // large runs: give pages back (sparse FB)
+          else region.window(off, f.count * ps).fill(0); // small runs: an addon round trip would cost more
+          applied += BigInt(f.count);
+          if (f.pass > passes) passes = f.pass;
+          opts.onProgress?.(applied * BigInt(ps));
+          break;
+        }
+        case 'scatter': {
+          let max = 0;
+          for (const pg of f.pages) if (pg > max) max = pg;
+          if (BigInt(max) >= totalPages) {
+            throw new VgpuError(ErrorCode.Migration, `migration stream names page ${max} past the FB end (${totalPages} pages)`, {
+              hint: 'the stream does not belong to an FB of this size; migrate again from a compatible source', details: { page: max },
+            });
+          }
+          touched = true;
+          for (let i = 0; i < f.pages.length; i++) {
+            f.data.copy(region.window(BigInt(f.pages[i]!) * BigInt(ps), ps), 0, i * ps, (i + 1) * ps);
+          }
+          applied += BigInt(f.pages.length);
+          if (f.pass > passes) passes = f.pass;
+          opts.onProgress?.(applied * BigInt(ps));
+          break;
+        }
+        case 'fw-context':
+          fw.push(Buffer.from(f.data)); // own copy: the frame Buffer may alias a socket chunk
+          break;
+        case 'trailer':
+          if (compat === null) throw new VgpuError(ErrorCode.Internal, 'trailer before header', {});
+          return { compat, trailer: f.trailer, firmwareContext: fw, frames, appliedPages: applied, passes };
+      }
+    }
+    throw new VgpuError(ErrorCode.Migration, 'migration stream ended without a trailer', { hint: 'migrate again from the source' });
+  } catch (err) {
+    if (touched) await region.zero(0n, region.size);
+    if (signal?.aborted && !(err instanceof VgpuError && err.code === ErrorCode.Cancelled)) throw abortErr();
+    throw err;
+  }
+}

@@ -1,0 +1,142 @@
+// Arena-level live migration: a guest writer worker dirties the source FB while pre-copy runs; after stop-copy the
+// destination FB is byte-identical to the source (page hashes and bytes). Cancel at every stage leaves the source
+// running with its FB intact and the destination FB empty.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { loadNativeOps } from '../../../native/index.js';
+import type { SharedArena } from '../../../native/native-ops.js';
+import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
+import { arenaRegion } from '../../../plugins/migration/fb-region.js';
+import { HashDirtyTracker } from '../../../plugins/migration/dirty-tracker.js';
+import { DirtyLogSource, dirtyLogBytes } from '../../../plugins/migration/dirty-log.js';
+import { GuestWriter } from '../../../plugins/migration/guest-writer.js';
+import { inProcessPair, listenTransport, connectTransport } from '../../../plugins/migration/transport.js';
+import { migrateSource, receiveMigration, type DeviceControl, type FirmwareContextSource } from '../../../plugins/migration/precopy-engine.js';
+import type { MigrationCompat } from '../../../plugins/migration/stream/compat.js';
+import type { Readable, Writable } from 'node:stream';
+
+const ops = loadNativeOps();
+const PS = 4096;
+const SIZE = 32n << 20n;
+const PAGES = Number(SIZE / BigInt(PS));
+const compat: MigrationCompat = {
+  vgpuTypeId: 869, vgpuTypeName: 'NVIDIA L40-1B', fbBytes: SIZE, chidCount: 64, firmwareVersion: '570.144', pciVdevId: 0x26b5, pageSize: PS,
+};
+
+function sabArena(size: bigint): SharedArena {
+  return ops.createArena({ size, backing: 'sab' });
+}
+async function hashOf(a: SharedArena): Promise<string> {
+  return Buffer.from((await a.hashPages(0n, a.size, PS)).buffer).toString('hex');
+}
+function fwSource(chunks: Buffer[], calls: string[], onChunk?: (i: number) => void): FirmwareContextSource {
+  return {
+    async *save() { calls.push('save'); for (let i = 0; i < chunks.length; i++) { onChunk?.(i); yield chunks[i]!; } },
+    async cancel() { calls.push('cancel-save'); },
+  };
+}
+
+for (const kind of ['log', 'hash'] as const) {
+  test(`live migration with a running guest (${kind} dirty source): destination FB is byte-identical`, async () => {
+    const src = sabArena(SIZE);
+    src.window(0n, Number(SIZE)).set(randomBytes(Number(SIZE)));
+    src.window(0n, 64 * PS).fill(0); // some zero pages
+    const dst = sabArena(SIZE);
+    const log = sabArena(dirtyLogBytes(PAGES));
+    const writer = await GuestWriter.start({
+      arena: { sab: src.sab! }, size: SIZE, rateMiBps: 64, pattern: 'hot', hotFraction: 0.1, seed: 7,
+      ...(kind === 'log' ? { dirtyLog: { arena: { sab: log.sab! } } } : {}),
+    });
+    const dirty = kind === 'log' ? new DirtyLogSource(log, 0n, PAGES, PS) : new HashDirtyTracker(arenaRegion(src), PS);
+    const { sender, receiver } = inProcessPair(1 << 20);
+    const calls: string[] = [];
+    const device: DeviceControl = { stop: async () => { calls.push('stop'); await writer.pause(); }, resume: async () => { calls.push('resume'); await writer.resume(); } };
+    const fw = [randomBytes(5000), randomBytes(1)];
+    const recv = receiveMigration({ source: receiver, region: arenaRegion(dst), expect: compat });
+    const res = await migrateSource({
+      region: arenaRegion(src), dirty, sink: sender, compat, device, firmware: fwSource(fw, calls), runPages: 64,
+      policy: { downtimeBudgetMs: 300, maxPasses: 20 },
+    });
+    const applied = await recv;
+    const written = await writer.stop();
+    assert.ok(written > 0n, 'the guest wrote during pre-copy');
+    assert.equal(await hashOf(dst), await hashOf(src), 'page hashes equal');
+    assert.ok(dst.window(0n, Number(SIZE)).equals(src.window(0n, Number(SIZE))), 'bytes equal');
+    assert.deepEqual(applied.firmwareContext.map((b) => b.toString('hex')), fw.map((b) => b.toString('hex')));
+    assert.deepEqual(calls, ['stop', 'save'], 'device stopped once, firmware saved, never resumed');
+    assert.ok(res.passes.length >= 1 && res.decisions.at(-1)!.action === 'stop-copy');
+    for (const a of [src, dst, log]) a.close();
+  });
+}
+
+test('migration over a Unix socket and loopback TCP reaches a byte-identical FB', async () => {
+  for (const addr of [{ kind: 'unix' as const, path: `/tmp/vgpud-mig-test-${process.pid}.sock` }, { kind: 'tcp' as const }]) {
+    const src = sabArena(SIZE);
+    src.window(0n, Number(SIZE)).set(randomBytes(Number(SIZE)));
+    const dst = sabArena(SIZE);
+    const log = sabArena(dirtyLogBytes(PAGES));
+    const l = await listenTransport(addr);
+    const accepted = l.accept();
+    const sock = await connectTransport(l.address);
+    const recv = receiveMigration({ source: await accepted, region: arenaRegion(dst), expect: compat });
+    await migrateSource({ region: arenaRegion(src), dirty: new DirtyLogSource(log, 0n, PAGES, PS), sink: sock, compat, device: { stop: async () => {}, resume: async () => {} } });
+    await recv;
+    assert.ok(dst.window(0n, Number(SIZE)).equals(src.window(0n, Number(SIZE))), `${addr.kind}: bytes equal`);
+    await l.close();
+    for (const a of [src, dst, log]) a.close();
+  }
+});
+
+type Stage = 'before-start' | 'full-pass' | 'dirty-pass' | 'device-stop' | 'firmware-save' | 'destination';
+for (const stage of ['before-start', 'full-pass', 'dirty-pass', 'device-stop', 'firmware-save', 'destination'] as Stage[]) {
+  test(`cancel during ${stage}: source RUNNING with its FB intact, destination FB empty`, async () => {
+    const src = sabArena(SIZE);
+    src.window(0n, Number(SIZE)).set(randomBytes(Number(SIZE)));
+    const before = await hashOf(src);
+    const dst = sabArena(SIZE);
+    const log = sabArena(dirtyLogBytes(PAGES));
+    const dirty = new DirtyLogSource(log, 0n, PAGES, PS);
+    const srcAbort = new AbortController();
+    const dstAbort = new AbortController();
+    if (stage === 'before-start') srcAbort.abort();
+    const { sender, receiver } = inProcessPair(256 << 10);
+    const calls: string[] = [];
+    let running = true;
+    const device: DeviceControl = {
+      stop: async () => { calls.push('stop'); running = false; if (stage === 'device-stop') srcAbort.abort(); },
+      resume: async () => { calls.push('resume'); running = true; },
+    };
+    const fw = fwSource([randomBytes(100), randomBytes(100)], calls, (i) => { if (stage === 'firmware-save' && i === 1) srcAbort.abort(); });
+    let appliedBytes = 0n;
+    const recv = receiveMigration({
+      source: receiver as Readable, region: arenaRegion(dst), expect: compat, signal: dstAbort.signal,
+      onProgress: (b) => {
+        appliedBytes = b;
+        if (stage === 'full-pass' && b >= SIZE / 2n) srcAbort.abort();
+        // The "device" logs every page dirty mid-pass (no byte changes, so the source hash stays comparable).
+        if (stage === 'dirty-pass' && b === SIZE / 2n) log.window(0n, PAGES / 32).fill(0xff); // a quarter of the pages
+        if (stage === 'destination' && b >= SIZE / 4n) dstAbort.abort();
+      },
+    });
+    const recvOutcome = recv.then(() => 'applied', (e: unknown) => e);
+    const srcRun = migrateSource({
+      region: arenaRegion(src), dirty, sink: sender as Writable, compat, device, firmware: fw, signal: srcAbort.signal, runPages: 32,
+      // A budget of 1 ms over the fixed cost cannot take 32 MiB of dirty pages: the engine must run a dirty pass.
+      policy: stage === 'dirty-pass' ? { downtimeBudgetMs: 21, fixedStopMs: 20 } : {},
+      onPass: (r, d) => {
+        if (stage === 'dirty-pass' && r.pass === 1) assert.equal(d.action, 'continue');
+        if (stage === 'dirty-pass' && r.pass === 2) srcAbort.abort();
+      },
+    });
+    await assert.rejects(srcRun, (e: unknown) => e instanceof VgpuError && (e.code === ErrorCode.Cancelled || e.code === ErrorCode.Migration), `${stage}: source fails typed`);
+    const outcome = await recvOutcome;
+    assert.ok(outcome instanceof VgpuError, `${stage}: destination refuses (${String(outcome)})`);
+    assert.equal(running, true, `${stage}: source device running again`);
+    if (calls.includes('stop')) assert.equal(calls.at(-1), 'resume');
+    if (stage === 'firmware-save') assert.ok(calls.includes('cancel-save'), 'firmware save cancelled');
+    assert.equal(await hashOf(src), before, `${stage}: source FB unchanged`);
+    assert.equal(await dst.verify(0n, SIZE, 0), null, `${stage}: destination FB scrubbed (applied ${appliedBytes} bytes before)`);
+    for (const a of [src, dst, log]) a.close();
+  });
+}
