@@ -18,6 +18,8 @@ export interface FbBackingStore {
   fill(offset: bigint, length: bigint, pattern: number): Promise<void>;
   /** Optional copying read; a sparse store uses it to read unwritten memory as zeros without committing it. */
   read?(offset: bigint, length: number): Buffer;
+  /** Optional scan: absolute offset of the first 32-bit word != pattern, or null (SharedArena.verify). */
+  verify?(offset: bigint, length: bigint, pattern: number): Promise<bigint | null>;
 }
 
 export interface FramebufferMemoryOptions {
@@ -118,6 +120,38 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
     await this.store.fill(entry.range.offset + offset, size, pattern >>> 0);
   }
 
+  /**
+   * Offset inside the range of the first 32-bit word != pattern, or null. Delegates to the store's scan when it has
+   * one; otherwise compares copies of ≤ 64 MiB windows and yields to the event loop between them.
+   */
+  async verify(range: FbRange, pattern: number): Promise<bigint | null> {
+    const entry = this.lookup(range, 'verify');
+    const { offset, size } = entry.range;
+    if (offset % 4n !== 0n || size % 4n !== 0n) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `verify of FB range #${range.id} is not 4-byte aligned`, {
+        hint: 'verify 4-byte aligned ranges (FB ranges are page aligned)',
+      });
+    }
+    if (this.store.verify !== undefined) {
+      const at = await this.store.verify(offset, size, pattern >>> 0);
+      return at === null ? null : at - offset;
+    }
+    const piece = Math.min(64 << 20, this.maxWindow);
+    const want = Buffer.alloc(piece);
+    want.fill(patternBytes(pattern));
+    for (let at = 0n; at < size; at += BigInt(piece)) {
+      const n = Number(size - at < BigInt(piece) ? size - at : BigInt(piece));
+      const got = this.store.read !== undefined ? this.store.read(offset + at, n) : this.store.window(offset + at, n);
+      if (!got.equals(want.subarray(0, n))) {
+        for (let i = 0; i < n; i += 4) {
+          if (got.readUInt32LE(i) !== pattern >>> 0) return at + BigInt(i);
+        }
+      }
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    return null;
+  }
+
   /** True while `range` is a live range of this memory (same id, offset and size). */
   has(range: FbRange): boolean {
     const e = this.live.get(range.id);
@@ -156,6 +190,12 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
     }
     return { offset, size };
   }
+}
+
+function patternBytes(pattern: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(pattern >>> 0);
+  return b;
 }
 
 class HostMappingImpl implements HostMapping {

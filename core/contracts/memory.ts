@@ -62,4 +62,10 @@ export interface FramebufferMemory {
   list(): FbRange[];
   /** Fill a range with a 32-bit pattern (host-side fill; the CE scrub uses the copy engine instead). */
   fill(range: FbRange, pattern: number, opts?: { offset?: bigint; size?: bigint }): Promise<void>;
+  /**
+   * Optional: check that every 32-bit word of the range equals `pattern` (the scrub's verify pass). Resolves with
+   * the offset INSIDE the range of the first word that differs, or null when all match. Implementations use the
+   * backing store's own scan when it has one (the native arena: multi-threaded, off the event loop).
+   */
+  verify?(range: FbRange, pattern: number): Promise<bigint | null>;
 }

@@ -1,9 +1,12 @@
 /**
  * The mock CHID pool and copy-engine channels. A submit records the pushbuffer, then — asynchronously, as the
- * hardware would — runs the memset/copy/semaphore methods it understands (ce-pushbuf-decoder.ts) against the
- * mock FB and delivers a FIFO non-stall event for the channel's CHID through the firmware's event listeners
- * (record shape: see mock-firmware.ts). A pushbuffer it cannot run raises RC_TRIGGERED instead of non-stall, so
- * a waiter times out just as it would on a real channel error.
+ * hardware would — runs it on the simulated copy engine (hal/sim/ce) against the mock FB; where the pushbuffer
+ * asks for the non-blocking interrupt, a FIFO non-stall event for the channel's CHID goes out through the
+ * firmware's event listeners (record shape: see mock-firmware.ts). A pushbuffer it cannot run raises RC_TRIGGERED
+ * instead, so a waiter times out just as it would on a real channel error.
+ *
+ * Test controls (`pool.engine`): `hang` accepts submissions but never runs them (a wedged engine: no semaphore,
+ * no interrupt); `fill` replaces the engine's FB fill (e.g. to skip a page and plant stale data).
  */
 import { ChannelPoolBase } from '../../core/alloc/channel-pool.js';
 import type { ChannelMapOptions, ChannelRange, CopyChannel } from '../../core/contracts/channels.js';
@@ -11,6 +14,8 @@ import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { RpcOptions } from '../../core/contracts/firmware.js';
 import type { FbRange } from '../../core/contracts/memory.js';
 import { decodePushbuf, runCopyEngine, type CeRunResult } from './ce-pushbuf-decoder.js';
+import { ChannelVaSpace } from '../sim/ce/channel-va-space.js';
+import { vaTarget } from '../sim/ce/sim-copy-engine.js';
 import type { MockControls, RunContext } from './mock-controls.js';
 import { MOCK_EVENT, type MockFirmware } from './mock-firmware.js';
 import type { MockMemory } from './mock-memory.js';
@@ -25,11 +30,10 @@ export interface MockSubmission {
   error?: string;
 }
 
-interface VaMapping {
-  va: bigint;
-  range: FbRange;
-  offset: bigint;
-  size: bigint;
+/** Test controls of the mock copy engine (see the file comment). */
+export interface MockEngineControls {
+  hang: boolean;
+  fill?: (fbOffset: bigint, length: bigint, pattern: number) => Promise<void>;
 }
 
 export interface CopyChannelInfo {
@@ -39,12 +43,12 @@ export interface CopyChannelInfo {
   vaMappings: number;
 }
 
-const VA_BASE = 1n << 32n;
-
 export class MockChannelPool extends ChannelPoolBase {
   private readonly copyChannels = new Map<number, MockCopyChannel>();
   /** Every pushbuffer submitted on any copy channel of this GPU, in order. */
   readonly submissions: MockSubmission[] = [];
+  /** Test controls of the engine: see the file comment. */
+  readonly engine: MockEngineControls = { hang: false };
 
   constructor(
     total: number,
@@ -103,8 +107,7 @@ export class MockChannelPool extends ChannelPoolBase {
 }
 
 export class MockCopyChannel implements CopyChannel {
-  private readonly maps = new Map<bigint, VaMapping>();
-  private nextVa = VA_BASE;
+  private readonly space: ChannelVaSpace;
   private pending: number[] = [];
   private reserved = 0;
   private live = true;
@@ -120,10 +123,12 @@ export class MockCopyChannel implements CopyChannel {
     private readonly firmware: MockFirmware,
     private readonly memory: MockMemory,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.space = new ChannelVaSpace(`channel ${chid}`);
+  }
 
   get vaMappingCount(): number {
-    return this.maps.size;
+    return this.space.size;
   }
 
   mapMemory(range: FbRange, opts: ChannelMapOptions = {}): bigint {
@@ -134,28 +139,13 @@ export class MockCopyChannel implements CopyChannel {
           hint: 'map a range this GPU reserved and has not freed',
         });
       }
-      const offset = opts.offset ?? 0n;
-      const size = opts.size ?? range.size - offset;
-      if (offset < 0n || size <= 0n || offset + size > range.size) {
-        throw new VgpuError(ErrorCode.InvalidArgument, `channel mapping [${offset}, ${offset + size}) is outside FB range #${range.id}`, {
-          hint: 'keep offset and size inside the range',
-        });
-      }
-      const align = opts.hugePage ? 2n << 20n : 64n << 10n;
-      const va = ((this.nextVa + align - 1n) / align) * align;
-      this.nextVa = va + size;
-      this.maps.set(va, { va, range, offset, size });
-      return va;
+      return this.space.map(range, opts);
     });
   }
 
   unmapMemory(gpuVa: bigint): void {
     this.controls.runSync('channel.unmapMemory', this.ctx().gpu, { chid: this.chid, gpuVa }, () => {
-      if (!this.maps.delete(gpuVa)) {
-        throw new VgpuError(ErrorCode.NotFound, `no mapping at GPU VA 0x${gpuVa.toString(16)} in channel ${this.chid}`, {
-          hint: 'unmap the VA mapMemory returned, once',
-        });
-      }
+      this.space.unmap(gpuVa);
     });
   }
 
@@ -206,7 +196,7 @@ export class MockCopyChannel implements CopyChannel {
   dispose(): void {
     if (!this.live) return;
     this.live = false;
-    this.maps.clear();
+    this.space.clear();
     this.pending = [];
     this.reserved = 0;
     this.pool.release(this);
@@ -215,18 +205,15 @@ export class MockCopyChannel implements CopyChannel {
   private async execute(sub: MockSubmission): Promise<CeRunResult | undefined> {
     // Let submit() resolve first: completion is asynchronous on real hardware too.
     await new Promise<void>((r) => setImmediate(r));
-    if (this.firmware.state !== 'running') return undefined;
+    if (this.firmware.state !== 'running' || this.pool.engine.hang) return undefined;
     try {
-      const result = await runCopyEngine(decodePushbuf(sub.dwords), {
-        fill: (va, length, pattern) => this.memory.store.fill(this.translate(va, length), length, pattern),
-        copy: (src, dst, length) => {
-          const bytes = this.memory.store.read(this.translate(src, BigInt(length)), length);
-          this.memory.store.window(this.translate(dst, BigInt(length)), length).set(bytes);
-        },
-        write32: (va, value) => this.memory.store.window(this.translate(va, 4n), 4).writeUInt32LE(value >>> 0),
+      const target = vaTarget(this.space, this.memory.store);
+      const fill = this.pool.engine.fill;
+      if (fill !== undefined) target.fill = (va, length, pattern) => fill(this.space.translate(va, length), length, pattern);
+      return await runCopyEngine(decodePushbuf(sub.dwords), target, {
+        objectHandle: this.objectHandle,
+        onNonstall: () => this.firmware.emitNonstall(this.chid),
       });
-      this.firmware.emitNonstall(this.chid);
-      return result;
     } catch (e) {
       sub.error = e instanceof Error ? e.message : String(e);
       const payload = new Uint8Array(4);
@@ -234,13 +221,6 @@ export class MockCopyChannel implements CopyChannel {
       this.firmware.emitEvent({ eventId: MOCK_EVENT.RC_TRIGGERED.id, name: MOCK_EVENT.RC_TRIGGERED.name, payload });
       return undefined;
     }
-  }
-
-  private translate(va: bigint, length: bigint): bigint {
-    for (const m of this.maps.values()) {
-      if (va >= m.va && va + length <= m.va + m.size) return m.range.offset + m.offset + (va - m.va);
-    }
-    throw new Error(`GPU VA [0x${va.toString(16)}, +${length}) is not mapped in channel ${this.chid} (MMU fault)`);
   }
 
   private requireLive(): void {
