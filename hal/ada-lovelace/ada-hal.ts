@@ -11,14 +11,15 @@
 import { injectable } from 'inversify';
 import type { GpuOpenOptions, Hal, HardwareConfig, PciDeviceInfo, PciId, PhysicalGpu } from '../../core/contracts/hal.js';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
-import { FramebufferMemoryImpl } from '../../core/alloc/framebuffer-memory.js';
+import { FramebufferMemoryImpl, type FbBackingStore } from '../../core/alloc/framebuffer-memory.js';
 import type { SharedArena } from '../../native/native-ops.js';
 import { loadNativeOps } from '../../native/index.js';
 import {
   ADA_ARCHITECTURE, ADA_BOARDS, ADA_IMPLEMENTATION, ENGINE_BITMAP_BYTES, NVIDIA_VENDOR_ID, boardByDeviceId, decodeBoot0,
   engineBitmap, supportedBoardList, type AdaBoard,
 } from './chips.js';
-import { AdaChannelPool, ADA_VGPU_CHID_COUNT } from './ada-channel-pool.js';
+import { ADA_VGPU_CHID_COUNT } from './ada-channel-pool.js';
+import { AdaCopyChannelPool } from './ada-copy-channel.js';
 import { AdaFirmwareClient } from './ada-firmware-client.js';
 import { AdaPhysicalGpu } from './ada-physical-gpu.js';
 import { Bar0, DeviceState, LAYOUT_MAGIC, LAYOUT_VERSION, Region } from './sim/device-layout.js';
@@ -69,16 +70,21 @@ export class AdaHal implements Hal {
         ...(opts.rpcTimeoutMs !== undefined ? { rpcTimeoutMs: opts.rpcTimeoutMs } : {}),
       });
       if (await firmware.attachIfRunning()) log.info('GSP-RM already running: attached (no reboot)', { version: firmware.info().version });
-      const memory = new FramebufferMemoryImpl({
-        totalBytes: header.fbBytes,
-        name: `framebuffer of ${device.bdf}`,
-        store: {
-          window: (offset, length) => arena.window(BigInt(Region.FB) + offset, length),
-          fill: (offset, length, pattern) => arena.fill(BigInt(Region.FB) + offset, length, pattern),
+      const store: FbBackingStore = {
+        window: (offset, length) => arena.window(BigInt(Region.FB) + offset, length),
+        fill: (offset, length, pattern) => arena.fill(BigInt(Region.FB) + offset, length, pattern),
+        verify: async (offset, length, pattern) => {
+          const at = await arena.verify(BigInt(Region.FB) + offset, length, pattern);
+          return at === null ? null : at - BigInt(Region.FB);
         },
+      };
+      const memory = new FramebufferMemoryImpl({ totalBytes: header.fbBytes, name: `framebuffer of ${device.bdf}`, store });
+      // Copy-engine channels run host-side over the shared FB (ada-copy-channel.ts, scrub issue).
+      const channels = new AdaCopyChannelPool(device.bdf, {
+        bdf: device.bdf, store, isLive: (r) => memory.has(r), firmware, logger: log.child({ component: 'ce' }),
       });
       const gpu = new AdaPhysicalGpu({
-        bdf: device.bdf, arena, config, firmware, memory, channels: new AdaChannelPool(device.bdf), logger: log,
+        bdf: device.bdf, arena, config, firmware, memory, channels, logger: log,
       });
       log.info('ready', { firmware: firmware.state });
       return gpu;

@@ -13,10 +13,15 @@ import type { SharedArena } from '../../native/native-ops.js';
 import type { AdaFirmwareClient } from './ada-firmware-client.js';
 import { MAX_VFS, Region, vfConfigOffset } from './sim/device-layout.js';
 import { readIdentity, readSriov, vfBdf } from './sim/pci-config.js';
+import { hostEventSeq, readHostEvents } from './sim/host-events.js';
 
-/** What the Ada HAL can do today (INTF driver_caps). No CE channel or pushbuffer yet (scrub issue). */
+/** How often the HAL looks at the device's host-event word while someone listens (an unref'd timer). */
+const HOST_EVENT_POLL_MS = 20;
+
+/** What the Ada HAL can do (INTF driver_caps). CE channels and pushbuffers: ada-copy-channel.ts (scrub issue). */
 export const ADA_CAPS: ReadonlySet<HalCapability> = new Set<HalCapability>([
   'gsp-client-alloc', 'rm-alloc', 'chid-alloc', 'fb-mem-alloc', 'fb-mem-bar1-map', 'pf-event-delivery',
+  'chan-mem-map', 'ce-chan-alloc', 'pushbuf-submit',
 ]);
 
 export class AdaRegisterWindow implements RegisterWindow {
@@ -26,7 +31,10 @@ export class AdaRegisterWindow implements RegisterWindow {
     return this.arena.load32(this.at(offset));
   }
   write32(offset: number, value: number): void {
-    this.arena.store32(this.at(offset), value >>> 0);
+    const at = this.at(offset);
+    this.arena.store32(at, value >>> 0);
+    // A register write is an event for the device (the VF priv doorbell above all): wake whoever sleeps on it.
+    this.arena.wake32(at);
   }
   private at(offset: number): bigint {
     if (!Number.isInteger(offset) || offset < 0 || offset + 4 > this.size || offset % 4 !== 0) {
@@ -60,6 +68,8 @@ export class AdaPhysicalGpu implements PhysicalGpu {
   private readonly arena: SharedArena;
   private readonly log: Logger;
   private readonly hostListeners = new Set<HostEventListener>();
+  private hostEventCursor: number;
+  private hostEventTimer: NodeJS.Timeout | null = null;
   private released = false;
 
   constructor(p: AdaPhysicalGpuParts) {
@@ -71,6 +81,8 @@ export class AdaPhysicalGpu implements PhysicalGpu {
     this.channels = p.channels;
     this.log = p.logger;
     this.registers = new AdaRegisterWindow(p.arena, Region.BAR0_SIZE);
+    // Events posted before we opened the device are history, not news.
+    this.hostEventCursor = hostEventSeq(p.arena);
   }
 
   /** Enabled VFs, from the PF's SR-IOV capability (NumVFs) and each VF's config space. */
@@ -87,9 +99,43 @@ export class AdaPhysicalGpu implements PhysicalGpu {
     return out;
   }
 
+  /**
+   * Host events arrive through the device's host-event ring (sim/host-events.ts). A polled, unref'd timer rather
+   * than a wait32 loop: it never keeps a process alive, and works the same across processes.
+   */
   onHostEvent(listener: HostEventListener): () => void {
+    this.checkOpen();
     this.hostListeners.add(listener);
-    return () => this.hostListeners.delete(listener);
+    if (this.hostEventTimer === null) {
+      this.hostEventCursor = hostEventSeq(this.arena);
+      this.hostEventTimer = setInterval(() => this.pollHostEvents(), HOST_EVENT_POLL_MS);
+      this.hostEventTimer.unref();
+    }
+    return () => {
+      this.hostListeners.delete(listener);
+      if (this.hostListeners.size === 0) this.stopHostEvents();
+    };
+  }
+
+  private pollHostEvents(): void {
+    if (this.released) return;
+    const { events, seq } = readHostEvents(this.arena, this.hostEventCursor);
+    this.hostEventCursor = seq;
+    for (const e of events) {
+      this.log.info(`host event ${e.kind}${e.numVfs !== undefined ? ` (numVfs ${e.numVfs})` : ''}`);
+      for (const l of [...this.hostListeners]) {
+        try {
+          l(e);
+        } catch (err) {
+          this.log.error('host event listener threw', { kind: e.kind, error: (err as Error).message });
+        }
+      }
+    }
+  }
+
+  private stopHostEvents(): void {
+    if (this.hostEventTimer !== null) clearInterval(this.hostEventTimer);
+    this.hostEventTimer = null;
   }
 
   async detach(): Promise<void> {
@@ -112,6 +158,7 @@ export class AdaPhysicalGpu implements PhysicalGpu {
   private release(): void {
     this.released = true;
     this.hostListeners.clear();
+    this.stopHostEvents();
     // Host mappings of the FB die with the region mapping; for a SAB this only drops our reference.
     this.arena.close();
   }

@@ -7,6 +7,7 @@ import type { GspHandlerContext } from '../../sim/gsp/gsp-worker-protocol.js';
 import type { GspRpcHandler } from '../../sim/gsp/gsp-rpc-server.js';
 import { boardByKey } from '../chips.js';
 import { AdaFirmware, type SimEventRequest } from './ada-firmware.js';
+import { installPluginTaskRuntime } from './plugin-task-runtime.js';
 
 /** `handlerOptions` the device passes (structured-cloneable: bigints as decimal strings). */
 export interface AdaFirmwareHandlerOptions {
@@ -40,6 +41,13 @@ export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
       ...(o.eccEnabled !== undefined ? { eccEnabled: o.eccEnabled } : {}),
     },
   );
+  // Plugin tasks started by BOOTLOAD serve their mailbox from this thread (plugin-task-runtime.ts).
+  installPluginTaskRuntime({
+    arena: ctx.arena,
+    fbOffset: BigInt(o.fbOffset),
+    isRunning: () => ctx.server.isRunning,
+    taskState: (gfid) => fw.taskState(gfid),
+  });
   ctx.onCommand((data) => {
     const cmd = data as AdaFirmwareCommand;
     switch (cmd.op) {

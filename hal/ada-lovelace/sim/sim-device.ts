@@ -21,6 +21,8 @@ import type { SimEventRequest } from './ada-firmware.js';
 import type { AdaFirmwareCommand, AdaFirmwareHandlerOptions } from './ada-firmware-handler.js';
 import { Bar0, Cpuctl, DEVICE_HEARTBEAT_MS, DeviceState, Header, Region } from './device-layout.js';
 import { powerOnRegion, setDeviceState } from './device-region.js';
+import { postHostEvent } from './host-events.js';
+import { setNumVfs } from './sriov-configure.js';
 
 export interface SimDeviceOptions {
   arena: SharedArena;
@@ -54,6 +56,11 @@ export interface SimTestControls {
   gspStats(): Promise<GspServerStats>;
   /** True while a GSP thread runs. */
   gspRunning(): Promise<boolean>;
+  /**
+   * A host-side event of the PF (seed spec §9), delivered to the HAL's `onHostEvent` listeners through the
+   * device's host-event ring. 'sriov-configure' also changes NumVFs in config space first (VFs past it vanish).
+   */
+  hostEvent(e: { kind: 'unbind' | 'sriov-configure' | 'suspend' | 'resume'; numVfs?: number }): Promise<void>;
 }
 
 const HANDLER_MODULE = fileURLToPath(new URL(`./ada-firmware-handler${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
@@ -222,6 +229,20 @@ export class SimDevice implements SimTestControls {
   }
   async gspStats(): Promise<GspServerStats> {
     return (await this.need()).stats();
+  }
+  async hostEvent(e: { kind: 'unbind' | 'sriov-configure' | 'suspend' | 'resume'; numVfs?: number }): Promise<void> {
+    if (e.kind === 'sriov-configure') {
+      const n = e.numVfs ?? 0;
+      if (!Number.isInteger(n) || n < 0 || n > this.o.board.totalVfs) {
+        throw new VgpuError(ErrorCode.InvalidArgument, `sriov-configure numVfs ${String(e.numVfs)} is outside 0..${this.o.board.totalVfs}`, {
+          hint: `pass numVfs between 0 and TotalVFs (${this.o.board.totalVfs})`,
+        });
+      }
+      setNumVfs(this.o.arena, this.o.board, n);
+      postHostEvent(this.o.arena, { kind: e.kind, numVfs: n });
+      return;
+    }
+    postHostEvent(this.o.arena, { kind: e.kind });
   }
   async gspRunning(): Promise<boolean> {
     if (this.gspStarting !== null) await this.gspStarting;

@@ -7,8 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import { ErrorCode, VgpuError, type ErrorCode as ErrorCodeT } from '../../../core/contracts/exceptions.js';
 import type { SimTestControls } from './sim-device.js';
 
-type ControlName = 'inject' | 'crash' | 'raiseEvent' | 'uploadedTypes' | 'pluginTask' | 'rmClients' | 'gspStats' | 'gspRunning';
-const CONTROLS: readonly ControlName[] = ['inject', 'crash', 'raiseEvent', 'uploadedTypes', 'pluginTask', 'rmClients', 'gspStats', 'gspRunning'];
+type ControlName = 'inject' | 'crash' | 'raiseEvent' | 'uploadedTypes' | 'pluginTask' | 'rmClients' | 'gspStats' | 'gspRunning' | 'hostEvent';
+const CONTROLS: readonly ControlName[] = ['inject', 'crash', 'raiseEvent', 'uploadedTypes', 'pluginTask', 'rmClients', 'gspStats', 'gspRunning', 'hostEvent'];
 
 export interface SimIpcRequest {
   id: number;
@@ -85,5 +85,6 @@ export function ipcControls(child: ChildProcess): SimTestControls {
     rmClients: async () => (await call('rmClients')) as number,
     gspStats: async () => (await call('gspStats')) as Awaited<ReturnType<SimTestControls['gspStats']>>,
     gspRunning: async () => (await call('gspRunning')) as boolean,
+    hostEvent: async (e) => { await call('hostEvent', e); },
   };
 }

@@ -44,7 +44,7 @@ describe('Ada boards on the simulator (worker mode)', () => {
       assert.equal(gpu.config.firmwareFloor, '570.144');
       assert.deepEqual([...gpu.config.engineBitmap], [...engineBitmap(board.engines)]);
       assert.ok(gpu.config.engines.includes(0x01) && gpu.config.engines.includes(0x09), 'GR0 and COPY0 present');
-      assert.ok(!gpu.caps.has('ce-chan-alloc'));
+      assert.ok(gpu.caps.has('ce-chan-alloc') && gpu.caps.has('pushbuf-submit'), 'copy-engine channels (scrub issue)');
       assert.equal(gpu.registers.read32(Bar0.PMC_BOOT_0), boot0For(board));
 
       const vfs = gpu.vfs();

@@ -1,0 +1,111 @@
+/**
+ * What the plugin tasks of one simulated GSP share: the device region, and the watcher of the VF priv doorbell
+ * (PF BAR0 0xB82200, seed spec §4.6). Installed once per GSP thread by ada-firmware-handler.ts; a PluginTask
+ * started on a thread without it (AdaFirmware in a unit test) only logs.
+ *
+ * Doorbell: every gfid rings the same register with gfid·32 + 17, so a value says little — two hosts can ring
+ * before the device looks. The watcher therefore treats the register as "something happened": it consumes it
+ * (writes 0), then lets EVERY task scan its own control buffer for a new sequence number. It then sleeps on the
+ * word with wait32(…, 0): a ring after the scan has made the word non-zero and wakes it (or returns at once),
+ * so no ring is lost between the scan and the sleep. The host's register write also wakes the word
+ * (AdaRegisterWindow.write32); the bounded timeout only paces the header wait and notices a stopped GSP.
+ */
+import type { SharedArena } from '../../../native/native-ops.js';
+import { MgmtHeap, gfidFromDoorbell } from '../../../core/firmware-abi/vgpu-mailbox.js';
+import { Bar0, Region } from './device-layout.js';
+import { appendLogRing } from './log-ring.js';
+import type { PluginTask, PluginTaskMemory } from './plugin-task.js';
+
+export interface PluginTaskRuntimeIo {
+  arena: SharedArena;
+  /** Arena offset of FB byte 0. */
+  fbOffset: bigint;
+  /** False once GSP-RM stopped or crashed: the watcher ends and nothing is answered any more. */
+  isRunning(): boolean;
+  /** The firmware's record of a gfid's task: undefined once CLEANUP removed it. */
+  taskState(gfid: number): 'running' | 'shutdown' | undefined;
+}
+
+/** Scan period while a task waits for its host header or consumes a restore, and otherwise. */
+const HEADER_SCAN_MS = 2;
+const IDLE_SCAN_MS = 200;
+
+let current: PluginTaskRuntime | null = null;
+
+export function installPluginTaskRuntime(io: PluginTaskRuntimeIo): PluginTaskRuntime {
+  current = new PluginTaskRuntime(io);
+  return current;
+}
+
+export function currentPluginTaskRuntime(): PluginTaskRuntime | null {
+  return current;
+}
+
+export class PluginTaskRuntime {
+  private readonly tasks = new Map<number, PluginTask>();
+  private loop: Promise<void> | null = null;
+  private readonly bell: bigint;
+  /** Doorbells rung (for the stats a test may read). */
+  rings = 0;
+
+  constructor(private readonly io: PluginTaskRuntimeIo) {
+    this.bell = BigInt(Region.BAR0 + Bar0.VF_PRIV_DOORBELL);
+  }
+
+  memoryFor(heapAddr: bigint): PluginTaskMemory {
+    const a = this.io.arena;
+    const base = this.io.fbOffset + heapAddr;
+    return {
+      comm: a.window(base, MgmtHeap.COMM_BUFF_SIZE),
+      load32: (off) => a.load32(base + BigInt(off)),
+      store32: (off, v) => a.store32(base + BigInt(off), v >>> 0),
+    };
+  }
+
+  /** A task for its gfid (a new bootload replaces the shut-down task of an earlier vGPU). */
+  register(task: PluginTask): void {
+    this.tasks.set(task.gfid, task);
+    this.loop ??= this.watch().finally(() => { this.loop = null; });
+  }
+
+  task(gfid: number): PluginTask | undefined {
+    return this.tasks.get(gfid);
+  }
+
+  /** One scan of every task; `rung` is the gfid the doorbell value named, if any (for the log only). */
+  scan(rung: number | null): void {
+    for (const [gfid, t] of this.tasks) {
+      if (this.io.taskState(gfid) === undefined) { // cleaned up: its heap may belong to someone else now
+        this.tasks.delete(gfid);
+        continue;
+      }
+      t.poll();
+    }
+    if (rung !== null && !this.tasks.has(rung)) this.gspLog(`VF doorbell for gfid ${rung} ignored: no plugin task`);
+  }
+
+  private async watch(): Promise<void> {
+    const a = this.io.arena;
+    while (this.io.isRunning() && this.tasks.size > 0) {
+      const v = a.load32(this.bell);
+      let rung: number | null = null;
+      if (v !== 0) {
+        a.store32(this.bell, 0);
+        this.rings++;
+        rung = gfidFromDoorbell(v);
+      }
+      try {
+        this.scan(rung);
+      } catch (e) {
+        // A task bug must not kill the GSP thread's other tasks; it shows in the GSP log.
+        this.gspLog(`plugin task scan failed: ${(e as Error).stack ?? String(e)}`);
+      }
+      const waiting = [...this.tasks.values()].some((t) => t.needsFastScan);
+      await a.wait32(this.bell, 0, waiting ? HEADER_SCAN_MS : IDLE_SCAN_MS);
+    }
+  }
+
+  private gspLog(line: string): void {
+    appendLogRing(this.io.arena.window(BigInt(Region.GSP_LOG), Region.GSP_LOG_SIZE), `[${new Date().toISOString()}] ${line}\n`);
+  }
+}

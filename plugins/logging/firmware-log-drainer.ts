@@ -1,0 +1,131 @@
+/**
+ * Drains the three per-vGPU firmware log areas (seed spec §6: init task, vGPU task, kernel) of every running vGPU
+ * into a winston child logger `{gpu, vgpu}`, a rotating per-vGPU file, the VgpuLogStore and 'log:line' bus events.
+ *
+ * Driven by 'vgpu:state': a vGPU is drained from 'creating'/'ready' on, every `pollMs` and at each of its state
+ * changes; 'stopping' and the end states ('destroyed', 'failed', 'lost') drain one last time (the areas vanish
+ * with the plugin task, so the drain at 'stopping' is the one that catches the shutdown lines) and stop polling.
+ */
+import { join } from 'node:path';
+import type { EventBus, VgpuState } from '../../core/contracts/events.js';
+import type { LogContext } from '../../core/contracts/firmware.js';
+import type { Logger } from '../../core/contracts/logger.js';
+import type { GpuRegistry } from '../../core/gpu-registry.js';
+import { LogAreaReader } from './log-area-reader.js';
+import type { LoggingSettings } from './logging-config.js';
+import { RotatingLogFile } from './rotating-log-file.js';
+import type { VgpuLogStoreImpl } from './vgpu-log-store.js';
+
+const AREAS = ['init-task', 'vgpu-task', 'kernel'] as const satisfies readonly LogContext[];
+const END_STATES: ReadonlySet<VgpuState> = new Set(['destroyed', 'failed', 'lost']);
+
+interface Drain {
+  gpu: string;
+  vgpuId: string;
+  vf: number;
+  readers: Map<string, LogAreaReader>;
+  file: RotatingLogFile | null;
+  log: Logger;
+  active: boolean;
+}
+
+export class FirmwareLogDrainer {
+  private readonly drains = new Map<string, Drain>();
+  private timer: NodeJS.Timeout | null = null;
+  private off: (() => void) | null = null;
+  private fileErrorLogged = false;
+
+  constructor(
+    private readonly bus: EventBus,
+    private readonly gpus: GpuRegistry,
+    private readonly root: Logger,
+    private readonly store: VgpuLogStoreImpl,
+    private readonly settings: LoggingSettings,
+  ) {}
+
+  start(): void {
+    this.off = this.bus.on('vgpu:state', (e) => this.onState(e.gpu, e.vgpuId, e.vf, e.to));
+    this.timer = setInterval(() => this.drainAll(), this.settings.pollMs);
+    this.timer.unref(); // logs must never keep the daemon (or a test) alive
+  }
+
+  /** Final drain of every active vGPU, then stop listening. */
+  stop(): void {
+    this.off?.();
+    this.off = null;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const d of this.drains.values()) if (d.active) this.drain(d, true);
+  }
+
+  /** Drain now (tests, and `logs` callers that want the freshest text). */
+  drainAll(): void {
+    for (const d of this.drains.values()) if (d.active) this.drain(d, false);
+  }
+
+  private onState(gpu: string, vgpuId: string, vf: number, to: VgpuState): void {
+    let d = this.drains.get(vgpuId);
+    if (d === undefined) {
+      if (END_STATES.has(to) || to === 'stopping') return; // never saw it running: nothing was drained to finish
+      // A new vGPU on this VF: the previous one's kept lines and drain go (upstream repoints debugfs at create).
+      for (const [id, old] of this.drains) if (old.gpu === gpu && old.vf === vf) this.drains.delete(id);
+      this.store.open(gpu, vf, vgpuId);
+      d = {
+        gpu, vgpuId, vf, readers: new Map(AREAS.map((a) => [a, new LogAreaReader()])), file: this.openFile(gpu, vf, vgpuId),
+        log: this.root.child({ gpu, vgpu: vgpuId }), active: true,
+      };
+      this.drains.set(vgpuId, d);
+    }
+    if (!d.active) return;
+    const last = to === 'stopping' || END_STATES.has(to);
+    this.drain(d, END_STATES.has(to));
+    if (last && END_STATES.has(to)) d.active = false;
+  }
+
+  private openFile(gpu: string, vf: number, vgpuId: string): RotatingLogFile | null {
+    const name = `${gpu.replace(/[^0-9a-zA-Z.]/g, '-')}_vf${vf}_${vgpuId.replace(/[^0-9a-zA-Z._-]/g, '-')}.log`;
+    try {
+      return new RotatingLogFile(join(this.settings.dir, name), this.settings.maxBytes, this.settings.maxFiles);
+    } catch (e) {
+      this.fileError(e);
+      return null;
+    }
+  }
+
+  private fileError(e: unknown): void {
+    // One warning, not one per poll: a read-only or missing log dir should not flood the daemon log.
+    if (this.fileErrorLogged) return;
+    this.fileErrorLogged = true;
+    this.root.warn('vGPU log files disabled: cannot write the log directory', { dir: this.settings.dir, error: (e as Error).message });
+  }
+
+  private drain(d: Drain, final: boolean): void {
+    const gpu = this.gpus.find(d.gpu);
+    if (gpu === undefined) return;
+    const gfid = d.vf + 1;
+    const now = Date.now();
+    for (const area of AREAS) {
+      const reader = d.readers.get(area)!;
+      let lines: string[];
+      try {
+        lines = reader.next(gpu.firmware.readLog(area, gfid));
+      } catch {
+        lines = []; // no such area on this firmware, or the GPU is gone: nothing to add
+      }
+      if (final) lines.push(...reader.flush());
+      if (lines.length === 0) continue;
+      this.store.add(d.vgpuId, area, lines, now);
+      for (const line of lines) {
+        d.log.info(line, { area });
+        this.bus.emit('log:line', { gpu: d.gpu, vgpuId: d.vgpuId, area, line });
+      }
+      if (d.file !== null) {
+        try {
+          d.file.append(lines.map((l) => `${new Date(now).toISOString()} [${area}] ${l}`));
+        } catch (e) {
+          this.fileError(e);
+        }
+      }
+    }
+  }
+}

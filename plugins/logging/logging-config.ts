@@ -1,0 +1,38 @@
+/**
+ * `plugins.logging` config: where per-vGPU log files go and how they rotate.
+ */
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+
+export const loggingConfigSchema = z.strictObject({
+  /** Directory of the per-vGPU log files; default `<api.stateDir>/logs`. */
+  dir: z.string().min(1).optional(),
+  /** Size at which a vGPU's log file is rotated. */
+  maxBytes: z.number().int().min(1024).default(1024 * 1024),
+  /** Rotated files kept per vGPU (`.1` … `.maxFiles`); 0 = truncate instead of keeping any. */
+  maxFiles: z.number().int().nonnegative().default(5),
+  /** How often the firmware log areas of running vGPUs are drained. */
+  pollMs: z.number().int().min(10).default(250),
+  /** Lines kept in memory per vGPU for `VgpuLogStore` (the API's `logs`). */
+  keepLines: z.number().int().positive().default(5000),
+}).prefault({});
+
+export interface LoggingSettings {
+  dir: string;
+  maxBytes: number;
+  maxFiles: number;
+  pollMs: number;
+  keepLines: number;
+}
+
+export function parseLoggingConfig(raw: unknown, stateDir: string): LoggingSettings {
+  const parsed = loggingConfigSchema.safeParse(raw ?? undefined);
+  if (!parsed.success) {
+    throw new VgpuError(ErrorCode.Config, `plugins.logging: ${z.prettifyError(parsed.error)}`, {
+      hint: 'plugins.logging takes { dir?: string, maxBytes?: number, maxFiles?: number, pollMs?: number, keepLines?: number }',
+    });
+  }
+  const c = parsed.data;
+  return { dir: c.dir ?? join(stateDir, 'logs'), maxBytes: c.maxBytes, maxFiles: c.maxFiles, pollMs: c.pollMs, keepLines: c.keepLines };
+}

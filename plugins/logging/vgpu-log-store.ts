@@ -1,0 +1,65 @@
+/**
+ * The firmware log lines of each vGPU, in memory, as the 'logging' plugin drained them (bound to
+ * TOKENS.VgpuLogStore). Like upstream's debugfs shadow copy (seed spec §6), a vGPU's lines outlive its destroy and
+ * are dropped only when a new vGPU takes the same VF.
+ */
+export interface VgpuLogLine {
+  /** 'init-task' | 'vgpu-task' | 'kernel'. */
+  area: string;
+  line: string;
+  /** Wall-clock ms when the plugin drained it. */
+  at: number;
+}
+
+export interface VgpuLogStore {
+  /** Last `n` lines of a vGPU as "[area] text" (all when n is omitted); [] for an unknown vGPU. */
+  lines(vgpuId: string, n?: number): string[];
+  /** The same for whatever vGPU last used VF `vf` of GPU `gpu` (its logs survive until the VF is reused). */
+  linesForVf(gpu: string, vf: number, n?: number): string[];
+  /** vGPU ids with lines kept. */
+  vgpus(): string[];
+}
+
+interface Record {
+  gpu: string;
+  vf: number;
+  vgpuId: string;
+  lines: VgpuLogLine[];
+}
+
+export class VgpuLogStoreImpl implements VgpuLogStore {
+  private readonly byId = new Map<string, Record>();
+
+  constructor(private readonly keepLines: number) {}
+
+  /** A vGPU appeared on a VF: whatever an earlier vGPU left there is dropped. */
+  open(gpu: string, vf: number, vgpuId: string): void {
+    if (this.byId.has(vgpuId)) return;
+    for (const [id, r] of this.byId) if (r.gpu === gpu && r.vf === vf) this.byId.delete(id);
+    this.byId.set(vgpuId, { gpu, vf, vgpuId, lines: [] });
+  }
+
+  add(vgpuId: string, area: string, lines: readonly string[], at: number): void {
+    const r = this.byId.get(vgpuId);
+    if (r === undefined) return;
+    for (const line of lines) r.lines.push({ area, line, at });
+    if (r.lines.length > this.keepLines) r.lines.splice(0, r.lines.length - this.keepLines);
+  }
+
+  lines(vgpuId: string, n?: number): string[] {
+    const r = this.byId.get(vgpuId);
+    if (r === undefined) return [];
+    const all = r.lines.map((l) => `[${l.area}] ${l.line}`);
+    return n === undefined || n >= all.length ? all : all.slice(all.length - Math.max(0, n));
+  }
+
+  linesForVf(gpu: string, vf: number, n?: number): string[] {
+    const g = gpu.toLowerCase();
+    for (const r of this.byId.values()) if (r.gpu.toLowerCase() === g && r.vf === vf) return this.lines(r.vgpuId, n);
+    return [];
+  }
+
+  vgpus(): string[] {
+    return [...this.byId.keys()];
+  }
+}
