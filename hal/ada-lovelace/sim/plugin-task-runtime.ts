@@ -65,6 +65,10 @@ export class PluginTaskRuntime {
   /** A task for its gfid (a new bootload replaces the shut-down task of an earlier vGPU). */
   register(task: PluginTask): void {
     this.tasks.set(task.gfid, task);
+    // The watcher may be asleep in a long idle wait from before this task existed, and the host's control-buffer
+    // header (what a new task waits for) is an FB write, not a register write that would wake it: wake it now so
+    // the new task is scanned at the fast rate from the start.
+    this.io.arena.wake32(this.bell);
     this.loop ??= this.watch().finally(() => { this.loop = null; });
   }
 
