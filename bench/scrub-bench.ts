@@ -1,7 +1,11 @@
 // Scrub benchmark: fill throughput of the addon and the fallback against a single plain memset of the same value
 // on the same size, measured in the same run (the floor). Arenas are pre-faulted first, so the main numbers are
 // warm-memory bandwidth; first-touch (fresh pages) is reported on its own line.
+// Also printed: the machine's load average at start and end (2 cores, shared VMs: say how busy it was next to the
+// figures) and the worst event-loop delay seen during the addon's fills (the daemon must keep answering: < 20 ms).
 // Last line (parsed by tooling): scrub: addon_gbps=X.XX fallback_gbps=X.XX memset_gbps=X.XX ratio=X.XX
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadAddon, loadNativeOps } from '../native/index.js';
 import { fallbackOps } from '../native/fallback.js';
 import { bestOf, fmt, gbps } from './lib/timing.js';
@@ -10,6 +14,8 @@ const SIZE = Number(process.env.SCRUB_BENCH_GIB ?? 2) * 2 ** 30;
 const size = BigInt(SIZE);
 const PATTERN = 0xa5a5a5a5;
 const REPS = 3;
+const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+console.log(`load at start: ${load()}`);
 
 const addonErr = loadAddon();
 const ops = addonErr instanceof Error ? undefined : loadNativeOps();
@@ -23,8 +29,13 @@ if (ops && ops.kind === 'native') {
   const arena = ops.createArena({ size });
   const windows: Buffer[] = [];
   for (let o = 0; o < SIZE; o += 2 ** 30) windows.push(arena.window(BigInt(o), Math.min(2 ** 30, SIZE - o)));
+  const loop = monitorEventLoopDelay({ resolution: 2 });
+  loop.enable();
   const firstTouch = await bestOf(1, () => arena.fill(0n, size, PATTERN));
-  console.log(`first-touch: addon fill 0x${PATTERN.toString(16)} on fresh pages ${fmt(gbps(SIZE, firstTouch))} GB/s`);
+  loop.disable();
+  const firstTouchLoopMs = loop.max / 1e6;
+  console.log(`first-touch: addon fill 0x${PATTERN.toString(16)} on fresh pages ${fmt(gbps(SIZE, firstTouch))} GB/s ` +
+    `(max event-loop delay meanwhile ${firstTouchLoopMs.toFixed(1)} ms)`);
   const memset = (byte: number): void => windows.forEach((w) => ops.memsetFloor(w, byte));
   memset(0xa5); // pre-fault done above; one warm-up pass
   const tMemset = await bestOf(REPS, () => memset(0xa5));
@@ -59,4 +70,5 @@ if (Number.isNaN(memsetGbps)) {
 }
 js.close();
 
+console.log(`load at end: ${load()}`);
 console.log(`scrub: addon_gbps=${fmt(addonGbps)} fallback_gbps=${fmt(fallbackGbps)} memset_gbps=${fmt(memsetGbps)} ratio=${fmt(addonGbps / memsetGbps)}`);

@@ -14,9 +14,11 @@
  *   32 GiB fails with "Array buffer allocation failed". The fallback therefore caps arenas at FALLBACK_MAX_ARENA
  *   (16 GiB) and turns any allocation failure into VGPU_ENOMEM; a 48 GB framebuffer needs the addon.
  *
- * Long operations (fill, verify, hashPages) run in time slices on the event loop and yield between slices with
- * setImmediate, so the loop never stalls for more than ~10 ms even during a 4 GiB scrub. The slice size adapts to
- * the measured throughput: first-touch pages fill at ~2 GB/s, touched pages at ~40 GB/s.
+ * Long operations: fills and verifies of 8 MiB or more run on a helper worker thread at low priority
+ * (`fallback-worker.ts`: the loop's thread never touches the memory, so first-touch page faults and the scheduler's
+ * view of a busy thread stop stalling it). hashPages, smaller jobs, and everything when no worker can start, run in
+ * time slices on the event loop and yield between slices with setImmediate; the slice size adapts to the measured
+ * throughput (first-touch pages fill at ~2 GB/s, touched pages at ~40 GB/s).
  */
 import { ErrorCode, VgpuError } from '../core/contracts/exceptions.js';
 import type { CreateArenaOptions, NativeOps, SharedArena, WaitResult } from './native-ops.js';
@@ -24,6 +26,7 @@ import {
   MAX_WINDOW, checkAlign, checkArenaSize, checkClosed, checkPageSize, checkPattern, checkRange, checkWindowLength,
 } from './arena-checks.js';
 import { hashPagesInto } from './page-hash.js';
+import { OFF_THREAD_MIN_BYTES, offThread, type OffThreadJob } from './fallback-worker.js';
 
 export const FALLBACK_MAX_ARENA = 16n << 30n;
 
@@ -66,6 +69,23 @@ function patternBytes(pattern: number): Buffer {
   return b;
 }
 
+/** Arenas at least this big start the helper thread at creation, so a first scrub does not wait for it. */
+const WARM_HELPER_BYTES = 64n << 20n;
+
+/** Run a fill/verify on the helper thread; undefined when it is unavailable (the caller slices on the loop). */
+async function runOffThread(job: OffThreadJob): Promise<number | null | undefined> {
+  const p = offThread.run(job);
+  if (!p) return undefined;
+  try {
+    return await p;
+  } catch (err) {
+    throw new VgpuError(ErrorCode.Internal, `${job.op}: the fallback helper thread failed: ${(err as Error).message}`, {
+      hint: 'see the daemon log; retry the operation (a new helper thread is started)',
+      cause: err,
+    });
+  }
+}
+
 function jsError(code: ErrorCode, message: string, hint: string, details: Record<string, unknown> = {}): VgpuError {
   return new VgpuError(code, message, { hint, details });
 }
@@ -101,6 +121,10 @@ export class SabArena implements SharedArena {
   async fill(offset: bigint, length: bigint, pattern: number, _opts?: { release?: boolean }): Promise<void> {
     this.checkFillArgs('fill', offset, length, pattern);
     // `release` is accepted and ignored: JS cannot give pages back (see the file comment).
+    if (length >= BigInt(OFF_THREAD_MIN_BYTES)) {
+      const r = await runOffThread({ op: 'fill', sab: this.sab, offset: Number(offset), length: Number(length), pattern });
+      if (r !== undefined) return;
+    }
     const pat = patternBytes(pattern);
     const sameBytes = pat[0] === pat[1] && pat[1] === pat[2] && pat[2] === pat[3];
     let pos = Number(offset);
@@ -124,6 +148,10 @@ export class SabArena implements SharedArena {
 
   async verify(offset: bigint, length: bigint, pattern: number): Promise<bigint | null> {
     this.checkFillArgs('verify', offset, length, pattern);
+    if (length >= BigInt(OFF_THREAD_MIN_BYTES)) {
+      const r = await runOffThread({ op: 'verify', sab: this.sab, offset: Number(offset), length: Number(length), pattern });
+      if (r !== undefined) return r === null || r < 0 ? null : BigInt(r);
+    }
     const BLOCK = 1 << 20;
     const ref = Buffer.alloc(BLOCK, patternBytes(pattern));
     let pos = Number(offset);
@@ -270,6 +298,7 @@ export const fallbackOps: NativeOps = {
         cause: err,
       });
     }
+    if (opts.size >= WARM_HELPER_BYTES) offThread.warm();
     return new SabArena(sab);
   },
 

@@ -48,10 +48,7 @@ uint32_t ArgU32(const Napi::CallbackInfo& info, size_t i, const char* what, cons
 void CheckRange(Napi::Env env, const char* what, uint64_t size, uint64_t off, uint64_t len);
 void CheckAlign(Napi::Env env, const char* what, uint64_t value, uint64_t align, const char* name);
 
-// Run f(begin, end) over [0, len) split into one piece per hardware thread (pieces are multiples of `grain`).
-// Small ranges run inline: thread start-up (~50 µs) would cost more than it saves.
-template <class F>
-void ParallelRanges(uint64_t len, uint64_t grain, F&& f);
+// Long jobs run through ParallelSlices (parallel.h, included at the end): low-priority helper threads, bounded slices.
 
 // Job entry points, one file each; `info[0..]` are the JS arguments after validation by the Arena methods.
 Napi::Value StartFill(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint32_t pattern, bool release);

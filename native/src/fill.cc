@@ -1,5 +1,6 @@
-// Fill and verify jobs (AsyncWorker → Promise; the range is split over hardware threads inside Execute), and the
-// single-threaded memset floor the scrub benchmark compares against.
+// Fill and verify jobs (AsyncWorker → Promise; Execute hands the range to ParallelSlices' low-priority helper
+// threads in bounded slices, see parallel.h), and the single-threaded memset floor the scrub benchmark compares
+// against. Verify reads no holes (extents.h).
 #include <fcntl.h>
 #include <immintrin.h>
 #include <sys/mman.h>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "common.h"
+#include "extents.h"
 
 namespace vgpu {
 namespace {
@@ -69,8 +71,18 @@ void FillRange(uint8_t* p, uint64_t len, uint32_t pat) {
 }
 
 void ParallelFill(uint8_t* base, uint64_t len, uint32_t pat) {
-  ParallelRanges(len, 4096, [&](uint64_t b, uint64_t e) { FillRange(base + b, e - b, pat); });
+  ParallelSlices(len, 4096, kSliceBytes, [&](uint64_t b, uint64_t e) { FillRange(base + b, e - b, pat); });
 }
+
+// Records the first errno any slice hit; slices check it to stop early.
+struct FirstError {
+  std::atomic<int> err{0};
+  void Set(int e) {
+    int zero = 0;
+    err.compare_exchange_strong(zero, e);
+  }
+  bool Any() const { return err.load(std::memory_order_relaxed) != 0; }
+};
 
 class FillWorker : public Napi::AsyncWorker {
  public:
@@ -81,6 +93,7 @@ class FillWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
+  // Runs on a libuv pool thread, which only coordinates: the work happens on ParallelSlices' low-priority helpers.
   void Execute() override {
     if (len_ == 0) return;
     uint8_t* base = map_->base;
@@ -88,7 +101,6 @@ class FillWorker : public Napi::AsyncWorker {
       ZeroRelease(base);
       return;
     }
-    // Reserve for zero fills too: allocating the blocks up front is also ~3x faster than faulting shmem pages in.
     if (!Reserve()) return;
     ParallelFill(base + off_, len_, pat_);
   }
@@ -101,7 +113,8 @@ class FillWorker : public Napi::AsyncWorker {
 
  private:
   // Whole pages go back to the kernel (hole punched in the tmpfs file: reads see zeros, memory is freed); the
-  // partial pages at the edges are written with zeros.
+  // partial pages at the edges are written with zeros. Punched in slices: one 4 GiB punch holds the inode lock and
+  // a core for ~250 ms in a single syscall.
   void ZeroRelease(uint8_t* base) {
     const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
     uint64_t first = (off_ + page - 1) / page * page;
@@ -112,30 +125,33 @@ class FillWorker : public Napi::AsyncWorker {
     }
     std::memset(base + off_, 0, first - off_);
     std::memset(base + last, 0, off_ + len_ - last);
-    if (fallocate(map_->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first),
-                  static_cast<off_t>(last - first)) == 0) {
-      return;
-    }
-    if (madvise(base + first, last - first, MADV_REMOVE) == 0) return;
-    // The filesystem supports neither: write the zeros (correct, just not sparse).
-    ParallelFill(base + first, last - first, 0);
+    const int fd = map_->fd;
+    ParallelSlices(last - first, page, kSliceBytes * 4, [&](uint64_t b, uint64_t e) {
+      off_t o = static_cast<off_t>(first + b), n = static_cast<off_t>(e - b);
+      if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, o, n) == 0) return;
+      if (madvise(base + first + b, e - b, MADV_REMOVE) == 0) return;
+      // The filesystem supports neither: write the zeros (correct, just not sparse).
+      FillRange(base + first + b, e - b, 0);
+    });
   }
 
   // A non-zero fill of a sparse tmpfs range allocates its pages. If memory runs out while *storing*, the kernel
-  // kills the process with SIGBUS — no error to catch. Allocating the range first with fallocate turns that into
-  // a clean ENOSPC. Skipped when the file is already fully allocated (the common re-scrub case: it costs a walk).
+  // kills the process with SIGBUS — no error to catch. Allocating the whole range first with fallocate turns that
+  // into a clean ENOSPC before a single byte changes. Skipped when the file is already fully allocated (the common
+  // re-scrub case). Done in slices on the low-priority helpers like the fill itself.
   bool Reserve() {
     struct stat st;
     if (fstat(map_->fd, &st) == 0 && static_cast<uint64_t>(st.st_blocks) * 512 >= map_->size) return true;
-    // In 64 MiB steps: one multi-GiB fallocate call was measured stalling the event loop's thread for ~50 ms.
-    const uint64_t step = uint64_t(64) << 20;
-    int err = 0;
-    for (uint64_t o = off_; o < off_ + len_ && err == 0; o += step) {
-      uint64_t n = std::min(step, off_ + len_ - o);
-      if (fallocate(map_->fd, 0, static_cast<off_t>(o), static_cast<off_t>(n)) != 0) err = errno;
-    }
-    if (err == 0) return true;
-    if (err == EOPNOTSUPP || err == ENOSYS) return true;  // filesystem cannot tell us; go ahead
+    const int fd = map_->fd;
+    FirstError fe;
+    ParallelSlices(
+        len_, 4096, kSliceBytes,
+        [&](uint64_t b, uint64_t e) {
+          if (fallocate(fd, 0, static_cast<off_t>(off_ + b), static_cast<off_t>(e - b)) != 0) fe.Set(errno);
+        },
+        [&] { return fe.Any(); });
+    int err = fe.err.load();
+    if (err == 0 || err == EOPNOTSUPP || err == ENOSYS) return true;  // filesystem cannot tell us; go ahead
     code_ = CodeForErrno(err);
     SetError(std::string("fill: cannot allocate the range (") + std::strerror(err) +
              "); free memory or scrub with pattern 0");
@@ -165,6 +181,16 @@ uint64_t FirstMismatch(const uint8_t* p, uint64_t len, uint32_t pat, const std::
   return UINT64_MAX;
 }
 
+// First hole (range-relative) given the ascending data extents of a range of `len` bytes, or UINT64_MAX.
+uint64_t FirstHole(const std::vector<Extent>& ext, uint64_t len) {
+  uint64_t pos = 0;
+  for (const Extent& e : ext) {
+    if (e.begin > pos) return pos;
+    pos = e.end;
+  }
+  return pos < len ? pos : UINT64_MAX;
+}
+
 class VerifyWorker : public Napi::AsyncWorker {
  public:
   VerifyWorker(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint32_t pat)
@@ -174,18 +200,42 @@ class VerifyWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
+  // Holes are never read (reading one through the shared mapping would allocate it): a hole is zeros, so it
+  // matches pattern 0 and, for any other pattern, mismatches at its first word. Only data extents before that
+  // point are scanned, sliced over the helpers; the scan stops once a mismatch is known (slices are claimed in
+  // ascending order, so every slice that could hold an earlier one is already running and gets to finish).
   void Execute() override {
+    if (len_ == 0) return;
+    std::vector<Extent> ext = DataExtents(map_->fd, off_, len_);
+    uint64_t hole = pat_ == 0 ? UINT64_MAX : FirstHole(ext, len_);
+    if (hole != UINT64_MAX) {
+      // Only data before the hole can hold an earlier mismatch.
+      std::vector<Extent> before;
+      for (const Extent& e : ext) {
+        if (e.begin >= hole) break;
+        before.push_back({e.begin, std::min(e.end, hole)});
+      }
+      ext.swap(before);
+    }
+    ExtentSpace space(std::move(ext));
     std::vector<uint8_t> ref(64 * 1024);
     FillWords(ref.data(), ref.size(), pat_);
     const uint8_t* base = map_->base + off_;
-    std::atomic<uint64_t> best{UINT64_MAX};
-    ParallelRanges(len_, 4096, [&](uint64_t b, uint64_t e) {
-      uint64_t r = FirstMismatch(base + b, e - b, pat_, ref);
-      if (r == UINT64_MAX) return;
-      uint64_t at = b + r, cur = best.load();
+    std::atomic<uint64_t> best{hole};
+    auto record = [&](uint64_t at) {
+      uint64_t cur = best.load();
       while (at < cur && !best.compare_exchange_weak(cur, at)) {
       }
-    });
+    };
+    ParallelSlices(
+        space.total(), 4, kSliceBytes,
+        [&](uint64_t cb, uint64_t ce) {
+          space.ForEach(cb, ce, [&](uint64_t b, uint64_t e) {
+            uint64_t r = FirstMismatch(base + b, e - b, pat_, ref);
+            if (r != UINT64_MAX) record(b + r);
+          });
+        },
+        [&] { return best.load(std::memory_order_relaxed) != hole; });
     result_ = best.load();
   }
 

@@ -80,6 +80,20 @@ for (const impl of impls) {
       assert.deepEqual([...after2].filter((_, i) => i !== 3), [...hashes].filter((_, i) => i !== 3));
     });
 
+    it('hashPages matches the definition for every page size and page count (vector and scalar paths)', async () => {
+      const a = make();
+      scribble(a, 0n, 37 * 4096, 99); // 37 pages: groups of 16 and 4, then single pages
+      const win = a.window(0n, 37 * 4096);
+      for (const ps of [8, 32, 4096, 8192]) {
+        const n = Math.min(53, Math.floor((37 * 4096) / ps)); // 53 = 3 × 16 + 4 + 1: every kernel gets pages
+        const hashes = await a.hashPages(0n, BigInt(n * ps), ps);
+        assert.equal(hashes.length, n);
+        for (let p = 0; p < n; p++) {
+          assert.equal(hashes[p], referencePageHash(win.subarray(p * ps, (p + 1) * ps)), `page ${p} of ${ps} bytes`);
+        }
+      }
+    });
+
     it('windows alias the arena and each other', () => {
       const a = make();
       const w1 = a.window(MiB, 4096);
@@ -146,6 +160,31 @@ for (const impl of impls) {
 }
 
 describe('NativeOps: addon and fallback agree', { skip: impls[0]!.skip }, () => {
+  it('over sparse content: holes hash and verify as zeros, also inside pages larger than 4 KiB', async () => {
+    const [addon, js] = impls.map((i) => i.ops.createArena({ size: 16n * MiB, backing: anonymousBacking(i) }));
+    try {
+      for (const a of [addon!, js!]) {
+        await a.fill(MiB, 4n * MiB, 0x77777777);
+        await a.fill(2n * MiB + 4096n, 8192n, 0); // released on the addon: a hole inside a 64 KiB page
+        await a.fill(3n * MiB, 64n * 1024n, 0); // a whole 64 KiB page released
+        scribble(a, 8n * MiB + 4096n, 4096, 3); // one data page alone in the middle of holes
+      }
+      for (const ps of [4096, 65536, 1 << 20]) {
+        assert.deepEqual(await addon!.hashPages(0n, addon!.size, ps), await js!.hashPages(0n, js!.size, ps), `page size ${ps}`);
+      }
+      for (const [off, len, pat] of [[0n, 16n * MiB, 0], [MiB, 4n * MiB, 0x77777777], [2n * MiB, MiB, 0x77777777],
+        [8n * MiB, MiB, 0], [4n * MiB, 4n * MiB, 5]] as const) {
+        const want = await js!.verify(off, len, pat);
+        assert.equal(await addon!.verify(off, len, pat), want, `verify(${off}, ${len}, ${pat})`);
+      }
+      assert.equal(await addon!.verify(2n * MiB, MiB, 0x77777777), 2n * MiB + 4096n);
+    } finally {
+      addon!.close();
+      js!.close();
+    }
+  });
+
+
   it('give identical verify results and page hashes over the same content', async () => {
     const [addon, js] = impls.map((i) => i.ops.createArena({ size: 4n * MiB, backing: anonymousBacking(i) }));
     try {
