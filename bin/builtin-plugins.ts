@@ -1,18 +1,22 @@
 /**
  * The plugins `vgpud` wires, in preferred order (dependencies decide the rest). ONE place to add a plugin.
- *
- * Waiting to be added here when it lands (one line):
- *   - the lifecycle plugin (plugins/lifecycle): binds TOKENS.VgpuManager, provides 'vgpu-service' (the api needs
- *     it), and the scrub plugin it uses (plugins/scrub).
  */
 import type { VgpudPlugin } from '../core/contracts/plugin.js';
+import { createStatePlugin } from '../core/state/state-plugin.js';
 import { createAdaHalPlugin } from '../hal/ada-lovelace/ada-hal-plugin.js';
 import { createApiPlugin } from '../plugins/api/api-plugin.js';
+import { createLifecyclePlugin } from '../plugins/lifecycle/lifecycle-plugin.js';
+import { createLoggingPlugin } from '../plugins/logging/logging-plugin.js';
 import { createMetricsPlugin } from '../plugins/metrics/metrics-plugin.js';
+import { createScrubPlugin } from '../plugins/scrub/scrub-plugin.js';
 
 export function builtinPlugins(): VgpudPlugin[] {
   return [
     createAdaHalPlugin(),
+    createStatePlugin(),
+    createScrubPlugin(),
+    createLoggingPlugin(),
+    createLifecyclePlugin(),
     createApiPlugin(),
     createMetricsPlugin(),
   ];

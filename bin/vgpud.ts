@@ -13,13 +13,14 @@ import type { VgpuService } from '../core/contracts/vgpu-service.js';
 import { createLogger, type RootLogger } from '../core/logging/create-logger.js';
 import { TOKENS } from '../core/tokens.js';
 import { builtinPlugins } from './builtin-plugins.js';
-import { gpuTable, type GpuRow } from './cli/format.js';
+import { bytes, table } from './cli/format.js';
 import { daemonConfig, type DaemonFlags } from './daemon/daemon-config.js';
+import { ensureSims, processModeSims } from './daemon/ensure-sim.js';
 import { applyReload } from './daemon/reload-config.js';
 import { createNotifier } from './daemon/sd-notify.js';
 import { toJsonValue } from '../plugins/api/to-json.js';
 
-function parseFlags(argv: string[]): DaemonFlags {
+function parseFlags(argv: string[]): DaemonFlags & { spawnSim?: boolean } {
   const program = new Command('vgpud')
     .description('vGPU daemon: splits NVIDIA GPUs into SR-IOV vGPUs; runs one simulated RTX 6000 Ada without --config')
     .option('--config <file>', 'YAML/JSON config (see docs/vgpud.example.yaml)')
@@ -27,6 +28,7 @@ function parseFlags(argv: string[]): DaemonFlags {
     .option('--state-dir <dir>', 'journal directory (default ~/.local/state/vgpud; /var/lib/vgpud as root)')
     .addOption(new Option('--log-format <format>', 'log format').choices(['human', 'json']))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']))
+    .option('--spawn-sim', 'start a detached vgpu-sim for every process-mode simulated GPU that is not running (npm start)')
     .addHelpText('after', '\nExample:\n  vgpud --socket /tmp/vgpud.sock --state-dir /tmp/vgpud-state\n\nExit codes: 0 clean shutdown, 1 start failure or fatal error, 2 bad command line or config')
     .exitOverride();
   try {
@@ -35,7 +37,7 @@ function parseFlags(argv: string[]): DaemonFlags {
     if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) process.exit(0);
     process.exit(2);
   }
-  return program.opts<DaemonFlags>();
+  return program.opts<DaemonFlags & { spawnSim?: boolean }>();
 }
 
 async function main(): Promise<void> {
@@ -95,6 +97,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   try {
+    if (flags.spawnSim === true) await ensureSims(processModeSims(config), logger.child({ component: 'sim' }));
     created = await createContainer({ config, logger, plugins: builtinPlugins() });
     await created.host.start();
   } catch (e) {
@@ -125,12 +128,27 @@ async function main(): Promise<void> {
   notify('READY=1');
   notify(`STATUS=serving on ${config.api.socket}`);
   if (config.logging.format === 'human') {
-    const gpus = (service?.gpus() ?? []).map((g) => toJsonValue(g) as GpuRow);
     process.stdout.write(`\nvgpud ready (pid ${process.pid})\n  socket:    ${config.api.socket}\n  state dir: ${config.api.stateDir}\n`
-      + `  try:       VGPUD_SOCKET=${config.api.socket} npx vgpuctl types\n\n${gpus.length ? gpuTable(gpus) : 'no GPUs'}\n\n`);
+      + `  try:       VGPUD_SOCKET=${config.api.socket} npx vgpuctl types\n\n${statusTable(service)}\n\n`);
   } else {
     logger.info('vgpud ready', { socket: config.api.socket, stateDir: config.api.stateDir, pid: process.pid });
   }
+}
+
+/** The first status table: GPU, firmware, FB and how many vGPU types can be created now. */
+function statusTable(service: VgpuService | undefined): string {
+  const gpus = service?.gpus() ?? [];
+  if (gpus.length === 0) return 'no GPUs';
+  return table(['GPU', 'NAME', 'STATE', 'FIRMWARE', 'VGPUS', 'FB USED', 'FB TOTAL', 'CREATABLE TYPES'], gpus.map((g) => {
+    let creatable: number | string = '-';
+    try {
+      creatable = service!.types(g.bdf).length;
+    } catch {
+      // a GPU that cannot list types (lost) shows '-'
+    }
+    const j = toJsonValue(g) as { fb: { used: string; total: string } };
+    return [g.bdf, g.name, g.state, g.firmwareVersion, g.vgpus, bytes(j.fb.used), bytes(j.fb.total), creatable];
+  }));
 }
 
 function printFatal(e: unknown): void {

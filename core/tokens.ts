@@ -35,6 +35,12 @@ export const TOKENS = {
    * Bound at load time because fastify refuses new routes once it listens; the api plugin mounts them before listen.
    */
   HttpRoutes: Symbol.for('vgpud.HttpRoutes'),
+  /** Write-ahead vGPU journal (`VgpuJournal`, core/contracts/vgpu-journal.ts), bound by the 'state' plugin; may be unbound. */
+  VgpuJournal: Symbol.for('vgpud.VgpuJournal'),
+  /** Per-vGPU firmware log lines kept by the 'logging' plugin (`VgpuLogStore` in plugins/logging); may be unbound. */
+  VgpuLogStore: Symbol.for('vgpud.VgpuLogStore'),
+  /** Live migration of vGPUs (`MigrationService` in plugins/migration), bound by the 'migration' plugin; may be unbound. */
+  Migration: Symbol.for('vgpud.Migration'),
 } as const;
 
 export type TokenName = keyof typeof TOKENS;

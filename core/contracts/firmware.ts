@@ -57,8 +57,12 @@ export interface Firmware {
   /** Raw RPC by function number (NV_VGPU_MSG_FUNCTION_*); payload excludes the RPC header. */
   rpc(fn: number, payload: Uint8Array, opts?: RpcOptions): Promise<Uint8Array>;
 
-  /** Allocate an RM client with device and subdevice objects (op 4, "alloc_gsp_client"). */
-  allocClient(opts?: RpcOptions): Promise<RmClient>;
+  /**
+   * Allocate an RM client with device and subdevice objects (op 4, "alloc_gsp_client"). With `hClient` the HAL
+   * uses that client handle (and derives the others from it) instead of choosing one, so a caller can journal the
+   * handle BEFORE the allocation and free it after a crash; a handle already in use is refused.
+   */
+  allocClient(opts?: RpcOptions & { hClient?: number }): Promise<RmClient>;
   /** Free a client and every object under it (op 5). Idempotent. */
   freeClient(client: RmClient, opts?: RpcOptions): Promise<void>;
   /**

@@ -135,7 +135,7 @@ export class TypePolicy {
    * seed spec §3.5 — which later lets the GPU believe it is full or go negative on deselect; here a re-write of
    * the same type changes nothing). A different type while the VF has one is EINVAL: deselect first.
    */
-  select(vf: number, typeId: number): TypeSelection {
+  select(vf: number, typeId: number, opts: { placementAt?: number } = {}): TypeSelection {
     this.assertNotFrozen();
     const type = this.typeById(typeId);
     if (type === undefined) {
@@ -153,7 +153,8 @@ export class TypePolicy {
     const why = this.refusal(type);
     if (why !== null) throw why;
     const fbBytes = guestFbBytes(type, this.fb);
-    const placement = this.placement.place(segmentsFor(fbBytes, this.fb.segmentSize), `vf${vf}`);
+    // `placementAt` re-takes the slot a selection had before a daemon restart (the running vGPU's FB is there).
+    const placement = this.placement.place(segmentsFor(fbBytes, this.fb.segmentSize), `vf${vf}`, opts.placementAt);
     const sel: TypeSelection = Object.freeze({ vf, type, fbBytes, placement });
     this.byVf.set(vf, sel);
     return sel;

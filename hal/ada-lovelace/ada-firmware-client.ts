@@ -190,22 +190,31 @@ export class AdaFirmwareClient implements Firmware {
     return this.need().call(fn, payload, opts);
   }
 
-  async allocClient(opts: RpcOptions = {}): Promise<RmClient> {
+  async allocClient(opts: RpcOptions & { hClient?: number } = {}): Promise<RmClient> {
     const c = this.need();
+    const { hClient: wanted, ...rpcOpts } = opts;
+    if (wanted !== undefined && (!Number.isInteger(wanted) || wanted <= 0 || wanted > 0xffffffff)) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `RM client handle ${String(wanted)} is not a non-zero 32-bit value`, {
+        hint: 'pass a handle from the journal\'s rm-handle sequence, or none',
+      });
+    }
     for (let attempt = 0; ; attempt++) {
-      const n = this.nextHandle;
-      this.nextHandle = (this.nextHandle % 0xfffffe) + 1;
-      const h: RmClient = { hClient: (H_CLIENT | n) >>> 0, hDevice: (H_DEVICE | n) >>> 0, hSubdevice: (H_SUBDEVICE | n) >>> 0 };
+      // A caller-chosen handle (journalled before this call, so a crash cannot leak it) or the next of our own.
+      const n = wanted !== undefined ? wanted & 0xffffff : this.nextHandle;
+      if (wanted === undefined) this.nextHandle = (this.nextHandle % 0xfffffe) + 1;
+      const h: RmClient = {
+        hClient: wanted !== undefined ? wanted >>> 0 : (H_CLIENT | n) >>> 0, hDevice: (H_DEVICE | n) >>> 0, hSubdevice: (H_SUBDEVICE | n) >>> 0,
+      };
       try {
-        await rmAlloc(c, { hClient: h.hClient, hParent: 0, hObject: h.hClient, hClass: RmClass.NV01_ROOT, params: new Uint8Array(0) }, opts);
+        await rmAlloc(c, { hClient: h.hClient, hParent: 0, hObject: h.hClient, hClass: RmClass.NV01_ROOT, params: new Uint8Array(0) }, rpcOpts);
       } catch (e) {
-        // A handle a previous daemon left alive: take the next one.
-        if (attempt < 8 && isVgpuError(e) && e.details.rmStatus === NvStatus.INSERT_DUPLICATE_NAME) continue;
+        // A handle a previous daemon left alive: take the next one (a caller-chosen handle is the caller's problem).
+        if (wanted === undefined && attempt < 8 && isVgpuError(e) && e.details.rmStatus === NvStatus.INSERT_DUPLICATE_NAME) continue;
         throw e;
       }
       try {
-        await rmAlloc(c, { hClient: h.hClient, hParent: h.hClient, hObject: h.hDevice, hClass: RmClass.NV01_DEVICE_0, params: new Uint8Array(0) }, opts);
-        await rmAlloc(c, { hClient: h.hClient, hParent: h.hDevice, hObject: h.hSubdevice, hClass: RmClass.NV20_SUBDEVICE_0, params: new Uint8Array(0) }, opts);
+        await rmAlloc(c, { hClient: h.hClient, hParent: h.hClient, hObject: h.hDevice, hClass: RmClass.NV01_DEVICE_0, params: new Uint8Array(0) }, rpcOpts);
+        await rmAlloc(c, { hClient: h.hClient, hParent: h.hDevice, hObject: h.hSubdevice, hClass: RmClass.NV20_SUBDEVICE_0, params: new Uint8Array(0) }, rpcOpts);
       } catch (e) {
         await rmFree(c, { hRoot: h.hClient, hObjectParent: 0, hObjectOld: h.hClient }).catch(() => {});
         throw e;
@@ -290,6 +299,14 @@ export class AdaFirmwareClient implements Firmware {
     const size = dir.readBigUInt64LE(idx * 16 + 8);
     if (size === 0n || off + size > this.o.fbBytes) return new Uint8Array(0); // no plugin task for this gfid
     return readLogRing(a.window(BigInt(Region.FB) + off, Number(size)));
+  }
+
+  /**
+   * Deliver a host-side interrupt as a firmware event record, to the same listeners and streams as GSP events:
+   * the FIFO non-stall and RC of the host-side copy engine (ada-copy-channel.ts; scrub issue).
+   */
+  raiseInterrupt(eventId: number, name: string, payload: Uint8Array): void {
+    this.emitRecord({ gpu: this.o.bdf, eventId, name, payload, at: Date.now() });
   }
 
   // ---- internals ----------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /**
  * Plugin 'api': the control API (HTTP + JSON under /v1) on a Unix socket, mode 0660 (access is the socket's group:
- * no auth on a local socket, like docker.sock). It also owns the state journal in `api.stateDir`: opens it,
- * reconciles it with the manager, and records every vGPU transition from then on.
+ * no auth on a local socket, like docker.sock). The state journal is the 'state' plugin's (core/state); the
+ * lifecycle writes it ahead of every step and reconciles it at start, and `/v1/status` shows that reconcile.
  *
  * Requires 'vgpu-service' (the lifecycle plugin binds TOKENS.VgpuManager and provides it). Provides 'api' and
  * 'http' (TOKENS.HttpServer). Routes from other plugins come in through TOKENS.HttpRoutes (see tokens.ts).
@@ -15,9 +15,7 @@ import type { Logger } from '../../core/contracts/logger.js';
 import type { PluginContext, VgpudPlugin } from '../../core/contracts/plugin.js';
 import type { VgpuService } from '../../core/contracts/vgpu-service.js';
 import type { PluginHost } from '../../core/plugin-host.js';
-import { attachJournalRecorder } from '../../core/state/journal-recorder.js';
-import { reconcile, type ReconcileReport } from '../../core/state/reconcile.js';
-import { StateJournal } from '../../core/state/state-journal.js';
+import type { VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import { TOKENS } from '../../core/tokens.js';
 import { buildApiApp, type ApiApp, type HttpRouteContribution } from './build-api-app.js';
 import { invalidRequest } from './http-errors.js';
@@ -26,7 +24,7 @@ import { prepareSocketPath } from './socket-guard.js';
 
 /** `plugins.api` section. */
 const apiPluginConfig = z.strictObject({
-  /** Re-create journalled vGPUs at start (off: only report and drop half-way ones). */
+  /** Accepted for old configs and ignored: the lifecycle now re-attaches journalled vGPUs itself at start. */
   reconcile: z.boolean().default(true),
   /** Socket file mode (octal string). */
   socketMode: z.string().regex(/^0?[0-7]{3}$/).default('0660'),
@@ -43,14 +41,11 @@ class HttpServerHolder implements HttpServer {
 
 export function createApiPlugin(): VgpudPlugin {
   const holder = new HttpServerHolder();
-  let offRecorder: (() => void) | undefined;
-  let journal: StateJournal | undefined;
-  let lastReconcile: ReconcileReport | undefined;
 
   return {
     manifest: {
       name: 'api', version: '0.1.0', description: 'control API on a Unix socket (/v1), state journal',
-      provides: ['api', 'http'], requires: ['vgpu-service', 'events', 'config'],
+      provides: ['api', 'http'], requires: ['vgpu-service', 'events', 'config'], optional: ['state'],
     },
     module: new ContainerModule(({ bind }) => {
       bind(TOKENS.HttpServer).toConstantValue(holder);
@@ -63,13 +58,9 @@ export function createApiPlugin(): VgpudPlugin {
       const config = c.get<Readonly<VgpudConfig>>(TOKENS.Config);
       const service = c.get<VgpuService>(TOKENS.VgpuManager);
       const bus = c.get<EventBus>(TOKENS.EventBus);
+      const journal = c.isBound(TOKENS.VgpuJournal) ? c.get<VgpuJournal>(TOKENS.VgpuJournal) : undefined;
       const host = c.isBound(TOKENS.PluginHost) ? c.get<PluginHost>(TOKENS.PluginHost) : undefined;
       const log: Logger = ctx.logger;
-
-      journal = new StateJournal(config.api.stateDir, log.child({ component: 'journal' }));
-      await journal.open();
-      if (opts.reconcile) lastReconcile = await reconcile(journal, service, log);
-      offRecorder = attachJournalRecorder(journal, bus, service, log);
 
       const routes = c.isBound(TOKENS.HttpRoutes) ? c.getAll<HttpRouteContribution>(TOKENS.HttpRoutes) : [];
       holder.api = await buildApiApp({
@@ -78,7 +69,7 @@ export function createApiPlugin(): VgpudPlugin {
           socket: holder.socketPath,
           stateDir: config.api.stateDir,
           plugins: host?.records().map((r) => ({ name: r.manifest.name, version: r.manifest.version, state: r.state })),
-          ...(lastReconcile ? { reconcile: lastReconcile } : {}),
+          ...(journal?.lastReconcile() !== undefined ? { reconcile: journal.lastReconcile() } : {}),
         }),
       });
       const path = config.api.socket;
@@ -90,8 +81,6 @@ export function createApiPlugin(): VgpudPlugin {
       log.info('control API listening', { socket: path });
     },
     async stop(ctx: PluginContext) {
-      offRecorder?.();
-      offRecorder = undefined;
       const path = holder.socketPath;
       if (holder.api !== undefined) await holder.api.app.close();
       if (path !== undefined) {
@@ -100,7 +89,6 @@ export function createApiPlugin(): VgpudPlugin {
         ctx.logger.info('control API closed', { socket: path });
       }
       holder.socketPath = undefined;
-      await journal?.flush();
     },
   };
 }

@@ -180,7 +180,10 @@ export const STEP_UNITS: readonly StepUnit[] = [
   },
   {
     name: 'rm-client',
-    async do(rec, env) { rec.res.client = await env.gpu.firmware.allocClient(rpcOpts(env)); },
+    async do(rec, env) {
+      // The handle, when chosen, is already in the journal: a crash during this call cannot leak the client.
+      rec.res.client = await env.gpu.firmware.allocClient({ ...rpcOpts(env), ...(rec.clientHandle !== undefined ? { hClient: rec.clientHandle } : {}) });
+    },
     async undo(rec, env, mode) {
       const c = rec.res.client;
       if (c === undefined) return;

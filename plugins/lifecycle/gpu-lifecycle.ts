@@ -12,12 +12,15 @@ import type { PhysicalGpu, VirtualFunction } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type { GpuSummary } from '../../core/contracts/vgpu-service.js';
-import { VgpuRpcMsg, encodeBmeState } from '../../core/firmware-abi/vgpu-mailbox.js';
+import type { JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+import { MgmtHeap, VgpuRpcMsg, encodeBmeState } from '../../core/firmware-abi/vgpu-mailbox.js';
+import { RmControl, encodePluginCleanupParams, encodeShutdownParams } from '../../core/firmware-abi/rm-controls.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
 import type { VgpuTypeRecord } from '../../core/metadata/metadata-file.js';
 import {
   STEP_UNITS, scrubGuestFb, type CreateStep, type LifecycleTimeouts, type StepEnv, type UndoMode,
 } from './create-steps.js';
+import { HostRpcChannel } from './host-rpc-channel.js';
 import { KeyedQueue } from './vf-queue.js';
 import { VgpuRecord } from './vgpu-record.js';
 import { assertTransition } from './vgpu-state.js';
@@ -36,7 +39,14 @@ export interface GpuLifecycleOptions {
   /** New vGPU id (unique across GPUs). */
   newId: () => string;
   vmPid?: number;
+  /** Write-ahead journal; absent = no persistence (unit tests). */
+  journal?: VgpuJournal | undefined;
+  /** Next RM client handle (journalled before use); absent = the HAL chooses. */
+  newClientHandle?: (() => Promise<number>) | undefined;
 }
+
+/** Steps an adopted vGPU has "done": every create step, so destroy walks back all of them. */
+const ALL_STEPS = STEP_UNITS.map((u) => u.name);
 
 /** Firmware events routed to the exception relay (seed spec §9, §11 item 9: upstream forwards none of them). */
 const EXCEPTION_EVENTS: Record<number, string> = { 0x1004: 'rc', 0x1005: 'mmu-fault', 0x1006: 'error-log' };
@@ -54,6 +64,8 @@ export class GpuLifecycle {
   private readonly env: StepEnv;
   private readonly unsubscribe: Array<() => void> = [];
   private warnedNoScrubber = false;
+  /** hClient handles of manager RM clients that may be alive (journalled per GPU; see JournalGpu). */
+  managerClients: number[] = [];
 
   constructor(private readonly o: GpuLifecycleOptions) {
     this.gpu = o.gpu;
@@ -195,17 +207,28 @@ export class GpuLifecycle {
   private async runCreate(rec: VgpuRecord, signal?: AbortSignal): Promise<VgpuRecord> {
     let current: CreateStep = 'register';
     try {
+      // Write-ahead: the intent is on disk before the first hardware step.
+      await this.journalPut(rec, 'creating');
       for (const unit of STEP_UNITS) {
         if (unit.name === 'register') continue;
         current = unit.name;
         if (signal?.aborted) throw new VgpuError(ErrorCode.Cancelled, `create of ${rec.id} was cancelled`, { hint: 'the caller aborted it' });
         if (this.st === 'lost') throw this.lostError();
+        if (unit.name === 'rm-client' && this.o.newClientHandle !== undefined) {
+          // The handle goes to the journal BEFORE the firmware allocates it (with the FB/heap/CHIDs taken so far).
+          rec.clientHandle = await this.o.newClientHandle();
+          await this.journalPut(rec, 'creating');
+        }
         this.step(rec, unit.name, 'begin');
         await unit.do(rec, this.env, signal);
         rec.done.push(unit.name);
+        // Resources that outlive the daemon are journalled before moving on.
+        if (unit.name === 'rm-client' || unit.name === 'bootload') await this.journalPut(rec, 'creating');
         this.step(rec, unit.name, 'done');
       }
+      await this.journalPut(rec, 'ready');
       this.transition(rec, 'ready');
+      if (rec.autoSelected) this.persistGpu();
       rec.log(`ready: type ${rec.type.id} (${rec.type.name}), FB 0x${rec.res.guestFb!.offset.toString(16)}+0x${rec.res.guestFb!.size.toString(16)}, CHIDs ${rec.res.chids!.offset}+${rec.res.chids!.count}`);
       return rec;
     } catch (cause) {
@@ -224,6 +247,8 @@ export class GpuLifecycle {
       // A create the GPU loss interrupted stays listed as 'lost' (like the ready ones); any other ends 'failed'
       // and is gone from the list (its log stays readable until the VF is reused).
       this.transition(rec, lost ? 'lost' : 'failed', lost ? 'GPU lost during create' : `step '${current}' failed`);
+      if (!lost) await this.journalRemove(rec.id);
+      this.persistGpu();
       throw err;
     }
   }
@@ -251,15 +276,25 @@ export class GpuLifecycle {
       // Nothing left to free on the host: drop the record.
       rec.destroying = this.queue.run(rec.vf.index, async () => {
         this.forget(rec);
+        await this.journalRemove(rec.id);
         this.transition(rec, 'destroyed', 'operator removed the lost vGPU');
+        this.persistGpu();
       });
       return rec.destroying;
     }
     this.transition(rec, 'stopping'); // synchronous: a reset or a second destroy now sees 'stopping'
     rec.destroying = this.queue.run(rec.vf.index, async () => {
+      // Write-ahead: 'stopping' is on disk before the first teardown step; a crash mid-walk is rolled back at start.
+      try {
+        await this.journalPut(rec, 'stopping');
+      } catch (error) {
+        this.log.error('could not journal the destroy; destroying anyway', { vgpu: rec.id, error });
+      }
       await this.walkBack(rec, 'destroy');
       this.forget(rec); // a GPU loss mid-destroy skipped the unregister; the operator asked for it gone
+      await this.journalRemove(rec.id);
       this.transition(rec, 'destroyed');
+      this.persistGpu();
     });
     return rec.destroying;
   }
@@ -341,6 +376,169 @@ export class GpuLifecycle {
       });
     }
     return rec;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // journal and warm restart
+
+  /** Build the journal record of a vGPU from what it holds now. */
+  private journalRecord(rec: VgpuRecord, state: JournalVgpu['state']): JournalVgpu {
+    const r = rec.res;
+    return {
+      id: rec.id, gpu: this.bdf, vf: rec.vf.index, typeId: rec.type.id, typeName: rec.type.name, state,
+      placementId: rec.selection.placement.id, autoSelected: rec.autoSelected, uuid: rec.uuidHex,
+      ...(r.chids !== undefined ? { chids: { offset: r.chids.offset, count: r.chids.count } } : {}),
+      ...(r.guestFb !== undefined ? { guestFb: { offset: r.guestFb.offset, size: r.guestFb.size } } : {}),
+      ...(r.heap !== undefined ? { heap: { offset: r.heap.offset, size: r.heap.size } } : {}),
+      ...(rec.clientHandle !== undefined ? { clientHandle: rec.clientHandle } : {}),
+      ...(r.client !== undefined ? { client: { ...r.client } } : {}),
+      ...(r.pluginTask === true ? { pluginTask: true } : {}),
+      createdAt: rec.createdAt, updatedAt: Date.now(),
+    };
+  }
+
+  private async journalPut(rec: VgpuRecord, state: JournalVgpu['state']): Promise<void> {
+    if (this.o.journal !== undefined) await this.o.journal.putVgpu(this.journalRecord(rec, state));
+  }
+
+  private async journalRemove(id: string): Promise<void> {
+    try {
+      await this.o.journal?.removeVgpu(id);
+    } catch (error) {
+      // The next start finds a record of a vGPU that is gone and rolls it back (idempotent frees): log, go on.
+      this.log.error('could not remove the journal record of a vGPU', { vgpu: id, error });
+    }
+  }
+
+  /** Journal this GPU's manager clients and VF type selections (fire and forget; writes are ordered). */
+  persistGpu(): void {
+    const j = this.o.journal;
+    if (j === undefined) return;
+    j.putGpu({
+      bdf: this.bdf, managerClients: [...this.managerClients], updatedAt: Date.now(),
+      selections: this.mgr.policy.selections().map((s) => ({ vf: s.vf, typeId: s.type.id, placementId: s.placement.id })),
+    }).catch((error: unknown) => this.log.error('could not journal the GPU state', { error }));
+  }
+
+  /**
+   * Re-attach a vGPU a previous daemon left running (warm restart), WITHOUT touching the guest: the type selection,
+   * CHIDs, guest FB and heap are re-taken at their journalled places, the heap's comm buffer re-mapped (not zeroed),
+   * the RM client rebuilt from its journalled handles, and the mailbox re-attached continuing its sequence numbers.
+   * A GET_GUEST_INFO through the mailbox then proves the plugin task is still there. Any failure tears down
+   * everything (the guest FB is scrubbed) and rejects; the caller drops the record.
+   */
+  async adopt(j: JournalVgpu): Promise<VgpuRecord> {
+    const fail = (why: string): VgpuError => new VgpuError(ErrorCode.IllegalState, `cannot adopt vGPU ${j.id}: ${why}`, {
+      hint: 'it was rolled back; create it again', details: { vgpu: j.id, gpu: this.bdf, vf: j.vf },
+    });
+    const vf = this.vfOf(j.vf);
+    if (vf === undefined) throw fail(`VF ${j.vf} is not enabled any more`);
+    if (this.byVf.has(j.vf) || this.byId.has(j.id)) throw fail(`VF ${j.vf} or id ${j.id} is already taken`);
+    const type = this.mgr.policy.typeById(j.typeId);
+    if (type === undefined) throw fail(`type ${j.typeId} is not installed any more`);
+    if (j.chids === undefined || j.guestFb === undefined || j.heap === undefined || j.client === undefined || j.pluginTask !== true) {
+      throw fail('its journal record is incomplete');
+    }
+    let sel = this.mgr.selectionOf(j.vf);
+    if (sel === undefined) sel = this.mgr.policy.select(j.vf, j.typeId, { placementAt: j.placementId });
+    else if (sel.type.id !== j.typeId) throw fail(`VF ${j.vf} has type ${sel.type.id} selected, not ${j.typeId}`);
+    const rec = new VgpuRecord(j.id, this.bdf, vf, type, sel, { uuid: Uint8Array.from(Buffer.from(j.uuid, 'hex')), createdAt: j.createdAt });
+    rec.autoSelected = j.autoSelected;
+    if (j.clientHandle !== undefined) rec.clientHandle = j.clientHandle;
+    this.byId.set(rec.id, rec);
+    this.byVf.set(j.vf, rec);
+    this.retired.delete(j.vf);
+    this.mgr.setVfOpen(j.vf, true);
+    rec.done.push('register');
+    const mem = this.gpu.memory;
+    try {
+      rec.res.chids = this.gpu.channels.alloc(j.chids.count, rec.id, { at: j.chids.offset });
+      rec.done.push('chids');
+      rec.res.guestFb = mem.reserve({ size: j.guestFb.size, align: this.mgr.vmmuSegmentSize, at: j.guestFb.offset, owner: rec.id, label: 'guest-fb' });
+      rec.done.push('guest-fb', 'scrub');
+      const heap = mem.reserve({ size: j.heap.size, at: j.heap.offset, owner: rec.id, label: 'mgmt-heap' });
+      rec.res.heap = heap;
+      // Mapped, NOT zeroed: the control buffer holds the live mailbox state of the running plugin task.
+      rec.res.heapMapping = mem.map(heap, { offset: 0n, size: BigInt(MgmtHeap.COMM_BUFF_SIZE) });
+      rec.done.push('mgmt-heap');
+      rec.res.client = { ...j.client };
+      rec.done.push('rm-client');
+      rec.res.pluginTask = true;
+      rec.done.push('bootload');
+      const ch = new HostRpcChannel({
+        mapping: rec.res.heapMapping, registers: this.gpu.registers, gfid: rec.gfid,
+        callTimeoutMs: this.o.timeouts.mailboxMs, pollIntervalMs: this.o.timeouts.pollIntervalMs,
+      });
+      const seq = ch.resumeSequence();
+      rec.res.channel = ch;
+      rec.done.push('rpc-setup');
+      // Liveness: a configured plugin task answers GET_GUEST_INFO; a gone one (GSP rebooted) never answers.
+      await ch.call(VgpuRpcMsg.GET_GUEST_INFO, new Uint8Array(0), { timeoutMs: Math.min(this.o.timeouts.mailboxMs, 2000) });
+      rec.done.push('ready');
+      rec.state = 'ready';
+      rec.log(`adopted after a daemon restart: FB 0x${j.guestFb.offset.toString(16)}+0x${j.guestFb.size.toString(16)}, CHIDs ${j.chids.offset}+${j.chids.count}, mailbox seq ${seq}`);
+      this.o.bus.emit('vgpu:state', { gpu: this.bdf, vgpuId: rec.id, vf: rec.vf.index, from: null, to: 'ready', reason: 'adopted after a daemon restart' });
+      await this.journalPut(rec, 'ready');
+      return rec;
+    } catch (cause) {
+      rec.log(`adopt failed: ${(cause as Error).message}`);
+      const scrubbed = rec.done.includes('guest-fb');
+      await this.walkBack(rec, 'destroy');
+      // What the walk could not reach (it failed before re-taking them): the firmware side and the FB contents.
+      await this.rollbackJournalled(j, { scrub: !scrubbed });
+      throw new VgpuError(ErrorCode.IllegalState, `cannot adopt vGPU ${j.id}: ${(cause as Error).message}`, {
+        hint: 'it was rolled back; create it again', details: { vgpu: j.id, gpu: this.bdf, vf: j.vf }, cause,
+      });
+    }
+  }
+
+  /**
+   * Undo what a journalled vGPU may hold without re-attaching it (a create or destroy a crash interrupted, or a
+   * failed adopt): shut down and clean up the plugin task of its gfid, free its RM client (by the journalled
+   * handle even if the allocation never finished), and scrub what was its guest FB. Every step is idempotent and
+   * its failure logged, so a half-made record never blocks the start.
+   */
+  async rollbackJournalled(j: JournalVgpu, opts: { scrub?: boolean } = {}): Promise<void> {
+    const fw = this.gpu.firmware;
+    const rpc = { timeoutMs: this.o.timeouts.rpcMs };
+    const gfid = j.vf + 1;
+    const hClient = j.client?.hClient ?? j.clientHandle;
+    const quiet = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (error) {
+        this.log.debug(`rollback of ${j.id}: ${what} failed (nothing to undo?)`, { error: (error as Error).message });
+      }
+    };
+    if (hClient !== undefined) {
+      // A plugin task may run only if the client existed: bootload is sent on it. Ask through the manager's
+      // client when the vGPU's own never finished allocating.
+      const client = j.client ?? this.mgr.client;
+      if (await this.pluginTaskMayRun(j)) {
+        await quiet('SHUTDOWN_GSP_VGPU_PLUGIN_TASK', () => fw.control(client, RmControl.VGPU_MGR_INTERNAL_SHUTDOWN_GSP_VGPU_PLUGIN_TASK, encodeShutdownParams(gfid), rpc));
+        await quiet('VGPU_PLUGIN_CLEANUP', () => fw.control(client, RmControl.VGPU_MGR_INTERNAL_VGPU_PLUGIN_CLEANUP, encodePluginCleanupParams(gfid), rpc));
+      }
+      await quiet('free RM client', () => fw.freeClient(j.client ?? { hClient, hDevice: 0, hSubdevice: 0 }, rpc));
+    }
+    if (opts.scrub !== false && j.guestFb !== undefined && j.chids !== undefined && this.o.scrubber !== undefined) {
+      // It held a guest's data: wipe it before the FB goes back to the pool (the next create scrubs too).
+      await quiet('scrub of the old guest FB', async () => {
+        const range = this.gpu.memory.reserve({ size: j.guestFb!.size, at: j.guestFb!.offset, align: this.mgr.vmmuSegmentSize, owner: j.id, label: 'guest-fb' });
+        let chids;
+        try {
+          chids = this.gpu.channels.alloc(j.chids!.count, j.id, { at: j.chids!.offset });
+          await this.o.scrubber!.scrub({ gpu: this.gpu, range, chids, vgpuId: j.id, reason: 'destroy', timeoutMs: this.o.timeouts.scrubMs });
+        } finally {
+          if (chids !== undefined) this.gpu.channels.free(chids);
+          this.gpu.memory.free(range);
+        }
+      });
+    }
+  }
+
+  /** Whether the firmware may run a plugin task for the record's gfid (bootload sent, or possibly in flight). */
+  private async pluginTaskMayRun(j: JournalVgpu): Promise<boolean> {
+    return j.pluginTask === true || j.client !== undefined;
   }
 
   // ---------------------------------------------------------------------------------------------------------------

@@ -76,6 +76,17 @@ export class HostRpcChannel {
     u64(CTRL + CTRL_BUFFER.offsetOf('error_buff_offset'), h.error_buff_offset!);
   }
 
+  /**
+   * Re-attach to a mailbox a previous daemon set up (warm restart): continue its sequence numbers from the control
+   * buffer instead of starting at 1, which the plugin task would take for a number it has already served.
+   * Returns the sequence number found.
+   */
+  resumeSequence(): number {
+    const seq = this.readU32(SEQ_OFF);
+    this.seq = seq === GSP_PLUGIN_BOOTLOADED ? 0 : seq;
+    return this.seq;
+  }
+
   /** Wait until the plugin task has written GSP_PLUGIN_BOOTLOADED into ctrl.message_seq_num. */
   async waitBootloaded(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     await pollUntil(() => (this.assertOpen('the bootload wait'), this.readU32(SEQ_OFF) === GSP_PLUGIN_BOOTLOADED ? true : undefined), {

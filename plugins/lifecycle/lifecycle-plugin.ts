@@ -24,7 +24,7 @@ export function createLifecyclePlugin(opts: LifecyclePluginOptions = {}): VgpudP
       description: 'vGPU lifecycle: create/destroy in the upstream order with exact unwinding, host events, exceptions',
       provides: ['vgpu-service', 'lifecycle'],
       requires: ['hal', 'pci-bus'],
-      optional: ['scrub', 'logging'],
+      optional: ['scrub', 'logging', 'state'],
     },
     module: new ContainerModule(({ bind }) => {
       bind(VgpuServiceImpl).toSelf().inSingletonScope();

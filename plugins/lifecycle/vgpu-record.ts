@@ -29,7 +29,7 @@ export interface VgpuResources {
 export class VgpuRecord {
   state: VgpuState = 'creating';
   readonly res: VgpuResources = {};
-  readonly createdAt = Date.now();
+  readonly createdAt: number;
   inUse = false;
   /** Quiesced by a host 'suspend' (MIGRATION_STOP_WORK sent). */
   suspended = false;
@@ -44,6 +44,8 @@ export class VgpuRecord {
   private readonly lines: string[] = [];
   /** Pending destroy, so a second destroy joins it instead of racing it. */
   destroying?: Promise<void>;
+  /** RM client handle chosen (and journalled) before the client is allocated; undefined = the HAL chooses. */
+  clientHandle?: number;
 
   constructor(
     readonly id: string,
@@ -51,8 +53,15 @@ export class VgpuRecord {
     readonly vf: VirtualFunction,
     readonly type: VgpuTypeRecord,
     readonly selection: TypeSelection,
+    /** Identity of an adopted vGPU (daemon restart): it keeps the UUID its plugin task was configured with. */
+    adopted?: { uuid: Uint8Array; createdAt: number },
   ) {
-    this.uuid = uuidBytes(crypto.randomUUID());
+    this.uuid = adopted?.uuid ?? uuidBytes(crypto.randomUUID());
+    this.createdAt = adopted?.createdAt ?? Date.now();
+  }
+
+  get uuidHex(): string {
+    return Buffer.from(this.uuid).toString('hex');
   }
 
   get gfid(): number {

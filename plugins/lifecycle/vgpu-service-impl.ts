@@ -14,12 +14,14 @@ import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type {
   CreateVgpuRequest, GpuSummary, TypePolicy, VfAttribute, VgpuInfo, VgpuService, VgpuTypeInfo,
 } from '../../core/contracts/vgpu-service.js';
+import type { JournalGpu, ReconcileReport, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { HalRegistry } from '../../core/hal-registry.js';
 import { GpuProbe, type ProbeFailure } from '../../core/manager/gpu-probe.js';
 import { PgpuManager, type PgpuManagerOptions } from '../../core/manager/pgpu-manager.js';
 import { TOKENS } from '../../core/tokens.js';
 import type { LifecycleTimeouts } from './create-steps.js';
 import { GpuLifecycle } from './gpu-lifecycle.js';
+import { JournalSequenceBlock } from './journal-sequence.js';
 import type { LifecycleConfig } from './lifecycle-config.js';
 import { resolveType, typeDisplay } from './type-catalog.js';
 import type { VgpuRecord } from './vgpu-record.js';
@@ -36,6 +38,10 @@ export class VgpuServiceImpl implements VgpuService {
   private nextId = 1;
   private opts: ServiceInitOptions = {};
   readonly probeFailures: ProbeFailure[] = [];
+  private ids: JournalSequenceBlock | undefined;
+  private handles: JournalSequenceBlock | undefined;
+  /** What the start-up reconcile with the journal did (empty without a journal). */
+  readonly reconcileReport: ReconcileReport = { kept: [], rolledBack: [], dropped: [], staleClientsFreed: 0 };
 
   constructor(
     @inject(TOKENS.HalRegistry) private readonly registry: HalRegistry,
@@ -44,6 +50,7 @@ export class VgpuServiceImpl implements VgpuService {
     @inject(TOKENS.Logger) logger: Logger,
     @inject(TOKENS.Config) private readonly config: Readonly<VgpudConfig>,
     @inject(TOKENS.FbScrubber) @optional() private readonly scrubber: FbScrubber | undefined,
+    @inject(TOKENS.VgpuJournal) @optional() private readonly journal?: VgpuJournal,
   ) {
     this.log = logger.child({ component: 'lifecycle' });
   }
@@ -55,13 +62,30 @@ export class VgpuServiceImpl implements VgpuService {
     const result = await probe.probeAll({ rpcTimeoutMs: this.config.timeouts.rpcMs });
     this.probeFailures.push(...result.failed);
     const metadataDir = opts.metadataDir ?? (await defaultMetadataDir());
+    const j = this.journal;
+    if (j !== undefined) {
+      // ids and RM handles continue where the last run stopped: an adopted vGPU's id or live client is never reused.
+      this.ids = await JournalSequenceBlock.create(j, 'vgpu-id', 64);
+      this.handles = await JournalSequenceBlock.create(j, 'rm-handle', 64);
+    }
     for (const p of result.ready) {
       try {
+        const prev = j?.gpu(p.gpu.bdf);
+        let gpuForMgr = p.gpu;
+        let managerClients: number[] = [];
+        if (j !== undefined) {
+          // Write-ahead for the manager's own client too: journal its handle before allocating it.
+          const h = rmHandle(await this.handles!.takeAsync());
+          managerClients = [...(prev?.managerClients ?? []), h];
+          await j.putGpu({ bdf: p.gpu.bdf, managerClients, selections: prev?.selections ?? [], updatedAt: Date.now() });
+          gpuForMgr = withClientHandle(p.gpu, h);
+        }
         const mgr = await PgpuManager.create({
-          gpu: p.gpu, logger: this.log, metadataDir, rpcTimeoutMs: this.config.timeouts.rpcMs, policy: this.policyFor(p.gpu.bdf),
+          gpu: gpuForMgr, logger: this.log, metadataDir, rpcTimeoutMs: this.config.timeouts.rpcMs, policy: this.policyFor(p.gpu.bdf),
           ...opts.manager?.(p.gpu),
         });
-        this.attach(p.gpu, mgr);
+        const lc = this.attach(p.gpu, mgr);
+        if (j !== undefined) await this.reconcileGpu(lc, j, prev, managerClients);
       } catch (error) {
         this.log.error('vGPU manager init failed; this GPU will host no vGPUs', { gpu: p.gpu.bdf, error });
         try {
@@ -71,6 +95,64 @@ export class VgpuServiceImpl implements VgpuService {
         }
       }
     }
+    if (j !== undefined) {
+      const managed = new Set(this.gpusByBdf.keys());
+      for (const r of j.vgpus()) if (!managed.has(r.gpu)) this.reconcileReport.dropped.push(r.id);
+      j.noteReconcile(this.reconcileReport);
+      const rep = this.reconcileReport;
+      this.log.info('journal reconciled', {
+        kept: rep.kept, rolledBack: rep.rolledBack.map((r) => r.id), leftForAbsentGpus: rep.dropped, staleManagerClientsFreed: rep.staleClientsFreed,
+      });
+    }
+  }
+
+  /**
+   * Make one GPU match the journal after a (re)start: free the manager clients of earlier runs, adopt the vGPUs
+   * journalled ready (same id, VF, FB), roll back the half-way ones, restore the VF type selections.
+   */
+  private async reconcileGpu(lc: GpuLifecycle, j: VgpuJournal, prev: JournalGpu | undefined, managerClients: number[]): Promise<void> {
+    const report = this.reconcileReport;
+    const fw = lc.gpu.firmware;
+    const mine = mgrClientOf(lc);
+    for (const h of managerClients) {
+      if (h === mine) continue;
+      try {
+        await fw.freeClient({ hClient: h, hDevice: 0, hSubdevice: 0 }, { timeoutMs: this.config.timeouts.rpcMs });
+        report.staleClientsFreed++;
+      } catch (error) {
+        this.log.warn('could not free a stale manager RM client of an earlier run', { gpu: lc.bdf, hClient: h, error });
+      }
+    }
+    lc.managerClients = [mine];
+    const rolledBackAuto = new Set<number>();
+    for (const r of j.vgpus().filter((x) => x.gpu === lc.bdf)) {
+      if (r.state === 'ready') {
+        try {
+          await lc.adopt(r);
+          report.kept.push(r.id);
+          this.log.info('re-attached a running vGPU', { gpu: lc.bdf, vgpu: r.id, vf: r.vf, type: r.typeName });
+          continue;
+        } catch (error) {
+          report.rolledBack.push({ id: r.id, why: (error as Error).message });
+          this.log.warn('could not re-attach a journalled vGPU; rolled it back', { gpu: lc.bdf, vgpu: r.id, error });
+        }
+      } else {
+        await lc.rollbackJournalled(r);
+        report.rolledBack.push({ id: r.id, why: `caught half-way (${r.state})` });
+        this.log.warn('rolled back a vGPU a crash caught half-way', { gpu: lc.bdf, vgpu: r.id, state: r.state });
+      }
+      if (r.autoSelected) rolledBackAuto.add(r.vf);
+      await j.removeVgpu(r.id);
+    }
+    for (const s of prev?.selections ?? []) {
+      if (rolledBackAuto.has(s.vf) || lc.mgr.selectionOf(s.vf) !== undefined) continue;
+      try {
+        lc.mgr.policy.select(s.vf, s.typeId, { placementAt: s.placementId });
+      } catch (error) {
+        this.log.warn('could not restore a VF type selection', { gpu: lc.bdf, vf: s.vf, typeId: s.typeId, error });
+      }
+    }
+    lc.persistGpu();
   }
 
   /** Adopt an opened GPU with its manager (init does this for probed GPUs; tests call it directly). */
@@ -85,7 +167,10 @@ export class VgpuServiceImpl implements VgpuService {
     };
     const lc = new GpuLifecycle({
       gpu, mgr, bus: this.bus, relay: this.relay, logger: this.log, scrubber: this.scrubber, timeouts,
-      verifyScrub: this.opts.verifyScrub ?? false, newId: () => `vgpu-${this.nextId++}`,
+      verifyScrub: this.opts.verifyScrub ?? false,
+      newId: () => `vgpu-${this.ids !== undefined ? this.ids.take() : this.nextId++}`,
+      journal: this.journal,
+      newClientHandle: this.handles !== undefined ? async () => rmHandle(await this.handles!.takeAsync()) : undefined,
     });
     lc.start();
     this.gpusByBdf.set(gpu.bdf, lc);
@@ -207,6 +292,7 @@ export class VgpuServiceImpl implements VgpuService {
     }
     // The ABI refuses a change while the VF has a vGPU (EBUSY: the lifecycle marks it open).
     lc.mgr.abi.writeCurrent(vf, value);
+    lc.persistGpu();
     // A type written by the operator is theirs: a vGPU created on this VF later does not deselect it on destroy.
   }
 
@@ -264,6 +350,47 @@ export class VgpuServiceImpl implements VgpuService {
     const gpus = this.config.gpus;
     return (gpus.find((g) => g.bdf?.toLowerCase() === bdf.toLowerCase()) ?? gpus.find((g) => g.bdf === undefined))?.policy ?? 'homogeneous';
   }
+}
+
+/**
+ * RM client handles from the journal's sequence: namespace 0xc2 in the top byte (the Ada HAL picks its own in 0xc1),
+ * the sequence in the low 24 bits.
+ */
+function rmHandle(n: number): number {
+  return (0xc2000000 | (n & 0xffffff)) >>> 0;
+}
+
+function mgrClientOf(lc: GpuLifecycle): number {
+  return lc.mgr.client.hClient;
+}
+
+/**
+ * The GPU as PgpuManager.create sees it: its first allocClient uses `hClient` (journalled before the call), so a
+ * crash while the manager comes up cannot leak its client. Everything else is the GPU itself.
+ */
+function withClientHandle(gpu: PhysicalGpu, hClient: number): PhysicalGpu {
+  const fw = gpu.firmware;
+  let used = false;
+  const firmware = new Proxy(fw, {
+    get(target, prop) {
+      if (prop === 'allocClient') {
+        return (opts: Parameters<typeof fw.allocClient>[0] = {}) => {
+          if (used) return target.allocClient(opts);
+          used = true;
+          return target.allocClient({ ...opts, hClient });
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return new Proxy(gpu, {
+    get(target, prop) {
+      if (prop === 'firmware') return firmware;
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 function badAttr(attr: string): VgpuError {

@@ -4,8 +4,7 @@
  *
  * Suite 1 loads the in-memory fake manager through `plugins.paths` (an out-of-tree plugin, as an operator would):
  * it tests the daemon process, socket, signals and CLI, not the vGPU manager.
- * Suite 2 runs the built-in plugins on the simulated RTX 6000 Ada; it is skipped while no built-in plugin provides
- * 'vgpu-service' (the lifecycle plugin binds TOKENS.VgpuManager).
+ * The built-in plugins on a process-mode simulated GPU (restarts, kill -9, load) are in vgpud-sim.test.ts.
  */
 import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +13,6 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { builtinPlugins } from '../../bin/builtin-plugins.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const VGPUD = join(root, 'bin/vgpud.mjs');
@@ -53,7 +51,7 @@ describe('vgpud + vgpuctl processes (fake manager via plugins.paths)', () => {
   let daemon: Daemon;
 
   before(async () => {
-    writeFileSync(config, `logging: {format: human}\nplugins:\n  paths: [${join(root, 'test/e2e/fixtures/fake-manager-plugin.ts')}]\n`);
+    writeFileSync(config, `logging: {format: human}\nplugins:\n  enabled: [fake-lifecycle, api, metrics]\n  paths: [${join(root, 'test/e2e/fixtures/fake-manager-plugin.ts')}]\n`);
     daemon = await startDaemon(['--config', config, '--socket', socket, '--state-dir', join(dir, 'state')]);
   });
   after(async () => {
@@ -136,47 +134,5 @@ describe('vgpud + vgpuctl processes (fake manager via plugins.paths)', () => {
     assert.equal((await ctl(stale, 'gpus')).code, 0);
     d.proc.kill('SIGTERM');
     assert.equal(await d.exited, 0);
-  });
-});
-
-const hasManager = builtinPlugins().some((p) => p.manifest.provides.includes('vgpu-service'));
-const skipReason = hasManager ? false : 'no built-in plugin provides vgpu-service yet (the lifecycle plugin binds TOKENS.VgpuManager)';
-
-describe('vgpud on the simulated RTX 6000 Ada (built-in plugins)', { skip: skipReason }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vgpud-e2e-sim-'));
-  const socket = join(dir, 'vgpud.sock');
-  const state = join(dir, 'state');
-  let daemon: Daemon;
-  before(async () => { daemon = await startDaemon(['--socket', socket, '--state-dir', state], 'vgpud ready', 60_000); });
-  after(() => {
-    if (daemon?.proc.exitCode === null) daemon.proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('lists the simulated GPU and its types', async () => {
-    const g = await ctl(socket, 'gpus', '--json');
-    assert.equal(g.code, 0, g.err);
-    assert.match(JSON.parse(g.out).gpus[0].name, /RTX 6000 Ada/);
-    const t = await ctl(socket, 'types', '--all', '--json');
-    assert.ok(JSON.parse(t.out).gpus[0].types.some((x: { name: string }) => /RTX6000-Ada-24Q$/.test(x.name)));
-  });
-
-  it('creates two 24Q, sees them on the VF ABI, destroys them', async () => {
-    const c = await ctl(socket, 'create', '--gpu', '0000:41:00.0', '--type', 'RTX6000-Ada-24Q', '--count', '2', '--json');
-    assert.equal(c.code, 0, c.err);
-    const vgpus = JSON.parse(c.out).vgpus as { id: string; vfBdf: string; typeId: number }[];
-    const cur = await ctl(socket, 'vf', vgpus[0]!.vfBdf, 'current_vgpu_type');
-    assert.equal(cur.out.trim(), String(vgpus[0]!.typeId));
-    for (const v of vgpus) assert.equal((await ctl(socket, 'destroy', v.id)).code, 0);
-  });
-
-  it('after kill -9 and a restart, the journal brings the ready vGPU back on its VF', async () => {
-    const c = await ctl(socket, 'create', '--gpu', '0000:41:00.0', '--type', '24Q', '--json');
-    const made = JSON.parse(c.out).vgpus[0] as { vf: number; typeId: number };
-    daemon.proc.kill('SIGKILL');
-    await daemon.exited;
-    daemon = await startDaemon(['--socket', socket, '--state-dir', state], 'vgpud ready', 60_000);
-    const l = JSON.parse((await ctl(socket, 'list', '--json')).out).vgpus as { vf: number; typeId: number; state: string }[];
-    assert.deepEqual(l.map((v) => [v.vf, v.typeId, v.state]), [[made.vf, made.typeId, 'ready']]);
   });
 });

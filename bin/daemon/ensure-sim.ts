@@ -1,0 +1,66 @@
+/**
+ * `vgpud --spawn-sim` (what `npm start` runs): before the daemon starts, make sure every process-mode simulated
+ * device of the config has its `vgpu-sim` running. A missing one is spawned DETACHED, in its own session, with
+ * its output in `<dir>/<bdf>.log`: it must survive the daemon — that is the whole point of a separate process (a
+ * daemon restart re-attaches the vGPUs on it, and their guests' FB is still there).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { VgpudConfig } from '../../core/config/config-schema.js';
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import type { Logger } from '../../core/contracts/logger.js';
+import { AdaHalPluginConfig } from '../../hal/ada-lovelace/ada-hal-plugin.js';
+import { DEFAULT_SIM_DIR, listDescriptors } from '../../hal/ada-lovelace/sim/sim-descriptor.js';
+
+export interface SimToEnsure {
+  board: string;
+  bdf: string;
+  dir: string;
+  fbBytes?: string;
+  firmwareVersion?: string;
+}
+
+/** The process-mode devices of the Ada HAL's config section. */
+export function processModeSims(config: Readonly<VgpudConfig>): SimToEnsure[] {
+  const parsed = AdaHalPluginConfig.safeParse((config.plugins as Record<string, unknown>)['hal-ada-lovelace'] ?? {});
+  if (!parsed.success) return []; // the plugin itself reports the bad section at start
+  return parsed.data.devices.filter((d) => d.mode === 'process').map((d) => ({
+    board: d.board, bdf: d.bdf, dir: d.dir ?? DEFAULT_SIM_DIR,
+    ...(d.fbBytes !== undefined ? { fbBytes: String(d.fbBytes) } : {}),
+    ...(d.firmwareVersion !== undefined ? { firmwareVersion: d.firmwareVersion } : {}),
+  }));
+}
+
+/** Spawn the missing simulators and wait (bounded) until each has published its descriptor. */
+export async function ensureSims(sims: SimToEnsure[], log: Logger, timeoutMs = 30_000): Promise<void> {
+  const script = fileURLToPath(new URL('../../hal/ada-lovelace/sim/vgpu-sim.ts', import.meta.url));
+  for (const s of sims) {
+    const alive = listDescriptors(s.dir).live.find((d) => d.bdf === s.bdf);
+    if (alive !== undefined) {
+      log.info('simulated GPU already running', { bdf: s.bdf, pid: alive.pid, dir: s.dir });
+      continue;
+    }
+    mkdirSync(s.dir, { recursive: true });
+    const logPath = join(s.dir, `${s.bdf}.log`);
+    const out = openSync(logPath, 'a');
+    const args = ['--import', 'tsx', script, '--board', s.board, '--bdf', s.bdf, '--dir', s.dir];
+    if (s.fbBytes !== undefined) args.push('--fb-bytes', s.fbBytes);
+    if (s.firmwareVersion !== undefined) args.push('--firmware-version', s.firmwareVersion);
+    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });
+    closeSync(out);
+    child.unref();
+    log.info('started simulated GPU (vgpu-sim, detached)', { bdf: s.bdf, board: s.board, pid: child.pid, dir: s.dir, log: logPath });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (listDescriptors(s.dir).live.some((d) => d.bdf === s.bdf)) break;
+      if (child.exitCode !== null || Date.now() > deadline) {
+        throw new VgpuError(ErrorCode.FirmwareBoot, `vgpu-sim for ${s.bdf} did not come up${child.exitCode !== null ? ` (exit ${child.exitCode})` : ''}`, {
+          hint: `read ${logPath}; process mode needs the native addon (npm run build:native)`,
+        });
+      }
+      await new Promise((r) => setTimeout(r, 100)); // bounded poll of the descriptor file, with a deadline
+    }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * VgpuJournal contract: the daemon's write-ahead record of every vGPU and of each GPU's manager state, kept in the
+ * state directory so that a restart — a crash, `kill -9`, an upgrade — knows exactly what lives in the devices.
+ *
+ * Write-ahead: the lifecycle AWAITS each write before the step it announces (intent before the first hardware
+ * step, every resource that outlives the daemon before moving on, 'stopping' before the first teardown step), so
+ * whatever a crash interrupts, the journal names at least everything the devices hold. Every write is atomic
+ * (temp file, fsync, rename, fsync dir): a record is always the old or the new one, never a mix.
+ *
+ * Bound to TOKENS.VgpuJournal by the 'state' plugin; the lifecycle injects it optionally (unit tests run without).
+ */
+import type { VgpuState } from './events.js';
+import type { RmClient } from './firmware.js';
+
+/** One vGPU as the journal knows it. Resources appear as the create steps acquire them. */
+export interface JournalVgpu {
+  id: string;
+  gpu: string;
+  vf: number;
+  typeId: number;
+  typeName: string;
+  /** 'creating' and 'stopping' are half-way: a restart rolls them back. 'ready' is adopted. */
+  state: Extract<VgpuState, 'creating' | 'ready' | 'stopping'>;
+  /** The type selection of the VF: its FB placement slot, and whether the create selected it (destroy deselects). */
+  placementId: number;
+  autoSelected: boolean;
+  /** Per-vGPU UUID, hex without dashes (the plugin task was configured with it). */
+  uuid: string;
+  chids?: { offset: number; count: number };
+  guestFb?: { offset: bigint; size: bigint };
+  heap?: { offset: bigint; size: bigint };
+  /** Journalled BEFORE the client is allocated: a crash during the allocation still names the handle to free. */
+  clientHandle?: number;
+  client?: RmClient;
+  /** BOOTLOAD succeeded: the firmware runs a plugin task for this gfid. */
+  pluginTask?: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Per-GPU manager state that outlives the daemon. */
+export interface JournalGpu {
+  bdf: string;
+  /**
+   * hClient handles of the manager's own RM clients that may be alive in the firmware: the next run's handle is
+   * added BEFORE it is allocated, and the earlier runs' are freed as stale once the new manager is up.
+   */
+  managerClients: number[];
+  /** VF type selections (also those without a vGPU: an operator's current_vgpu_type survives a restart). */
+  selections: { vf: number; typeId: number; placementId: number }[];
+  updatedAt: number;
+}
+
+/** Monotonic sequences that never repeat across restarts. */
+export type JournalSequence = 'vgpu-id' | 'rm-handle';
+
+/** What the reconcile at start did, per vGPU id. */
+export interface ReconcileReport {
+  /** Journalled ready and re-attached: same id, VF and FB. */
+  kept: string[];
+  /** Half-way (creating/stopping) or not adoptable: torn down, record dropped. */
+  rolledBack: { id: string; why: string }[];
+  /** Records of GPUs this run does not manage: left in the journal for a later start. */
+  dropped: string[];
+  /** Stale manager RM clients of earlier runs that were freed. */
+  staleClientsFreed: number;
+}
+
+export interface VgpuJournal {
+  readonly dir: string;
+  vgpus(): JournalVgpu[];
+  vgpu(id: string): JournalVgpu | undefined;
+  gpu(bdf: string): JournalGpu | undefined;
+  /** Write (create or replace) a vGPU record durably; resolves once it is on disk. */
+  putVgpu(record: JournalVgpu): Promise<void>;
+  removeVgpu(id: string): Promise<void>;
+  putGpu(record: JournalGpu): Promise<void>;
+  /** Reserve `count` numbers of a sequence durably; resolves with the first. Numbers are never handed out twice. */
+  reserve(seq: JournalSequence, count: number): Promise<number>;
+  /** The last reconcile (shown by `/v1/status`). */
+  noteReconcile(report: ReconcileReport): void;
+  lastReconcile(): ReconcileReport | undefined;
+}

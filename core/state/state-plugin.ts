@@ -1,0 +1,39 @@
+/**
+ * Plugin 'state': opens the write-ahead vGPU journal in `api.stateDir` and binds it to TOKENS.VgpuJournal
+ * (capability 'state'). The lifecycle lists 'state' as optional, so the journal is open before the lifecycle
+ * starts and reconciles it with the devices; without this plugin the daemon runs with no persistence at all.
+ */
+import { ContainerModule } from 'inversify';
+import type { VgpudConfig } from '../config/config-schema.js';
+import type { VgpudPlugin } from '../contracts/plugin.js';
+import type { VgpuJournal } from '../contracts/vgpu-journal.js';
+import { TOKENS } from '../tokens.js';
+import { FileVgpuJournal } from './file-vgpu-journal.js';
+
+export const STATE_PLUGIN_NAME = 'state';
+
+export function createStatePlugin(): VgpudPlugin {
+  let journal: FileVgpuJournal | undefined;
+  return {
+    manifest: {
+      name: STATE_PLUGIN_NAME, version: '0.1.0', description: 'write-ahead vGPU journal in the state dir',
+      provides: ['state'], requires: ['config'],
+    },
+    module: new ContainerModule(({ bind }) => {
+      bind<VgpuJournal>(TOKENS.VgpuJournal).toDynamicValue((ctx) => {
+        journal ??= new FileVgpuJournal(ctx.get<Readonly<VgpudConfig>>(TOKENS.Config).api.stateDir);
+        return journal;
+      }).inSingletonScope();
+    }),
+    async start(ctx) {
+      const j = ctx.container.get<VgpuJournal>(TOKENS.VgpuJournal) as FileVgpuJournal;
+      // The plugin's logger is only known here; the journal logs torn temp files and unreadable records.
+      j.setLogger(ctx.logger);
+      await j.open();
+      ctx.logger.info('state journal open', { dir: j.dir, vgpus: j.vgpus().length });
+    },
+    async stop() {
+      await journal?.flush();
+    },
+  };
+}

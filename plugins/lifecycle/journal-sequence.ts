@@ -1,0 +1,61 @@
+/**
+ * Numbers that never repeat across daemon restarts (vGPU ids, RM client handles), handed out synchronously from a
+ * block reserved durably in the journal. A block is reserved before its first number is used, and the next one is
+ * fetched while a quarter of the current one is left, so `take()` (called where the code must not await, e.g. the
+ * synchronous claim of a VF) practically never finds the block empty. A crash wastes the rest of a block; it
+ * never hands a number out twice.
+ */
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import type { JournalSequence, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+
+export class JournalSequenceBlock {
+  private next = 0;
+  private end = 0;
+  private refill: Promise<void> | null = null;
+  private pendingBlock: { first: number } | null = null;
+
+  private constructor(private readonly journal: VgpuJournal, private readonly seq: JournalSequence, private readonly blockSize: number) {}
+
+  static async create(journal: VgpuJournal, seq: JournalSequence, blockSize: number): Promise<JournalSequenceBlock> {
+    const b = new JournalSequenceBlock(journal, seq, blockSize);
+    const first = await journal.reserve(seq, blockSize);
+    b.next = first;
+    b.end = first + blockSize;
+    return b;
+  }
+
+  /** The next number, synchronously. Throws VGPU_EBUSY only if the journal could not keep up (retry). */
+  take(): number {
+    if (this.next >= this.end && this.pendingBlock !== null) {
+      this.next = this.pendingBlock.first;
+      this.end = this.next + this.blockSize;
+      this.pendingBlock = null;
+    }
+    if (this.next >= this.end) {
+      this.prefetch();
+      throw new VgpuError(ErrorCode.Busy, `the journal has not reserved more ${this.seq} numbers yet`, { hint: 'retry in a moment' });
+    }
+    const n = this.next++;
+    if (this.end - this.next < this.blockSize / 4) this.prefetch();
+    return n;
+  }
+
+  /** The next number, waiting for the journal when the block is used up. */
+  async takeAsync(): Promise<number> {
+    if (this.next >= this.end && this.pendingBlock === null) {
+      this.prefetch();
+      await this.refill;
+    }
+    return this.take();
+  }
+
+  private prefetch(): void {
+    if (this.refill !== null || this.pendingBlock !== null) return;
+    this.refill = this.journal.reserve(this.seq, this.blockSize).then((first) => {
+      this.pendingBlock = { first };
+    }).finally(() => {
+      this.refill = null;
+    });
+    this.refill.catch(() => {}); // a failed refill shows up as EBUSY at the next take()
+  }
+}
