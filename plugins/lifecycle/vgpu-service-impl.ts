@@ -17,6 +17,8 @@ import type {
 import type { JournalGpu, ReconcileReport, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { HalRegistry } from '../../core/hal-registry.js';
 import { GpuProbe, type ProbeFailure } from '../../core/manager/gpu-probe.js';
+import type { GpuRegistry } from '../../core/gpu-registry.js';
+import type { VgpuLogStore } from '../../core/contracts/vgpu-log-store.js';
 import { PgpuManager, type PgpuManagerOptions } from '../../core/manager/pgpu-manager.js';
 import { TOKENS } from '../../core/tokens.js';
 import type { LifecycleTimeouts } from './create-steps.js';
@@ -51,6 +53,8 @@ export class VgpuServiceImpl implements VgpuService {
     @inject(TOKENS.Config) private readonly config: Readonly<VgpudConfig>,
     @inject(TOKENS.FbScrubber) @optional() private readonly scrubber: FbScrubber | undefined,
     @inject(TOKENS.VgpuJournal) @optional() private readonly journal?: VgpuJournal,
+    @inject(TOKENS.GpuRegistry) @optional() private readonly gpuRegistry?: GpuRegistry,
+    @inject(TOKENS.VgpuLogStore) @optional() private readonly logStore?: VgpuLogStore,
   ) {
     this.log = logger.child({ component: 'lifecycle' });
   }
@@ -58,7 +62,7 @@ export class VgpuServiceImpl implements VgpuService {
   /** Probe every GPU of every bound bus and bring up a manager and a lifecycle for each. One bad GPU is skipped. */
   async init(opts: ServiceInitOptions = {}): Promise<void> {
     this.opts = opts;
-    const probe = new GpuProbe(this.registry, this.bus, this.log, this.config);
+    const probe = new GpuProbe(this.registry, this.bus, this.log, this.config, this.gpuRegistry);
     const result = await probe.probeAll({ rpcTimeoutMs: this.config.timeouts.rpcMs });
     this.probeFailures.push(...result.failed);
     const metadataDir = opts.metadataDir ?? (await defaultMetadataDir());
@@ -302,6 +306,9 @@ export class VgpuServiceImpl implements VgpuService {
 
   logs(id: string, lines = 100): string[] {
     const { rec, lc } = this.findRecord(id, true);
+    // The logging plugin keeps what it drained, also after destroy (the live areas are gone with the heap then).
+    const kept = this.logStore?.lines(id, lines);
+    if (kept !== undefined && kept.length > 0) return [...rec.logLines(), ...kept].slice(-Math.max(0, lines));
     const out = rec.logLines();
     for (const ctx of ['init-task', 'vgpu-task', 'kernel'] as const) {
       try {

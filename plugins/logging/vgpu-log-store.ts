@@ -3,22 +3,9 @@
  * TOKENS.VgpuLogStore). Like upstream's debugfs shadow copy (seed spec §6), a vGPU's lines outlive its destroy and
  * are dropped only when a new vGPU takes the same VF.
  */
-export interface VgpuLogLine {
-  /** 'init-task' | 'vgpu-task' | 'kernel'. */
-  area: string;
-  line: string;
-  /** Wall-clock ms when the plugin drained it. */
-  at: number;
-}
+import type { VgpuLogLine, VgpuLogStore } from '../../core/contracts/vgpu-log-store.js';
 
-export interface VgpuLogStore {
-  /** Last `n` lines of a vGPU as "[area] text" (all when n is omitted); [] for an unknown vGPU. */
-  lines(vgpuId: string, n?: number): string[];
-  /** The same for whatever vGPU last used VF `vf` of GPU `gpu` (its logs survive until the VF is reused). */
-  linesForVf(gpu: string, vf: number, n?: number): string[];
-  /** vGPU ids with lines kept. */
-  vgpus(): string[];
-}
+export type { VgpuLogLine, VgpuLogStore };
 
 interface Record {
   gpu: string;
