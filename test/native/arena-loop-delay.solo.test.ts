@@ -1,12 +1,13 @@
 // The daemon keeps answering while it scrubs: during a 4 GiB fill, verify and page hash the event loop is never
 // delayed by 20 ms or more (perf_hooks.monitorEventLoopDelay, 2 ms resolution). Multi-GiB jobs, so this file has
-// them to itself; the runner still runs one other test file beside it (TEST_CONCURRENCY=2), which the design
-// tolerates: the addon's job threads are SCHED_IDLE and the fallback's helper thread runs at nice 19, so a waking
-// event loop preempts them, and neither ever does the work on the loop's thread.
+// them to itself: it is a `.solo.test.ts` file, which the runner starts alone after every other file. The addon's job
+// threads are SCHED_IDLE and the fallback's helper thread runs at nice 19, so a waking event loop preempts them, and
+// neither ever does the work on the loop's thread.
 // The bound cannot hold when OTHER sessions saturate both cores (the scheduler shares the cores between sessions
 // whatever we do), nor through hypervisor stalls: on the shared Firecracker VMs a `perf sched` trace of a failing
 // run showed every task of the guest (ours and other sessions') delayed 15–56 ms at the same instant while a vCPU
-// sat "idle" — the host, not this process. Run it on a machine busy with nothing but the test suite.
+// sat "idle" — the host, not this process. So a run over the bound is checked against an idle window of the same
+// length; only a stall that the idle loop does not also show is ours (assertResponsive).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -30,10 +31,30 @@ async function maxLoopDelayDuring<T>(work: () => Promise<T>): Promise<[number, T
   }
 }
 
+/** Max event-loop delay (ms) over an idle window of `ms`: what the machine alone does to our loop. */
+async function idleLoopDelay(ms: number): Promise<number> {
+  const [max] = await maxLoopDelayDuring(() => new Promise<void>((r) => setTimeout(r, ms)));
+  return max;
+}
+
+/**
+ * Assert the loop stayed under the bound while `work` ran. A run over the bound counts against us unless an idle
+ * window of the same length right after it stalls too: then the machine (other sessions, the hypervisor) stalled
+ * every task, which says nothing about our code, and the job is run again (at most 3 runs). A stall only while our
+ * job runs always fails. `work` must be repeatable.
+ */
 async function assertResponsive<T>(what: string, work: () => Promise<T>): Promise<T> {
-  const [max, r] = await maxLoopDelayDuring(work);
-  assert.ok(max < BOUND_MS, `${what}: event loop blocked for ${max.toFixed(1)} ms (bound ${BOUND_MS} ms)`);
-  return r;
+  const notes: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    const started = performance.now();
+    const [max, r] = await maxLoopDelayDuring(work);
+    if (max < BOUND_MS) return r;
+    const idle = await idleLoopDelay(Math.max(200, performance.now() - started));
+    notes.push(`run ${attempt}: ${max.toFixed(1)} ms with the job, ${idle.toFixed(1)} ms idle`);
+    if (idle < BOUND_MS || attempt === 3) {
+      assert.fail(`${what}: event loop blocked ${max.toFixed(1)} ms (bound ${BOUND_MS} ms); ${notes.join('; ')}`);
+    }
+  }
 }
 
 /** Fill 4 GiB with a pattern on fresh pages, check it, hash it, then scrub it back to zero; all under the bound. */
