@@ -95,7 +95,6 @@ class OffThreadRunner {
     if (this.worker || this.broken) return this.worker;
     try {
       const w = new Worker(SOURCE, { eval: true, name: 'vgpud-fallback-fill' });
-      w.unref();
       w.on('message', (m: { id: number; result?: number | null; error?: string }) => {
         const p = this.pending.get(m.id);
         if (!p) return;
@@ -111,6 +110,9 @@ class OffThreadRunner {
       };
       w.on('error', fail);
       w.on('exit', (code) => fail(new Error(`fallback helper thread exited (code ${code})`)));
+      // Unref only now: on Node 20 adding a 'message' listener refs the worker again, so an earlier unref is undone
+      // and an idle helper would keep every process that ever filled a SAB arena alive.
+      w.unref();
       this.worker = w;
     } catch {
       this.broken = true; // e.g. ERR_WORKER_INIT_FAILED: do the work on this thread from now on

@@ -1,123 +1,129 @@
 /**
- * The lifecycle on the SIMULATED RTX 6000 Ada: two -24Q vGPUs created in parallel, both ready with disjoint FB
- * slices, destroyed; then a 1,000-cycle create/destroy soak across mixed types ending with nothing held.
- *
- * Needs the simulator's per-vGPU plugin task to answer the host RPC mailbox (hal/ada-lovelace/sim/plugin-task.ts,
- * a follow-up issue). Until it does, the first create times out waiting for the BOOTLOADED magic and these tests
- * SKIP with that reason (the mock-HAL versions in test/unit/lifecycle/ run meanwhile).
+ * Two -24Q vGPUs on a simulated RTX 6000 Ada (PROCESS mode: the board's full 48 GiB FB in a sparse file, which
+ * two 24 GiB slices need), created in parallel: both ready, FB slices disjoint, destroyed, nothing held. The
+ * logging plugin's pieces (FirmwareLogDrainer, VgpuLogStore) drain each vGPU's firmware log areas: each vGPU's log
+ * shows its own boot lines (init-task and vgpu-task of its gfid), and keeps them after destroy until a new vGPU
+ * takes the VF. The 1,000-cycle soak is in soak.test.ts (worker mode).
  */
-import 'reflect-metadata';
-import { after, test } from 'node:test';
+import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { EventBusImpl } from '../../../core/event-bus.js';
-import { ExceptionRelayImpl } from '../../../core/exception-relay.js';
-import { isVgpuError } from '../../../core/contracts/exceptions.js';
-import type { PhysicalGpu } from '../../../core/contracts/hal.js';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { GpuRegistryImpl } from '../../../core/gpu-registry.js';
 import { MemoryLogger } from '../../../core/logging/memory-logger.js';
-import { PgpuManager } from '../../../core/manager/pgpu-manager.js';
-import { AdaHal } from '../../../hal/ada-lovelace/ada-hal.js';
-import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
-import { ensureDefaultMetadata } from '../../../metadata/default-metadata.js';
 import { loadNativeOps } from '../../../native/index.js';
-import { GpuLifecycle } from '../../../plugins/lifecycle/gpu-lifecycle.js';
-import { resolveType } from '../../../plugins/lifecycle/type-catalog.js';
+import { FirmwareLogDrainer, VgpuLogStoreImpl } from '../../../plugins/logging/index.js';
+import type { VgpuRecord } from '../../../plugins/lifecycle/vgpu-record.js';
+import { simRig, until, type SimRig } from './sim-rig.js';
 
 const native = loadNativeOps().kind === 'native';
-const devices: SimDeviceHandle[] = [];
-const dir = mkdtempSync('/dev/shm/vgpud-lifecycle-test-');
+const skip = !native && 'needs the native addon (npm run build:native): a 48 GiB FB only fits a sparse file region';
+const simDir = mkdtempSync('/dev/shm/vgpud-lifecycle-test-');
+const logDir = mkdtempSync('/tmp/vgpud-lifecycle-logs-');
+
+let r: SimRig;
+let store: VgpuLogStoreImpl;
+let drainer: FirmwareLogDrainer;
+before(async () => {
+  if (!native) return;
+  r = await simRig({ bdf: '0000:61:00.0', mode: 'process', dir: simDir, policy: 'homogeneous', timeouts: { rpcMs: 5000, bootloadMs: 3000, mailboxMs: 5000 } });
+  const gpus = new GpuRegistryImpl();
+  gpus.add(r.gpu);
+  store = new VgpuLogStoreImpl(5000);
+  // pollMs high: the test drains explicitly (drainAll) and at the state changes, as the plugin does.
+  drainer = new FirmwareLogDrainer(r.bus, gpus, new MemoryLogger({ level: 'warn' }), store, { dir: logDir, maxBytes: 1 << 20, maxFiles: 2, pollMs: 60_000, keepLines: 5000 });
+  drainer.start();
+});
 after(async () => {
-  await Promise.allSettled(devices.map((d) => d.stop()));
-  rmSync(dir, { recursive: true, force: true });
+  drainer?.stop();
+  await r?.stop();
+  rmSync(simDir, { recursive: true, force: true });
+  rmSync(logDir, { recursive: true, force: true });
 });
 
-async function bringUp(bdf: string, policy: 'homogeneous' | 'heterogeneous'): Promise<{ gpu: PhysicalGpu; mgr: PgpuManager; lc: GpuLifecycle }> {
-  // Full 48 GiB FB: process mode on the native (sparse) arena.
-  const dev = await startSimDevice({ board: 'rtx6000-ada', bdf, mode: 'process', dir });
-  devices.push(dev);
-  const logger = new MemoryLogger();
-  const gpu = await new AdaHal().open(dev.pciInfo(), { logger, rpcTimeoutMs: 5000 });
-  await gpu.firmware.boot({ version: '570.144', source: 'test' });
-  const mgr = await PgpuManager.create({ gpu, logger, metadataDir: dirname(ensureDefaultMetadata()), policy });
-  const bus = new EventBusImpl(logger);
-  let n = 0;
-  const lc = new GpuLifecycle({
-    gpu, mgr, bus, relay: new ExceptionRelayImpl(bus, logger), logger,
-    timeouts: { rpcMs: 5000, bootloadMs: 2000, mailboxMs: 5000, scrubMs: 4000, pollIntervalMs: 1 },
-    newId: () => `${bdf}-vgpu-${++n}`,
+/** The vGPU's drained lines, once they include every pattern (the firmware writes a line just after answering). */
+function linesWith(id: string, patterns: RegExp[]): Promise<string[]> {
+  return until(`log lines of ${id} matching ${patterns.join(', ')}`, () => {
+    drainer.drainAll();
+    const lines = store.lines(id);
+    return patterns.every((p) => lines.some((l) => p.test(l))) ? lines : undefined;
   });
-  lc.start();
-  return { gpu, mgr, lc };
 }
 
-/** True when the failure is the simulator's plugin task not answering the mailbox yet. */
-function mailboxMissing(e: unknown): boolean {
-  return isVgpuError(e, 'VGPU_ECREATE') && e.details['step'] === 'rpc-setup' && /BOOTLOADED/.test(e.message);
+/** The boot lines a vGPU's log must show: its own gfid in the init-task area, its own config in the vgpu-task area. */
+function bootLines(rec: VgpuRecord): RegExp[] {
+  return [
+    new RegExp(`^\\[init-task\\] .*plugin task for gfid ${rec.gfid} bootloaded`),
+    new RegExp(`^\\[init-task\\] .*gfid ${rec.gfid}: control buffer v1 found; GSP_PLUGIN_BOOTLOADED written`),
+    /^\[vgpu-task\] .*seq 1 VERSION_NEGOTIATION: ok/,
+    new RegExp(`^\\[vgpu-task\\] .*seq 2 SETUP_CONFIG_PARAMS_AND_INIT: ok \\(type ${rec.type.id}, ${rec.res.chids!.count} channels, dbdf 0x${rec.dbdf.toString(16)}\\)`),
+  ];
 }
 
-/** Bring-up, or null when the simulator itself cannot boot (its own tests in test/integration/ada report that). */
-async function bringUpOrSkip(t: { skip(msg: string): void }, bdf: string, policy: 'homogeneous' | 'heterogeneous'): Promise<Awaited<ReturnType<typeof bringUp>> | null> {
-  try {
-    return await bringUp(bdf, policy);
-  } catch (e) {
-    if (!isVgpuError(e, 'VGPU_EFWBOOT')) throw e;
-    t.skip(`the simulated GPU did not boot (${e.message}); see test/integration/ada`);
-    return null;
+it('two -24Q vGPUs created in parallel: both ready, disjoint FB, per-vGPU boot logs kept after destroy until the VF is reused', { skip }, async () => {
+  const t24 = r.type('24Q');
+  const [a, b] = await Promise.all([r.lc.create(0, t24), r.lc.create(1, t24)]);
+  assert.equal(a.state, 'ready');
+  assert.equal(b.state, 'ready');
+  assert.equal(await r.dev.controls.pluginTask(a.gfid), 'running');
+  assert.equal(await r.dev.controls.pluginTask(b.gfid), 'running');
+
+  // Disjoint: the two guest FB slices and the two heaps, pairwise.
+  const ranges = [a.res.guestFb!, b.res.guestFb!, a.res.heap!, b.res.heap!];
+  for (let i = 0; i < ranges.length; i++) {
+    for (let j = i + 1; j < ranges.length; j++) {
+      const x = ranges[i]!;
+      const y = ranges[j]!;
+      assert.ok(x.offset + x.size <= y.offset || y.offset + y.size <= x.offset, `ranges ${i} and ${j} overlap`);
+    }
   }
-}
+  assert.equal(a.res.guestFb!.size, t24.fbLength);
 
-const fbHeld = (gpu: PhysicalGpu): number => gpu.memory.list().filter((r) => r.label === 'guest-fb' || r.label === 'mgmt-heap').length;
+  // Per-vGPU logs: each shows its own boot lines and none of the other's. (Patterns taken now: destroy clears res.)
+  const boot = new Map([a, b].map((rec) => [rec.id, bootLines(rec)]));
+  const la = await linesWith(a.id, boot.get(a.id)!);
+  const lb = await linesWith(b.id, boot.get(b.id)!);
+  assert.ok(!la.some((l) => new RegExp(`gfid ${b.gfid}\\b`).test(l)), 'no line of the other vGPU in this one\'s log');
+  assert.ok(!lb.some((l) => new RegExp(`gfid ${a.gfid}\\b`).test(l)), 'no line of the other vGPU in this one\'s log');
+  assert.deepEqual(store.linesForVf(r.gpu.bdf, 0), la);
 
-test('two -24Q vGPUs on a simulated RTX 6000 Ada, created in parallel: ready, disjoint FB, destroyed', { skip: !native && 'needs the native arena for a 48 GiB FB' }, async (t) => {
-  const up = await bringUpOrSkip(t, '0000:61:00.0', 'homogeneous');
-  if (up === null) return;
-  const { gpu, mgr, lc } = up;
-  const t24 = resolveType(mgr.policy.types, '24Q', gpu.bdf);
-  const results = await Promise.allSettled([lc.create(0, t24), lc.create(1, t24)]);
-  const failed = results.find((r) => r.status === 'rejected');
-  if (failed !== undefined && mailboxMissing((failed as PromiseRejectedResult).reason)) {
-    await lc.idle();
-    for (const r of lc.records()) await lc.destroy(r.id);
-    t.skip('the simulator plugin task does not answer the host RPC mailbox yet (BOOTLOADED never written)');
-    return;
+  await Promise.all([r.lc.destroy(a.id), r.lc.destroy(b.id)]);
+  assert.deepEqual(await r.books(), r.baseline, 'nothing held after destroy');
+  assert.equal(r.gpu.firmware.readLog('init-task', a.gfid).byteLength, 0, 'the firmware released the log areas at CLEANUP');
+
+  // Kept after destroy: in the store and in the per-vGPU files.
+  for (const rec of [a, b]) {
+    for (const p of boot.get(rec.id)!) assert.ok(store.lines(rec.id).some((l) => p.test(l)), `${rec.id} still shows ${p}`);
+    const file = readdirSync(logDir).find((f) => f.endsWith(`_vf${rec.vf.index}_${rec.id}.log`));
+    assert.ok(file !== undefined, `a log file for ${rec.id}`);
+    const text = readFileSync(join(logDir, file), 'utf8');
+    assert.match(text, new RegExp(`\\[init-task\\] .*plugin task for gfid ${rec.gfid} bootloaded`));
+    assert.match(text, /\[vgpu-task\] .*SETUP_CONFIG_PARAMS_AND_INIT: ok/);
   }
-  const [a, b] = results.map((r) => { assert.equal(r.status, 'fulfilled', String((r as PromiseRejectedResult).reason)); return (r as PromiseFulfilledResult<Awaited<ReturnType<GpuLifecycle['create']>>>).value; });
-  assert.equal(a!.state, 'ready');
-  assert.equal(b!.state, 'ready');
-  const fa = a!.res.guestFb!;
-  const fbb = b!.res.guestFb!;
-  assert.ok(fa.offset + fa.size <= fbb.offset || fbb.offset + fbb.size <= fa.offset);
-  await Promise.all([lc.destroy(a!.id), lc.destroy(b!.id)]);
-  assert.equal(fbHeld(gpu), 0);
-  assert.deepEqual(gpu.channels.list(), []);
+
+  // Until the VF is reused: a new vGPU on VF 0 drops a's lines; VF 1 still shows b's.
+  const c = await r.lc.create(0, t24);
+  assert.deepEqual(store.lines(a.id), []);
+  await linesWith(c.id, bootLines(c));
+  assert.ok(store.linesForVf(r.gpu.bdf, 0).every((l) => store.lines(c.id).includes(l)));
+  assert.ok(store.linesForVf(r.gpu.bdf, 1).some((l) => boot.get(b.id)![3]!.test(l)));
+  await r.lc.destroy(c.id);
+  assert.deepEqual(await r.books(), r.baseline);
+  assert.ok(existsSync(logDir));
 });
 
-test('1,000 create/destroy cycles on the simulator across mixed types end with the empty GPU\'s FB accounting', { skip: !native && 'needs the native arena for a 48 GiB FB' }, async (t) => {
-  const up = await bringUpOrSkip(t, '0000:62:00.0', 'heterogeneous');
-  if (up === null) return;
-  const { gpu, mgr, lc } = up;
-  const empty = gpu.memory.stats();
-  const types = ['1Q', '4Q', '8Q', '12Q'].map((s) => resolveType(mgr.policy.types, s, gpu.bdf));
-  try {
-    const probe = await lc.create(0, types[0]!);
-    await lc.destroy(probe.id);
-  } catch (e) {
-    if (!mailboxMissing(e)) throw e;
-    t.skip('the simulator plugin task does not answer the host RPC mailbox yet (BOOTLOADED never written)');
-    return;
-  }
-  let seed = 7;
-  const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
-  const live = new Map<number, string>();
-  let cycles = 0;
-  while (cycles < 1000) {
-    const vf = rand(4);
-    const id = live.get(vf);
-    if (id !== undefined) { await lc.destroy(id); live.delete(vf); cycles++; continue; }
-    try { live.set(vf, (await lc.create(vf, types[rand(types.length)]!)).id); } catch (e) { if (!isVgpuError(e)) throw e; }
-  }
-  for (const id of live.values()) await lc.destroy(id);
-  assert.deepEqual(gpu.memory.stats(), empty);
-  assert.deepEqual(gpu.channels.list(), []);
+it('a destroyed vGPU\'s kept log includes its plugin task\'s shutdown line', {
+  skip,
+  todo: 'BUG plugins/logging/firmware-log-drainer.ts onState: the drain at \'stopping\' runs when destroy() emits ' +
+    'the transition, BEFORE the walk sends SHUTDOWN, and CLEANUP (same bootload undo, right after) removes the log ' +
+    'areas before \'destroyed\' — so "plugin task for gfid N shut down" is only caught if a poll happens to land ' +
+    'between the two controls (docs/logging.md says \'stopping\' catches it). Fix: drain on the vgpu:step event of ' +
+    'the bootload undo after SHUTDOWN (needs the lifecycle to emit one between SHUTDOWN and CLEANUP, e.g. a ' +
+    '\'plugin-shutdown\' step), or have the firmware keep the areas readable until the heap is reused.',
+}, async () => {
+  const rec = await r.lc.create(2, r.type('24Q'));
+  await linesWith(rec.id, bootLines(rec));
+  await r.lc.destroy(rec.id);
+  assert.ok(store.lines(rec.id).some((l) => new RegExp(`^\\[init-task\\] .*plugin task for gfid ${rec.gfid} shut down`).test(l)),
+    `the shutdown line is in the kept log:\n${store.lines(rec.id).join('\n')}`);
 });
