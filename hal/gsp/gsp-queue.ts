@@ -152,6 +152,9 @@ export class Doorbell {
   private readonly counterIdx: number;
   private readonly flagIdx: number;
   private readonly counterOff: bigint;
+  /** Wake-ups sent (futex/notify calls) and sleeps taken on this doorbell by this side, for stats and benches. */
+  wakes = 0;
+  sleeps = 0;
 
   constructor(
     private readonly view: GspRegionView,
@@ -170,6 +173,7 @@ export class Doorbell {
     // Clear the flag as we wake: the sleeper stays asleep for ~50 µs after the notify, and every further ring
     // in that window would otherwise pay another notify (syscall on the addon) for nothing.
     if (force || (Atomics.load(i32, this.flagIdx) !== 0 && Atomics.compareExchange(i32, this.flagIdx, 1, 0) === 1)) {
+      this.wakes++;
       this.view.arena.wake32(this.counterOff);
     }
   }
@@ -194,6 +198,7 @@ export class Doorbell {
       Atomics.store(i32, this.flagIdx, 0);
       return 'ok';
     }
+    this.sleeps++;
     try {
       const r = await this.view.arena.wait32(this.counterOff, seen >>> 0, timeoutMs);
       return r === 'timed-out' ? r : 'ok';
@@ -206,13 +211,24 @@ export class Doorbell {
 /** Ring geometry shared by both ends. */
 const CNT = GSP_QUEUE_MSG_COUNT;
 
-/** The producer end of one ring. */
+/**
+ * The producer end of one ring. Writes are local until publish(): a producer that writes a batch stores its
+ * write pointer ONCE, so the consumer sees the whole batch at one wake-up and the pointer's cache line moves
+ * between the cores once per batch instead of once per element.
+ */
 export class GspTxQueue {
   private readonly wptrIdx: number;
   /** The consumer's read pointer of this ring lives in the consumer's own (other) queue page. */
   private readonly rptrIdx: number;
   private readonly entries: number;
   private wptr: number;
+  private published: number;
+  /**
+   * Free slots as last computed from the consumer's read pointer, minus what we wrote since. The read pointer
+   * lives on a cache line the consumer writes; re-reading it for every element costs a cross-core miss, so we
+   * look at it again only when this lower bound says the element might not fit.
+   */
+  private knownFree = 0;
   /**
    * Bytes of each slot that may be non-zero (what we last wrote there). We are the only writer of this ring, so
    * zeroing an element's padding only needs to clear what an older, longer element left — not the whole page
@@ -229,31 +245,58 @@ export class GspTxQueue {
     this.rptrIdx = (peerQueue + QueueHeader.RX_READ_PTR) >>> 2;
     this.entries = ownQueue + GSP_QUEUE_ENTRY_OFFSET;
     this.wptr = Atomics.load(view.i32, this.wptrIdx) >>> 0;
-  }
-
-  /** Free slots, keeping one empty so that full and empty differ (nouveau `rptr + cnt - wptr - 1`). */
-  free(): number {
-    const rptr = Atomics.load(this.view.i32, this.rptrIdx) >>> 0;
-    return (rptr + CNT - this.wptr - 1) % CNT;
+    this.published = this.wptr;
   }
 
   /**
-   * Copy one element of `pages` pages from `src[srcOff…]` (`used` meaningful bytes, the rest of the last page
-   * is zeroed so the padded element checksums as the used part does) into the ring, wrapping page-wise,
-   * then publish the write pointer. Caller checked `free() >= pages`.
+   * Free slots, keeping one empty so that full and empty differ (nouveau `rptr + cnt - wptr - 1`). Counts
+   * written-but-unpublished slots as taken.
    */
+  free(): number {
+    const rptr = Atomics.load(this.view.i32, this.rptrIdx) >>> 0;
+    const f = rptr - this.wptr - 1;
+    return (this.knownFree = f < 0 ? f + CNT : f);
+  }
+
+  /** True when `pages` slots are free (reads the consumer's pointer only when the cached bound is too small). */
+  hasRoom(pages: number): boolean {
+    return this.knownFree >= pages || this.free() >= pages;
+  }
+
+  /** True when written elements wait for publish(). */
+  get unpublished(): boolean {
+    return this.wptr !== this.published;
+  }
+
+  /** Make every element written so far visible to the consumer (one atomic store). Returns whether it did. */
+  publish(): boolean {
+    if (this.wptr === this.published) return false;
+    this.published = this.wptr;
+    Atomics.store(this.view.i32, this.wptrIdx, this.wptr);
+    return true;
+  }
+
   /** Byte offset (in the region) of the next slot to write, when `pages` slots fit there without wrapping. */
   contiguousSlot(pages: number): number | null {
     return this.wptr + pages <= CNT ? this.entries + this.wptr * GSP_PAGE_SIZE : null;
   }
 
   /**
-   * Publish an element of `pages` pages already written in place at contiguousSlot() (`used` bytes), after
-   * zeroing what older elements left in its padding.
+   * Take an element of `pages` pages already written in place at contiguousSlot() (`used` bytes), after
+   * zeroing what older elements left in its padding. Not visible to the consumer until publish().
    */
   commit(used: number, pages: number): void {
-    const u8 = this.view.u8;
+    this.knownFree -= pages;
     let slot = this.wptr;
+    if (pages === 1) {
+      // The common case, without the page loop.
+      const old = this.dirty[slot] as number;
+      if (old > used) this.view.u8.fill(0, this.entries + slot * GSP_PAGE_SIZE + used, this.entries + slot * GSP_PAGE_SIZE + old);
+      this.dirty[slot] = used;
+      this.wptr = slot + 1 === CNT ? 0 : slot + 1;
+      return;
+    }
+    const u8 = this.view.u8;
     let done = 0;
     for (let k = 0; k < pages; k++) {
       const dst = this.entries + slot * GSP_PAGE_SIZE;
@@ -265,10 +308,15 @@ export class GspTxQueue {
       slot++;
     }
     this.wptr = slot === CNT ? 0 : slot;
-    Atomics.store(this.view.i32, this.wptrIdx, this.wptr);
   }
 
+  /**
+   * Copy one element of `pages` pages from `src[srcOff…]` (`used` meaningful bytes; the rest of the last page
+   * is zeroed so the padded element checksums as the used part does) into the ring, wrapping page-wise. Caller
+   * checked `free() >= pages`. Not visible to the consumer until publish().
+   */
   write(src: Uint8Array, srcOff: number, used: number, pages: number): void {
+    this.knownFree -= pages;
     const u8 = this.view.u8;
     let slot = this.wptr;
     let done = 0;
@@ -284,17 +332,20 @@ export class GspTxQueue {
       slot = slot + 1 === CNT ? 0 : slot + 1;
     }
     this.wptr = slot;
-    Atomics.store(this.view.i32, this.wptrIdx, this.wptr);
   }
 }
 
-/** The consumer end of one ring. */
+/**
+ * The consumer end of one ring. Like the producer, it moves its read pointer locally and publishes it once per
+ * batch (release()).
+ */
 export class GspRxQueue {
   private readonly wptrIdx: number;
   /** Our read pointer of this ring lives in OUR own (the other) queue page. */
   private readonly rptrIdx: number;
   readonly entries: number;
   private rptr: number;
+  private published: number;
 
   constructor(
     private readonly view: GspRegionView,
@@ -305,12 +356,13 @@ export class GspRxQueue {
     this.rptrIdx = (ownQueue + QueueHeader.RX_READ_PTR) >>> 2;
     this.entries = peerQueue + GSP_QUEUE_ENTRY_OFFSET;
     this.rptr = Atomics.load(view.i32, this.rptrIdx) >>> 0;
+    this.published = this.rptr;
   }
 
   /** Slots written and not yet consumed. */
   used(): number {
-    const wptr = Atomics.load(this.view.i32, this.wptrIdx) >>> 0;
-    return (wptr + CNT - this.rptr) % CNT;
+    const u = (Atomics.load(this.view.i32, this.wptrIdx) >>> 0) - this.rptr;
+    return u < 0 ? u + CNT : u;
   }
 
   get readPtr(): number {
@@ -336,10 +388,18 @@ export class GspRxQueue {
     if (firstBytes < bytes) dst.set(u8.subarray(this.entries, this.entries + (bytes - firstBytes)), firstBytes);
   }
 
-  /** Consume `pages` slots and publish the read pointer. */
+  /** Consume `pages` slots (local until release()). */
   advance(pages: number): void {
-    this.rptr = (this.rptr + pages) % CNT;
+    const r = this.rptr + pages;
+    this.rptr = r >= CNT ? r - CNT : r;
+  }
+
+  /** Publish the read pointer (frees the consumed slots for the producer). Returns whether it moved. */
+  release(): boolean {
+    if (this.rptr === this.published) return false;
+    this.published = this.rptr;
     Atomics.store(this.view.i32, this.rptrIdx, this.rptr);
+    return true;
   }
 }
 

@@ -19,7 +19,7 @@ import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { RpcOptions } from '../../core/contracts/firmware.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { SharedArena } from '../../native/native-ops.js';
-import type { GspDrop, GspMessage } from './gsp-element.js';
+import type { GspDrop, GspReceiverSink } from './gsp-element.js';
 import {
   GSP_EVENT_BASE,
   GspControl,
@@ -29,9 +29,10 @@ import {
   gspFunctionName,
 } from './gsp-layout.js';
 import { GspRegionView, initGspRegion, openEndpoint, type GspEndpoint } from './gsp-queue.js';
-import { GspReceiver, type GspReceiverSink } from './gsp-receiver.js';
+import { GspReceiver } from './gsp-receiver.js';
 import { GspSender, type OutgoingMessage } from './gsp-sender.js';
 import { rpcResultError, type GspRpcCaller } from './rm-payload.js';
+import { SequenceTable } from './sequence-table.js';
 
 /** OpenRM reply wait: defaultus + defaultus/2 with the 4 s graphics-mode default (h&p §3.3). */
 export const GSP_DEFAULT_RPC_TIMEOUT_MS = 6000;
@@ -83,6 +84,10 @@ export interface GspClientStats {
   drops: number;
   elementsSent: number;
   elementsReceived: number;
+  /** Wake-ups (futex/notify) sent to the firmware: one per time it had gone to sleep, not one per message. */
+  wakesSent: number;
+  /** Times the receive loop went to sleep waiting for the firmware. */
+  sleeps: number;
 }
 
 interface ClientEvents {
@@ -91,29 +96,75 @@ interface ClientEvents {
 }
 
 /**
- * One call in flight. It is also the outgoing message (one object per call instead of three) and lives in a
- * timeout bucket: calls with the same timeout expire in the order they were made, so one timer for the earliest
- * deadline replaces a setTimeout per call (a timer per call cost a fifth of the throughput in GC and timer work).
+ * One call in flight. It is also the outgoing message (one object per call instead of three) and a link of its
+ * timeout list: calls with the same timeout expire in the order they were made, so an intrusive FIFO per timeout
+ * value plus ONE timer for the earliest deadline replace a setTimeout per call (a timer per call cost a fifth of
+ * the throughput in GC and timer work) — and, being intrusive, adding and removing a call allocates nothing.
+ *
+ * Records are pooled: a call that went straight into the ring is referenced only by the client's own structures,
+ * so once settled (and unlinked from all of them) its record serves the next call.
  */
 class Pending implements OutgoingMessage {
+  fn = 0;
+  sequence = 0;
+  gfid = 0;
+  payload: Uint8Array = EMPTY;
+  timeouts: TimeoutList | null = null;
+  deadline = 0;
+  signal: AbortSignal | undefined = undefined;
   result = 0xffffffff;
   resultPrivate = 0xffffffff;
   cancelled = false;
+  /** Written into the ring by send() itself: nothing outside the client holds the record, it may be reused. */
+  recyclable = false;
   resolve: (payload: Uint8Array) => void = noop;
   reject: (error: VgpuError) => void = noop;
   onAbort: (() => void) | undefined = undefined;
-  constructor(
-    readonly fn: number,
-    readonly sequence: number,
-    readonly gfid: number,
-    readonly payload: Uint8Array,
-    readonly timeoutMs: number,
-    readonly deadline: number,
-    readonly signal: AbortSignal | undefined,
-  ) {}
+  prev: Pending | null = null;
+  next: Pending | null = null;
+}
+
+const EMPTY = new Uint8Array(0);
+/** Records kept for reuse; more than the calls usually in flight buys nothing. */
+const POOL_MAX = 256;
+
+/** The pending calls of one timeout value, oldest (earliest deadline) first. */
+class TimeoutList {
+  head: Pending | null = null;
+  tail: Pending | null = null;
+  constructor(readonly timeoutMs: number) {}
+
+  push(p: Pending): void {
+    p.prev = this.tail;
+    p.next = null;
+    if (this.tail !== null) this.tail.next = p;
+    else this.head = p;
+    this.tail = p;
+  }
+
+  remove(p: Pending): void {
+    if (p.prev !== null) p.prev.next = p.next;
+    else if (this.head === p) this.head = p.next;
+    else return; // not linked
+    if (p.next !== null) p.next.prev = p.prev;
+    else this.tail = p.prev;
+    p.prev = null;
+    p.next = null;
+  }
 }
 
 function noop(): void {}
+
+/**
+ * `new Promise(executor)` with one shared executor instead of a closure per call: the executor runs
+ * synchronously, so the resolving functions are picked up right after the constructor returns.
+ */
+let capturedResolve: (payload: Uint8Array) => void = noop;
+let capturedReject: (error: VgpuError) => void = noop;
+function captureResolvers(resolve: (payload: Uint8Array) => void, reject: (error: VgpuError) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
 
 const NOOP_LOGGER: Logger = {
   error() {},
@@ -130,9 +181,19 @@ export class GspRpcClient implements GspRpcCaller {
   private readonly ep: GspEndpoint;
   private readonly sender: GspSender;
   private readonly receiver: GspReceiver;
-  private readonly pending = new Map<number, Pending>();
-  /** Pending calls by timeout value; each Set is in deadline order. */
-  private readonly buckets = new Map<number, Set<Pending>>();
+  private readonly pending = new SequenceTable<Pending>();
+  /** Pending calls by timeout value; each list is in deadline order. */
+  private readonly buckets = new Map<number, TimeoutList>();
+  /** The list last used: nearly every call uses the default timeout, which saves a map lookup per call. */
+  private lastList: TimeoutList | null = null;
+  private readonly pool: Pending[] = [];
+  /**
+   * Date.now() as of the receive loop's last wake-up or batch (a clock read costs ≈60 ns, a tenth of a call).
+   * Calls made while the loop is awake run in the same turn as that batch, so a deadline computed from it is
+   * early by at most that turn's duration; while the loop sleeps (`idle`) calls read the clock themselves.
+   */
+  private clock = Date.now();
+  private idle = true;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = 0;
   private readonly emitter = new EventEmitter<ClientEvents>();
@@ -148,11 +209,12 @@ export class GspRpcClient implements GspRpcCaller {
   private readyWaiters: Array<() => void> = [];
   private readonly stats_: GspClientStats = {
     calls: 0, replies: 0, events: 0, timeouts: 0, lateReplies: 0, drops: 0, elementsSent: 0, elementsReceived: 0,
+    wakesSent: 0, sleeps: 0,
   };
   /** Recently expired sequences, to tell a late reply from an unknown one in the log. */
   private readonly expired = new Set<number>();
   private readonly sink: GspReceiverSink = {
-    message: (m) => this.onMessage(m),
+    message: (fn, sequence, result, _resultPrivate, gfid, payload) => this.onMessage(fn, sequence, result, gfid, payload),
     drop: (d) => this.onDrop(d),
     fatal: (e) =>
       this.lose(new VgpuError(ErrorCode.GpuLost, `GSP message queue unreadable: ${e.message}`, {
@@ -195,6 +257,8 @@ export class GspRpcClient implements GspRpcCaller {
   get stats(): Readonly<GspClientStats> {
     this.stats_.elementsSent = this.sender.elements;
     this.stats_.elementsReceived = this.receiver.elements;
+    this.stats_.wakesSent = this.ep.outbound.wakes;
+    this.stats_.sleeps = this.ep.inbound.sleeps;
     return this.stats_;
   }
   /**
@@ -216,7 +280,7 @@ export class GspRpcClient implements GspRpcCaller {
    * RpcTimeout, Cancelled (signal/close), GpuLost, Checksum, Busy (queue full or RM busy), OutOfMemory, or
    * FirmwareRpc (any other non-zero rpc_result).
    */
-  call(fn: number, payload: Uint8Array, opts: GspCallOptions = {}): Promise<Uint8Array> {
+  call(fn: number, payload: Uint8Array, opts?: GspCallOptions): Promise<Uint8Array> {
     if (this.lostError !== null) return Promise.reject(this.lostCopy());
     if (this.closed) return Promise.reject(this.closedError());
     if (!Number.isInteger(fn) || fn < 0 || fn >= GSP_EVENT_BASE || fn === GspFunction.CONTINUATION_RECORD) {
@@ -225,28 +289,41 @@ export class GspRpcClient implements GspRpcCaller {
         details: { fn },
       }));
     }
-    const signal = opts.signal;
+    const signal = opts?.signal;
     if (signal?.aborted) return Promise.reject(this.cancelledError(fn));
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
     const sequence = this.nextSeq;
     this.nextSeq = this.nextSeq === 0xffffffff ? 1 : this.nextSeq + 1; // 0 is left to events
     this.stats_.calls++;
-    const p = new Pending(fn, sequence, opts.gfid ?? 0, payload, timeoutMs, Date.now() + timeoutMs, signal);
-    const promise = new Promise<Uint8Array>((resolve, reject) => {
-      p.resolve = resolve;
-      p.reject = reject;
-    });
+    let list = this.lastList;
+    if (list === null || list.timeoutMs !== timeoutMs) {
+      list = this.buckets.get(timeoutMs) ?? null;
+      if (list === null) this.buckets.set(timeoutMs, (list = new TimeoutList(timeoutMs)));
+      this.lastList = list;
+    }
+    const p = this.pool.pop() ?? new Pending();
+    p.fn = fn;
+    p.sequence = sequence;
+    p.gfid = opts?.gfid ?? 0;
+    p.payload = payload;
+    p.timeouts = list;
+    p.deadline = (this.idle ? Date.now() : this.clock) + timeoutMs;
+    p.signal = signal;
+    p.cancelled = false;
+    const promise = new Promise<Uint8Array>(captureResolvers);
+    p.resolve = capturedResolve;
+    p.reject = capturedReject;
     if (signal !== undefined) {
       p.onAbort = () => this.settleError(sequence, this.cancelledError(fn));
       signal.addEventListener('abort', p.onAbort, { once: true });
     }
     if (this.pending.size === 0) this.markHeartbeat();
-    this.pending.set(sequence, p);
-    let bucket = this.buckets.get(timeoutMs);
-    if (bucket === undefined) this.buckets.set(timeoutMs, (bucket = new Set()));
-    bucket.add(p);
+    this.pending.add(p);
+    list.push(p);
     if (this.timer === null || p.deadline < this.timerAt) this.armTimer(p.deadline);
-    this.sender.send(p);
+    // Written into the ring now; published (one doorbell for everything sent this tick) by a microtask or by
+    // the receive loop, whichever comes first.
+    p.recyclable = this.sender.send(p);
     return promise;
   }
 
@@ -301,7 +378,7 @@ export class GspRpcClient implements GspRpcCaller {
     if (!this.closed) {
       this.closed = true;
       const err = this.closedError();
-      for (const seq of [...this.pending.keys()]) this.settleError(seq, err);
+      for (const seq of this.pending.sequences()) this.settleError(seq, err);
       this.sender.failAll(err);
       if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
@@ -314,19 +391,36 @@ export class GspRpcClient implements GspRpcCaller {
 
   private async loop(): Promise<void> {
     const ready = (): boolean => this.receiver.hasInput();
+    const sender = this.sender;
+    // The loop sleeps without a timeout and this ONE ticker wakes it for health checks. A timeout on every sleep
+    // left a timer behind per sleep (V8 schedules it and only cancels it when it comes due): at tens of
+    // thousands of sleeps a second they piled up and fired stale, and the loop slowed by half after a second.
+    const ticker = setInterval(() => {
+      if (this.idle) this.ep.inbound.ring(true);
+    }, this.pollMs);
+    ticker.unref();
     try {
       while (!this.closed && this.lostError === null) {
+        this.clock = Date.now();
         const n = this.receiver.drain(this.sink);
         this.checkHealth();
         if (n > 0) {
-          // Let the callers we just resolved run first: they usually send their next call at once, and
-          // checking the ring again after that keeps both sides busy instead of ping-ponging wake-ups
-          // (a wake costs ≈50 µs on these machines, h&p §8.3).
+          // Let the callers we just resolved run first: they usually send their next call at once. Then publish
+          // all of those calls with ONE doorbell and look at the ring again — both sides stay busy instead of
+          // ping-ponging wake-ups (a wake costs ≈50 µs on these machines, h&p §8.3).
           await null;
+          sender.flush();
           continue;
         }
+        // Never sleep on unpublished calls: the firmware cannot answer what it cannot see.
+        sender.flush();
         if (this.closed || this.lostError !== null) break;
-        await this.ep.inbound.sleep(ready, this.pollMs, this.pending.size > 0 ? SPIN_US : 0);
+        this.idle = true;
+        try {
+          await this.ep.inbound.sleep(ready, Infinity, this.pending.size > 0 ? SPIN_US : 0);
+        } finally {
+          this.idle = false;
+        }
       }
     } catch (e) {
       // Nothing in the loop is expected to throw; if it does the transport is unusable.
@@ -334,13 +428,15 @@ export class GspRpcClient implements GspRpcCaller {
         hint: 'this is a bug in the GSP transport; restart the daemon',
         cause: e,
       }));
+    } finally {
+      clearInterval(ticker);
     }
   }
 
-  private onMessage(m: GspMessage): void {
-    if (m.fn >= GSP_EVENT_BASE) {
+  private onMessage(fn: number, sequence: number, result: number, gfid: number, payload: Uint8Array): void {
+    if (fn >= GSP_EVENT_BASE) {
       this.stats_.events++;
-      const ev: GspEvent = { fn: m.fn, name: gspFunctionName(m.fn), gfid: m.gfid, sequence: m.sequence, payload: m.payload };
+      const ev: GspEvent = { fn, name: gspFunctionName(fn), gfid, sequence, payload };
       for (const l of this.emitter.listeners('event')) {
         try {
           l(ev);
@@ -350,29 +446,31 @@ export class GspRpcClient implements GspRpcCaller {
       }
       return;
     }
-    const p = this.pending.get(m.sequence);
+    const p = this.pending.get(sequence);
     if (p === undefined) {
       this.stats_.lateReplies++;
-      this.log.debug(this.expired.has(m.sequence) ? 'late GSP reply dropped (caller timed out or cancelled)' : 'GSP reply for unknown sequence dropped', {
-        fn: gspFunctionName(m.fn),
-        sequence: m.sequence,
+      this.log.debug(this.expired.has(sequence) ? 'late GSP reply dropped (caller timed out or cancelled)' : 'GSP reply for unknown sequence dropped', {
+        fn: gspFunctionName(fn),
+        sequence,
       });
       return;
     }
     this.stats_.replies++;
-    if (m.fn !== p.fn) {
-      this.settleError(m.sequence, new VgpuError(ErrorCode.FirmwareRpc, `GSP answered ${gspFunctionName(p.fn)} (seq ${m.sequence}) with ${gspFunctionName(m.fn)}`, {
+    if (fn !== p.fn) {
+      this.settleError(sequence, new VgpuError(ErrorCode.FirmwareRpc, `GSP answered ${gspFunctionName(p.fn)} (seq ${sequence}) with ${gspFunctionName(fn)}`, {
         hint: 'the firmware mixed up replies; report it with the firmware version',
-        details: { expected: p.fn, got: m.fn, sequence: m.sequence },
+        details: { expected: p.fn, got: fn, sequence },
       }));
       return;
     }
-    if (m.result !== 0) {
-      this.settleError(m.sequence, rpcResultError(m.result, m.fn, m.sequence));
+    if (result !== 0) {
+      this.settleError(sequence, rpcResultError(result, fn, sequence));
       return;
     }
     this.forget(p);
-    p.resolve(m.payload);
+    const resolve = p.resolve;
+    this.recycle(p);
+    resolve(payload);
   }
 
   private onDrop(d: GspDrop): void {
@@ -385,18 +483,34 @@ export class GspRpcClient implements GspRpcCaller {
   // ---- settling -----------------------------------------------------------------------------------------
 
   private forget(p: Pending): void {
-    this.pending.delete(p.sequence);
-    this.buckets.get(p.timeoutMs)?.delete(p);
+    this.pending.remove(p);
+    p.timeouts?.remove(p);
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
   }
 
-  private settleError(sequence: number, error: VgpuError): void {
+  /** Reject the call `sequence` if it is still pending; returns whether it was. */
+  private settleError(sequence: number, error: VgpuError): boolean {
     const p = this.pending.get(sequence);
-    if (p === undefined) return;
+    if (p === undefined) return false;
     this.forget(p);
     p.cancelled = true; // not yet written? then never write it
     this.remember(sequence);
-    p.reject(error);
+    const reject = p.reject;
+    this.recycle(p);
+    reject(error);
+    return true;
+  }
+
+  /** Return a settled record to the pool (dropping what it referenced) if nothing outside the client holds it. */
+  private recycle(p: Pending): void {
+    if (!p.recyclable) return;
+    p.payload = EMPTY;
+    p.signal = undefined;
+    p.onAbort = undefined;
+    p.resolve = noop;
+    p.reject = noop;
+    p.timeouts = null;
+    if (this.pool.length < POOL_MAX) this.pool.push(p);
   }
 
   private armTimer(at: number): void {
@@ -410,26 +524,30 @@ export class GspRpcClient implements GspRpcCaller {
     this.timer = null;
     const now = Date.now();
     let next = Infinity;
-    for (const bucket of this.buckets.values()) {
-      for (const p of bucket) {
+    for (const list of this.buckets.values()) {
+      for (let p = list.head; p !== null; p = list.head) {
         if (p.deadline > now) {
           next = Math.min(next, p.deadline);
           break;
         }
-        this.onTimeout(p);
+        this.onTimeout(p); // unlinks p (and may recycle it)
       }
     }
     if (next !== Infinity && !this.closed) this.armTimer(next);
   }
 
   private onTimeout(p: Pending): void {
-    const { sequence, timeoutMs } = p;
+    const { sequence, fn } = p;
+    const list = p.timeouts as TimeoutList;
+    const timeoutMs = list.timeoutMs;
     this.stats_.timeouts++;
-    this.log.warn('GSP RPC timed out', { fn: gspFunctionName(p.fn), sequence, timeoutMs });
-    this.settleError(sequence, new VgpuError(ErrorCode.RpcTimeout, `GSP RPC ${gspFunctionName(p.fn)} (seq ${sequence}) got no reply within ${timeoutMs} ms`, {
+    this.log.warn('GSP RPC timed out', { fn: gspFunctionName(fn), sequence, timeoutMs });
+    const settled = this.settleError(sequence, new VgpuError(ErrorCode.RpcTimeout, `GSP RPC ${gspFunctionName(fn)} (seq ${sequence}) got no reply within ${timeoutMs} ms`, {
       hint: 'the firmware is slow or hung; other calls are unaffected — retry, and reset the GPU if it keeps happening',
-      details: { fn: p.fn, sequence, timeoutMs },
+      details: { fn, sequence, timeoutMs },
     }));
+    // settleError unlinks a pending call; a call no longer pending must not stall the sweep either.
+    if (!settled) list.remove(p);
   }
 
   private remember(sequence: number): void {
@@ -481,7 +599,7 @@ export class GspRpcClient implements GspRpcCaller {
     this.lostError = error;
     const n = this.pending.size;
     this.log.error('GSP lost', { reason: error.message, inFlight: n });
-    for (const seq of [...this.pending.keys()]) this.settleError(seq, this.lostCopy());
+    for (const seq of this.pending.sequences()) this.settleError(seq, this.lostCopy());
     this.sender.failAll(this.lostCopy());
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;

@@ -3,11 +3,18 @@
  *
  * Several callers may send at once; their messages are written one after the other (a split message's elements
  * must stay contiguous, §8.2), but nothing else is serialised: the replies are awaited concurrently. A message
- * that fits goes into the ring synchronously — no promise, no queue — which is the common case.
+ * that fits goes into the ring synchronously — encoded straight into its slot, no promise, no queue — which is
+ * the common case.
+ *
+ * Doorbell coalescing: a written element is NOT published at once. Everything written in the same tick is
+ * published with one store of the write pointer and one doorbell, by a microtask queued at the first write (or
+ * earlier, by an owner that calls flush() at the end of a batch it knows about). Thirty callers resuming from one
+ * batch of replies thus cost the peer one wake-up and one look at our write pointer, not thirty.
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
-import { GspElementEncoder, elementsFor, encodeElement, type RpcFields } from './gsp-element.js';
-import { GSP_ELEMENT_PAYLOAD_OFFSET, elementPages } from './gsp-layout.js';
+import { GspElementEncoder, elementsFor, encodeElement } from './gsp-element.js';
+import type { RpcFields } from './gsp-element.js';
+import { GSP_ELEMENT_PAYLOAD_OFFSET, GSP_MAX_ELEMENT_PAYLOAD, GSP_PAGE_SHIFT, GSP_PAGE_SIZE } from './gsp-layout.js';
 import type { GspEndpoint } from './gsp-queue.js';
 
 export interface OutgoingMessage extends RpcFields {
@@ -30,6 +37,11 @@ export class GspSender {
   private readonly backlog: OutgoingMessage[] = [];
   private draining = false;
   private elemSeq = 0;
+  private flushQueued = false;
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
   /** Fault injection: corrupt the next element written (after its checksum). */
   corruptNext = false;
   /** Messages and elements written, for stats. */
@@ -46,14 +58,28 @@ export class GspSender {
     return this.backlog.length;
   }
 
-  /** Queue a message; written now if the ring has room and nobody is ahead. Errors go to `opts.onError`. */
-  send(msg: OutgoingMessage): void {
-    if (!this.draining && this.backlog.length === 0 && this.tryWriteWhole(msg)) {
-      this.ep.outbound.ring();
-      return;
+  /**
+   * Queue a message; written now if the ring has room and nobody is ahead. Errors go to `opts.onError`. Returns
+   * true when the message was written at once (the sender then keeps no reference to it).
+   */
+  send(msg: OutgoingMessage): boolean {
+    if (!this.draining && this.backlog.length === 0 &&
+        this.tryWrite(msg.fn, msg.sequence, msg.result, msg.resultPrivate, msg.gfid, msg.payload)) {
+      return true;
     }
-    this.backlog.push(msg);
-    if (!this.draining) void this.drain();
+    this.enqueue(msg);
+    return false;
+  }
+
+  /** send() for a caller that has the fields at hand (a firmware reply): no message object unless it must wait. */
+  sendFields(fn: number, sequence: number, result: number, resultPrivate: number, gfid: number, payload: Uint8Array): void {
+    if (!this.draining && this.backlog.length === 0 && this.tryWrite(fn, sequence, result, resultPrivate, gfid, payload)) return;
+    this.enqueue({ fn, sequence, result, resultPrivate, gfid, payload });
+  }
+
+  /** Publish everything written so far and ring the peer once. Cheap when there is nothing to publish. */
+  flush(): void {
+    if (this.ep.tx.publish()) this.ep.outbound.ring();
   }
 
   /** Fail every queued message (peer lost, endpoint closed). */
@@ -62,24 +88,41 @@ export class GspSender {
     for (const m of q) this.opts.onError(m, error);
   }
 
-  private tryWriteWhole(msg: OutgoingMessage): boolean {
-    const n = elementsFor(msg.payload.length);
-    // Fast path only for single-element messages; split ones go through drain() element by element.
-    if (n !== 1) return false;
-    const pages = elementPages(GSP_ELEMENT_PAYLOAD_OFFSET + msg.payload.length);
-    if (this.ep.tx.free() < pages) return false;
+  private enqueue(msg: OutgoingMessage): void {
+    this.backlog.push(msg);
+    if (!this.draining) void this.drain();
+  }
+
+  private queueFlush(): void {
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushTask);
+    }
+  }
+
+  /** Write a one-element message if the ring has room; false leaves it to the backlog. */
+  private tryWrite(fn: number, sequence: number, result: number, resultPrivate: number, gfid: number, payload: Uint8Array): boolean {
+    // Only single-element messages; split ones go through drain() element by element.
+    if (payload.length > GSP_MAX_ELEMENT_PAYLOAD) return false;
+    const pages = (GSP_ELEMENT_PAYLOAD_OFFSET + payload.length + GSP_PAGE_SIZE - 1) >>> GSP_PAGE_SHIFT;
     const tx = this.ep.tx;
+    if (!tx.hasRoom(pages)) return false;
+    const corrupt = this.corruptNext;
+    this.corruptNext = false;
     const at = tx.contiguousSlot(pages);
     if (at !== null) {
       // Encode straight into the ring slot: no scratch copy.
       const v = this.ep.view;
-      tx.commit(encodeElement(v.u8, v.u32, at, msg, msg.payload, 0, this.elemSeq, this.takeCorrupt()), pages);
+      tx.commit(encodeElement(v.u8, v.u32, at, fn, sequence, result, resultPrivate, gfid, payload, 0, this.elemSeq, corrupt), pages);
     } else {
-      tx.write(this.enc.scratch, 0, this.enc.encode(msg, msg.payload, 0, this.elemSeq, this.takeCorrupt()), pages);
+      const s = this.enc.scratch;
+      const used = encodeElement(s, this.enc.scratch32, 0, fn, sequence, result, resultPrivate, gfid, payload, 0, this.elemSeq, corrupt);
+      tx.write(s, 0, used, pages);
     }
     this.elemSeq = (this.elemSeq + 1) >>> 0;
     this.messages++;
     this.elements++;
+    this.queueFlush();
     return true;
   }
 
@@ -94,15 +137,14 @@ export class GspSender {
     try {
       while (this.backlog.length > 0) {
         const msg = this.backlog[0] as OutgoingMessage;
-        if (msg.cancelled) {
+        if (msg.cancelled === true) {
           this.backlog.shift();
           continue;
         }
         const n = elementsFor(msg.payload.length);
         for (let i = 0; i < n; i++) {
-          const corrupt = this.takeCorrupt();
-          const used = this.enc.encode(msg, msg.payload, i, this.elemSeq, corrupt);
-          const pages = elementPages(used);
+          const pages = (GSP_ELEMENT_PAYLOAD_OFFSET + Math.min(GSP_MAX_ELEMENT_PAYLOAD, msg.payload.length - i * GSP_MAX_ELEMENT_PAYLOAD) +
+            GSP_PAGE_SIZE - 1) >>> GSP_PAGE_SHIFT;
           const err = await this.waitSpace(pages);
           if (err !== null) {
             this.backlog.shift();
@@ -114,11 +156,12 @@ export class GspSender {
             this.opts.onError(msg, err);
             break;
           }
-          // The encoder's scratch is still this element: waitSpace does not encode.
+          // Encode after the wait: the scratch run is shared with tryWrite(), which may have run meanwhile.
+          const used = this.enc.encode(msg, msg.payload, i, this.elemSeq, this.takeCorrupt());
           this.elemSeq = (this.elemSeq + 1) >>> 0;
           this.ep.tx.write(this.enc.scratch, 0, used, pages);
           this.elements++;
-          this.ep.outbound.ring();
+          this.queueFlush();
           if (i === n - 1) {
             this.messages++;
             this.backlog.shift();
@@ -127,6 +170,7 @@ export class GspSender {
       }
     } finally {
       this.draining = false;
+      this.flush();
     }
   }
 
@@ -134,6 +178,8 @@ export class GspSender {
   private async waitSpace(pages: number): Promise<VgpuError | null> {
     const tx = this.ep.tx;
     if (tx.free() >= pages) return null;
+    // The peer can only free what it can see: publish our writes before we sleep on its progress.
+    this.flush();
     const deadline = Date.now() + this.opts.spaceTimeoutMs;
     for (;;) {
       const dead = this.opts.deadReason();

@@ -13,7 +13,7 @@
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import type { Logger } from '../../../core/contracts/logger.js';
 import type { SharedArena } from '../../../native/native-ops.js';
-import type { GspDrop, GspMessage } from '../../gsp/gsp-element.js';
+import type { GspDrop, GspReceiverSink } from '../../gsp/gsp-element.js';
 import {
   GSP_CONTROL_MAGIC,
   GSP_EVENT_BASE,
@@ -25,7 +25,7 @@ import {
   gspFunctionName,
 } from '../../gsp/gsp-layout.js';
 import { GspRegionView, checkQueueHeader, openEndpoint, writeQueueHeader, type GspEndpoint } from '../../gsp/gsp-queue.js';
-import { GspReceiver, type GspReceiverSink } from '../../gsp/gsp-receiver.js';
+import { GspReceiver } from '../../gsp/gsp-receiver.js';
 import { GspSender } from '../../gsp/gsp-sender.js';
 
 export interface GspCallInfo {
@@ -82,6 +82,11 @@ export const GspCrashReason = {
 
 /** Spin this long for the next command before sleeping (the GSP thread has nothing else to do). */
 const SPIN_US = Number(process.env.VGPUD_GSP_SPIN_US ?? 0);
+/**
+ * A command loop that keeps finding work never waits on the event loop, so timers (delayed replies, the
+ * heartbeat) and I/O of this thread would starve under a flood; give the event loop a turn at least this often.
+ */
+const MACROTASK_YIELD_MS = 5;
 
 interface ArmedFault {
   fault: Exclude<GspFault, { kind: 'corrupt-next-element' } | { kind: 'crash' }>;
@@ -109,7 +114,7 @@ export class GspRpcServer {
   private loopDone: Promise<void> = Promise.resolve();
   readonly stats: GspServerStats = { requests: 0, replies: 0, events: 0, drops: 0, faultsFired: 0 };
   private readonly sink: GspReceiverSink = {
-    message: (m) => this.onRequest(m),
+    message: (fn, sequence, _result, _resultPrivate, gfid, payload) => this.onRequest(fn, sequence, gfid, payload),
     drop: (d) => this.onDrop(d),
     fatal: (e) => {
       this.log.error('command queue desynchronised; GSP stops', { error: e.message });
@@ -236,12 +241,30 @@ export class GspRpcServer {
   private async loop(): Promise<void> {
     const ep = this.ep as GspEndpoint;
     const rx = this.receiver as GspReceiver;
+    const tx = this.sender as GspSender;
     const ready = (): boolean => rx.hasInput();
+    let lastYield = performance.now();
     while (this.running) {
+      // Drain every command there is; synchronous handlers write their replies into the ring as they go.
       const n = rx.drain(this.sink);
-      if (n > 0) continue;
+      if (n > 0) {
+        // One microtask turn: handlers that finish in a microtask (most async ones) add their replies to this
+        // batch. Then all replies go out with ONE write-pointer store and ONE doorbell.
+        await null;
+        tx.flush();
+        const now = performance.now();
+        if (now - lastYield > MACROTASK_YIELD_MS) {
+          lastYield = now;
+          await new Promise<void>((r) => setImmediate(r));
+        }
+        continue;
+      }
+      tx.flush();
       if (!this.running) break;
-      await ep.inbound.sleep(ready, 1000, SPIN_US);
+      // No timeout: halt() rings us awake, and a timeout per sleep would leave a V8 timer behind every time
+      // (see the client's receive loop).
+      await ep.inbound.sleep(ready, Infinity, SPIN_US);
+      lastYield = performance.now();
     }
   }
 
@@ -254,68 +277,77 @@ export class GspRpcServer {
     this.reply(d.fn, d.sequence, 0, result, new Uint8Array(0));
   }
 
-  private onRequest(m: GspMessage): void {
+  private onRequest(fn: number, sequence: number, gfid: number, payload: Uint8Array): void {
     this.stats.requests++;
-    const fn = m.fn;
     if (fn >= GSP_EVENT_BASE) {
       this.log.warn('host sent an event number as a command; ignored', { fn: gspFunctionName(fn) });
       return;
     }
-    let fail: number | null = null;
-    let drop = false;
-    let delayMs = 0;
-    if (this.faults.length > 0) {
-      for (let i = 0; i < this.faults.length; i++) {
-        const a = this.faults[i] as ArmedFault;
-        if (a.fault.fn !== undefined && a.fault.fn !== fn) continue;
-        if (--a.remaining > 0) continue;
-        this.faults.splice(i--, 1);
-        this.stats.faultsFired++;
-        this.log.info('injected GSP fault fires', { kind: a.fault.kind, fn: gspFunctionName(fn), sequence: m.sequence });
-        if (a.fault.kind === 'fail-call') fail = a.fault.result;
-        else if (a.fault.kind === 'drop-reply') drop = true;
-        else delayMs = Math.max(delayMs, a.fault.ms);
-      }
-    }
-    if (fail !== null) {
-      this.finish(fn, m, { result: fail, payload: new Uint8Array(0) }, drop, delayMs);
+    // Faults are looked at only while some are armed: the common path allocates nothing for them.
+    const fired = this.faults.length > 0 ? this.fireFaults(fn, sequence) : null;
+    const drop = fired?.drop ?? false;
+    const delayMs = fired?.delayMs ?? 0;
+    if (fired !== null && fired.fail !== null) {
+      this.finish(fn, sequence, gfid, { result: fired.fail, payload: new Uint8Array(0) }, drop, delayMs);
       return;
     }
     let r: Promise<GspHandlerResult> | GspHandlerResult;
     try {
-      r = (this.handler as GspRpcHandler)(fn, m.payload, { sequence: m.sequence, gfid: m.gfid });
+      r = (this.handler as GspRpcHandler)(fn, payload, { sequence, gfid });
     } catch (e) {
-      this.handlerFailed(fn, m, e, drop, delayMs);
+      this.handlerFailed(fn, sequence, gfid, e, drop, delayMs);
       return;
     }
     if (isThenable(r)) {
       r.then(
-        (res) => this.finish(fn, m, res, drop, delayMs),
-        (e: unknown) => this.handlerFailed(fn, m, e, drop, delayMs),
+        (res) => this.finish(fn, sequence, gfid, res, drop, delayMs),
+        (e: unknown) => this.handlerFailed(fn, sequence, gfid, e, drop, delayMs),
       );
+    } else if (fired === null) {
+      // The common case: a synchronous answer goes straight into the reply ring.
+      this.reply(fn, sequence, gfid, r.result, r.payload);
     } else {
-      this.finish(fn, m, r, drop, delayMs);
+      this.finish(fn, sequence, gfid, r, drop, delayMs);
     }
   }
 
-  private handlerFailed(fn: number, m: GspMessage, e: unknown, drop: boolean, delayMs: number): void {
-    this.log.error('GSP RPC handler threw', { fn: gspFunctionName(fn), sequence: m.sequence, error: (e as Error)?.message });
-    this.finish(fn, m, { result: RmStatus.GENERIC, payload: new Uint8Array(0) }, drop, delayMs);
+  /** The armed faults that fire for this call of `fn` (each counts the calls it matches). */
+  private fireFaults(fn: number, sequence: number): { fail: number | null; drop: boolean; delayMs: number } {
+    const out = { fail: null as number | null, drop: false, delayMs: 0 };
+    for (let i = 0; i < this.faults.length; i++) {
+      const a = this.faults[i] as ArmedFault;
+      if (a.fault.fn !== undefined && a.fault.fn !== fn) continue;
+      if (--a.remaining > 0) continue;
+      this.faults.splice(i--, 1);
+      this.stats.faultsFired++;
+      this.log.info('injected GSP fault fires', { kind: a.fault.kind, fn: gspFunctionName(fn), sequence });
+      if (a.fault.kind === 'fail-call') out.fail = a.fault.result;
+      else if (a.fault.kind === 'drop-reply') out.drop = true;
+      else out.delayMs = Math.max(out.delayMs, a.fault.ms);
+    }
+    return out;
   }
 
-  private finish(fn: number, m: GspMessage, res: GspHandlerResult, drop: boolean, delayMs: number): void {
+  private handlerFailed(fn: number, sequence: number, gfid: number, e: unknown, drop: boolean, delayMs: number): void {
+    this.log.error('GSP RPC handler threw', { fn: gspFunctionName(fn), sequence, error: (e as Error)?.message });
+    this.finish(fn, sequence, gfid, { result: RmStatus.GENERIC, payload: new Uint8Array(0) }, drop, delayMs);
+  }
+
+  private finish(fn: number, sequence: number, gfid: number, res: GspHandlerResult, drop: boolean, delayMs: number): void {
     if (drop) return;
     if (delayMs > 0) {
-      setTimeout(() => this.reply(fn, m.sequence, m.gfid, res.result, res.payload), delayMs);
+      setTimeout(() => this.reply(fn, sequence, gfid, res.result, res.payload), delayMs);
       return;
     }
-    this.reply(fn, m.sequence, m.gfid, res.result, res.payload);
+    this.reply(fn, sequence, gfid, res.result, res.payload);
   }
 
   private reply(fn: number, sequence: number, gfid: number, result: number, payload: Uint8Array): void {
     if (!this.running || this.sender === null) return; // crashed firmware answers nothing
     this.stats.replies++;
-    this.sender.send({ fn, sequence, result: result >>> 0, resultPrivate: result >>> 0, gfid, payload });
+    // Written now, published with the rest of the batch (the loop's flush, or the sender's microtask when the
+    // reply comes from an async handler or a timer).
+    this.sender.sendFields(fn, sequence, result >>> 0, result >>> 0, gfid, payload);
   }
 }
 

@@ -1,0 +1,82 @@
+/**
+ * What the batched transport must keep: replies reach their own callers while call records are reused, and a
+ * broken split message does not take the intact message after it down with it.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, isVgpuError } from '../../../core/contracts/exceptions.js';
+import { fallbackOps } from '../../../native/fallback.js';
+import { encodeElement, type GspDrop, type GspReceiverSink } from '../../../hal/gsp/gsp-element.js';
+import { GSP_MAX_ELEMENT_PAYLOAD, GspFunction, GspRegion, elementPages } from '../../../hal/gsp/gsp-layout.js';
+import { GspRegionView, initGspRegion, openEndpoint, writeQueueHeader } from '../../../hal/gsp/gsp-queue.js';
+import { GspReceiver } from '../../../hal/gsp/gsp-receiver.js';
+import { makeRig, pattern, until, type Rig } from './gsp-harness.js';
+
+describe('GSP batched transport', () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await makeRig();
+  });
+  after(async () => rig.close());
+
+  it('a late reply of a timed-out call never reaches a later call that reuses its record', async () => {
+    await rig.gsp!.inject({ kind: 'delay-reply', ms: 150, fn: GspFunction.GSP_RM_CONTROL });
+    const late0 = rig.client.stats.lateReplies;
+    const timedOut = rig.client.call(GspFunction.GSP_RM_CONTROL, pattern(48, 999), { timeoutMs: 20 });
+    await assert.rejects(timedOut, (e) => isVgpuError(e, ErrorCode.RpcTimeout));
+    // Keep 16 callers busy with distinct payloads until the stale reply has come and gone.
+    let mismatches = 0;
+    let calls = 0;
+    const caller = async (id: number): Promise<void> => {
+      for (let i = 0; rig.client.stats.lateReplies === late0 || i < 50; i++) {
+        const req = pattern(48, id * 1_000_000 + i);
+        const reply = await rig.client.call(GspFunction.GSP_RM_CONTROL, req);
+        calls++;
+        if (!Buffer.from(reply).equals(Buffer.from(req))) mismatches++;
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, id) => caller(id)));
+    assert.equal(rig.client.stats.lateReplies, late0 + 1, 'the stale reply was recognised and dropped');
+    assert.equal(mismatches, 0, `every one of ${calls} calls got its own payload back`);
+    assert.equal(rig.client.inFlight, 0);
+  });
+});
+
+describe('GSP receiver', () => {
+  it('reports a split message cut short by a new message, and still delivers the new one', async () => {
+    const arena = fallbackOps.createArena({ size: BigInt(GspRegion.SIZE), backing: 'sab' });
+    const view = new GspRegionView(arena, 0n);
+    initGspRegion(view);
+    writeQueueHeader(view, GspRegion.MSGQ);
+    const gsp = openEndpoint(view, 'gsp');
+    const host = openEndpoint(view, 'host');
+    const write = (fn: number, sequence: number, payload: Uint8Array, index: number, elemSeq: number): void => {
+      const at = gsp.tx.contiguousSlot(16);
+      assert.ok(at !== null);
+      const used = encodeElement(view.u8, view.u32, at, fn, sequence, 0, 0, 0, payload, index, elemSeq, false);
+      gsp.tx.commit(used, elementPages(used));
+    };
+    // Only the first element of a two-element reply, then a complete one-element reply.
+    write(GspFunction.SET_REGISTRY, 7, pattern(GSP_MAX_ELEMENT_PAYLOAD + 100, 1), 0, 0);
+    const intact = pattern(40, 2);
+    write(GspFunction.NOP, 8, intact, 0, 1);
+    gsp.tx.publish();
+
+    const got: Array<{ seq: number; payload: Uint8Array }> = [];
+    const drops: GspDrop[] = [];
+    const sink: GspReceiverSink = {
+      message: (_fn, seq, _r, _rp, _g, payload) => got.push({ seq, payload }),
+      drop: (d) => drops.push(d),
+      fatal: (e) => assert.fail(`unexpected fatal: ${e.message}`),
+    };
+    const rx = new GspReceiver(host);
+    await until(() => rx.hasInput());
+    assert.equal(rx.drain(sink), 2);
+    assert.deepEqual(drops.map((d) => d.sequence), [7]);
+    assert.ok(isVgpuError(drops[0]!.error, ErrorCode.FirmwareRpc));
+    assert.equal(got.length, 1);
+    assert.equal(got[0]!.seq, 8);
+    assert.deepEqual(got[0]!.payload, intact);
+    arena.close();
+  });
+});
