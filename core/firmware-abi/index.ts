@@ -3,3 +3,4 @@ export * from './struct-layout.js';
 export * from './rm-classes.js';
 export * from './rm-controls.js';
 export * from './vgpu-mailbox.js';
+export { NvStatus } from './nv-status.js';

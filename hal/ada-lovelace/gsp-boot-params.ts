@@ -93,28 +93,5 @@ function badRegistry(what: string): VgpuError {
   });
 }
 
-/**
- * NV_STATUS values the simulated firmware returns. source: nvstatuscodes.h ordering (NO_MEMORY 0x51, NOT_READY
- * 0x55 and TIMEOUT_RETRY 0x66 confirmed by seed spec §8.4; INVALID_OBJECT_PARENT 0x36 confirmed by two independent
- * RM users); the others follow the same table from memory [unverified].
- */
-export const NvStatus = {
-  OK: 0x00,
-  IN_USE: 0x17,
-  INSERT_DUPLICATE_NAME: 0x19,
-  INVALID_ADDRESS: 0x1e,
-  INVALID_ARGUMENT: 0x1f,
-  INVALID_CLASS: 0x22,
-  INVALID_CLIENT: 0x23,
-  INVALID_COMMAND: 0x24,
-  INVALID_OBJECT_HANDLE: 0x33,
-  INVALID_OBJECT_PARENT: 0x36,
-  INVALID_PARAM_STRUCT: 0x3a,
-  INVALID_STATE: 0x40,
-  NO_MEMORY: 0x51,
-  NOT_READY: 0x55,
-  NOT_SUPPORTED: 0x56,
-  OBJECT_NOT_FOUND: 0x57,
-  TIMEOUT_RETRY: 0x66,
-  GENERIC: 0xffff,
-} as const;
+/** NV_STATUS values: firmware ABI shared with the core (core/firmware-abi/nv-status.ts). */
+export { NvStatus } from '../../core/firmware-abi/nv-status.js';

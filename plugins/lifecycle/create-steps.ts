@@ -5,7 +5,10 @@
  * walks it with mode 'lost' (no firmware calls: the firmware is gone and holds nothing any more).
  */
 import type { EventBus } from '../../core/contracts/events.js';
-import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import { ErrorCode, VgpuError, isVgpuError } from '../../core/contracts/exceptions.js';
+import type { FbRange } from '../../core/contracts/memory.js';
+import type { RmClient } from '../../core/contracts/firmware.js';
+import { NvStatus } from '../../core/firmware-abi/nv-status.js';
 import type { PhysicalGpu } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
@@ -50,6 +53,12 @@ export interface StepEnv {
   unregister(rec: VgpuRecord, mode: UndoMode): void;
   /** VMM pid reported to the firmware. */
   vmPid: number;
+  /**
+   * FB the host could not give back because the firmware may still run a plugin task over it (its SHUTDOWN/CLEANUP
+   * kept failing), by gfid. Freed once a later teardown of that gfid succeeds. Upstream frees such FB at once, so
+   * the next vGPU's FB can land under a live task of the old one.
+   */
+  quarantine: Map<number, FbRange[]>;
 }
 
 export interface StepUnit {
@@ -90,6 +99,70 @@ async function scrub(rec: VgpuRecord, env: StepEnv, reason: 'create' | 'reset' |
 /** Scrub for a reset (RPC RESET has already been sent). Exported for the lifecycle's reset operation. */
 export const scrubGuestFb = scrub;
 
+const rmStatusOf = (e: unknown): number | undefined =>
+  isVgpuError(e) && typeof e.details['rmStatus'] === 'number' ? (e.details['rmStatus'] as number) : undefined;
+
+/**
+ * Shut down and clean up the firmware's plugin task for `rec.gfid`, each call tried twice (a transient failure is
+ * not the end of the task). "No such task" counts as done. Returns true when the firmware no longer holds a task
+ * for the gfid; then FB quarantined for it earlier is released. Upstream warns once per call and moves on, leaving
+ * a task GSP-RM still runs over FB the host hands to the next vGPU.
+ */
+export async function stopPluginTask(rec: VgpuRecord, env: StepEnv, client: RmClient): Promise<boolean> {
+  const attempt = async (cmd: number, params: Uint8Array, what: string, alreadyDone: readonly number[]): Promise<boolean> => {
+    for (let i = 1; i <= 2; i++) {
+      try {
+        await env.gpu.firmware.control(client, cmd, params, rpcOpts(env));
+        return true;
+      } catch (error) {
+        const st = rmStatusOf(error);
+        if (st !== undefined && alreadyDone.includes(st)) return true;
+        env.logger.warn(`${what} failed (try ${i} of 2)`, { vgpu: rec.id, gfid: rec.gfid, error });
+      }
+    }
+    return false;
+  };
+  // SHUTDOWN of a task already shut down answers INVALID_STATE: that is the state we want.
+  await attempt(RmControl.VGPU_MGR_INTERNAL_SHUTDOWN_GSP_VGPU_PLUGIN_TASK, encodeShutdownParams(rec.gfid),
+    'SHUTDOWN_GSP_VGPU_PLUGIN_TASK', [NvStatus.OBJECT_NOT_FOUND, NvStatus.INVALID_STATE]);
+  // Between SHUTDOWN and CLEANUP the task's log areas still hold its last lines: the logging plugin reads them now.
+  env.bus.emit('vgpu:step', { gpu: env.gpu.bdf, vgpuId: rec.id, step: 'plugin-shutdown', phase: 'done' });
+  const cleaned = await attempt(RmControl.VGPU_MGR_INTERNAL_VGPU_PLUGIN_CLEANUP, encodePluginCleanupParams(rec.gfid),
+    'VGPU_PLUGIN_CLEANUP', [NvStatus.OBJECT_NOT_FOUND]);
+  if (cleaned) {
+    for (const r of env.quarantine.get(rec.gfid) ?? []) env.gpu.memory.free(r);
+    env.quarantine.delete(rec.gfid);
+  }
+  return cleaned;
+}
+
+function bootload(client: RmClient, params: Uint8Array, env: StepEnv): Promise<Uint8Array> {
+  return env.gpu.firmware.control(client, RmControl.VGPU_MGR_INTERNAL_BOOTLOAD_GSP_VGPU_PLUGIN_TASK, params, rpcOpts(env));
+}
+
+/** A failed BOOTLOAD: stop whatever task it may have started, then hand back the error to throw. */
+async function failedBootload(rec: VgpuRecord, env: StepEnv, client: RmClient, error: unknown): Promise<unknown> {
+  delete rec.res.pluginTask;
+  if (isVgpuError(error, ErrorCode.GpuLost)) return error; // the firmware is gone, and its tasks with it
+  if (!(await stopPluginTask(rec, env, client))) rec.res.taskStuck = true;
+  return error;
+}
+
+/** Free an FB range, unless the firmware may still run a task over it (then it waits in the quarantine). */
+function releaseFb(rec: VgpuRecord, env: StepEnv, range: FbRange, mode: UndoMode): void {
+  if (rec.res.taskStuck === true && mode !== 'lost') {
+    const q = env.quarantine.get(rec.gfid) ?? [];
+    q.push(range);
+    env.quarantine.set(rec.gfid, q);
+    env.logger.error(`keeping ${range.label} reserved: the firmware may still run the plugin task of gfid ${rec.gfid}`, {
+      vgpu: rec.id, gfid: rec.gfid, offset: range.offset.toString(), size: range.size.toString(),
+      hint: 'it is released when a later create or destroy on this VF cleans the task up, or when the GPU is reset',
+    });
+    return;
+  }
+  env.gpu.memory.free(range);
+}
+
 export const STEP_UNITS: readonly StepUnit[] = [
   {
     name: 'register',
@@ -118,7 +191,17 @@ export const STEP_UNITS: readonly StepUnit[] = [
   },
   {
     name: 'guest-fb',
-    do(rec, env) {
+    async do(rec, env) {
+      if (env.quarantine.has(rec.gfid)) {
+        // An earlier vGPU of this VF left a task the firmware would not stop, over FB this placement may need:
+        // try again now (on the manager's client: this vGPU has none yet).
+        env.logger.warn('cleaning up the plugin task an earlier vGPU left on this VF', { vgpu: rec.id, gfid: rec.gfid });
+        if (!(await stopPluginTask(rec, env, env.mgr.client))) {
+          throw new VgpuError(ErrorCode.Busy, `the firmware still runs the plugin task of an earlier vGPU on VF ${rec.vf.index} and refuses to stop it`, {
+            hint: 'its FB stays reserved; try another VF, or reset the GPU', details: { gfid: rec.gfid },
+          });
+        }
+      }
       // Always at the placement the type policy chose (both policies place in the guest-FB region), aligned to the
       // VMMU segment: the firmware maps guest FB in whole segments.
       rec.res.guestFb = env.gpu.memory.reserve({
@@ -139,7 +222,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
         rec.log(`destroy scrub failed: ${(error as Error).message}`);
       } finally {
         delete rec.res.guestFb;
-        env.gpu.memory.free(fb);
+        releaseFb(rec, env, fb, mode);
       }
     },
   },
@@ -166,7 +249,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
       }
       rec.res.heap = heap;
     },
-    undo(rec, env) {
+    undo(rec, env, mode) {
       const m = rec.res.heapMapping;
       const heap = rec.res.heap;
       delete rec.res.heapMapping;
@@ -174,7 +257,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
       try {
         m?.unmap();
       } finally {
-        if (heap !== undefined) env.gpu.memory.free(heap);
+        if (heap !== undefined) releaseFb(rec, env, heap, mode);
       }
     },
   },
@@ -232,25 +315,30 @@ export const STEP_UNITS: readonly StepUnit[] = [
         kernelLogBuffSize: BigInt(MgmtHeap.KERNEL_LOG_SIZE),
         bDeviceProfilingEnabled: false,
       });
-      await env.gpu.firmware.control(rec.res.client!, RmControl.VGPU_MGR_INTERNAL_BOOTLOAD_GSP_VGPU_PLUGIN_TASK, params, rpcOpts(env));
+      const client = rec.res.client!;
+      // The task may run even when the call fails: a lost or late reply (timeout) does not mean GSP-RM did not
+      // start it. Upstream marks the task only after a good reply, so such a task is never shut down.
       rec.res.pluginTask = true;
+      try {
+        await bootload(client, params, env);
+      } catch (error) {
+        if (rmStatusOf(error) !== NvStatus.IN_USE) throw await failedBootload(rec, env, client, error);
+        // A task of an earlier vGPU on this VF that could not be cleaned then: clean it now and try once more.
+        env.logger.warn('BOOTLOAD found a plugin task left for this gfid; cleaning it up and retrying once', { vgpu: rec.id, gfid: rec.gfid });
+        if (!(await stopPluginTask(rec, env, client))) throw await failedBootload(rec, env, client, error);
+        try {
+          await bootload(client, params, env);
+        } catch (again) {
+          throw await failedBootload(rec, env, client, again);
+        }
+      }
     },
     async undo(rec, env, mode) {
       if (rec.res.pluginTask !== true) return;
       delete rec.res.pluginTask;
       if (mode === 'lost' || rec.res.client === undefined) return;
-      const client = rec.res.client;
-      // Both warn and continue (upstream does the same): the host resources below must be freed regardless.
-      try {
-        await env.gpu.firmware.control(client, RmControl.VGPU_MGR_INTERNAL_SHUTDOWN_GSP_VGPU_PLUGIN_TASK, encodeShutdownParams(rec.gfid), rpcOpts(env));
-      } catch (error) {
-        env.logger.warn('SHUTDOWN_GSP_VGPU_PLUGIN_TASK failed; continuing', { vgpu: rec.id, gfid: rec.gfid, error });
-      }
-      try {
-        await env.gpu.firmware.control(client, RmControl.VGPU_MGR_INTERNAL_VGPU_PLUGIN_CLEANUP, encodePluginCleanupParams(rec.gfid), rpcOpts(env));
-      } catch (error) {
-        env.logger.warn('VGPU_PLUGIN_CLEANUP failed; continuing', { vgpu: rec.id, gfid: rec.gfid, error });
-      }
+      // The host resources below are freed regardless; FB the task may still use waits in the quarantine.
+      if (!(await stopPluginTask(rec, env, rec.res.client))) rec.res.taskStuck = true;
     },
   },
   {

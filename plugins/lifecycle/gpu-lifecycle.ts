@@ -82,6 +82,7 @@ export class GpuLifecycle {
         }
       },
       unregister: (rec, mode) => this.unregister(rec, mode),
+      quarantine: new Map(),
     };
   }
 

@@ -23,6 +23,8 @@ export interface VgpuResources {
   client?: RmClient;
   /** Set once BOOTLOAD succeeded: the firmware runs a plugin task for this gfid. */
   pluginTask?: boolean;
+  /** SHUTDOWN/CLEANUP kept failing: the firmware may still run the task, so its FB must not be reused. */
+  taskStuck?: boolean;
   channel?: HostRpcChannel;
 }
 

@@ -44,7 +44,15 @@ export class FirmwareLogDrainer {
   ) {}
 
   start(): void {
-    this.off = this.bus.on('vgpu:state', (e) => this.onState(e.gpu, e.vgpuId, e.vf, e.to));
+    const offState = this.bus.on('vgpu:state', (e) => this.onState(e.gpu, e.vgpuId, e.vf, e.to));
+    // The lifecycle announces the moment between SHUTDOWN (the task writes its last lines) and CLEANUP (the log
+    // areas go with the task): the last chance to read them, as upstream's destroy snapshots debugfs.
+    const offStep = this.bus.on('vgpu:step', (e) => {
+      if (e.step !== 'plugin-shutdown') return;
+      const d = this.drains.get(e.vgpuId);
+      if (d?.active === true) this.drain(d, false);
+    });
+    this.off = () => { offState(); offStep(); };
     this.timer = setInterval(() => this.drainAll(), this.settings.pollMs);
     this.timer.unref(); // logs must never keep the daemon (or a test) alive
   }

@@ -114,12 +114,6 @@ it('two -24Q vGPUs created in parallel: both ready, disjoint FB, per-vGPU boot l
 
 it('a destroyed vGPU\'s kept log includes its plugin task\'s shutdown line', {
   skip,
-  todo: 'BUG plugins/logging/firmware-log-drainer.ts onState: the drain at \'stopping\' runs when destroy() emits ' +
-    'the transition, BEFORE the walk sends SHUTDOWN, and CLEANUP (same bootload undo, right after) removes the log ' +
-    'areas before \'destroyed\' — so "plugin task for gfid N shut down" is only caught if a poll happens to land ' +
-    'between the two controls (docs/logging.md says \'stopping\' catches it). Fix: drain on the vgpu:step event of ' +
-    'the bootload undo after SHUTDOWN (needs the lifecycle to emit one between SHUTDOWN and CLEANUP, e.g. a ' +
-    '\'plugin-shutdown\' step), or have the firmware keep the areas readable until the heap is reused.',
 }, async () => {
   const rec = await r.lc.create(2, r.type('24Q'));
   await linesWith(rec.id, bootLines(rec));
