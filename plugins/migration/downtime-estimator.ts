@@ -104,3 +104,38 @@ export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFA
 function fmtRate(bps: number): string {
   return `${(bps / 2 ** 20).toFixed(1)} MiB/s`;
 }
+
+export interface UpfrontEstimate {
+  /** Predicted guest downtime, ms (Infinity when pre-copy cannot converge). */
+  downtimeMs: number;
+  /** Predicted whole migration, ms (Infinity when it cannot converge). */
+  totalMs: number;
+  passes: number;
+  converges: boolean;
+  dirtyRate: number;
+  bandwidth: number;
+}
+
+/**
+ * Before the first byte moves: the FB is sent once at `bandwidth`; meanwhile the guest dirties `dirtyRate`, and
+ * every further pass sends what the previous one left (ratio r = dirtyRate/bandwidth, a geometric series, capped
+ * by the whole FB since a page is sent once per pass however often it was written). Stop when the rest fits the
+ * budget. Same model `decidePass` applies after each pass with measured figures.
+ */
+export function estimateUpfront(fbBytes: number, dirtyRate: number, bandwidth: number, policy: EstimatorPolicy = DEFAULT_POLICY): UpfrontEstimate {
+  const base = { dirtyRate, bandwidth };
+  if (!(bandwidth > 0)) return { ...base, downtimeMs: Infinity, totalMs: Infinity, passes: 0, converges: false };
+  const r = dirtyRate / bandwidth;
+  const fit = ((policy.downtimeBudgetMs - policy.fixedStopMs) / 1000) * bandwidth;
+  let t = (fbBytes / bandwidth) * 1000;
+  let remaining = Math.min(fbBytes, (fbBytes / bandwidth) * dirtyRate);
+  let passes = 1;
+  while (remaining > fit && passes < policy.maxPasses && r < 1) {
+    t += (remaining / bandwidth) * 1000;
+    remaining = Math.min(fbBytes, remaining * r);
+    passes++;
+  }
+  const down = downtimeMs(remaining, bandwidth, policy.fixedStopMs);
+  const converges = remaining <= fit || r < 1 && down <= policy.downtimeBudgetMs;
+  return { ...base, downtimeMs: down, totalMs: converges ? t + down : Infinity, passes, converges };
+}

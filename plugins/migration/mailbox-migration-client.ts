@@ -84,13 +84,20 @@ export class MailboxMigrationClient implements FirmwareContextSource {
 
   /** Feed a saved context to the destination's GSP plugin and have it validated. */
   async restore(chunks: readonly Uint8Array[], signal?: AbortSignal): Promise<void> {
+    chunks = [...chunks];
     const total = chunks.reduce((n, c) => n + c.byteLength, 0);
     const p = Buffer.alloc(8);
     p.writeBigUInt64LE(BigInt(total));
-    this.u32(CPU_OFF, 0);
+    // A context that fits the ring is written BEFORE the call with PUT = its length (the GSP may consume it in
+    // the call itself, as the simulated plugin task does); a bigger one streams through the ring after the call.
+    let put = 0;
+    if (total <= RING_SIZE) {
+      for (const c of chunks) { this.writeRing(put, c); put += c.byteLength; }
+    }
+    this.u32(CPU_OFF, put);
     this.setInProgress(true);
     await this.o.caller.call(VgpuRpcMsg.MIGRATION_RESTORE_STATE, p, signal ? { signal } : {});
-    let put = 0;
+    if (put === total) chunks = [];
     const deadline = Date.now() + this.timeoutMs;
     const waitSpace = async (need: number): Promise<number> => {
       for (;;) {

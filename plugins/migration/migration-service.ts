@@ -1,0 +1,495 @@
+/**
+ * MigrationService (TOKENS.Migration): one VFIO device-state machine per vGPU (DeviceMigration) and the
+ * orchestrator that moves a vGPU to another GPU of this daemon or to another daemon.
+ *
+ * Orchestration (source side), whatever the transport:
+ *   estimate (dirty rate from the guest's dirty log over a short window, bandwidth from the last migration on
+ *   this kind of transport) → destination vGPU of the same type in RESUMING → source RUNNING→PRE_COPY → passes,
+ *   each followed by decidePass() (continue / stop-copy / give-up) and a progress report with the running
+ *   downtime and total estimates → guest vCPUs paused → PRE_COPY→STOP_COPY → destination RESUMING→STOP→RUNNING
+ *   → source STOP_COPY→STOP, source vGPU destroyed (unless keepSource).
+ * Any failure or cancel: the source goes back to RUNNING (its FB was only ever read, its firmware work resumed,
+ * the guest un-paused) and the destination vGPU is destroyed: nothing half-made stays behind.
+ *
+ * Between daemons the destination listens on a Unix or TCP socket (`listen()`); one connection carries a JSON
+ * hello line (type), a JSON "ready" line back, the device-state stream, and a JSON "done"/"error" line back.
+ */
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { PassThrough, type Writable } from 'node:stream';
+import { rmSync } from 'node:fs';
+import { inject, injectable, optional } from 'inversify';
+import { ErrorCode, VgpuError, isVgpuError } from '../../core/contracts/exceptions.js';
+import type { Logger } from '../../core/contracts/logger.js';
+import type { VgpuService } from '../../core/contracts/vgpu-service.js';
+import { TOKENS } from '../../core/tokens.js';
+import type { NativeOps } from '../../native/native-ops.js';
+import type { GpuLifecycle } from '../lifecycle/gpu-lifecycle.js';
+import type { VgpuRecord } from '../lifecycle/vgpu-record.js';
+import { DeviceMigration, type SaveHandle } from './device-migration.js';
+import type { DirtySource } from './dirty-tracker.js';
+import { DirtyRateMeter } from './dirty-tracker.js';
+import { DEFAULT_POLICY, decidePass, estimateUpfront, type EstimatorPolicy, type UpfrontEstimate } from './downtime-estimator.js';
+import { MigState, migStateName } from './fsm.js';
+import { inProcessPair } from './transport.js';
+import type { PassReport } from './precopy-engine.js';
+import { VgpuMigrationDevice } from './vgpu-device.js';
+
+/** What the service needs of the lifecycle plugin's VgpuServiceImpl (structural: no import of its class). */
+export interface LifecycleAccess extends VgpuService {
+  lifecycle(bdf: string): GpuLifecycle;
+}
+
+/** The VMM's part: stop/start the guest's vCPUs, and the dirty log of the pages it writes (if it keeps one). */
+export interface GuestHooks {
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  dirty?: () => DirtySource;
+}
+
+export type MigrationPhase = 'estimate' | 'precopy' | 'stop-copy' | 'restore' | 'done' | 'cancelled' | 'failed';
+
+export interface MigrationProgress {
+  phase: MigrationPhase;
+  vgpu: string;
+  destination?: string;
+  pass?: number;
+  sentBytes?: number;
+  dirtyBytes?: number;
+  fbBytes?: number;
+  /** Current estimates (ms). */
+  predictedDowntimeMs?: number;
+  predictedTotalMs?: number;
+  elapsedMs?: number;
+  message?: string;
+}
+
+export interface MigrateOptions {
+  /** A GPU BDF of this daemon, a Unix socket path of another daemon's migration listener, or host:port. */
+  to: string;
+  downtimeMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: MigrationProgress) => void;
+  /** Keep the (stopped) source vGPU instead of destroying it after success (tests compare FBs). */
+  keepSource?: boolean;
+  policy?: Partial<EstimatorPolicy>;
+  /** VF on the destination GPU (same daemon only). */
+  vf?: number;
+}
+
+export interface MigrateResult {
+  source: string;
+  destination: string;
+  /** Destination vGPU id (on the other daemon for a socket migration). */
+  vgpu: string;
+  passes: PassReport[];
+  totalMs: number;
+  downtimeMs: number;
+  streamBytes: bigint;
+  estimate: UpfrontEstimate;
+}
+
+const BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
+/** Bandwidth assumed before any migration measured one (bytes/s): a Unix socket on this class of machine. */
+const DEFAULT_BANDWIDTH = 1e9;
+
+@injectable()
+export class MigrationService {
+  private readonly devices = new Map<string, DeviceMigration>();
+  private readonly guests = new Map<string, GuestHooks>();
+  private readonly bandwidth = new Map<string, number>();
+  private readonly log: Logger;
+  private server: Server | null = null;
+  private listenPath: string | null = null;
+
+  constructor(
+    @inject(TOKENS.VgpuManager) private readonly svc: LifecycleAccess,
+    @inject(TOKENS.Logger) logger: Logger,
+    @inject(TOKENS.NativeOps) @optional() private readonly ops: NativeOps | undefined,
+  ) {
+    this.log = logger.child({ component: 'migration' });
+  }
+
+  // ---- per-vGPU device state ----
+
+  /** The device-state machine of a vGPU (created in RUNNING on first use). */
+  device(id: string): DeviceMigration {
+    let d = this.devices.get(id);
+    if (d === undefined) {
+      const { lc, rec } = this.find(id);
+      const dev = new VgpuMigrationDevice(lc, rec, this.ops);
+      // Looked up at session start: a guest attached later still provides its dirty log.
+      dev.dirtyProvider = () => this.guests.get(id)?.dirty?.() ?? null;
+      d = new DeviceMigration(dev);
+      this.devices.set(id, d);
+    }
+    return d;
+  }
+
+  getState(id: string): MigState {
+    return this.devices.get(id)?.state ?? (this.find(id), MigState.RUNNING);
+  }
+
+  setState(id: string, target: MigState, opts?: Parameters<DeviceMigration['setState']>[1]): ReturnType<DeviceMigration['setState']> {
+    return this.device(id).setState(target, opts);
+  }
+
+  precopyInfo(id: string): ReturnType<DeviceMigration['precopyInfo']> {
+    return this.device(id).precopyInfo();
+  }
+
+  reset(id: string): Promise<void> {
+    return this.device(id).reset();
+  }
+
+  /** Attach the guest of a vGPU (the VMM's vCPU control and dirty log). Returns detach. */
+  attachGuest(id: string, hooks: GuestHooks): () => void {
+    this.find(id);
+    this.guests.set(id, hooks);
+    return () => { if (this.guests.get(id) === hooks) this.guests.delete(id); };
+  }
+
+  /** Forget a vGPU's migration state (it was destroyed). */
+  forget(id: string): void {
+    const d = this.devices.get(id);
+    if (d !== undefined) (d.device as VgpuMigrationDevice).close();
+    this.devices.delete(id);
+    this.guests.delete(id);
+  }
+
+  // ---- estimates ----
+
+  /** Up-front estimate: dirty rate measured over `sampleMs` on the guest's dirty log, bandwidth from history. */
+  async estimate(id: string, transportKind: string, downtimeMs = DEFAULT_POLICY.downtimeBudgetMs, sampleMs = 200): Promise<UpfrontEstimate> {
+    const { rec } = this.find(id);
+    const fb = Number(rec.res.guestFb?.size ?? 0n);
+    let rate = 0;
+    const g = this.guests.get(id);
+    if (g?.dirty) {
+      const src = g.dirty();
+      if (src.peekCount) {
+        await src.start();
+        const t0 = performance.now();
+        await new Promise((r) => setTimeout(r, sampleMs));
+        rate = (src.peekCount() * src.pageSize * 1000) / (performance.now() - t0);
+        src.stop();
+      }
+    }
+    return estimateUpfront(fb, rate, this.bandwidth.get(transportKind) ?? DEFAULT_BANDWIDTH, { ...DEFAULT_POLICY, downtimeBudgetMs: downtimeMs });
+  }
+
+  // ---- orchestrator ----
+
+  async migrateVgpu(id: string, o: MigrateOptions): Promise<MigrateResult> {
+    const t0 = performance.now();
+    const { rec } = this.find(id);
+    const src = this.device(id);
+    if (src.state !== MigState.RUNNING) {
+      throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in migration state ${migStateName(src.state)}`, {
+        hint: src.state === MigState.ERROR ? 'reset it first' : 'wait for the running migration to end or cancel it',
+      });
+    }
+    const local = BDF.test(o.to);
+    const kind = local ? 'in-process' : o.to.includes('/') ? 'unix' : 'tcp';
+    const policy: EstimatorPolicy = { ...DEFAULT_POLICY, ...o.policy, ...(o.downtimeMs !== undefined ? { downtimeBudgetMs: o.downtimeMs } : {}) };
+    const progress = (p: Omit<MigrationProgress, 'vgpu'>): void => {
+      try { o.onProgress?.({ vgpu: id, destination: o.to, ...p }); } catch { /* a progress listener never breaks the migration */ }
+    };
+    const estimate = await this.estimate(id, kind, policy.downtimeBudgetMs, 100);
+    progress({
+      phase: 'estimate', fbBytes: Number(rec.res.guestFb!.size), predictedDowntimeMs: estimate.downtimeMs, predictedTotalMs: estimate.totalMs,
+      message: `dirty rate ${(estimate.dirtyRate / 2 ** 20).toFixed(0)} MiB/s, bandwidth ${(estimate.bandwidth / 1e9).toFixed(2)} GB/s${estimate.converges ? '' : ' (pre-copy predicted NOT to converge)'}`,
+    });
+    const dest = local ? await this.localDestination(rec, o) : await this.remoteDestination(rec, o.to);
+    const guest = this.guests.get(id);
+    let paused = false;
+    let save: SaveHandle | null = null;
+    const passes: PassReport[] = [];
+    try {
+      const h = await src.setState(MigState.PRE_COPY, { sink: dest.sink, ...(o.signal ? { signal: o.signal } : {}) });
+      save = h as SaveHandle;
+      const meter = new DirtyRateMeter();
+      for (;;) {
+        this.checkAbort(o.signal);
+        const report = await save.pass();
+        passes.push(report);
+        meter.record(report.dirtyAfter, report.ms);
+        const bw = maxBandwidth(passes);
+        const d = decidePass({
+          pass: report.pass, dirtyBytes: report.dirtyAfter, dirtyRate: meter.rate(), bandwidth: bw,
+          history: passes.map((p) => p.dirtyAfter), elapsedMs: performance.now() - t0,
+        }, policy);
+        progress({
+          phase: 'precopy', pass: report.pass, sentBytes: Number(save.totals().streamBytes), dirtyBytes: report.dirtyAfter,
+          predictedDowntimeMs: d.predictedDowntimeMs, predictedTotalMs: d.predictedTotalMs, elapsedMs: performance.now() - t0, message: d.reason,
+        });
+        if (d.action === 'stop-copy') break;
+        if (d.action === 'give-up') {
+          throw new VgpuError(ErrorCode.Migration, `migration of ${id} gave up: ${d.reason}`, {
+            hint: 'raise --downtime-ms, give the transport more bandwidth, or migrate when the guest is less busy; the source vGPU keeps running',
+            details: { passes: passes.length, dirtyBytes: report.dirtyAfter, downtimeBudgetMs: policy.downtimeBudgetMs },
+          });
+        }
+      }
+      const bw = maxBandwidth(passes);
+      if (bw > 0) this.bandwidth.set(kind, bw);
+      this.checkAbort(o.signal);
+      progress({ phase: 'stop-copy', elapsedMs: performance.now() - t0 });
+      const downFrom = performance.now();
+      if (guest) { await guest.pause(); paused = true; }
+      await src.setState(MigState.STOP_COPY);
+      progress({ phase: 'restore', elapsedMs: performance.now() - t0 });
+      const vgpu = await dest.finish(o.signal);
+      const downtimeMs = performance.now() - downFrom;
+      // Last point to cancel: the destination runs, but the source is still whole; undo goes back to the source.
+      this.checkAbort(o.signal);
+      const streamBytes = save.totals().streamBytes;
+      await src.setState(MigState.STOP);
+      const totalMs = performance.now() - t0;
+      progress({ phase: 'done', elapsedMs: totalMs, predictedDowntimeMs: downtimeMs, predictedTotalMs: totalMs, message: `now ${vgpu}` });
+      this.log.info('vGPU migrated', { vgpu: id, to: o.to, dest: vgpu, passes: passes.length, totalMs: Math.round(totalMs), downtimeMs: Math.round(downtimeMs) });
+      if (o.keepSource !== true) {
+        this.forget(id);
+        await this.svc.destroy(id, { force: true });
+      }
+      // keepSource: the source stays STOPPED (its image now lives at the destination), its guest paused.
+      return { source: id, destination: o.to, vgpu, passes, totalMs, downtimeMs, streamBytes, estimate };
+    } catch (err) {
+      const cancelled = o.signal?.aborted === true || isVgpuError(err, ErrorCode.Cancelled);
+      progress({ phase: cancelled ? 'cancelled' : 'failed', elapsedMs: performance.now() - t0, message: (err as Error).message });
+      dest.abort(err);
+      await this.backToRunning(id, src);
+      if (paused && guest) await guest.resume().catch((e: unknown) => this.log.error('guest resume failed', { vgpu: id, error: e }));
+      await dest.cleanup();
+      this.log.warn('migration ended without moving the vGPU; the source runs on', { vgpu: id, to: o.to, error: err });
+      if (cancelled && !isVgpuError(err, ErrorCode.Cancelled)) {
+        throw new VgpuError(ErrorCode.Cancelled, `migration of ${id} cancelled`, { hint: 'the source vGPU keeps running; migrate again when ready', cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Whatever state the source reached, walk it back to RUNNING (STOP_COPY→STOP→RUNNING resumes the firmware). */
+  private async backToRunning(id: string, src: DeviceMigration): Promise<void> {
+    try {
+      if (src.state !== MigState.RUNNING && src.state !== MigState.ERROR) await src.setState(MigState.RUNNING);
+    } catch (error) {
+      this.log.error('could not return the source vGPU to RUNNING', { vgpu: id, state: migStateName(src.state), error });
+    }
+    if (src.state === MigState.ERROR) {
+      this.log.error('source vGPU is in ERROR after a failed migration; reset needed', { vgpu: id });
+    }
+  }
+
+  private async localDestination(rec: VgpuRecord, o: MigrateOptions): Promise<Destination> {
+    const info = await this.svc.create({ gpu: o.to, type: rec.type.id, ...(o.vf !== undefined ? { vf: o.vf } : {}) });
+    const pair = inProcessPair();
+    let handle: Awaited<ReturnType<DeviceMigration['setState']>> = null;
+    const dst = this.device(info.id);
+    try {
+      handle = await dst.setState(MigState.RESUMING, { source: pair.receiver, ...(o.signal ? { signal: o.signal } : {}) });
+    } catch (err) {
+      this.forget(info.id);
+      await this.svc.destroy(info.id, { force: true }).catch(() => undefined);
+      throw err;
+    }
+    void handle;
+    return {
+      sink: pair.sender,
+      finish: async () => {
+        await dst.setState(MigState.RUNNING);
+        return info.id;
+      },
+      abort: (err) => { pair.sender.destroy(err instanceof Error ? err : undefined); },
+      cleanup: async () => {
+        this.forget(info.id);
+        await this.svc.destroy(info.id, { force: true }).catch((error: unknown) => this.log.error('could not destroy the destination vGPU', { vgpu: info.id, error }));
+      },
+    };
+  }
+
+  private async remoteDestination(rec: VgpuRecord, to: string): Promise<Destination> {
+    const sock = await connect(to);
+    const lines = lineReader(sock);
+    sock.write(`${JSON.stringify({ op: 'migrate', v: 1, typeId: rec.type.id, typeName: rec.type.name })}\n`);
+    const ready = await lines.next();
+    if (ready.op !== 'ready') {
+      sock.destroy();
+      throw remoteError(ready, to);
+    }
+    return {
+      sink: sock,
+      finish: async () => {
+        const done = await lines.next();
+        sock.destroy();
+        if (done.op !== 'done') throw remoteError(done, to);
+        return String(done['vgpu']);
+      },
+      abort: () => { sock.destroy(); },
+      cleanup: async () => { sock.destroy(); },
+    };
+  }
+
+  // ---- destination daemon ----
+
+  /** Accept migrations from other daemons on a Unix socket path or `host:port` / `:port`. */
+  async listen(addr: string, opts: { gpu?: string } = {}): Promise<string> {
+    if (this.server) throw new VgpuError(ErrorCode.Busy, 'the migration listener is already running', { hint: 'one listener per daemon' });
+    const server = createServer({ allowHalfOpen: true }, (s) => { void this.serve(s, opts.gpu); });
+    const isUnix = addr.includes('/');
+    if (isUnix) rmSync(addr, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => reject(new VgpuError(ErrorCode.Migration, `cannot listen for migrations on ${addr}: ${e.message}`, { hint: 'pick a free port or a writable path', cause: e })));
+      if (isUnix) server.listen(addr, resolve);
+      else { const [h, p] = splitHostPort(addr); server.listen(p, h, resolve); }
+    });
+    this.server = server;
+    this.listenPath = isUnix ? addr : null;
+    const a = server.address();
+    return typeof a === 'string' ? a : `${a?.address}:${a?.port}`;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+    if (this.listenPath) rmSync(this.listenPath, { force: true });
+  }
+
+  private async serve(sock: Socket, gpu?: string): Promise<void> {
+    const reply = (o: Record<string, unknown>): void => { if (!sock.destroyed && sock.writable) sock.write(`${JSON.stringify(o)}\n`); };
+    let created: string | null = null;
+    try {
+      const hello = await readHello(sock);
+      if (hello['op'] !== 'migrate' || typeof hello['typeId'] !== 'number') {
+        throw new VgpuError(ErrorCode.Migration, 'not a migration request', { hint: 'connect with vgpuctl migrate' });
+      }
+      const target = gpu ?? this.svc.gpus().find((g) => g.state === 'ready' && this.svc.types(g.bdf).some((t) => t.id === hello['typeId']))?.bdf;
+      if (target === undefined) {
+        throw new VgpuError(ErrorCode.NoSpace, `no GPU here can host a vGPU of type ${hello['typeId']} (${String(hello['typeName'])})`, { hint: 'free room on the destination' });
+      }
+      const info = await this.svc.create({ gpu: target, type: hello['typeId'] });
+      created = info.id;
+      const dst = this.device(info.id);
+      // Own pipe: the stream decoder destroys its source when it ends, the socket must stay for the answer.
+      const pt = new PassThrough({ highWaterMark: 8 << 20 });
+      sock.pipe(pt);
+      sock.on('error', (e) => pt.destroy(e));
+      sock.on('close', () => { if (!pt.writableEnded) pt.destroy(new Error('source closed the connection mid-stream')); });
+      await dst.setState(MigState.RESUMING, { source: pt });
+      reply({ op: 'ready', vgpu: info.id });
+      await dst.setState(MigState.RUNNING);
+      reply({ op: 'done', vgpu: info.id });
+      this.log.info('vGPU migrated in', { vgpu: info.id, gpu: target });
+      sock.end();
+    } catch (err) {
+      reply({ op: 'error', ...(isVgpuError(err) ? err.toJSON() : { message: String(err) }) });
+      sock.end();
+      this.log.warn('incoming migration failed; nothing kept', { vgpu: created, error: err });
+      if (created !== null) {
+        this.forget(created);
+        await this.svc.destroy(created, { force: true }).catch((error: unknown) => this.log.error('could not destroy the half-made vGPU', { vgpu: created, error }));
+      }
+    }
+  }
+
+  // ---- helpers ----
+
+  private find(id: string): { lc: GpuLifecycle; rec: VgpuRecord } {
+    const info = this.svc.get(id);
+    const lc = this.svc.lifecycle(info.gpu);
+    const rec = lc.record(id);
+    if (rec === undefined) throw new VgpuError(ErrorCode.NotFound, `no vGPU ${id}`, { hint: 'list the vGPUs for their ids' });
+    return { lc, rec };
+  }
+
+  private checkAbort(signal?: AbortSignal): void {
+    if (signal?.aborted) throw new VgpuError(ErrorCode.Cancelled, 'migration cancelled', { hint: 'the source vGPU keeps running' });
+  }
+}
+
+interface Destination {
+  sink: Writable;
+  /** After STOP_COPY: wait for the destination to validate, restore and run; resolves with its vGPU id. */
+  finish(signal?: AbortSignal): Promise<string>;
+  abort(err: unknown): void;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Transport rate for the estimator: FB bytes a pass covered per second (zero pages travel as a header, so stream
+ * bytes would understate what the pass moved), from the latest pass that covered at least 1 MiB. The latest, not
+ * the best: the full first pass over a mostly-zero FB is faster than any later pass of dirty (non-zero) pages.
+ */
+function maxBandwidth(passes: PassReport[], pageSize = 4096): number {
+  for (let i = passes.length - 1; i >= 0; i--) {
+    const p = passes[i]!;
+    if (p.pages * pageSize >= 1 << 20 && p.ms > 0) return (p.pages * pageSize * 1000) / p.ms;
+  }
+  const last = passes[passes.length - 1];
+  return last !== undefined && last.ms > 0 ? (last.pages * pageSize * 1000) / last.ms : 0;
+}
+
+function splitHostPort(addr: string): [string, number] {
+  const i = addr.lastIndexOf(':');
+  const host = i > 0 ? addr.slice(0, i) : '127.0.0.1';
+  return [host, Number(addr.slice(i + 1))];
+}
+
+function connect(to: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = to.includes('/') ? createConnection({ path: to, allowHalfOpen: true }) : (() => { const [h, p] = splitHostPort(to); return createConnection({ host: h, port: p, allowHalfOpen: true }); })();
+    const onErr = (e: Error): void => reject(new VgpuError(ErrorCode.Migration, `cannot reach the destination daemon at ${to}: ${e.message}`, {
+      hint: 'start the destination daemon with a migration listener (plugins.migration.listen) and check the address', cause: e,
+    }));
+    s.once('error', onErr);
+    s.once('connect', () => { s.off('error', onErr); s.on('error', () => undefined); resolve(s); });
+  });
+}
+
+/** JSON lines the destination sends back. */
+function lineReader(sock: Socket): { next(): Promise<Record<string, unknown>> } {
+  let buf = '';
+  const queue: Record<string, unknown>[] = [];
+  const waiters: Array<(v: Record<string, unknown>) => void> = [];
+  const push = (v: Record<string, unknown>): void => { const w = waiters.shift(); if (w) w(v); else queue.push(v); };
+  sock.on('data', (d: Buffer) => {
+    buf += d.toString('utf8');
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try { push(JSON.parse(line) as Record<string, unknown>); } catch { push({ op: 'error', message: `bad reply line: ${line.slice(0, 80)}` }); }
+    }
+  });
+  sock.on('close', () => push({ op: 'error', code: ErrorCode.Migration, message: 'the destination closed the connection' }));
+  return { next: () => new Promise((r) => { const v = queue.shift(); if (v) r(v); else waiters.push(r); }) };
+}
+
+function remoteError(m: Record<string, unknown>, to: string): VgpuError {
+  const code = typeof m['code'] === 'string' && Object.values(ErrorCode).includes(m['code'] as ErrorCode) ? (m['code'] as ErrorCode) : ErrorCode.Migration;
+  return new VgpuError(code, `destination ${to}: ${String(m['message'] ?? 'failed')}`, {
+    hint: typeof m['hint'] === 'string' ? m['hint'] : 'see the destination daemon log', details: { destination: to },
+  });
+}
+
+/** Read the hello line; push back whatever of the stream came with it. */
+function readHello(sock: Socket): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer): void => {
+      buf = Buffer.concat([buf, d]);
+      const i = buf.indexOf(10);
+      if (i < 0) { if (buf.length > 4096) fail(new Error('hello line too long')); return; }
+      sock.off('data', onData); sock.off('error', fail); sock.off('end', onEnd);
+      sock.pause();
+      const rest = buf.subarray(i + 1);
+      if (rest.length > 0) sock.unshift(rest);
+      try { resolve(JSON.parse(buf.subarray(0, i).toString('utf8')) as Record<string, unknown>); } catch (e) { reject(e); }
+    };
+    const fail = (e: Error): void => { sock.off('data', onData); reject(e); };
+    const onEnd = (): void => fail(new Error('connection closed before the hello line'));
+    sock.on('data', onData);
+    sock.once('error', fail);
+    sock.once('end', onEnd);
+  });
+}
