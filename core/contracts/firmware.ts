@@ -43,6 +43,8 @@ export interface RmClient {
 /** The three per-vGPU firmware log areas (seed spec §4.2, §6), plus the firmware's own log. */
 export type LogContext = 'init-task' | 'vgpu-task' | 'kernel' | 'gsp';
 
+export type RpcObserver = (e: { fn: string; ms: number; error?: string }) => void;
+
 export type FirmwareEventListener = (event: FirmwareEventRecord) => void;
 
 export interface Firmware {
@@ -76,6 +78,12 @@ export interface Firmware {
   onEvent(listener: FirmwareEventListener): () => void;
   /** The same events as an async stream, ended when the firmware stops or the signal aborts. */
   events(signal?: AbortSignal): AsyncIterable<FirmwareEventRecord>;
+
+  /**
+   * Observe every RPC this host sends (function name, round trip in ms, error code if it failed), for the
+   * per-GPU latency histogram. Optional: a HAL without a message transport has nothing to report.
+   */
+  observeRpcs?(listener: RpcObserver): () => void;
 
   /** Snapshot of a log buffer: the GSP's own (`'gsp'`) or one of a vGPU's areas (by gfid). */
   readLog(context: LogContext, gfid?: number): Uint8Array;

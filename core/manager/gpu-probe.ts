@@ -97,6 +97,9 @@ export class GpuProbe {
         ecc: gpu.config.eccSupported,
       });
       this.gpus?.add(gpu);
+      // Every RPC's round trip feeds the per-GPU latency histogram (metrics plugin) through the bus.
+      const bdf = device.bdf;
+      gpu.firmware.observeRpcs?.((e) => this.bus.emit('rpc:latency', { gpu: bdf, ...e }));
       this.bus.emit('gpu:ready', { gpu: device.bdf });
       return { device, hal, gpu, firmware };
     } catch (error) {

@@ -11,13 +11,13 @@ import { EventEmitter } from 'eventemitter3';
 import type { FirmwareEventRecord } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError, isVgpuError } from '../../core/contracts/exceptions.js';
 import type {
-  Firmware, FirmwareEventListener, FirmwareImage, FirmwareInfo, FirmwareState, LogContext, RmClient, RpcOptions,
+  Firmware, FirmwareEventListener, FirmwareImage, FirmwareInfo, FirmwareState, LogContext, RmClient, RpcObserver, RpcOptions,
 } from '../../core/contracts/firmware.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { SharedArena } from '../../native/native-ops.js';
 import { RmClass } from '../../core/firmware-abi/rm-classes.js';
 import { GSP_GET_FEATURES_PARAMS, RmControl, decodeGspFeatures } from '../../core/firmware-abi/rm-controls.js';
-import { GspEvent, GspFunction, GspFwState } from '../gsp/gsp-layout.js';
+import { GspEvent, GspFunction, GspFwState, gspFunctionName } from '../gsp/gsp-layout.js';
 import { GspRpcClient, type GspEvent as GspTransportEvent } from '../gsp/gsp-rpc-client.js';
 import { rmAlloc, rmControl, rmFree } from '../gsp/rm-payload.js';
 import type { AdaBoard } from './chips.js';
@@ -57,6 +57,7 @@ export class AdaFirmwareClient implements Firmware {
   private version = '';
   private initDone = false;
   private readonly emitter = new EventEmitter<Events>();
+  private readonly rpcObservers = new Set<RpcObserver>();
   private readonly log: Logger;
   private readonly timeoutMs: number;
   /** Starts at a random point so a re-attached daemon does not collide with clients its predecessor left. */
@@ -187,7 +188,28 @@ export class AdaFirmwareClient implements Firmware {
   }
 
   rpc(fn: number, payload: Uint8Array, opts: RpcOptions = {}): Promise<Uint8Array> {
-    return this.need().call(fn, payload, opts);
+    return this.timed(fn, () => this.need().call(fn, payload, opts));
+  }
+
+  observeRpcs(listener: RpcObserver): () => void {
+    this.rpcObservers.add(listener);
+    return () => this.rpcObservers.delete(listener);
+  }
+
+  /**
+   * Report one firmware call (an RPC, or an RM alloc/control/free with its RM status) to the observers. Only the
+   * promise is wrapped, and only when someone observes: no cost on the hot path otherwise.
+   */
+  private timed<T>(fn: number, call: () => Promise<T>): Promise<T> {
+    if (this.rpcObservers.size === 0) return call();
+    const t0 = performance.now();
+    const report = (error?: unknown): void => {
+      const e = { fn: gspFunctionName(fn), ms: performance.now() - t0, ...(error !== undefined ? { error: isVgpuError(error) ? error.code : 'VGPU_EINTERNAL' } : {}) };
+      for (const o of this.rpcObservers) {
+        try { o(e); } catch { /* an observer must not break a firmware call */ }
+      }
+    };
+    return call().then((r) => { report(); return r; }, (err: unknown) => { report(err); throw err; });
   }
 
   async allocClient(opts: RpcOptions & { hClient?: number } = {}): Promise<RmClient> {
@@ -206,17 +228,17 @@ export class AdaFirmwareClient implements Firmware {
         hClient: wanted !== undefined ? wanted >>> 0 : (H_CLIENT | n) >>> 0, hDevice: (H_DEVICE | n) >>> 0, hSubdevice: (H_SUBDEVICE | n) >>> 0,
       };
       try {
-        await rmAlloc(c, { hClient: h.hClient, hParent: 0, hObject: h.hClient, hClass: RmClass.NV01_ROOT, params: new Uint8Array(0) }, rpcOpts);
+        await this.timed(GspFunction.GSP_RM_ALLOC, () => rmAlloc(c, { hClient: h.hClient, hParent: 0, hObject: h.hClient, hClass: RmClass.NV01_ROOT, params: new Uint8Array(0) }, rpcOpts));
       } catch (e) {
         // A handle a previous daemon left alive: take the next one (a caller-chosen handle is the caller's problem).
         if (wanted === undefined && attempt < 8 && isVgpuError(e) && e.details.rmStatus === NvStatus.INSERT_DUPLICATE_NAME) continue;
         throw e;
       }
       try {
-        await rmAlloc(c, { hClient: h.hClient, hParent: h.hClient, hObject: h.hDevice, hClass: RmClass.NV01_DEVICE_0, params: new Uint8Array(0) }, rpcOpts);
-        await rmAlloc(c, { hClient: h.hClient, hParent: h.hDevice, hObject: h.hSubdevice, hClass: RmClass.NV20_SUBDEVICE_0, params: new Uint8Array(0) }, rpcOpts);
+        await this.timed(GspFunction.GSP_RM_ALLOC, () => rmAlloc(c, { hClient: h.hClient, hParent: h.hClient, hObject: h.hDevice, hClass: RmClass.NV01_DEVICE_0, params: new Uint8Array(0) }, rpcOpts));
+        await this.timed(GspFunction.GSP_RM_ALLOC, () => rmAlloc(c, { hClient: h.hClient, hParent: h.hDevice, hObject: h.hSubdevice, hClass: RmClass.NV20_SUBDEVICE_0, params: new Uint8Array(0) }, rpcOpts));
       } catch (e) {
-        await rmFree(c, { hRoot: h.hClient, hObjectParent: 0, hObjectOld: h.hClient }).catch(() => {});
+        await this.timed(GspFunction.FREE, () => rmFree(c, { hRoot: h.hClient, hObjectParent: 0, hObjectOld: h.hClient })).catch(() => {});
         throw e;
       }
       this.freed.delete(h.hClient);
@@ -227,7 +249,7 @@ export class AdaFirmwareClient implements Firmware {
   async freeClient(client: RmClient, opts: RpcOptions = {}): Promise<void> {
     if (this.freed.has(client.hClient)) return;
     try {
-      await rmFree(this.need(), { hRoot: client.hClient, hObjectParent: 0, hObjectOld: client.hClient }, opts);
+      await this.timed(GspFunction.FREE, () => rmFree(this.need(), { hRoot: client.hClient, hObjectParent: 0, hObjectOld: client.hClient }, opts));
     } catch (e) {
       // Idempotent: a client the firmware no longer knows is already free.
       if (!(isVgpuError(e) && e.details.rmStatus === NvStatus.INVALID_CLIENT)) throw e;
@@ -236,7 +258,7 @@ export class AdaFirmwareClient implements Firmware {
   }
 
   control(client: RmClient, cmd: number, params: Uint8Array, opts: RpcOptions = {}): Promise<Uint8Array> {
-    return rmControl(this.need(), { hClient: client.hClient, hObject: client.hSubdevice, cmd, params }, opts);
+    return this.timed(GspFunction.GSP_RM_CONTROL, () => rmControl(this.need(), { hClient: client.hClient, hObject: client.hSubdevice, cmd, params }, opts));
   }
 
   onEvent(listener: FirmwareEventListener): () => void {
