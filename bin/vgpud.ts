@@ -112,17 +112,20 @@ async function main(): Promise<void> {
 
   const service = created.container.isBound(TOKENS.VgpuManager) ? created.container.get<VgpuService>(TOKENS.VgpuManager) : undefined;
   process.on('SIGHUP', () => {
-    if (flags.config === undefined) {
-      logger.info('SIGHUP: running on the built-in config, nothing to reload');
-      return;
-    }
     notify(`RELOADING=1\nMONOTONIC_USEC=${BigInt(Math.round(performance.timeOrigin * 1000 + performance.now() * 1000))}`);
-    try {
-      applyReload(created!.config, daemonConfig(flags), service, logger);
-    } catch (error) {
-      logger.error('config reload failed; keeping the running config', { error });
+    if (flags.config === undefined) {
+      logger.info('SIGHUP: running on the built-in config, no config to reload');
+    } else {
+      try {
+        applyReload(created!.config, daemonConfig(flags), service, logger);
+      } catch (error) {
+        logger.error('config reload failed; keeping the running config', { error });
+      }
     }
-    notify('READY=1');
+    // The metadata file too: each GPU takes it only if its running vGPUs' types stay valid (logged either way).
+    void (service?.reloadMetadata?.() ?? Promise.resolve([]))
+      .catch((error: unknown) => logger.error('metadata reload failed', { error }))
+      .finally(() => notify('READY=1'));
   });
 
   notify('READY=1');

@@ -87,6 +87,11 @@ export interface VgpuService {
   readVfAttribute(vfBdf: string, attr: VfAttribute): string;
   writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void;
   setPolicy(gpu: string, policy: TypePolicy): void;
+  /**
+   * Load the metadata file again (SIGHUP) and upload it, per GPU. A GPU whose running or selected vGPU types the new
+   * file would change keeps its old types and says why; nothing is half-applied.
+   */
+  reloadMetadata?(): Promise<{ gpu: string; ok: boolean; reason?: string }[]>;
   /** Last `lines` lines of a vGPU's log (kept after destroy until its VF is reused). */
   logs(id: string, lines?: number): string[];
 }

@@ -3,7 +3,7 @@
  * a PgpuManager (types, policy, VF ABI) and a GpuLifecycle (create/destroy/events). Bound to TOKENS.VgpuManager by
  * the lifecycle plugin; the control API and metrics call only this.
  */
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import type { VgpudConfig } from '../../core/config/config-schema.js';
 import type { EventBus } from '../../core/contracts/events.js';
@@ -17,6 +17,8 @@ import type {
 import type { JournalGpu, ReconcileReport, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { HalRegistry } from '../../core/hal-registry.js';
 import { GpuProbe, type ProbeFailure } from '../../core/manager/gpu-probe.js';
+import { readFile } from 'node:fs/promises';
+import { metadataFileName } from '../../core/metadata/metadata-format.js';
 import type { GpuRegistry } from '../../core/gpu-registry.js';
 import type { VgpuLogStore } from '../../core/contracts/vgpu-log-store.js';
 import { PgpuManager, type PgpuManagerOptions } from '../../core/manager/pgpu-manager.js';
@@ -39,6 +41,7 @@ export class VgpuServiceImpl implements VgpuService {
   private readonly log: Logger;
   private nextId = 1;
   private opts: ServiceInitOptions = {};
+  private metadataDir = '';
   readonly probeFailures: ProbeFailure[] = [];
   private ids: JournalSequenceBlock | undefined;
   private handles: JournalSequenceBlock | undefined;
@@ -66,6 +69,7 @@ export class VgpuServiceImpl implements VgpuService {
     const result = await probe.probeAll({ rpcTimeoutMs: this.config.timeouts.rpcMs });
     this.probeFailures.push(...result.failed);
     const metadataDir = opts.metadataDir ?? (await defaultMetadataDir());
+    this.metadataDir = metadataDir;
     const j = this.journal;
     if (j !== undefined) {
       // ids and RM handles continue where the last run stopped: an adopted vGPU's id or live client is never reused.
@@ -298,6 +302,26 @@ export class VgpuServiceImpl implements VgpuService {
     lc.mgr.abi.writeCurrent(vf, value);
     lc.persistGpu();
     // A type written by the operator is theirs: a vGPU created on this VF later does not deselect it on destroy.
+  }
+
+  async reloadMetadata(): Promise<{ gpu: string; ok: boolean; reason?: string }[]> {
+    // The default file is rebuilt first when its YAML source changed (an operator edited metadata/*.yaml).
+    if (this.opts.metadataDir === undefined) this.metadataDir = await defaultMetadataDir();
+    const out: { gpu: string; ok: boolean; reason?: string }[] = [];
+    for (const [bdf, lc] of this.gpusByBdf) {
+      const path = join(this.metadataDir, metadataFileName(lc.mgr.firmwareVersion));
+      try {
+        const bytes = await (this.opts.manager?.(lc.gpu).readFile ?? readFile)(path);
+        await lc.mgr.reloadMetadata(bytes);
+        out.push({ gpu: bdf, ok: true });
+        this.log.info('vGPU metadata reloaded', { gpu: bdf, path });
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        out.push({ gpu: bdf, ok: false, reason });
+        this.log.warn('vGPU metadata reload refused; the GPU keeps its types', { gpu: bdf, path, error });
+      }
+    }
+    return out;
   }
 
   setPolicy(gpu: string, policy: TypePolicy): void {

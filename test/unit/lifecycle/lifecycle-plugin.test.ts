@@ -125,3 +125,35 @@ test('with the logging plugin, logs() returns the drained firmware lines and kee
   (mock.gpu().firmware as unknown as { logs: Map<string, unknown> }).logs.clear();
   assert.ok(service.logs(v.id).some((l) => /guest driver loaded/.test(l)), 'kept after destroy until the VF is reused');
 });
+
+test('reloadMetadata (SIGHUP): accepted when running types stay the same, refused with the reason when one would change', async (t) => {
+  const { TYPES, vtype } = await import('./lifecycle-rig.js');
+  let current = metadata();
+  const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 4 }], rpcTimeoutMs: 2000 });
+  const tc = await createTestContainer({
+    plugins: [createMockHalPlugin(mock), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: async () => current }) } })],
+    config: { timeouts: { bootloadMs: 500, rpcMs: 1000 } },
+    start: false,
+  });
+  t.after(() => tc.stop());
+  tc.container.get<EventBus>(TOKENS.EventBus).on('gpu:probed', (e) => {
+    const gpu = mock.gpu(e.gpu);
+    answerManagerControls(gpu);
+    FakePluginTasks.install(gpu);
+  });
+  await tc.host.start();
+  const service = tc.container.get<VgpuService>(TOKENS.VgpuManager);
+  const v = await service.create({ gpu: BDF, type: '24Q' });
+
+  // A file with one more type and the running one unchanged is taken.
+  current = metadata([...TYPES, vtype(950, 'NVIDIA RTX6000-Ada-48Q', 46, 1)]);
+  assert.deepEqual(await service.reloadMetadata!(), [{ gpu: BDF, ok: true }]);
+
+  // A file that shrinks the running 24Q type is refused, and the GPU keeps its types.
+  current = metadata(TYPES.map((x) => (x.id === 949 ? { ...x, fbLength: x.fbLength / 2n } : x)));
+  const [r] = await service.reloadMetadata!();
+  assert.equal(r?.ok, false);
+  assert.match(r?.reason ?? '', /949|24Q/);
+  assert.equal(service.get(v.id).fb.size, 23n * GiB);
+  await service.destroy(v.id);
+});
