@@ -19,6 +19,7 @@ import { vaTarget } from '../sim/ce/sim-copy-engine.js';
 import type { MockControls, RunContext } from './mock-controls.js';
 import { MOCK_EVENT, type MockFirmware } from './mock-firmware.js';
 import type { MockMemory } from './mock-memory.js';
+import { PushbufWriter } from '../sim/ce/pushbuf-writer.js';
 
 export interface MockSubmission {
   chid: number;
@@ -108,8 +109,7 @@ export class MockChannelPool extends ChannelPoolBase {
 
 export class MockCopyChannel implements CopyChannel {
   private readonly space: ChannelVaSpace;
-  private pending: number[] = [];
-  private reserved = 0;
+  private readonly pushbuf: PushbufWriter;
   private live = true;
 
   constructor(
@@ -125,6 +125,7 @@ export class MockCopyChannel implements CopyChannel {
     private readonly now: () => number,
   ) {
     this.space = new ChannelVaSpace(`channel ${chid}`);
+    this.pushbuf = new PushbufWriter(chid, pushbufDwords);
   }
 
   get vaMappingCount(): number {
@@ -152,36 +153,21 @@ export class MockCopyChannel implements CopyChannel {
   begin(dwords: number): void {
     this.controls.runSync('channel.begin', this.ctx().gpu, { chid: this.chid, dwords }, () => {
       this.requireLive();
-      if (!Number.isInteger(dwords) || dwords <= 0) {
-        throw new VgpuError(ErrorCode.InvalidArgument, `begin(${dwords}): need a positive dword count`, { hint: 'reserve room for the methods you emit' });
-      }
-      if (this.reserved + dwords > this.pushbufDwords) {
-        throw new VgpuError(ErrorCode.NoSpace, `pushbuffer of channel ${this.chid} holds ${this.pushbufDwords} dwords; ${this.reserved} reserved, ${dwords} more asked`, {
-          hint: 'submit what is pending first, or emit fewer methods',
-        });
-      }
-      this.reserved += dwords;
+      this.pushbuf.begin(dwords);
     });
   }
 
   emit(dword: number): void {
-    if (this.pending.length >= this.reserved) {
-      throw new VgpuError(ErrorCode.IllegalState, `emit beyond the ${this.reserved} dwords reserved with begin() on channel ${this.chid}`, {
-        hint: 'call begin(n) with the number of dwords you will emit',
-      });
-    }
-    this.pending.push(dword >>> 0);
+    this.pushbuf.emit(dword);
   }
 
   submit(opts?: RpcOptions): Promise<void> {
     const base = this.ctx();
     const ctx: RunContext = { ...base, timeoutMs: opts?.timeoutMs ?? base.timeoutMs, ...(opts?.signal ? { signal: opts.signal } : {}) };
-    return this.controls.run('channel.submit', { chid: this.chid, dwords: this.pending.length }, ctx, () => {
+    return this.controls.run('channel.submit', { chid: this.chid, dwords: this.pushbuf.length }, ctx, () => {
       this.requireLive();
       this.firmware.requireRunning('submit');
-      const dwords = Uint32Array.from(this.pending);
-      this.pending = [];
-      this.reserved = 0;
+      const dwords = this.pushbuf.take();
       const sub: MockSubmission = { chid: this.chid, dwords, at: this.now(), done: Promise.resolve(undefined) };
       sub.done = this.execute(sub);
       this.pool.submissions.push(sub);
@@ -197,8 +183,7 @@ export class MockCopyChannel implements CopyChannel {
     if (!this.live) return;
     this.live = false;
     this.space.clear();
-    this.pending = [];
-    this.reserved = 0;
+    this.pushbuf.reset();
     this.pool.release(this);
   }
 

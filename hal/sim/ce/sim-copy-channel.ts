@@ -14,6 +14,7 @@ import type { FbRange } from '../../../core/contracts/memory.js';
 import { ChannelVaSpace } from './channel-va-space.js';
 import { decodePushbuf } from './pushbuf-decoder.js';
 import { runCopyEngine, vaTarget, type CeRunResult } from './sim-copy-engine.js';
+import { PushbufWriter } from './pushbuf-writer.js';
 
 export interface SimCopyChannelOptions {
   chid: number;
@@ -54,8 +55,7 @@ export class SimCopyChannel implements CopyChannel {
   /** Recent submissions, oldest first (tests and debugging). */
   readonly submissions: SimSubmission[] = [];
   private readonly space: ChannelVaSpace;
-  private pending: number[] = [];
-  private reserved = 0;
+  private readonly pushbuf: PushbufWriter;
   private live = true;
   private tail: Promise<unknown> = Promise.resolve();
 
@@ -65,6 +65,7 @@ export class SimCopyChannel implements CopyChannel {
     this.objectHandle = opts.objectHandle;
     this.pushbufDwords = opts.pushbufDwords;
     this.space = new ChannelVaSpace(`copy channel ${opts.chid}`);
+    this.pushbuf = new PushbufWriter(opts.chid, opts.pushbufDwords);
   }
 
   get isLive(): boolean {
@@ -91,24 +92,11 @@ export class SimCopyChannel implements CopyChannel {
 
   begin(dwords: number): void {
     this.requireLive();
-    if (!Number.isInteger(dwords) || dwords <= 0) {
-      throw new VgpuError(ErrorCode.InvalidArgument, `begin(${dwords}): need a positive dword count`, { hint: 'reserve room for the methods you emit' });
-    }
-    if (this.reserved + dwords > this.pushbufDwords) {
-      throw new VgpuError(ErrorCode.NoSpace, `pushbuffer of channel ${this.chid} holds ${this.pushbufDwords} dwords; ${this.reserved} reserved, ${dwords} more asked`, {
-        hint: 'submit what is pending first, or emit fewer methods',
-      });
-    }
-    this.reserved += dwords;
+    this.pushbuf.begin(dwords);
   }
 
   emit(dword: number): void {
-    if (this.pending.length >= this.reserved) {
-      throw new VgpuError(ErrorCode.IllegalState, `emit beyond the ${this.reserved} dwords reserved with begin() on channel ${this.chid}`, {
-        hint: 'call begin(n) with the number of dwords you will emit',
-      });
-    }
-    this.pending.push(dword >>> 0);
+    this.pushbuf.emit(dword);
   }
 
   async submit(opts?: RpcOptions): Promise<void> {
@@ -117,9 +105,7 @@ export class SimCopyChannel implements CopyChannel {
       throw new VgpuError(ErrorCode.Cancelled, `submit on channel ${this.chid} was cancelled`, { hint: 'the caller aborted the call' });
     }
     this.opts.checkCanSubmit?.();
-    const dwords = Uint32Array.from(this.pending);
-    this.pending = [];
-    this.reserved = 0;
+    const dwords = this.pushbuf.take();
     const sub: SimSubmission = { chid: this.chid, dwords, at: this.opts.now?.() ?? Date.now(), done: Promise.resolve(undefined) };
     // In order per channel, like a GPFIFO; the caller learns of completion from the semaphore and interrupt only.
     sub.done = this.tail.then(() => this.execute(sub));
@@ -142,8 +128,7 @@ export class SimCopyChannel implements CopyChannel {
     if (!this.live) return;
     this.live = false;
     this.space.clear();
-    this.pending = [];
-    this.reserved = 0;
+    this.pushbuf.reset();
     this.opts.onFree?.(this);
   }
 

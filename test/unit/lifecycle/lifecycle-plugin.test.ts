@@ -4,6 +4,7 @@ import { isVgpuError } from '../../../core/contracts/exceptions.js';
 import type { EventBus } from '../../../core/contracts/events.js';
 import type { VgpuService } from '../../../core/contracts/vgpu-service.js';
 import { TOKENS } from '../../../core/tokens.js';
+import type { VgpudPlugin } from '../../../core/contracts/plugin.js';
 import { createMockHalPlugin } from '../../../hal/mock/mock-hal-plugin.js';
 import { MockHal } from '../../../hal/mock/mock-hal.js';
 import { createLifecyclePlugin } from '../../../plugins/lifecycle/lifecycle-plugin.js';
@@ -12,11 +13,13 @@ import { FakePluginTasks } from '../../helpers/fake-plugin-task.js';
 import { createTestContainer } from '../../helpers/test-container.js';
 import { BDF, GiB, answerManagerControls, metadata, readMeta } from './lifecycle-rig.js';
 
-async function daemon() {
+/** A started container with the mock HAL, the lifecycle and `extra` plugins; `readFile` serves the metadata file. */
+async function daemon(o: { extra?: VgpudPlugin[]; config?: Record<string, unknown>; readFile?: () => Promise<Uint8Array> } = {}) {
   const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 4 }], rpcTimeoutMs: 2000 });
+  const readFile = o.readFile ?? readMeta(metadata());
   const tc = await createTestContainer({
-    plugins: [createMockHalPlugin(mock), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: readMeta(metadata()) }) } })],
-    config: { timeouts: { bootloadMs: 500, rpcMs: 1000 } },
+    plugins: [createMockHalPlugin(mock), ...(o.extra ?? []), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile }) } })],
+    config: { timeouts: { bootloadMs: 500, rpcMs: 1000 }, ...o.config } as never,
     start: false,
   });
   // The mock firmware answers nothing by itself: give it the manager's controls and a plugin task as soon as the
@@ -88,25 +91,9 @@ test('with the logging plugin, logs() returns the drained firmware lines and kee
   const { join } = await import('node:path');
   const { createLoggingPlugin } = await import('../../../plugins/logging/logging-plugin.js');
   const dir = mkdtempSync(join(tmpdir(), 'vgpud-logs-'));
-  const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 4 }], rpcTimeoutMs: 2000 });
-  const tc = await createTestContainer({
-    plugins: [
-      createMockHalPlugin(mock),
-      createLoggingPlugin(),
-      createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: readMeta(metadata()) }) } }),
-    ],
-    config: { timeouts: { bootloadMs: 500, rpcMs: 1000 }, plugins: { logging: { dir, pollMs: 10 } } } as never,
-    start: false,
-  });
+  const { mock, tc, service } = await daemon({ extra: [createLoggingPlugin()], config: { plugins: { logging: { dir, pollMs: 10 } } } });
   t.after(async () => { await tc.stop(); rmSync(dir, { recursive: true, force: true }); });
   const bus = tc.container.get<EventBus>(TOKENS.EventBus);
-  bus.on('gpu:probed', (e) => {
-    const gpu = mock.gpu(e.gpu);
-    answerManagerControls(gpu);
-    FakePluginTasks.install(gpu);
-  });
-  await tc.host.start();
-  const service = tc.container.get<VgpuService>(TOKENS.VgpuManager);
   const v = await service.create({ gpu: BDF, type: '24Q' });
   // What the firmware's vGPU task writes for this gfid reaches the store through the drain.
   // The drain's timer is unref'd (logs never keep a daemon alive), so the wait holds its own deadline timer.
@@ -129,20 +116,8 @@ test('with the logging plugin, logs() returns the drained firmware lines and kee
 test('reloadMetadata (SIGHUP): accepted when running types stay the same, refused with the reason when one would change', async (t) => {
   const { TYPES, vtype } = await import('./lifecycle-rig.js');
   let current = metadata();
-  const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 4 }], rpcTimeoutMs: 2000 });
-  const tc = await createTestContainer({
-    plugins: [createMockHalPlugin(mock), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: async () => current }) } })],
-    config: { timeouts: { bootloadMs: 500, rpcMs: 1000 } },
-    start: false,
-  });
+  const { tc, service } = await daemon({ readFile: async () => current });
   t.after(() => tc.stop());
-  tc.container.get<EventBus>(TOKENS.EventBus).on('gpu:probed', (e) => {
-    const gpu = mock.gpu(e.gpu);
-    answerManagerControls(gpu);
-    FakePluginTasks.install(gpu);
-  });
-  await tc.host.start();
-  const service = tc.container.get<VgpuService>(TOKENS.VgpuManager);
   const v = await service.create({ gpu: BDF, type: '24Q' });
 
   // A file with one more type and the running one unchanged is taken.
