@@ -4,7 +4,8 @@
 // socket. The floor is a plain copy of the same FB bytes over the same socket into the same destination, measured
 // in the same run.
 // Env: MIGRATE_GIB (4), MIGRATE_RATE (256 MiB/s), MIGRATE_DIRTY (log|hash), MIGRATE_FILL (1 = whole FB holds
-// non-zero data; 0 = freshly scrubbed FB, only what the guest writes is non-zero).
+// non-zero data; 0 = freshly scrubbed FB, only what the guest writes is non-zero), MIGRATE_RUN (pages per frame,
+// default DEFAULT_RUN_PAGES).
 // Last line: migrate: total_s=… downtime_ms=… precopy_passes=… ratio_total_to_floor=…
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { rmSync } from 'node:fs';
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
   const RATE = Number(process.env.MIGRATE_RATE ?? 256);
   const DIRTY = process.env.MIGRATE_DIRTY === 'hash' ? 'hash' : 'log';
   const FILL = Number(process.env.MIGRATE_FILL ?? 1);
+  const RUN = process.env.MIGRATE_RUN ? Number(process.env.MIGRATE_RUN) : undefined;
   const size = BigInt(Math.round(GiB * 2 ** 30 / PS)) * BigInt(PS);
   const pages = Number(size / BigInt(PS));
   const dir = '/dev/shm';
@@ -90,15 +92,19 @@ async function main(): Promise<void> {
     };
     await next('listening');
 
-    // Floor: plain copy of the FB over the same socket (1 MiB writes with backpressure).
+    // Floor: plain copy of the FB over the same socket (same transport settings as the migration), 1 MiB writes
+    // with backpressure, each from a private copy (recycled once the kernel has it, as the pre-copy engine does).
     const fs = await connectTransport({ kind: 'unix', path: sock });
     const tf0 = now();
     const region = arenaRegion(src);
+    const pool: Buffer[] = [];
     for (let off = 0n; off < size; off += 1n << 20n) {
       const n = Number(size - off < 1n << 20n ? size - off : 1n << 20n);
-      const chunk = Buffer.allocUnsafe(n);
+      const buf = pool.pop() ?? Buffer.allocUnsafe(1 << 20);
+      const chunk = buf.subarray(0, n);
       region.window(off, n).copy(chunk);
-      if (!fs.write(chunk)) await new Promise((r) => fs.once('drain', r));
+      if (!fs.write(chunk, (e) => { if (!e && pool.length < 16) pool.push(buf); })) await new Promise((r) => fs.once('drain', r));
+      else if (fs.writableLength > 0) await new Promise((r) => setImmediate(r)); // let libuv send: same as the encoder
     }
     fs.end();
     const floorEnd = (await next('floor-done')).at!;
@@ -114,7 +120,7 @@ async function main(): Promise<void> {
     let stopAt = 0;
     const t0 = now();
     const res = await migrateSource({
-      region, dirty, sink: ms, compat,
+      region, dirty, sink: ms, compat, ...(RUN ? { runPages: RUN } : {}),
       device: { stop: () => writer.pause(), resume: () => writer.resume() },
       firmware: { async *save() { yield Buffer.alloc(64 << 10, 7); } },
       onStopCopy: () => { stopAt = now(); },

@@ -60,6 +60,10 @@ export class DirtyLogSource implements DirtySource {
     return out.slice(0, k);
   }
 
+  isDirty(page: number): boolean {
+    return ((Atomics.load(this.words, page >>> 5) >>> (page & 31)) & 1) !== 0;
+  }
+
   peekCount(): number {
     let n = 0;
     for (let i = 0; i < this.words.length; i++) {

@@ -24,6 +24,12 @@ export interface DirtySource {
   collect(): Promise<Uint32Array>;
   /** Pages currently known dirty without clearing, if the source can tell cheaply (for PRECOPY_INFO). */
   peekCount?(): number;
+  /**
+   * Whether `page` was written since the last collect(), without clearing it (so the next collect() still reports
+   * it). Only sources that can answer per page in O(1) (a device log) implement it; pre-copy uses it to skip a page
+   * it is about to send when that page will be sent again anyway.
+   */
+  isDirty?(page: number): boolean;
   stop(): void;
 }
 

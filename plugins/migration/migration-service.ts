@@ -316,9 +316,19 @@ export class MigrationService {
       sock.destroy();
       throw remoteError(ready, to);
     }
+    // A destination that refuses the stream mid-way (corrupt frame, no room, ...) answers "error" and stops
+    // reading: without this the source would wait forever for a drain. Fail the sink with the destination's own
+    // reason, so the encoder's pending write rejects with it and the source rolls back at once.
+    let finishing = false;
+    let succeeded = false; // 'done' queued: the hang-up that follows it is no failure
+    lines.onEarly((m) => {
+      if (m.op === 'done') succeeded = true;
+      else if (!finishing && !succeeded) sock.destroy(remoteError(m, to));
+    });
     return {
       sink: sock,
       finish: async () => {
+        finishing = true;
         const done = await lines.next();
         sock.destroy();
         if (done.op !== 'done') throw remoteError(done, to);
@@ -384,6 +394,7 @@ export class MigrationService {
     } catch (err) {
       reply({ op: 'error', ...(isVgpuError(err) ? err.toJSON() : { message: String(err) }) });
       sock.end();
+      hangUpAfterError(sock);
       this.log.warn('incoming migration failed; nothing kept', { vgpu: created, error: err });
       if (created !== null) {
         this.forget(created);
@@ -447,11 +458,17 @@ function connect(to: string): Promise<Socket> {
 }
 
 /** JSON lines the destination sends back. */
-function lineReader(sock: Socket): { next(): Promise<Record<string, unknown>> } {
+function lineReader(sock: Socket): { next(): Promise<Record<string, unknown>>; onEarly(f: (m: Record<string, unknown>) => void): void } {
   let buf = '';
   const queue: Record<string, unknown>[] = [];
   const waiters: Array<(v: Record<string, unknown>) => void> = [];
-  const push = (v: Record<string, unknown>): void => { const w = waiters.shift(); if (w) w(v); else queue.push(v); };
+  let early: ((m: Record<string, unknown>) => void) | null = null;
+  const push = (v: Record<string, unknown>): void => {
+    const w = waiters.shift();
+    if (w) return w(v);
+    queue.push(v);
+    early?.(v); // a line nobody waits for yet (during the stream): the destination gave up early
+  };
   sock.on('data', (d: Buffer) => {
     buf += d.toString('utf8');
     let i;
@@ -461,8 +478,31 @@ function lineReader(sock: Socket): { next(): Promise<Record<string, unknown>> } 
       try { push(JSON.parse(line) as Record<string, unknown>); } catch { push({ op: 'error', message: `bad reply line: ${line.slice(0, 80)}` }); }
     }
   });
+  sock.on('end', () => push({ op: 'error', code: ErrorCode.Migration, message: 'the destination ended the connection' }));
   sock.on('close', () => push({ op: 'error', code: ErrorCode.Migration, message: 'the destination closed the connection' }));
-  return { next: () => new Promise((r) => { const v = queue.shift(); if (v) r(v); else waiters.push(r); }) };
+  return {
+    next: () => new Promise((r) => { const v = queue.shift(); if (v) r(v); else waiters.push(r); }),
+    onEarly: (f) => { early = f; },
+  };
+}
+
+/** How long a destination that refused a stream keeps reading (and dropping) it so the source can read the reply. */
+const HANG_UP_GRACE_MS = 5000;
+
+/**
+ * After the "error" reply the destination reads no more of the stream. Just ending our side would leave a source
+ * that does not read replies mid-stream blocked on a full socket buffer forever; destroying at once could reset
+ * the connection before the source read the reply. So: drop whatever still arrives, close when the source hangs
+ * up, and close anyway after a grace period.
+ */
+function hangUpAfterError(sock: Socket): void {
+  sock.unpipe();
+  sock.on('data', () => undefined);
+  sock.resume();
+  const t = setTimeout(() => sock.destroy(), HANG_UP_GRACE_MS);
+  t.unref();
+  sock.once('end', () => { clearTimeout(t); sock.destroy(); });
+  sock.once('close', () => clearTimeout(t));
 }
 
 function remoteError(m: Record<string, unknown>, to: string): VgpuError {

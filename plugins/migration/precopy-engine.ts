@@ -10,6 +10,7 @@
  * the source is back to RUNNING with its FB as the guest left it.
  */
 import type { Readable, Writable } from 'node:stream';
+import { Socket } from 'node:net';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { FbRegion } from './fb-region.js';
 import type { DirtySource } from './dirty-tracker.js';
@@ -20,6 +21,10 @@ import { DEFAULT_RUN_PAGES } from './stream/frame-format.js';
 
 /** Consecutive dirty pages worth a PAGES frame of their own (with zero-page detection); shorter go to SCATTER. */
 const MIN_RUN = 8;
+/** Cached FB views for per-page copies (FbRegion windows are at most 1 GiB). */
+const VIEW_BYTES = 1 << 30;
+/** Copy buffers kept for reuse: enough for the frames a socket keeps in flight (transport SEND_HIGH_WATER_MARK). */
+const POOL_MAX = 16;
 import type { MigrationCompat } from './stream/compat.js';
 import { applyStream, type ApplyResult } from './stream/stream-applier.js';
 
@@ -71,6 +76,15 @@ export class SaveSession {
   private pendingSentIdx = 0;
   private pass = 0;
   private lastCollect = 0;
+  /** The zero run the full pass is growing (flushed before any frame that is not its continuation). */
+  private zeroRun: { first: number; count: number } | null = null;
+  private readonly views: Buffer[] = [];
+  /**
+   * Recycled page-copy buffers. A fresh 1 MiB allocation per frame costs page faults on first touch (the copy ran
+   * at ~3 GB/s instead of memcpy speed). Only for a socket sink: its write callback means the kernel holds the
+   * bytes; a PassThrough calls back while the chunk still sits, by reference, in its readable buffer.
+   */
+  private readonly pool: Buffer[] | null;
   stopped = false;
 
   constructor(private readonly o: SaveSessionOptions) {
@@ -83,6 +97,16 @@ export class SaveSession {
     this.runPages = o.runPages ?? DEFAULT_RUN_PAGES;
     this.enc = new StreamEncoder(o.sink, this.pageSize);
     this.zero = Buffer.alloc(this.pageSize);
+    this.pool = o.sink instanceof Socket ? [] : null;
+  }
+
+  /** A buffer of runPages pages, and the callback that gives it back once its last frame was sent. */
+  private take(): { buf: Buffer; release: (() => void) | undefined } {
+    const size = this.runPages * this.pageSize;
+    const pool = this.pool;
+    if (pool === null) return { buf: Buffer.allocUnsafe(size), release: undefined };
+    const buf = pool.pop() ?? Buffer.allocUnsafe(size);
+    return { buf, release: () => { if (pool.length < POOL_MAX) pool.push(buf); } };
   }
 
   totals(): EncoderTotals {
@@ -107,13 +131,15 @@ export class SaveSession {
     const t0 = performance.now();
     this.pass = 1;
     const before = this.enc.totals().streamBytes;
+    let sent = 0;
     for (let p = 0; p < this.pageCount; p += this.runPages) {
       this.checkAbort();
       const n = Math.min(this.runPages, this.pageCount - p);
-      await this.sendRun(p, n);
+      sent += await this.sendWindow(p, n);
       this.initialLeft -= n;
     }
-    return this.finishPass(t0, this.pageCount, before);
+    await this.flushZeroRun();
+    return this.finishPass(t0, sent, before);
   }
 
   /** Send what the previous pass left dirty, then collect what this pass left. */
@@ -162,33 +188,45 @@ export class SaveSession {
     return { pass: this.pass, pages, bytes, ms: now - t0, dirtyAfter: this.pendingDirty.length * this.pageSize };
   }
 
+  /** The dirty source's per-page peek, while the guest runs (after the stop every page must go: no skipping). */
+  private skipper(): ((page: number) => boolean) | null {
+    const d = this.o.dirty;
+    return !this.stopped && d.isDirty ? (page: number) => d.isDirty!(page) : null;
+  }
+
   /**
    * Send the pending dirty pages: runs of ≥ MIN_RUN consecutive pages as PAGES frames, the scattered rest batched
-   * into SCATTER_PAGES frames (one frame per single page would cost a header, a CRC call and a write each).
+   * into SCATTER_PAGES frames (one frame per single page would cost a header, a CRC call and a write each). A page
+   * the dirty log shows written AGAIN since it was collected is skipped: its bit is still set, so the collect at the
+   * end of this pass hands it to the next pass, and sending it now would only send it twice.
    */
   private async sendPending(): Promise<number> {
     const list = this.pendingDirty;
     const ps = this.pageSize;
+    const skip = this.skipper();
     let sent = 0;
     let i = this.pendingSentIdx;
-    let batch: number[] = [];
+    const batch = new Uint32Array(this.runPages);
+    let nb = 0;
     const flush = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      const idx = Uint32Array.from(batch);
-      batch = [];
-      const data = Buffer.allocUnsafe(idx.length * ps);
-      for (let k = 0; k < idx.length; k++) this.o.region.window(BigInt(idx[k]!) * BigInt(ps), ps).copy(data, k * ps);
-      await this.enc.writeScatter(idx, data, this.pass);
+      if (nb === 0) return;
+      const idx = batch.slice(0, nb);
+      nb = 0;
+      const { buf, release } = this.take();
+      const data = buf.subarray(0, idx.length * ps);
+      for (let k = 0; k < idx.length; k++) this.copyPage(idx[k]!, data, k * ps);
+      await this.enc.writeScatter(idx, data, this.pass, release);
     };
     while (i < list.length) {
       this.checkAbort();
       const first = list[i]!;
+      if (skip?.(first)) { i++; this.pendingSentIdx = i; continue; }
       let n = 1;
       while (i + n < list.length && n < this.runPages && list[i + n] === first + n) n++;
       if (n >= MIN_RUN) await this.sendRun(first, n);
       else {
-        for (let k = 0; k < n; k++) batch.push(first + k);
-        if (batch.length >= this.runPages) await flush();
+        for (let k = 0; k < n; k++) batch[nb++] = first + k;
+        if (nb >= this.runPages - MIN_RUN) await flush();
       }
       i += n;
       sent += n;
@@ -200,18 +238,99 @@ export class SaveSession {
     return sent;
   }
 
+  /** Copy one FB page into `out` at `at` from a cached 1 GiB view (a window per page cost BigInt maths and a view). */
+  private copyPage(page: number, out: Buffer, at: number): void {
+    const ps = this.pageSize;
+    const perView = VIEW_BYTES / ps;
+    const k = Math.floor(page / perView);
+    let v = this.views[k];
+    if (v === undefined) {
+      const start = BigInt(k) * BigInt(VIEW_BYTES);
+      const left = this.o.region.size - start;
+      v = this.o.region.window(start, Number(left < BigInt(VIEW_BYTES) ? left : BigInt(VIEW_BYTES)));
+      this.views[k] = v;
+    }
+    const rel = (page - k * perView) * ps;
+    v.copy(out, at, rel, rel + ps);
+  }
+
+  /**
+   * One window of the full pass. Pages are copied out once, then classified: pages the dirty log shows written
+   * since the pass began are skipped (the next pass sends them), all-zero pages become ZERO_PAGES, the rest data.
+   * Windows of nothing but zero (and skipped) pages join one long zero run, so a freshly scrubbed FB costs a few
+   * frames instead of one per gap between the guest's writes; a mostly-zero window is covered by one zero run and
+   * its few data pages follow in a SCATTER frame (later frames override earlier ones at the destination).
+   * Returns the pages described.
+   */
+  private async sendWindow(first: number, n: number): Promise<number> {
+    const ps = this.pageSize;
+    const { buf, release } = this.take();
+    const copy = buf.subarray(0, n * ps);
+    this.o.region.window(BigInt(first) * BigInt(ps), n * ps).copy(copy);
+    const skip = this.skipper();
+    const kind = new Uint8Array(n); // 0 skipped, 1 zero, 2 data
+    let zeros = 0, data = 0;
+    for (let i = 0; i < n; i++) {
+      if (skip?.(first + i)) continue;
+      // Compare against the zero page: memcmp stops at the first non-zero byte, so data pages cost almost nothing.
+      if (copy.compare(this.zero, 0, ps, i * ps, (i + 1) * ps) === 0) { kind[i] = 1; zeros++; }
+      else { kind[i] = 2; data++; }
+    }
+    if (data === 0) {
+      // Skipped pages may ride in the zero run: they are sent again after it anyway.
+      if (this.zeroRun !== null && this.zeroRun.first + this.zeroRun.count === first) this.zeroRun.count += n;
+      else { await this.flushZeroRun(); this.zeroRun = { first, count: n }; }
+      release?.();
+      return zeros;
+    }
+    if (zeros > data) {
+      if (this.zeroRun !== null && this.zeroRun.first + this.zeroRun.count === first) this.zeroRun.count += n;
+      else { await this.flushZeroRun(); this.zeroRun = { first, count: n }; }
+      await this.flushZeroRun();
+      await this.sendCompacted(first, copy, kind, 2, data, release);
+      return zeros + data;
+    }
+    await this.flushZeroRun();
+    if (zeros + data === n) await this.enc.writePages(first, copy, this.pass, release);
+    else await this.sendCompacted(first, copy, kind, 1, zeros + data, release);
+    return zeros + data;
+  }
+
+  /** SCATTER the pages of `copy` whose kind is ≥ `minKind`, compacted in place (memmove) into one frame. */
+  private async sendCompacted(first: number, copy: Buffer, kind: Uint8Array, minKind: number, count: number, release?: () => void): Promise<void> {
+    const ps = this.pageSize;
+    const idx = new Uint32Array(count);
+    let k = 0;
+    for (let i = 0; i < kind.length; i++) {
+      if (kind[i]! < minKind) continue;
+      if (k !== i) copy.copy(copy, k * ps, i * ps, (i + 1) * ps);
+      idx[k++] = first + i;
+    }
+    await this.enc.writeScatter(idx, copy.subarray(0, k * ps), this.pass, release);
+  }
+
+  private async flushZeroRun(): Promise<void> {
+    const z = this.zeroRun;
+    if (z === null) return;
+    this.zeroRun = null;
+    await this.enc.writeZeroPages(z.first, z.count, this.pass);
+  }
+
   /** Copy pages [first, first+n) out of the FB once, then frame zero and non-zero sub-runs from the copy. */
   private async sendRun(first: number, n: number): Promise<void> {
     const ps = this.pageSize;
-    const copy = Buffer.allocUnsafe(n * ps);
+    const { buf, release } = this.take();
+    const copy = buf.subarray(0, n * ps);
     this.o.region.window(BigInt(first) * BigInt(ps), n * ps).copy(copy);
     let i = 0;
     while (i < n) {
-      const isZero = copy.subarray(i * ps, (i + 1) * ps).equals(this.zero);
+      const isZero = copy.compare(this.zero, 0, ps, i * ps, (i + 1) * ps) === 0;
       let j = i + 1;
-      while (j < n && copy.subarray(j * ps, (j + 1) * ps).equals(this.zero) === isZero) j++;
-      if (isZero) await this.enc.writeZeroPages(first + i, j - i, this.pass);
-      else await this.enc.writePages(first + i, copy.subarray(i * ps, j * ps), this.pass);
+      while (j < n && (copy.compare(this.zero, 0, ps, j * ps, (j + 1) * ps) === 0) === isZero) j++;
+      // The socket sends frames in order: the last frame's callback means the whole copy is out.
+      const done = j === n ? release : undefined;
+      if (isZero) await this.enc.writeZeroPages(first + i, j - i, this.pass, done);
+      else await this.enc.writePages(first + i, copy.subarray(i * ps, j * ps), this.pass, done);
       i = j;
     }
   }
@@ -274,10 +393,15 @@ export async function migrateSource(o: MigrateSourceOptions): Promise<MigrateSou
       passes.push(report);
       meter.record(report.dirtyAfter, report.ms);
       const history = passes.map((p) => p.dirtyAfter);
-      const d = decidePass({
-        pass: report.pass, dirtyBytes: report.dirtyAfter, dirtyRate: meter.rate(),
-        bandwidth: maxBandwidth(passes), history, elapsedMs: performance.now() - t0,
-      }, policy);
+      const measured = maxBandwidth(passes);
+      // A pass of (nearly) all zero pages carries a few frame headers: its rate says nothing about the transport,
+      // and fed to the estimator it reads as "0 MB/s, cannot converge". Run a dirty pass to measure instead.
+      const d: EstimatorDecision = measured === 0 && report.dirtyAfter >= 1 << 20 && report.pass < policy.maxPasses
+        ? { action: 'continue', predictedDowntimeMs: NaN, predictedTotalMs: NaN, predictedPasses: 1, reason: 'no pass carried enough page data to measure the transport yet' }
+        : decidePass({
+          pass: report.pass, dirtyBytes: report.dirtyAfter, dirtyRate: meter.rate(),
+          bandwidth: measured || fallbackBandwidth(passes), history, elapsedMs: performance.now() - t0,
+        }, policy);
       decisions.push(d);
       o.onPass?.(report, d, s.precopyInfo());
       if (d.action === 'stop-copy') break;
@@ -303,11 +427,21 @@ export async function migrateSource(o: MigrateSourceOptions): Promise<MigrateSou
   }
 }
 
-/** Bandwidth of the fastest of the recent passes that moved at least 1 MiB (small passes measure latency, not rate). */
+/**
+ * Bandwidth of the fastest of the recent passes that moved at least 1 MiB (small passes measure latency, not
+ * rate), else of any pass that did; 0 when none did.
+ */
 function maxBandwidth(passes: PassReport[]): number {
   let best = 0;
   for (const p of passes.slice(-3)) if (p.bytes >= 1 << 20 && p.ms > 0) best = Math.max(best, (p.bytes * 1000) / p.ms);
-  if (best === 0) for (const p of passes) if (p.ms > 0) best = Math.max(best, (p.bytes * 1000) / p.ms);
+  if (best === 0) for (const p of passes) if (p.bytes >= 1 << 20 && p.ms > 0) best = Math.max(best, (p.bytes * 1000) / p.ms);
+  return best;
+}
+
+/** Any rate at all, for a migration whose passes were all tiny (little left to send either). */
+function fallbackBandwidth(passes: PassReport[]): number {
+  let best = 0;
+  for (const p of passes) if (p.ms > 0) best = Math.max(best, (p.bytes * 1000) / p.ms);
   return best;
 }
 

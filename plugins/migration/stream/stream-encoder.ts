@@ -4,7 +4,8 @@
  * has drained: a slow transport therefore slows the pre-copy loop down instead of piling frames up in memory.
  *
  * Frame payloads must be private copies: the CRC is computed here, and a socket may send the bytes later; a
- * Buffer still aliasing live FB would change under the guest and arrive with a CRC that no longer matches.
+ * Buffer still aliasing live FB would change under the guest and arrive with a CRC that no longer matches. A copy
+ * may be reused once the frame's `onSent` callback ran (see frame()).
  */
 import { crc32 } from 'node:zlib';
 import type { Writable } from 'node:stream';
@@ -57,25 +58,25 @@ export class StreamEncoder {
   }
 
   /** A run of `count` pages starting at `firstPage`; `data` is a private copy of exactly count × pageSize bytes. */
-  async writePages(firstPage: number, data: Buffer, pass: number): Promise<void> {
+  async writePages(firstPage: number, data: Buffer, pass: number, onSent?: () => void): Promise<void> {
     const count = data.length / this.pageSize;
     if (!Number.isInteger(count) || count < 1) throw this.misuse(`page data of ${data.length} bytes is not whole pages`);
-    await this.frame(FrameType.PAGES, [runPrefix(firstPage, count, pass), data]);
+    await this.frame(FrameType.PAGES, [runPrefix(firstPage, count, pass), data], onSent);
     this.pages += BigInt(count);
     this.pageBytes += BigInt(data.length);
   }
 
   /** Scattered pages: `pages[i]`'s bytes are `data[i*pageSize, (i+1)*pageSize)` (a private copy). */
-  async writeScatter(pages: Uint32Array, data: Buffer, pass: number): Promise<void> {
+  async writeScatter(pages: Uint32Array, data: Buffer, pass: number, onSent?: () => void): Promise<void> {
     if (pages.length < 1 || data.length !== pages.length * this.pageSize) throw this.misuse(`scatter of ${pages.length} pages with ${data.length} bytes`);
-    await this.frame(FrameType.SCATTER_PAGES, [scatterPrefix(pages, pass), data]);
+    await this.frame(FrameType.SCATTER_PAGES, [scatterPrefix(pages, pass), data], onSent);
     this.pages += BigInt(pages.length);
     this.pageBytes += BigInt(data.length);
   }
 
-  async writeZeroPages(firstPage: number, count: number, pass: number): Promise<void> {
+  async writeZeroPages(firstPage: number, count: number, pass: number, onSent?: () => void): Promise<void> {
     if (!Number.isInteger(count) || count < 1) throw this.misuse(`zero run of ${count} pages`);
-    await this.frame(FrameType.ZERO_PAGES, [runPrefix(firstPage, count, pass)]);
+    await this.frame(FrameType.ZERO_PAGES, [runPrefix(firstPage, count, pass)], onSent);
     this.pages += BigInt(count);
   }
 
@@ -106,7 +107,11 @@ export class StreamEncoder {
     this.sink.destroy(reason);
   }
 
-  private async frame(type: FrameType, parts: Buffer[]): Promise<void> {
+  /**
+   * `onSent` runs once the sink's write callback fired for the frame's last part (for a socket: the kernel has the
+   * bytes), so a caller may recycle the payload buffer then. Not called if the sink fails.
+   */
+  private async frame(type: FrameType, parts: Buffer[], onSent?: () => void): Promise<void> {
     if (this.state !== 'open') throw this.misuse(this.state === 'new' ? 'write the header first' : 'the stream is finished');
     if (this.sinkError) throw this.transportError(this.sinkError);
     let len = 0;
@@ -131,9 +136,17 @@ export class StreamEncoder {
     this.streamBytes += BigInt(FRAME_HEADER_SIZE + len);
     this.sink.cork();
     let ok = this.sink.write(h);
-    for (const p of parts) ok = this.sink.write(p);
+    for (let i = 0; i < parts.length; i++) {
+      ok = i === parts.length - 1 && onSent
+        ? this.sink.write(parts[i]!, (e?: Error | null) => { if (!e) onSent(); })
+        : this.sink.write(parts[i]!);
+    }
     this.sink.uncork();
     if (!ok) await this.drain();
+    // Under the high-water mark `await` only runs microtasks, so a loop of frames would not let libuv move queued
+    // bytes to the socket until the mark was hit. Yield one turn of the event loop while bytes are queued so the
+    // socket sends while we prepare the next frame (cheap: one setImmediate per frame).
+    else if (this.sink.writableLength > 0) await new Promise<void>((r) => setImmediate(r));
   }
 
   private drain(): Promise<void> {
