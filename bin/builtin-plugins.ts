@@ -8,6 +8,7 @@ import { createApiPlugin } from '../plugins/api/api-plugin.js';
 import { createLifecyclePlugin } from '../plugins/lifecycle/lifecycle-plugin.js';
 import { createLoggingPlugin } from '../plugins/logging/logging-plugin.js';
 import { createMetricsPlugin } from '../plugins/metrics/metrics-plugin.js';
+import { createMigrationPlugin } from '../plugins/migration/migration-plugin.js';
 import { createScrubPlugin } from '../plugins/scrub/scrub-plugin.js';
 
 export function builtinPlugins(): VgpudPlugin[] {
@@ -19,5 +20,6 @@ export function builtinPlugins(): VgpudPlugin[] {
     createLifecyclePlugin(),
     createApiPlugin(),
     createMetricsPlugin(),
+    createMigrationPlugin(),
   ];
 }

@@ -89,6 +89,40 @@ export class ApiClient {
     });
   }
 
+  /**
+   * POST a JSON body and read an NDJSON response line by line (a long-running action that reports progress, like
+   * POST /v1/vgpus/:id/migrate). Resolves when the response ended; a non-2xx answer throws like `call`.
+   */
+  postStream(path: string, json: unknown, onLine: (v: Record<string, unknown>) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const payload = JSON.stringify(json);
+      const req = request({
+        socketPath: this.socketPath, method: 'POST', path,
+        headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) },
+      }, (res) => {
+        if ((res.statusCode ?? 0) >= 300) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            try {
+              this.check({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), contentType: '' });
+            } catch (e) { reject(e); }
+          });
+          return;
+        }
+        const rl = createInterface({ input: res });
+        rl.on('line', (line) => {
+          if (line.trim() === '') return;
+          try { onLine(JSON.parse(line) as Record<string, unknown>); } catch { /* not a JSON line: skip it */ }
+        });
+        rl.on('close', () => resolve());
+        res.on('error', (e) => reject(this.unreachable(e)));
+      });
+      req.on('error', (e) => reject(this.unreachable(e)));
+      req.end(payload);
+    });
+  }
+
   private check(r: ApiResponse): void {
     if (r.status >= 200 && r.status < 300) return;
     let err: { code?: string; message?: string; hint?: string } = {};

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BDF_PATTERN } from '../../core/config/config-schema.js';
+import { httpStatusFor } from '../../plugins/api/http-errors.js';
 import { ApiClient } from './api-client.js';
 import { clientSocketPath } from './default-paths.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
@@ -39,6 +40,29 @@ const intArg = (what: string, min: number) => (v: string): number => {
   if (!Number.isInteger(n) || n < min) throw new CliError(`${what} must be an integer ≥ ${min}, got '${v}'`, EXIT.usage);
   return n;
 };
+/** Where `migrate --to` may point: a GPU BDF, a Unix socket path, or host:port. */
+const toArg = (v: string): string => {
+  if (BDF_PATTERN.test(v)) return v.toLowerCase();
+  if (v.includes('/') || /^[\w.-]*:\d{1,5}$/.test(v)) return v;
+  throw new CliError(`--to '${v}' is neither a GPU address, a socket path nor host:port`, EXIT.usage,
+    'write 0000:42:00.0 (a GPU of this daemon), /run/vgpud/migrate.sock (another daemon\'s plugins.migration.listen) or host:7000');
+};
+
+interface MigrateProgress { phase: string; pass?: number; sentBytes?: number; fbBytes?: number; predictedDowntimeMs?: number }
+
+/** A progress line of the migrate route as a bar label and fraction (pre-copy: FB bytes sent of the FB size). */
+function migrateProgress(id: string, p: MigrateProgress): [string, number | undefined] {
+  const down = p.predictedDowntimeMs !== undefined && Number.isFinite(p.predictedDowntimeMs) ? `, downtime ~${Math.round(p.predictedDowntimeMs)} ms` : '';
+  switch (p.phase) {
+    case 'estimate': return [`${id}: estimating${down}`, 0];
+    case 'precopy': return [`${id}: pre-copy pass ${p.pass ?? '?'}${down}`, undefined];
+    case 'stop-copy': return [`${id}: stop-copy (guest paused)`, 0.9];
+    case 'restore': return [`${id}: restoring at the destination`, 0.95];
+    case 'done': return [`${id}: done`, 1];
+    default: return [`${id}: ${p.phase}`, undefined];
+  }
+}
+
 const short = (name: string): string => name.replace(/^NVIDIA\s+/, '');
 
 function planText(plan: PlanJson): string {
@@ -232,6 +256,37 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       const path = `/v1/vfs/${bdf}/${attr}`;
       if (value === undefined) io.stdout.write(await client().text('GET', path));
       else await client().text('PUT', path, `${value}\n`);
+    });
+
+  example(program.command('migrate').description('live-migrate a vGPU to another GPU of this daemon or to another daemon')
+    .argument('<id>', 'vGPU id')
+    .requiredOption('--to <dest>', 'destination: a GPU address of this daemon, the migration socket of another daemon (a path), or host:port', toArg)
+    .option('--downtime-ms <n>', 'longest acceptable guest pause; pre-copy gives up (the source keeps running) if it cannot be met', intArg('--downtime-ms', 1))
+    .option('--json', 'print JSON'), 'vgpuctl migrate vgpu-1 --to /run/vgpud/migrate.sock --downtime-ms 300')
+    .action(async (id: string, o: { to: string; downtimeMs?: number; json?: boolean }) => {
+      const tty = o.json !== true && (io.stderr as { isTTY?: boolean }).isTTY === true;
+      const bar = new ProgressBar(io.stderr as NodeJS.WriteStream, tty);
+      let result: Record<string, unknown> | undefined;
+      let error: { code?: string; message?: string; hint?: string } | undefined;
+      try {
+        bar.update(`migrating ${id}`, 0);
+        await client().postStream(`/v1/vgpus/${encodeURIComponent(id)}/migrate`, { to: o.to, ...(o.downtimeMs !== undefined ? { downtimeMs: o.downtimeMs } : {}) }, (line) => {
+          if (line.progress) bar.update(...migrateProgress(id, line.progress as MigrateProgress));
+          else if (line.result) result = line.result as Record<string, unknown>;
+          else if (line.error) error = line.error as typeof error;
+        });
+      } finally {
+        bar.done();
+      }
+      // The route answers 200 before the migration runs, so a failure arrives as the last NDJSON line.
+      if (error !== undefined || result === undefined) {
+        const code = error?.code;
+        throw new CliError(`migration of ${id} failed: ${error?.message ?? 'the daemon ended the reply without a result'}${code ? ` (${code})` : ''}`,
+          code !== undefined && httpStatusFor(code) < 500 ? EXIT.refused : EXIT.daemon, error?.hint);
+      }
+      if (o.json) return json({ result });
+      const ms = (v: unknown): string => `${Math.round(Number(v))} ms`;
+      out(`migrated ${id} to ${String(result.destination)}: now ${String(result.vgpu)} (${String(result.passes)} pre-copy passes, ${bytes(String(result.streamBytes))} sent, total ${ms(result.totalMs)}, guest paused ${ms(result.downtimeMs)})`);
     });
 
   example(program.command('policy').description('set a GPU\'s vGPU type policy (only while it has no vGPUs)')

@@ -16,6 +16,8 @@ import { ensureDefaultMetadata } from '../../../metadata/default-metadata.js';
 import { loadNativeOps } from '../../../native/index.js';
 import { VgpuServiceImpl } from '../../../plugins/lifecycle/vgpu-service-impl.js';
 import { MigrationService } from '../../../plugins/migration/migration-service.js';
+import type { VgpuMigrationDevice } from '../../../plugins/migration/vgpu-device.js';
+import { decodeContextImage } from '../../../hal/ada-lovelace/sim/plugin-task-context.js';
 
 const GiB = 1n << 30n;
 
@@ -45,12 +47,7 @@ export function daemon(gpus: SimGpu[], name: string): Daemon {
   const bus = new EventBusImpl(logger);
   const config = configSchema.parse({ timeouts: { rpcMs: 5000, bootloadMs: 3000, scrubMs: 10000 } });
   const svc = new VgpuServiceImpl(null as never, bus, new ExceptionRelayImpl(bus, logger), logger, config, undefined);
-  let n = 0;
-  for (const g of gpus) {
-    const lc = svc.attach(g.gpu, g.mgr);
-    void lc;
-  }
-  void n;
+  for (const g of gpus) svc.attach(g.gpu, g.mgr);
   void name;
   return { svc, mig: new MigrationService(svc, logger, loadNativeOps()), logger };
 }
@@ -59,4 +56,44 @@ export async function stopGpu(g: SimGpu | undefined): Promise<void> {
   if (g === undefined) return;
   await g.gpu.close().catch(() => undefined);
   await g.dev.stop().catch(() => undefined);
+}
+
+// ---- helpers shared by the vgpu-migration-*.test.ts files ----
+
+/** The migration device of a vGPU (its FB region, its firmware client). */
+export const devOf = (d: Daemon, id: string): VgpuMigrationDevice => d.mig.device(id).device as VgpuMigrationDevice;
+
+/** Per-page hashes of a vGPU's whole FB: equal hashes = equal FB, page for page. */
+export async function fbHash(d: Daemon, id: string): Promise<Buffer> {
+  const r = devOf(d, id).region();
+  return Buffer.from((await r.hashPages(0n, r.size, 4096)).buffer);
+}
+
+/** The firmware context the plugin task holds, via a save through the migration buffer (device must be stopped). */
+export async function savedContext(d: Daemon, id: string): Promise<ReturnType<typeof decodeContextImage>['ctx']> {
+  const fw = devOf(d, id).firmware;
+  await fw.cancel(); // a source that completed its save still holds it: forget it first (CANCEL_SAVE)
+  const parts: Uint8Array[] = [];
+  for await (const c of fw.save()) parts.push(c);
+  await fw.cancel();
+  return decodeContextImage(Buffer.concat(parts)).ctx;
+}
+
+/** A few MiB of recognisable data spread over the FB (the rest stays zero: the zero-page path runs too). */
+export function fill(d: Daemon, id: string, seed: number): void {
+  const r = devOf(d, id).region();
+  for (let i = 0; i < 64; i++) r.window(BigInt(i) * (r.size / 64n), 65536).fill((seed + i) & 0xff || 1);
+}
+
+/** A running 1Q vGPU on `gpu` whose firmware context differs from a fresh one (BME on changes it). */
+export async function makeSource(d: Daemon, gpu: SimGpu, vf: number): Promise<string> {
+  const info = await d.svc.create({ gpu: gpu.gpu.bdf, type: '1Q', vf });
+  await d.svc.setBme(info.id, true);
+  return info.id;
+}
+
+/** Forget and destroy a vGPU (end of a test). */
+export async function dispose(d: Daemon, id: string): Promise<void> {
+  d.mig.forget(id);
+  await d.svc.destroy(id, { force: true });
 }

@@ -1,0 +1,108 @@
+// `vgpuctl migrate` against the real control API app with the migrate route mounted over a stub migration service:
+// the request the daemon receives, the summary / --json output, and the documented exit codes for the typed
+// errors the route streams as its last NDJSON line.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
+import { EventBusImpl } from '../../../core/event-bus.js';
+import { MemoryLogger } from '../../../core/logging/memory-logger.js';
+import { runVgpuctl } from '../../../bin/cli/vgpuctl-program.js';
+import { EXIT } from '../../../bin/cli/exit-codes.js';
+import { buildApiApp, type ApiApp } from '../../../plugins/api/build-api-app.js';
+import { migrateRoute } from '../../../plugins/migration/migrate-route.js';
+import type { MigrateOptions, MigrateResult, MigrationService } from '../../../plugins/migration/migration-service.js';
+import { FakeVgpuService } from './fake-vgpu-service.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vgpuctl-mig-'));
+const sock = join(dir, 'd.sock');
+
+async function ctl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => { out += c.toString(); });
+  stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  const code = await runVgpuctl(argv, { stdout, stderr, env: { VGPUD_SOCKET: sock } });
+  return { code, out, err };
+}
+
+/** What the stub does next: succeed, or fail with this error after the estimate. */
+let outcome: VgpuError | null = null;
+const calls: { id: string; o: MigrateOptions }[] = [];
+const stub = {
+  async migrateVgpu(id: string, o: MigrateOptions): Promise<MigrateResult> {
+    calls.push({ id, o });
+    o.onProgress?.({ phase: 'estimate', vgpu: id, predictedDowntimeMs: 120, fbBytes: 1 << 30 });
+    if (outcome) throw outcome;
+    o.onProgress?.({ phase: 'precopy', vgpu: id, pass: 1, sentBytes: 1 << 30 });
+    return {
+      source: id, destination: o.to, vgpu: 'vgpu-9', passes: [], totalMs: 2345.6, downtimeMs: 87.2, streamBytes: 1n << 30n,
+      estimate: { downtimeMs: 120, totalMs: 2000, dirtyRate: 0, bandwidth: 1e9, converges: true, passes: 1 },
+    };
+  },
+};
+
+describe('vgpuctl migrate', () => {
+  let api: ApiApp;
+  before(async () => {
+    const logger = new MemoryLogger();
+    const bus = new EventBusImpl(logger);
+    api = await buildApiApp({ service: new FakeVgpuService({ bus }), bus, logger, routes: [migrateRoute(stub as unknown as MigrationService)] });
+    await api.app.listen({ path: sock });
+  });
+  after(async () => {
+    await api.app.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends the destination and downtime budget, prints a summary (no bar off a TTY)', async () => {
+    outcome = null;
+    calls.length = 0;
+    const r = await ctl('migrate', 'vgpu-1', '--to', '/run/other/migrate.sock', '--downtime-ms', '250');
+    assert.equal(r.code, EXIT.ok, r.err);
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]!.id, 'vgpu-1');
+    assert.equal(calls[0]!.o.to, '/run/other/migrate.sock');
+    assert.equal(calls[0]!.o.downtimeMs, 250);
+    assert.match(r.out, /migrated vgpu-1 to \/run\/other\/migrate\.sock: now vgpu-9/);
+    assert.match(r.out, /guest paused 87 ms/);
+    assert.equal(r.err, '');
+  });
+
+  it('--json prints the result object', async () => {
+    outcome = null;
+    const r = await ctl('migrate', 'vgpu-1', '--to', '0000:42:00.0', '--json');
+    assert.equal(r.code, EXIT.ok, r.err);
+    const j = JSON.parse(r.out) as { result: { vgpu: string; destination: string; streamBytes: string } };
+    assert.equal(j.result.vgpu, 'vgpu-9');
+    assert.equal(j.result.destination, '0000:42:00.0');
+    assert.equal(j.result.streamBytes, String(1n << 30n));
+  });
+
+  it('a failed migration exits 4 with the message and hint; a cancelled one exits 3', async () => {
+    outcome = new VgpuError(ErrorCode.Migration, 'migration of vgpu-1 gave up: not converging', { hint: 'raise --downtime-ms' });
+    const f = await ctl('migrate', 'vgpu-1', '--to', 'otherhost:7000');
+    assert.equal(f.code, EXIT.daemon);
+    assert.match(f.err, /gave up: not converging \(VGPU_EMIGRATION\)/);
+    assert.match(f.err, /hint: raise --downtime-ms/);
+    outcome = new VgpuError(ErrorCode.Cancelled, 'migration of vgpu-1 cancelled', { hint: 'the source keeps running' });
+    const c = await ctl('migrate', 'vgpu-1', '--to', '0000:42:00.0');
+    assert.equal(c.code, EXIT.refused);
+    assert.match(c.err, /VGPU_ECANCELED/);
+  });
+
+  it('refuses a destination that is no BDF, path or host:port without calling the daemon', async () => {
+    calls.length = 0;
+    const r = await ctl('migrate', 'vgpu-1', '--to', 'nowhere');
+    assert.equal(r.code, EXIT.usage);
+    assert.match(r.err, /neither a GPU address, a socket path nor host:port/);
+    const d = await ctl('migrate', 'vgpu-1', '--to', '0000:42:00.0', '--downtime-ms', '0');
+    assert.equal(d.code, EXIT.usage);
+    assert.equal(calls.length, 0);
+  });
+});
