@@ -77,7 +77,7 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
       });
     }
     const align = req.align === undefined || req.align === 0n ? this.pageSize : req.align;
-    const placed = this.alloc.reserve(req.size, align, req.at);
+    const placed = this.alloc.reserve(req.size, align, req.at, req.below);
     const range: FbRange = Object.freeze({ id: this.nextId++, offset: placed.offset, size: placed.size, owner: req.owner, label: req.label });
     this.live.set(range.id, { range, mappings: new Set() });
     return range;

@@ -70,12 +70,14 @@ export class RangeAllocator {
    * Reserve `size` units aligned to `align` (a power of two), at the lowest fitting offset, or exactly at `at`.
    * Throws InvalidArgument for a bad size/align/at and NoSpace (with what does fit now in the hint) when full.
    */
-  reserve(size: bigint, align: bigint = 1n, at?: bigint): AllocatedRange {
+  /** `below`: the range must end at or below this offset (keeps management data out of a region kept for guests). */
+  reserve(size: bigint, align: bigint = 1n, at?: bigint, below?: bigint): AllocatedRange {
     this.validate(size, align, at);
     if (at !== undefined) return this.reserveAt(size, at);
     for (let i = 0; i < this.freeList.length; i++) {
       const b = this.freeList[i]!;
       const start = alignUp(b.start, align);
+      if (below !== undefined && start + size > below) break; // the free list is sorted: nothing later fits either
       if (start + size <= b.end) {
         this.take(i, start, start + size);
         return { offset: start, size };

@@ -14,6 +14,8 @@ export interface FbReserveRequest {
   owner: string;
   /** What it is, for logs and the books: 'guest-fb', 'mgmt-heap', 'semaphore'. */
   label: string;
+  /** Place the whole range below this offset (a manager keeps its heaps out of the region it places guest FB in). */
+  below?: bigint;
   /** Place at this exact offset (re-attach after a restart, migration); fails if not free. */
   at?: bigint;
 }

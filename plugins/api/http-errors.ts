@@ -23,8 +23,17 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.RpcTimeout]: 503,
 };
 
-export function httpStatusFor(code: string): number {
-  return STATUS[code as ErrorCode] ?? 500;
+/**
+ * A create or destroy step error takes its cause's family: a create refused for want of FB is a 409 the operator
+ * can act on, a firmware that failed the step is the daemon's 500.
+ */
+export function httpStatusFor(code: string, details?: Record<string, unknown>): number {
+  const own = STATUS[code as ErrorCode] ?? 500;
+  if ((code === ErrorCode.CreateStep || code === ErrorCode.DestroyStep) && typeof details?.['cause'] === 'string') {
+    const inner = STATUS[details['cause'] as ErrorCode];
+    if (inner !== undefined && inner < 500) return inner;
+  }
+  return own;
 }
 
 /** A zod failure on a request part, as VGPU_EINVAL naming each bad field. */
@@ -66,7 +75,7 @@ export function asVgpuError(err: unknown): VgpuError {
 export function makeErrorHandler(logger: Logger) {
   return (err: unknown, request: FastifyRequest, reply: FastifyReply): void => {
     const e = asVgpuError(err);
-    const status = httpStatusFor(e.code);
+    const status = httpStatusFor(e.code, e.details);
     if (status >= 500) logger.error('request failed', { method: request.method, url: request.url, error: err });
     else logger.debug('request refused', { method: request.method, url: request.url, code: e.code, message: e.message });
     void reply.code(status).type('application/json').send({ error: toJsonValue(e.toJSON()) });

@@ -234,7 +234,9 @@ export const STEP_UNITS: readonly StepUnit[] = [
   {
     name: 'mgmt-heap',
     do(rec, env) {
-      const heap = env.gpu.memory.reserve({ size: rec.type.gspHeapSize, owner: rec.id, label: 'mgmt-heap' });
+      // Below the guest-FB region: a heap placed first-fit could otherwise land on a guest placement that a VF has
+      // selected (sysfs current_vgpu_type) but whose FB no create has reserved yet.
+      const heap = env.gpu.memory.reserve({ size: rec.type.gspHeapSize, owner: rec.id, label: 'mgmt-heap', below: env.mgr.region.base });
       try {
         rec.res.heapMapping = env.gpu.memory.map(heap, { offset: 0n, size: BigInt(MgmtHeap.COMM_BUFF_SIZE) });
         // Zero the control, response and message buffers: heap FB is reused from earlier vGPUs, and a stale

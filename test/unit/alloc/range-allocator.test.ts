@@ -153,3 +153,14 @@ describe('RangeAllocator', () => {
     }
   });
 });
+
+it('below: a reservation never crosses the bound, and fails with NoSpace rather than spilling over it', async () => {
+  const { RangeAllocator } = await import('../../../core/alloc/range-allocator.js');
+  const a = new RangeAllocator(1000n);
+  a.reserve(100n, 1n, 0n); // [0,100) taken: the first free block starts at 100
+  const r = a.reserve(50n, 1n, undefined, 200n);
+  assert.equal(r.offset, 100n);
+  a.reserve(50n, 1n, undefined, 200n); // [150,200): ends exactly at the bound
+  assert.throws(() => a.reserve(10n, 1n, undefined, 200n), (e: unknown) => (e as { code?: string }).code === 'VGPU_ENOSPC');
+  assert.equal(a.reserve(10n).offset, 200n, 'without the bound the space above is still there');
+});
