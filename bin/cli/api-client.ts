@@ -3,7 +3,7 @@
  * a 4xx is a refusal (3), a 5xx or an unreachable daemon is a daemon failure (4), and the message always says what
  * to do — for an unreachable daemon, how to start it.
  */
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
 import { CliError, EXIT } from './exit-codes.js';
 
@@ -60,13 +60,7 @@ export class ApiClient {
     return new Promise((resolve, reject) => {
       const req = request({ socketPath: this.socketPath, path }, (res) => {
         if ((res.statusCode ?? 0) >= 300) {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            try {
-              this.check({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), contentType: '' });
-            } catch (e) { reject(e); }
-          });
+          this.rejectWithBody(res, reject);
           return;
         }
         const rl = createInterface({ input: res });
@@ -89,6 +83,17 @@ export class ApiClient {
     });
   }
 
+  /** A non-2xx streaming answer: read its JSON error body and reject with the typed CLI error `call` would give. */
+  private rejectWithBody(res: IncomingMessage, reject: (e: unknown) => void): void {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => {
+      try {
+        this.check({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), contentType: '' });
+      } catch (e) { reject(e); }
+    });
+  }
+
   /**
    * POST a JSON body and read an NDJSON response line by line (a long-running action that reports progress, like
    * POST /v1/vgpus/:id/migrate). Resolves when the response ended; a non-2xx answer throws like `call`.
@@ -101,13 +106,7 @@ export class ApiClient {
         headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) },
       }, (res) => {
         if ((res.statusCode ?? 0) >= 300) {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            try {
-              this.check({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), contentType: '' });
-            } catch (e) { reject(e); }
-          });
+          this.rejectWithBody(res, reject);
           return;
         }
         const rl = createInterface({ input: res });
