@@ -10,6 +10,7 @@ export type * from './contracts/logger.js';
 export type * from './contracts/vgpu-service.js';
 export type * from './contracts/scrubber.js';
 export type * from './contracts/vgpu-log-store.js';
+export type * from './contracts/vgpu-device-access.js';
 export { TOKENS } from './tokens.js';
 // Foundation: runtime services of the core.
 export { EventBusImpl } from './event-bus.js';

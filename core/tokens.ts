@@ -41,6 +41,11 @@ export const TOKENS = {
   VgpuLogStore: Symbol.for('vgpud.VgpuLogStore'),
   /** Live migration of vGPUs (`MigrationService` in plugins/migration), bound by the 'migration' plugin; may be unbound. */
   Migration: Symbol.for('vgpud.Migration'),
+  /**
+   * Per-vGPU device access (`VgpuDeviceAccess`, core/contracts/vgpu-device-access.ts) for VFIO-variant-driver code
+   * (migration, later vfio-user), bound by the 'lifecycle' plugin (capability 'vgpu-device-access').
+   */
+  VgpuDeviceAccess: Symbol.for('vgpud.VgpuDeviceAccess'),
 } as const;
 
 export type TokenName = keyof typeof TOKENS;

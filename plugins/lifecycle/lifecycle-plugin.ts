@@ -1,5 +1,6 @@
 /**
- * The lifecycle plugin: binds the vGPU manager (VgpuServiceImpl) to TOKENS.VgpuManager, probes the GPUs and brings
+ * The lifecycle plugin: binds the vGPU manager (VgpuServiceImpl) to TOKENS.VgpuManager and the per-vGPU device
+ * access (LifecycleDeviceAccess) to TOKENS.VgpuDeviceAccess, probes the GPUs and brings
  * up their managers at start. Stop leaves the vGPUs as they are: a daemon restart must not destroy running VMs'
  * GPUs. `detachAll()` on the service is the daemon's explicit "let go of everything" call.
  */
@@ -7,6 +8,7 @@ import { ContainerModule } from 'inversify';
 import type { VgpudPlugin } from '../../core/contracts/plugin.js';
 import { TOKENS } from '../../core/tokens.js';
 import { parseLifecycleConfig } from './lifecycle-config.js';
+import { LifecycleDeviceAccess } from './lifecycle-device-access.js';
 import { VgpuServiceImpl, type ServiceInitOptions } from './vgpu-service-impl.js';
 
 export const LIFECYCLE_PLUGIN_NAME = 'lifecycle';
@@ -22,13 +24,14 @@ export function createLifecyclePlugin(opts: LifecyclePluginOptions = {}): VgpudP
       name: LIFECYCLE_PLUGIN_NAME,
       version: '0.1.0',
       description: 'vGPU lifecycle: create/destroy in the upstream order with exact unwinding, host events, exceptions',
-      provides: ['vgpu-service', 'lifecycle'],
+      provides: ['vgpu-service', 'vgpu-device-access', 'lifecycle'],
       requires: ['hal', 'pci-bus'],
       optional: ['scrub', 'logging', 'state'],
     },
     module: new ContainerModule(({ bind }) => {
       bind(VgpuServiceImpl).toSelf().inSingletonScope();
       bind(TOKENS.VgpuManager).toService(VgpuServiceImpl);
+      bind(TOKENS.VgpuDeviceAccess).to(LifecycleDeviceAccess).inSingletonScope();
     }),
     async start(ctx) {
       const config = parseLifecycleConfig(ctx.config);

@@ -1,7 +1,8 @@
 /**
  * Plugin 'migration': binds MigrationService to TOKENS.Migration (capability 'migration'), contributes the
  * POST /v1/vgpus/:id/migrate route to the control API when it is loaded, and, with `plugins.migration.listen`
- * (a Unix socket path or host:port), accepts vGPUs migrated from other daemons.
+ * (a Unix socket path or host:port), accepts vGPUs migrated from other daemons. It reaches the vGPUs only through
+ * core contracts: VgpuService (TOKENS.VgpuManager) and VgpuDeviceAccess (TOKENS.VgpuDeviceAccess).
  */
 import { ContainerModule } from 'inversify';
 import { z } from 'zod';
@@ -27,7 +28,8 @@ export function createMigrationPlugin(): VgpudPlugin {
       version: '0.1.0',
       description: 'vGPU live migration: VFIO v2 device states, FB pre-copy with dirty tracking, firmware context via the mailbox',
       provides: ['migration'],
-      requires: ['lifecycle'],
+      // Capabilities, not the lifecycle plugin: whichever plugin owns the vGPUs binds both contracts.
+      requires: ['vgpu-service', 'vgpu-device-access'],
       optional: ['api'],
     },
     module: new ContainerModule(({ bind }) => {

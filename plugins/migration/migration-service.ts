@@ -20,11 +20,10 @@ import { rmSync } from 'node:fs';
 import { inject, injectable, optional } from 'inversify';
 import { ErrorCode, VgpuError, isVgpuError } from '../../core/contracts/exceptions.js';
 import type { Logger } from '../../core/contracts/logger.js';
+import type { VgpuDeviceAccess, VgpuDeviceHandle } from '../../core/contracts/vgpu-device-access.js';
 import type { VgpuService } from '../../core/contracts/vgpu-service.js';
 import { TOKENS } from '../../core/tokens.js';
 import type { NativeOps } from '../../native/native-ops.js';
-import type { GpuLifecycle } from '../lifecycle/gpu-lifecycle.js';
-import type { VgpuRecord } from '../lifecycle/vgpu-record.js';
 import { DeviceMigration, type SaveHandle } from './device-migration.js';
 import type { DirtySource } from './dirty-tracker.js';
 import { DirtyRateMeter } from './dirty-tracker.js';
@@ -33,11 +32,6 @@ import { MigState, migStateName } from './fsm.js';
 import { inProcessPair } from './transport.js';
 import type { PassReport } from './precopy-engine.js';
 import { VgpuMigrationDevice } from './vgpu-device.js';
-
-/** What the service needs of the lifecycle plugin's VgpuServiceImpl (structural: no import of its class). */
-export interface LifecycleAccess extends VgpuService {
-  lifecycle(bdf: string): GpuLifecycle;
-}
 
 /** The VMM's part: stop/start the guest's vCPUs, and the dirty log of the pages it writes (if it keeps one). */
 export interface GuestHooks {
@@ -102,7 +96,10 @@ export class MigrationService {
   private listenPath: string | null = null;
 
   constructor(
-    @inject(TOKENS.VgpuManager) private readonly svc: LifecycleAccess,
+    // Management (create/destroy/types) through VgpuService; the device of a vGPU (FB, mailbox, reset) through
+    // VgpuDeviceAccess. Both are core contracts: this plugin imports nothing of the plugin that binds them.
+    @inject(TOKENS.VgpuManager) private readonly svc: VgpuService,
+    @inject(TOKENS.VgpuDeviceAccess) private readonly access: VgpuDeviceAccess,
     @inject(TOKENS.Logger) logger: Logger,
     @inject(TOKENS.NativeOps) @optional() private readonly ops: NativeOps | undefined,
   ) {
@@ -115,8 +112,7 @@ export class MigrationService {
   device(id: string): DeviceMigration {
     let d = this.devices.get(id);
     if (d === undefined) {
-      const { lc, rec } = this.find(id);
-      const dev = new VgpuMigrationDevice(lc, rec, this.ops);
+      const dev = new VgpuMigrationDevice(this.find(id), this.ops);
       // Looked up at session start: a guest attached later still provides its dirty log.
       dev.dirtyProvider = () => this.guests.get(id)?.dirty?.() ?? null;
       d = new DeviceMigration(dev);
@@ -160,8 +156,7 @@ export class MigrationService {
 
   /** Up-front estimate: dirty rate measured over `sampleMs` on the guest's dirty log, bandwidth from history. */
   async estimate(id: string, transportKind: string, downtimeMs = DEFAULT_POLICY.downtimeBudgetMs, sampleMs = 200): Promise<UpfrontEstimate> {
-    const { rec } = this.find(id);
-    const fb = Number(rec.res.guestFb?.size ?? 0n);
+    const fb = Number(this.find(id).guestFb?.size ?? 0n);
     let rate = 0;
     const g = this.guests.get(id);
     if (g?.dirty) {
@@ -181,7 +176,7 @@ export class MigrationService {
 
   async migrateVgpu(id: string, o: MigrateOptions): Promise<MigrateResult> {
     const t0 = performance.now();
-    const { rec } = this.find(id);
+    const srcVgpu = this.find(id);
     const src = this.device(id);
     if (src.state !== MigState.RUNNING) {
       throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in migration state ${migStateName(src.state)}`, {
@@ -196,10 +191,10 @@ export class MigrationService {
     };
     const estimate = await this.estimate(id, kind, policy.downtimeBudgetMs, 100);
     progress({
-      phase: 'estimate', fbBytes: Number(rec.res.guestFb!.size), predictedDowntimeMs: estimate.downtimeMs, predictedTotalMs: estimate.totalMs,
+      phase: 'estimate', fbBytes: Number(srcVgpu.guestFb!.size), predictedDowntimeMs: estimate.downtimeMs, predictedTotalMs: estimate.totalMs,
       message: `dirty rate ${(estimate.dirtyRate / 2 ** 20).toFixed(0)} MiB/s, bandwidth ${(estimate.bandwidth / 1e9).toFixed(2)} GB/s${estimate.converges ? '' : ' (pre-copy predicted NOT to converge)'}`,
     });
-    const dest = local ? await this.localDestination(rec, o) : await this.remoteDestination(rec, o.to);
+    const dest = local ? await this.localDestination(srcVgpu, o) : await this.remoteDestination(srcVgpu, o.to);
     const guest = this.guests.get(id);
     let paused = false;
     let save: SaveHandle | null = null;
@@ -280,8 +275,8 @@ export class MigrationService {
     }
   }
 
-  private async localDestination(rec: VgpuRecord, o: MigrateOptions): Promise<Destination> {
-    const info = await this.svc.create({ gpu: o.to, type: rec.type.id, ...(o.vf !== undefined ? { vf: o.vf } : {}) });
+  private async localDestination(src: VgpuDeviceHandle, o: MigrateOptions): Promise<Destination> {
+    const info = await this.svc.create({ gpu: o.to, type: src.typeId, ...(o.vf !== undefined ? { vf: o.vf } : {}) });
     const pair = inProcessPair();
     let handle: Awaited<ReturnType<DeviceMigration['setState']>> = null;
     const dst = this.device(info.id);
@@ -307,10 +302,10 @@ export class MigrationService {
     };
   }
 
-  private async remoteDestination(rec: VgpuRecord, to: string): Promise<Destination> {
+  private async remoteDestination(src: VgpuDeviceHandle, to: string): Promise<Destination> {
     const sock = await connect(to);
     const lines = lineReader(sock);
-    sock.write(`${JSON.stringify({ op: 'migrate', v: 1, typeId: rec.type.id, typeName: rec.type.name })}\n`);
+    sock.write(`${JSON.stringify({ op: 'migrate', v: 1, typeId: src.typeId, typeName: src.typeName })}\n`);
     const ready = await lines.next();
     if (ready.op !== 'ready') {
       sock.destroy();
@@ -405,12 +400,9 @@ export class MigrationService {
 
   // ---- helpers ----
 
-  private find(id: string): { lc: GpuLifecycle; rec: VgpuRecord } {
-    const info = this.svc.get(id);
-    const lc = this.svc.lifecycle(info.gpu);
-    const rec = lc.record(id);
-    if (rec === undefined) throw new VgpuError(ErrorCode.NotFound, `no vGPU ${id}`, { hint: 'list the vGPUs for their ids' });
-    return { lc, rec };
+  /** The device of a vGPU; VGPU_ENOENT for an unknown id. */
+  private find(id: string): VgpuDeviceHandle {
+    return this.access.device(id);
   }
 
   private checkAbort(signal?: AbortSignal): void {

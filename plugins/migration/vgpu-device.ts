@@ -1,13 +1,13 @@
 /**
- * A lifecycle vGPU as a MigrationDevice: its guest FB (FbRegion over the FB mapping), its compatibility data, its
- * mailbox for the migration RPCs (HostRpcChannel + the host mapping of the mgmt heap, whose comm area holds the
- * 2 MiB migration buffer) and its reset. The guest (vCPU stop/start and the dirty log a real device would keep)
+ * A vGPU as a MigrationDevice, reached only through the core's VgpuDeviceAccess contract (never the lifecycle
+ * plugin's classes): its guest FB (FbRegion over the FB mapping), its compatibility data, its mailbox for the
+ * migration RPCs (the RPC caller + the host mapping of the mgmt heap's comm buffer, which holds the 2 MiB migration
+ * buffer) and its reset. The guest (vCPU stop/start and the dirty log a real device would keep)
  * is attached separately: see MigrationService.attachGuest.
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import type { VgpuDeviceHandle } from '../../core/contracts/vgpu-device-access.js';
 import type { NativeOps } from '../../native/native-ops.js';
-import type { GpuLifecycle } from '../lifecycle/gpu-lifecycle.js';
-import type { VgpuRecord } from '../lifecycle/vgpu-record.js';
 import { HashDirtyTracker, type DirtySource } from './dirty-tracker.js';
 import type { MigrationDevice } from './device-migration.js';
 import { MailboxMigrationClient } from './mailbox-migration-client.js';
@@ -23,28 +23,29 @@ export class VgpuMigrationDevice implements MigrationDevice {
   /** Set by the service when a guest with a dirty log is attached. */
   dirtyProvider: (() => DirtySource | null) | null = null;
 
-  constructor(readonly lc: GpuLifecycle, readonly rec: VgpuRecord, private readonly ops?: NativeOps, timeoutMs = 30_000) {
-    this.id = rec.id;
-    const channel = rec.res.channel;
-    const mapping = rec.res.heapMapping;
-    if (rec.state !== 'ready' || channel === undefined || mapping === undefined || rec.res.guestFb === undefined) {
-      throw new VgpuError(ErrorCode.IllegalState, `vGPU ${rec.id} is ${rec.state}: only a ready vGPU can migrate`, {
-        hint: 'wait for the create to finish', details: { vgpu: rec.id, state: rec.state },
+  constructor(readonly vgpu: VgpuDeviceHandle, private readonly ops?: NativeOps, timeoutMs = 30_000) {
+    this.id = vgpu.id;
+    const caller = vgpu.rpc;
+    const mapping = vgpu.commMapping;
+    const state = vgpu.state;
+    if (state !== 'ready' || caller === undefined || mapping === undefined || vgpu.guestFb === undefined) {
+      throw new VgpuError(ErrorCode.IllegalState, `vGPU ${vgpu.id} is ${state}: only a ready vGPU can migrate`, {
+        hint: 'wait for the create to finish', details: { vgpu: vgpu.id, state },
       });
     }
-    this.firmware = new MailboxMigrationClient({ caller: channel, mapping, timeoutMs });
+    this.firmware = new MailboxMigrationClient({ caller, mapping, timeoutMs });
   }
 
   compat(): MigrationCompat {
-    const r = this.rec;
+    const v = this.vgpu;
     return {
-      vgpuTypeId: r.type.id, vgpuTypeName: r.type.name, fbBytes: r.res.guestFb!.size, chidCount: r.res.chids?.count ?? 0,
-      firmwareVersion: this.lc.mgr.firmwareVersion, pciVdevId: r.vf.deviceId, pageSize: MIGRATION_PAGE_SIZE,
+      vgpuTypeId: v.typeId, vgpuTypeName: v.typeName, fbBytes: v.guestFb!.size, chidCount: v.chids?.count ?? 0,
+      firmwareVersion: v.firmwareVersion, pciVdevId: v.vfDeviceId, pageSize: MIGRATION_PAGE_SIZE,
     };
   }
 
   region(): VgpuFbRegion {
-    this.fb ??= mappingRegion(this.lc.gpu.memory, this.rec.res.guestFb!, this.ops);
+    this.fb ??= mappingRegion(this.vgpu.memory, this.vgpu.guestFb!, this.ops);
     return this.fb;
   }
 
@@ -53,7 +54,7 @@ export class VgpuMigrationDevice implements MigrationDevice {
   }
 
   reset(): Promise<void> {
-    return this.lc.reset(this.rec.id);
+    return this.vgpu.reset();
   }
 
   /** Drop the FB mapping (the vGPU is being destroyed or left the service). */

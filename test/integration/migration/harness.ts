@@ -14,6 +14,7 @@ import { AdaHal } from '../../../hal/ada-lovelace/ada-hal.js';
 import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
 import { ensureDefaultMetadata } from '../../../metadata/default-metadata.js';
 import { loadNativeOps } from '../../../native/index.js';
+import { LifecycleDeviceAccess } from '../../../plugins/lifecycle/lifecycle-device-access.js';
 import { VgpuServiceImpl } from '../../../plugins/lifecycle/vgpu-service-impl.js';
 import { MigrationService } from '../../../plugins/migration/migration-service.js';
 import type { VgpuMigrationDevice } from '../../../plugins/migration/vgpu-device.js';
@@ -49,7 +50,7 @@ export function daemon(gpus: SimGpu[], name: string): Daemon {
   const svc = new VgpuServiceImpl(null as never, bus, new ExceptionRelayImpl(bus, logger), logger, config, undefined);
   for (const g of gpus) svc.attach(g.gpu, g.mgr);
   void name;
-  return { svc, mig: new MigrationService(svc, logger, loadNativeOps()), logger };
+  return { svc, mig: new MigrationService(svc, new LifecycleDeviceAccess(svc), logger, loadNativeOps()), logger };
 }
 
 export async function stopGpu(g: SimGpu | undefined): Promise<void> {

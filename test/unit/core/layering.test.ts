@@ -1,8 +1,9 @@
-// The arrows are bin → plugins → core ← hal: the core knows no chip and no plugin. This test keeps it so.
+// The arrows are bin → plugins → core ← hal: the core knows no chip and no plugin, and a plugin reaches another
+// plugin only through core contracts (tokens, events), never by importing its files. This test keeps it so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../../..');
 const FORBIDDEN = /from ['"](\.\.\/)+(hal|plugins)\//;
@@ -25,4 +26,66 @@ test('the layering check recognises a forbidden import', () => {
   assert.ok(FORBIDDEN.test(`import { AdaHal } from '../hal/ada-lovelace/ada-hal.js';`));
   assert.ok(FORBIDDEN.test(`import x from "../../plugins/scrub/scrub-plugin.js";`));
   assert.ok(!FORBIDDEN.test(`import { TOKENS } from './tokens.js';`));
+});
+
+/** Every module specifier of a source text (static, re-export, side-effect, dynamic), with its 1-based line. */
+function specifiers(text: string): { spec: string; line: number }[] {
+  const out: { spec: string; line: number }[] = [];
+  // `from '…'` also covers multi-line `import {\n a,\n} from '…'` and `export … from '…'`.
+  const re = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm;
+  for (const m of text.matchAll(re)) out.push({ spec: m[1]!, line: text.slice(0, m.index).split('\n').length });
+  return out;
+}
+
+/** `plugins/<X>/…` → X, anything else → null (paths relative to the repository root). */
+function pluginOf(rel: string): string | null {
+  const parts = rel.split(sep);
+  return parts[0] === 'plugins' && parts.length > 2 ? parts[1]! : null;
+}
+
+/** Imports in `text` (the file at repository path `rel`, under plugins/X/) that reach into plugins/Y/, Y ≠ X. */
+function crossPluginImports(rel: string, text: string): string[] {
+  const own = pluginOf(rel);
+  const offenders: string[] = [];
+  for (const { spec, line } of specifiers(text)) {
+    if (!spec.startsWith('.')) continue; // packages and node: builtins
+    const target = relative(root, resolve(root, dirname(rel), spec));
+    const other = pluginOf(target);
+    if (other !== null && other !== own) offenders.push(`${rel}:${line}: imports ${spec} (plugin '${other}')`);
+  }
+  return offenders;
+}
+
+test('no plugin imports from another plugin (only core contracts and events connect them)', () => {
+  const plugins = readdirSync(join(root, 'plugins'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  assert.ok(plugins.length >= 2, `expected several plugins, found ${plugins.join(', ')}`);
+  const files = readdirSync(join(root, 'plugins'), { recursive: true })
+    .map(String).filter((f) => f.endsWith('.ts')).map((f) => join('plugins', f));
+  assert.ok(files.length >= 20, `expected the plugins' files, found ${files.length}`);
+  const offenders = files.flatMap((f) => crossPluginImports(f, readFileSync(join(root, f), 'utf8')));
+  assert.deepEqual(offenders, []);
+});
+
+test('the plugin boundary check recognises a crossing, in every import form', () => {
+  const f = join('plugins', 'migration', 'vgpu-device.ts');
+  const crossing = [
+    `import type { GpuLifecycle } from '../lifecycle/gpu-lifecycle.js';`,
+    `import {\n  VgpuRecord,\n} from "../lifecycle/vgpu-record.js";`,
+    `export { x } from '../scrub/index.js';`,
+    `import '../logging/logging-plugin.js';`,
+    `const m = await import('../api/api-plugin.js');`,
+    `import { y } from '../../plugins/metrics/vgpud-metrics.js';`,
+  ];
+  for (const text of crossing) assert.equal(crossPluginImports(f, text).length, 1, text);
+  assert.match(crossPluginImports(f, crossing[1]!)[0]!, /vgpu-device\.ts:3: .*plugin 'lifecycle'/);
+  const fine = [
+    `import { MailboxMigrationClient } from './mailbox-migration-client.js';`,
+    `import { encode } from './stream/stream-encoder.js';`,
+    `import { TOKENS } from '../../core/tokens.js';`,
+    `import { z } from 'zod';`,
+    `// see plugins/lifecycle/gpu-lifecycle.ts for the record`,
+  ];
+  for (const text of fine) assert.deepEqual(crossPluginImports(f, text), [], text);
+  // A file in a nested folder of the same plugin may import its parent folder.
+  assert.deepEqual(crossPluginImports(join('plugins', 'migration', 'stream', 'x.ts'), `import { a } from '../fsm.js';`), []);
 });
