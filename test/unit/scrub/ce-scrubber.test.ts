@@ -131,14 +131,17 @@ describe('copy-engine scrub on the mock HAL', () => {
     assert.equal(record.bytes, 4n * MiB);
   });
 
-  it('is woken by a non-stall forwarded on the bus too', async (t) => {
+  it('is woken by a non-stall forwarded on the bus too', { timeout: 10_000 }, async (t) => {
     const f = await scrubFixture();
     t.after(() => f.close());
     const gpu = f.gpu;
     gpu.firmware.emitNonstall = ((chid: number) => { f.bus.emit('channel:nonstall', { gpu: gpu.bdf, chid }); }) as unknown as typeof gpu.firmware.emitNonstall;
-    const t0 = performance.now();
-    await f.scrubber.scrub({ ...f.slice(4n * MiB), timeoutMs: 3000 });
-    assert.ok(performance.now() - t0 < 90, 'woken by the event, not by the 100 ms re-check');
+    // The waiter's lost-interrupt re-check (setInterval) and its deadline's last look (setTimeout) are frozen here
+    // (mock timers, never advanced), so the scrub can only finish if the bus event woke it; without the wake-up it
+    // never settles and the test's own timeout fails it. No wall-clock bound needed.
+    t.mock.timers.enable({ apis: ['setInterval', 'setTimeout'] });
+    const record = await f.scrubber.scrub({ ...f.slice(4n * MiB), timeoutMs: 3000 });
+    assert.equal(record.bytes, 4n * MiB, 'woken by the event on the bus, not by the re-check');
   });
 
   it('verify pass catches a page the engine skipped', async (t) => {
