@@ -49,7 +49,9 @@ describe('vGPU migration on the simulator: moves', () => {
     local.mig.attachGuest(id, { pause: () => writer.pause(), resume: () => writer.resume(), dirty: () => new DirtyLogSource(log, 0n, pages, 4096) });
     const seen: MigrationProgress[] = [];
     try {
-      const r = await local.mig.migrateVgpu(id, { to: B.gpu.bdf, keepSource: true, downtimeMs: 300, onProgress: (p) => seen.push(p) });
+      // A roomy budget: what is checked here is the copy, not the timing (the 300 ms target is bench:migrate's; a
+      // loaded shared machine could otherwise make pre-copy give up, which is correct behaviour but not this test's).
+      const r = await local.mig.migrateVgpu(id, { to: B.gpu.bdf, keepSource: true, downtimeMs: 5000, onProgress: (p) => seen.push(p) });
       assert.ok(writer.bytesWritten() > 0n, 'the guest wrote during pre-copy');
       assert.equal(local.mig.getState(id), MigState.STOP);
       assert.equal(local.mig.getState(r.vgpu), MigState.RUNNING);
