@@ -50,6 +50,8 @@ interface Events {
 const H_CLIENT = 0xc1000000;
 const H_DEVICE = 0xde000000;
 const H_SUBDEVICE = 0x5d000000;
+/** The version probe's RM client: low 24 bits 0xffffff, which `nextHandle` (1..0xfffffe) never produces. */
+export const PROBE_CLIENT = (H_CLIENT | 0xffffff) >>> 0;
 
 export class AdaFirmwareClient implements Firmware {
   private state_: FirmwareState = 'off';
@@ -394,7 +396,12 @@ export class AdaFirmwareClient implements Firmware {
   }
 
   private async queryVersion(opts: RpcOptions): Promise<string> {
-    const rm = await this.allocClient(opts);
+    // The probe's client has one reserved handle (the own sequence never yields it), not a fresh one: a daemon
+    // killed between this alloc and its free leaves exactly that client behind, and the next attach frees it here
+    // before allocating it again — nothing to journal, and no RM client can pile up over crashes.
+    const probe: RmClient = { hClient: PROBE_CLIENT, hDevice: 0, hSubdevice: 0 };
+    await this.freeClient(probe, opts);
+    const rm = await this.allocClient({ ...opts, hClient: PROBE_CLIENT });
     try {
       const out = await this.control(rm, RmControl.GSP_GET_FEATURES, new Uint8Array(GSP_GET_FEATURES_PARAMS.size), opts);
       return decodeGspFeatures(out).firmwareVersion;

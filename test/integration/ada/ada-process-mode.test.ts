@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { loadNativeOps } from '../../../native/index.js';
 import { MemoryLogger } from '../../../core/logging/memory-logger.js';
 import { AdaHal } from '../../../hal/ada-lovelace/ada-hal.js';
+import { PROBE_CLIENT } from '../../../hal/ada-lovelace/ada-firmware-client.js';
 import { SimPciBus } from '../../../hal/ada-lovelace/sim/sim-pci-bus.js';
 import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
 import { simPaths } from '../../../hal/ada-lovelace/sim/sim-descriptor.js';
@@ -18,7 +19,10 @@ import { simPaths } from '../../../hal/ada-lovelace/sim/sim-descriptor.js';
 const native = loadNativeOps().kind === 'native';
 const dir = mkdtempSync('/dev/shm/vgpud-sim-test-');
 let dev: SimDeviceHandle | undefined;
+/** GPUs still attached when an assertion fails: detached here so a failure ends the file instead of hanging it. */
+const attached = new Set<{ detach(): Promise<void> }>();
 after(async () => {
+  for (const g of attached) await g.detach().catch(() => {});
   await dev?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -37,6 +41,7 @@ describe('Ada simulator in process mode', { skip: native ? false : 'needs the na
     assert.deepEqual(listed.map((d) => [d.bdf, d.deviceId, d.transport.kind]), [[bdf, 0x26b1, 'ada-sim']]);
 
     const gpu1 = await new AdaHal().open(listed[0]!, { logger: new MemoryLogger(), rpcTimeoutMs: 5000 });
+    attached.add(gpu1);
     assert.equal(gpu1.config.fbBytes, 48n << 30n);
     assert.equal((await gpu1.firmware.boot({ version: '570.144' })).version, '570.144');
     const range = gpu1.memory.reserve({ size: 1n << 30n, align: 64n << 20n, owner: 'vgpu-1', label: 'guest-fb', at: 40n << 30n });
@@ -46,18 +51,27 @@ describe('Ada simulator in process mode', { skip: native ? false : 'needs the na
     // A guest with the FB mapped sees the same bytes at the same FB offset.
     assert.deepEqual(dev.fbWindow((40n << 30n) + 0x1000n + 16n, pattern.length), pattern);
     map.unmap();
+    // A daemon killed while it probed the firmware version leaves the probe's RM client behind; the next attach
+    // must reclaim it, not add to it.
+    const clients = await dev.controls.rmClients();
+    await gpu1.firmware.allocClient({ hClient: PROBE_CLIENT });
+    assert.equal(await dev.controls.rmClients(), clients + 1);
     await gpu1.detach();
+    attached.delete(gpu1);
 
     const logger = new MemoryLogger();
     const gpu2 = await new AdaHal().open((await bus.list())[0]!, { logger, rpcTimeoutMs: 5000 });
+    attached.add(gpu2);
     assert.equal(gpu2.firmware.state, 'running', 'GSP-RM survived the detach');
     assert.equal(gpu2.firmware.info().version, '570.144');
     assert.ok(logger.lines.some((l) => /already running/.test(l.message)));
+    assert.equal(await dev.controls.rmClients(), clients, 'the left-behind probe client was freed by the re-attach');
     const again = gpu2.memory.reserve({ size: 1n << 30n, align: 64n << 20n, owner: 'vgpu-1', label: 'guest-fb', at: 40n << 30n });
     assert.deepEqual(gpu2.memory.map(again).read(0x1000 + 16, pattern.length), pattern);
     const c = await gpu2.firmware.allocClient();
     await gpu2.firmware.freeClient(c);
     await gpu2.detach();
+    attached.delete(gpu2);
 
     dev.child?.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => dev!.child!.once('exit', (c2) => r(c2)));
