@@ -2,7 +2,6 @@
  * The plugins `vgpud` wires, in preferred order (dependencies decide the rest). ONE place to add a plugin.
  */
 import type { VgpudPlugin } from '../core/contracts/plugin.js';
-import { createStatePlugin } from '../core/state/state-plugin.js';
 import { createAdaHalPlugin } from '../hal/ada-lovelace/ada-hal-plugin.js';
 import { createApiPlugin } from '../plugins/api/api-plugin.js';
 import { createLifecyclePlugin } from '../plugins/lifecycle/lifecycle-plugin.js';
@@ -10,6 +9,7 @@ import { createLoggingPlugin } from '../plugins/logging/logging-plugin.js';
 import { createMetricsPlugin } from '../plugins/metrics/metrics-plugin.js';
 import { createMigrationPlugin } from '../plugins/migration/migration-plugin.js';
 import { createScrubPlugin } from '../plugins/scrub/scrub-plugin.js';
+import { createStatePlugin } from '../plugins/state/state-plugin.js';
 
 export function builtinPlugins(): VgpudPlugin[] {
   return [

@@ -1,6 +1,6 @@
 /**
  * Plugin 'api': the control API (HTTP + JSON under /v1) on a Unix socket, mode 0660 (access is the socket's group:
- * no auth on a local socket, like docker.sock). The state journal is the 'state' plugin's (core/state); the
+ * no auth on a local socket, like docker.sock). The state journal is the 'state' plugin's (plugins/state); the
  * lifecycle writes it ahead of every step and reconciles it at start, and `/v1/status` shows that reconcile.
  *
  * Requires 'vgpu-service' (the lifecycle plugin binds TOKENS.VgpuManager and provides it). Provides 'api' and

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JournalVgpu } from '../../../core/contracts/vgpu-journal.js';
-import { FileVgpuJournal } from '../../../core/state/file-vgpu-journal.js';
+import { FileVgpuJournal } from '../../../plugins/state/file-vgpu-journal.js';
 
 const rec = (id: string, extra: Partial<JournalVgpu> = {}): JournalVgpu => ({
   id, gpu: '0000:41:00.0', vf: 3, typeId: 949, typeName: 'NVIDIA RTX6000-Ada-24Q', state: 'creating', placementId: 12,

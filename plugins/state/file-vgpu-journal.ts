@@ -9,11 +9,11 @@
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ErrorCode, VgpuError } from '../contracts/exceptions.js';
-import type { Logger } from '../contracts/logger.js';
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import type { Logger } from '../../core/contracts/logger.js';
 import type {
   JournalGpu, JournalSequence, JournalVgpu, ReconcileReport, VgpuJournal,
-} from '../contracts/vgpu-journal.js';
+} from '../../core/contracts/vgpu-journal.js';
 import { atomicWriteFile, fsyncDir, TEMP_SUFFIX } from './atomic-write.js';
 
 export const JOURNAL_VERSION = 2;

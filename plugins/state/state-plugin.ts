@@ -4,10 +4,10 @@
  * starts and reconciles it with the devices; without this plugin the daemon runs with no persistence at all.
  */
 import { ContainerModule } from 'inversify';
-import type { VgpudConfig } from '../config/config-schema.js';
-import type { VgpudPlugin } from '../contracts/plugin.js';
-import type { VgpuJournal } from '../contracts/vgpu-journal.js';
-import { TOKENS } from '../tokens.js';
+import type { VgpudConfig } from '../../core/config/config-schema.js';
+import type { VgpudPlugin } from '../../core/contracts/plugin.js';
+import type { VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+import { TOKENS } from '../../core/tokens.js';
 import { FileVgpuJournal } from './file-vgpu-journal.js';
 
 export const STATE_PLUGIN_NAME = 'state';
