@@ -17,6 +17,12 @@ export interface ScrubRequest {
   chids: ChannelRange;
   vgpuId: string;
   reason: ScrubRecord['reason'];
+  /**
+   * Place the scrubber's own FB allocations (the semaphore page) wholly below this offset: the vGPU manager keeps
+   * the FB from here up for guest slices, some selected but not reserved yet (PgpuManager.region.base). Absent =
+   * anywhere (first fit).
+   */
+  scratchBelow?: bigint;
   /** Read the range back after the scrub and check every word (verifiable isolation). */
   verify?: boolean;
   timeoutMs?: number;

@@ -5,5 +5,6 @@ export * from './pgpu-init-error.js';
 export * from './type-policy.js';
 export * from './fb-placement.js';
 export * from './fb-size.js';
+export * from './heap-room.js';
 export * from './vf-type-abi.js';
 export * from './vf-abi-error.js';

@@ -30,8 +30,9 @@ import { metadataFileName } from '../metadata/metadata-format.js';
 import { parseMetadata, typesFor } from '../metadata/metadata-reader.js';
 import type { Placement, PlacementStrategy } from './fb-placement.js';
 import { guestFbBytes, segmentsFor, typeUsable } from './fb-size.js';
+import { FB_PAGE, heapRoom } from './heap-room.js';
 import { PgpuInitError, type PgpuInitStep } from './pgpu-init-error.js';
-import { TypePolicy, type TypeSelection, type VgpuPolicy } from './type-policy.js';
+import { MAX_VGPUS_PER_PGPU, TypePolicy, type TypeSelection, type VgpuPolicy } from './type-policy.js';
 import { VfTypeAbi } from './vf-type-abi.js';
 
 export interface PgpuManagerOptions {
@@ -70,11 +71,17 @@ export class PgpuManager {
   private readonly rpcOpts: { timeoutMs?: number };
   private readonly openVfs = new Set<number>();
   private closed = false;
+  /** The heap each VF's selection holds (reserveHeap), to tell promised heaps from reserved ones. */
+  private readonly heaps = new Map<number, { range: FbRange; selection: TypeSelection }>();
+  /** FB ranges that existed before the manager came up (not ours: never counted as scratch in use). */
+  private readonly foreignRanges: ReadonlySet<number>;
+  /** Scratch pages set aside below the region besides the heaps (one scrub semaphore per vGPU at most at once). */
+  readonly scratchPages: number;
 
   private constructor(init: {
     gpu: PhysicalGpu; client: RmClient; vmmuSegmentSize: bigint; eccEnabled: boolean; engineBitmap: Uint8Array;
     channelCount: number; fbTotal: bigint; firmwareVersion: string; metadata: MetadataFile; policy: TypePolicy;
-    region: GuestFbRegion; logger: Logger; rpcOpts: { timeoutMs?: number };
+    region: GuestFbRegion; logger: Logger; rpcOpts: { timeoutMs?: number }; scratchPages: number;
   }) {
     this.gpu = init.gpu;
     this.client = init.client;
@@ -89,6 +96,9 @@ export class PgpuManager {
     this.region = init.region;
     this.logger = init.logger;
     this.rpcOpts = init.rpcOpts;
+    this.scratchPages = init.scratchPages;
+    this.foreignRanges = new Set(init.gpu.memory.list().map((r) => r.id));
+    this.policy.useHeapRoom((t) => this.heapRoomFor(t));
     this.abi = new VfTypeAbi(() => this.policy, {
       isVfOpen: (vf) => this.openVfs.has(vf),
       vfCount: () => this.gpu.vfs().length,
@@ -154,7 +164,10 @@ export class PgpuManager {
 
       begin('fb-region');
       const fbCtx = { eccEnabled, totalFb: cfg.fbBytes, segmentSize: seg };
-      const region = findRegion(gpu.memory.list(), gpu.memory.totalBytes, seg, heapBudget(types, fbCtx));
+      // Below the region: the heaps of the largest homogeneous fill, plus a page per vGPU for the short-lived
+      // scratch a scrub takes (its semaphore), so a scrub never finds that room eaten by heaps.
+      const scratchPages = Math.min(cfg.totalVfs, MAX_VGPUS_PER_PGPU);
+      const region = findRegion(gpu.memory.list(), gpu.memory.totalBytes, seg, heapBudget(types, fbCtx) + BigInt(scratchPages) * FB_PAGE);
       const policy = new TypePolicy({
         policy: opts.policy ?? 'homogeneous', types, fb: fbCtx, maxVgpus: cfg.totalVfs, maxRegionSlots: region.slots,
         ...(opts.strategy !== undefined ? { strategy: opts.strategy } : {}),
@@ -169,7 +182,7 @@ export class PgpuManager {
 
       const mgr = new PgpuManager({
         gpu, client: c, vmmuSegmentSize: seg, eccEnabled, engineBitmap, channelCount: cfg.channelCount, fbTotal: cfg.fbBytes,
-        firmwareVersion: features.firmwareVersion, metadata, policy, region: placed, logger: log, rpcOpts,
+        firmwareVersion: features.firmwareVersion, metadata, policy, region: placed, logger: log, rpcOpts, scratchPages,
       });
       log.info('vGPU manager ready', {
         firmware: features.firmwareVersion, vmmuSegmentSize: seg.toString(), ecc: eccEnabled, types: types.length,
@@ -213,6 +226,41 @@ export class PgpuManager {
   /** The selection of a VF (type, FB bytes, placement), if it has one. */
   selectionOf(vf: number): TypeSelection | undefined {
     return this.policy.selectionOf(vf);
+  }
+
+  /**
+   * How many more management heaps of `type` fit below the guest-FB region now: the FB allocator's free gaps there,
+   * less the heaps promised to selected VFs that hold none yet (a selection reserves its heap room as it reserves
+   * its guest placement) and the scratch pages not in use. The one count behind `creatable`, `types` and the
+   * create path's heap step (reserveHeap), so what is listed as available really gets a heap.
+   */
+  heapRoomFor(type: Pick<VgpuTypeRecord, 'gspHeapSize'>, opts: { exceptVf?: number } = {}): number {
+    const ranges = this.gpu.memory.list();
+    return heapRoom({
+      ranges, below: this.region.base, bytes: type.gspHeapSize,
+      pending: this.pendingHeaps(ranges, opts.exceptVf), keepFree: this.owedScratch(ranges),
+    });
+  }
+
+  /**
+   * Reserve the management heap of VF `vf`'s vGPU below the guest-FB region (a heap placed first-fit could land on a
+   * guest placement a VF has selected but no create has reserved yet). With `at` (re-attach after a restart) the
+   * heap is re-taken there. Throws VGPU_ENOSPC, reserving nothing, when heapRoomFor says it does not fit.
+   */
+  reserveHeap(req: { vf: number; size: bigint; owner: string; at?: bigint }): FbRange {
+    const selection = this.policy.selectionOf(req.vf);
+    if (req.at === undefined && this.heapRoomFor({ gspHeapSize: req.size }, { exceptVf: req.vf }) < 1) {
+      const s = this.gpu.memory.stats();
+      throw new VgpuError(ErrorCode.NoSpace, `no room for a ${req.size}-byte management heap below the guest-FB region of ${this.gpu.bdf}`, {
+        hint: 'the heaps of the vGPUs already there (or selected) fill the room; destroy or deselect one, or choose a type with a smaller heap',
+        details: { vf: req.vf, size: String(req.size), below: String(this.region.base), free: String(s.free) },
+      });
+    }
+    const range = this.gpu.memory.reserve({
+      size: req.size, owner: req.owner, label: 'mgmt-heap', ...(req.at !== undefined ? { at: req.at } : { below: this.region.base }),
+    });
+    if (selection !== undefined) this.heaps.set(req.vf, { range, selection });
+    return range;
   }
 
   /** The lifecycle marks a VF open (VFIO device opened) / closed; an open VF's type cannot change (EBUSY). */
@@ -260,6 +308,27 @@ export class PgpuManager {
     }
     this.closed = true;
     await this.gpu.firmware.freeClient(this.client, this.rpcOpts);
+  }
+
+  /** Heaps promised to selected VFs that hold none yet (except `exceptVf`'s own). */
+  private pendingHeaps(live: readonly FbRange[], exceptVf: number | undefined): bigint[] {
+    const liveIds = new Set(live.map((r) => r.id));
+    const pending: bigint[] = [];
+    for (const sel of this.policy.selections()) {
+      if (sel.vf === exceptVf) continue;
+      const h = this.heaps.get(sel.vf);
+      // A heap counts as held only while it is live and belongs to this very selection (a re-selection is new).
+      if (h !== undefined && h.selection === sel && liveIds.has(h.range.id)) continue;
+      if (h !== undefined && !liveIds.has(h.range.id)) this.heaps.delete(sel.vf);
+      pending.push(sel.type.gspHeapSize);
+    }
+    return pending;
+  }
+
+  /** Scratch pages not in use now: anything below the region that is neither a heap nor older than the manager. */
+  private owedScratch(live: readonly FbRange[]): bigint[] {
+    const inUse = live.filter((r) => r.offset + r.size <= this.region.base && r.label !== 'mgmt-heap' && !this.foreignRanges.has(r.id)).length;
+    return Array.from({ length: Math.max(0, this.scratchPages - inUse) }, () => FB_PAGE);
   }
 
   private assertOpen(): void {

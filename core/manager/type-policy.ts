@@ -59,6 +59,8 @@ export class TypePolicy {
   private readonly byVf = new Map<number, TypeSelection>();
   /** Set while a metadata reload is in flight: selections wait for it (EBUSY) instead of racing it. */
   private frozenFor: string | null = null;
+  /** How many more management heaps of a type fit now (the manager's count); unset = heaps are not checked. */
+  private heapRoom: ((type: VgpuTypeRecord) => number) | undefined;
 
   constructor(opts: TypePolicyOptions) {
     this.policyName = opts.policy;
@@ -72,6 +74,15 @@ export class TypePolicy {
 
   get policy(): VgpuPolicy {
     return this.policyName;
+  }
+
+  /**
+   * Also require room for one more management heap of the type before listing it as creatable or selecting it.
+   * The manager installs its own count here (PgpuManager.heapRoomFor), the same one its create path checks, so
+   * what `creatable` lists and what `types` counts can really get a heap.
+   */
+  useHeapRoom(count: (type: VgpuTypeRecord) => number): void {
+    this.heapRoom = count;
   }
 
   /** Switch policy; only while no VF has a type (a mixed set could not be expressed in homogeneous mode). */
@@ -150,7 +161,8 @@ export class TypePolicy {
         hint: 'write 0 to current_vgpu_type to deselect, then write the new type', details: { vf, typeId, current: current.type.id },
       });
     }
-    const why = this.refusal(type);
+    // A restore (placementAt) re-takes what a running vGPU already holds, its heap included: no room check for it.
+    const why = this.refusal(type, { heap: opts.placementAt === undefined });
     if (why !== null) throw why;
     const fbBytes = guestFbBytes(type, this.fb);
     // `placementAt` re-takes the slot a selection had before a daemon restart (the running vGPU's FB is there).
@@ -246,7 +258,7 @@ export class TypePolicy {
   // -------------------------------------------------------------------------------------------------------------
 
   /** Why `type` cannot be selected on a free VF now (null = it can). */
-  private refusal(type: VgpuTypeRecord): VgpuError | null {
+  private refusal(type: VgpuTypeRecord, check: { heap: boolean } = { heap: true }): VgpuError | null {
     if (!typeUsable(type, this.fb)) {
       // Upstream lists such a type and fails at VFIO open; refusing at selection keeps the list honest.
       return new VfAbiError('ENODEV', `vGPU type ${type.id} (${type.name}) does not support ECC, and ECC is enabled`, {
@@ -275,6 +287,13 @@ export class TypePolicy {
       const s = this.placement.stats();
       return new VfAbiError('ENOSPC', `no room for type ${type.id} (${type.name}): needs ${this.slotsOf(type)} contiguous segments, largest free run is ${s.largestFreeRun}`, {
         hint: 'choose a smaller type or deselect a VF', details: { typeId: type.id, ...s },
+      });
+    }
+    if (check.heap && this.heapRoom !== undefined && this.heapRoom(type) < 1) {
+      // A mix of many small types can need more heap FB than the manager set aside below the guest-FB region
+      // (it budgets for the largest homogeneous fill); refusing here beats a create that fails at its heap step.
+      return new VfAbiError('ENOSPC', `no room for the ${type.gspHeapSize}-byte management heap of type ${type.id} (${type.name}) below the guest-FB region`, {
+        hint: 'choose a type with a smaller heap, or destroy or deselect a vGPU', details: { typeId: type.id, heapBytes: String(type.gspHeapSize) },
       });
     }
     return null;

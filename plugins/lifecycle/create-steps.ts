@@ -90,7 +90,7 @@ async function scrub(rec: VgpuRecord, env: StepEnv, reason: 'create' | 'reset' |
     return;
   }
   rec.lastScrub = await env.scrubber.scrub({
-    gpu: env.gpu, range, chids, vgpuId: rec.id, reason, timeoutMs: env.timeouts.scrubMs,
+    gpu: env.gpu, range, chids, vgpuId: rec.id, reason, timeoutMs: env.timeouts.scrubMs, scratchBelow: env.mgr.region.base,
     ...(env.verifyScrub ? { verify: true } : {}), ...(signal !== undefined ? { signal } : {}),
   });
   rec.log(`scrubbed ${range.size} bytes of guest FB (${reason}) in ${rec.lastScrub.durationMs} ms`);
@@ -234,9 +234,9 @@ export const STEP_UNITS: readonly StepUnit[] = [
   {
     name: 'mgmt-heap',
     do(rec, env) {
-      // Below the guest-FB region: a heap placed first-fit could otherwise land on a guest placement that a VF has
-      // selected (sysfs current_vgpu_type) but whose FB no create has reserved yet.
-      const heap = env.gpu.memory.reserve({ size: rec.type.gspHeapSize, owner: rec.id, label: 'mgmt-heap', below: env.mgr.region.base });
+      // The manager places it below the guest-FB region (never on a guest placement a VF has selected but not yet
+      // reserved) and refuses it with VGPU_ENOSPC by the same count `types` reports available instances with.
+      const heap = env.mgr.reserveHeap({ vf: rec.vf.index, size: rec.type.gspHeapSize, owner: rec.id });
       try {
         rec.res.heapMapping = env.gpu.memory.map(heap, { offset: 0n, size: BigInt(MgmtHeap.COMM_BUFF_SIZE) });
         // Zero the control, response and message buffers: heap FB is reused from earlier vGPUs, and a stale

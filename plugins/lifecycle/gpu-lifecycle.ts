@@ -457,7 +457,7 @@ export class GpuLifecycle {
       rec.done.push('chids');
       rec.res.guestFb = mem.reserve({ size: j.guestFb.size, align: this.mgr.vmmuSegmentSize, at: j.guestFb.offset, owner: rec.id, label: 'guest-fb' });
       rec.done.push('guest-fb', 'scrub');
-      const heap = mem.reserve({ size: j.heap.size, at: j.heap.offset, owner: rec.id, label: 'mgmt-heap' });
+      const heap = this.mgr.reserveHeap({ vf: j.vf, size: j.heap.size, at: j.heap.offset, owner: rec.id });
       rec.res.heap = heap;
       // Mapped, NOT zeroed: the control buffer holds the live mailbox state of the running plugin task.
       rec.res.heapMapping = mem.map(heap, { offset: 0n, size: BigInt(MgmtHeap.COMM_BUFF_SIZE) });
@@ -528,7 +528,9 @@ export class GpuLifecycle {
         let chids;
         try {
           chids = this.gpu.channels.alloc(j.chids!.count, j.id, { at: j.chids!.offset });
-          await this.o.scrubber!.scrub({ gpu: this.gpu, range, chids, vgpuId: j.id, reason: 'destroy', timeoutMs: this.o.timeouts.scrubMs });
+          await this.o.scrubber!.scrub({
+            gpu: this.gpu, range, chids, vgpuId: j.id, reason: 'destroy', timeoutMs: this.o.timeouts.scrubMs, scratchBelow: this.mgr.region.base,
+          });
         } finally {
           if (chids !== undefined) this.gpu.channels.free(chids);
           this.gpu.memory.free(range);

@@ -236,7 +236,11 @@ export class VgpuServiceImpl implements VgpuService {
         // ECC on and the type cannot do ECC: it shows its nominal size and 0 available.
       }
       const available = creatable.has(t.id)
-        ? Math.max(0, Math.min(t.maxInstance - policy.countOf(t.id), freeVfs.length, policy.maxVgpus - policy.selections().length, policy.fitCount(t)))
+        ? Math.max(0, Math.min(
+          t.maxInstance - policy.countOf(t.id), freeVfs.length, policy.maxVgpus - policy.selections().length, policy.fitCount(t),
+          // Each one needs a management heap below the guest-FB region too: the count the create path checks.
+          lc.mgr.heapRoomFor(t),
+        ))
         : 0;
       const d = display.get(t.id);
       return {

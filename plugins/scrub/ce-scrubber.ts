@@ -96,7 +96,11 @@ export class CeScrubber implements FbScrubber {
       const ch: CopyChannel = await gpu.channels.allocCopyChannel(chid, vgpuId);
       undo.push({ what: 'free copy channel', run: () => ch.free() });
       // 2. semaphore page, in the channel and for the host
-      const sem: FbRange = gpu.memory.reserve({ size: SEMAPHORE_BYTES, owner: vgpuId, label: 'semaphore' });
+      // Below the guest-FB region when the caller names it, like the management heaps: first fit could otherwise
+      // put it on a guest placement a VF has selected but no create has reserved yet (that create would then fail).
+      const sem: FbRange = gpu.memory.reserve({
+        size: SEMAPHORE_BYTES, owner: vgpuId, label: 'semaphore', ...(req.scratchBelow !== undefined ? { below: req.scratchBelow } : {}),
+      });
       undo.push({ what: 'free semaphore page', run: () => gpu.memory.free(sem) });
       const semVa = ch.mapMemory(sem, { size: SEMAPHORE_BYTES });
       undo.push({ what: 'unmap semaphore from channel', run: () => ch.unmapMemory(semVa) });
@@ -167,6 +171,7 @@ export class CeScrubber implements FbScrubber {
     if (req.range.size <= 0n || req.range.size % 4096n !== 0n || req.range.offset % 4n !== 0n) bad(`range #${req.range.id} is not page sized`);
     if (!req.chids || !Number.isInteger(req.chids.offset) || !Number.isInteger(req.chids.count) || req.chids.count < 1) bad('the CHID range is empty');
     if (req.timeoutMs !== undefined && !(Number.isFinite(req.timeoutMs) && req.timeoutMs > 0)) bad(`timeoutMs ${req.timeoutMs} is not a positive number`);
+    if (req.scratchBelow !== undefined && (typeof req.scratchBelow !== 'bigint' || req.scratchBelow < SEMAPHORE_BYTES)) bad(`scratchBelow ${String(req.scratchBelow)} leaves no room for the semaphore page`);
   }
 
   /** Everything leaves as VGPU_ESCRUB, except timeouts and cancellations, which keep their own codes. */

@@ -227,4 +227,32 @@ describe('copy-engine scrub on the mock HAL', () => {
     assert.equal(record.verified, true);
     assert.equal(gpu.channels.submissions.length, 0, 'no copy engine used');
   });
+
+  it('places the semaphore page below scratchBelow (the guest-FB region), never on an unreserved guest placement', async (t) => {
+    const f = await scrubFixture();
+    t.after(() => f.close());
+    const base = 64n * MiB;
+    // Management area [0, base) full; [base, 2 × base) is a placement a VF selected but no create has reserved
+    // yet; the vGPU being scrubbed sits above it.
+    f.gpu.memory.reserve({ size: 32n * MiB, owner: 'manager', label: 'mgmt-heap' });
+    const hole = f.gpu.memory.reserve({ size: 4096n, owner: 'manager', label: 'mgmt-heap' });
+    f.gpu.memory.reserve({ size: 32n * MiB - 4096n, owner: 'manager', label: 'mgmt-heap' });
+    const range = f.gpu.memory.reserve({ size: 4n * MiB, at: 2n * base, owner: 'vgpu-1', label: 'guest-fb' });
+    const req = { gpu: f.gpu, range, chids: f.gpu.channels.alloc(8, 'vgpu-1'), vgpuId: 'vgpu-1', reason: 'create' as const, scratchBelow: base };
+    const selectedPlacementFree = (): boolean => f.gpu.books().fbRanges.every((r) => r.offset + r.size <= base || r.offset >= 2n * base);
+
+    // No room below the bound: the scrub fails cleanly instead of taking guest FB nobody has reserved yet.
+    await assert.rejects(f.scrubber.scrub(req), (e: VgpuError) => isVgpuError(e, ErrorCode.Scrub) && e.details['causeCode'] === ErrorCode.NoSpace);
+    assert.deepEqual(leftovers(f.gpu), CLEAN);
+    assert.ok(selectedPlacementFree());
+
+    // A free page below the bound: the semaphore goes there, though first fit alone would not care.
+    f.gpu.memory.free(hole);
+    await f.scrubber.scrub(req);
+    const sem = f.mock.calls.filter((c) => c.op === 'memory.reserve' && c.args['label'] === 'semaphore' && c.outcome === 'ok');
+    assert.equal(sem.length, 1);
+    assert.equal(BigInt(String((sem[0]!.result as { offset: unknown }).offset)), hole.offset);
+    assert.deepEqual(leftovers(f.gpu), CLEAN);
+    assert.ok(selectedPlacementFree());
+  });
 });
