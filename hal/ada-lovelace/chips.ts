@@ -4,6 +4,10 @@
  *
  * Every fact carries a `source:` comment. [unverified] marks a number no public source in reach confirmed; such a
  * number is a documented choice of the simulator, not a claim about the silicon.
+ * Source keys: OGKM-README = NVIDIA/open-gpu-kernel-modules `README.md` "Compatible GPUs" table (checked against the
+ * 560.31.02 copy: device, subsystem-vendor, subsystem-device per row); pci.ids = the PCI ID database (Debian
+ * pci.ids 2023.04.10 has 26b1/26b5 "AD102GL", 27b8 "AD104GL [L4]"; newer copies quoted in public code add 26b2
+ * "AD102GL [RTX 5000 Ada Generation]" and 26b9 "AD102GL [L40S]").
  */
 
 /** NVIDIA's PCI vendor id (seed spec §10.1). */
@@ -99,13 +103,25 @@ const MiB = 1n << 20n;
 
 const E = NV2080_ENGINE_TYPE;
 /**
- * Engines present on AD102 boards: 1 GR, CEs, 3 NVENC, 4 NVDEC, 4 NVJPG, 1 OFA.
- * source: nouveau r535 has ce/gr/nvenc/nvdec/nvjpg/ofa engines for AD10x (seed spec §10.4) [inferred]; the counts
- * (NVENC×3, NVDEC×4 on L40/RTX 6000 Ada per NVIDIA product briefs; NVJPG×4; 6 CEs) are [unverified].
+ * Engines of the full-size AD102 boards (RTX 6000 Ada, L40, L40S): 1 GR, CEs, 3 NVENC, 3 NVDEC, NVJPGs, 1 OFA.
+ * source: engine kinds: nouveau r535 has ce/gr/nvenc/nvdec/nvjpg/ofa engines for AD10x (seed spec §10.4) [inferred].
+ * NVENC×3 / NVDEC×3: NVIDIA RTX 6000 Ada datasheet "3x encode, 3x decode" (copy in atineoSE/coding-model-seeks-gpu
+ * pipeline/pipeline/sources/rtx6000ada_specs.md) and the L40/L40S datasheet table "NVENC | NVDEC 3x | 3x" (reseller
+ * copy, https://www.mullet.se/product.html?product_id=355414). Corrected from NVDEC×4 (no source had four).
+ * NVJPG×4 and 6 CEs remain [unverified].
  */
 const AD102_ENGINES: readonly number[] = [
   E.GR0, E.COPY0, E.COPY1, E.COPY2, E.COPY3, E.COPY4, E.COPY5,
-  E.NVDEC0, E.NVDEC1, E.NVDEC2, E.NVDEC3, E.NVENC0, E.NVENC1, E.NVENC2,
+  E.NVDEC0, E.NVDEC1, E.NVDEC2, E.NVENC0, E.NVENC1, E.NVENC2,
+  E.NVJPG0, E.NVJPG1, E.NVJPG2, E.NVJPG3, E.OFA0,
+];
+/**
+ * RTX 5000 Ada (a cut-down AD102): 2 NVENC, 2 NVDEC. source: NVIDIA RTX 5000 Ada datasheet "2x encode, 2x decode"
+ * (copy in atineoSE/coding-model-seeks-gpu pipeline/pipeline/sources/rtx5000ada_specs.md). NVJPG×4, 6 CEs [unverified].
+ */
+const AD102_RTX5000_ENGINES: readonly number[] = [
+  E.GR0, E.COPY0, E.COPY1, E.COPY2, E.COPY3, E.COPY4, E.COPY5,
+  E.NVDEC0, E.NVDEC1, E.NVENC0, E.NVENC1,
   E.NVJPG0, E.NVJPG1, E.NVJPG2, E.NVJPG3, E.OFA0,
 ];
 /** AD104 (L4): 2 NVENC, 4 NVDEC, 4 NVJPG (L4 product brief) [unverified], 4 CEs [unverified]. */
@@ -119,10 +135,15 @@ const AD104_ENGINES: readonly number[] = [
 const COMMON = {
   vendorId: NVIDIA_VENDOR_ID,
   subsystemVendorId: NVIDIA_VENDOR_ID, // source: OGKM-README lists 10DE subsystems for all of these (§10.1)
-  revision: 0xa1, // [unverified] the usual first production stepping of NVIDIA parts
-  // source: seed spec §10.2 — L40S exposes 32 VFs (harvester #6487); NVA081 max 32 vGPUs/pGPU; [verify per SKU]
+  // source: L40S PFs list as "AD102GL [L40S] (rev a1)" in public lspci output (an EKS deployment write-up in a public
+  // repo, found via the code index); the other boards' revision is [unverified] (A1 is NVIDIA's usual first stepping).
+  revision: 0xa1,
+  // source: L40S shows 32 VFs (https://github.com/harvester/harvester/issues/6487); NVA081_MAX_VGPU_PER_PGPU = 32
+  // (seed spec §2.8). Other SKUs [unverified].
   totalVfs: 32,
-  // [unverified] NVIDIA PFs put VF 0 four functions after the PF (ARI) with stride 1; simulator choice.
+  // source (offset, L40S): VF 0 of an L40S sits at function 4 of the PF's bus, e.g. PF 0000:26:00.0 -> VF 0000:26:00.4
+  // and a `creatable_vgpu_types` read at 0000:3d:00.4 (harvester pcidevices code comment and test fixture, indexed
+  // copies); A40 (Ampere) VFs likewise start at 00.4. Stride 1 and the other SKUs' offset are [unverified].
   firstVfOffset: 4,
   vfStride: 1,
   copyEngineClass: ADA_COPY_ENGINE_CLASS,
@@ -130,12 +151,18 @@ const COMMON = {
   // [unverified] one of the five legal answers 32…512 MiB (seed spec §2.1, nvrm/vmmu.h). 64 MiB chosen: it keeps
   // the ECC-on guest-FB formula (§2.3 C3) workable on the scaled-down FBs of worker-mode simulations.
   vmmuSegmentSize: 64n * MiB,
-  eccSupported: true, // source: L40/L40S/RTX 6000 Ada spec pages: "48 GB GDDR6 with ECC" (§10.2); others [unverified]
+  // source: L40/L40S/RTX 6000 Ada spec pages "48 GB GDDR6 with ECC" (§10.2); RTX 5000 Ada datasheet "Error Correcting
+  // Code (ECC): Yes" (rtx5000ada_specs.md above). L20 and L4 [unverified].
+  eccSupported: true,
   // VF BARs [unverified]: BAR0 16 MiB register window like the PF, BAR1 1 GiB (≥ type bar1Length 256 MiB), BAR3 32 MiB.
   vfBars: { bar0: 16n * MiB, bar1: 1n * GiB, bar3: 32n * MiB },
 } as const;
 
-/** PF BARs of the 48 GB datacenter boards [unverified]: BAR0 16 MiB (NVIDIA PF norm), BAR1 64 GiB, BAR3 32 MiB. */
+/**
+ * PF BARs of the 48 GB datacenter boards [unverified for Ada]: BAR0 16 MiB, BAR1 64 GiB, BAR3 32 MiB. BAR0 16 MiB
+ * (32-bit) and BAR3 32 MiB match public lspci of Turing/Ampere NVIDIA boards (T4, Quadro RTX 8000, RTX A2000); no
+ * Ada lspci with BAR sizes was found. The large BAR1 is the display-off/vGPU mode assumption.
+ */
 const PF_BARS_DC: AdaBarSizes = { bar0: 16n * MiB, bar1: 64n * GiB, bar3: 32n * MiB };
 
 export const ADA_BOARDS: readonly AdaBoard[] = [
@@ -144,9 +171,10 @@ export const ADA_BOARDS: readonly AdaBoard[] = [
     key: 'rtx6000-ada',
     name: 'NVIDIA RTX 6000 Ada Generation',
     chip: 'AD102',
-    deviceId: 0x26b1, // source: OGKM-README (§10.1)
+    deviceId: 0x26b1, // source: OGKM-README (§10.1); pci.ids "26b1 AD102GL [... RTX 6000 Ada Generation]"
     subsystemId: 0x16a1, // source: OGKM-README (§10.1)
-    vfDeviceId: 0x26b1, // [unverified] VFs assumed to carry the PF id; the vGPU's guest-visible id comes from the type
+    vfDeviceId: 0x26b1, // [unverified] VFs assumed to carry the PF id (Blackwell RTX PRO 6000 VFs do, per
+    // https://github.com/bigstack-oss/cubecos/issues/312); the vGPU's guest-visible id comes from the type
     fbBytes: 48n * GiB, // source: RTX 6000 Ada spec page "48 GB GDDR6 with ECC" (§10.2)
     pfBars: PF_BARS_DC, // [unverified] large-BAR (display-off) mode assumed, as vGPU needs
     engines: AD102_ENGINES,
@@ -156,20 +184,20 @@ export const ADA_BOARDS: readonly AdaBoard[] = [
     ...COMMON,
     key: 'rtx5000-ada',
     name: 'NVIDIA RTX 5000 Ada Generation',
-    chip: 'AD102', // [unverified] AD102 per NVIDIA's product brief
+    chip: 'AD102', // source: pci.ids name "AD102GL [RTX 5000 Ada Generation]" for 26b2 (quoted in public code)
     deviceId: 0x26b2, // source: OGKM-README (§10.1)
     subsystemId: 0x17fa, // source: OGKM-README (§10.1)
     vfDeviceId: 0x26b2, // [unverified]
-    fbBytes: 32n * GiB, // [unverified] 32 GB GDDR6 per product brief
+    fbBytes: 32n * GiB, // source: NVIDIA RTX 5000 Ada datasheet "32GB GDDR6" (rtx5000ada_specs.md, see engines)
     pfBars: { bar0: 16n * MiB, bar1: 32n * GiB, bar3: 32n * MiB }, // [unverified]
-    engines: AD102_ENGINES,
+    engines: AD102_RTX5000_ENGINES,
     eccEnabledDefault: false, // [unverified]
   },
   {
     ...COMMON,
     key: 'l40',
     name: 'NVIDIA L40',
-    chip: 'AD102', // source: seed spec §10.1 (AD102 family 0x26Bx)
+    chip: 'AD102', // source: seed spec §10.1 (AD102 family 0x26Bx); pci.ids "26b5 AD102GL [L40]"
     deviceId: 0x26b5, // source: OGKM-README (§10.1)
     subsystemId: 0x169d, // source: OGKM-README (§10.1)
     vfDeviceId: 0x26b5, // [unverified]
@@ -182,7 +210,7 @@ export const ADA_BOARDS: readonly AdaBoard[] = [
     ...COMMON,
     key: 'l40s',
     name: 'NVIDIA L40S',
-    chip: 'AD102',
+    chip: 'AD102', // source: pci.ids "AD102GL [L40S]" for 26b9 (quoted in public code)
     deviceId: 0x26b9, // source: OGKM-README (§10.1)
     subsystemId: 0x1851, // source: OGKM-README (§10.1)
     vfDeviceId: 0x26b9, // [unverified]
@@ -195,20 +223,23 @@ export const ADA_BOARDS: readonly AdaBoard[] = [
     ...COMMON,
     key: 'l20',
     name: 'NVIDIA L20',
-    chip: 'AD102', // [unverified]
+    // source (chip, FB): third-party spec databases list the L20 as AD102, 48 GB GDDR6, 384-bit (e.g.
+    // https://pcpartdb.com/gpus/compare/nvidia-l4--vs--nvidia-l20, https://technical.city/pl/video/L20); no NVIDIA
+    // datasheet was in reach. OGKM-README places 26BA in the AD102 (26Bx) range.
+    chip: 'AD102',
     deviceId: 0x26ba, // source: OGKM-README (§10.1)
     subsystemId: 0x1957, // source: OGKM-README (§10.1)
     vfDeviceId: 0x26ba, // [unverified]
-    fbBytes: 48n * GiB, // [unverified] 48 GB per product brief
+    fbBytes: 48n * GiB,
     pfBars: PF_BARS_DC,
-    engines: AD102_ENGINES,
+    engines: AD102_ENGINES, // [unverified] for the L20 (a cut-down AD102; its NVENC/NVDEC counts were not found)
     eccEnabledDefault: true, // [unverified]
   },
   {
     ...COMMON,
     key: 'l4',
     name: 'NVIDIA L4',
-    chip: 'AD104', // source: seed spec §10.1 "L4 (AD104)"
+    chip: 'AD104', // source: seed spec §10.1 "L4 (AD104)"; pci.ids "27b8 AD104GL [L4]"
     deviceId: 0x27b8, // source: OGKM-README (§10.1)
     subsystemId: 0x16ca, // source: OGKM-README (§10.1)
     vfDeviceId: 0x27b8, // [unverified]
