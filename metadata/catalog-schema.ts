@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 /** Where a number came from; see the header of metadata/ada.yaml. */
-export const provenance = z.enum(['rfc-v2-doc', 'rfc-v1-decoded', 'assigned-by-vgpud']);
+export const provenance = z.enum(['rfc-v2-doc', 'rfc-v1-decoded', 'public-observed', 'assigned-by-vgpud']);
 
 const u32 = z.number().int().min(0).max(0xffffffff);
 const resolution = z.string().regex(/^\d{1,5}x\d{1,5}$/, 'expected WIDTHxHEIGHT, e.g. 5120x2880');

@@ -79,6 +79,17 @@ describe('ada catalogue', () => {
       ['NVS', 4, 5120, 2880, 16_384_000, 45, false]);
   });
 
+  it('uses the real ids seen in public sources: nova-core\'s L40-1Q record and an L40S host\'s types', () => {
+    const l40q = typesFor(file, 0x26b5).find((t) => t.name === 'NVIDIA L40-1Q');
+    assert.deepEqual(l40q && [l40q.id, l40q.vdevId, l40q.fbLength, l40q.gspHeapSize, l40q.maxInstance, l40q.eccSupported],
+      [871, 0x26b5176f, 1n << 30n, 32n * MiB, 32, true]);
+    const l40s = new Map(typesFor(file, 0x26b9).map((t) => [t.name, t.id]));
+    const sizes = [1, 2, 3, 4, 6, 8, 12, 16, 24, 48];
+    assert.deepEqual(sizes.map((n) => l40s.get(`NVIDIA L40S-${n}Q`)), sizes.map((_, i) => 1147 + i));
+    assert.deepEqual(sizes.map((n) => l40s.get(`NVIDIA L40S-${n}A`)), sizes.map((_, i) => 1157 + i));
+    assert.deepEqual([l40s.get('NVIDIA L40S-1B'), l40s.get('NVIDIA L40S-2B')], [1145, 1146]);
+  });
+
   it('gives -N types min(32, board GiB / N) instances, and all of them fit in the FB left for vGPUs', () => {
     for (const board of yaml.boards) {
       const gib = board.fbMiB / 1024;
@@ -96,7 +107,7 @@ describe('ada catalogue', () => {
     for (const board of yaml.boards) {
       assert.match(board.source, /Virtual GPU Types for Supported GPUs/);
       assert.ok(board.fbSource.length > 0);
-      for (const t of board.types) assert.ok(['rfc-v2-doc', 'rfc-v1-decoded', 'assigned-by-vgpud'].includes(t.source), t.name);
+      for (const t of board.types) assert.ok(['rfc-v2-doc', 'rfc-v1-decoded', 'public-observed', 'assigned-by-vgpud'].includes(t.source), t.name);
     }
   });
 });
