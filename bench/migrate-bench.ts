@@ -1,155 +1,213 @@
-// Live-migration benchmark (ARENA LEVEL: two file arenas standing for the source and destination vGPU FB; the
-// vGPU-level path needs the lifecycle plugin and the simulated GSP plugin task). A guest writer worker dirties the
-// source FB at MIGRATE_RATE MiB/s while pre-copy runs; the destination runs in its own worker thread behind a Unix
-// socket. The floor is a plain copy of the same FB bytes over the same socket into the same destination, measured
-// in the same run.
-// Env: MIGRATE_GIB (4), MIGRATE_RATE (256 MiB/s), MIGRATE_DIRTY (log|hash), MIGRATE_FILL (1 = whole FB holds
-// non-zero data; 0 = freshly scrubbed FB, only what the guest writes is non-zero), MIGRATE_RUN (pages per frame,
-// default DEFAULT_RUN_PAGES).
+// Live-migration benchmark, vGPU LEVEL: a real vGPU on one simulated RTX 6000 Ada (process-mode simulator, sparse
+// region file in /dev/shm) migrates to a second simulated GPU owned by another "daemon" process, through
+// MigrationService.migrateVgpu(id, {to: <unix socket>}) — what `vgpuctl migrate <id> --to <socket>` runs in the
+// daemon — and that daemon's real incoming-migration listener. A guest-writer worker dirties the source FB at
+// MIGRATE_RATE MiB/s (random pages, with a dirty log the service reads). The floor, measured in the same run, is
+// a plain copy of the same FB bytes over the same kind of socket (created the same way, same write pacing as the
+// stream encoder) into a fresh vGPU FB of the same type on the destination GPU.
+// Env: MIGRATE_GIB (4: the smallest Q type whose guest FB is ≥ that many GiB; RTX6000-Ada-6Q = 5.8 GiB for 4, as
+// the board has no type of exactly 4 GiB — 4Q is 3968 MiB), MIGRATE_TYPE (a type name instead, e.g. 4Q),
+// MIGRATE_RATE (256 MiB/s), MIGRATE_DIRTY (log|hash: the guest's dirty log, or page hashes when the guest keeps
+// none), MIGRATE_FILL (1 = whole FB holds non-zero data; 0 = fresh FB, only what the guest writes is non-zero),
+// MIGRATE_LEVEL=arena for the engine-only benchmark (bench/lib/migrate-arena.ts).
 // Last line: migrate: total_s=… downtime_ms=… precopy_passes=… ratio_total_to_floor=…
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
+import { createConnection, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import { loadNativeOps } from '../native/index.js';
-import { arenaRegion } from '../plugins/migration/fb-region.js';
-import { HashDirtyTracker } from '../plugins/migration/dirty-tracker.js';
+import type { SharedArena } from '../native/native-ops.js';
 import { DirtyLogSource, dirtyLogBytes } from '../plugins/migration/dirty-log.js';
 import { GuestWriter } from '../plugins/migration/guest-writer.js';
-import { connectTransport, listenTransport } from '../plugins/migration/transport.js';
-import { migrateSource, receiveMigration } from '../plugins/migration/precopy-engine.js';
-import type { MigrationCompat } from '../plugins/migration/stream/compat.js';
-import { spawnTsWorker } from '../hal/sim/gsp/spawn-ts-worker.js';
+import { fbLocation, migDevice, startSimDaemon, touchFb, type SimDaemon } from './lib/sim-daemon.js';
 
 const PS = 4096;
-const now = (): number => performance.timeOrigin + performance.now();
+const GiB = 1n << 30n;
 
-interface DestInit { path: string; sock: string; compat: MigrationCompat & { fbBytes: bigint } }
+if (process.env.MIGRATE_LEVEL === 'arena') {
+  await (await import('./lib/migrate-arena.js')).runArenaBench();
+  process.exit(process.exitCode ?? 0);
+}
 
-async function destination(): Promise<void> {
-  const d = workerData as { path: string; sock: string; compat: Record<string, unknown> };
-  const compat = { ...d.compat, fbBytes: BigInt(d.compat.fbBytes as string) } as MigrationCompat;
-  const arena = loadNativeOps().openArena(d.path);
-  const region = arenaRegion(arena);
-  const l = await listenTransport({ kind: 'unix', path: d.sock });
-  parentPort!.postMessage({ op: 'listening' });
-  // 1) floor: raw bytes into the FB, in order.
-  {
-    const s = await l.accept();
-    let off = 0n;
-    for await (const c of s) {
-      const b = c as Buffer;
-      let i = 0;
-      while (i < b.length) {
-        const n = Math.min(b.length - i, Number(1n << 20n) - Number(off % (1n << 20n)));
-        b.copy(region.window(off, n), 0, i, i + n);
-        off += BigInt(n); i += n;
-      }
-    }
-    parentPort!.postMessage({ op: 'floor-done', at: now(), bytes: off.toString() });
+/** Things to undo at the end, newest first, whatever happened. */
+const undo: (() => Promise<void> | void)[] = [];
+async function cleanup(): Promise<void> {
+  for (const f of undo.splice(0).reverse()) {
+    try { await f(); } catch (e) { console.error(`cleanup: ${(e as Error).message}`); }
   }
-  // 2) migration.
-  {
-    const s = await l.accept();
-    const r = await receiveMigration({ source: s, region, expect: compat });
-    parentPort!.postMessage({ op: 'migrate-done', at: now(), passes: r.passes });
+}
+
+function killPid(pid: number | undefined): void {
+  if (pid === undefined || pid === process.pid) return;
+  try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+}
+
+/** Lines of JSON from a socket. */
+function lines(s: Socket): () => Promise<Record<string, unknown>> {
+  let buf = '';
+  const q: Record<string, unknown>[] = [];
+  const w: ((v: Record<string, unknown>) => void)[] = [];
+  const push = (v: Record<string, unknown>): void => { const f = w.shift(); if (f) f(v); else q.push(v); };
+  s.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) push(JSON.parse(buf.slice(0, i)) as Record<string, unknown>);
+  });
+  s.on('close', () => push({ op: 'error', message: 'connection closed' }));
+  return () => new Promise((r) => { const v = q.shift(); if (v) r(v); else w.push(r); });
+}
+
+/** The destination daemon child; resolves once it listens. */
+async function startDestination(args: string[]): Promise<{ child: ChildProcess; simPid: number; hash(vgpu: string): Promise<{ hash: string; base: string }> }> {
+  const child = fork(new URL('./lib/migrate-dest-daemon.ts', import.meta.url), args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  undo.push(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    if (child.connected) child.send({ op: 'stop' });
+    const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(t);
+  });
+  const pending = new Map<string, (v: { hash: string; base: string }) => void>();
+  const ready = new Promise<number>((resolve, reject) => {
+    child.on('message', (m: { op: string; simPid?: number; message?: string; vgpu?: string; hash?: string; base?: string }) => {
+      if (m.op === 'ready') resolve(m.simPid!);
+      else if (m.op === 'fatal') reject(new Error(`destination daemon failed: ${m.message}`));
+      else if (m.op === 'hash') pending.get(m.vgpu!)?.({ hash: m.hash!, base: m.base! });
+    });
+    child.once('exit', (code) => reject(new Error(`destination daemon exited (${code})`)));
+  });
+  const simPid = await ready;
+  undo.push(() => killPid(simPid)); // runs after the child's own stop (undo is newest first): only a leftover dies
+  return {
+    child, simPid,
+    hash: (vgpu) => new Promise((r) => { pending.set(vgpu, r); child.send({ op: 'hash', vgpu }); }),
+  };
+}
+
+/** Per-page hashes of an FB range, folded into one value (equal = page for page equal). */
+async function fbDigest(arena: SharedArena, base: bigint, size: bigint): Promise<string> {
+  const h = await arena.hashPages(base, size, PS);
+  return loadNativeOps().hashBuffers([new Uint8Array(h.buffer, h.byteOffset, h.byteLength)]).toString(16);
+}
+
+/**
+ * The floor: the FB bytes in 1 MiB writes over a socket made the way MigrationService makes its migration socket,
+ * paced the way the stream encoder paces frames (each from a private recycled copy, wait for 'drain' when write()
+ * says so, else one event-loop turn while bytes are queued). Timed from the first byte to the destination's
+ * "done" (all bytes written into its FB).
+ */
+async function floorCopy(sockPath: string, typeId: number, src: (off: bigint, n: number) => Buffer, size: bigint): Promise<{ s: number; base: string }> {
+  const s = createConnection({ path: sockPath, allowHalfOpen: true });
+  await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+  const next = lines(s);
+  s.write(`${JSON.stringify({ typeId })}\n`);
+  const r = await next();
+  if (r.op !== 'ready') throw new Error(`floor destination: ${JSON.stringify(r)}`);
+  const t0 = performance.now();
+  const pool: Buffer[] = [];
+  for (let off = 0n; off < size; off += 1n << 20n) {
+    const n = Number(size - off < 1n << 20n ? size - off : 1n << 20n);
+    const buf = pool.pop() ?? Buffer.allocUnsafe(1 << 20);
+    const chunk = buf.subarray(0, n);
+    src(off, n).copy(chunk);
+    if (!s.write(chunk, (e) => { if (!e && pool.length < 16) pool.push(buf); })) await new Promise((res) => s.once('drain', res));
+    else if (s.writableLength > 0) await new Promise((res) => setImmediate(res));
   }
-  await l.close();
-  arena.close();
+  s.end();
+  const done = await next();
+  const ms = performance.now() - t0;
+  s.destroy();
+  if (done.op !== 'done' || BigInt(String(done['bytes'])) !== size) throw new Error(`floor copy incomplete: ${JSON.stringify(done)}`);
+  return { s: ms / 1000, base: String(r['base']) };
 }
 
 async function main(): Promise<void> {
   const ops = loadNativeOps();
-  if (ops.kind !== 'native') { console.log('migrate: needs the native addon (file arenas); run npm run build:native'); process.exit(1); }
-  const GiB = Number(process.env.MIGRATE_GIB ?? 4);
+  if (ops.kind !== 'native') throw Object.assign(new Error('migrate: needs the native addon (process-mode simulator); run npm run build:native'), { code: 'NO_ADDON' });
+  const wantGiB = Number(process.env.MIGRATE_GIB ?? 4);
   const RATE = Number(process.env.MIGRATE_RATE ?? 256);
   const DIRTY = process.env.MIGRATE_DIRTY === 'hash' ? 'hash' : 'log';
   const FILL = Number(process.env.MIGRATE_FILL ?? 1);
-  const RUN = process.env.MIGRATE_RUN ? Number(process.env.MIGRATE_RUN) : undefined;
-  const size = BigInt(Math.round(GiB * 2 ** 30 / PS)) * BigInt(PS);
-  const pages = Number(size / BigInt(PS));
-  const dir = '/dev/shm';
   const tag = `vgpud-migbench-${process.pid}`;
-  const srcPath = `${dir}/${tag}-src`, dstPath = `${dir}/${tag}-dst`, sock = `/tmp/${tag}.sock`;
-  const compat: MigrationCompat = { vgpuTypeId: 1, vgpuTypeName: 'bench', fbBytes: size, chidCount: 64, firmwareVersion: '570.144', pciVdevId: 0x26b5, pageSize: PS };
-  const src = ops.createArena({ size, path: srcPath });
-  const dst = ops.createArena({ size, path: dstPath });
+  const dir = `/dev/shm/${tag}`;
+  const migSock = `/tmp/${tag}-mig.sock`, floorSock = `/tmp/${tag}-floor.sock`;
+  undo.push(() => { rmSync(dir, { recursive: true, force: true }); rmSync(migSock, { force: true }); rmSync(floorSock, { force: true }); });
+  // Sparse: only the vGPUs' pages are ever backed. Big enough for any type up to 16Q.
+  const simFb = 24n * GiB;
+
+  const [dst, src] = await Promise.all([
+    startDestination(['0000:42:00.0', dir, migSock, floorSock, simFb.toString()]),
+    (async (): Promise<SimDaemon> => {
+      const d = await startSimDaemon({ bdf: '0000:41:00.0', dir, fbBytes: simFb });
+      undo.push(async () => { await d.stop(); killPid(d.dev.descriptor.pid); });
+      return d;
+    })(),
+  ]);
+  const bdf = src.gpu.bdf;
+  const types = src.svc.types(bdf).filter((t) => t.series === 'Q').sort((a, b) => Number(a.fbBytes - b.fbBytes));
+  const type = process.env.MIGRATE_TYPE
+    ? types.find((t) => t.name.endsWith(`-${process.env.MIGRATE_TYPE}`) || t.name === process.env.MIGRATE_TYPE)
+    : types.find((t) => t.fbBytes >= BigInt(Math.round(wantGiB * 2 ** 30)));
+  if (type === undefined) throw new Error(`no vGPU type for MIGRATE_GIB=${wantGiB} MIGRATE_TYPE=${process.env.MIGRATE_TYPE ?? ''}`);
+  const info = await src.svc.create({ gpu: bdf, type: type.id });
+  await src.svc.setBme(info.id, true);
+  const loc = fbLocation(src, info.id);
+  const size = loc.size;
+  const pages = Number(size / BigInt(PS));
+  const arena = ops.openArena(loc.path);
+  undo.push(() => arena.close());
+  const fibGiB = (Number(size) / 2 ** 30).toFixed(2);
+  console.log(`vGPU-level migration: ${type.name} (${fibGiB} GiB guest FB), process-mode simulators, to another daemon over a Unix socket; guest ${RATE} MiB/s random pages, dirty source: ${DIRTY}, non-zero fill ${FILL}`);
+  const fillBytes = BigInt(Math.floor(pages * FILL)) * BigInt(PS);
+  const region = migDevice(src, info.id).region();
+  touchFb(region, fillBytes, 0x5a5aa5a5); // through the FB mapping: no first-read faults in the floor only
+
+  // Twice, the faster counts: the first copy right after the fills ran slower in some runs (the stricter floor).
+  const floors = [];
+  for (let i = 0; i < 2; i++) floors.push(await floorCopy(floorSock, type.id, (off, n) => region.window(off, n), size));
+  const floor = floors[0]!.s <= floors[1]!.s ? floors[0]! : floors[1]!;
+  const floorS = floor.s;
+  console.log(`floor: plain copy of ${fibGiB} GiB over the Unix socket into a ${type.name} FB in ${floors.map((f) => f.s.toFixed(2)).join(' / ')} s, best ${(Number(size) / floorS / 1e9).toFixed(2)} GB/s`);
+
   const log = ops.createArena({ size: dirtyLogBytes(pages), backing: 'sab' });
-  try {
-    console.log(`arena-level migration of ${GiB} GiB (vGPU-level path not wired yet), guest ${RATE} MiB/s random pages, dirty source: ${DIRTY}, non-zero fill ${FILL}`);
-    const fillBytes = BigInt(Math.floor(Number(size / BigInt(PS)) * FILL)) * BigInt(PS);
-    if (fillBytes > 0n) await src.fill(0n, fillBytes, 0x5a5aa5a5, { release: false });
-    await dst.fill(0n, size, 0x11111111, { release: false }); // pre-fault: both runs write warm memory
-    const worker = spawnTsWorker(new URL(import.meta.url), { workerData: { path: dstPath, sock, compat: { ...compat, fbBytes: size.toString() } } });
-    const msgs: { op: string; at?: number; passes?: number }[] = [];
-    const waiters: (() => void)[] = [];
-    worker.on('message', (m: { op: string }) => { msgs.push(m); waiters.splice(0).forEach((w) => w()); });
-    worker.on('error', (e) => { console.error(e); process.exit(1); });
-    const next = async (op: string): Promise<{ op: string; at?: number }> => {
-      for (;;) {
-        const i = msgs.findIndex((m) => m.op === op || m.op === 'fatal');
-        if (i >= 0) { const m = msgs.splice(i, 1)[0]!; if (m.op === 'fatal') throw new Error(JSON.stringify(m)); return m; }
-        await new Promise<void>((r) => waiters.push(r));
-      }
-    };
-    await next('listening');
-
-    // Floor: plain copy of the FB over the same socket (same transport settings as the migration), 1 MiB writes
-    // with backpressure, each from a private copy (recycled once the kernel has it, as the pre-copy engine does).
-    const fs = await connectTransport({ kind: 'unix', path: sock });
-    const tf0 = now();
-    const region = arenaRegion(src);
-    const pool: Buffer[] = [];
-    for (let off = 0n; off < size; off += 1n << 20n) {
-      const n = Number(size - off < 1n << 20n ? size - off : 1n << 20n);
-      const buf = pool.pop() ?? Buffer.allocUnsafe(1 << 20);
-      const chunk = buf.subarray(0, n);
-      region.window(off, n).copy(chunk);
-      if (!fs.write(chunk, (e) => { if (!e && pool.length < 16) pool.push(buf); })) await new Promise((r) => fs.once('drain', r));
-      else if (fs.writableLength > 0) await new Promise((r) => setImmediate(r)); // let libuv send: same as the encoder
-    }
-    fs.end();
-    const floorEnd = (await next('floor-done')).at!;
-    const floorS = (floorEnd - tf0) / 1000;
-    console.log(`floor: plain copy ${GiB} GiB over the Unix socket in ${floorS.toFixed(2)} s (${(Number(size) / floorS / 1e9).toFixed(2)} GB/s)`);
-
-    const writer = await GuestWriter.start({
-      arena: { path: srcPath }, size, rateMiBps: RATE, pattern: 'random', seed: 42,
-      ...(DIRTY === 'log' ? { dirtyLog: { arena: { sab: log.sab! } } } : {}),
-    });
-    const dirty = DIRTY === 'log' ? new DirtyLogSource(log, 0n, pages, PS) : new HashDirtyTracker(region, PS);
-    const ms = await connectTransport({ kind: 'unix', path: sock });
-    let stopAt = 0;
-    const t0 = now();
-    const res = await migrateSource({
-      region, dirty, sink: ms, compat, ...(RUN ? { runPages: RUN } : {}),
-      device: { stop: () => writer.pause(), resume: () => writer.resume() },
-      firmware: { async *save() { yield Buffer.alloc(64 << 10, 7); } },
-      onStopCopy: () => { stopAt = now(); },
-      onPass: (r, d) => console.log(`pass ${r.pass}: ${r.pages} pages ${(r.bytes / 2 ** 20).toFixed(1)} MiB in ${r.ms.toFixed(0)} ms, dirty after ${(r.dirtyAfter / 2 ** 20).toFixed(1)} MiB → ${d.action} (predicted downtime ${d.predictedDowntimeMs.toFixed(0)} ms)`),
-    });
-    const done = (await next('migrate-done')).at!;
-    const written = await writer.stop();
-    const totalS = (done - t0) / 1000;
-    const downtimeMs = done - stopAt;
-    // Correctness check of the run: destination pages equal source pages.
-    const [a, b] = await Promise.all([src.hashPages(0n, size, PS), dst.hashPages(0n, size, PS)]);
-    const same = Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
-    console.log(`guest wrote ${(Number(written) / 2 ** 20).toFixed(0)} MiB during the run; stream ${(Number(res.totals.streamBytes) / 2 ** 20).toFixed(0)} MiB; destination identical: ${same}`);
-    await worker.terminate();
-    if (!same) process.exitCode = 1;
-    console.log(`migrate: total_s=${totalS.toFixed(2)} downtime_ms=${downtimeMs.toFixed(1)} precopy_passes=${res.passes.length} ratio_total_to_floor=${(totalS / floorS).toFixed(2)}`);
-  } finally {
-    src.close(); dst.close(); log.close();
-    rmSync(srcPath, { force: true }); rmSync(dstPath, { force: true }); rmSync(sock, { force: true });
-  }
-}
-
-if (isMainThread) {
-  await main().catch((e: unknown) => {
-    const code = (e as { code?: string }).code ?? 'error';
-    console.log(`${(e as Error).message}`);
-    console.log(`migrate: total_s=NaN downtime_ms=NaN precopy_passes=NaN ratio_total_to_floor=NaN failed=${code}`);
-    process.exit(1);
+  undo.push(() => log.close());
+  const writer = await GuestWriter.start({
+    arena: { path: loc.path }, base: loc.base, size, rateMiBps: RATE, pattern: 'random', seed: 42, prefault: FILL >= 1,
+    ...(DIRTY === 'log' ? { dirtyLog: { arena: { sab: log.sab! } } } : {}),
   });
+  undo.push(async () => { await writer.stop().catch(() => undefined); });
+  src.mig.attachGuest(info.id, {
+    pause: () => writer.pause(), resume: () => writer.resume(),
+    ...(DIRTY === 'log' ? { dirty: () => new DirtyLogSource(log, 0n, pages, PS) } : {}),
+  });
+  const r = await src.mig.migrateVgpu(info.id, {
+    to: migSock, keepSource: true, // keep the (stopped) source to compare FBs; its destroy is not timed anyway
+    onProgress: (p) => {
+      if (p.phase === 'precopy') console.log(`pass ${p.pass}: sent ${((p.sentBytes ?? 0) / 2 ** 20).toFixed(0)} MiB so far at ${((p.elapsedMs ?? 0) / 1000).toFixed(2)} s, dirty ${((p.dirtyBytes ?? 0) / 2 ** 20).toFixed(1)} MiB, predicted downtime ${(p.predictedDowntimeMs ?? NaN).toFixed(0)} ms (${p.message ?? ''})`);
+      else if (p.phase === 'estimate') console.log(`estimate: ${p.message ?? ''}`);
+    },
+  });
+  const written = writer.bytesWritten();
+  const [a, b] = await Promise.all([fbDigest(arena, loc.base, size), dst.hash(r.vgpu)]);
+  const same = a === b.hash;
+  // Every floor vGPU pre-faults its own FB; the migration's destination is warm only where a floor vGPU sat.
+  if (!floors.some((f) => f.base === b.base)) console.log(`WARNING: the destination vGPU sits at FB 0x${BigInt(b.base).toString(16)}, where no floor vGPU warmed the memory: the migration paid first-touch faults the floor did not`);
+  console.log(`guest wrote ${(Number(written) / 2 ** 20).toFixed(0)} MiB during the run; stream ${(Number(r.streamBytes) / 2 ** 20).toFixed(0)} MiB; destination identical: ${same}`);
+  if (!same) process.exitCode = 1;
+  const totalS = r.totalMs / 1000;
+  console.log(`migrate: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} precopy_passes=${r.passes.length} ratio_total_to_floor=${(totalS / floorS).toFixed(2)}`);
 }
-else await destination().catch((e: unknown) => parentPort!.postMessage({ op: 'fatal', message: String((e as Error).stack ?? e) }));
-export type { DestInit };
+
+const onSignal = (sig: string): void => { void cleanup().finally(() => { console.log(`interrupted (${sig})`); process.exit(130); }); };
+process.once('SIGINT', onSignal);
+process.once('SIGTERM', onSignal);
+try {
+  await main();
+} catch (e) {
+  const code = (e as { code?: string }).code ?? 'error';
+  console.log(`${(e as Error).message}`);
+  console.log(`migrate: total_s=NaN downtime_ms=NaN precopy_passes=NaN ratio_total_to_floor=NaN failed=${code}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
+process.exit(process.exitCode ?? 0);

@@ -8,6 +8,7 @@
         "src/arena.cc",
         "src/fill.cc",
         "src/hash.cc",
+        "src/buffer-hash.cc",
         "src/extents.cc",
         "src/futex.cc",
         "src/sd-notify.cc"

@@ -26,6 +26,7 @@ import {
   MAX_WINDOW, checkAlign, checkArenaSize, checkClosed, checkPageSize, checkPattern, checkRange, checkWindowLength,
 } from './arena-checks.js';
 import { hashPagesInto } from './page-hash.js';
+import { bufferHash } from './buffer-hash.js';
 import { OFF_THREAD_MIN_BYTES, offThread, type OffThreadJob } from './fallback-worker.js';
 
 export const FALLBACK_MAX_ARENA = 16n << 30n;
@@ -317,6 +318,15 @@ export const fallbackOps: NativeOps = {
   memsetFloor(buf: Buffer, byte: number): void {
     // Buffer.fill with one byte is a single memset in Node's C++: the same floor the addon measures.
     buf.fill(byte & 0xff);
+  },
+
+  hashBuffers(parts: readonly Uint8Array[]): bigint {
+    // Same refusal as the addon's: anything but an array of Uint8Arrays (Buffers) is VGPU_EINVAL.
+    if (!Array.isArray(parts)) throw jsError(ErrorCode.InvalidArgument, 'hashBuffers: argument must be an array of Uint8Arrays', 'pass [buf, ...]');
+    parts.forEach((p, i) => {
+      if (!(p instanceof Uint8Array)) throw jsError(ErrorCode.InvalidArgument, `hashBuffers: part ${i} is not a Uint8Array (or Buffer)`, 'pass Buffers or Uint8Arrays');
+    });
+    return bufferHash(parts);
   },
 
   sdNotify(_state: string): boolean {

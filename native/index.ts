@@ -16,6 +16,7 @@ import {
   checkAlign, checkArenaSize, checkPageSize, checkPattern, checkRange, checkWindowLength,
 } from './arena-checks.js';
 import { fallbackOps } from './fallback.js';
+import { bufferHash } from './buffer-hash.js';
 
 /** The raw addon's shape (native/src/*.cc). */
 interface RawArena {
@@ -34,6 +35,8 @@ interface RawArena {
 interface RawAddon {
   Arena: new (kind: 'memfd' | 'file' | 'open', size: number, path?: string) => RawArena;
   memsetFloor(buf: Buffer, byte: number): void;
+  /** Absent from an addon built before it was added (then the TS function stands in). */
+  hashBuffers?(parts: readonly Uint8Array[]): bigint;
   sdNotify(state: string): boolean;
   pageHashName: string;
 }
@@ -190,6 +193,12 @@ class AddonOps implements NativeOps {
 
   memsetFloor(buf: Buffer, byte: number): void {
     wrap(() => this.addon.memsetFloor(buf, byte));
+  }
+
+  hashBuffers(parts: readonly Uint8Array[]): bigint {
+    const f = this.addon.hashBuffers;
+    // A stale build without the entry: same values from the TS function (npm run build:native makes it fast).
+    return f === undefined ? bufferHash(parts) : wrap(() => f(parts as Uint8Array[]));
   }
 
   sdNotify(state: string): boolean {

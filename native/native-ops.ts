@@ -69,6 +69,12 @@ export interface NativeOps {
   attachSab(sab: SharedArrayBuffer): SharedArena;
   /** A plain single-threaded memset of the whole buffer: the physical floor the scrub benchmark compares with. */
   memsetFloor(buf: Buffer, byte: number): void;
+  /**
+   * "vgpu-buffer-hash-v1" (native/buffer-hash.ts) of the concatenation of `parts`: a 64-bit change detector that
+   * catches any single damaged word for sure. Synchronous (memory speed on the addon; meant for ≤ 64 MiB at a time).
+   * Same value on the addon and the fallback.
+   */
+  hashBuffers(parts: readonly Uint8Array[]): bigint;
   /** Send a systemd notification (READY=1 …); false when not under systemd or unsupported. */
   sdNotify(state: string): boolean;
 }

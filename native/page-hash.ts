@@ -17,7 +17,8 @@
 
 export const PAGE_HASH_NAME = 'vgpu-page-hash-v1';
 
-function fmix32(h: number): number {
+/** murmur3's 32-bit finaliser (also the buffer hash's, native/buffer-hash.ts). */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -10,6 +10,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitWaits(env, data);
   exports.Set("Arena", DefineArena(env));
   exports.Set("memsetFloor", Napi::Function::New(env, MemsetFloor, "memsetFloor"));
+  exports.Set("hashBuffers", Napi::Function::New(env, HashBuffers, "hashBuffers"));
+  exports.Set("bufferHashName", Napi::String::New(env, "vgpu-buffer-hash-v1"));
   exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
   exports.Set("pageHashName", Napi::String::New(env, "vgpu-page-hash-v1"));
   return exports;

@@ -12,21 +12,11 @@
 #include <vector>
 
 #include "common.h"
+#include "hash-mix.h"
 #include "extents.h"
 
 namespace vgpu {
 namespace {
-
-inline uint32_t Fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
-constexpr uint32_t kLo0 = 0x811c9dc5u, kHi0 = 0x9e3779b9u, kMulLo = 0x01000193u, kMulHi = 0x9e3779b1u;
 
 inline uint64_t Finish(uint32_t lo, uint32_t hi) {
   uint32_t l = Fmix32(lo);

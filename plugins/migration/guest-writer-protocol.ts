@@ -18,6 +18,8 @@ export interface GuestWriterInit {
   hotFraction: number;
   seed: number;
   dirtyLog?: { arena: ArenaRef; offset: string };
+  /** Touch every page of the mapping (rewrite one word with its own value) before writing: see GuestWriterOptions. */
+  prefault?: boolean;
   control: SharedArrayBuffer;
 }
 

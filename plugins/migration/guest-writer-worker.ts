@@ -61,6 +61,15 @@ function writePage(page: number): void {
   log?.mark(page);
 }
 
+if (init.prefault === true) {
+  // Same value back: the page's contents do not change (the guest is the only writer of its FB while it runs).
+  for (let p = 0; p < pages; p++) {
+    const v = views[Math.floor(p / pagesPerView)]!;
+    const at = (p % pagesPerView) * wordsPerPage;
+    v[at] = v[at]!;
+  }
+}
+
 const bytesPerMs = (init.rateMiBps * 2 ** 20) / 1000;
 let t0 = performance.now();
 let sinceResume = 0;

@@ -2,14 +2,25 @@
  * Exact-length reads over an async iterable of Buffers (a socket, a PassThrough). Frames straddle socket chunks;
  * this keeps a queue and copies only when a read spans chunks.
  */
+/** Reads this large or larger may be assembled in the reused buffer (headers and prefixes never are). */
+const REUSE_MIN = 4096;
+
 export class ChunkReader {
   private readonly it: AsyncIterator<unknown>;
   private queue: Buffer[] = [];
   private head = 0; // offset into queue[0]
   private buffered = 0;
   private ended = false;
+  /** Reused for reads that span chunks (see `reuse`). */
+  private scratch: Buffer | null = null;
 
-  constructor(source: AsyncIterable<unknown>) {
+  /**
+   * `reuse`: a read of at least REUSE_MIN bytes that spans chunks is assembled in one buffer kept for the next such
+   * read, instead of a fresh allocation. A 1 MiB page frame always spans socket chunks (64 KiB), and a fresh 1 MiB
+   * Buffer per frame kept V8's collector busy on the destination. Only for a caller that is done with such a result
+   * before its next read (the stream applier copies page data into the FB at once and firmware chunks into a copy).
+   */
+  constructor(source: AsyncIterable<unknown>, private readonly reuse = false) {
     this.it = source[Symbol.asyncIterator]();
   }
 
@@ -40,7 +51,10 @@ export class ChunkReader {
       this.head += take;
       if (this.head === first.length) { this.queue.shift(); this.head = 0; }
     } else {
-      out = Buffer.allocUnsafe(take);
+      if (this.reuse && take >= REUSE_MIN) {
+        if (this.scratch === null || this.scratch.length < take) this.scratch = Buffer.allocUnsafe(take);
+        out = this.scratch.subarray(0, take);
+      } else out = Buffer.allocUnsafe(take);
       let filled = 0;
       while (filled < take) {
         const c = this.queue[0]!;

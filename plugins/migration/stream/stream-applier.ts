@@ -4,7 +4,7 @@
  *
  * CHOICE (brief: stage, or write in place and scrub): we write IN PLACE. The destination vGPU is in RESUMING: no
  * guest runs on it and nothing else maps its FB, so writing there is invisible; staging a second copy would double
- * the memory of a 48 GB FB. Every frame is CRC-checked before a byte of it is written, the compatibility header
+ * the memory of a 48 GB FB. Every frame is checked (its 64-bit frame check) before a byte of it is written, the compatibility header
  * before anything at all, and on ANY failure (corrupt frame, truncation, cancel, transport error) the whole
  * destination FB is zeroed (pages handed back) before the error propagates — the same scrub a destroy does — so a
  * refused stream leaves nothing behind. Firmware context is staged in memory (it is small) and handed to the GSP
@@ -60,7 +60,8 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
         hint: 'pass the vGPU\'s whole guest FB as the region',
       });
     }
-    for await (const f of decodeFrames(source)) {
+    // reuseBuffers: each frame is applied (page data copied into the FB, firmware chunks copied) before the next.
+    for await (const f of decodeFrames(source, { reuseBuffers: true })) {
       if (signal?.aborted) throw abortErr();
       frames++;
       switch (f.type) {

@@ -1,12 +1,13 @@
 /**
  * Validating reader of the device-state stream: yields one checked frame at a time and throws a typed error at
- * the first byte that is wrong — a bad magic, a CRC mismatch (VGPU_ECHECKSUM), a sequence gap, an unknown frame
+ * the first byte that is wrong — a bad magic, a frame-check mismatch (VGPU_ECHECKSUM), a sequence gap, an unknown frame
  * type, a frame out of place, an over-long length, or an end before the trailer (VGPU_EMIGRATION). It never
- * yields a frame whose CRC it has not checked, so a consumer that applies frames as they come only ever applies
+ * yields a frame whose check it has not verified, so a consumer that applies frames as they come only ever applies
  * bytes that arrived intact (and scrubs them if a later frame fails: see stream-applier.ts).
  */
 import { crc32 } from 'node:zlib';
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
+import { loadNativeOps } from '../../../native/index.js';
 import { ChunkReader } from './chunk-reader.js';
 import { compatFromJson, type MigrationCompat } from './compat.js';
 import {
@@ -28,8 +29,12 @@ function streamError(code: ErrorCode, message: string, details: Record<string, u
   return new VgpuError(code, message, { hint: HINT, details });
 }
 
-export async function* decodeFrames(source: AsyncIterable<unknown>): AsyncGenerator<DecodedFrame> {
-  const r = new ChunkReader(source);
+/**
+ * `reuseBuffers`: a frame's `data` may live in a buffer the NEXT frame reuses (see ChunkReader): for a consumer that
+ * is done with each frame before it asks for the next one (the applier). Default: every frame's data stays valid.
+ */
+export async function* decodeFrames(source: AsyncIterable<unknown>, opts: { reuseBuffers?: boolean } = {}): AsyncGenerator<DecodedFrame> {
+  const r = new ChunkReader(source, opts.reuseBuffers === true);
   let seq = 0;
   let digest = 0;
   let pageSize = 0;
@@ -37,6 +42,8 @@ export async function* decodeFrames(source: AsyncIterable<unknown>): AsyncGenera
   let pageBytes = 0n;
   let fwBytes = 0n;
   let fwIndex = 0;
+  const ops = loadNativeOps();
+  const checkBytes = Buffer.allocUnsafe(8);
   try {
     for (;;) {
       const at = r.position;
@@ -55,7 +62,7 @@ export async function* decodeFrames(source: AsyncIterable<unknown>): AsyncGenera
       const type = h.readUInt8(4);
       const fseq = h.readUInt32LE(8);
       const len = h.readUInt32LE(12);
-      const want = h.readUInt32LE(16);
+      const want = h.readBigUInt64LE(16);
       if (len > MAX_FRAME_PAYLOAD) {
         throw streamError(ErrorCode.Migration, `migration stream corrupted: frame ${seq} claims ${len} payload bytes (limit ${MAX_FRAME_PAYLOAD})`, { frame: seq, offset: at, length: len });
       }
@@ -63,9 +70,9 @@ export async function* decodeFrames(source: AsyncIterable<unknown>): AsyncGenera
       if (p === null || p.length < len) {
         throw streamError(ErrorCode.Migration, `migration stream truncated inside frame ${seq} (${frameTypeName(type)}): ${p?.length ?? 0} of ${len} payload bytes`, { frame: seq, offset: at });
       }
-      const got = crc32(p, crc32(h.subarray(0, 16))) >>> 0;
+      const got = ops.hashBuffers([h.subarray(0, 16), p]);
       if (got !== want) {
-        throw streamError(ErrorCode.Checksum, `migration stream corrupted: CRC mismatch in frame ${seq} (${frameTypeName(type)}) at offset ${at}`, { frame: seq, offset: at, expected: want, actual: got });
+        throw streamError(ErrorCode.Checksum, `migration stream corrupted: frame check mismatch in frame ${seq} (${frameTypeName(type)}) at offset ${at}`, { frame: seq, offset: at, expected: `0x${want.toString(16)}`, actual: `0x${got.toString(16)}` });
       }
       // Only now are the header fields trustworthy.
       if (fseq !== seq) {
@@ -79,9 +86,8 @@ export async function* decodeFrames(source: AsyncIterable<unknown>): AsyncGenera
       };
       seq++;
       if (type !== FrameType.TRAILER) {
-        const c = Buffer.allocUnsafe(4);
-        c.writeUInt32LE(got, 0);
-        digest = crc32(c, digest);
+        checkBytes.writeBigUInt64LE(got, 0);
+        digest = crc32(checkBytes, digest);
       }
       switch (type) {
         case FrameType.HEADER: {

@@ -3,12 +3,14 @@
  * `write*` resolves once the frame is handed to the sink and, when the sink is over its high-water mark, once it
  * has drained: a slow transport therefore slows the pre-copy loop down instead of piling frames up in memory.
  *
- * Frame payloads must be private copies: the CRC is computed here, and a socket may send the bytes later; a
- * Buffer still aliasing live FB would change under the guest and arrive with a CRC that no longer matches. A copy
+ * Frame payloads must be private copies: the frame check is computed here, and a socket may send the bytes later; a
+ * Buffer still aliasing live FB would change under the guest and arrive with a frame check that no longer matches. A copy
  * may be reused once the frame's `onSent` callback ran (see frame()).
  */
 import { crc32 } from 'node:zlib';
 import type { Writable } from 'node:stream';
+import { loadNativeOps } from '../../../native/index.js';
+import type { NativeOps } from '../../../native/native-ops.js';
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import { compatToJson, type MigrationCompat } from './compat.js';
 import {
@@ -36,6 +38,9 @@ export class StreamEncoder {
   private state: 'new' | 'open' | 'done' = 'new';
   private sinkError: Error | null = null;
   private readonly onError = (e: Error): void => { this.sinkError = e; };
+  /** The frame check (vgpu-buffer-hash-v1): the addon's when it built, else the same function in TS. */
+  private readonly ops: NativeOps = loadNativeOps();
+  private readonly checkBytes = Buffer.allocUnsafe(8);
 
   constructor(private readonly sink: Writable, private readonly pageSize: number) {
     sink.on('error', this.onError);
@@ -124,13 +129,11 @@ export class StreamEncoder {
     h.writeUInt16LE(0, 6);
     h.writeUInt32LE(this.seq, 8);
     h.writeUInt32LE(len, 12);
-    let crc = crc32(h.subarray(0, 16));
-    for (const p of parts) crc = crc32(p, crc);
-    h.writeUInt32LE(crc >>> 0, 16);
+    const check = this.ops.hashBuffers([h.subarray(0, 16), ...parts]);
+    h.writeBigUInt64LE(check, 16);
     if (type !== FrameType.TRAILER) {
-      const c = Buffer.allocUnsafe(4);
-      c.writeUInt32LE(crc >>> 0, 0);
-      this.digest = crc32(c, this.digest);
+      this.checkBytes.writeBigUInt64LE(check, 0);
+      this.digest = crc32(this.checkBytes, this.digest);
     }
     this.seq++;
     this.streamBytes += BigInt(FRAME_HEADER_SIZE + len);
