@@ -53,8 +53,16 @@ export const boardSchema = z.strictObject({
   fbMiB: z.number().int().min(1),
   /** Where the FB size comes from (UNVERIFIED marks a remembered number). */
   fbSource: z.string().min(1),
-  /** FB the board leaves for vGPUs: guest FB + heaps + reservations of maxInstance vGPUs must fit in it. */
+  /**
+   * FB the board leaves for vGPUs (board FB less the host reserve). The build checks, with the manager's own
+   * arithmetic (core/manager/region-budget.ts), that maxInstance vGPUs of every type fit in it.
+   */
   vgpuFbMiB: z.number().int().min(1),
+  /**
+   * The board's VMMU segment size (GPU_GET_VMMU_SEGMENT_SIZE): guest FB is placed in whole segments of it. Must
+   * match the HAL's chip table (a test checks); one of the five sizes the firmware can answer.
+   */
+  vmmuSegmentMiB: z.union([z.literal(32), z.literal(64), z.literal(128), z.literal(256), z.literal(512)]),
   /** The public document the type table comes from. */
   source: z.string().min(1),
   types: z.array(typeSchema).min(1).max(64),

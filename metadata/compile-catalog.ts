@@ -15,6 +15,7 @@ import {
   type VgpuInfoRecord,
   type VgpuSeries,
 } from '../core/metadata/vgpu-info-record.js';
+import { homogeneousFits, MAX_VGPUS_PER_PGPU } from '../core/manager/region-budget.js';
 import { catalogSchema, type Catalog } from './catalog-schema.js';
 
 export interface CompiledBoard {
@@ -86,11 +87,6 @@ function compileParsed(cat: Catalog, source: string): CompiledCatalog {
       names.add(t.name);
       const series = t.name.slice(-1) as VgpuSeries;
       const d = cat.series[series];
-      // Every vGPU of the type, with its heap and reservation, must fit in the FB the board leaves for vGPUs.
-      const perVgpu = t.fbMiB + t.heapMiB + t.fbReservationMiB;
-      if (perVgpu * t.maxInstance > b.vgpuFbMiB) {
-        throw catalogError(source, `${tk}.fbMiB`, `${t.maxInstance} x (fb ${t.fbMiB} + heap ${t.heapMiB} + reservation ${t.fbReservationMiB}) MiB = ${perVgpu * t.maxInstance} MiB exceeds vgpuFbMiB ${b.vgpuFbMiB}`);
-      }
       const [resX, resY] = (t.maxResolution ?? d.maxResolution).split('x').map(Number) as [number, number];
       return Object.freeze({
         id: t.id,
@@ -114,6 +110,7 @@ function compileParsed(cat: Catalog, source: string): CompiledCatalog {
         series,
       });
     });
+    checkHomogeneousFit(source, bk, b.fbMiB, b.vgpuFbMiB, b.vmmuSegmentMiB, b.types.map((t) => t.fbReservationMiB), infos);
     boards.push(Object.freeze({
       key: b.key,
       name: b.name,
@@ -138,4 +135,36 @@ function compileParsed(cat: Catalog, source: string): CompiledCatalog {
     })),
   };
   return Object.freeze({ spec, boards: Object.freeze(boards) });
+}
+
+/**
+ * An empty GPU must take maxInstance vGPUs of every type (homogeneous policy), by the arithmetic the manager uses
+ * (core/manager/region-budget.ts): guest FB in whole VMMU segments of the board, below them the management-heap room
+ * (the table's largest maxInstance x heap plus a scratch page per possible vGPU, rounded up to a segment), all in the
+ * FB the board leaves for vGPUs (`vgpuFbMiB`: board FB less the host reserve). ECC off is the worst case checked:
+ * with ECC on a type's guest FB only shrinks and the non-ECC types drop out of the heap room.
+ * An fbReservationMiB (0 in every table so far) is FB upstream sets aside per vGPU; the manager does not place it
+ * yet, so it is counted on top, keeping a table valid for when it does.
+ */
+function checkHomogeneousFit(
+  source: string, bk: string, fbMiB: number, vgpuFbMiB: number, segMiB: number, reservationsMiB: readonly number[],
+  infos: readonly VgpuInfoRecord[],
+): void {
+  const types = infos.map(kernelTypeFromInfo);
+  const seg = BigInt(segMiB) * MiB;
+  const fits = homogeneousFits({
+    types, fb: { eccEnabled: false, totalFb: BigInt(fbMiB) * MiB, segmentSize: seg },
+    freeBytes: BigInt(vgpuFbMiB) * MiB, scratchPages: MAX_VGPUS_PER_PGPU,
+  });
+  fits.forEach((f, ti) => {
+    const resSegs = Math.ceil((reservationsMiB[ti]! * f.type.maxInstance) / segMiB);
+    if (f.slotsNeeded + resSegs <= f.regionSlots) return;
+    const t = f.type;
+    const below = Number(f.belowBytes / MiB);
+    throw catalogError(source, `${bk}.types[${ti}].fbMiB`,
+      `${t.maxInstance} x ${f.slotsEach} segments of ${segMiB} MiB (fb ${Number(t.fbLength / MiB)} MiB rounded up to whole segments)` +
+      (resSegs > 0 ? ` + ${resSegs} segments of reservation` : '') +
+      ` exceed the ${f.regionSlots} segments left of vgpuFbMiB ${vgpuFbMiB} once ~${below} MiB of management heaps and scratch ` +
+      `pages are set aside below them; lower fbMiB to at most ${Math.floor((f.regionSlots - resSegs) / t.maxInstance) * segMiB} MiB (a multiple of ${segMiB}) or maxInstance`);
+  });
 }

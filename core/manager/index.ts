@@ -8,3 +8,4 @@ export * from './fb-size.js';
 export * from './heap-room.js';
 export * from './vf-type-abi.js';
 export * from './vf-abi-error.js';
+export * from './region-budget.js';

@@ -31,6 +31,7 @@ import { parseMetadata, typesFor } from '../metadata/metadata-reader.js';
 import type { Placement, PlacementStrategy } from './fb-placement.js';
 import { guestFbBytes, segmentsFor, typeUsable } from './fb-size.js';
 import { FB_PAGE, heapRoom } from './heap-room.js';
+import { belowRegionBytes, regionIn } from './region-budget.js';
 import { PgpuInitError, type PgpuInitStep } from './pgpu-init-error.js';
 import { MAX_VGPUS_PER_PGPU, TypePolicy, type TypeSelection, type VgpuPolicy } from './type-policy.js';
 import { VfTypeAbi } from './vf-type-abi.js';
@@ -167,7 +168,7 @@ export class PgpuManager {
       // Below the region: the heaps of the largest homogeneous fill, plus a page per vGPU for the short-lived
       // scratch a scrub takes (its semaphore), so a scrub never finds that room eaten by heaps.
       const scratchPages = Math.min(cfg.totalVfs, MAX_VGPUS_PER_PGPU);
-      const region = findRegion(gpu.memory.list(), gpu.memory.totalBytes, seg, heapBudget(types, fbCtx) + BigInt(scratchPages) * FB_PAGE);
+      const region = findRegion(gpu.memory.list(), gpu.memory.totalBytes, seg, belowRegionBytes(types, { eccEnabled, scratchPages }));
       const policy = new TypePolicy({
         policy: opts.policy ?? 'homogeneous', types, fb: fbCtx, maxVgpus: cfg.totalVfs, maxRegionSlots: region.slots,
         ...(opts.strategy !== undefined ? { strategy: opts.strategy } : {}),
@@ -345,13 +346,6 @@ function blobFor(file: MetadataFile, deviceId: number): MetadataBlob {
   return blob!;
 }
 
-/** Worst-case management-heap FB in the homogeneous fills the table promises: max over types of max_instance × heap. */
-function heapBudget(types: readonly VgpuTypeRecord[], ctx: { eccEnabled: boolean }): bigint {
-  let m = 0n;
-  for (const t of types) if (!ctx.eccEnabled || t.eccSupported) m = m > BigInt(t.maxInstance) * t.gspHeapSize ? m : BigInt(t.maxInstance) * t.gspHeapSize;
-  return m;
-}
-
 /**
  * The largest free gap of the FB, less `heapBudget` at its bottom for the management heaps, in whole segments;
  * `top` is the segment-aligned end of that gap. Throws when not even one segment is free.
@@ -366,9 +360,8 @@ function findRegion(ranges: readonly FbRange[], total: bigint, seg: bigint, heap
     if (r.offset + r.size > cursor) cursor = r.offset + r.size;
   }
   if (total > cursor) consider(cursor, total);
-  const top = (best.end / seg) * seg;
-  const bottom = ((best.start + heaps + seg - 1n) / seg) * seg;
-  const slots = top > bottom ? Number((top - bottom) / seg) : 0;
+  // The same arithmetic the catalogue build checks its tables with (region-budget.ts).
+  const { top, slots } = regionIn(best.start, best.end, seg, heaps);
   if (slots === 0) {
     throw new VgpuError(ErrorCode.NoSpace, `no free FB for guest slices: largest free gap is ${best.end - best.start} bytes`, {
       hint: 'the FB is taken by other allocations; restart the GPU without them',

@@ -12,6 +12,7 @@ import { buildMetadata } from '../../../core/metadata/metadata-writer.js';
 import { decodeAddVgpuTypeParams, kernelTypeFromInfo } from '../../../core/metadata/vgpu-info-record.js';
 import { compileCatalog } from '../../../metadata/compile-catalog.js';
 import { DEFAULT_CATALOG_PATH } from '../../../metadata/default-metadata.js';
+import { boardByDeviceId } from '../../../hal/ada-lovelace/chips.js';
 
 const text = readFileSync(DEFAULT_CATALOG_PATH, 'utf8');
 // The YAML read independently of the compiler: expectations below come from the source, not from compiled output.
@@ -91,15 +92,29 @@ describe('ada catalogue', () => {
   });
 
   it('gives -N types min(32, board GiB / N) instances, and all of them fit in the FB left for vGPUs', () => {
+    // Written out from the YAML here, not through core/manager: whole VMMU segments per guest, and below them the
+    // manager's heap room (largest maxInstance x heap + 32 scratch pages of 4 KiB), rounded up to a segment.
     for (const board of yaml.boards) {
       const gib = board.fbMiB / 1024;
-      for (const t of typesFor(file, board.deviceId)) {
+      const seg = board.vmmuSegmentMiB as number;
+      const heapRoomMiB = Math.max(...board.types.map((t: any) => t.maxInstance * t.heapMiB)) + (32 * 4096) / 2 ** 20;
+      const regionMiB = Math.floor(board.vgpuFbMiB / seg) * seg - Math.ceil(heapRoomMiB / seg) * seg;
+      for (const t of board.types) {
         const n = Number(/-(\d+)[QBAC]$/.exec(t.name)![1]);
         assert.equal(t.maxInstance, Math.min(32, Math.floor(gib / n)), t.name);
-        assert.ok(t.fbLength <= BigInt(n) << 30n, `${t.name} guest FB above its nominal size`);
-        const perVgpu = t.fbLength + t.gspHeapSize + t.fbReservation;
-        assert.ok(perVgpu * BigInt(t.maxInstance) <= BigInt(board.vgpuFbMiB) * MiB, `${t.name} does not fit ${t.maxInstance} times`);
+        assert.ok(t.fbMiB <= n * 1024, `${t.name} guest FB above its nominal size`);
+        assert.equal(t.fbMiB % seg, 0, `${t.name} guest FB is whole ${seg} MiB segments`);
+        assert.ok(t.maxInstance * t.fbMiB <= regionMiB, `${t.name} does not fit ${t.maxInstance} times in ${regionMiB} MiB`);
       }
+    }
+  });
+
+  it('states each board\'s VMMU segment size as the HAL\'s chip table does', () => {
+    for (const board of yaml.boards) {
+      const chip = boardByDeviceId(board.deviceId);
+      assert.ok(chip !== undefined, board.key);
+      assert.equal(BigInt(board.vmmuSegmentMiB) * MiB, chip.vmmuSegmentSize, board.key);
+      assert.equal(BigInt(board.fbMiB) * MiB, chip.fbBytes, board.key);
     }
   });
 
@@ -135,6 +150,20 @@ describe('catalogue errors name the YAML key', () => {
     expectKey(broken((d) => { d.boards[3].types[1].id = d.boards[3].types[0].id; }), 'boards[3].types[1].id');
     expectKey(broken((d) => { d.boards[4].deviceId = d.boards[0].deviceId; }), 'boards[4].deviceId');
     expectKey(broken((d) => { d.boards[0].types[1].fbMiB = 2048; }), 'boards[0].types[1].fbMiB');
+  });
+  it('refuses a table an empty GPU cannot fill with maxInstance vGPUs of one type, by whole segments', () => {
+    // RTX6000-Ada-3Q at the old 2976 MiB: 16 x 2976 MiB fit the FB byte-wise, but each takes 47 segments of 64 MiB
+    // (3008 MiB), and 16 of those no longer fit beside the heap room: the GPU offered 15.
+    const rtx3q = yaml.boards[0].types.findIndex((t: any) => t.name === 'NVIDIA RTX6000-Ada-3Q');
+    assert.ok(rtx3q >= 0);
+    const src = broken((d) => { d.boards[0].types[rtx3q].fbMiB = 2976; });
+    expectKey(src, `boards[0].types[${rtx3q}].fbMiB`);
+    assert.throws(() => compileCatalog(src, 'x.yaml'), /16 x 47 segments of 64 MiB/);
+    // The heap room counts: a bigger heap on the 1 GiB type (32 x heap) pushes the region up: 24 x 2Q no longer fit.
+    expectKey(broken((d) => { d.boards[0].types[0].heapMiB = 64; }), 'boards[0].types[1].fbMiB');
+    // So does the segment size: the same table on 512 MiB segments cannot place 24 x 1920 MiB.
+    expectKey(broken((d) => { d.boards[0].vmmuSegmentMiB = 512; }), 'boards[0].types[1].fbMiB');
+    expectKey(broken((d) => { d.boards[0].vmmuSegmentMiB = 48; }), 'boards[0].vmmuSegmentMiB');
   });
   it('reports YAML syntax errors', () => {
     assert.throws(() => compileCatalog('boards: [', 'x.yaml'), (e) => e instanceof VgpuError && /YAML syntax/.test(e.message));
