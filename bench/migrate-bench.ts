@@ -192,6 +192,11 @@ async function main(): Promise<void> {
   // Every floor vGPU pre-faults its own FB; the migration's destination is warm only where a floor vGPU sat.
   if (!floors.some((f) => f.base === b.base)) console.log(`WARNING: the destination vGPU sits at FB 0x${BigInt(b.base).toString(16)}, where no floor vGPU warmed the memory: the migration paid first-touch faults the floor did not`);
   console.log(`guest wrote ${(Number(written) / 2 ** 20).toFixed(0)} MiB during the run; stream ${(Number(r.streamBytes) / 2 ** 20).toFixed(0)} MiB; destination identical: ${same}`);
+  const st = r.stop;
+  if (st) {
+    const f = (x: number): string => x.toFixed(1);
+    console.log(`downtime ${f(r.downtimeMs)} ms (limit ${st.limitMs}, predicted ${f(st.predictedMs)} with a ${f(st.predictedStopCostMs)} ms stop): pause ${f(st.pauseMs)}, stop-work ${f(st.stopWorkMs)}, final scan ${f(st.finalScanMs)}, final send ${st.finalPages} pages ${f(st.finalSendMs)}, firmware save ${st.firmwareBytes} B ${f(st.firmwareSaveMs)}, trailer ${f(st.trailerMs)}, tail+reply ${f(st.tailMs)}, restore ${f(st.restoreMs)}, resume ${f(st.resumeMs)}; overhead beyond scan+send ${f(st.overheadMs)}${st.overrunMs > 0 ? `; LIMIT EXCEEDED by ${f(st.overrunMs)} ms` : ''}`);
+  }
   if (!same) process.exitCode = 1;
   const totalS = r.totalMs / 1000;
   console.log(`migrate: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} precopy_passes=${r.passes.length} ratio_total_to_floor=${(totalS / floorS).toFixed(2)}`);

@@ -27,7 +27,7 @@ import type { FbRegion } from './fb-region.js';
 import {
   ALL_MIGRATION_FLAGS, MigState, migStateName, migrationPath, type MigrationFlagBits,
 } from './fsm.js';
-import { SaveSession, receiveMigration, type PassReport, type PrecopyInfo } from './precopy-engine.js';
+import { SaveSession, receiveMigration, type PassReport, type PrecopyInfo, type StopCopyBreakdown } from './precopy-engine.js';
 import type { ApplyResult } from './stream/stream-applier.js';
 import type { EncoderTotals } from './stream/stream-encoder.js';
 import type { MigrationCompat } from './stream/compat.js';
@@ -40,6 +40,8 @@ export interface MigrationFirmware {
   save(signal?: AbortSignal): AsyncIterable<Uint8Array>;
   cancel(): Promise<void>;
   restore(chunks: readonly Uint8Array[], signal?: AbortSignal): Promise<void>;
+  /** One harmless mailbox round trip, ms (to price the stop before deciding it); optional. */
+  probe?(): Promise<number>;
 }
 
 /** What the state machine needs from one vGPU. */
@@ -62,6 +64,8 @@ export interface SaveHandle {
   pass(): Promise<PassReport>;
   precopyInfo(): PrecopyInfo;
   totals(): EncoderTotals;
+  /** Where the stop-copy's time went on this side (null until STOP_COPY finished). */
+  stopBreakdown(): StopCopyBreakdown | null;
   /** Resolves when the trailer is handed to the sink (after STOP_COPY), rejects when the session failed. */
   readonly done: Promise<EncoderTotals>;
 }
@@ -280,6 +284,7 @@ export class DeviceMigration {
       },
       precopyInfo: () => session.precopyInfo(),
       totals: () => session.totals(),
+      stopBreakdown: () => session.lastStop,
       done,
     };
     const ctx: SaveCtx = { session, handle, resolveDone, rejectDone, finished: false, abort };

@@ -2,10 +2,17 @@
  * Pass-by-pass decision of the pre-copy loop, as a pure function of what was measured. After each pass the
  * engine knows how many bytes are dirty now, how fast the guest dirties (bytes/s) and how fast the transport moves
  * them (bytes/s). Stopping now would cost (in guest downtime) the remaining dirty bytes at transport speed plus
- * the fixed stop cost (quiesce + firmware-context save + final scan). QEMU makes the same call with its
- * downtime-limit (default 300 ms, hardware-and-perf A1).
+ * the stop cost (quiesce, final dirty scan, firmware-context save, restore and resume at the destination, the
+ * final reply). QEMU makes the same call with its downtime-limit (default 300 ms, hardware-and-perf A1).
  *
- * Give up cleanly (the source keeps running) when: the fixed stop cost alone exceeds the budget; the guest
+ * The stop cost is MEASURED where the caller can (`stopCostMs`: the last dirty scan, mailbox RPC round trips, what
+ * earlier migrations' stops cost beyond their dirty bytes — see `estimateStopCost`); `policy.fixedStopMs` is only
+ * its floor. A fixed guess was what let the downtime limit be exceeded: on the vGPU path the firmware save, the
+ * restore and the resume are five mailbox round trips, and a hash-tracked FB rescans every page while stopped.
+ * The usable budget keeps `safetyMargin` of the limit back for what the model does not see (scheduling jitter of
+ * a loaded host), since the limit must be KEPT: better one more pass than a stop that overruns.
+ *
+ * Give up cleanly (the source keeps running) when: the stop cost alone exceeds the usable budget; the guest
  * dirties at least as fast as the transport sends (each pass leaves as much as it sent); the dirty set stopped
  * shrinking for `stallPasses` passes; or `maxPasses` passes ran without fitting the budget.
  */
@@ -21,12 +28,16 @@ export interface EstimatorInput {
   /** Dirty bytes found after each finished pass, oldest first (for the convergence check). */
   history: readonly number[];
   elapsedMs: number;
+  /** Measured cost of stopping beyond sending the dirty bytes, ms (`estimateStopCost`); floored at fixedStopMs. */
+  stopCostMs?: number;
 }
 
 export interface EstimatorPolicy {
   downtimeBudgetMs: number;
-  /** Cost of stopping independent of FB size (quiesce, firmware save, final scan), ms. */
+  /** Least cost of stopping beyond the dirty bytes (quiesce, firmware save, final scan), ms: the floor of any measurement. */
   fixedStopMs: number;
+  /** Fraction of the downtime budget held back for what the model does not see (0 = aim at the limit itself). */
+  safetyMargin: number;
   maxPasses: number;
   /** Give up when the dirty set failed to shrink by `minShrink` for this many consecutive passes. */
   stallPasses: number;
@@ -37,6 +48,7 @@ export interface EstimatorPolicy {
 export const DEFAULT_POLICY: EstimatorPolicy = {
   downtimeBudgetMs: 300,
   fixedStopMs: 20,
+  safetyMargin: 0.15,
   maxPasses: 30,
   stallPasses: 3,
   minShrink: 0.95,
@@ -48,6 +60,8 @@ export interface EstimatorDecision {
   action: EstimatorAction;
   /** Downtime if we stopped now, ms. */
   predictedDowntimeMs: number;
+  /** The stop cost this decision assumed (beyond the dirty bytes), ms. */
+  stopCostMs: number;
   /** Predicted total migration time if we follow this decision, ms (Infinity when not converging). */
   predictedTotalMs: number;
   /** Further pre-copy passes predicted before stop-copy (0 for stop-copy). */
@@ -59,15 +73,52 @@ export function downtimeMs(dirtyBytes: number, bandwidth: number, fixedStopMs: n
   return bandwidth > 0 ? fixedStopMs + (dirtyBytes / bandwidth) * 1000 : Infinity;
 }
 
+/** The part of the budget a stop may be planned to use, ms. */
+export function usableBudgetMs(policy: EstimatorPolicy): number {
+  return policy.downtimeBudgetMs * (1 - Math.min(Math.max(policy.safetyMargin, 0), 0.9));
+}
+
+/** What is known, before stopping, about the cost of a stop beyond its dirty bytes. All figures measured, ms. */
+export interface StopCostInputs {
+  /** Duration of the last dirty scan (a hash tracker rescans the whole FB, and the stop rescans once more). */
+  scanMs: number;
+  /** A mailbox RPC round trip measured during pre-copy (worst of the recent probes), or undefined. */
+  rpcRttMs?: number;
+  /** Mailbox calls on the downtime path (source STOP_WORK, SAVE_STATE; destination RESTORE, RESTORE_DEFERRED, RESUME_WORK). */
+  rpcCalls?: number;
+  /**
+   * What earlier stops over this transport kind cost beyond their dirty send and scan (firmware save, restore,
+   * resume, reply, and their waits), ms, most recent last. The worst of them counts: one quiet run says little.
+   */
+  learnedOverheadMs?: readonly number[];
+}
+
+/**
+ * The stop cost to feed `decidePass`: the final scan, plus the larger of (RPC round trips × calls) and what earlier
+ * stops actually cost beyond their send and scan. Both are lower bounds of the same thing, so the larger counts.
+ */
+export function estimateStopCost(i: StopCostInputs): number {
+  const rpc = i.rpcRttMs !== undefined && i.rpcRttMs > 0 ? i.rpcRttMs * (i.rpcCalls ?? 5) : 0;
+  const learned = i.learnedOverheadMs !== undefined && i.learnedOverheadMs.length > 0 ? Math.max(...i.learnedOverheadMs) : 0;
+  return Math.max(i.scanMs, 0) + Math.max(rpc, learned);
+}
+
 export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFAULT_POLICY): EstimatorDecision {
   const { dirtyBytes, dirtyRate, bandwidth, pass, elapsedMs } = input;
-  const now = downtimeMs(dirtyBytes, bandwidth, policy.fixedStopMs);
-  const giveUp = (reason: string): EstimatorDecision => ({ action: 'give-up', predictedDowntimeMs: now, predictedTotalMs: Infinity, predictedPasses: 0, reason });
-  if (policy.fixedStopMs > policy.downtimeBudgetMs) {
-    return giveUp(`the fixed stop cost ${policy.fixedStopMs} ms alone exceeds the downtime budget ${policy.downtimeBudgetMs} ms`);
+  const stopCost = Math.max(policy.fixedStopMs, input.stopCostMs ?? 0);
+  const budget = usableBudgetMs(policy);
+  const now = downtimeMs(dirtyBytes, bandwidth, stopCost);
+  const giveUp = (reason: string): EstimatorDecision => ({ action: 'give-up', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: Infinity, predictedPasses: 0, reason });
+  if (stopCost > budget) {
+    // After the full pass the measurements overlap the destination absorbing that pass (and the first touch of a
+    // fresh FB): one more pass measures again before a verdict, unless even the floor does not fit.
+    if (pass < 2 && policy.fixedStopMs <= budget) {
+      return { action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: Infinity, predictedPasses: 1, reason: `the stop measured ${stopCost.toFixed(0)} ms right after the full pass, over the ${budget.toFixed(0)} ms usable; measuring again` };
+    }
+    return giveUp(`stopping costs ${stopCost.toFixed(0)} ms before any dirty page is sent, more than the ${budget.toFixed(0)} ms usable of the ${policy.downtimeBudgetMs} ms downtime limit`);
   }
-  if (now <= policy.downtimeBudgetMs) {
-    return { action: 'stop-copy', predictedDowntimeMs: now, predictedTotalMs: elapsedMs + now, predictedPasses: 0, reason: `remaining ${dirtyBytes} dirty bytes fit the ${policy.downtimeBudgetMs} ms budget` };
+  if (now <= budget) {
+    return { action: 'stop-copy', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: elapsedMs + now, predictedPasses: 0, reason: `remaining ${dirtyBytes} dirty bytes and a ${stopCost.toFixed(0)} ms stop fit ${budget.toFixed(0)} ms of the ${policy.downtimeBudgetMs} ms limit` };
   }
   if (!(bandwidth > 0)) return giveUp('no transport bandwidth measured');
   const r = dirtyRate / bandwidth;
@@ -88,7 +139,7 @@ export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFA
   let remaining = dirtyBytes;
   let t = elapsedMs;
   let passes = 0;
-  const fit = (policy.downtimeBudgetMs - policy.fixedStopMs) / 1000 * bandwidth;
+  const fit = (budget - stopCost) / 1000 * bandwidth;
   while (remaining > fit && passes < policy.maxPasses - pass) {
     t += (remaining / bandwidth) * 1000;
     remaining *= r;
@@ -97,8 +148,8 @@ export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFA
   if (remaining > fit) {
     return giveUp(`predicted to need more than ${policy.maxPasses} passes (dirty ratio ${r.toFixed(2)})`);
   }
-  const down = downtimeMs(remaining, bandwidth, policy.fixedStopMs);
-  return { action: 'continue', predictedDowntimeMs: now, predictedTotalMs: t + down, predictedPasses: passes, reason: `stopping now would take ${now.toFixed(0)} ms; ${passes} more pass(es) predicted` };
+  const down = downtimeMs(remaining, bandwidth, stopCost);
+  return { action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: t + down, predictedPasses: passes, reason: `stopping now would take ${now.toFixed(0)} ms (${stopCost.toFixed(0)} ms of it the stop itself); ${passes} more pass(es) predicted` };
 }
 
 function fmtRate(bps: number): string {
@@ -126,7 +177,8 @@ export function estimateUpfront(fbBytes: number, dirtyRate: number, bandwidth: n
   const base = { dirtyRate, bandwidth };
   if (!(bandwidth > 0)) return { ...base, downtimeMs: Infinity, totalMs: Infinity, passes: 0, converges: false };
   const r = dirtyRate / bandwidth;
-  const fit = ((policy.downtimeBudgetMs - policy.fixedStopMs) / 1000) * bandwidth;
+  const budget = usableBudgetMs(policy);
+  const fit = ((budget - policy.fixedStopMs) / 1000) * bandwidth;
   let t = (fbBytes / bandwidth) * 1000;
   let remaining = Math.min(fbBytes, (fbBytes / bandwidth) * dirtyRate);
   let passes = 1;
@@ -136,6 +188,6 @@ export function estimateUpfront(fbBytes: number, dirtyRate: number, bandwidth: n
     passes++;
   }
   const down = downtimeMs(remaining, bandwidth, policy.fixedStopMs);
-  const converges = remaining <= fit || r < 1 && down <= policy.downtimeBudgetMs;
+  const converges = remaining <= fit || r < 1 && down <= budget;
   return { ...base, downtimeMs: down, totalMs: converges ? t + down : Infinity, passes, converges };
 }

@@ -18,6 +18,12 @@ export interface FbRegion {
   hashPages(offset: bigint, length: bigint, pageSize: number): Promise<BigUint64Array>;
   /** Zero `[offset, offset+length)` (giving pages back where the backing can). Used to scrub a failed restore. */
   zero(offset: bigint, length: bigint): Promise<void>;
+  /**
+   * Offset (region-relative) of the first 32-bit word in `[offset, offset+length)` that is not zero, or null when
+   * the range is all zero. Optional: a backing that can scan off the event loop (the native arena) provides it; the
+   * hash tracker falls back to comparing windows.
+   */
+  firstNonZero?(offset: bigint, length: bigint): Promise<bigint | null>;
 }
 
 const VIEW = 1n << 30n;
@@ -65,6 +71,11 @@ export function arenaRegion(arena: SharedArena, base = 0n, size: bigint = arena.
     async zero(offset: bigint, length: bigint): Promise<void> {
       check('zero', offset, length);
       await arena.fill(base + offset, length, 0, { release: true });
+    },
+    async firstNonZero(offset: bigint, length: bigint): Promise<bigint | null> {
+      check('firstNonZero', offset, length);
+      const at = await arena.verify(base + offset, length, 0);
+      return at === null ? null : at - base;
     },
   };
 }

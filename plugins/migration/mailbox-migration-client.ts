@@ -47,6 +47,16 @@ export class MailboxMigrationClient implements FirmwareContextSource {
   }
 
   stopWork(): Promise<Uint8Array> { return this.o.caller.call(VgpuRpcMsg.MIGRATION_STOP_WORK); }
+
+  /**
+   * One mailbox round trip, ms: GET_GUEST_INFO, a read-only query any configured plugin task answers. Pre-copy
+   * measures it to price the stop (five migration calls sit on the downtime path) instead of guessing.
+   */
+  async probe(): Promise<number> {
+    const t0 = performance.now();
+    await this.o.caller.call(VgpuRpcMsg.GET_GUEST_INFO);
+    return performance.now() - t0;
+  }
   cancelStop(): Promise<Uint8Array> { return this.o.caller.call(VgpuRpcMsg.MIGRATION_CANCEL_STOP); }
   resumeWork(): Promise<Uint8Array> { return this.o.caller.call(VgpuRpcMsg.MIGRATION_RESUME_WORK); }
 

@@ -24,14 +24,14 @@ import type { VgpuDeviceAccess, VgpuDeviceHandle } from '../../core/contracts/vg
 import type { VgpuService } from '../../core/contracts/vgpu-service.js';
 import { TOKENS } from '../../core/tokens.js';
 import type { NativeOps } from '../../native/native-ops.js';
-import { DeviceMigration, type SaveHandle } from './device-migration.js';
+import { DeviceMigration, type ResumeHandle, type SaveHandle } from './device-migration.js';
 import type { DirtySource } from './dirty-tracker.js';
 import { DirtyRateMeter } from './dirty-tracker.js';
-import { DEFAULT_POLICY, decidePass, estimateUpfront, type EstimatorPolicy, type UpfrontEstimate } from './downtime-estimator.js';
+import { DEFAULT_POLICY, decidePass, estimateStopCost, estimateUpfront, type EstimatorDecision, type EstimatorPolicy, type UpfrontEstimate } from './downtime-estimator.js';
 import { MigState, migStateName } from './fsm.js';
 import { inProcessPair } from './transport.js';
-import type { PassReport } from './precopy-engine.js';
-import { VgpuMigrationDevice } from './vgpu-device.js';
+import type { PassReport, StopCopyBreakdown } from './precopy-engine.js';
+import { MIGRATION_PAGE_SIZE, VgpuMigrationDevice } from './vgpu-device.js';
 
 /** The VMM's part: stop/start the guest's vCPUs, and the dirty log of the pages it writes (if it keeps one). */
 export interface GuestHooks {
@@ -70,6 +70,28 @@ export interface MigrateOptions {
   vf?: number;
 }
 
+/**
+ * Where one migration's downtime went, ms, each piece measured (pieces overlap nothing; what they do not cover is
+ * scheduling between them). Source: guest pause, STOP_WORK, final dirty scan, final dirty send, firmware save
+ * (SAVE_STATE + the 2 MiB buffer), trailer. Destination: firmware restore (RESTORE_STATE + RESTORE_DEFERRED_STATE)
+ * and RESUME_WORK. `tailMs` = the wait for the destination's answer minus its restore and resume: the last frames
+ * in flight, their apply, the reply.
+ */
+export interface StopReport extends StopCopyBreakdown {
+  pauseMs: number;
+  tailMs: number;
+  restoreMs: number;
+  resumeMs: number;
+  /** What the estimator predicted when it chose to stop, and the stop cost it assumed (beyond the dirty bytes). */
+  predictedMs: number;
+  predictedStopCostMs: number;
+  /** Measured: the downtime minus the final scan and send (what the next estimate learns as the stop overhead). */
+  overheadMs: number;
+  limitMs: number;
+  /** How far the downtime went past the limit (0 when it was kept). Never silent: also logged and in progress. */
+  overrunMs: number;
+}
+
 export interface MigrateResult {
   source: string;
   destination: string;
@@ -80,17 +102,25 @@ export interface MigrateResult {
   downtimeMs: number;
   streamBytes: bigint;
   estimate: UpfrontEstimate;
+  /** Where the downtime went (always set by migrateVgpu; optional so hand-made results elsewhere stay valid). */
+  stop?: StopReport;
 }
 
 const BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 /** Bandwidth assumed before any migration measured one (bytes/s): a Unix socket on this class of machine. */
 const DEFAULT_BANDWIDTH = 1e9;
+/** Mailbox calls on the downtime path: STOP_WORK, SAVE_STATE (source); RESTORE, RESTORE_DEFERRED, RESUME_WORK. */
+const STOP_PATH_RPCS = 5;
+/** Stop overheads remembered per transport kind (the estimator takes the worst). */
+const KEEP_OVERHEADS = 3;
 
 @injectable()
 export class MigrationService {
   private readonly devices = new Map<string, DeviceMigration>();
   private readonly guests = new Map<string, GuestHooks>();
   private readonly bandwidth = new Map<string, number>();
+  /** Measured stop overheads (downtime minus final scan and send) of recent migrations, per transport kind. */
+  private readonly stopOverheads = new Map<string, number[]>();
   private readonly log: Logger;
   private server: Server | null = null;
   private listenPath: string | null = null;
@@ -203,51 +233,90 @@ export class MigrationService {
       const h = await src.setState(MigState.PRE_COPY, { sink: dest.sink, ...(o.signal ? { signal: o.signal } : {}) });
       save = h as SaveHandle;
       const meter = new DirtyRateMeter();
+      const fw = src.device.firmware;
+      const rtts: number[] = [];
+      let decision: EstimatorDecision | null = null;
       for (;;) {
         this.checkAbort(o.signal);
         const report = await save.pass();
         passes.push(report);
         meter.record(report.dirtyAfter, report.ms);
-        const bw = maxBandwidth(passes);
-        const d = decidePass({
-          pass: report.pass, dirtyBytes: report.dirtyAfter, dirtyRate: meter.rate(), bandwidth: bw,
-          history: passes.map((p) => p.dirtyAfter), elapsedMs: performance.now() - t0,
-        }, policy);
+        const bw = lastBandwidth(passes);
+        // Price the stop with what this host does right now: a mailbox round trip (the worst of the recent ones,
+        // a loaded host answers slower), the last dirty scan (the stop repeats it), and what earlier stops over
+        // this transport really cost beyond their scan and send.
+        if (fw.probe) {
+          rtts.push(await fw.probe());
+          if (rtts.length > 3) rtts.shift();
+        }
+        const stopCostMs = estimateStopCost({
+          scanMs: report.scanMs ?? 0, rpcCalls: STOP_PATH_RPCS, learnedOverheadMs: this.stopOverheads.get(kind) ?? [],
+          ...(rtts.length > 0 ? { rpcRttMs: Math.max(...rtts) } : {}),
+        });
+        // A full pass over a mostly-zero FB covers pages at scan speed (a zero run is a header), far faster than
+        // the dirty pages of the stop will travel (MIGRATE_FILL=0: 2 GB/s of coverage, then 0.44 GB/s of data).
+        // Stopping on that rate would under-predict the downtime several times over: one dirty pass measures first.
+        const zeroHeavy = passes.length === 1 && report.bytes < (report.pages * MIGRATION_PAGE_SIZE) / 2 && report.dirtyAfter > 0 && policy.maxPasses > 1;
+        const d: EstimatorDecision = zeroHeavy
+          ? { action: 'continue', predictedDowntimeMs: NaN, stopCostMs, predictedTotalMs: NaN, predictedPasses: 1, reason: 'the full pass was mostly zero pages: its rate says nothing about the transport; a dirty pass measures it' }
+          : decidePass({
+            pass: report.pass, dirtyBytes: report.dirtyAfter, dirtyRate: meter.rate(), bandwidth: bw,
+            history: passes.map((p) => p.dirtyAfter), elapsedMs: performance.now() - t0, stopCostMs,
+          }, policy);
+        decision = d;
         progress({
           phase: 'precopy', pass: report.pass, sentBytes: Number(save.totals().streamBytes), dirtyBytes: report.dirtyAfter,
           predictedDowntimeMs: d.predictedDowntimeMs, predictedTotalMs: d.predictedTotalMs, elapsedMs: performance.now() - t0, message: d.reason,
         });
         if (d.action === 'stop-copy') break;
         if (d.action === 'give-up') {
+          // Without a dirty log the stop rescans the whole FB by hashes: say so when that is what does not fit.
+          const scanBound = (report.scanMs ?? 0) > d.stopCostMs / 2 && !guest?.dirty;
           throw new VgpuError(ErrorCode.Migration, `migration of ${id} gave up: ${d.reason}`, {
-            hint: 'raise --downtime-ms, give the transport more bandwidth, or migrate when the guest is less busy; the source vGPU keeps running',
-            details: { passes: passes.length, dirtyBytes: report.dirtyAfter, downtimeBudgetMs: policy.downtimeBudgetMs },
+            hint: scanBound
+              ? `no dirty log is attached, so the stop must rescan the whole FB by page hashes (${(report.scanMs ?? 0).toFixed(0)} ms here): attach the guest's dirty log, or raise --downtime-ms; the source vGPU keeps running`
+              : 'raise --downtime-ms, give the transport more bandwidth, or migrate when the guest is less busy; the source vGPU keeps running',
+            details: { passes: passes.length, dirtyBytes: report.dirtyAfter, downtimeBudgetMs: policy.downtimeBudgetMs, stopCostMs: d.stopCostMs, scanMs: report.scanMs ?? 0 },
           });
         }
       }
-      const bw = maxBandwidth(passes);
+      const bw = lastBandwidth(passes);
       if (bw > 0) this.bandwidth.set(kind, bw);
       this.checkAbort(o.signal);
       progress({ phase: 'stop-copy', elapsedMs: performance.now() - t0 });
       const downFrom = performance.now();
       if (guest) { await guest.pause(); paused = true; }
+      const pausedAt = performance.now();
       await src.setState(MigState.STOP_COPY);
       progress({ phase: 'restore', elapsedMs: performance.now() - t0 });
-      const vgpu = await dest.finish(o.signal);
-      const downtimeMs = performance.now() - downFrom;
+      const finishFrom = performance.now();
+      const fin = await dest.finish(o.signal);
+      const vgpu = fin.vgpu;
+      const end = performance.now();
+      const downtimeMs = end - downFrom;
+      const stop = this.stopReport(save, decision, policy.downtimeBudgetMs, {
+        pauseMs: pausedAt - downFrom, finishMs: end - finishFrom, restoreMs: fin.restoreMs, resumeMs: fin.resumeMs, downtimeMs,
+      });
+      this.learnStop(kind, stop.overheadMs);
+      if (stop.overrunMs > 0) {
+        // Pre-copy decided to stop because the prediction fit; the stop took longer. The guest cannot be un-paused
+        // into the past, so the least owed is to say so, with the pieces, and to price the next stop with it.
+        this.log.warn('migration downtime exceeded the limit', { vgpu: id, to: o.to, ...stop });
+        progress({ phase: 'restore', elapsedMs: performance.now() - t0, predictedDowntimeMs: downtimeMs, message: `downtime ${downtimeMs.toFixed(0)} ms exceeded the ${policy.downtimeBudgetMs} ms limit by ${stop.overrunMs.toFixed(0)} ms (predicted ${stop.predictedMs.toFixed(0)} ms)` });
+      }
       // Last point to cancel: the destination runs, but the source is still whole; undo goes back to the source.
       this.checkAbort(o.signal);
       const streamBytes = save.totals().streamBytes;
       await src.setState(MigState.STOP);
       const totalMs = performance.now() - t0;
       progress({ phase: 'done', elapsedMs: totalMs, predictedDowntimeMs: downtimeMs, predictedTotalMs: totalMs, message: `now ${vgpu}` });
-      this.log.info('vGPU migrated', { vgpu: id, to: o.to, dest: vgpu, passes: passes.length, totalMs: Math.round(totalMs), downtimeMs: Math.round(downtimeMs) });
+      this.log.info('vGPU migrated', { vgpu: id, to: o.to, dest: vgpu, passes: passes.length, totalMs: Math.round(totalMs), downtimeMs: Math.round(downtimeMs), stop: roundAll(stop) });
       if (o.keepSource !== true) {
         this.forget(id);
         await this.svc.destroy(id, { force: true });
       }
       // keepSource: the source stays STOPPED (its image now lives at the destination), its guest paused.
-      return { source: id, destination: o.to, vgpu, passes, totalMs, downtimeMs, streamBytes, estimate };
+      return { source: id, destination: o.to, vgpu, passes, totalMs, downtimeMs, streamBytes, estimate, stop };
     } catch (err) {
       const cancelled = o.signal?.aborted === true || isVgpuError(err, ErrorCode.Cancelled);
       progress({ phase: cancelled ? 'cancelled' : 'failed', elapsedMs: performance.now() - t0, message: (err as Error).message });
@@ -261,6 +330,29 @@ export class MigrationService {
       }
       throw err;
     }
+  }
+
+  private stopReport(save: SaveHandle, d: EstimatorDecision | null, limitMs: number,
+    m: { pauseMs: number; finishMs: number; restoreMs: number; resumeMs: number; downtimeMs: number }): StopReport {
+    const b = save.stopBreakdown();
+    const finalScanMs = b?.finalScanMs ?? 0;
+    const finalSendMs = b?.finalSendMs ?? 0;
+    return {
+      pauseMs: m.pauseMs, stopWorkMs: b?.stopWorkMs ?? 0, finalScanMs, finalPages: b?.finalPages ?? 0, finalSendMs,
+      firmwareSaveMs: b?.firmwareSaveMs ?? 0, firmwareBytes: b?.firmwareBytes ?? 0, trailerMs: b?.trailerMs ?? 0,
+      tailMs: Math.max(0, m.finishMs - m.restoreMs - m.resumeMs), restoreMs: m.restoreMs, resumeMs: m.resumeMs,
+      predictedMs: d?.predictedDowntimeMs ?? NaN, predictedStopCostMs: d?.stopCostMs ?? NaN,
+      overheadMs: Math.max(0, m.downtimeMs - finalScanMs - finalSendMs),
+      limitMs, overrunMs: Math.max(0, m.downtimeMs - limitMs),
+    };
+  }
+
+  /** Remember what this stop cost beyond its scan and send, for the next migration over the same transport kind. */
+  private learnStop(kind: string, overheadMs: number): void {
+    const l = this.stopOverheads.get(kind) ?? [];
+    l.push(overheadMs);
+    if (l.length > KEEP_OVERHEADS) l.shift();
+    this.stopOverheads.set(kind, l);
   }
 
   /** Whatever state the source reached, walk it back to RUNNING (STOP_COPY→STOP→RUNNING resumes the firmware). */
@@ -287,13 +379,10 @@ export class MigrationService {
       await this.svc.destroy(info.id, { force: true }).catch(() => undefined);
       throw err;
     }
-    void handle;
+    const resume = handle as ResumeHandle;
     return {
       sink: pair.sender,
-      finish: async () => {
-        await dst.setState(MigState.RUNNING);
-        return info.id;
-      },
+      finish: async () => ({ vgpu: info.id, ...(await finishResume(dst, resume)) }),
       abort: (err) => { pair.sender.destroy(err instanceof Error ? err : undefined); },
       cleanup: async () => {
         this.forget(info.id);
@@ -327,7 +416,8 @@ export class MigrationService {
         const done = await lines.next();
         sock.destroy();
         if (done.op !== 'done') throw remoteError(done, to);
-        return String(done['vgpu']);
+        const ms = (k: string): number => (typeof done[k] === 'number' ? done[k] : 0);
+        return { vgpu: String(done['vgpu']), restoreMs: ms('restoreMs'), resumeMs: ms('resumeMs') };
       },
       abort: () => { sock.destroy(); },
       cleanup: async () => { sock.destroy(); },
@@ -380,10 +470,10 @@ export class MigrationService {
       sock.pipe(pt);
       sock.on('error', (e) => pt.destroy(e));
       sock.on('close', () => { if (!pt.writableEnded) pt.destroy(new Error('source closed the connection mid-stream')); });
-      await dst.setState(MigState.RESUMING, { source: pt });
+      const resume = (await dst.setState(MigState.RESUMING, { source: pt })) as ResumeHandle;
       reply({ op: 'ready', vgpu: info.id });
-      await dst.setState(MigState.RUNNING);
-      reply({ op: 'done', vgpu: info.id });
+      const t = await finishResume(dst, resume);
+      reply({ op: 'done', vgpu: info.id, restoreMs: t.restoreMs, resumeMs: t.resumeMs });
       this.log.info('vGPU migrated in', { vgpu: info.id, gpu: target });
       sock.end();
     } catch (err) {
@@ -412,18 +502,38 @@ export class MigrationService {
 
 interface Destination {
   sink: Writable;
-  /** After STOP_COPY: wait for the destination to validate, restore and run; resolves with its vGPU id. */
-  finish(signal?: AbortSignal): Promise<string>;
+  /** After STOP_COPY: wait for the destination to validate, restore and run; resolves with its vGPU id and timings. */
+  finish(signal?: AbortSignal): Promise<{ vgpu: string; restoreMs: number; resumeMs: number }>;
   abort(err: unknown): void;
   cleanup(): Promise<void>;
 }
 
 /**
+ * Destination: wait for the stream to validate, then RESUMING→STOP (firmware restore) and STOP→RUNNING (resume),
+ * each timed: they are part of the guest's downtime and the source reports them.
+ */
+async function finishResume(dst: DeviceMigration, h: ResumeHandle): Promise<{ restoreMs: number; resumeMs: number }> {
+  await h.applied.catch(() => undefined); // a failed stream fails the RESUMING→STOP arc below, with its error
+  const t1 = performance.now();
+  await dst.setState(MigState.STOP);
+  const t2 = performance.now();
+  await dst.setState(MigState.RUNNING);
+  return { restoreMs: t2 - t1, resumeMs: performance.now() - t2 };
+}
+
+function roundAll<T extends object>(o: T): Record<string, number> {
+  const r: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'number') r[k] = Math.round(v * 10) / 10;
+  return r;
+}
+
+/**
  * Transport rate for the estimator: FB bytes a pass covered per second (zero pages travel as a header, so stream
  * bytes would understate what the pass moved), from the latest pass that covered at least 1 MiB. The latest, not
- * the best: the full first pass over a mostly-zero FB is faster than any later pass of dirty (non-zero) pages.
+ * the best: the full first pass over a mostly-zero FB is faster than any later pass of dirty (non-zero) pages, and
+ * the final send runs under the host's load of now.
  */
-function maxBandwidth(passes: PassReport[], pageSize = 4096): number {
+function lastBandwidth(passes: PassReport[], pageSize = 4096): number {
   for (let i = passes.length - 1; i >= 0; i--) {
     const p = passes[i]!;
     if (p.pages * pageSize >= 1 << 20 && p.ms > 0) return (p.pages * pageSize * 1000) / p.ms;

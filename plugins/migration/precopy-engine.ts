@@ -15,7 +15,7 @@ import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { FbRegion } from './fb-region.js';
 import type { DirtySource } from './dirty-tracker.js';
 import { DirtyRateMeter } from './dirty-tracker.js';
-import { DEFAULT_POLICY, decidePass, type EstimatorDecision, type EstimatorPolicy } from './downtime-estimator.js';
+import { DEFAULT_POLICY, decidePass, estimateStopCost, type EstimatorDecision, type EstimatorPolicy } from './downtime-estimator.js';
 import { StreamEncoder, type EncoderTotals } from './stream/stream-encoder.js';
 import { DEFAULT_RUN_PAGES } from './stream/frame-format.js';
 
@@ -54,6 +54,27 @@ export interface PassReport {
   ms: number;
   /** Bytes found dirty at the end of this pass (what the next pass will send). */
   dirtyAfter: number;
+  /** The dirty scan (collect) that ended this pass, ms: what the final scan after the stop will cost again. */
+  scanMs?: number;
+}
+
+/**
+ * Where the time of a stop-copy went on the source, ms (each piece measured, none derived). Downtime is these plus
+ * the destination's tail (last frames applied, firmware restore, resume) and the reply.
+ */
+export interface StopCopyBreakdown {
+  /** MIGRATION_STOP_WORK (or whatever DeviceControl.stop does). */
+  stopWorkMs: number;
+  /** The final dirty collect while stopped (a full FB rescan for a hash tracker). */
+  finalScanMs: number;
+  finalPages: number;
+  /** Sending the final dirty pages (handed to the transport; the tail may still be in flight). */
+  finalSendMs: number;
+  /** MIGRATION_SAVE_STATE and reading the context out of the 2 MiB migration buffer, including its frames. */
+  firmwareSaveMs: number;
+  firmwareBytes: number;
+  /** The trailer written (waits for the transport to take it). */
+  trailerMs: number;
 }
 
 export interface SaveSessionOptions {
@@ -86,6 +107,8 @@ export class SaveSession {
    */
   private readonly pool: Buffer[] | null;
   stopped = false;
+  /** The last stopCopy's timing, once it finished. */
+  lastStop: StopCopyBreakdown | null = null;
 
   constructor(private readonly o: SaveSessionOptions) {
     this.pageSize = o.compat.pageSize;
@@ -151,25 +174,36 @@ export class SaveSession {
     return this.finishPass(t0, n, before);
   }
 
-  /** Stop the device, send the rest, the firmware context and the trailer. */
+  /** Stop the device, send the rest, the firmware context and the trailer. Times each piece (`lastStop`). */
   async stopCopy(device: DeviceControl, firmware?: FirmwareContextSource): Promise<EncoderTotals> {
     this.checkAbort();
+    const t0 = performance.now();
     await device.stop();
     this.stopped = true;
     this.pass++;
+    const t1 = performance.now();
     // Final collect: the device is quiesced, so this is every page still different from what we sent.
     const more = await this.o.dirty.collect();
     this.pendingDirty = mergeSorted(this.pendingDirty.subarray(this.pendingSentIdx), more);
     this.pendingSentIdx = 0;
-    await this.sendPending();
+    const t2 = performance.now();
+    const finalPages = await this.sendPending();
+    const t3 = performance.now();
+    let firmwareBytes = 0;
     if (firmware) {
       for await (const chunk of firmware.save(this.o.signal)) {
         this.checkAbort();
+        firmwareBytes += chunk.byteLength;
         await this.enc.writeFirmwareContext(chunk);
       }
     }
+    const t4 = performance.now();
     const t = await this.enc.finish();
     this.o.dirty.stop();
+    const t5 = performance.now();
+    this.lastStop = {
+      stopWorkMs: t1 - t0, finalScanMs: t2 - t1, finalPages, finalSendMs: t3 - t2, firmwareSaveMs: t4 - t3, firmwareBytes, trailerMs: t5 - t4,
+    };
     return t;
   }
 
@@ -185,7 +219,7 @@ export class SaveSession {
     this.pendingSentIdx = 0;
     this.lastCollect = now;
     const bytes = Number(this.enc.totals().streamBytes - before);
-    return { pass: this.pass, pages, bytes, ms: now - t0, dirtyAfter: this.pendingDirty.length * this.pageSize };
+    return { pass: this.pass, pages, bytes, ms: now - t0, dirtyAfter: this.pendingDirty.length * this.pageSize, scanMs: performance.now() - now };
   }
 
   /** The dirty source's per-page peek, while the guest runs (after the stop every page must go: no skipping). */
@@ -393,14 +427,15 @@ export async function migrateSource(o: MigrateSourceOptions): Promise<MigrateSou
       passes.push(report);
       meter.record(report.dirtyAfter, report.ms);
       const history = passes.map((p) => p.dirtyAfter);
-      const measured = maxBandwidth(passes);
+      const measured = lastBandwidth(passes);
       // A pass of (nearly) all zero pages carries a few frame headers: its rate says nothing about the transport,
       // and fed to the estimator it reads as "0 MB/s, cannot converge". Run a dirty pass to measure instead.
       const d: EstimatorDecision = measured === 0 && report.dirtyAfter >= 1 << 20 && report.pass < policy.maxPasses
-        ? { action: 'continue', predictedDowntimeMs: NaN, predictedTotalMs: NaN, predictedPasses: 1, reason: 'no pass carried enough page data to measure the transport yet' }
+        ? { action: 'continue', predictedDowntimeMs: NaN, stopCostMs: NaN, predictedTotalMs: NaN, predictedPasses: 1, reason: 'no pass carried enough page data to measure the transport yet' }
         : decidePass({
           pass: report.pass, dirtyBytes: report.dirtyAfter, dirtyRate: meter.rate(),
           bandwidth: measured || fallbackBandwidth(passes), history, elapsedMs: performance.now() - t0,
+          stopCostMs: estimateStopCost({ scanMs: report.scanMs ?? 0 }),
         }, policy);
       decisions.push(d);
       o.onPass?.(report, d, s.precopyInfo());
@@ -428,14 +463,16 @@ export async function migrateSource(o: MigrateSourceOptions): Promise<MigrateSou
 }
 
 /**
- * Bandwidth of the fastest of the recent passes that moved at least 1 MiB (small passes measure latency, not
- * rate), else of any pass that did; 0 when none did.
+ * Stream rate of the LATEST pass that moved at least 1 MiB (small passes measure latency, not rate); 0 when none
+ * did. The latest, not the best of the recent ones: the final send runs under today's conditions, and a fast early
+ * pass on a then-idle host predicted stops that overran.
  */
-function maxBandwidth(passes: PassReport[]): number {
-  let best = 0;
-  for (const p of passes.slice(-3)) if (p.bytes >= 1 << 20 && p.ms > 0) best = Math.max(best, (p.bytes * 1000) / p.ms);
-  if (best === 0) for (const p of passes) if (p.bytes >= 1 << 20 && p.ms > 0) best = Math.max(best, (p.bytes * 1000) / p.ms);
-  return best;
+function lastBandwidth(passes: PassReport[]): number {
+  for (let i = passes.length - 1; i >= 0; i--) {
+    const p = passes[i]!;
+    if (p.bytes >= 1 << 20 && p.ms > 0) return (p.bytes * 1000) / p.ms;
+  }
+  return 0;
 }
 
 /** Any rate at all, for a migration whose passes were all tiny (little left to send either). */

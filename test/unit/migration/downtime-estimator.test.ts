@@ -1,7 +1,7 @@
 // The pre-copy decision: expected values are worked out by hand in the comments, not by the estimator.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_POLICY, decidePass } from '../../../plugins/migration/downtime-estimator.js';
+import { DEFAULT_POLICY, decidePass, estimateStopCost, estimateUpfront } from '../../../plugins/migration/downtime-estimator.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -52,4 +52,49 @@ test('gives up when convergence is predicted to need more passes than allowed', 
   const d = decidePass({ ...base, dirtyBytes: 4 * GiB, dirtyRate: 0.95 * GiB, bandwidth: GiB, history: [4 * GiB] });
   assert.equal(d.action, 'give-up');
   assert.match(d.reason, /more than 30 passes/);
+});
+
+test('a measured stop cost replaces the fixed guess: the same dirty bytes then need another pass', () => {
+  // 200 MiB at 1 GiB/s = 195.3 ms. With the 20 ms floor: 215.3 ≤ 255 (300 less the 15 % margin) → stop.
+  const input = { ...base, dirtyBytes: 200 * MiB, dirtyRate: 64 * MiB, bandwidth: GiB, history: [200 * MiB] };
+  assert.equal(decidePass(input).action, 'stop-copy');
+  // Measured 80 ms of stop: 275.3 > 255 → continue (and the decision says what it assumed).
+  const d = decidePass({ ...input, stopCostMs: 80 });
+  assert.equal(d.action, 'continue');
+  assert.equal(d.stopCostMs, 80);
+  assert.ok(Math.abs(d.predictedDowntimeMs - 275.3) < 0.1, String(d.predictedDowntimeMs));
+  // A measurement below the floor does not lower it.
+  assert.equal(decidePass({ ...input, stopCostMs: 3 }).stopCostMs, DEFAULT_POLICY.fixedStopMs);
+});
+
+test('the safety margin keeps a stop predicted just under the limit in pre-copy', () => {
+  // 280 MiB at 1 GiB/s = 273.4 + 20 = 293.4 ms: under 300, over 255.
+  const input = { ...base, dirtyBytes: 280 * MiB, dirtyRate: 64 * MiB, bandwidth: GiB, history: [280 * MiB] };
+  assert.equal(decidePass(input).action, 'continue');
+  assert.equal(decidePass(input, { ...DEFAULT_POLICY, safetyMargin: 0 }).action, 'stop-copy');
+});
+
+test('gives up cleanly when the measured stop alone (a long final hash scan) exceeds the usable budget', () => {
+  // Right after the full pass (pass 1) one more pass measures again; from pass 2 on it is a verdict.
+  assert.equal(decidePass({ ...base, dirtyBytes: 0, dirtyRate: 0, bandwidth: GiB, stopCostMs: 280 }).action, 'continue');
+  const d = decidePass({ ...base, pass: 2, dirtyBytes: 0, dirtyRate: 0, bandwidth: GiB, stopCostMs: 280 });
+  assert.equal(d.action, 'give-up');
+  assert.match(d.reason, /stopping costs 280 ms/);
+});
+
+test('the stop cost: final scan plus the larger of RPC round trips × calls and what earlier stops cost', () => {
+  assert.equal(estimateStopCost({ scanMs: 0 }), 0);
+  assert.equal(estimateStopCost({ scanMs: 12, rpcRttMs: 2, rpcCalls: 5 }), 22); // 12 + 5 × 2
+  assert.equal(estimateStopCost({ scanMs: 12, rpcRttMs: 2, rpcCalls: 5, learnedOverheadMs: [30, 55, 40] }), 67); // 12 + worst 55
+  assert.equal(estimateStopCost({ scanMs: 1, rpcRttMs: 20, rpcCalls: 5, learnedOverheadMs: [30] }), 101); // 1 + 100
+});
+
+test('the up-front estimate plans within the usable budget', () => {
+  // 1 GiB FB at 1 GiB/s, no dirtying: pass 1 leaves nothing; 20 ms floor.
+  const e = estimateUpfront(GiB, 0, GiB);
+  assert.equal(e.converges, true);
+  assert.equal(e.downtimeMs, 20);
+  // Dirtying at 512 MiB/s: pass 1 (1 s) leaves 512 MiB, pass 2 (0.5 s) 256 MiB = 250 ms + 20 > 255 usable,
+  // pass 3 (0.25 s) 128 MiB → 145 ms: 3 passes.
+  assert.equal(estimateUpfront(GiB, 512 * MiB, GiB).passes, 3);
 });

@@ -123,7 +123,7 @@ for (const stage of ['before-start', 'full-pass', 'dirty-pass', 'device-stop', '
     const srcRun = migrateSource({
       region: arenaRegion(src), dirty, sink: sender as Writable, compat, device, firmware: fw, signal: srcAbort.signal, runPages: 32,
       // A budget of 1 ms over the fixed cost cannot take 32 MiB of dirty pages: the engine must run a dirty pass.
-      policy: stage === 'dirty-pass' ? { downtimeBudgetMs: 21, fixedStopMs: 20 } : {},
+      policy: stage === 'dirty-pass' ? { downtimeBudgetMs: 21, fixedStopMs: 20, safetyMargin: 0 } : {},
       onPass: (r, d) => {
         if (stage === 'dirty-pass' && r.pass === 1) assert.equal(d.action, 'continue');
         if (stage === 'dirty-pass' && r.pass === 2) srcAbort.abort();

@@ -153,3 +153,26 @@ test('garbage that is not a migration stream is refused at the first frame', asy
   await expectRefused(randomBytes(4096), 'random bytes');
   await expectRefused(Buffer.alloc(0), 'empty');
 });
+
+test('a large zero run zeroes what is not zero and leaves the rest alone (the destination skips zero pieces)', async () => {
+  // 130 MiB: three 64 MiB check pieces, the last short. Non-zero bytes in the 1st piece (mid-page) and the last
+  // page; the 2nd piece is zero already. A zero run over everything must leave all of it zero.
+  const size = 130n << 20n;
+  const big: MigrationCompat = { ...compat, fbBytes: size };
+  const arena = ops.createArena({ size });
+  const w = arena.window(0n, Number(size));
+  w.fill(0x77, 3 * PS + 100, 3 * PS + 200);
+  w.fill(0x78, 9000 * PS, 9001 * PS); // same piece, far from the first non-zero word
+  w.fill(0x66, Number(size) - 8);
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on('data', (c: Buffer) => { chunks.push(c); });
+  const enc = new StreamEncoder(sink, PS);
+  await enc.writeHeader(big);
+  await enc.writeZeroPages(0, Number(size) / PS, 1);
+  await enc.writeFirmwareContext(FW[0]!);
+  await enc.finish();
+  await applyStream(Readable.from([Buffer.concat(chunks)]), { region: arenaRegion(arena), expect: big });
+  assert.equal(await arena.verify(0n, size, 0), null, 'the whole FB is zero');
+  arena.close();
+});
