@@ -20,6 +20,8 @@ export interface FbBackingStore {
   read?(offset: bigint, length: number): Buffer;
   /** Optional scan: absolute offset of the first 32-bit word != pattern, or null (SharedArena.verify). */
   verify?(offset: bigint, length: bigint, pattern: number): Promise<bigint | null>;
+  /** Optional per-page hashes that leave never-written pages untouched (SharedArena.hashPages); see FramebufferMemory. */
+  hashPages?(offset: bigint, length: bigint, pageSize: number): Promise<BigUint64Array>;
 }
 
 export interface FramebufferMemoryOptions {
@@ -60,6 +62,8 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
   private readonly name: string;
   private readonly live = new Map<number, LiveRange>();
   private nextId = 1;
+  /** Set only when the store can hash pages itself (the contract's "present only when" rule). */
+  readonly hashPages?: (range: FbRange, opts?: { offset?: bigint; size?: bigint; pageSize?: number }) => Promise<BigUint64Array>;
 
   constructor(opts: FramebufferMemoryOptions) {
     this.totalBytes = opts.totalBytes;
@@ -68,6 +72,20 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
     this.maxWindow = opts.maxWindow ?? 1 << 30;
     this.name = opts.name ?? 'framebuffer';
     this.alloc = new RangeAllocator(opts.totalBytes, { name: this.name });
+    const storeHash = opts.store.hashPages?.bind(opts.store);
+    if (storeHash !== undefined) {
+      this.hashPages = async (range, o = {}) => {
+        const entry = this.lookup(range, 'hash');
+        const { offset, size } = this.subRange(entry.range, o, 'hash');
+        const pageSize = o.pageSize ?? 4096;
+        if (!Number.isInteger(pageSize) || pageSize < 4 || pageSize % 4 !== 0 || (entry.range.offset + offset) % BigInt(pageSize) !== 0n || size % BigInt(pageSize) !== 0n) {
+          throw new VgpuError(ErrorCode.InvalidArgument, `hash of ${size} bytes at +${offset} is not in whole ${pageSize}-byte pages`, {
+            hint: 'hash whole, page-aligned pages of the range (a multiple of 4 bytes per page)',
+          });
+        }
+        return size === 0n ? new BigUint64Array(0) : storeHash(entry.range.offset + offset, size, pageSize);
+      };
+    }
   }
 
   reserve(req: FbReserveRequest): FbRange {

@@ -70,4 +70,12 @@ export interface FramebufferMemory {
    * backing store's own scan when it has one (the native arena: multi-threaded, off the event loop).
    */
   verify?(range: FbRange, pattern: number): Promise<bigint | null>;
+  /**
+   * Optional: one 64-bit hash per page of `[offset, offset+size)` of the range (defaults: the whole range, 4 KiB
+   * pages), computed by the backing store itself — off the event loop, and WITHOUT touching pages that were never
+   * written (a sparse FB must stay sparse: reading a hole of a shared-memory FB through a mapping allocates it).
+   * Present only when the backing can do that; the migration plugin's hash dirty tracking uses it, and otherwise
+   * hashes through a mapping. Same values as the native page hash (`vgpu-page-hash-v1`).
+   */
+  readonly hashPages?: (range: FbRange, opts?: { offset?: bigint; size?: bigint; pageSize?: number }) => Promise<BigUint64Array>;
 }

@@ -77,6 +77,9 @@ export class AdaHal implements Hal {
           const at = await arena.verify(BigInt(Region.FB) + offset, length, pattern);
           return at === null ? null : at - BigInt(Region.FB);
         },
+        // The arena's page hash skips holes (SEEK_DATA) and runs on its threads: migration's dirty scans keep the
+        // simulated FB sparse and the loop free.
+        hashPages: (offset, length, pageSize) => arena.hashPages(BigInt(Region.FB) + offset, length, pageSize),
       };
       const memory = new FramebufferMemoryImpl({ totalBytes: header.fbBytes, name: `framebuffer of ${device.bdf}`, store });
       // Copy-engine channels run host-side over the shared FB (ada-copy-channel.ts, scrub issue).

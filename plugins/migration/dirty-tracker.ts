@@ -102,6 +102,11 @@ export class HashDirtyTracker implements DirtySource {
    */
   private async hashSlice(off: bigint, len: bigint, out: BigUint64Array): Promise<void> {
     const ps = BigInt(this.pageSize);
+    if (this.region.sparseHash === true) {
+      // The backing skips holes itself; reading chunks here would allocate every never-written page of the FB.
+      out.set(await this.region.hashPages(off, len, this.pageSize), Number(off / ps));
+      return;
+    }
     const chunk = BigInt(ZERO_CHUNK);
     const end = off + len;
     const runs: Promise<void>[] = [];

@@ -24,6 +24,12 @@ export interface FbRegion {
    * hash tracker falls back to comparing windows.
    */
   firstNonZero?(offset: bigint, length: bigint): Promise<bigint | null>;
+  /**
+   * True when `hashPages` leaves never-written pages untouched and runs off the event loop (a native file/memfd
+   * arena, or a FramebufferMemory whose backing hashes itself): the hash tracker then hashes directly, with no scan of
+   * its own through windows — which would allocate every hole of a shared-memory FB it reads.
+   */
+  readonly sparseHash?: boolean;
 }
 
 const VIEW = 1n << 30n;
@@ -57,6 +63,7 @@ export function arenaRegion(arena: SharedArena, base = 0n, size: bigint = arena.
   };
   return {
     size,
+    sparseHash: arena.sab === null, // file and memfd arenas: the addon's hash seeks past holes
     window(offset: bigint, length: number): Buffer {
       check('window', offset, BigInt(length));
       const k = offset / VIEW;

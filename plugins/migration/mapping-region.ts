@@ -5,8 +5,8 @@
  * Fast path: when the mapping's windows are views of a SharedArrayBuffer (the Ada simulator in worker mode, any
  * SAB-backed arena), the region is rebuilt as an arena region over that SAB: page hashes and zero fills then run
  * in the native addon (multi-threaded, off the event loop), and the SAB can be handed to a guest-writer worker
- * (`arenaRef`). Otherwise windows come from the mapping, hashes from the pure-TS page hash and zeroing from
- * FramebufferMemory.fill.
+ * (`arenaRef`). Otherwise windows come from the mapping, hashes from FramebufferMemory.hashPages when the backing
+ * has it (hole-aware, off the loop) or else the pure-TS page hash, and zeroing from FramebufferMemory.fill.
  */
 import type { FbRange, FramebufferMemory, HostMapping } from '../../core/contracts/memory.js';
 import type { NativeOps } from '../../native/native-ops.js';
@@ -60,7 +60,11 @@ function jsRegion(memory: FramebufferMemory, range: FbRange, mapping: HostMappin
       if (BigInt(rel + length) <= VIEW && offset + BigInt(length) <= range.size) return view(k).subarray(rel, rel + length);
       return mapping.window(Number(offset), length); // bounds-checked by the mapping
     },
+    // The backing's own hash when it has one (the Ada simulator in process mode: native, hole-aware), so a dirty
+    // scan of a mostly unwritten FB neither blocks the loop nor commits the FB's memory.
+    sparseHash: memory.hashPages !== undefined,
     async hashPages(offset: bigint, length: bigint, pageSize: number): Promise<BigUint64Array> {
+      if (memory.hashPages !== undefined) return memory.hashPages(range, { offset, size: length, pageSize });
       const pages = Number(length / BigInt(pageSize));
       const out = new BigUint64Array(pages);
       const out32 = new Uint32Array(out.buffer);

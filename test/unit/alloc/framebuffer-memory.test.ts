@@ -94,3 +94,27 @@ describe('FramebufferMemoryImpl', () => {
     assert.equal(fb.stats().used, 0n);
   });
 });
+
+describe('FramebufferMemoryImpl.hashPages', () => {
+  it('exists only when the backing hashes pages itself, and hands it absolute, checked page ranges', async () => {
+    assert.equal(setup().fb.hashPages, undefined, 'a plain store offers no hashPages (callers hash through a mapping)');
+    const calls: Array<[bigint, bigint, number]> = [];
+    const store = Object.assign(new FlatStore(1 << 20), {
+      hashPages: async (offset: bigint, length: bigint, pageSize: number) => {
+        calls.push([offset, length, pageSize]);
+        return new BigUint64Array(Number(length) / pageSize);
+      },
+    });
+    const fb = new FramebufferMemoryImpl({ totalBytes: 1n << 20n, store, name: 'test FB' });
+    fb.reserve({ size: 0x3000n, owner: 'x', label: 'pad' });
+    const r = fb.reserve({ size: 0x10000n, owner: 'vgpu-1', label: 'guest-fb' });
+    assert.equal((await fb.hashPages!(r)).length, 16);
+    assert.equal((await fb.hashPages!(r, { offset: 0x3000n, size: 0x4000n, pageSize: 8192 })).length, 2);
+    assert.deepEqual(calls, [[0x3000n, 0x10000n, 4096], [0x6000n, 0x4000n, 8192]]);
+    await assert.rejects(fb.hashPages!(r, { offset: 0x800n, size: 0x1000n }), (e) => isVgpuError(e, ErrorCode.InvalidArgument));
+    await assert.rejects(fb.hashPages!(r, { offset: 0xf000n, size: 0x2000n }), (e) => isVgpuError(e));
+    fb.free(r);
+    await assert.rejects(fb.hashPages!(r), (e) => isVgpuError(e, ErrorCode.IllegalState), 'a freed range');
+    assert.equal(calls.length, 2, 'bad calls never reached the backing');
+  });
+});
