@@ -142,9 +142,11 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
    * Offset inside the range of the first 32-bit word != pattern, or null. Delegates to the store's scan when it has
    * one; otherwise compares copies of ≤ 64 MiB windows and yields to the event loop between them.
    */
-  async verify(range: FbRange, pattern: number): Promise<bigint | null> {
+  async verify(range: FbRange, pattern: number, opts: { offset?: bigint; size?: bigint } = {}): Promise<bigint | null> {
     const entry = this.lookup(range, 'verify');
-    const { offset, size } = entry.range;
+    const sub = this.subRange(entry.range, opts, 'verify');
+    const offset = entry.range.offset + sub.offset;
+    const size = sub.size;
     if (offset % 4n !== 0n || size % 4n !== 0n) {
       throw new VgpuError(ErrorCode.InvalidArgument, `verify of FB range #${range.id} is not 4-byte aligned`, {
         hint: 'verify 4-byte aligned ranges (FB ranges are page aligned)',
@@ -152,7 +154,7 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
     }
     if (this.store.verify !== undefined) {
       const at = await this.store.verify(offset, size, pattern >>> 0);
-      return at === null ? null : at - offset;
+      return at === null ? null : at - entry.range.offset;
     }
     const piece = Math.min(64 << 20, this.maxWindow);
     const want = Buffer.alloc(piece);
@@ -162,7 +164,7 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
       const got = this.store.read !== undefined ? this.store.read(offset + at, n) : this.store.window(offset + at, n);
       if (!got.equals(want.subarray(0, n))) {
         for (let i = 0; i < n; i += 4) {
-          if (got.readUInt32LE(i) !== pattern >>> 0) return at + BigInt(i);
+          if (got.readUInt32LE(i) !== pattern >>> 0) return sub.offset + at + BigInt(i);
         }
       }
       await new Promise<void>((r) => setImmediate(r));

@@ -67,9 +67,10 @@ export interface FramebufferMemory {
   /**
    * Optional: check that every 32-bit word of the range equals `pattern` (the scrub's verify pass). Resolves with
    * the offset INSIDE the range of the first word that differs, or null when all match. Implementations use the
-   * backing store's own scan when it has one (the native arena: multi-threaded, off the event loop).
+   * backing store's own scan when it has one (the native arena: multi-threaded, off the event loop, hole-aware).
+   * `opts` narrows the check to `[offset, offset+size)` of the range (the returned offset stays range-relative).
    */
-  verify?(range: FbRange, pattern: number): Promise<bigint | null>;
+  verify?(range: FbRange, pattern: number, opts?: { offset?: bigint; size?: bigint }): Promise<bigint | null>;
   /**
    * Optional: one 64-bit hash per page of `[offset, offset+size)` of the range (defaults: the whole range, 4 KiB
    * pages), computed by the backing store itself — off the event loop, and WITHOUT touching pages that were never

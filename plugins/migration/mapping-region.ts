@@ -80,6 +80,11 @@ function jsRegion(memory: FramebufferMemory, range: FbRange, mapping: HostMappin
     async zero(offset: bigint, length: bigint): Promise<void> {
       await memory.fill(range, 0, { offset, size: length });
     },
+    // The backing's scan (hole-aware in the Ada simulator) when it has one: the full pass asks it which spans are
+    // zero before reading them, so never-written pages are sent as ZERO_PAGES without being allocated by the read.
+    ...(memory.verify !== undefined ? {
+      firstNonZero: (offset: bigint, length: bigint): Promise<bigint | null> => memory.verify!(range, 0, { offset, size: length }),
+    } : {}),
     close: () => { mapping.unmap(); },
   };
 }

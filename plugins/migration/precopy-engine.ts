@@ -99,6 +99,8 @@ export class SaveSession {
   private lastCollect = 0;
   /** The zero run the full pass is growing (flushed before any frame that is not its continuation). */
   private zeroRun: { first: number; count: number } | null = null;
+  /** Full pass: pages below this index were found all zero by the backing's scan (not read, not allocated). */
+  private knownZeroUntil = 0;
   private readonly views: Buffer[] = [];
   /**
    * Recycled page-copy buffers. A fresh 1 MiB allocation per frame costs page faults on first touch (the copy ran
@@ -298,6 +300,12 @@ export class SaveSession {
    */
   private async sendWindow(first: number, n: number): Promise<number> {
     const ps = this.pageSize;
+    if (await this.knownZero(first, n)) {
+      // Skipped pages ride in the zero run too: the next pass sends them again.
+      if (this.zeroRun !== null && this.zeroRun.first + this.zeroRun.count === first) this.zeroRun.count += n;
+      else { await this.flushZeroRun(); this.zeroRun = { first, count: n }; }
+      return n;
+    }
     const { buf, release } = this.take();
     const copy = buf.subarray(0, n * ps);
     this.o.region.window(BigInt(first) * BigInt(ps), n * ps).copy(copy);
@@ -328,6 +336,27 @@ export class SaveSession {
     if (zeros + data === n) await this.enc.writePages(first, copy, this.pass, release);
     else await this.sendCompacted(first, copy, kind, 1, zeros + data, release);
     return zeros + data;
+  }
+
+  /**
+   * Whether pages [first, first+n) are all zero by the backing's own scan, where the region is sparse (hole-aware
+   * hash and scan): reading a never-written page of a shared-memory FB through a window would allocate it, so a
+   * mostly unwritten FB would be committed whole by the full pass. One scan jumps to the next non-zero word, up to
+   * 1 GiB ahead, so a sparse FB costs a few calls, not one per window. A page the guest writes after the scan is in
+   * the dirty set (tracking began before the full pass) and goes in the next pass, as for any page already sent.
+   */
+  private async knownZero(first: number, n: number): Promise<boolean> {
+    const r = this.o.region;
+    if (r.sparseHash !== true || r.firstNonZero === undefined) return false;
+    if (first + n <= this.knownZeroUntil) return true;
+    if (first < this.knownZeroUntil) return false; // the data page found last time is in this window
+    const ps = BigInt(this.pageSize);
+    const from = BigInt(first) * ps;
+    const left = r.size - from;
+    const span = left < 1n << 30n ? left : 1n << 30n;
+    const nz = await r.firstNonZero(from, span);
+    this.knownZeroUntil = nz === null ? Number((from + span) / ps) : Number(nz / ps);
+    return first + n <= this.knownZeroUntil;
   }
 
   /** SCATTER the pages of `copy` whose kind is ≥ `minKind`, compacted in place (memmove) into one frame. */

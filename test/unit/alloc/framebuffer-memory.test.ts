@@ -118,3 +118,28 @@ describe('FramebufferMemoryImpl.hashPages', () => {
     assert.equal(calls.length, 2, 'bad calls never reached the backing');
   });
 });
+
+describe('FramebufferMemoryImpl.verify over part of a range', () => {
+  it('checks only [offset, offset+size) and answers offsets relative to the range, with or without a store scan', async () => {
+    for (const withScan of [false, true]) {
+      const store = new FlatStore(1 << 20);
+      if (withScan) {
+        Object.assign(store, {
+          verify: async (offset: bigint, length: bigint, pattern: number) => {
+            for (let o = offset; o < offset + length; o += 4n) if (store.bytes.readUInt32LE(Number(o)) !== pattern) return o;
+            return null;
+          },
+        });
+      }
+      const fb = new FramebufferMemoryImpl({ totalBytes: 1n << 20n, store, name: 'test FB' });
+      fb.reserve({ size: 0x1000n, owner: 'x', label: 'pad' });
+      const r = fb.reserve({ size: 0x8000n, owner: 'vgpu-1', label: 'guest-fb' });
+      store.bytes.writeUInt32LE(7, Number(r.offset) + 0x100);
+      store.bytes.writeUInt32LE(9, Number(r.offset) + 0x5004);
+      assert.equal(await fb.verify(r, 0), 0x100n, `whole range (${withScan ? 'store scan' : 'windows'})`);
+      assert.equal(await fb.verify(r, 0, { offset: 0x1000n }), 0x5004n, 'range-relative offset past the first hit');
+      assert.equal(await fb.verify(r, 0, { offset: 0x1000n, size: 0x4000n }), null, 'nothing inside the sub-range');
+      await assert.rejects(fb.verify(r, 0, { offset: 0x7000n, size: 0x2000n }), (e) => isVgpuError(e));
+    }
+  });
+});
