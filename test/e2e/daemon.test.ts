@@ -9,40 +9,12 @@
 import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { VGPUD, ctl, root, startDaemon, type Daemon } from './helpers/daemon-harness.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const VGPUD = join(root, 'bin/vgpud.mjs');
-const VGPUCTL = join(root, 'bin/vgpuctl.mjs');
-
-interface Daemon { proc: ChildProcess; out: () => string; exited: Promise<number | null> }
-
-function startDaemon(args: string[], readyText = 'vgpud ready', timeoutMs = 15_000): Promise<Daemon> {
-  const proc = spawn(process.execPath, [VGPUD, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`daemon not ready in ${timeoutMs} ms:\n${text}`)); }, timeoutMs);
-    const onData = (c: Buffer): void => {
-      text += c.toString();
-      if (text.includes(readyText)) { clearTimeout(timer); resolvePromise({ proc, out: () => text, exited }); }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`daemon exited (${code}) before ready:\n${text}`)); });
-  });
-}
-
-function ctl(socket: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((r) => {
-    execFile(process.execPath, [VGPUCTL, '--socket', socket, ...args], { cwd: root }, (error, stdout, stderr) => {
-      r({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout, err: stderr });
-    });
-  });
-}
 
 describe('vgpud + vgpuctl processes (fake manager via plugins.paths)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vgpud-e2e-'));

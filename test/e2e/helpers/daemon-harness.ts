@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
 
 export const root = resolve(import.meta.dirname, '../../..');
-const VGPUD = join(root, 'bin/vgpud.mjs');
+export const VGPUD = join(root, 'bin/vgpud.mjs');
 const VGPUCTL = join(root, 'bin/vgpuctl.mjs');
 export const GPU = '0000:41:00.0';
 
@@ -51,11 +51,7 @@ export async function createHarness(prefix: string): Promise<Harness> {
       h.daemon = await startDaemon(['--config', config, '--socket', socket, '--state-dir', state]);
       return h.daemon;
     },
-    ctl: (...args) => new Promise((r) => {
-      execFile(process.execPath, [VGPUCTL, '--socket', socket, ...args], { cwd: root }, (error, stdout, stderr) => {
-        r({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout, err: stderr });
-      });
-    }),
+    ctl: (...args) => ctl(socket, ...args),
     http: (method, path, body, agent) => new Promise((r, j) => {
       const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
       const req = request({
@@ -106,6 +102,15 @@ export async function createHarness(prefix: string): Promise<Harness> {
     },
   };
   return h;
+}
+
+/** Run the real `vgpuctl` against `socket`; resolves with its exit code and output (never rejects). */
+export function ctl(socket: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((r) => {
+    execFile(process.execPath, [VGPUCTL, '--socket', socket, ...args], { cwd: root }, (error, stdout, stderr) => {
+      r({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout, err: stderr });
+    });
+  });
 }
 
 export function startDaemon(args: string[], readyText = 'vgpud ready', timeoutMs = 30_000): Promise<Daemon> {
