@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import { EventBusImpl } from '../../../core/event-bus.js';
 import { MemoryLogger } from '../../../core/logging/memory-logger.js';
-import { runVgpuctl } from '../../../bin/cli/vgpuctl-program.js';
+import { inProcessVgpuctl } from './in-process-vgpuctl.js';
 import { EXIT } from '../../../bin/cli/exit-codes.js';
 import { buildApiApp, type ApiApp } from '../../../plugins/api/build-api-app.js';
 import { migrateRoute } from '../../../plugins/migration/migrate-route.js';
@@ -20,16 +19,7 @@ import { FakeVgpuService } from './fake-vgpu-service.js';
 const dir = mkdtempSync(join(tmpdir(), 'vgpuctl-mig-'));
 const sock = join(dir, 'd.sock');
 
-async function ctl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  stderr.on('data', (c: Buffer) => { err += c.toString(); });
-  const code = await runVgpuctl(argv, { stdout, stderr, env: { VGPUD_SOCKET: sock } });
-  return { code, out, err };
-}
+const ctl = (...argv: string[]): ReturnType<typeof inProcessVgpuctl> => inProcessVgpuctl(sock, ...argv);
 
 /** What the stub does next: succeed, or fail with this error after the estimate. */
 let outcome: VgpuError | null = null;

@@ -3,26 +3,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { EventBusImpl } from '../../../core/event-bus.js';
 import { MemoryLogger } from '../../../core/logging/memory-logger.js';
-import { runVgpuctl } from '../../../bin/cli/vgpuctl-program.js';
+import { inProcessVgpuctl } from './in-process-vgpuctl.js';
 import { buildApiApp, type ApiApp } from '../../../plugins/api/build-api-app.js';
 import { FAKE_GPU, FakeVgpuService } from './fake-vgpu-service.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vgpuctl-'));
 const sock = join(dir, 'd.sock');
 
-async function ctl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  stderr.on('data', (c: Buffer) => { err += c.toString(); });
-  const code = await runVgpuctl(argv, { stdout, stderr, env: { VGPUD_SOCKET: sock } });
-  return { code, out, err };
-}
+const ctl = (...argv: string[]): ReturnType<typeof inProcessVgpuctl> => inProcessVgpuctl(sock, ...argv);
 
 describe('vgpuctl against a fake daemon', () => {
   let api: ApiApp;
@@ -90,11 +80,7 @@ describe('vgpuctl against a fake daemon', () => {
   });
 
   it('exit 4 with how to start the daemon when nothing listens', async () => {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let err = '';
-    stderr.on('data', (c: Buffer) => { err += c.toString(); });
-    const code = await runVgpuctl(['gpus'], { stdout, stderr, env: { VGPUD_SOCKET: join(dir, 'none.sock') } });
+    const { code, err } = await inProcessVgpuctl(join(dir, 'none.sock'), 'gpus');
     assert.equal(code, 4);
     assert.match(err, /cannot reach vgpud .*none\.sock/);
     assert.match(err, /npm start/);
