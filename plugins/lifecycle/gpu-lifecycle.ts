@@ -18,7 +18,7 @@ import { RmControl, encodePluginCleanupParams, encodeShutdownParams } from '../.
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
 import type { VgpuTypeRecord } from '../../core/metadata/metadata-file.js';
 import {
-  STEP_UNITS, scrubGuestFb, type CreateStep, type LifecycleTimeouts, type StepEnv, type UndoMode,
+  STEP_UNITS, chidsPerVgpu, scrubGuestFb, type CreateStep, type LifecycleTimeouts, type StepEnv, type UndoMode,
 } from './create-steps.js';
 import { HostRpcChannel } from './host-rpc-channel.js';
 import { KeyedQueue } from './vf-queue.js';
@@ -174,6 +174,8 @@ export class GpuLifecycle {
       });
     }
     let sel = this.mgr.selectionOf(vfIndex);
+    const wanted = sel?.type ?? type;
+    if (wanted !== undefined) this.assertChidRoom(wanted);
     let autoSelected = false;
     if (sel === undefined) {
       if (type === undefined) {
@@ -203,6 +205,22 @@ export class GpuLifecycle {
     rec.done.push('register');
     this.step(rec, 'register', 'done');
     return rec;
+  }
+
+  /**
+   * Refuse up front (VGPU_ENOSPC, nothing made) a create whose CHID run cannot be found: CHIDs are handed out as
+   * contiguous runs sized by the type (chidsPerVgpu), and a heterogeneous mix can leave enough free IDs in total but
+   * no run long enough. Without this the create got as far as its 'chids' step and was unwound from there.
+   */
+  private assertChidRoom(type: VgpuTypeRecord): void {
+    const count = chidsPerVgpu(this.mgr.channelCount, type.maxInstance);
+    const s = this.gpu.channels.stats();
+    if (count > 0 && s.largestFree < count) {
+      throw new VgpuError(ErrorCode.NoSpace, `no run of ${count} free CHIDs for a ${type.name} on ${this.bdf} (longest free run ${s.largestFree})`, {
+        hint: 'destroy a vGPU of another type to free a longer CHID run, or choose a type with more instances (fewer CHIDs each)',
+        details: { gpu: this.bdf, type: type.id, chids: count, largestFree: s.largestFree },
+      });
+    }
   }
 
   private async runCreate(rec: VgpuRecord, signal?: AbortSignal): Promise<VgpuRecord> {
