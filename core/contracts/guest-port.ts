@@ -22,11 +22,8 @@ export interface GuestBarSizes {
   bar3: bigint;
 }
 
-/** A DMA the device wants done in guest memory, carried out by whoever holds the VMM's DMA map. */
-export type GuestDmaRequest =
-  | { kind: 'read'; iova: bigint; length: number }
-  | { kind: 'write'; iova: bigint; data: Uint8Array };
-
+/** How the device reaches guest memory: whoever holds the VMM's DMA map implements it. Errors carry an errno in
+ *  `details.errno` (EFAULT for an unmapped IOVA). */
 export interface GuestDmaHandler {
   read(iova: bigint, length: number): Promise<Uint8Array>;
   write(iova: bigint, data: Uint8Array): Promise<void>;
@@ -39,9 +36,12 @@ export interface GuestVf {
   /** The VF's config space as the device presents it (4 KiB): the base the VFIO emulation starts from. */
   configSpace(): Uint8Array;
   bars(): GuestBarSizes;
-  /** A trapped 32-bit register read/write in BAR `bar` (0 or 3) at a 4-byte aligned offset. */
+  /**
+   * A trapped 32-bit register read/write in BAR `bar` (0 or 3) at a 4-byte aligned offset; `byteMask` says which
+   * bytes a narrower write covers (default all four), as PCIe byte enables do.
+   */
   read32(bar: number, offset: number): number;
-  write32(bar: number, offset: number, value: number): void;
+  write32(bar: number, offset: number, value: number, byteMask?: number): void;
   /** The FB slice of the vGPU running on this VF (the firmware's record), or null when none runs. */
   fbSlice(): { offset: bigint; size: bigint } | null;
   /**

@@ -64,8 +64,9 @@ export interface VfioUserDevice {
   /**
    * DEVICE_FEATURE for a feature the server does not handle itself (it handles DMA logging). Returns the GET data;
    * for SET and PROBE returns null (the server echoes the request). Throws refuse(ENOTTY) for an unknown feature.
+   * `argsz` is the request's (the largest reply the client takes, header included).
    */
-  feature(feature: number, flags: number, data: Buffer): Promise<Buffer | null>;
+  feature(feature: number, flags: number, data: Buffer, argsz: number): Promise<Buffer | null>;
   migrationRead(max: number): Promise<Buffer>;
   migrationWrite(data: Buffer): Promise<void>;
   /** A client connected (after VERSION): its credentials and a port for DMA. */

@@ -7,9 +7,7 @@
  * the GSP thread's plugin task picks it up; the device's interrupts and DMA requests reach the front through ONE
  * wait per GPU on the bus block's FRONT_KICK word (woken by the device, across processes: a futex on the file).
  */
-import type {
-  GuestBarSizes, GuestDmaHandler, GuestPort, GuestVf,
-} from '../../../../core/contracts/guest-port.js';
+import type { GuestBarSizes, GuestDmaHandler, GuestPort, GuestVf } from '../../../../core/contracts/guest-port.js';
 import type { SharedArena } from '../../../../native/native-ops.js';
 import { loadNativeOps } from '../../../../native/index.js';
 import { Bar0, Region, vfConfigOffset } from '../device-layout.js';
@@ -71,9 +69,9 @@ class AdaGuestVf implements GuestVf {
     return bar === 0 ? this.regs.guestRead32(offset) : 0;
   }
 
-  write32(bar: number, offset: number, value: number): void {
+  write32(bar: number, offset: number, value: number, byteMask = 0xffffffff): void {
     if (bar !== 0) return;
-    const effect = this.regs.guestWrite32(offset, value);
+    const effect = this.regs.guestWrite32(offset, value, byteMask);
     if (effect.doorbell !== undefined) ringFirmware(this.port.arena, this.index, effect.doorbell);
   }
 

@@ -101,9 +101,15 @@ export class VfRegisterFile {
     return 0;
   }
 
-  /** A 32-bit guest write at a BAR0 offset (4-byte aligned). */
-  guestWrite32(off: number, v: number): GuestWriteEffect {
-    v >>>= 0;
+  /**
+   * A guest write at a BAR0 offset (4-byte aligned); `mask` = the bytes written (byte enables). Bytes not written
+   * are zero for "write 1s" registers (clear, enable-set/clear: zeros do nothing) and kept for plain registers; the
+   * doorbell and the trigger act on whole-register writes only.
+   */
+  guestWrite32(off: number, v: number, mask = 0xffffffff): GuestWriteEffect {
+    mask >>>= 0;
+    const full = mask === 0xffffffff;
+    v = (v & mask) >>> 0;
     if (off >= VfReg.CPU_INTR_LEAF && off < VfReg.CPU_INTR_LEAF + 4 * VfReg.LEAVES) {
       if (((off - VfReg.CPU_INTR_LEAF) >> 2) === 0) {
         for (let b = 0; b < 32; b++) if (((v >>> b) & 1) === 1) this.store(VfPage.ACKED + 4 * b, this.total(b));
@@ -129,16 +135,19 @@ export class VfRegisterFile {
       return {};
     }
     if (off === VfReg.CPU_INTR_LEAF_TRIGGER) {
+      if (!full) return {};
       const vector = v & 0xfff;
       if (vector >= 32) return {}; // leaves 1–7 carry nothing on this device
       this.store(VfPage.SW_RAISED + 4 * vector, this.load(VfPage.SW_RAISED + 4 * vector) + 1);
       return { triggered: true };
     }
     if (off >= VfReg.MAILBOX_SCRATCH && off < VfReg.MAILBOX_SCRATCH + 4 * VfPage.SCRATCH_COUNT) {
-      this.store(VfPage.SCRATCH + (off - VfReg.MAILBOX_SCRATCH), v);
+      const at = VfPage.SCRATCH + (off - VfReg.MAILBOX_SCRATCH);
+      this.store(at, (this.load(at) & ~mask) | v);
       return {};
     }
     if (off === VfReg.DOORBELL) {
+      if (!full) return {};
       if (v === GuestDoorbell.RPC_SETUP || v === GuestDoorbell.RPC_MESSAGE) {
         this.store(VfPage.RINGS + 4 * v, this.load(VfPage.RINGS + 4 * v) + 1);
         return { doorbell: v };

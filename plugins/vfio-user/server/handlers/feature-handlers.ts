@@ -79,7 +79,7 @@ export async function handleFeature(ctx: SessionContext, m: InboundMessage): Pro
       return getReply(flags, Buffer.concat([data.subarray(0, 24), bitmap]));
     }
     default: {
-      const got = await ctx.device.feature(feature, flags, Buffer.from(data));
+      const got = await ctx.device.feature(feature, flags, Buffer.from(data), argsz);
       if (got === null) return echo;
       if (argsz < 8 + got.length) throw refuse(Errno.EINVAL, `DEVICE_FEATURE argsz ${argsz} has no room for ${got.length} bytes of data`);
       return getReply(flags, got);
