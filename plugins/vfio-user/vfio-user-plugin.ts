@@ -7,6 +7,7 @@
  * migration plugin is loaded) and the bus.
  */
 import { ContainerModule } from 'inversify';
+import type { VgpudConfig } from '../../core/config/config-schema.js';
 import type { EventBus } from '../../core/contracts/events.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { MigrationPort } from '../../core/contracts/migration-port.js';
@@ -37,7 +38,7 @@ export function createVfioUserPlugin(): VgpudPlugin {
       bind(TOKENS.VgpuAttachments).toService(VfioUserService);
     }),
     async start(ctx) {
-      const config = parseVfioUserConfig(ctx.config);
+      const config = parseVfioUserConfig(ctx.config, ctx.container.get<Readonly<VgpudConfig>>(TOKENS.Config).api.socket);
       if (!fdOpsAvailable()) {
         // Not fatal for the daemon: vGPUs still work, they are just not offered to VMMs.
         ctx.logger.warn('vfio-user disabled: descriptor passing needs the native addon (npm run build:native)');

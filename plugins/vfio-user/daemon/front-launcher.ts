@@ -87,15 +87,21 @@ async function spawnFront(o: LaunchOptions): Promise<void> {
 
 /** Connect to the GPU's running front, or start one and connect. */
 export async function launchFront(o: LaunchOptions): Promise<ProcessFrontClient> {
-  let d = readFrontDescriptor(o.dir, o.gpu);
-  if (d === null) {
-    await spawnFront(o);
-    d = readFrontDescriptor(o.dir, o.gpu);
-    if (d === null) {
-      throw new VgpuError(ErrorCode.Internal, `the device front of ${o.gpu} started but wrote no descriptor`, { hint: `read ${frontPaths(o.dir, o.gpu).log}` });
+  const running = readFrontDescriptor(o.dir, o.gpu);
+  if (running !== null) {
+    try {
+      const ch = await connectChannel(running.control, o.handler);
+      o.logger.info('re-attached to the running device front', { gpu: o.gpu, pid: running.pid });
+      return new ProcessFrontClient(o.gpu, running.pid, ch, o.logger);
+    } catch (error) {
+      // It was stopping (no daemon, no VMM) as we came: start a new one.
+      o.logger.info('the device front found was stopping; starting a new one', { gpu: o.gpu, pid: running.pid, error });
     }
-  } else {
-    o.logger.info('re-attaching to the running device front', { gpu: o.gpu, pid: d.pid });
+  }
+  await spawnFront(o);
+  const d = readFrontDescriptor(o.dir, o.gpu);
+  if (d === null) {
+    throw new VgpuError(ErrorCode.Internal, `the device front of ${o.gpu} started but wrote no descriptor`, { hint: `read ${frontPaths(o.dir, o.gpu).log}` });
   }
   const ch = await connectChannel(d.control, o.handler);
   return new ProcessFrontClient(o.gpu, d.pid, ch, o.logger);

@@ -3,17 +3,18 @@
  *
  *   plugins:
  *     vfio-user:
- *       dir: /run/vgpud/vfio-user      # sockets <dir>/<VF BDF>.sock, fronts' descriptors, control sockets and logs
+ *       dir: /run/vgpud/vgpud-vfio-user  # sockets <dir>/<VF BDF>.sock, fronts' descriptors, control sockets and logs
  *       mode: "0660"                   # socket mode
  *       owner: qemu                    # socket owner (name or uid); default: the daemon's user
  *       group: kvm                     # socket group (name or gid): the group the VMM runs as
  *       maxDmaMaps: 65535              # DMA map windows a client may hold
  *       front: auto                    # process | in-process | auto (process unless the GPU's device is in-process)
  *
- * Default dir: `$XDG_RUNTIME_DIR/vgpud/vfio-user`, `/run/vgpud/vfio-user` as root, else `/tmp/vgpud-$UID/vfio-user`.
+ * Default dir: next to the daemon's API socket, `<api.socket without .sock>-vfio-user` (`/run/vgpud/vgpud-vfio-user`
+ * for root's default socket): one daemon's sockets and fronts never mix with another daemon's on the same host.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 
@@ -37,10 +38,8 @@ export interface VfioUserConfig {
   front: 'auto' | 'process' | 'in-process';
 }
 
-export function defaultVfioUserDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.XDG_RUNTIME_DIR !== undefined && env.XDG_RUNTIME_DIR !== '') return join(env.XDG_RUNTIME_DIR, 'vgpud', 'vfio-user');
-  if (process.getuid?.() === 0) return '/run/vgpud/vfio-user';
-  return `/tmp/vgpud-${process.getuid?.() ?? 0}/vfio-user`;
+export function defaultVfioUserDir(apiSocket: string): string {
+  return join(dirname(apiSocket), `${basename(apiSocket, '.sock')}-vfio-user`);
 }
 
 /** A user or group name → id, from /etc/passwd or /etc/group (Node has no getpwnam). */
@@ -58,7 +57,7 @@ function lookup(file: string, name: string, what: string): number {
   });
 }
 
-export function parseVfioUserConfig(raw: unknown): VfioUserConfig {
+export function parseVfioUserConfig(raw: unknown, apiSocket: string): VfioUserConfig {
   const r = VfioUserConfigSchema.safeParse(raw ?? undefined);
   if (!r.success) {
     throw new VgpuError(ErrorCode.Config, `plugins.vfio-user: ${z.prettifyError(r.error)}`, { hint: 'fix the vfio-user section of the config (docs/vfio-user.md)' });
@@ -69,7 +68,7 @@ export function parseVfioUserConfig(raw: unknown): VfioUserConfig {
   const owner = id(c.owner, '/etc/passwd', 'owner');
   const group = id(c.group, '/etc/group', 'group');
   return {
-    dir: c.dir ?? defaultVfioUserDir(),
+    dir: c.dir ?? defaultVfioUserDir(apiSocket),
     mode: typeof c.mode === 'number' ? c.mode : parseInt(c.mode, 8),
     ...(owner !== undefined ? { owner } : {}),
     ...(group !== undefined ? { group } : {}),

@@ -112,13 +112,20 @@ export class VfioUserService implements VgpuReleaser, VgpuAttachments {
     const known = new Map(vgpus.map((v) => [v.vf, v]));
     for (const ep of await front.list()) {
       const v = known.get(ep.vf);
+      if (ep.onDemand && ep.vgpuId === null && !ep.attached && v !== undefined && v.state === 'ready' && !this.served.has(v.id)) {
+        // The VMM this vGPU was made for left while no daemon was connected (the front's "close" went nowhere).
+        d.logger.info('destroying the on-demand vGPU whose VMM left while vgpud was away', { vgpu: v.id, vf: ep.vf });
+        await d.svc.destroy(v.id).catch((error: unknown) => d.logger.warn('could not destroy it', { vgpu: v.id, error }));
+        known.delete(ep.vf);
+        continue;
+      }
       if (ep.vgpuId !== null && (v === undefined || v.id !== ep.vgpuId)) {
         await front.detach(ep.vf, 'the vGPU it served is gone');
       } else if (v !== undefined && ep.clientPid !== null) {
         this.expose(v.id, { socket: ep.socket, pid: ep.clientPid });
       }
     }
-    for (const v of vgpus) if (v.state === 'ready') await this.attachVgpu(v);
+    for (const v of known.values()) if (v.state === 'ready') await this.attachVgpu(v);
     for (const vf of d.svc.vfs?.(gpu) ?? []) {
       if (vf.typeId !== 0 && vf.vgpuId === undefined) await this.attachOnDemand(gpu, vf.index, vf.bdf);
     }

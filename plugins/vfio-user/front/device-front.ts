@@ -34,6 +34,8 @@ export interface DeviceFrontOptions {
   logger: Logger;
   access: FrontAccess;
   caps?: Partial<ServerCaps>;
+  /** A VMM attached to or left one of the VFs. */
+  onClientChange?: () => void;
 }
 
 export interface AttachRequest {
@@ -90,7 +92,7 @@ export class DeviceFront {
     if (this.port === null) throw new Error('device front is not open');
     const existing = this.endpoints.get(r.vf);
     if (existing !== undefined) {
-      if (r.vgpuId !== null && existing.vgpuId !== r.vgpuId) existing.setVgpu(r.vgpuId, r.migrationFlags);
+      if (r.vgpuId !== null && existing.vgpuId !== r.vgpuId) existing.bind(r.vgpuId, r.migrationFlags);
       return this.info(existing);
     }
     this.port.vf(r.vf); // checks the index
@@ -101,6 +103,7 @@ export class DeviceFront {
       ...(this.o.access.owner !== undefined ? { owner: this.o.access.owner } : {}),
       ...(this.o.access.group !== undefined ? { group: this.o.access.group } : {}),
       ...(this.o.caps !== undefined ? { caps: this.o.caps } : {}),
+      ...(this.o.onClientChange !== undefined ? { onClientChange: this.o.onClientChange } : {}),
     });
     this.endpoints.set(r.vf, ep);
     this.log.info('VF served', { vf: r.vf, vgpu: r.vgpuId, socket: ep.socket, onDemand: r.vgpuId === null });
@@ -128,6 +131,12 @@ export class DeviceFront {
 
   list(): EndpointInfo[] {
     return [...this.endpoints.values()].sort((a, b) => a.vf - b.vf).map((ep) => this.info(ep));
+  }
+
+  /** Some VF has a VMM attached (or one is being opened). */
+  hasClients(): boolean {
+    for (const ep of this.endpoints.values()) if (ep.attached) return true;
+    return false;
   }
 
   get size(): number {

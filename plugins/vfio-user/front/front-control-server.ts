@@ -2,10 +2,11 @@
  * The device front's end of the control channel: the daemon connects to `<dir>/front-<GPU>.ctl` (mode 0600; a newer
  * connection replaces an older one — a restarted daemon takes over) and asks the front to serve or stop serving VFs,
  * lists what it serves, and answers what the front asks of the manager (front-manager.ts). While no daemon is
- * connected the front keeps serving; its questions fail with EAGAIN.
+ * connected the front keeps serving its VMMs; its questions fail with EAGAIN.
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { OwnedPath } from './owned-path.js';
 import type { Logger } from '../../../core/contracts/logger.js';
 import { ControlChannel, type ControlMessage } from '../control/control-channel.js';
 import { Errno } from '../protocol/constants.js';
@@ -56,6 +57,7 @@ export class ChannelManager implements FrontManager {
 
 export class FrontControlServer {
   private server: Server | null = null;
+  private file: OwnedPath | null = null;
 
   constructor(
     private readonly front: DeviceFront,
@@ -63,6 +65,8 @@ export class FrontControlServer {
     private readonly path: string,
     private readonly log: Logger,
     private readonly onShutdown: () => void,
+    /** The connected daemon went away (stopped, crashed, or let go of the front). */
+    private readonly onDaemonGone: () => void = () => undefined,
   ) {}
 
   async start(): Promise<void> {
@@ -73,6 +77,7 @@ export class FrontControlServer {
       server.listen(this.path, () => resolve());
     });
     chmodSync(this.path, 0o600);
+    this.file = new OwnedPath(this.path);
     this.server = server;
   }
 
@@ -82,8 +87,10 @@ export class FrontControlServer {
     this.manager.channel = ch;
     previous?.close(); // the newest daemon wins: an old connection is a daemon that died without closing it
     ch.onClosed(() => {
-      if (this.manager.channel === ch) this.manager.channel = null;
-      this.log.info('vgpud disconnected from the device front; serving on');
+      if (this.manager.channel !== ch) return; // replaced by a newer daemon's connection
+      this.manager.channel = null;
+      this.log.info('vgpud disconnected from the device front');
+      this.onDaemonGone();
     });
     this.log.info('vgpud connected to the device front');
   }
@@ -116,6 +123,6 @@ export class FrontControlServer {
   close(): void {
     this.manager.channel?.close();
     this.server?.close();
-    rmSync(this.path, { force: true });
+    this.file?.remove();
   }
 }

@@ -32,8 +32,15 @@ export function writeFrontDescriptor(d: FrontDescriptor): void {
   renameSync(tmp, descriptor);
 }
 
-export function removeFrontDescriptor(dir: string, gpu: string): void {
-  rmSync(frontPaths(dir, gpu).descriptor, { force: true });
+/** Remove the descriptor if it is still `pid`'s (a newer front may have written its own since). */
+export function removeFrontDescriptor(dir: string, gpu: string, pid: number): void {
+  const { descriptor } = frontPaths(dir, gpu);
+  try {
+    if ((JSON.parse(readFileSync(descriptor, 'utf8')) as FrontDescriptor).pid !== pid) return;
+  } catch {
+    return;
+  }
+  rmSync(descriptor, { force: true });
 }
 
 function alive(pid: number): boolean {

@@ -6,6 +6,10 @@
  * it serves, writes its descriptor (front-descriptor.ts) and logs to stderr; SIGTERM (or the daemon's 'shutdown')
  * stops serving — the VMMs are disconnected — and removes the descriptor.
  *
+ * It exits by itself once no daemon is connected and no VMM is attached (the daemon stopped with no VMM, or the last
+ * VMM left while the daemon was away): nothing it serves would be lost, and a daemon that starts later starts a
+ * new front. While a VMM is attached it stays, daemon or not.
+ *
  *   node [--import tsx] plugins/vfio-user/front/front-main.ts --gpu 0000:41:00.0 --dir /run/vgpud/vfio-user \
  *        --locator '{"module":"…/vf-guest-port.ts","options":{…}}' [--mode 660] [--owner UID] [--group GID] [--max-dma-maps N]
  */
@@ -43,6 +47,7 @@ async function main(): Promise<void> {
       ...(o.group !== undefined ? { group: Number(o.group) } : {}),
     },
     ...(o.maxDmaMaps !== undefined ? { caps: { maxDmaMaps: Number(o.maxDmaMaps) } } : {}),
+    onClientChange: () => exitIfIdle(),
   });
   await front.open();
   const paths = frontPaths(o.dir, o.gpu);
@@ -51,12 +56,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('device front stopping', { why });
+    // Gone from the daemon's view first: a daemon starting now spawns a new front instead of connecting here.
+    removeFrontDescriptor(o.dir, o.gpu, process.pid);
     control.close();
     await front.close(`device front stopped (${why})`);
-    removeFrontDescriptor(o.dir, o.gpu);
     process.exit(0);
   };
-  const control = new FrontControlServer(front, manager, paths.control, logger, () => void stop('asked by vgpud'));
+  function exitIfIdle(): void {
+    if (manager.channel === null && !front.hasClients()) void stop('no vgpud connected and no VMM attached');
+  }
+  const control = new FrontControlServer(front, manager, paths.control, logger, () => void stop('asked by vgpud'), exitIfIdle);
   await control.start();
   writeFrontDescriptor({ kind: 'vgpud-front', gpu: o.gpu, pid: process.pid, control: paths.control, dir: o.dir, startedAt: new Date().toISOString() });
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -7,6 +7,7 @@
  * when a VMM connects and destroyed when it leaves (upstream's VFIO open/close), through the manager.
  */
 import { chmodSync, chownSync, rmSync } from 'node:fs';
+import { OwnedPath } from './owned-path.js';
 import type { GuestPort } from '../../../core/contracts/guest-port.js';
 import type { Logger } from '../../../core/contracts/logger.js';
 import type { FdOps, FdWatcher } from '../../../native/fd-ops.js';
@@ -34,6 +35,8 @@ export interface EndpointOptions {
   group?: number;
   mode: number;
   caps?: Partial<ServerCaps>;
+  /** A client attached or left. */
+  onClientChange?: () => void;
 }
 
 export interface EndpointCounters {
@@ -53,9 +56,10 @@ export class VfEndpoint {
   readonly vf: number;
   readonly socket: string;
   vgpuId: string | null;
-  readonly onDemand: boolean;
+  onDemand: boolean;
   private migrationFlags: number;
   private listenFd: number;
+  private readonly file: OwnedPath;
   private readonly watcher: FdWatcher;
   private session: VfioUserSession | null = null;
   private device: VgpuPciDevice | null = null;
@@ -74,6 +78,7 @@ export class VfEndpoint {
     this.log = o.logger.child({ vf: o.vf });
     rmSync(o.socket, { force: true }); // a stale socket of an earlier front: nobody listens on it any more
     this.listenFd = o.ops.unixListen(o.socket, 4);
+    this.file = new OwnedPath(o.socket);
     try {
       chmodSync(o.socket, o.mode);
       if (o.owner !== undefined || o.group !== undefined) chownSync(o.socket, o.owner ?? -1, o.group ?? -1);
@@ -96,8 +101,16 @@ export class VfEndpoint {
     return this.attached ? this.session!.peer.pid : null;
   }
 
-  /** A vGPU now runs on this VF (an on-demand VF whose vGPU was created, or an existing endpoint re-attached). */
-  setVgpu(vgpuId: string, migrationFlags: number): void {
+  /**
+   * The daemon says `vgpuId` runs on this VF. On an on-demand VF with no vGPU of its own (none being opened) it is
+   * one made by `create`: the VF is served for it from now on, and it stays when its VMM leaves.
+   */
+  bind(vgpuId: string, migrationFlags: number): void {
+    if (this.onDemand && this.vgpuId === null && !this.opening) this.onDemand = false;
+    this.setVgpu(vgpuId, migrationFlags);
+  }
+
+  private setVgpu(vgpuId: string, migrationFlags: number): void {
     this.vgpuId = vgpuId;
     this.migrationFlags = migrationFlags;
   }
@@ -197,6 +210,7 @@ export class VfEndpoint {
       return;
     }
     this.log.info('vfio-user client connected', { vgpu: vgpuId, pid: this.session.peer.pid });
+    this.o.onClientChange?.();
   }
 
   private onClientGone(vgpuId: string): void {
@@ -206,6 +220,7 @@ export class VfEndpoint {
       this.o.manager.close(vgpuId);
       this.vgpuId = null;
     }
+    this.o.onClientChange?.();
   }
 
   /** Disconnect the client (REQ first when `request`: the host wants the device back). Resolves once it is gone. */
@@ -239,7 +254,7 @@ export class VfEndpoint {
     this.closed = true;
     this.watcher.close();
     this.closeFd(this.listenFd);
-    rmSync(this.socket, { force: true });
+    this.file.remove();
     await this.disconnect(reason);
   }
 
