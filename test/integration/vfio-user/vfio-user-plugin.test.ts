@@ -18,7 +18,9 @@ import { VgpuServiceImpl } from '../../../plugins/lifecycle/vgpu-service-impl.js
 import { createMigrationPlugin } from '../../../plugins/migration/migration-plugin.js';
 import { createScrubPlugin } from '../../../plugins/scrub/scrub-plugin.js';
 import { createVfioUserPlugin } from '../../../plugins/vfio-user/vfio-user-plugin.js';
-import { ERROR, RawPeer, u32s } from '../../helpers/raw-vfio-user.js';
+import { ERROR, RawPeer, regionAccess, u32s } from '../../helpers/raw-vfio-user.js';
+import { createVgpudMetrics } from '../../../plugins/metrics/vgpud-metrics.js';
+import type { VgpuAttachments } from '../../../core/contracts/vgpu-attachments.js';
 import { createTestContainer, type TestContainer } from '../../helpers/test-container.js';
 
 const skip = fdOpsAvailable() ? false : 'the native addon is not built (npm run build:native)';
@@ -105,11 +107,21 @@ describe('vfio-user plugin in a daemon container', { skip }, () => {
     assert.throws(() => svc.get(v.id));
   });
 
-  it('a vGPU made by create stays when its VMM leaves', async () => {
+  it('a vGPU made by create stays when its VMM leaves; /metrics counts what its VMM did', async () => {
     const v = await svc.create({ gpu: GPU, type: '1Q' });
     const c = RawPeer.connect(await waitForSocket(svc, v.id));
     await c.version();
     await until(() => svc.get(v.id).vfioUser?.attached === true);
+    for (let i = 0; i < 3; i++) await c.call(9, regionAccess(0, 0, 4));
+    await c.call(10, regionAccess(0x2100, 0, 4, u32s(1)));
+    const m = createVgpudMetrics(() => svc, { processMetrics: false, attachments: () => tc.container.get<VgpuAttachments>(TOKENS.VgpuAttachments) });
+    const text = await m.registry.metrics();
+    const labels = `vgpu="${v.id}",gpu="${GPU}"`;
+    assert.match(text, new RegExp(`vgpud_vgpu_vfio_user_attached\\{${labels},vf="${v.vf}"\\} 1`));
+    assert.match(text, new RegExp(`vgpud_vgpu_vfio_user_mmio_accesses_total\\{${labels},op="read"\\} 3`));
+    assert.match(text, new RegExp(`vgpud_vgpu_vfio_user_mmio_accesses_total\\{${labels},op="write"\\} 1`));
+    assert.match(text, new RegExp(`vgpud_vgpu_vfio_user_interrupts_total\\{${labels}\\} 0`));
+    assert.match(text, new RegExp(`vgpud_vgpu_vfio_user_dma_bytes_total\\{${labels}\\} 0`));
     c.close();
     await until(() => svc.get(v.id).vfioUser?.attached === false);
     assert.equal(svc.get(v.id).state, 'ready');
