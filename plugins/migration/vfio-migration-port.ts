@@ -3,9 +3,10 @@
  * VMM through vfio-user (DEVICE_FEATURE MIG_DEVICE_STATE, MIG_DATA_READ/WRITE) — the same state machine
  * (device-migration.ts, fsm.ts) and stream format (stream/) as `vgpuctl migrate`, with the VMM moving the bytes.
  *
- * Reads (saving states): in PRE_COPY a read with nothing buffered starts the next pass (the first the whole FB, then
- * the pages dirtied since) and returns what the pass produced — up to `max` at a time; a short answer means "no more
- * for now", as vfio-user.rst MIG_DATA_READ says. In STOP_COPY reads drain the rest; a short answer is the end.
+ * Reads (saving states): in PRE_COPY the first read after a short answer starts the next pass (the first the whole
+ * FB, then the pages dirtied since); reads return what the pass produced, `max` bytes at a time, and the last one of
+ * the pass is short (possibly empty): "no more for now", as vfio-user.rst MIG_DATA_READ says. In STOP_COPY reads
+ * drain the rest; a short answer is the end.
  * Writes (RESUMING) feed the destination's stream; leaving RESUMING ends it (the trailer must have arrived, or the
  * arc fails as the kernel's RESUMING→STOP does).
  *
@@ -22,13 +23,20 @@ import type { MigrationService } from './migration-service.js';
 
 const SINK_BUFFER = 64 << 20;
 
-/** A PassThrough that says when its writer had to wait for a reader. */
+/** A PassThrough that says when its writer wrote, and when it had to wait for a reader. */
 class SavingSink extends PassThrough {
   private waiters: Array<() => void> = [];
+  private writeWaiters: Array<() => void> = [];
   blocked = false;
 
   constructor() {
     super({ highWaterMark: SINK_BUFFER });
+    this.once('finish', () => this.wake());
+    this.once('close', () => this.wake());
+  }
+
+  private wake(): void {
+    for (const w of this.writeWaiters.splice(0)) w();
   }
 
   override write(chunk: unknown, encodingOrCb?: unknown, cb?: unknown): boolean {
@@ -37,6 +45,7 @@ class SavingSink extends PassThrough {
       this.blocked = true;
       for (const w of this.waiters.splice(0)) w();
     }
+    this.wake();
     return ok;
   }
 
@@ -45,6 +54,11 @@ class SavingSink extends PassThrough {
     if (this.blocked) return Promise.resolve();
     return new Promise((r) => this.waiters.push(r));
   }
+
+  /** Resolves at the next write, or when the writer ended. (Not 'readable': it fires again and again while data sits unread.) */
+  nextWrite(): Promise<void> {
+    return new Promise((r) => this.writeWaiters.push(r));
+  }
 }
 
 interface SaveSide {
@@ -52,10 +66,12 @@ interface SaveSide {
   handle: SaveHandle;
   sink: SavingSink;
   pass: Promise<void> | null;
-  /** A pass finished since the last empty answer: its output is being read. */
+  /** A pass finished and no short answer has ended its output yet. */
   passRan: boolean;
   ended: boolean;
   error: unknown;
+  /** Resolves when the arc's output ended (done or failed). */
+  settled: Promise<void>;
 }
 
 interface ResumeSide {
@@ -100,8 +116,8 @@ export class VfioMigrationPort implements MigrationPort {
       handle = await run;
     }
     if (handle?.kind === 'save') {
-      const s: SaveSide = { kind: 'save', handle, sink, pass: null, passRan: false, ended: false, error: null };
-      handle.done.then(() => { s.ended = true; sink.end(); }, (error: unknown) => { s.error = error; s.ended = true; sink.end(); });
+      const s: SaveSide = { kind: 'save', handle, sink, pass: null, passRan: false, ended: false, error: null, settled: Promise.resolve() };
+      s.settled = handle.done.then(() => { s.ended = true; sink.end(); }, (error: unknown) => { s.error = error; s.ended = true; sink.end(); });
       this.sides.set(vgpuId, s);
       return;
     }
@@ -129,31 +145,21 @@ export class VfioMigrationPort implements MigrationPort {
         });
       }
       const buffered = stream.readableLength;
-      if (buffered >= max || (buffered > 0 && (s.ended || (st !== MigState.STOP_COPY && s.pass === null)))) {
-        return (stream.read(Math.min(max, buffered)) as Buffer | null) ?? Buffer.alloc(0);
-      }
-      if (s.ended) return Buffer.alloc(0);
+      if (buffered >= max) return (stream.read(max) as Buffer | null) ?? Buffer.alloc(0);
+      if (s.ended) return buffered > 0 ? ((stream.read(buffered) as Buffer | null) ?? Buffer.alloc(0)) : Buffer.alloc(0);
       if (st !== MigState.STOP_COPY && s.pass === null) {
-        if (buffered === 0 && s.passRan === true) {
-          // The last pass finished and everything it made was read: nothing more for now.
+        if (s.passRan) {
+          // The pass finished: the rest of its output, short (possibly empty) — "no more for now". The next read
+          // starts the next pass.
           s.passRan = false;
-          return Buffer.alloc(0);
+          return buffered > 0 ? ((stream.read(buffered) as Buffer | null) ?? Buffer.alloc(0)) : Buffer.alloc(0);
         }
         s.pass = s.handle.pass().then(() => undefined, (error: unknown) => { s.error = error; }).finally(() => {
           s.pass = null;
           s.passRan = true;
         });
       }
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          stream.off('readable', done);
-          stream.off('end', done);
-          resolve();
-        };
-        stream.once('readable', done);
-        stream.once('end', done);
-        void s.pass?.then(done);
-      });
+      await Promise.race([s.sink.nextWrite(), s.pass ?? new Promise<never>(() => undefined), s.settled]);
     }
   }
 
