@@ -116,6 +116,25 @@ describe('device front under malformed input and fuzz (worker-mode simulated GPU
         c.sendRaw(Buffer.concat([packHeader(id, 10, size), Buffer.alloc(size - 16)]));
         return errnoOf(await c.expect(id));
       }, 7],
+      ['a size field larger than the bytes sent, then hang up', async (c) => {
+        c.sendRaw(Buffer.concat([packHeader(6, 9, 64), regionAccess(0, 0, 4)]));
+        c.close();
+        return 'closed';
+      }, 'closed'],
+      ['a size field smaller than the payload (the rest is the next message)', async (c) => {
+        const next = Buffer.concat([packHeader(9, 4, 32), u32s(16, 0, 0, 0)]);
+        c.sendRaw(Buffer.concat([packHeader(8, 9, 16 + 8), regionAccess(0, 0, 4).subarray(0, 8), next]));
+        const first = errnoOf(await c.expect(8));
+        return first === 22 && errnoOf(await c.expect(9)) === 0 ? 22 : -1;
+      }, 22],
+      ['a wrong argsz (GET_INFO argsz 8)', async (c) => errnoOf(await c.call(4, u32s(8, 0, 0, 0))), 22],
+      ['nonsense feature flags', async (c) => errnoOf(await c.call(16, u32s(16, 0x80000000 | 2, 0, 0))), 22],
+      ['an overlapping DMA_MAP', async (c) => {
+        const map = (iova: number): Promise<RawMessage> => c.call(2, Buffer.concat([u32s(32, 3), u64(0), u64(iova), u64(0x2000)]));
+        assert.equal(errnoOf(await map(0x60000000)), 0);
+        return errnoOf(await map(0x60001000));
+      }, 17],
+      ['SET_IRQS past the MSI-X vectors', (c) => sendFds(c, 8, u32s(20, 0x24, 2, 31, 2), 2), 22],
       ['a truncated DMA_MAP', async (c) => errnoOf(await c.call(2, u32s(32, 3))), 22],
       ['DMA_MAP of an eventfd (not mappable)', (c) => sendFds(c, 2, Buffer.concat([u32s(32, 3), u64(0), u64(0x10000000), u64(4096)]), 1), 22],
       ['descriptors on REGION_READ', (c) => sendFds(c, 9, regionAccess(0, 0, 4), 3), 22],
@@ -151,6 +170,7 @@ describe('device front under malformed input and fuzz (worker-mode simulated GPU
       const c = negotiate === false ? RawPeer.connect(sockets[0]!) : await connect();
       const got = await run(c);
       assert.equal(got, expect, what);
+      if (expect !== 'closed' && negotiate !== false) assert.equal(await boot0(c), BOOT_0, `${what}: the connection stays healthy`);
       c.close();
       await serves(0);
       assert.equal(openFds(), baseline, `${what}: descriptors back to ${baseline}`);
