@@ -176,6 +176,12 @@ export function seriesOf(name: string): VgpuSeries | undefined {
   return VGPU_SERIES.includes(s) ? s : undefined;
 }
 
+/** The nominal FB of a type name: N GiB for "…-N<series>", or undefined when the name does not end that way. */
+export function nominalProfileBytes(name: string): bigint | undefined {
+  const m = /-(\d+)[QBAC]$/.exec(name);
+  return m === null ? undefined : BigInt(m[1]!) << 30n;
+}
+
 /** Write one record into `out` at `pos` (5224 bytes; the fields not modelled are zero). */
 export function encodeVgpuInfoRecord(rec: VgpuInfoRecord, out: Uint8Array = new Uint8Array(VGPU_INFO.bytes), pos = 0): Uint8Array {
   for (const [s, len, field, empty] of [
