@@ -9,7 +9,8 @@
  *
  * Both modes place every selection in the FB region (in homogeneous mode the slices simply pack), so the vGPU
  * lifecycle can reserve the guest FB at a known offset in either mode. A selection reserves its placement: what
- * `creatable` lists can really be created.
+ * `creatable` lists can really be created. The one exception is upstream's: with ECC on, homogeneous mode accepts an
+ * ECC-incapable type (holding no FB) and its create fails with ENODEV (docs/reference/sysfs-abi.md).
  *
  * All methods are synchronous: a selection is checked and committed in one step, so two writers can never both
  * take the last slot. A refused call changes nothing.
