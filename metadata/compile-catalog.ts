@@ -11,6 +11,7 @@ import {
   ADD_VGPU_TYPE_PARAMS,
   encodeAddVgpuTypeParams,
   kernelTypeFromInfo,
+  nominalProfileBytes,
   VGPU_INFO,
   type VgpuInfoRecord,
   type VgpuSeries,
@@ -68,9 +69,9 @@ export function loadCatalog(path: string): CompiledCatalog {
   return compileCatalog(readFileSync(path, 'utf8'), path);
 }
 
-/** The nominal FB of a type name: N GiB for "…-N<series>" (the schema has checked the suffix). */
-export function nominalProfileMiB(name: string): number {
-  return Number(/-(\d+)[QBAC]$/.exec(name)![1]) * 1024;
+/** The nominal FB of a type name in MiB: N GiB for "…-N<series>" (the schema has checked the suffix). */
+function nominalProfileMiB(name: string): number {
+  return Number(nominalProfileBytes(name)! / MiB);
 }
 
 /** Smallest power of two ≥ n. */
