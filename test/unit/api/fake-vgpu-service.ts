@@ -83,7 +83,7 @@ export class FakeVgpuService implements VgpuService {
     const id = `vgpu-${this.nextId++}`;
     const v: VgpuInfo = {
       id, gpu: req.gpu, vf, vfBdf: `0000:41:${String(1 + (vf >> 3)).padStart(2, '0')}.${vf & 7}`, gfid: vf + 1,
-      typeId: t.id, typeName: t.name, state: 'creating', fb: { offset, size: t.fbBytes },
+      typeId: t.id, typeName: t.name, state: 'creating', fb: { offset, size: t.fbBytes }, profileFbBytes: t.profileFbBytes,
       chids: { offset: 2048 + vf * 64, count: 64 }, createdAt: Date.now() + this.nextId, inUse: false,
     };
     this.vgpus.set(id, v);

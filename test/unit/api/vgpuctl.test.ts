@@ -54,6 +54,8 @@ describe('vgpuctl against a fake daemon', () => {
     for (const id of ids) assert.match(l.out, new RegExp(`^${id}\\s+${FAKE_GPU}`, 'm'));
     const s = await ctl('show', ids[0]!);
     assert.match(s.out, /type\s+RTX6000-Ada-24Q/);
+    // The guest-visible size next to the profile's nominal one.
+    assert.match(s.out, /^fb\s+23\.9 GiB guest-visible of a 24(\.0)? GiB profile, at offset 0x/m);
     const d = await ctl('destroy', ids[0]!);
     assert.equal(d.code, 0);
     assert.equal(svc.list().length, 1);
