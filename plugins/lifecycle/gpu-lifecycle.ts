@@ -148,8 +148,9 @@ export class GpuLifecycle {
    * none (and must match when it has one). Resolves when the vGPU is ready; rejects with VGPU_ECREATE naming the
    * failed step after unwinding exactly what was done.
    */
-  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal } = {}): Promise<VgpuRecord> {
+  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal; requestId?: string } = {}): Promise<VgpuRecord> {
     const rec = this.register(vfIndex, type); // synchronous: claims the VF or throws
+    if (opts.requestId !== undefined) rec.requestId = opts.requestId; // journalled with the intent, before any step
     return this.queue.run(vfIndex, () => this.runCreate(rec, opts.signal));
   }
 
@@ -412,6 +413,7 @@ export class GpuLifecycle {
       ...(rec.clientHandle !== undefined ? { clientHandle: rec.clientHandle } : {}),
       ...(r.client !== undefined ? { client: { ...r.client } } : {}),
       ...(r.pluginTask === true ? { pluginTask: true } : {}),
+      ...(rec.requestId !== undefined ? { requestId: rec.requestId } : {}),
       createdAt: rec.createdAt, updatedAt: Date.now(),
     };
   }
@@ -464,6 +466,7 @@ export class GpuLifecycle {
     const rec = new VgpuRecord(j.id, this.bdf, vf, type, sel, { uuid: Uint8Array.from(Buffer.from(j.uuid, 'hex')), createdAt: j.createdAt });
     rec.autoSelected = j.autoSelected;
     if (j.clientHandle !== undefined) rec.clientHandle = j.clientHandle;
+    if (j.requestId !== undefined) rec.requestId = j.requestId;
     this.byId.set(rec.id, rec);
     this.byVf.set(j.vf, rec);
     this.retired.delete(j.vf);

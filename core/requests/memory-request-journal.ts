@@ -1,0 +1,34 @@
+/**
+ * RequestJournal in memory: used when no 'state' plugin binds a durable one (unit tests, a daemon run without a
+ * state dir). Requests are still all-or-none while the daemon runs and can still be asked about; a crash forgets
+ * them, like everything else such a daemon knows.
+ */
+import type { RequestJournal, RequestRecord } from '../contracts/request-journal.js';
+
+/** Finished records kept (the newest); running ones are never dropped. */
+export const KEEP_FINISHED_REQUESTS = 256;
+
+export class MemoryRequestJournal implements RequestJournal {
+  private readonly recs = new Map<string, RequestRecord>();
+
+  get(id: string): RequestRecord | undefined {
+    const r = this.recs.get(id);
+    return r === undefined ? undefined : structuredClone(r);
+  }
+
+  list(): RequestRecord[] {
+    return [...this.recs.values()].sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id)).map((r) => structuredClone(r));
+  }
+
+  put(record: RequestRecord): Promise<void> {
+    this.recs.set(record.id, structuredClone(record));
+    for (const id of finishedBeyond(this.list(), KEEP_FINISHED_REQUESTS)) this.recs.delete(id);
+    return Promise.resolve();
+  }
+}
+
+/** Ids of finished records past the newest `keep` (list is newest first). */
+export function finishedBeyond(list: readonly RequestRecord[], keep: number): string[] {
+  const finished = list.filter((r) => r.state !== 'running' && r.state !== 'rolling-back');
+  return finished.slice(keep).map((r) => r.id);
+}
