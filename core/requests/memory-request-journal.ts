@@ -17,14 +17,18 @@ export class MemoryRequestJournal implements RequestJournal {
   }
 
   list(): RequestRecord[] {
-    return [...this.recs.values()].sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id)).map((r) => structuredClone(r));
+    return newestFirst(this.recs.values()).map((r) => structuredClone(r));
   }
 
   put(record: RequestRecord): Promise<void> {
     this.recs.set(record.id, structuredClone(record));
-    for (const id of finishedBeyond(this.list(), KEEP_FINISHED_REQUESTS)) this.recs.delete(id);
+    for (const id of finishedBeyond(newestFirst(this.recs.values()), KEEP_FINISHED_REQUESTS)) this.recs.delete(id);
     return Promise.resolve();
   }
+}
+
+export function newestFirst(recs: Iterable<RequestRecord>): RequestRecord[] {
+  return [...recs].sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id));
 }
 
 /** Ids of finished records past the newest `keep` (list is newest first). */

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import { REQUEST_ID_PATTERN, type RequestJournal, type RequestRecord } from '../../core/contracts/request-journal.js';
-import { KEEP_FINISHED_REQUESTS, finishedBeyond } from '../../core/requests/memory-request-journal.js';
+import { KEEP_FINISHED_REQUESTS, finishedBeyond, newestFirst } from '../../core/requests/memory-request-journal.js';
 import { atomicWriteFile, fsyncDir, TEMP_SUFFIX } from './atomic-write.js';
 import { WriteChains } from './write-chain.js';
 
@@ -46,7 +46,7 @@ export class FileRequestJournal implements RequestJournal {
   private readonly chains = new WriteChains();
   private opened = false;
 
-  constructor(readonly dir: string, private logger?: Logger) {}
+  constructor(readonly dir: string, private logger?: Logger, private readonly keepFinished = KEEP_FINISHED_REQUESTS) {}
 
   setLogger(logger: Logger): void {
     this.logger = logger;
@@ -86,7 +86,7 @@ export class FileRequestJournal implements RequestJournal {
   }
 
   list(): RequestRecord[] {
-    return [...this.recs.values()].sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id)).map((r) => structuredClone(r));
+    return newestFirst(this.recs.values()).map((r) => structuredClone(r));
   }
 
   put(record: RequestRecord): Promise<void> {
@@ -98,7 +98,7 @@ export class FileRequestJournal implements RequestJournal {
     this.recs.set(rec.id, rec);
     const data = `${JSON.stringify({ version: REQUEST_JOURNAL_VERSION, ...rec }, null, 2)}\n`;
     const write = this.chains.run(rec.id, () => atomicWriteFile(join(this.dir, `req-${rec.id}.json`), data));
-    const prune = finishedBeyond(this.list(), KEEP_FINISHED_REQUESTS);
+    const prune = finishedBeyond(newestFirst(this.recs.values()), this.keepFinished);
     for (const id of prune) {
       this.recs.delete(id);
       void this.chains.run(id, () => this.unlinkDurably(`req-${id}.json`)).catch((error: unknown) => this.logger?.warn('could not delete an old request record', { request: id, error }));
