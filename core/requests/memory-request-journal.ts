@@ -1,7 +1,8 @@
 /**
  * RequestJournal in memory: used when no 'state' plugin binds a durable one (unit tests, a daemon run without a
  * state dir). Requests are still all-or-none while the daemon runs and can still be asked about; a crash forgets
- * them, like everything else such a daemon knows.
+ * them, like everything else such a daemon knows. The file journal (plugins/state) keeps the same in-memory view
+ * and adds the files.
  */
 import type { RequestJournal, RequestRecord } from '../contracts/request-journal.js';
 
@@ -9,7 +10,9 @@ import type { RequestJournal, RequestRecord } from '../contracts/request-journal
 export const KEEP_FINISHED_REQUESTS = 256;
 
 export class MemoryRequestJournal implements RequestJournal {
-  private readonly recs = new Map<string, RequestRecord>();
+  protected readonly recs = new Map<string, RequestRecord>();
+
+  constructor(protected readonly keepFinished = KEEP_FINISHED_REQUESTS) {}
 
   get(id: string): RequestRecord | undefined {
     const r = this.recs.get(id);
@@ -21,9 +24,16 @@ export class MemoryRequestJournal implements RequestJournal {
   }
 
   put(record: RequestRecord): Promise<void> {
-    this.recs.set(record.id, structuredClone(record));
-    for (const id of finishedBeyond(newestFirst(this.recs.values()), KEEP_FINISHED_REQUESTS)) this.recs.delete(id);
+    this.remember(record);
     return Promise.resolve();
+  }
+
+  /** Keep a copy of `record`; returns the ids of the finished records that fell out of the kept window. */
+  protected remember(record: RequestRecord): string[] {
+    this.recs.set(record.id, structuredClone(record));
+    const dropped = finishedBeyond(newestFirst(this.recs.values()), this.keepFinished);
+    for (const id of dropped) this.recs.delete(id);
+    return dropped;
   }
 }
 

@@ -1,16 +1,16 @@
 /**
  * RequestJournal (core/contracts/request-journal.ts) on files: `requests/req-<id>.json` in the state dir, one per
  * request, each replaced atomically (atomic-write.ts), so after a crash a record is its old or its new version.
- * Writes to one record are chained (the last one wins); the in-memory view changes at call time. Finished records
- * beyond the newest KEEP_FINISHED_REQUESTS are deleted; running ones are never dropped.
+ * Writes to one record are chained (the last one wins); the in-memory view (MemoryRequestJournal's) changes at call
+ * time. Finished records beyond the newest KEEP_FINISHED_REQUESTS are deleted; running ones are never dropped.
  */
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { Logger } from '../../core/contracts/logger.js';
-import { REQUEST_ID_PATTERN, type RequestJournal, type RequestRecord } from '../../core/contracts/request-journal.js';
-import { KEEP_FINISHED_REQUESTS, finishedBeyond, newestFirst } from '../../core/requests/memory-request-journal.js';
+import { REQUEST_ID_PATTERN, type RequestRecord } from '../../core/contracts/request-journal.js';
+import { KEEP_FINISHED_REQUESTS, MemoryRequestJournal } from '../../core/requests/memory-request-journal.js';
 import { atomicWriteFile, fsyncDir, TEMP_SUFFIX } from './atomic-write.js';
 import { WriteChains } from './write-chain.js';
 
@@ -41,12 +41,13 @@ const recordSchema = z.object({
   recovered: z.object({ at: z.number(), action: z.enum(['finished', 'rolled-back', 'failed']), note: z.string() }).optional(),
 });
 
-export class FileRequestJournal implements RequestJournal {
-  private readonly recs = new Map<string, RequestRecord>();
+export class FileRequestJournal extends MemoryRequestJournal {
   private readonly chains = new WriteChains();
   private opened = false;
 
-  constructor(readonly dir: string, private logger?: Logger, private readonly keepFinished = KEEP_FINISHED_REQUESTS) {}
+  constructor(readonly dir: string, private logger?: Logger, keepFinished = KEEP_FINISHED_REQUESTS) {
+    super(keepFinished);
+  }
 
   setLogger(logger: Logger): void {
     this.logger = logger;
@@ -80,28 +81,16 @@ export class FileRequestJournal implements RequestJournal {
     this.opened = true;
   }
 
-  get(id: string): RequestRecord | undefined {
-    const r = this.recs.get(id);
-    return r === undefined ? undefined : structuredClone(r);
-  }
-
-  list(): RequestRecord[] {
-    return newestFirst(this.recs.values()).map((r) => structuredClone(r));
-  }
-
-  put(record: RequestRecord): Promise<void> {
+  override put(record: RequestRecord): Promise<void> {
     if (!this.opened) throw new VgpuError(ErrorCode.IllegalState, 'the request journal is not open', { hint: 'call open() first' });
     if (!REQUEST_ID_PATTERN.test(record.id)) {
       throw new VgpuError(ErrorCode.InvalidArgument, `request id '${record.id.slice(0, 64)}' cannot be a journal file name`, { hint: 'use letters, digits, . _ -' });
     }
-    const rec = structuredClone(record);
-    this.recs.set(rec.id, rec);
-    const data = `${JSON.stringify({ version: REQUEST_JOURNAL_VERSION, ...rec }, null, 2)}\n`;
-    const write = this.chains.run(rec.id, () => atomicWriteFile(join(this.dir, `req-${rec.id}.json`), data));
-    const prune = finishedBeyond(newestFirst(this.recs.values()), this.keepFinished);
-    for (const id of prune) {
-      this.recs.delete(id);
-      void this.chains.run(id, () => this.unlinkDurably(`req-${id}.json`)).catch((error: unknown) => this.logger?.warn('could not delete an old request record', { request: id, error }));
+    const data = `${JSON.stringify({ version: REQUEST_JOURNAL_VERSION, ...record }, null, 2)}\n`;
+    const id = record.id;
+    const write = this.chains.run(id, () => atomicWriteFile(join(this.dir, `req-${id}.json`), data));
+    for (const old of this.remember(record)) {
+      void this.chains.run(old, () => this.unlinkDurably(`req-${old}.json`)).catch((error: unknown) => this.logger?.warn('could not delete an old request record', { request: old, error }));
     }
     return write;
   }
@@ -115,5 +104,4 @@ export class FileRequestJournal implements RequestJournal {
     await unlink(join(this.dir, name)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
     await fsyncDir(this.dir);
   }
-
 }
