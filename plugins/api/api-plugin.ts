@@ -80,7 +80,6 @@ export function createApiPlugin(): VgpudPlugin {
       await holder.api.app.listen({ path });
       await chmod(path, Number.parseInt(opts.socketMode, 8));
       holder.socketPath = path;
-      holder.api.layouts.warm();
       log.info('control API listening', { socket: path });
     },
     async stop(ctx: PluginContext) {
