@@ -69,6 +69,8 @@ describe('requests survive kill -9 as a whole (real processes)', () => {
       assert.equal(rec.state, 'rolled-back');
       assert.equal(rec.recovered?.action, 'rolled-back');
       assert.match(h.daemon!.out(), /request interrupted by a restart/);
+      const status = JSON.parse((await h.ctl('status', '--json')).out) as { requestRecovery?: { rolledBack: string[] } };
+      assert.deepEqual(status.requestRecovery?.rolledBack, [id]);
     });
   }
 
