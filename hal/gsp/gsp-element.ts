@@ -13,9 +13,14 @@
  * GSP_MAX_ELEMENT_PAYLOAD bytes is cut into full chunks and a last, shorter (or equally full) one. The first
  * element carries the real function, each following one function CONTINUATION_RECORD (71). In EVERY element the
  * RPC `length` is the RPC header plus the bytes THAT element carries — not the whole message — so a reader cannot
- * learn the total from the first element; see gsp-reassembler.ts for how it knows. Continuation records carry the
- * RPC sequence of their first element (our choice: nouveau and nova-core leave every RPC sequence 0; a reader here
- * accepts 0 too). A writer emits a message's elements back to back.
+ * learn the total from the first element; see gsp-reassembler.ts for how it knows.
+ *
+ * Two sequence numbers (nouveau commit 90caca3b7264 "use rpc sequence numbers properly": 570 firmware asserts on
+ * both being in order): the element header's `sequence` counts every element a side writes; the RPC header's
+ * `sequence` counts every RPC the host sends — each continuation record takes the next number, as nouveau sends
+ * each through r535_gsp_rpc_send — except the asynchronous boot RPCs, which carry 0 (NVKM_GSP_RPC_REPLY_NOSEQ).
+ * encodeElement writes element `index` of a message with RPC sequence `sequence + index` (0 stays 0). A writer
+ * emits a message's elements back to back.
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import {
@@ -126,7 +131,7 @@ export function encodeElement(
   u32[w0 + W.FN] = index === 0 ? fn : GspFunction.CONTINUATION_RECORD;
   u32[w0 + W.RES] = result;
   u32[w0 + W.RESP] = resultPrivate;
-  u32[w0 + W.SEQ] = sequence;
+  u32[w0 + W.SEQ] = sequence === 0 ? 0 : (sequence + index) >>> 0;
   u32[w0 + W.GFID] = gfid;
   const p0 = b0 + GSP_ELEMENT_PAYLOAD_OFFSET;
   // TypedArray.set is a memcpy: measured 4× faster than a byte loop even for 64 bytes (Node 20, SAB target).

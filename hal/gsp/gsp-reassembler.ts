@@ -18,8 +18,8 @@
  * Malformed sequences, each reported once through sink.drop (the owner fails the call it belongs to) and then
  * left behind — the next first element resynchronises the reader:
  *   - a new message begins before a known total was reached (continuation records missing);
- *   - a continuation record with no message in progress, or with another message's RPC sequence (0 is accepted:
- *     nouveau and nova-core never set it);
+ *   - a continuation record with no message in progress, or whose RPC sequence is neither the next one (nouveau
+ *     numbers every record), nor its first element's, nor 0 (older nouveau and nova-core never set it);
  *   - continuation records carrying more bytes than the known total, or a short one before it was reached;
  *   - an element of the message that was dropped (checksum, bad length): the rest of it is skipped quietly.
  */
@@ -62,6 +62,8 @@ interface Partial {
   /** Open: the chunks so far. */
   parts: Uint8Array[] | null;
   filled: number;
+  /** RPC sequence of the last element taken. */
+  lastSeq: number;
 }
 
 export class GspReassembler {
@@ -106,7 +108,7 @@ export class GspReassembler {
       this.cur = {
         fn, sequence,
         result: u32[w0 + RES] as number, resultPrivate: u32[w0 + RESP] as number, gfid: u32[w0 + GFID] as number,
-        total, payload, parts: payload === null ? [first] : null, filled: chunk,
+        total, payload, parts: payload === null ? [first] : null, filled: chunk, lastSeq: sequence,
       };
       return;
     }
@@ -124,10 +126,12 @@ export class GspReassembler {
       });
       return;
     }
-    if (info.sequence !== cur.sequence && info.sequence !== 0) {
-      this.abandon(sink, `a continuation record of sequence ${info.sequence} arrived`);
+    const seq = info.sequence;
+    if (seq !== ((cur.lastSeq + 1) >>> 0) && seq !== cur.sequence && seq !== 0) {
+      this.abandon(sink, `a continuation record of sequence ${seq} arrived after sequence ${cur.lastSeq}`);
       return;
     }
+    cur.lastSeq = seq;
     if (cur.total !== null) {
       if (cur.filled + chunk > cur.total) {
         this.abandon(sink, `continuation records carry more than the ${cur.total} bytes expected`);

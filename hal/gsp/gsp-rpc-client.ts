@@ -16,13 +16,14 @@
  *
  * Reply matching. nouveau and the 570-era OpenRM take the first message whose FUNCTION equals the one awaited
  * (`r535_gsp_msg_recv`; OpenRM `_kgspRpcDrainOneEvent`); later OpenRM also compares the RPC-header sequence. We
- * stamp every call with a fresh sequence (the RPC header's `sequence`; nouveau and nova-core leave it 0) and
- * match on function AND sequence. Why it matters: after a timeout nouveau releases the lock, and the late reply
- * of the timed-out GSP_RM_CONTROL is then taken by the NEXT caller's GSP_RM_CONTROL — the wrong payload, silently
- * (upstream's flaw; OpenRM's own comment says the late reply "eventually comes in as an unexpected event"). Here
- * that reply carries an expired sequence: it is counted as a late reply and dropped. Any other message with a
- * function below 0x1000 that is not the awaited reply is logged and dropped, as nouveau does with a message no
- * notifier claims; messages from 0x1000 up are events and are delivered at any time, also while a call waits.
+ * stamp every call with the next RPC sequence (one per element, 0 for the asynchronous boot RPCs — as nouveau has
+ * since commit 90caca3b7264, because 570 firmware asserts on their order) and match on function AND sequence.
+ * Why it matters: after a timeout nouveau releases the lock, and the late reply of the timed-out GSP_RM_CONTROL is
+ * then taken by the NEXT caller's GSP_RM_CONTROL — the wrong payload, silently (upstream's flaw; OpenRM's own
+ * comment says the late reply "eventually comes in as an unexpected event"). Here that reply carries an expired
+ * sequence: it is counted as a late reply and dropped. Any other message with a function below 0x1000 that is not
+ * the awaited reply is logged and dropped, as nouveau does with a message no notifier claims; messages from
+ * 0x1000 up are events and are delivered at any time, also while a call waits.
  *
  * Timeouts count from the moment `call()` is made, not from when the request reaches the ring. A caller's
  * `timeoutMs` is then the longest it can wait, however many calls are ahead of it, and a queued call whose time
@@ -39,7 +40,7 @@ import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { RpcOptions } from '../../core/contracts/firmware.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { SharedArena } from '../../native/native-ops.js';
-import type { GspDrop, GspReceiverSink } from './gsp-element.js';
+import { elementsFor, type GspDrop, type GspReceiverSink } from './gsp-element.js';
 import {
   GSP_ASYNC_FUNCTIONS,
   GSP_EVENT_BASE,
@@ -376,13 +377,16 @@ export class GspRpcClient implements GspRpcCaller {
   /** Write `p` into the command queue: a call becomes the one in flight, a send resolves once written. */
   private issue(p: Pending): void {
     if (p.async) {
-      p.sequence = 0; // nothing will answer it (nova-core sends asynchronous commands with RPC sequence 0)
+      p.sequence = 0; // nothing will answer it; nouveau sends these with NVKM_GSP_RPC_REPLY_NOSEQ (RPC sequence 0)
       p.recyclable = this.sender.send(p);
       if (p.recyclable) this.written(p);
       return;
     }
+    // One RPC sequence per element, in order (570 firmware asserts on it: nouveau 90caca3b7264); 0 is left to the
+    // asynchronous sends and events.
     p.sequence = this.nextSeq;
-    this.nextSeq = this.nextSeq === 0xffffffff ? 1 : this.nextSeq + 1; // 0 is left to events and async sends
+    const next = this.nextSeq + elementsFor(p.payload.length);
+    this.nextSeq = next > 0xffffffff ? next - 0xffffffff : next;
     this.current = p;
     this.markHeartbeat();
     // Written now; published (one doorbell) by a microtask or by the receive loop, whichever comes first.

@@ -26,7 +26,7 @@
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import type { Logger } from '../../../core/contracts/logger.js';
 import type { SharedArena } from '../../../native/native-ops.js';
-import type { GspDrop, GspReceiverSink } from '../../gsp/gsp-element.js';
+import { elementsFor, type GspDrop, type GspReceiverSink } from '../../gsp/gsp-element.js';
 import {
   GSP_ASYNC_FUNCTIONS,
   GSP_CONTROL_MAGIC,
@@ -98,6 +98,12 @@ export interface GspServerStats {
    * that keeps one RPC outstanding never gets this above 1.
    */
   maxOutstanding: number;
+  /**
+   * Commands whose RPC sequence was not the one expected after the previous command (that one's plus its element
+   * count; 0 = an unnumbered asynchronous RPC). 570 GSP-RM asserts on this order (nouveau commit 90caca3b7264);
+   * the simulated one counts and logs it and serves on.
+   */
+  sequenceErrors: number;
 }
 
 /** A command waiting its turn behind the one being served. */
@@ -150,11 +156,14 @@ export class GspRpcServer {
   private loopDone: Promise<void> = Promise.resolve();
   readonly stats: GspServerStats = {
     requests: 0, replies: 0, events: 0, drops: 0, faultsFired: 0, unanswered: 0, requestsByFn: {}, repliesByFn: {}, maxOutstanding: 0,
+    sequenceErrors: 0,
   };
   /** True while a command is being served asynchronously (promise handler or delayed reply). */
   private busy = false;
   /** Commands received while busy, in queue order. */
   private readonly inbox: Command[] = [];
+  /** RPC sequence the next numbered command should carry; null until the first one (or after a dropped one). */
+  private nextRpcSeq: number | null = null;
   private readonly sink: GspReceiverSink = {
     message: (fn, sequence, _result, _resultPrivate, gfid, payload) => this.onRequest(fn, sequence, gfid, payload),
     drop: (d) => this.onDrop(d),
@@ -315,6 +324,7 @@ export class GspRpcServer {
 
   private onDrop(d: GspDrop): void {
     this.stats.drops++;
+    this.nextRpcSeq = null; // we cannot tell how many numbers the lost command used
     this.log.warn('GSP dropped a command element', { reason: d.error.message, sequence: d.sequence, fn: d.fn });
     // Answer if we can tell whom to answer: the host then fails that one call instead of timing out. Not for a
     // continuation record (its first element's owner is reported separately) nor for an asynchronous command.
@@ -330,6 +340,13 @@ export class GspRpcServer {
     if (fn >= GSP_EVENT_BASE) {
       this.log.warn('host sent an event number as a command; ignored', { fn: gspFunctionName(fn) });
       return;
+    }
+    if (sequence !== 0) {
+      if (this.nextRpcSeq !== null && sequence !== this.nextRpcSeq) {
+        this.stats.sequenceErrors++;
+        this.log.warn('RPC sequence out of order (570 GSP-RM asserts here)', { fn: gspFunctionName(fn), expected: this.nextRpcSeq, got: sequence });
+      }
+      this.nextRpcSeq = (sequence + elementsFor(payload.length)) >>> 0;
     }
     this.accept({ fn, sequence, gfid, payload, refuse: null });
   }

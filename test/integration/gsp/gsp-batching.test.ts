@@ -91,7 +91,7 @@ describe('GSP receiver', () => {
     r.close();
   });
 
-  it('writes every element with nouveau\'s length: its own bytes; a message of unknown size ends at a short element or the next message', async () => {
+  it('writes every element with nouveau\'s length (its own bytes) and the next RPC sequence; a message of unknown size ends at a short element or the next message', async () => {
     const r = ring();
     const payload = pattern(2 * GSP_MAX_ELEMENT_PAYLOAD + 10, 3);
     const elemAt = (k: number): number => GspRegion.MSGQ + 0x1000 + k * 0x1000;
@@ -102,6 +102,8 @@ describe('GSP receiver', () => {
     const fn = (k: number): number => r.view.load(elemAt(k) + Element.RPC_FUNCTION);
     assert.deepEqual([len(0), len(16), len(32)], [0x20 + GSP_MAX_ELEMENT_PAYLOAD, 0x20 + GSP_MAX_ELEMENT_PAYLOAD, 0x20 + 10]);
     assert.deepEqual([fn(0), fn(16), fn(32)], [GspFunction.GET_GSP_STATIC_INFO, GspFunction.CONTINUATION_RECORD, GspFunction.CONTINUATION_RECORD]);
+    const seq = (k: number): number => r.view.load(elemAt(k) + Element.RPC_SEQUENCE);
+    assert.deepEqual([seq(0), seq(16), seq(32)], [9, 10, 11], 'each continuation record takes the next RPC sequence');
     const c = collect(null);
     await until(() => r.rx.hasInput());
     r.rx.drain(c.sink);

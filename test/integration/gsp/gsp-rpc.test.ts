@@ -49,6 +49,7 @@ describe('GSP RPC round trips', () => {
       const elements = Math.ceil((RM_CONTROL_HEADER_SIZE + paramsSize) / GSP_MAX_ELEMENT_PAYLOAD);
       assert.equal(rig.client.stats.elementsSent - sent0, elements);
       assert.equal(rig.client.stats.elementsReceived - got0, elements);
+      assert.equal((await rig.gsp!.stats()).sequenceErrors, 0, 'each continuation record took the next RPC sequence');
     });
   }
 
@@ -119,7 +120,9 @@ describe('GSP RPC storm', () => {
       assert.equal(rig.client.inFlight, 0);
       // One RPC outstanding per queue pair: the callers queued on the host, the firmware never held two.
       assert.ok(rig.client.stats.maxQueued >= CALLERS - 1, `callers queued behind the call in flight (max ${rig.client.stats.maxQueued})`);
-      assert.equal((await rig.gsp!.stats()).maxOutstanding, 1);
+      const gs = await rig.gsp!.stats();
+      assert.equal(gs.maxOutstanding, 1);
+      assert.equal(gs.sequenceErrors, 0, 'RPC sequences arrived in order');
     } finally {
       await rig.close();
     }
