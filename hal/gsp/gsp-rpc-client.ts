@@ -39,7 +39,7 @@ import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { RpcOptions } from '../../core/contracts/firmware.js';
 import type { Logger } from '../../core/contracts/logger.js';
-import type { SharedArena } from '../../native/native-ops.js';
+import { CallRecord, EMPTY, POOL_MAX, noop, promiseFor } from './gsp-call-record.js';
 import { elementsFor, type GspDrop, type GspReceiverSink } from './gsp-element.js';
 import {
   GSP_ASYNC_FUNCTIONS,
@@ -48,130 +48,33 @@ import {
   GspFunction,
   GspFwState,
   GspRegion,
-  RPC_RESULT_PENDING,
   gspFunctionName,
 } from './gsp-layout.js';
 import { GspRegionView, initGspRegion, openEndpoint, type GspEndpoint } from './gsp-queue.js';
 import { GspReceiver } from './gsp-receiver.js';
-import { GspSender, type OutgoingMessage } from './gsp-sender.js';
+import {
+  GSP_DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  GSP_DEFAULT_RPC_TIMEOUT_MS,
+  GSP_DEFAULT_SPACE_TIMEOUT_MS,
+  type GspCallOptions,
+  type GspClientStats,
+  type GspEvent,
+  type GspRpcClientOptions,
+} from './gsp-rpc-types.js';
+import { GspSender } from './gsp-sender.js';
 import { declaredRmPayloadBytes, rpcResultError, type GspRpcCaller } from './rm-payload.js';
 
-/** OpenRM reply wait: defaultus + defaultus/2 with the 4 s graphics-mode default (`kernel_gsp.c` `_kgspRpcRecvPoll`). */
-export const GSP_DEFAULT_RPC_TIMEOUT_MS = 6000;
-/** OpenRM command-queue space wait per element (`message_queue_cpu.c`). */
-export const GSP_DEFAULT_SPACE_TIMEOUT_MS = 1000;
-export const GSP_DEFAULT_HEARTBEAT_TIMEOUT_MS = 2000;
+export {
+  GSP_DEFAULT_HEARTBEAT_TIMEOUT_MS, GSP_DEFAULT_RPC_TIMEOUT_MS, GSP_DEFAULT_SPACE_TIMEOUT_MS,
+  type GspCallOptions, type GspClientStats, type GspEvent, type GspRpcClientOptions,
+};
+
 /** Spin this long for a reply before sleeping, only while a call is in flight (0 = off: on a shared 2-core host a spin steals the core the GSP thread needs). */
 const SPIN_US = Number(process.env.VGPUD_GSP_SPIN_US ?? 0);
-
-export interface GspRpcClientOptions {
-  arena: SharedArena;
-  /** Region base in the arena (page aligned). Default 0. */
-  base?: bigint;
-  /** Initialise the region (PTEs, cmdq header, control page). The host owns the region: default true. */
-  init?: boolean;
-  /** Default reply timeout per call, counted from the call (queue time included). */
-  timeoutMs?: number;
-  /** Wait for command-queue space per element before failing with Busy. */
-  spaceTimeoutMs?: number;
-  /** A heartbeat that does not move for this long while a call is in flight means the firmware is gone. */
-  heartbeatTimeoutMs?: number;
-  /** Longest sleep of the receive loop between health checks. */
-  pollMs?: number;
-  logger?: Logger;
-}
-
-export interface GspCallOptions extends RpcOptions {
-  /** GFID placed in the RPC header's cpuRmGfid (0 = the PF). */
-  gfid?: number;
-  /**
-   * Payload bytes of the reply, when it may be split into continuation records and its own header does not say
-   * (RM control and alloc replies do). Default: the request's size, as nouveau expects (`r535_gsp_msg_recv`).
-   */
-  replyBytes?: number;
-}
-
-/** A firmware event as the transport delivers it (the HAL turns it into a FirmwareEventRecord). */
-export interface GspEvent {
-  fn: number;
-  name: string;
-  gfid: number;
-  sequence: number;
-  payload: Uint8Array;
-}
-
-export interface GspClientStats {
-  /** call()s made (including those that failed before being sent). */
-  calls: number;
-  /** send()s of asynchronous RPCs written into the command queue. */
-  asyncSent: number;
-  replies: number;
-  events: number;
-  timeouts: number;
-  /** Replies whose caller was gone (timed out, cancelled). */
-  lateReplies: number;
-  /** Messages below 0x1000 that matched no call (neither the one in flight nor an expired one): logged, dropped. */
-  unexpected: number;
-  /** Elements or messages dropped (checksum, malformed, broken continuation). */
-  drops: number;
-  /** Most calls ever waiting behind the one in flight. */
-  maxQueued: number;
-  elementsSent: number;
-  elementsReceived: number;
-  /** Wake-ups (futex/notify) sent to the firmware: one per time it had gone to sleep, not one per message. */
-  wakesSent: number;
-  /** Times the receive loop went to sleep waiting for the firmware. */
-  sleeps: number;
-}
 
 interface ClientEvents {
   event: (e: GspEvent) => void;
   lost: (error: VgpuError) => void;
-}
-
-/**
- * One call (or asynchronous send). It is also the outgoing message, so one object per call instead of three.
- * Records are pooled: a record that went straight into the ring is referenced only by the client, so once settled
- * it serves the next call.
- */
-class Pending implements OutgoingMessage {
-  fn = 0;
-  /** RPC-header sequence; assigned when written (0 for an asynchronous send). */
-  sequence = 0;
-  gfid = 0;
-  payload: Uint8Array = EMPTY;
-  result = RPC_RESULT_PENDING;
-  resultPrivate = RPC_RESULT_PENDING;
-  /** No reply expected (send()). */
-  async = false;
-  /** Settled: skipped by the queue and by the sender if it was still waiting there. */
-  cancelled = false;
-  replyBytes: number | null = null;
-  deadline = 0;
-  timeoutMs = 0;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-  /** Written into the ring by send() itself: nothing outside the client holds the record, it may be reused. */
-  recyclable = false;
-  resolve: (payload: Uint8Array) => void = noop;
-  reject: (error: VgpuError) => void = noop;
-}
-
-const EMPTY = new Uint8Array(0);
-/** Records kept for reuse. */
-const POOL_MAX = 64;
-
-function noop(): void {}
-
-/**
- * `new Promise(executor)` with one shared executor instead of a closure per call: the executor runs
- * synchronously, so the resolving functions are picked up right after the constructor returns.
- */
-let capturedResolve: (payload: Uint8Array) => void = noop;
-let capturedReject: (error: VgpuError) => void = noop;
-function captureResolvers(resolve: (payload: Uint8Array) => void, reject: (error: VgpuError) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
 }
 
 const NOOP_LOGGER: Logger = {
@@ -193,11 +96,11 @@ export class GspRpcClient implements GspRpcCaller {
   private readonly sender: GspSender;
   private readonly receiver: GspReceiver;
   /** The call whose request is in the command queue and whose reply is awaited; null when none. */
-  private current: Pending | null = null;
+  private current: CallRecord | null = null;
   /** Calls and sends waiting for `current` to settle, oldest first (settled ones are skipped). */
-  private readonly queue: Pending[] = [];
+  private readonly queue: CallRecord[] = [];
   private queueHead = 0;
-  private readonly pool: Pending[] = [];
+  private readonly pool: CallRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
   private timerAt = 0;
   private idle = true;
@@ -243,8 +146,8 @@ export class GspRpcClient implements GspRpcCaller {
     this.sender = new GspSender(this.ep, {
       spaceTimeoutMs: opts.spaceTimeoutMs ?? GSP_DEFAULT_SPACE_TIMEOUT_MS,
       deadReason: () => this.lostError ?? (this.closed ? this.closedError() : null),
-      onError: (m, e) => this.writeFailed(m as Pending, e),
-      onWritten: (m) => this.written(m as Pending),
+      onError: (m, e) => this.writeFailed(m as CallRecord, e),
+      onWritten: (m) => this.written(m as CallRecord),
     });
     this.receiver = new GspReceiver(this.ep);
     this.done = this.loop();
@@ -265,7 +168,7 @@ export class GspRpcClient implements GspRpcCaller {
   /** Calls and sends waiting behind the one in flight. */
   get queued(): number {
     let n = 0;
-    for (let i = this.queueHead; i < this.queue.length; i++) if (!(this.queue[i] as Pending).cancelled) n++;
+    for (let i = this.queueHead; i < this.queue.length; i++) if (!(this.queue[i] as CallRecord).cancelled) n++;
     return n;
   }
   get stats(): Readonly<GspClientStats> {
@@ -338,8 +241,8 @@ export class GspRpcClient implements GspRpcCaller {
     return null;
   }
 
-  private record(fn: number, payload: Uint8Array, opts: GspCallOptions | undefined, async: boolean): Pending {
-    const p = this.pool.pop() ?? new Pending();
+  private record(fn: number, payload: Uint8Array, opts: GspCallOptions | undefined, async: boolean): CallRecord {
+    const p = this.pool.pop() ?? new CallRecord();
     p.fn = fn;
     p.sequence = 0;
     p.gfid = opts?.gfid ?? 0;
@@ -359,10 +262,8 @@ export class GspRpcClient implements GspRpcCaller {
     return p;
   }
 
-  private enqueue(p: Pending): Promise<Uint8Array> {
-    const promise = new Promise<Uint8Array>(captureResolvers);
-    p.resolve = capturedResolve;
-    p.reject = capturedReject;
+  private enqueue(p: CallRecord): Promise<Uint8Array> {
+    const promise = promiseFor(p);
     if (this.current === null && this.queueHead === this.queue.length) {
       this.issue(p);
     } else {
@@ -375,7 +276,7 @@ export class GspRpcClient implements GspRpcCaller {
   }
 
   /** Write `p` into the command queue: a call becomes the one in flight, a send resolves once written. */
-  private issue(p: Pending): void {
+  private issue(p: CallRecord): void {
     if (p.async) {
       p.sequence = 0; // nothing will answer it; nouveau sends these with NVKM_GSP_RPC_REPLY_NOSEQ (RPC sequence 0)
       p.recyclable = this.sender.send(p);
@@ -396,8 +297,8 @@ export class GspRpcClient implements GspRpcCaller {
   /** The call in flight settled: let the next in line go (sends go straight through, up to the next call). */
   private pump(): void {
     while (this.current === null && this.queueHead < this.queue.length) {
-      const p = this.queue[this.queueHead] as Pending;
-      this.queue[this.queueHead++] = undefined as unknown as Pending;
+      const p = this.queue[this.queueHead] as CallRecord;
+      this.queue[this.queueHead++] = undefined as unknown as CallRecord;
       if (!p.cancelled) this.issue(p);
     }
     if (this.queueHead === this.queue.length) {
@@ -407,7 +308,7 @@ export class GspRpcClient implements GspRpcCaller {
   }
 
   /** An asynchronous send is wholly in the ring. */
-  private written(p: Pending): void {
+  private written(p: CallRecord): void {
     if (!p.async || p.cancelled) return;
     this.stats_.asyncSent++;
     this.finish(p);
@@ -416,12 +317,12 @@ export class GspRpcClient implements GspRpcCaller {
   }
 
   /** The sender could not write `p` (queue full past the space timeout, peer dead, closed). */
-  private writeFailed(p: Pending, error: VgpuError): void {
+  private writeFailed(p: CallRecord, error: VgpuError): void {
     this.settleError(p, error);
   }
 
   /** Reject `p` if it is not settled yet: take it out of flight or out of the queue, remember a sent one. */
-  private settleError(p: Pending, error: VgpuError): void {
+  private settleError(p: CallRecord, error: VgpuError): void {
     if (p.cancelled) return;
     const wasCurrent = p === this.current;
     if (wasCurrent) {
@@ -436,13 +337,13 @@ export class GspRpcClient implements GspRpcCaller {
   }
 
   /** Mark settled and drop the abort listener. A queued record stays in the queue array and is skipped there. */
-  private finish(p: Pending): void {
+  private finish(p: CallRecord): void {
     p.cancelled = true;
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
   }
 
   /** Return a settled record to the pool (dropping what it referenced) if nothing outside the client holds it. */
-  private recycle(p: Pending): void {
+  private recycle(p: CallRecord): void {
     if (!p.recyclable) return;
     p.payload = EMPTY;
     p.signal = undefined;
@@ -477,20 +378,20 @@ export class GspRpcClient implements GspRpcCaller {
     // Queued calls first: one past its deadline leaves without ever being sent. Then the call in flight; settling
     // it sends the next live one, which is not due yet.
     for (let i = this.queueHead; i < this.queue.length; i++) {
-      const p = this.queue[i] as Pending;
+      const p = this.queue[i] as CallRecord;
       if (!p.cancelled && p.deadline <= now) this.onTimeout(p);
     }
     const cur = this.current;
     if (cur !== null && cur.deadline <= now) this.onTimeout(cur);
     let next = this.current === null ? Infinity : this.current.deadline;
     for (let i = this.queueHead; i < this.queue.length; i++) {
-      const p = this.queue[i] as Pending;
+      const p = this.queue[i] as CallRecord;
       if (!p.cancelled && p.deadline < next) next = p.deadline;
     }
     if (next !== Infinity) this.armTimer(next);
   }
 
-  private onTimeout(p: Pending): void {
+  private onTimeout(p: CallRecord): void {
     const sent = p === this.current;
     this.stats_.timeouts++;
     this.log.warn('GSP RPC timed out', { fn: gspFunctionName(p.fn), sequence: sent ? p.sequence : undefined, timeoutMs: p.timeoutMs, sent });

@@ -48,9 +48,10 @@ describe('reply matching', () => {
 
   it('does not give a late reply of a timed-out call to the next call of the same function (nouveau would)', async () => {
     raw = new RawGsp();
-    const first = raw.client.call(GspFunction.GSP_RM_CONTROL, pattern(32, 1), { timeoutMs: 30 });
+    const first = assert.rejects(raw.client.call(GspFunction.GSP_RM_CONTROL, pattern(32, 1), { timeoutMs: 30 }),
+      (e) => isVgpuError(e, ErrorCode.RpcTimeout));
     const c1 = await raw.command();
-    await assert.rejects(first, (e) => isVgpuError(e, ErrorCode.RpcTimeout));
+    await first;
     const second = raw.client.call(GspFunction.GSP_RM_CONTROL, pattern(32, 2));
     const c2 = await raw.command();
     assert.notEqual(c2.sequence, c1.sequence);
@@ -65,10 +66,10 @@ describe('reply matching', () => {
 
   it('fails the call with the rpc_result its reply carries', async () => {
     raw = new RawGsp();
-    const call = raw.client.call(GspFunction.GSP_RM_ALLOC, pattern(44, 1));
+    const call = assert.rejects(raw.client.call(GspFunction.GSP_RM_ALLOC, pattern(44, 1)), (e) => isVgpuError(e, ErrorCode.OutOfMemory));
     const c = await raw.command();
     await raw.write([{ fn: c.fn, sequence: c.sequence, payload: new Uint8Array(0), result: 0x51 }]);
-    await assert.rejects(call, (e) => isVgpuError(e, ErrorCode.OutOfMemory));
+    await call;
   });
 });
 
@@ -123,10 +124,11 @@ describe('split replies (nouveau length rules)', () => {
     it(`${name}: that call fails with FirmwareRpc and the queue reads on`, async () => {
       raw = new RawGsp();
       const size = GSP_MAX_ELEMENT_PAYLOAD + 1000;
-      const call = raw.client.call(GspFunction.GET_GSP_STATIC_INFO, big(size));
+      const call = assert.rejects(raw.client.call(GspFunction.GET_GSP_STATIC_INFO, big(size)),
+        (e) => isVgpuError(e, ErrorCode.FirmwareRpc) && why.test((e as Error).message));
       const c = await raw.command();
       await raw.write(build(c.fn, c.sequence, big(size)));
-      await assert.rejects(call, (e) => isVgpuError(e, ErrorCode.FirmwareRpc) && why.test((e as Error).message));
+      await call;
       // Resynchronised: the next call and its reply go through.
       const next = raw.client.call(GspFunction.NOP, pattern(16, 5));
       const n = await raw.command();
