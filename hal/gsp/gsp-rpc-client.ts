@@ -14,7 +14,7 @@
  * GSP_ASYNC_FUNCTIONS) and resolves once it is in the ring. It keeps its place in the FIFO but does not occupy the
  * in-flight slot, as nouveau's NVKM_GSP_RPC_REPLY_NOWAIT pushes return at once.
  *
- * Reply matching. nouveau and the 570-era OpenRM take the first message whose FUNCTION equals the one awaited
+ * Reply matching. nouveau and earlier OpenRM releases take the first message whose FUNCTION equals the one awaited
  * (`r535_gsp_msg_recv`; OpenRM `_kgspRpcDrainOneEvent`); later OpenRM also compares the RPC-header sequence. We
  * stamp every call with the next RPC sequence (one per element, 0 for the asynchronous boot RPCs — as nouveau has
  * since commit 90caca3b7264, because 570 firmware asserts on their order) and match on function AND sequence.
