@@ -11,6 +11,7 @@ import type { VgpudPlugin } from '../../core/contracts/plugin.js';
 import { TOKENS } from '../../core/tokens.js';
 import { MigrationService } from './migration-service.js';
 import { migrateRoute } from './migrate-route.js';
+import { VfioMigrationPort } from './vfio-migration-port.js';
 
 export const MIGRATION_PLUGIN_NAME = 'migration';
 
@@ -35,6 +36,7 @@ export function createMigrationPlugin(): VgpudPlugin {
     module: new ContainerModule(({ bind }) => {
       bind(MigrationService).toSelf().inSingletonScope();
       bind(TOKENS.Migration).toService(MigrationService);
+      bind(TOKENS.MigrationPort).toDynamicValue((ctx) => new VfioMigrationPort(ctx.get<MigrationService>(TOKENS.Migration))).inSingletonScope();
       bind(TOKENS.HttpRoutes).toDynamicValue((ctx) => migrateRoute(ctx.get<MigrationService>(TOKENS.Migration)));
     }),
     async start(ctx) {
