@@ -45,10 +45,24 @@ export class VgpuGuest {
 
   /** Bring the device up as a guest driver would (see the file comment). Does not set up RPC: call rpcSetup(). */
   static async start(dev: VmmDevice): Promise<VgpuGuest> {
+    return VgpuGuest.make(dev, true);
+  }
+
+  /**
+   * Take over a device whose state came by migration: the destination VMM restores only what it owns — config
+   * space and the MSI-X eventfds, as QEMU's vfio_pci_load_config does — and the guest carries on with the RPC
+   * channel and interrupt enables the device state brought (its control page came with guest RAM).
+   */
+  static async adopt(dev: VmmDevice): Promise<VgpuGuest> {
+    return VgpuGuest.make(dev, false);
+  }
+
+  private static async make(dev: VmmDevice, driverInit: boolean): Promise<VgpuGuest> {
     const msix = new IrqEventfds(dev.msixCount);
     const g = new VgpuGuest(dev, msix);
     try {
-      await g.enableDevice();
+      await g.restoreVmmState();
+      if (driverInit) await g.unmaskInterrupts();
     } catch (e) {
       msix.close();
       throw e;
@@ -60,8 +74,14 @@ export class VgpuGuest {
     return this.dev.client;
   }
 
-  /** Memory space + bus master on, MSI-X enabled (the VMM hands over the eventfds), interrupt tree unmasked. */
+  /** Memory space + bus master on, MSI-X enabled, interrupt tree unmasked: what the guest driver does at probe. */
   async enableDevice(): Promise<void> {
+    await this.restoreVmmState();
+    await this.unmaskInterrupts();
+  }
+
+  /** Config space (memory space, bus master, MSI-X enable) and the MSI-X eventfds handed to the server. */
+  async restoreVmmState(): Promise<void> {
     const c = this.client;
     const cmd = await c.config(Pci.COMMAND, 2);
     await c.setConfig(Pci.COMMAND, 2, cmd | Pci.COMMAND_MEMORY | Pci.COMMAND_MASTER | Pci.COMMAND_INTX_DISABLE);
@@ -71,6 +91,10 @@ export class VgpuGuest {
       await c.setConfig(msixAt + Pci.MSIX_FLAGS, 2, (ctl | Pci.MSIX_FLAGS_ENABLE) & ~Pci.MSIX_FLAGS_MASKALL);
     }
     if (this.msix.fds.length > 0) await this.dev.enableMsix(this.msix);
+  }
+
+  /** The guest driver unmasks leaf 0 (RPC answered, firmware exception) and its subtree. */
+  async unmaskInterrupts(): Promise<void> {
     await this.writeReg(Bar0.cpuIntrLeafEnSet(0), LEAF0_RPC_ANSWERED | LEAF0_FW_EXCEPTION);
     await this.writeReg(Bar0.CPU_INTR_TOP_EN_SET, 1);
   }
