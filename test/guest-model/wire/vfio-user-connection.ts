@@ -84,6 +84,7 @@ export class VfioUserConnection {
   private rxFds: number[] = [];
   private wantWrite = false;
   private isOpen = true;
+  private held = false;
 
   private constructor(readonly fd: number, opts: ConnectionOptions) {
     this.ops = loadFdOps();
@@ -104,6 +105,15 @@ export class VfioUserConnection {
 
   get open(): boolean {
     return this.isOpen;
+  }
+
+  /**
+   * Keep the process alive while the connection is open (a VMM process lives as long as its device). By default an
+   * idle connection does not hold the event loop, so a test file ends when its tests do.
+   */
+  hold(): void {
+    this.held = true;
+    this.updateRef();
   }
 
   /** Handle the commands the server sends (DMA_READ, DMA_WRITE). Without a handler they are refused ENOTSUP. */
@@ -174,7 +184,7 @@ export class VfioUserConnection {
 
   private updateRef(): void {
     if (!this.isOpen) return;
-    if (this.pending.size > 0 || this.outgoing.length > 0) this.watcher.ref();
+    if (this.held || this.pending.size > 0 || this.outgoing.length > 0) this.watcher.ref();
     else this.watcher.unref();
   }
 
