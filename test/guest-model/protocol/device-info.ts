@@ -72,6 +72,12 @@ export async function requestRegionInfo(conn: VfioUserConnection, index: number,
     closeFds(r.fds);
     throw new VfioUserProtocolError(`DEVICE_GET_REGION_INFO(${index}) reply of ${r.payload.length} bytes (needs 32)`);
   }
+  if (r.payload.length > argsz) {
+    // QEMU spec "Message sizes": when the full reply does not fit the request's argsz, "the full payload is not
+    // included in the reply".
+    closeFds(r.fds);
+    throw new VfioUserProtocolError(`DEVICE_GET_REGION_INFO(${index}) reply of ${r.payload.length} bytes for a request with argsz ${argsz}`);
+  }
   return { payload: r.payload, fds: r.fds };
 }
 
