@@ -177,4 +177,25 @@ describe('guest model: a vGPU migrated between two daemons over vfio-user, the V
     assert.equal(await s.migState(), MigState.RUNNING);
     assert.equal(await srcGuest!.echo('the source runs again'), 'the source runs again');
   });
+
+  it('invalid migration data fails RESUMING → STOP, and DEVICE_RESET brings the device from ERROR back to RUNNING', async () => {
+    // QEMU spec MIG_DEVICE_STATE: "If the delivered data is found to be incomplete, inconsistent, or otherwise
+    // invalid, fail the SET command and optionally transition to the ERROR state … To recover from ERROR,
+    // VFIO_USER_DEVICE_RESET must be used to return back to RUNNING."
+    const g = dstGuest ?? await VgpuGuest.start(dstDev!);
+    dstGuest = g;
+    const c = dstDev!.client;
+    await c.setMigState(MigState.STOP);
+    await c.setMigState(MigState.RESUMING);
+    await c.migWrite(Buffer.alloc(3 * PAGE, 0x41));
+    await assert.rejects(c.setMigState(MigState.STOP), (e: unknown) => isErrno(e), 'garbage is not a device state');
+    const st = await c.migState();
+    assert.ok(st === MigState.ERROR || st === MigState.RESUMING, `after the refused arc the device is in ERROR or still RESUMING (got ${st})`);
+    await g.reset();
+    assert.equal(await c.migState(), MigState.RUNNING);
+    await g.enableDevice();
+    assert.equal((await g.rpcSetup()).result, 0);
+    assert.equal(await g.echo('recovered'), 'recovered');
+    assert.deepEqual(c.violations, []);
+  });
 });

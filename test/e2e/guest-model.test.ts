@@ -360,6 +360,11 @@ describe('guest model: a VMM and guest driver on a vGPU over vfio-user (issue 11
 
     await d.client.dmaLoggingStop();
     await assert.rejects(d.client.dmaLoggingReport(ram.iova, BigInt(ram.size), BigInt(PAGE)), (e: unknown) => e instanceof VfioUserErrnoError, 'no report once logging stopped');
+    // vfio-user's "num_ranges 0: log every write" (QEMU spec DMA_LOGGING_START).
+    await d.client.dmaLoggingStart(BigInt(PAGE), []);
+    assert.equal((await g.ceCopy(0x200000n, GuestLayout.DATA + 5 * PAGE, 16, 0)).result, 0);
+    assert.ok((await d.client.dmaLoggingReport(ram.iova, BigInt(ram.size), BigInt(PAGE))).includes(GuestLayout.DATA / PAGE + 5), 'logged without ranges');
+    await d.client.dmaLoggingStop();
     assert.deepEqual(d.client.violations, []);
   });
 

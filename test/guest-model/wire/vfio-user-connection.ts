@@ -97,6 +97,11 @@ export class VfioUserConnection {
     this.watcher.unref();
   }
 
+  /** Speak vfio-user on an already connected stream socket (unit tests use one end of a socketpair). */
+  static fromFd(fd: number, opts: ConnectionOptions = {}): VfioUserConnection {
+    return new VfioUserConnection(fd, opts);
+  }
+
   /** Connect to a vfio-user socket (throws the addon's typed error when nobody listens there). */
   static connect(path: string, opts: ConnectionOptions = {}): VfioUserConnection {
     const ops = loadFdOps();
