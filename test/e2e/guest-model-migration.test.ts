@@ -10,7 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Harness } from './helpers/daemon-harness.js';
-import { createVgpus, show, socketOf, startRig, type VgpuJson } from './helpers/guest-model-rig.js';
+import { createVgpus, pattern, show, socketOf, startRig, type VgpuJson } from './helpers/guest-model-rig.js';
 import { fdOpsAvailable } from '../../native/fd-ops.js';
 import { MIGRATION_P2P, MIGRATION_PRE_COPY, MIGRATION_STOP_COPY, MigState } from '../guest-model/wire/spec-constants.js';
 import { isErrno } from '../guest-model/wire/errors.js';
@@ -20,12 +20,6 @@ import { Bar0 } from '../guest-model/guest/vgpu-registers.js';
 
 const skip = fdOpsAvailable() ? false : 'the native addon is not built (npm run build:native)';
 const PAGE = 4096;
-
-function pattern(seed: number, length: number): Buffer {
-  const b = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) b[i] = (Math.imul(i + 1, 2654435761 + seed) >>> 24) & 0xff;
-  return b;
-}
 
 /** FB slices of two devices compared in 64 MiB windows; returns the first differing offset or -1n. */
 function firstDifference(a: Harness, aOff: bigint, b: Harness, bOff: bigint, length: bigint): bigint {

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GPU, type Harness } from './helpers/daemon-harness.js';
 import {
-  createVgpus, deviceBoot0, deviceFb, deviceFbIsZero, fdCount, peerPid, show, showUntil, socketOf, startRig, type VgpuJson,
+  createVgpus, deviceBoot0, deviceFb, deviceFbIsZero, fdCount, peerPid, show, showUntil, socketOf, startRig, pattern, type VgpuJson,
 } from './helpers/guest-model-rig.js';
 import { fdOpsAvailable, loadFdOps } from '../../native/fd-ops.js';
 import { boardByKey, boot0For, decodeBoot0, ADA_ARCHITECTURE, ADA_IMPLEMENTATION } from '../../hal/ada-lovelace/chips.js';
@@ -34,16 +34,6 @@ const skip = fdOpsAvailable() ? false : 'the native addon is not built (npm run 
 const board = boardByKey('rtx6000-ada')!;
 const PAGE = 4096;
 const MAX_DMA_MAPS = 8;
-
-function pattern(seed: number, length: number): Buffer {
-  const b = Buffer.alloc(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
 
 describe('guest model: a VMM and guest driver on a vGPU over vfio-user (issue 11 point 6)', { skip, timeout: 600_000 }, () => {
   let h: Harness;

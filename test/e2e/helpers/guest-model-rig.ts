@@ -92,3 +92,14 @@ export function deviceFbIsZero(h: Harness, offset: bigint, length: bigint): bool
   }
   return true;
 }
+
+/** Bytes no two seeds (and no two offsets) share, so a misplaced copy shows (xorshift32). */
+export function pattern(seed: number, length: number): Buffer {
+  const b = Buffer.alloc(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
