@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, VgpuError } from '../core/contracts/exceptions.js';
-import type { ArenaBacking, CreateArenaOptions, NativeOps, SharedArena, WaitResult } from './native-ops.js';
+import type { ArenaBacking, CreateArenaOptions, KernelReport, NativeOps, SharedArena, WaitResult } from './native-ops.js';
 import {
   checkAlign, checkArenaSize, checkPageSize, checkPattern, checkRange, checkWindowLength,
 } from './arena-checks.js';
@@ -35,6 +35,11 @@ interface RawArena {
 interface RawAddon {
   Arena: new (kind: 'memfd' | 'file' | 'open', size: number, path?: string) => RawArena;
   memsetFloor(buf: Buffer, byte: number): void;
+  /** Absent from an addon built before run-time kernel selection (then the report says so). */
+  fillFloor?(buf: Buffer, pattern: number): void;
+  kernels?(): KernelReport;
+  /** Pin kernels for benchmarks and tests ('auto' or null resets a key); throws VGPU_EINVAL for a kernel the CPU lacks. */
+  setKernels?(choice: Partial<Record<'fill' | 'pageHash' | 'bufferHash', string | null> & { streamThreshold: number | 'auto' | null }>): KernelReport;
   /** Absent from an addon built before it was added (then the TS function stands in). */
   hashBuffers?(parts: readonly Uint8Array[]): bigint;
   sdNotify(state: string): boolean;
@@ -158,6 +163,12 @@ export class NativeArena implements SharedArena {
   }
 }
 
+function staleAddon(what: string): VgpuError {
+  return new VgpuError(ErrorCode.IllegalState, `${what}: the native addon was built before this entry point existed`, {
+    hint: 'rebuild it: npm run build:native',
+  });
+}
+
 class AddonOps implements NativeOps {
   readonly kind = 'native' as const;
   constructor(private readonly addon: RawAddon) {}
@@ -193,6 +204,18 @@ class AddonOps implements NativeOps {
 
   memsetFloor(buf: Buffer, byte: number): void {
     wrap(() => this.addon.memsetFloor(buf, byte));
+  }
+
+  fillFloor(buf: Buffer, pattern: number): void {
+    const f = this.addon.fillFloor;
+    if (f === undefined) throw staleAddon('fillFloor');
+    wrap(() => f(buf, pattern));
+  }
+
+  kernels(): KernelReport {
+    const f = this.addon.kernels;
+    if (f === undefined) throw staleAddon('kernels');
+    return wrap(() => f());
   }
 
   hashBuffers(parts: readonly Uint8Array[]): bigint {
