@@ -37,6 +37,8 @@ interface RawAddon {
   memsetFloor(buf: Buffer, byte: number): void;
   /** Absent from an addon built before run-time kernel selection (then the report says so). */
   fillFloor?(buf: Buffer, pattern: number): void;
+  /** fillFloor on one helper thread at the job threads' priority (bench:scrub's floor). */
+  libcFillJob?(buf: Buffer, pattern: number): Promise<void>;
   kernels?(): KernelReport;
   /** Pin kernels for benchmarks and tests ('auto' or null resets a key); throws VGPU_EINVAL for a kernel the CPU lacks. */
   setKernels?(choice: Partial<Record<'fill' | 'pageHash' | 'bufferHash', string | null> & { streamThreshold: number | 'auto' | null }>): KernelReport;

@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Arena", DefineArena(env));
   exports.Set("memsetFloor", Napi::Function::New(env, MemsetFloor, "memsetFloor"));
   exports.Set("fillFloor", Napi::Function::New(env, FillFloor, "fillFloor"));
+  exports.Set("libcFillJob", Napi::Function::New(env, LibcFillJobStart, "libcFillJob"));
   exports.Set("kernels", Napi::Function::New(env, KernelsInfo, "kernels"));
   exports.Set("setKernels", Napi::Function::New(env, SetKernels, "setKernels"));
   exports.Set("hashBuffers", Napi::Function::New(env, HashBuffers, "hashBuffers"));

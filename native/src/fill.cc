@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <cwchar>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "common.h"
@@ -339,6 +341,53 @@ Napi::Value FillFloor(const Napi::CallbackInfo& info) {
   }
   FillLibc(p, len, pat);
   return env.Undefined();
+}
+
+// libcFillJob(buf, pattern) → Promise: the same C-library call as fillFloor, but on ONE helper thread with the
+// priority the job threads take (parallel.h). bench:scrub times its floor this way, so on a busy host the floor and
+// the addon are scheduled alike and the ratio compares store loops, not scheduling classes.
+class LibcFillJob : public Napi::AsyncWorker {
+ public:
+  LibcFillJob(Napi::Env env, Napi::Buffer<uint8_t> buf, uint32_t pat)
+      : Napi::AsyncWorker(env, "vgpud:libcFillJob"), deferred_(Napi::Promise::Deferred::New(env)),
+        ref_(Napi::Persistent(buf)), p_(buf.Data()), len_(buf.Length()), pat_(pat) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    auto run = [this] {
+      LowerThisThreadPriority();
+      FillLibc(p_, len_, pat_);
+    };
+    try {
+      std::thread(run).join();
+    } catch (const std::system_error&) {
+      SetError("libcFillJob: cannot start a thread");
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(MakeError(Env(), kEInternal, e.Message()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::Reference<Napi::Buffer<uint8_t>> ref_;  // keeps the memory alive while the thread writes it
+  uint8_t* p_;
+  uint64_t len_;
+  uint32_t pat_;
+};
+
+Napi::Value LibcFillJobStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) ThrowCode(env, kEInval, "libcFillJob: first argument must be a Buffer");
+  uint32_t pat = ArgU32(info, 1, "libcFillJob", "pattern");
+  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+  if ((reinterpret_cast<uintptr_t>(buf.Data()) & 3) != 0 || (buf.Length() & 3) != 0) {
+    ThrowCode(env, kEAlign, "libcFillJob: the buffer must start and end on a 4-byte boundary");
+  }
+  auto* w = new LibcFillJob(env, buf, pat);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 }  // namespace vgpu
