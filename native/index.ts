@@ -7,9 +7,7 @@
  * NativeArena turns that into the bigint SharedArena interface and VgpuErrors with hints.
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../core/runtime/package-root.js';
 import { ErrorCode, VgpuError } from '../core/contracts/exceptions.js';
 import type { ArenaBacking, CreateArenaOptions, KernelReport, NativeOps, SharedArena, WaitResult } from './native-ops.js';
 import {
@@ -231,15 +229,9 @@ class AddonOps implements NativeOps {
   }
 }
 
-/** The folder holding binding.gyp (native/), from native/index.ts under tsx or dist/native/index.js after tsc. */
+/** The folder holding binding.gyp (native/ at the package root), from the sources under tsx or from dist/ alike. */
 function nativeDir(): string {
-  if (process.env.VGPUD_NATIVE_PATH) return process.env.VGPUD_NATIVE_PATH;
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (let d = here; d !== dirname(d); d = dirname(d)) {
-    if (existsSync(join(d, 'binding.gyp'))) return d;
-    if (existsSync(join(d, 'native', 'binding.gyp'))) return join(d, 'native');
-  }
-  return here;
+  return process.env.VGPUD_NATIVE_PATH || assetPath('native');
 }
 
 interface WarnLogger {
