@@ -33,24 +33,39 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+export interface Alternated {
+  /** Wall time per round, seconds. */
+  floor: number[];
+  subject: number[];
+  /**
+   * CPU time of the whole process per round, seconds — while a job runs the event loop only waits, so this is the
+   * job threads' time. On a loaded host it shows what the loops cost without the time they spent waiting for a core.
+   */
+  floorCpu: number[];
+  subjectCpu: number[];
+}
+
 /**
- * Time `floor` and `subject` alternately for `rounds` rounds (floor first in odd rounds, subject first in even ones)
- * so drift in the host's load hits both alike. Returns each one's times in seconds, per round.
+ * Time `floor` and `subject` alternately for `rounds` rounds (floor first in even rounds, subject first in odd ones)
+ * so drift in the host's load hits both alike.
  */
-export async function alternate(rounds: number, floor: () => unknown, subject: () => unknown): Promise<{ floor: number[]; subject: number[] }> {
-  const time = async (f: () => unknown): Promise<number> => {
+export async function alternate(rounds: number, floor: () => unknown, subject: () => unknown): Promise<Alternated> {
+  const out: Alternated = { floor: [], subject: [], floorCpu: [], subjectCpu: [] };
+  const time = async (f: () => unknown, wall: number[], cpu: number[]): Promise<void> => {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await f();
-    return Number(process.hrtime.bigint() - t0) / 1e9;
+    wall.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e6);
   };
-  const out = { floor: [] as number[], subject: [] as number[] };
   for (let i = 0; i < rounds; i++) {
     if (i % 2 === 0) {
-      out.floor.push(await time(floor));
-      out.subject.push(await time(subject));
+      await time(floor, out.floor, out.floorCpu);
+      await time(subject, out.subject, out.subjectCpu);
     } else {
-      out.subject.push(await time(subject));
-      out.floor.push(await time(floor));
+      await time(subject, out.subject, out.subjectCpu);
+      await time(floor, out.floor, out.floorCpu);
     }
   }
   return out;
