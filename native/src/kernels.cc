@@ -60,70 +60,44 @@ State& S() {
   return s;
 }
 
+// One kernel key: `value` names a kernel of `names` (or "auto"/"" to go back to the automatic choice); the CPU must be
+// able to run it. Returns an error message or "".
 template <class E, size_t N>
-bool Parse(const std::string& v, const char* const (&names)[N], E& out) {
-  for (size_t i = 0; i < N; i++) {
-    if (v == names[i]) {
-      out = static_cast<E>(i);
-      return true;
-    }
+std::string ApplyKernel(const char* key, const std::string& value, const char* const (&names)[N], E autoValue, E& cur,
+                        bool& pinned) {
+  if (value == "auto" || value.empty()) {
+    cur = autoValue;
+    pinned = false;
+    return "";
   }
-  return false;
+  for (size_t i = 0; i < N; i++) {
+    if (value != names[i]) continue;
+    if (!Usable(static_cast<E>(i))) return std::string(key) + ": this CPU cannot run '" + value + "'";
+    cur = static_cast<E>(i);
+    pinned = true;
+    return "";
+  }
+  std::string known;
+  for (size_t i = 0; i < N; i++) known += std::string(names[i]) + ", ";
+  return std::string(key) + ": unknown kernel '" + value + "' (" + known + "auto)";
 }
 
 // Applies one key=value; returns an error message or "".
 std::string Apply(State& s, const std::string& key, const std::string& value) {
-  const bool reset = value == "auto" || value.empty();
-  if (key == "fill") {
-    if (reset) {
-      s.pinFill = false;
-      s.cur.bigFill = s.auto_.bigFill;
-      return "";
-    }
-    BigFill f;
-    if (!Parse(value, kBigFillNames, f)) return "fill: unknown kernel '" + value + "' (libc, stream-sse2, stream-avx2, auto)";
-    if (!Usable(f)) return "fill: this CPU cannot run '" + value + "'";
-    s.cur.bigFill = f;
-    s.pinFill = true;
-    return "";
-  }
+  if (key == "fill") return ApplyKernel("fill", value, kBigFillNames, s.auto_.bigFill, s.cur.bigFill, s.pinFill);
+  if (key == "pageHash") return ApplyKernel("pageHash", value, kPageHashNames, s.auto_.pageHash, s.cur.pageHash, s.pinPage);
+  if (key == "bufferHash") return ApplyKernel("bufferHash", value, kBufHashNames, s.auto_.bufHash, s.cur.bufHash, s.pinBuf);
   if (key == "streamThreshold") {
-    if (reset) {
-      s.pinThreshold = false;
+    if (value == "auto" || value.empty()) {
       s.cur.streamBytes = s.auto_.streamBytes;
+      s.pinThreshold = false;
       return "";
     }
     char* end = nullptr;
     unsigned long long n = std::strtoull(value.c_str(), &end, 10);
-    if (end == value.c_str() || *end != '\0') return "streamThreshold: '" + value + "' is not a byte count";
+    if (end == value.c_str() || *end != '\0' || value[0] == '-') return "streamThreshold: '" + value + "' is not a byte count";
     s.cur.streamBytes = n;
     s.pinThreshold = true;
-    return "";
-  }
-  if (key == "pageHash") {
-    if (reset) {
-      s.pinPage = false;
-      s.cur.pageHash = s.auto_.pageHash;
-      return "";
-    }
-    PageHash h;
-    if (!Parse(value, kPageHashNames, h)) return "pageHash: unknown kernel '" + value + "' (scalar-x4, avx2-staggered, auto)";
-    if (!Usable(h)) return "pageHash: this CPU cannot run '" + value + "'";
-    s.cur.pageHash = h;
-    s.pinPage = true;
-    return "";
-  }
-  if (key == "bufferHash") {
-    if (reset) {
-      s.pinBuf = false;
-      s.cur.bufHash = s.auto_.bufHash;
-      return "";
-    }
-    BufHash h;
-    if (!Parse(value, kBufHashNames, h)) return "bufferHash: unknown kernel '" + value + "' (scalar, avx2, auto)";
-    if (!Usable(h)) return "bufferHash: this CPU cannot run '" + value + "'";
-    s.cur.bufHash = h;
-    s.pinBuf = true;
     return "";
   }
   return "unknown key '" + key + "' (fill, streamThreshold, pageHash, bufferHash)";

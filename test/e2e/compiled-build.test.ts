@@ -10,11 +10,11 @@ import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listDescriptors, pidAlive } from '../../hal/ada-lovelace/sim/sim-descriptor.js';
-import { ctl, GPU, root, setRunFrom, startDaemon, type Daemon } from './helpers/daemon-harness.js';
+import { ctl, GPU, root, setRunFrom, startDaemon, writeSimConfig, type Daemon } from './helpers/daemon-harness.js';
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
   return new Promise((r) => {
@@ -38,13 +38,7 @@ describe('the compiled build (dist/) runs the daemon, the simulator and the CLI'
     const b = spawnSync(process.execPath, [join(root, 'tools', 'build.mjs'), '--if-stale'], { cwd: root, stdio: 'inherit' });
     assert.equal(b.status, 0, 'npm run build failed');
     setRunFrom('dist');
-    writeFileSync(config, [
-      'logging: {format: human, level: info}',
-      'plugins:',
-      '  hal-ada-lovelace:',
-      `    devices: [{board: rtx6000-ada, bdf: "${GPU}", mode: process, dir: "${simDir}"}]`,
-      '',
-    ].join('\n'));
+    writeSimConfig(config, simDir);
   });
   after(async () => {
     if (daemon !== undefined && daemon.proc.exitCode === null && daemon.proc.signalCode === null) {

@@ -24,6 +24,17 @@ export function setRunFrom(mode: 'source' | 'dist'): void {
 }
 const binEnv = (): NodeJS.ProcessEnv => ({ ...process.env, VGPUD_RUN_FROM: runFrom });
 
+/** A daemon config with one process-mode simulated RTX 6000 Ada whose files live in `simDir`. */
+export function writeSimConfig(path: string, simDir: string): void {
+  writeFileSync(path, [
+    'logging: {format: human, level: info}',
+    'plugins:',
+    '  hal-ada-lovelace:',
+    `    devices: [{board: rtx6000-ada, bdf: "${GPU}", mode: process, dir: "${simDir}"}]`,
+    '',
+  ].join('\n'));
+}
+
 export interface Daemon { proc: ChildProcess; out: () => string; exited: Promise<number | null> }
 
 export interface Harness {
@@ -48,13 +59,7 @@ export async function createHarness(prefix: string): Promise<Harness> {
   const socket = join(dir, 'vgpud.sock');
   const state = join(dir, 'state');
   const config = join(dir, 'vgpud.yaml');
-  writeFileSync(config, [
-    'logging: {format: human, level: info}',
-    'plugins:',
-    '  hal-ada-lovelace:',
-    `    devices: [{board: rtx6000-ada, bdf: "${GPU}", mode: process, dir: "${simDir}"}]`,
-    '',
-  ].join('\n'));
+  writeSimConfig(config, simDir);
   const h: Harness = {
     dir, socket, state, config, sim, daemon: undefined,
     async start() {
