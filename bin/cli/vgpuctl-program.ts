@@ -2,7 +2,6 @@
  * vgpuctl: the command-line face of the control API. `runVgpuctl(argv)` returns the exit code instead of exiting,
  * so tests run it in-process against a fake daemon.
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BDF_PATTERN } from '../../core/config/bdf-pattern.js';
@@ -144,7 +143,8 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       throw e;
     }
   }
-  const newRequestId = (): string => `ctl-${randomUUID()}`;
+  // node:crypto loaded on use, like the API client: the --help path never needs it.
+  const newRequestId = async (): Promise<string> => `ctl-${(await import('node:crypto')).randomUUID()}`;
 
   /** Run a mutating call with a progress bar fed by /v1/events (TTY only, not with --json). */
   async function withProgress<T>(label: string, asJson: boolean, fn: () => Promise<T>): Promise<T> {
@@ -212,7 +212,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .option('--json', 'print JSON'), 'vgpuctl create --gpu 0000:41:00.0 --type RTX6000-Ada-24Q --count 2')
     .action(async (o: { gpu: string; type: string; count: number; vf?: number; requestId?: string; json?: boolean }) => {
       const type = /^\d+$/.test(o.type) ? Number(o.type) : o.type;
-      const requestId = o.requestId ?? newRequestId();
+      const requestId = o.requestId ?? await newRequestId();
       const r = await asRequest(requestId, () => withProgress(`creating ${o.count} × ${o.type}`, o.json === true, async () => (await client()).call<{ vgpus: Vgpu[] }>('POST', '/v1/vgpus', {
         gpu: o.gpu, type, count: o.count, requestId, ...(o.vf !== undefined ? { vf: o.vf } : {}),
       })));
@@ -267,7 +267,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .option('--request-id <id>', 'id of this request, to ask about it later (default: a new random one)', requestIdArg)
     .option('--json', 'print JSON'), 'vgpuctl apply layouts.yaml -c two-24q --dry-run')
     .action(async (file: string, o: { config?: string; dryRun?: boolean; force?: boolean; requestId?: string; json?: boolean }) => {
-      const requestId = o.requestId ?? newRequestId();
+      const requestId = o.requestId ?? await newRequestId();
       const body = { layout: readLayout(file), dryRun: o.dryRun === true, force: o.force === true, requestId, ...(o.config ? { config: o.config } : {}) };
       const r = await asRequest(requestId, () => withProgress('applying layout', o.json === true || o.dryRun === true,
         async () => (await client()).call<{ config: string; plan: PlanJson; applied: boolean }>('POST', '/v1/apply', body)));
