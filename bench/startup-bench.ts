@@ -9,6 +9,7 @@
 // Env: STARTUP_BENCH_ROUNDS (default 15).
 // Last line (parsed by tooling): startup: node_ms=N vgpuctl_help_ms=N ratio=X.XX …
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { assetPath } from '../core/runtime/package-root.js';
@@ -34,10 +35,28 @@ const subjects: Subject[] = [
   { name: 'vgpuctl --help from source (tsx)', args: [join(root, 'bin', 'vgpuctl.mjs'), '--help'], env: { VGPUD_RUN_FROM: 'source' } },
 ];
 
-function runOnce(s: Subject): number {
+/**
+ * CPU time of our reaped children so far, ms (/proc/self/stat fields cutime + cstime, in USER_HZ = 100 ticks/s on
+ * Linux): summed over the rounds it shows what each start costs without the time it waited for a core.
+ */
+function childCpuMs(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+    return (Number(f[13]) + Number(f[14])) * 10; // fields 16 and 17
+  } catch {
+    return NaN;
+  }
+}
+
+const cpu: number[] = [];
+
+function runOnce(s: Subject, i: number): number {
+  const c0 = childCpuMs();
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, s.args, { cwd: root, env: { ...process.env, ...s.env }, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  cpu[i] = (cpu[i] ?? 0) + childCpuMs() - c0;
   if (r.status !== 0) throw new Error(`${s.name} exited with ${r.status}: ${r.stderr}`);
   // A stale-build warning would mean the bench measured the tsx fallback: fail instead of printing a wrong figure.
   if (s.env?.VGPUD_RUN_FROM === undefined && r.stderr.includes('dist/ is')) throw new Error(`${s.name}: ${r.stderr.trim()}`);
@@ -45,20 +64,22 @@ function runOnce(s: Subject): number {
 }
 
 const times = subjects.map(() => [] as number[]);
-for (const s of subjects) runOnce(s); // warm the page cache for every file each one reads
+subjects.forEach((s, i) => runOnce(s, i)); // warm the page cache for every file each one reads
+cpu.fill(0);
 for (let round = 0; round < ROUNDS; round++) {
   for (let k = 0; k < subjects.length; k++) {
     const i = (round + k) % subjects.length;
-    times[i]!.push(runOnce(subjects[i]!));
+    times[i]!.push(runOnce(subjects[i]!, i));
   }
 }
 const med = times.map(median);
+const cpuMean = cpu.map((c) => c / ROUNDS);
 for (let i = 0; i < subjects.length; i++) {
   console.log(`${subjects[i]!.name}: median ${med[i]!.toFixed(1)} ms, min ${Math.min(...times[i]!).toFixed(1)} ms, ` +
-    `${(med[i]! / med[0]!).toFixed(2)}× node -e 0`);
+    `${(med[i]! / med[0]!).toFixed(2)}× node -e 0; CPU ${cpuMean[i]!.toFixed(0)} ms per start (${(cpuMean[i]! / cpuMean[0]!).toFixed(2)}×)`);
 }
 const loadEnd = load();
 console.log(`load at end: ${loadEnd}`);
 console.log(`startup: node_ms=${med[0]!.toFixed(1)} vgpuctl_help_ms=${med[1]!.toFixed(1)} ratio=${(med[1]! / med[0]!).toFixed(2)} ` +
   `vgpud_help_ratio=${(med[3]! / med[0]!).toFixed(2)} launcher_ms=${(med[1]! - med[2]!).toFixed(1)} ` +
-  `from_source_ratio=${(med[4]! / med[0]!).toFixed(2)} target=2.00 load="${loadStart} → ${loadEnd}"`);
+  `from_source_ratio=${(med[4]! / med[0]!).toFixed(2)} cpu_ratio=${(cpuMean[1]! / cpuMean[0]!).toFixed(2)} target=2.00 load="${loadStart} → ${loadEnd}"`);
