@@ -69,8 +69,8 @@ void Hash4(const uint8_t* p, uint64_t ps, uint64_t* out) {
 //    L1 set has 8 ways. The old kernel ran 16 pages side by side — 16 lines fighting for 8 ways, each line fetched
 //    from L2 twice — and ran at ~9 GB/s from memory on a Zen 3 EPYC. Here a second group of 8 pages runs half a page
 //    behind the first (group g−1's second half beside group g's first half), so the two groups' lines sit in
-//    different sets, and the multiplier still gets two independent chains: ~15–16 GB/s there, against a ~19 GB/s
-//    plain read of the same memory.
+//    different sets, and the multiplier still gets two independent chains: ~15–16 GB/s there (17–18 with the
+//    next-page prefetch below), against a ~19 GB/s plain read of the same memory.
 //  * The 8×8 word transpose is done as two 4×4 in-lane transposes of vectors assembled from 16-byte halves (a plain
 //    load for pages 0–3, a broadcast load + blend for pages 4–7), which keeps the cross-lane shuffle unit free.
 //  * The rotate is split so only one operation waits on the previous multiply: rotl5(h) ^ w = (h << 5) ^ ((h >> 27) ^
