@@ -7,6 +7,7 @@ import { loadAddon, loadNativeOps } from '../../native/index.js';
 import { fallbackOps } from '../../native/fallback.js';
 import type { SharedArena } from '../../native/native-ops.js';
 import { referencePageHash } from './fixtures/reference-hash.js';
+import { scribble } from './fixtures/scribble.js';
 
 const addon = loadAddon();
 const skip = process.env.VGPUD_NO_NATIVE === '1' ? 'VGPUD_NO_NATIVE=1: addon leg disabled'
@@ -15,14 +16,6 @@ const skip = process.env.VGPUD_NO_NATIVE === '1' ? 'VGPUD_NO_NATIVE=1: addon leg
 const raw = addon instanceof Error ? undefined : addon;
 const MiB = 1n << 20n;
 
-function scribble(a: SharedArena, offset: bigint, length: number, seed: number): void {
-  const w = a.window(offset, length);
-  let x = seed >>> 0;
-  for (let i = 0; i < length; i += 4) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    w.writeUInt32LE(x, i);
-  }
-}
 
 describe('run-time kernels', { skip }, () => {
   const ops = loadNativeOps(undefined, { fresh: true });

@@ -5,19 +5,11 @@ import type { SharedArena } from '../../native/native-ops.js';
 import { isVgpuError } from '../../core/contracts/exceptions.js';
 import { implementations, anonymousBacking } from './fixtures/impls.js';
 import { referencePageHash } from './fixtures/reference-hash.js';
+import { scribble } from './fixtures/scribble.js';
 
 const MiB = 1n << 20n;
 const impls = implementations();
 
-/** Deterministic non-trivial content: a page hash must depend on every word. */
-function scribble(arena: SharedArena, offset: bigint, length: number, seed: number): void {
-  const w = arena.window(offset, length);
-  let x = seed >>> 0;
-  for (let i = 0; i < length; i += 4) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    w.writeUInt32LE(x, i);
-  }
-}
 
 async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string): Promise<void> {
   await assert.rejects(async () => (typeof p === 'function' ? p() : p), (e: unknown) => {
