@@ -3,11 +3,13 @@
 // with another CPU picks another kernel. Also: the report names the CPU, and a bad override changes nothing.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { loadAddon, loadNativeOps } from '../../native/index.js';
 import { fallbackOps } from '../../native/fallback.js';
 import type { SharedArena } from '../../native/native-ops.js';
 import { referencePageHash } from './fixtures/reference-hash.js';
 import { scribble } from './fixtures/scribble.js';
+import { assetPath } from '../../core/runtime/package-root.js';
 
 const addon = loadAddon();
 const skip = process.env.VGPUD_NO_NATIVE === '1' ? 'VGPUD_NO_NATIVE=1: addon leg disabled'
@@ -15,7 +17,6 @@ const skip = process.env.VGPUD_NO_NATIVE === '1' ? 'VGPUD_NO_NATIVE=1: addon leg
     : addon.setKernels === undefined ? 'stale addon without run-time kernels: npm run build:native' : false;
 const raw = addon instanceof Error ? undefined : addon;
 const MiB = 1n << 20n;
-
 
 describe('run-time kernels', { skip }, () => {
   const ops = loadNativeOps(undefined, { fresh: true });
@@ -44,6 +45,22 @@ describe('run-time kernels', { skip }, () => {
     assert.ok(r.available.bufferHash.includes(r.bufferHash));
     assert.equal(r.available.pageHash.includes('avx2-staggered'), r.cpu.features.includes('avx2'));
     assert.equal(r.overridden, false);
+  });
+
+  it('VGPUD_KERNELS pins kernels when the addon loads; an item it cannot apply is ignored with a warning', () => {
+    const addonFile = assetPath('native', 'build', 'Release', 'vgpud_native.node');
+    const r = spawnSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(require(${JSON.stringify(addonFile)}).kernels()))`], {
+      env: { ...process.env, VGPUD_KERNELS: 'pageHash=scalar-x4,streamThreshold=65536,fill=warp-drive,bogus' },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const k = JSON.parse(r.stdout) as ReturnType<typeof ops.kernels>;
+    assert.equal(k.pageHash, 'scalar-x4');
+    assert.equal(k.fill.streamThreshold, 65536);
+    assert.equal(k.fill.large, ops.kernels().fill.large, 'the unknown fill kernel left the automatic choice');
+    assert.equal(k.overridden, true);
+    assert.match(r.stderr, /VGPUD_KERNELS item 'fill=warp-drive' ignored: fill: unknown kernel/);
+    assert.match(r.stderr, /VGPUD_KERNELS item 'bogus' ignored: expected key=value/);
   });
 
   it('refuses an unknown or unusable kernel and keeps the previous choice (all or nothing)', () => {
