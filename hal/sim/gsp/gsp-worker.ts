@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { isAbsolute } from 'node:path';
 import type { Logger } from '../../../core/contracts/logger.js';
 import { isVgpuError } from '../../../core/contracts/exceptions.js';
+import { siblingModule } from '../../../core/runtime/module-entry.js';
 import type { SharedArena } from '../../../native/native-ops.js';
 import { GspRpcServer } from './gsp-rpc-server.js';
 import type { CreateGspHandler, GspHandlerContext, GspWorkerCommand, GspWorkerData, GspWorkerMessage } from './gsp-worker-protocol.js';
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
       onCommand = l;
     },
   };
-  const mod = (await import(moduleUrl(data.handlerModule ?? new URL('./echo-handler' + extOf(import.meta.url), import.meta.url).href))) as {
+  const mod = (await import(moduleUrl(data.handlerModule ?? siblingModule(import.meta.url, './echo-handler')))) as {
     createHandler?: CreateGspHandler;
   };
   if (typeof mod.createHandler !== 'function') {
@@ -105,10 +106,6 @@ async function main(): Promise<void> {
 
   server.start();
   post({ op: 'ready' });
-}
-
-function extOf(url: string): string {
-  return url.endsWith('.ts') ? '.ts' : '.js';
 }
 
 main().catch((e: unknown) => {
