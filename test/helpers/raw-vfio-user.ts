@@ -92,6 +92,7 @@ export class RawPeer {
     if (this.closed) return;
     this.closed = true;
     this.watcher.close();
+    this.ops.closeFd(this.fd);
     for (const fd of this.pendingFds.splice(0)) this.ops.closeFd(fd);
     for (const w of this.closeWaiters.splice(0)) w();
   }

@@ -5,7 +5,9 @@
  *
  * Fairness: one readiness event reads at most READ_BUDGET bytes; the rest waits for the next loop turn (the poll
  * fires again while data is pending), so one client that floods its socket cannot keep the other vGPUs of the same
- * front process from being served. `pause()`/`resume()` stop reading while the owner has too much queued.
+ * front process from being served. `pause()`/`resume()` stop reading while the owner has too much queued; the
+ * channel itself stops reading while more than OUT_HIGH bytes of replies wait for a client that does not read them
+ * (and reads again below OUT_LOW), so a client cannot make the server buffer without bound.
  */
 import type { FdOps, FdWatcher } from '../../../native/fd-ops.js';
 import { WATCH_ERROR, WATCH_READABLE, WATCH_WRITABLE } from '../../../native/fd-ops.js';
@@ -14,11 +16,16 @@ import { MessageReader, type ReaderEvent } from './message-reader.js';
 /** Bytes read per readiness event before yielding to other sockets. */
 const READ_BUDGET = 1 << 20;
 const READ_CHUNK = 64 << 10;
+/** Outbound bytes queued (the socket buffer full) above which reading stops, and below which it starts again. */
+const OUT_HIGH = 8 << 20;
+const OUT_LOW = 1 << 20;
 
 export interface ChannelHandlers {
   onEvents(events: ReaderEvent[]): void;
   /** The peer closed, the socket failed, or close() was called; `reason` says which. Called once. */
   onClose(reason: string): void;
+  /** The outbound backlog fell below OUT_LOW again (after `outputBlocked` was true). */
+  onDrain?(): void;
 }
 
 interface Outgoing {
@@ -42,6 +49,9 @@ export class SocketChannel {
   private readonly queue: Outgoing[] = [];
   private closed = false;
   private paused = false;
+  /** Bytes waiting in `queue`; reading stops while above OUT_HIGH (until below OUT_LOW). */
+  private outQueued = 0;
+  private outBlocked = false;
   private maxFds: number;
   bytesIn = 0;
   bytesOut = 0;
@@ -70,8 +80,10 @@ export class SocketChannel {
     }
     const item: Outgoing = { data, sent: 0, fds, closeAfter };
     if (this.queue.length === 0) this.flushOne(item);
-    if (item.sent < item.data.length) {
+    if (item.sent < item.data.length && !this.closed) {
       this.queue.push(item);
+      this.outQueued += item.data.length - item.sent;
+      if (this.outQueued > OUT_HIGH) this.outBlocked = true;
       this.arm();
     }
     return !this.closed;
@@ -88,6 +100,16 @@ export class SocketChannel {
     this.arm();
   }
 
+  /** Bytes of outbound messages waiting for the client to read. */
+  get queuedOut(): number {
+    return this.outQueued;
+  }
+
+  /** More than OUT_HIGH bytes wait for the client: produce no more replies until onDrain. */
+  get outputBlocked(): boolean {
+    return this.outBlocked;
+  }
+
   /** Let the process exit while only this channel is open (the front keeps its listeners ref'd instead). */
   unref(): void {
     this.watcher.unref();
@@ -98,6 +120,7 @@ export class SocketChannel {
     this.closed = true;
     this.watcher.close();
     for (const q of this.queue.splice(0)) for (const fd of q.closeAfter) this.safeClose(fd);
+    this.outQueued = 0;
     this.reader.discard();
     try {
       this.ops.shutdown(this.fd);
@@ -110,7 +133,7 @@ export class SocketChannel {
 
   private arm(): void {
     if (this.closed) return;
-    this.watcher.start(!this.paused, this.queue.length > 0);
+    this.watcher.start(!this.paused && !this.outBlocked, this.queue.length > 0);
   }
 
   private ready(flags: number): void {
@@ -122,7 +145,7 @@ export class SocketChannel {
 
   private read(): void {
     let budget = READ_BUDGET;
-    while (budget > 0 && !this.closed && !this.paused) {
+    while (budget > 0 && !this.closed && !this.paused && !this.outBlocked) {
       let r;
       try {
         r = this.ops.recvMsg(this.fd, this.rbuf, this.maxFds);
@@ -150,11 +173,16 @@ export class SocketChannel {
   private flush(): void {
     while (this.queue.length > 0 && !this.closed) {
       const item = this.queue[0]!;
+      const before = item.sent;
       this.flushOne(item);
+      this.outQueued -= item.sent - before;
       if (item.sent < item.data.length) break;
       this.queue.shift();
     }
+    const drained = this.outBlocked && this.outQueued < OUT_LOW;
+    if (drained) this.outBlocked = false;
     this.arm();
+    if (drained && !this.closed) this.h.onDrain?.();
   }
 
   private flushOne(item: Outgoing): void {

@@ -128,6 +128,7 @@ export class VfioUserSession {
     this.channel = new SocketChannel(o.ops, o.fd, {
       onEvents: (events) => this.onEvents(events),
       onClose: (reason) => this.onChannelClose(reason),
+      onDrain: () => this.pump(),
     }, { maxFds: 1, maxMessageSize: HEADER_SIZE + 4 + MAX_VERSION_JSON });
   }
 
@@ -176,7 +177,7 @@ export class VfioUserSession {
         continue;
       }
       this.queue.push(m);
-      this.queuedBytes += m.payload.length;
+      this.queuedBytes += HEADER_SIZE + m.payload.length;
     }
     if (this.queuedBytes > MAX_QUEUED_BYTES) this.channel.pause();
     this.pump();
@@ -185,7 +186,9 @@ export class VfioUserSession {
   private pump(): void {
     if (this.busy || this.scheduled || this.closed) return;
     let n = 0;
-    while (this.queue.length > 0 && !this.busy && !this.closed) {
+    // A client that does not read its replies gets no more of them (a 32-byte REGION_READ asks for up to
+    // max_data_xfer_size): its commands wait until the socket drains.
+    while (this.queue.length > 0 && !this.busy && !this.closed && !this.channel.outputBlocked) {
       if (n++ >= BATCH) {
         this.scheduled = true;
         setImmediate(() => {
@@ -195,7 +198,7 @@ export class VfioUserSession {
         return;
       }
       const m = this.queue.shift()!;
-      this.queuedBytes -= m.payload.length;
+      this.queuedBytes -= HEADER_SIZE + m.payload.length;
       const done = this.handle(m);
       if (done instanceof Promise) {
         this.busy = true;
