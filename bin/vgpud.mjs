@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Launcher: registers tsx's ESM loader so the TypeScript sources run without a build step.
-import { register } from 'tsx/esm/api';
+// The daemon: dist/bin/vgpud.js when the build is up to date, else bin/vgpud.ts through tsx (bin/runtime/launch.mjs).
+import { launch } from './runtime/launch.mjs';
 
-register();
-await import('./vgpud.ts');
+await launch('bin/vgpud');

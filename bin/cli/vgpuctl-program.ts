@@ -4,9 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { BDF_PATTERN } from '../../core/config/config-schema.js';
-import { httpStatusFor } from '../../plugins/api/http-errors.js';
-import { ApiClient } from './api-client.js';
+import { BDF_PATTERN } from '../../core/config/bdf-pattern.js';
+import { REQUEST_ID_PATTERN } from '../../core/contracts/request-journal.js';
+import { formatDuration } from '../../core/logging/round-durations.js';
+import { httpStatusFor } from '../../plugins/api/http-status.js';
+import type { ApiClient } from './api-client.js';
 import { clientSocketPath } from './default-paths.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { bytes, gpuTable, table, type GpuRow } from './format.js';
@@ -21,21 +23,34 @@ export interface CliIo {
 
 interface Vgpu {
   id: string; gpu: string; vf: number; vfBdf: string; typeId: number; typeName: string; state: string; inUse: boolean;
-  fb: { offset: string; size: string }; chids: { offset: number; count: number }; createdAt: number;
+  fb: { offset: string; size: string }; profileFbBytes?: string; chids: { offset: number; count: number }; createdAt: number;
   lastScrub?: { at: number; bytes: string; durationMs: number; verified: boolean | null; reason: string };
   error?: { code: string; message: string; step?: string };
   vfioUser?: { socket: string; attached: boolean; clientPid?: number };
 }
-interface TypeRow { id: number; name: string; fbBytes: string; maxInstances: number; available: number }
+interface TypeRow { id: number; name: string; fbBytes: string; profileFbBytes: string; guestFbBytes: string; maxInstances: number; available: number }
 interface PlanJson {
   gpus: { gpu: string; destroy: { id: string; typeName: string; inUse: boolean }[]; create: { typeName: string }[] }[];
   changes: number;
   blocked: { id: string }[];
+  notes?: string[];
+}
+interface RequestJson {
+  id: string; state: string; createdAt: number; updatedAt: number;
+  intent: { kind: 'create'; gpu: string; type: string | number; count: number } | { kind: 'apply'; config: string; desired: { gpu: string }[] };
+  steps: { kind: string; gpu: string; vgpu?: string; done: boolean }[];
+  result?: { created: string[]; destroyed: string[] };
+  error?: { code: string; message: string };
+  recovered?: { action: string; note: string };
 }
 
 const bdfArg = (what: string) => (v: string): string => {
   if (!BDF_PATTERN.test(v)) throw new CliError(`${what} '${v}' is not a PCI address`, EXIT.usage, 'write it like 0000:41:00.0 (vgpuctl gpus lists them)');
   return v.toLowerCase();
+};
+const requestIdArg = (v: string): string => {
+  if (!REQUEST_ID_PATTERN.test(v)) throw new CliError(`--request-id '${v}' is not valid`, EXIT.usage, 'use 1–64 letters, digits, ".", "_" or "-"');
+  return v;
 };
 const intArg = (what: string, min: number) => (v: string): number => {
   const n = Number(v);
@@ -68,7 +83,8 @@ function migrateProgress(id: string, p: MigrateProgress): [string, number | unde
 const short = (name: string): string => name.replace(/^NVIDIA\s+/, '');
 
 function planText(plan: PlanJson): string {
-  if (plan.changes === 0) return 'no changes: the layout is applied';
+  const notes = (plan.notes ?? []).map((n) => `\n  note: ${n}`).join('');
+  if (plan.changes === 0) return `no changes: the layout is applied${notes}`;
   const lines: string[] = [];
   for (const g of plan.gpus) {
     for (const d of g.destroy) lines.push(`  ${g.gpu}  - destroy ${d.id} (${short(d.typeName)})${d.inUse ? '  IN USE' : ''}`);
@@ -76,7 +92,23 @@ function planText(plan: PlanJson): string {
     for (const c of g.create) counts.set(c.typeName, (counts.get(c.typeName) ?? 0) + 1);
     for (const [t, n] of counts) lines.push(`  ${g.gpu}  + create ${n} × ${short(t)}`);
   }
-  return `${plan.changes} change(s):\n${lines.join('\n')}`;
+  return `${plan.changes} change(s):\n${lines.join('\n')}${notes}`;
+}
+
+function requestText(r: RequestJson): string {
+  const what = r.intent.kind === 'create' ? `create ${r.intent.count} × ${String(r.intent.type)} on ${r.intent.gpu}` : `apply of layout config '${r.intent.config}'`;
+  const rows: [string, string][] = [
+    ['request', `${r.id} (${what})`], ['state', r.state],
+    ['steps', `${r.steps.filter((s) => s.done).length} of ${r.steps.length} done`],
+    ['started', new Date(r.createdAt).toISOString()],
+  ];
+  if (r.result !== undefined) {
+    if (r.result.created.length > 0) rows.push(['created', r.result.created.join(', ')]);
+    if (r.result.destroyed.length > 0) rows.push(['destroyed', r.result.destroyed.join(', ')]);
+  }
+  if (r.error !== undefined) rows.push(['error', `${r.error.code}: ${r.error.message}`]);
+  if (r.recovered !== undefined) rows.push(['restart', `${r.recovered.action}: ${r.recovered.note}`]);
+  return rows.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
 }
 
 export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
@@ -90,9 +122,31 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', `\nExample:\n  vgpuctl types\n  vgpuctl create --gpu 0000:41:00.0 --type RTX6000-Ada-24Q --count 2\n${EXIT_CODES_HELP}`);
 
-  const client = (): ApiClient => new ApiClient(clientSocketPath(program.opts<{ socket?: string }>().socket, io.env));
+  // Loaded on first use: `vgpuctl --help` and usage errors never pay for node:http (startup: bench/startup-bench.ts).
+  const client = async (): Promise<ApiClient> => {
+    const { ApiClient: Client } = await import('./api-client.js');
+    return new Client(clientSocketPath(program.opts<{ socket?: string }>().socket, io.env));
+  };
   const example = (cmd: Command, text: string): Command => cmd.addHelpText('after', `\nExample:\n  ${text}\n${EXIT_CODES_HELP}`);
   const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
+
+  /**
+   * Send a multi-step request under an id this CLI chose first, so that if the connection is lost half-way (the
+   * daemon crashed or restarted) the operator can still ask what became of it.
+   */
+  async function asRequest<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof CliError && e.errno !== undefined && !e.neverSent) {
+        throw new CliError(`lost the connection to vgpud during request ${id} (${e.errno}); the daemon finishes or rolls it back when it is back`,
+          EXIT.daemon, `ask what became of it: vgpuctl request ${id}`, e.errno);
+      }
+      throw e;
+    }
+  }
+  // node:crypto loaded on use, like the API client: the --help path never needs it.
+  const newRequestId = async (): Promise<string> => `ctl-${(await import('node:crypto')).randomUUID()}`;
 
   /** Run a mutating call with a progress bar fed by /v1/events (TTY only, not with --json). */
   async function withProgress<T>(label: string, asJson: boolean, fn: () => Promise<T>): Promise<T> {
@@ -102,7 +156,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     bar.update(label, 0);
     let stream: { close: () => void } | undefined;
     try {
-      stream = await client().stream('/v1/events?events=vgpu:state,vgpu:step,scrub:progress', (e) => {
+      stream = await (await client()).stream('/v1/events?events=vgpu:state,vgpu:step,scrub:progress', (e) => {
         const d = e.data as Record<string, unknown>;
         if (e.event === 'scrub:progress') bar.update(`${label}: scrub ${String(d.vgpuId)}`, Number(d.done) / Number(d.total));
         else if (e.event === 'vgpu:step') bar.update(`${label}: ${String(d.vgpuId)} ${String(d.step)} ${String(d.phase)}`);
@@ -122,7 +176,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
   example(program.command('status').description('daemon status: GPUs, vGPU counts, plugins, socket')
     .option('--json', 'print JSON'), 'vgpuctl status')
     .action(async (o: { json?: boolean }) => {
-      const s = await client().call<{ pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[] }>('GET', '/v1/status');
+      const s = await (await client()).call<{ pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[] }>('GET', '/v1/status');
       if (o.json) return json(s);
       out(`vgpud pid ${s.pid}, up ${s.uptimeSec}s, socket ${s.socket ?? '?'}`);
       out(`vGPUs: ${s.vgpus.total}${Object.keys(s.vgpus.byState).length ? ` (${Object.entries(s.vgpus.byState).map(([k, v]) => `${v} ${k}`).join(', ')})` : ''}`);
@@ -132,7 +186,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
 
   example(program.command('gpus').description('list the physical GPUs the daemon manages').option('--json', 'print JSON'), 'vgpuctl gpus --json')
     .action(async (o: { json?: boolean }) => {
-      const r = await client().call<{ gpus: GpuRow[] }>('GET', '/v1/gpus');
+      const r = await (await client()).call<{ gpus: GpuRow[] }>('GET', '/v1/gpus');
       if (o.json) return json(r);
       out(r.gpus.length === 0 ? 'no GPUs' : gpuTable(r.gpus));
     });
@@ -142,13 +196,14 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .option('--all', 'include types that cannot be created right now')
     .option('--json', 'print JSON'), 'vgpuctl types --gpu 0000:41:00.0 --all')
     .action(async (o: { gpu?: string; all?: boolean; json?: boolean }) => {
-      const c = client();
+      const c = await client();
       const gpus = o.gpu !== undefined ? [o.gpu] : (await c.call<{ gpus: GpuRow[] }>('GET', '/v1/gpus')).gpus.map((g) => g.bdf);
       const result: { gpu: string; types: TypeRow[] }[] = [];
       for (const g of gpus) result.push(await c.call<{ gpu: string; types: TypeRow[] }>('GET', `/v1/gpus/${g}/types${o.all ? '?all=1' : ''}`));
       if (o.json) return json(o.gpu !== undefined ? result[0] : { gpus: result });
-      const rows = result.flatMap((r) => r.types.map((t) => [r.gpu, t.id, short(t.name), bytes(t.fbBytes), t.maxInstances, t.available]));
-      out(rows.length === 0 ? `no creatable types${o.all ? '' : ' right now (try --all)'}` : table(['GPU', 'ID', 'TYPE', 'FB', 'MAX', 'AVAILABLE'], rows));
+      // PROFILE is the nominal size NVIDIA lists; GUEST FB what the VM sees once the heap is placed inside it.
+      const rows = result.flatMap((r) => r.types.map((t) => [r.gpu, t.id, short(t.name), bytes(t.profileFbBytes), bytes(t.guestFbBytes), t.maxInstances, t.available]));
+      out(rows.length === 0 ? `no creatable types${o.all ? '' : ' right now (try --all)'}` : table(['GPU', 'ID', 'TYPE', 'PROFILE', 'GUEST FB', 'MAX', 'AVAILABLE'], rows));
     });
 
   example(program.command('create').description('create vGPUs of one type on a GPU')
@@ -156,12 +211,14 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .requiredOption('--type <name>', 'type name or id: RTX6000-Ada-24Q, 24Q, or the numeric id')
     .option('--count <n>', 'how many (all or none are created)', intArg('--count', 1), 1)
     .option('--vf <index>', 'VF index for the first one (default: first free)', intArg('--vf', 0))
+    .option('--request-id <id>', 'id of this request, to ask about it later (default: a new random one)', requestIdArg)
     .option('--json', 'print JSON'), 'vgpuctl create --gpu 0000:41:00.0 --type RTX6000-Ada-24Q --count 2')
-    .action(async (o: { gpu: string; type: string; count: number; vf?: number; json?: boolean }) => {
+    .action(async (o: { gpu: string; type: string; count: number; vf?: number; requestId?: string; json?: boolean }) => {
       const type = /^\d+$/.test(o.type) ? Number(o.type) : o.type;
-      const r = await withProgress(`creating ${o.count} × ${o.type}`, o.json === true, () => client().call<{ vgpus: Vgpu[] }>('POST', '/v1/vgpus', {
-        gpu: o.gpu, type, count: o.count, ...(o.vf !== undefined ? { vf: o.vf } : {}),
-      }));
+      const requestId = o.requestId ?? await newRequestId();
+      const r = await asRequest(requestId, () => withProgress(`creating ${o.count} × ${o.type}`, o.json === true, async () => (await client()).call<{ vgpus: Vgpu[] }>('POST', '/v1/vgpus', {
+        gpu: o.gpu, type, count: o.count, requestId, ...(o.vf !== undefined ? { vf: o.vf } : {}),
+      })));
       if (o.json) return json(r);
       out(table(['ID', 'VF', 'VF BDF', 'TYPE', 'STATE', 'FB'], r.vgpus.map((v) => [v.id, v.vf, v.vfBdf, short(v.typeName), v.state, bytes(v.fb.size)])));
     });
@@ -169,7 +226,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
   example(program.command('list').description('list vGPUs').option('--gpu <bdf>', 'only this GPU', bdfArg('--gpu'))
     .option('--json', 'print JSON'), 'vgpuctl list')
     .action(async (o: { gpu?: string; json?: boolean }) => {
-      const r = await client().call<{ vgpus: Vgpu[] }>('GET', `/v1/vgpus${o.gpu ? `?gpu=${o.gpu}` : ''}`);
+      const r = await (await client()).call<{ vgpus: Vgpu[] }>('GET', `/v1/vgpus${o.gpu ? `?gpu=${o.gpu}` : ''}`);
       if (o.json) return json(r);
       out(r.vgpus.length === 0 ? 'no vGPUs' : table(['ID', 'GPU', 'VF', 'TYPE', 'STATE', 'FB', 'IN USE', 'VMM PID'],
         r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, bytes(v.fb.size), v.inUse ? 'yes' : 'no', v.vfioUser?.clientPid ?? '-'])));
@@ -177,18 +234,18 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
 
   example(program.command('show').description('details of one vGPU').argument('<id>', 'vGPU id').option('--json', 'print JSON'), 'vgpuctl show vgpu-1')
     .action(async (id: string, o: { json?: boolean }) => {
-      const { vgpu: v } = await client().call<{ vgpu: Vgpu }>('GET', `/v1/vgpus/${encodeURIComponent(id)}`);
+      const { vgpu: v } = await (await client()).call<{ vgpu: Vgpu }>('GET', `/v1/vgpus/${encodeURIComponent(id)}`);
       if (o.json) return json({ vgpu: v });
       const rows: [string, string][] = [
         ['id', v.id], ['gpu', v.gpu], ['vf', `${v.vf} (${v.vfBdf})`], ['type', `${short(v.typeName)} (id ${v.typeId})`], ['state', v.state],
-        ['fb', `${bytes(v.fb.size)} at offset 0x${BigInt(v.fb.offset).toString(16)}`], ['channels', `${v.chids.count} from ${v.chids.offset}`],
+        ['fb', `${bytes(v.fb.size)} guest-visible${v.profileFbBytes !== undefined ? ` of a ${bytes(v.profileFbBytes)} profile` : ''}, at offset 0x${BigInt(v.fb.offset).toString(16)}`], ['channels', `${v.chids.count} from ${v.chids.offset}`],
         ['in use', v.inUse ? 'yes' : 'no'], ['created', new Date(v.createdAt).toISOString()],
       ];
       if (v.vfioUser) {
         rows.push(['socket', v.vfioUser.socket]);
         rows.push(['vmm', v.vfioUser.attached ? `attached (pid ${v.vfioUser.clientPid ?? '?'})` : 'none attached']);
       }
-      if (v.lastScrub) rows.push(['last scrub', `${bytes(v.lastScrub.bytes)} in ${v.lastScrub.durationMs} ms (${v.lastScrub.reason}), verified: ${v.lastScrub.verified === null ? 'not run' : v.lastScrub.verified ? 'yes' : 'FAILED'}`]);
+      if (v.lastScrub) rows.push(['last scrub', `${bytes(v.lastScrub.bytes)} in ${formatDuration(v.lastScrub.durationMs)} (${v.lastScrub.reason}), verified: ${v.lastScrub.verified === null ? 'not run' : v.lastScrub.verified ? 'yes' : 'FAILED'}`]);
       if (v.error) rows.push(['error', `${v.error.code}: ${v.error.message}${v.error.step ? ` (step ${v.error.step})` : ''}`]);
       out(rows.map(([k, val]) => `${k.padEnd(11)} ${val}`).join('\n'));
     });
@@ -199,7 +256,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .option('--cloud-hypervisor', 'cloud-hypervisor options instead of QEMU\'s')
     .option('--json', 'print JSON'), 'vgpuctl qemu-args vgpu-1')
     .action(async (id: string, o: { libvirt?: boolean; cloudHypervisor?: boolean; json?: boolean }) => {
-      const { vgpu: v } = await client().call<{ vgpu: Vgpu }>('GET', `/v1/vgpus/${encodeURIComponent(id)}`);
+      const { vgpu: v } = await (await client()).call<{ vgpu: Vgpu }>('GET', `/v1/vgpus/${encodeURIComponent(id)}`);
       if (v.vfioUser === undefined) {
         throw new CliError(`${id} is not served through vfio-user`, EXIT.refused, 'enable the vfio-user plugin (plugins.enabled) and check `vgpuctl status`');
       }
@@ -214,7 +271,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .option('--force', 'destroy even while a VM uses it').option('--json', 'print JSON'), 'vgpuctl destroy vgpu-1 --force')
     .action(async (id: string, o: { force?: boolean; json?: boolean }) => {
       const r = await withProgress(`destroying ${id}`, o.json === true,
-        () => client().call('DELETE', `/v1/vgpus/${encodeURIComponent(id)}${o.force ? '?force=1' : ''}`));
+        async () => (await client()).call('DELETE', `/v1/vgpus/${encodeURIComponent(id)}${o.force ? '?force=1' : ''}`));
       if (o.json) return json(r);
       out(`destroyed ${id}`);
     });
@@ -231,11 +288,13 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .argument('<layout-file>', 'YAML layout (version: v1, vgpu-configs: …); - for stdin')
     .option('-c, --config <name>', 'which config of the file (needed when it has several)')
     .option('--dry-run', 'print the plan, change nothing').option('--force', 'destroy in-use vGPUs if the layout needs to')
+    .option('--request-id <id>', 'id of this request, to ask about it later (default: a new random one)', requestIdArg)
     .option('--json', 'print JSON'), 'vgpuctl apply layouts.yaml -c two-24q --dry-run')
-    .action(async (file: string, o: { config?: string; dryRun?: boolean; force?: boolean; json?: boolean }) => {
-      const body = { layout: readLayout(file), dryRun: o.dryRun === true, force: o.force === true, ...(o.config ? { config: o.config } : {}) };
-      const r = await withProgress('applying layout', o.json === true || o.dryRun === true,
-        () => client().call<{ config: string; plan: PlanJson; applied: boolean }>('POST', '/v1/apply', body));
+    .action(async (file: string, o: { config?: string; dryRun?: boolean; force?: boolean; requestId?: string; json?: boolean }) => {
+      const requestId = o.requestId ?? await newRequestId();
+      const body = { layout: readLayout(file), dryRun: o.dryRun === true, force: o.force === true, requestId, ...(o.config ? { config: o.config } : {}) };
+      const r = await asRequest(requestId, () => withProgress('applying layout', o.json === true || o.dryRun === true,
+        async () => (await client()).call<{ config: string; plan: PlanJson; applied: boolean }>('POST', '/v1/apply', body)));
       if (o.json) return json(r);
       out(`${o.dryRun ? 'dry run of' : r.applied ? 'applied' : 'nothing to apply for'} '${r.config}': ${planText(r.plan)}`);
     });
@@ -244,7 +303,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .argument('<layout-file>', 'YAML layout; - for stdin').option('-c, --config <name>', 'which config of the file')
     .option('--json', 'print JSON'), 'vgpuctl assert layouts.yaml -c two-24q')
     .action(async (file: string, o: { config?: string; json?: boolean }) => {
-      const r = await client().call<{ config: string; ok: boolean; plan: PlanJson }>('POST', '/v1/assert', { layout: readLayout(file), ...(o.config ? { config: o.config } : {}) });
+      const r = await (await client()).call<{ config: string; ok: boolean; plan: PlanJson }>('POST', '/v1/assert', { layout: readLayout(file), ...(o.config ? { config: o.config } : {}) });
       if (o.json) json(r);
       else out(r.ok ? `layout '${r.config}' is applied` : `layout '${r.config}' is NOT applied; ${planText(r.plan)}`);
       if (!r.ok) throw new CliError('', EXIT.notApplied);
@@ -257,13 +316,13 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       const q = o.lines !== undefined ? `lines=${o.lines}` : '';
       const path = `/v1/vgpus/${encodeURIComponent(id)}/logs`;
       if (!o.follow) {
-        const r = await client().call<{ lines: string[] }>('GET', `${path}${q ? `?${q}` : ''}`);
+        const r = await (await client()).call<{ lines: string[] }>('GET', `${path}${q ? `?${q}` : ''}`);
         if (o.json) return json(r);
         for (const l of r.lines) out(l);
         return;
       }
       const print = (v: Record<string, unknown>): void => out(o.json ? JSON.stringify(v) : String(v.line));
-      const s = await client().stream(`${path}?follow=1${q ? `&${q}` : ''}`, print);
+      const s = await (await client()).stream(`${path}?follow=1${q ? `&${q}` : ''}`, print);
       await s.done;
     });
 
@@ -277,8 +336,8 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
         throw new CliError(`unknown VF attribute '${attr}'`, EXIT.usage, 'use creatable_vgpu_types or current_vgpu_type');
       }
       const path = `/v1/vfs/${bdf}/${attr}`;
-      if (value === undefined) io.stdout.write(await client().text('GET', path));
-      else await client().text('PUT', path, `${value}\n`);
+      if (value === undefined) io.stdout.write(await (await client()).text('GET', path));
+      else await (await client()).text('PUT', path, `${value}\n`);
     });
 
   example(program.command('migrate').description('live-migrate a vGPU to another GPU of this daemon or to another daemon')
@@ -293,7 +352,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       let error: { code?: string; message?: string; hint?: string } | undefined;
       try {
         bar.update(`migrating ${id}`, 0);
-        await client().postStream(`/v1/vgpus/${encodeURIComponent(id)}/migrate`, { to: o.to, ...(o.downtimeMs !== undefined ? { downtimeMs: o.downtimeMs } : {}) }, (line) => {
+        await (await client()).postStream(`/v1/vgpus/${encodeURIComponent(id)}/migrate`, { to: o.to, ...(o.downtimeMs !== undefined ? { downtimeMs: o.downtimeMs } : {}) }, (line) => {
           if (line.progress) bar.update(...migrateProgress(id, line.progress as MigrateProgress));
           else if (line.result) result = line.result as Record<string, unknown>;
           else if (line.error) error = line.error as typeof error;
@@ -312,12 +371,32 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       out(`migrated ${id} to ${String(result.destination)}: now ${String(result.vgpu)} (${String(result.passes)} pre-copy passes, ${bytes(String(result.streamBytes))} sent, total ${ms(result.totalMs)}, guest paused ${ms(result.downtimeMs)})`);
     });
 
+  example(program.command('request').description('what became of a create or apply request (also after a daemon restart)')
+    .argument('<id>', 'request id (printed by create/apply, or given with --request-id)').option('--json', 'print JSON'),
+  'vgpuctl request ctl-3f2a…')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const r = await (await client()).call<{ request: RequestJson }>('GET', `/v1/requests/${encodeURIComponent(id)}`);
+      if (o.json) return json(r);
+      out(requestText(r.request));
+    });
+
+  example(program.command('requests').description('recent create and apply requests, newest first')
+    .option('--limit <n>', 'how many', intArg('--limit', 1), 20).option('--json', 'print JSON'), 'vgpuctl requests --limit 5')
+    .action(async (o: { limit: number; json?: boolean }) => {
+      const r = await (await client()).call<{ requests: RequestJson[] }>('GET', `/v1/requests?limit=${o.limit}`);
+      if (o.json) return json(r);
+      out(r.requests.length === 0 ? 'no requests' : table(['ID', 'KIND', 'STATE', 'STEPS', 'STARTED'], r.requests.map((q) => [
+        q.id, q.intent.kind, `${q.state}${q.recovered ? ' (after restart)' : ''}`, `${q.steps.filter((s) => s.done).length}/${q.steps.length}`,
+        new Date(q.createdAt).toISOString(),
+      ])));
+    });
+
   example(program.command('policy').description('set a GPU\'s vGPU type policy (only while it has no vGPUs)')
     .argument('<gpu-bdf>', 'GPU address', bdfArg('GPU address'))
     .addArgument(new Command().createArgument('<policy>', 'homogeneous | heterogeneous').choices(['homogeneous', 'heterogeneous']))
     .option('--json', 'print JSON'), 'vgpuctl policy 0000:41:00.0 heterogeneous')
     .action(async (bdf: string, policy: string, o: { json?: boolean }) => {
-      const r = await client().call('PUT', `/v1/gpus/${bdf}/policy`, { policy });
+      const r = await (await client()).call('PUT', `/v1/gpus/${bdf}/policy`, { policy });
       if (o.json) return json(r);
       out(`${bdf}: policy ${policy}`);
     });

@@ -14,6 +14,16 @@ export interface GpuSummary {
   name: string;
   halId: string;
   pciDeviceId: number;
+  /** PCI vendor id (0x10de when absent). */
+  pciVendorId?: number;
+  /** PCI subsystem ids, when the bus reported them (layout `device-filter`s may name them). */
+  pciSubsystem?: { vendorId: number; deviceId: number };
+  /**
+   * The GPU's index as NVIDIA's tools number GPUs (vgpu-device-manager `devices: [0, 1]`): its position among the
+   * host's NVIDIA display/3D-controller PFs sorted by PCI address (docs/reference/vgpu-device-manager-layouts.md).
+   * Absent when the service does not know the host's devices; layouts then count the managed GPUs by address.
+   */
+  index?: number;
   firmwareVersion: string;
   state: 'ready' | 'lost' | 'suspended' | 'unbound';
   policy: TypePolicy;
@@ -27,7 +37,15 @@ export interface VgpuTypeInfo {
   name: string;
   /** Last letter of the name: Q, B, A or C. */
   series: string;
+  /** Guest-visible FB of one vGPU of this type now (ECC-adjusted); the same number as `guestFbBytes`. */
   fbBytes: bigint;
+  /**
+   * The profile's size: the nominal FB NVIDIA's tables and `mdevctl types` list for the type (N GiB for -N<series>).
+   * The management heap and reservation live inside it, so the guest sees a little less (`guestFbBytes`).
+   */
+  profileFbBytes: bigint;
+  /** FB the guest of a vGPU of this type sees (the profile less heap and reservation, in whole VMMU segments). */
+  guestFbBytes: bigint;
   maxInstances: number;
   heads: number;
   maxResolution: string;
@@ -54,7 +72,10 @@ export interface VgpuInfo {
   typeId: number;
   typeName: string;
   state: VgpuState;
+  /** The guest's FB: where it lives and its guest-visible size. */
   fb: { offset: bigint; size: bigint };
+  /** The type's profile size (nominal FB), next to the guest-visible `fb.size`; unknown for an opaque metadata file. */
+  profileFbBytes?: bigint;
   placementId?: number;
   chids: { offset: number; count: number };
   createdAt: number;
@@ -64,6 +85,8 @@ export interface VgpuInfo {
   vfioUser?: { socket: string; attached: boolean; clientPid?: number };
   lastScrub?: ScrubRecord;
   error?: { code: string; message: string; step?: string };
+  /** The control-API request that created it (journalled with the vGPU, so a restart can finish or undo it). */
+  requestId?: string;
 }
 
 export interface CreateVgpuRequest {
@@ -76,6 +99,12 @@ export interface CreateVgpuRequest {
   /** VF index; the first free VF when absent. */
   vf?: number;
   signal?: AbortSignal;
+  /**
+   * The request this create belongs to (core/contracts/request-journal.ts). Journalled with the vGPU BEFORE its
+   * first step, so after a crash the vGPUs of an unfinished request are known exactly, also those the client never
+   * saw an id of.
+   */
+  requestId?: string;
 }
 
 export type VfAttribute = 'creatable_vgpu_types' | 'current_vgpu_type';

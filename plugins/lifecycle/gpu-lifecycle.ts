@@ -6,13 +6,14 @@
  * checks that decide whether a request is legal (VF free? vGPU ready?) and the state change that claims the VF run
  * synchronously at call time, before the first await, so two requests can never both pass a check.
  */
+import { VfAbiError } from '../../core/manager/vf-abi-error.js';
 import type { EventBus, FirmwareEventRecord, VgpuState } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError, isVgpuError, type ExceptionRelay } from '../../core/contracts/exceptions.js';
 import type { PhysicalGpu, VirtualFunction } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type { GpuSummary } from '../../core/contracts/vgpu-service.js';
-import type { JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+import type { JournalGpu, JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { VgpuReleaser } from '../../core/contracts/vgpu-releaser.js';
 import { MgmtHeap, VgpuRpcMsg, encodeBmeState } from '../../core/firmware-abi/vgpu-mailbox.js';
 import { RmControl, encodePluginCleanupParams, encodeShutdownParams } from '../../core/firmware-abi/rm-controls.js';
@@ -151,8 +152,9 @@ export class GpuLifecycle {
    * none (and must match when it has one). Resolves when the vGPU is ready; rejects with VGPU_ECREATE naming the
    * failed step after unwinding exactly what was done.
    */
-  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal } = {}): Promise<VgpuRecord> {
+  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal; requestId?: string } = {}): Promise<VgpuRecord> {
     const rec = this.register(vfIndex, type); // synchronous: claims the VF or throws
+    if (opts.requestId !== undefined) rec.requestId = opts.requestId; // journalled with the intent, before any step
     return this.queue.run(vfIndex, () => this.runCreate(rec, opts.signal));
   }
 
@@ -194,6 +196,14 @@ export class GpuLifecycle {
       throw new VgpuError(ErrorCode.InvalidArgument, `VF ${vfIndex} of ${this.bdf} has type ${sel.type.id} (${sel.type.name}) selected, not ${type.id} (${type.name})`, {
         hint: 'omit the type to use the selected one, or write 0 to current_vgpu_type and select another',
         details: { gpu: this.bdf, vf: vfIndex, selected: sel.type.id, requested: type.id },
+      });
+    }
+    if (!this.mgr.policy.isUsable(sel.type)) {
+      // Upstream accepts the selection and fails the create in setup_fbmem_heap (-ENODEV): nothing is made. A type
+      // this call selected itself is deselected again; one the operator wrote to current_vgpu_type stays, as upstream.
+      if (autoSelected) this.mgr.policy.deselect(vfIndex);
+      throw new VfAbiError('ENODEV', `vGPU type ${sel.type.id} (${sel.type.name}) does not support ECC, and ECC is enabled on ${this.bdf}`, {
+        hint: 'pick a type with ECC support, or disable ECC on the GPU', details: { gpu: this.bdf, vf: vfIndex, typeId: sel.type.id },
       });
     }
     const rec = new VgpuRecord(this.o.newId(), this.bdf, vf, sel.type, sel);
@@ -269,8 +279,9 @@ export class GpuLifecycle {
       // A create the GPU loss interrupted stays listed as 'lost' (like the ready ones); any other ends 'failed'
       // and is gone from the list (its log stays readable until the VF is reused).
       this.transition(rec, lost ? 'lost' : 'failed', lost ? 'GPU lost during create' : `step '${current}' failed`);
+      // The VF's type selection before the vGPU record: see destroy.
+      await this.persistGpuNow();
       if (!lost) await this.journalRemove(rec.id);
-      this.persistGpu();
       throw err;
     }
   }
@@ -327,9 +338,12 @@ export class GpuLifecycle {
       }
       await this.walkBack(rec, 'destroy');
       this.forget(rec); // a GPU loss mid-destroy skipped the unregister; the operator asked for it gone
+      // The VF's deselection reaches the journal BEFORE the vGPU record goes: a crash in between would otherwise
+      // leave the VF's type selected at the next start (as if an operator had chosen it) with no vGPU on it, which
+      // on a homogeneous GPU blocks every other type (found by a kill -9 during a layout apply).
+      await this.persistGpuNow();
       await this.journalRemove(rec.id);
       this.transition(rec, 'destroyed');
-      this.persistGpu();
     });
     return rec.destroying;
   }
@@ -438,6 +452,7 @@ export class GpuLifecycle {
       ...(rec.clientHandle !== undefined ? { clientHandle: rec.clientHandle } : {}),
       ...(r.client !== undefined ? { client: { ...r.client } } : {}),
       ...(r.pluginTask === true ? { pluginTask: true } : {}),
+      ...(rec.requestId !== undefined ? { requestId: rec.requestId } : {}),
       createdAt: rec.createdAt, updatedAt: Date.now(),
     };
   }
@@ -455,14 +470,25 @@ export class GpuLifecycle {
     }
   }
 
+  /** persistGpu, awaited (a failure is logged: the next start re-derives what it can). */
+  private async persistGpuNow(): Promise<void> {
+    const j = this.o.journal;
+    if (j === undefined) return;
+    await j.putGpu(this.gpuRecord()).catch((error: unknown) => this.log.error('could not journal the GPU state', { error }));
+  }
+
   /** Journal this GPU's manager clients and VF type selections (fire and forget; writes are ordered). */
   persistGpu(): void {
     const j = this.o.journal;
     if (j === undefined) return;
-    j.putGpu({
+    j.putGpu(this.gpuRecord()).catch((error: unknown) => this.log.error('could not journal the GPU state', { error }));
+  }
+
+  private gpuRecord(): JournalGpu {
+    return {
       bdf: this.bdf, managerClients: [...this.managerClients], updatedAt: Date.now(),
       selections: this.mgr.policy.selections().map((s) => ({ vf: s.vf, typeId: s.type.id, placementId: s.placement.id })),
-    }).catch((error: unknown) => this.log.error('could not journal the GPU state', { error }));
+    };
   }
 
   /**
@@ -490,6 +516,7 @@ export class GpuLifecycle {
     const rec = new VgpuRecord(j.id, this.bdf, vf, type, sel, { uuid: Uint8Array.from(Buffer.from(j.uuid, 'hex')), createdAt: j.createdAt });
     rec.autoSelected = j.autoSelected;
     if (j.clientHandle !== undefined) rec.clientHandle = j.clientHandle;
+    if (j.requestId !== undefined) rec.requestId = j.requestId;
     this.byId.set(rec.id, rec);
     this.byVf.set(j.vf, rec);
     this.retired.delete(j.vf);

@@ -8,7 +8,7 @@ import { inject, injectable, optional } from 'inversify';
 import type { VgpudConfig } from '../../core/config/config-schema.js';
 import type { EventBus } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError, type ExceptionRelay } from '../../core/contracts/exceptions.js';
-import type { PhysicalGpu } from '../../core/contracts/hal.js';
+import type { PciDeviceInfo, PhysicalGpu } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type {
@@ -28,7 +28,8 @@ import type { LifecycleTimeouts } from './create-steps.js';
 import { GpuLifecycle } from './gpu-lifecycle.js';
 import { JournalSequenceBlock } from './journal-sequence.js';
 import type { LifecycleConfig } from './lifecycle-config.js';
-import { resolveType, typeDisplay } from './type-catalog.js';
+import { NO_PLACEMENT } from '../../core/manager/type-policy.js';
+import { profileBytesOf, resolveType, typeDisplay } from './type-catalog.js';
 import type { VgpuRecord } from './vgpu-record.js';
 
 export interface ServiceInitOptions extends Partial<LifecycleConfig> {
@@ -45,6 +46,8 @@ export class VgpuServiceImpl implements VgpuService {
   private metadataDir = '';
   readonly probeFailures: ProbeFailure[] = [];
   private ids: JournalSequenceBlock | undefined;
+  /** Per probed device: its PCI ids and its index as NVIDIA's tools number the host's GPUs. */
+  private readonly hostIds = new Map<string, { index: number; device: PciDeviceInfo }>();
   private handles: JournalSequenceBlock | undefined;
   /** What the start-up reconcile with the journal did (empty without a journal). */
   readonly reconcileReport: ReconcileReport = { kept: [], rolledBack: [], dropped: [], staleClientsFreed: 0 };
@@ -70,6 +73,7 @@ export class VgpuServiceImpl implements VgpuService {
     const probe = new GpuProbe(this.registry, this.bus, this.log, this.config, this.gpuRegistry);
     const result = await probe.probeAll({ rpcTimeoutMs: this.config.timeouts.rpcMs });
     this.probeFailures.push(...result.failed);
+    this.indexHostGpus([...result.ready.map((r) => r.device), ...result.failed.map((f) => f.device)]);
     const metadataDir = opts.metadataDir ?? (await defaultMetadataDir());
     this.metadataDir = metadataDir;
     const j = this.journal;
@@ -157,12 +161,25 @@ export class VgpuServiceImpl implements VgpuService {
     for (const s of prev?.selections ?? []) {
       if (rolledBackAuto.has(s.vf) || lc.mgr.selectionOf(s.vf) !== undefined) continue;
       try {
-        lc.mgr.policy.select(s.vf, s.typeId, { placementAt: s.placementId });
+        // A selection that held no FB (NO_PLACEMENT: an ECC-incapable type) is re-taken wherever it now goes.
+        lc.mgr.policy.select(s.vf, s.typeId, s.placementId === NO_PLACEMENT ? {} : { placementAt: s.placementId });
       } catch (error) {
         this.log.warn('could not restore a VF type selection', { gpu: lc.bdf, vf: s.vf, typeId: s.typeId, error });
       }
     }
     lc.persistGpu();
+  }
+
+  /**
+   * NVIDIA's GPU index (layouts' `devices: [0]`): the position among the host's NVIDIA display and 3D-controller
+   * PFs sorted by PCI address, as go-nvlib's nvpci GetGPUs lists them (docs/reference/vgpu-device-manager-layouts.md).
+   */
+  private indexHostGpus(devices: readonly PciDeviceInfo[]): void {
+    const key = (bdf: string): number => Number.parseInt(bdf.replace(/[:.]/g, ''), 16);
+    const gpus = devices
+      .filter((d) => d.vendorId === 0x10de && (d.classCode === 0x030000 || d.classCode === 0x030200))
+      .sort((a, b) => key(a.bdf) - key(b.bdf));
+    gpus.forEach((device, index) => this.hostIds.set(device.bdf.toLowerCase(), { index, device }));
   }
 
   /** Adopt an opened GPU with its manager (init does this for probed GPUs; tests call it directly). */
@@ -216,8 +233,12 @@ export class VgpuServiceImpl implements VgpuService {
     return [...this.gpusByBdf.values()].map((lc) => {
       const g = lc.gpu;
       const s = g.memory.stats();
+      const host = this.hostIds.get(g.bdf.toLowerCase());
       return {
-        bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId,
+        bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId, pciVendorId: g.config.pci.vendorId,
+        ...(host !== undefined ? {
+          index: host.index, pciSubsystem: { vendorId: host.device.subsystemVendorId, deviceId: host.device.subsystemId },
+        } : {}),
         firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,
         fb: { total: g.memory.totalBytes, used: s.used, free: s.free, stranded: lc.mgr.policy.strandedBytes(), largestFree: s.largestFree },
         vgpus: lc.records().length,
@@ -247,8 +268,8 @@ export class VgpuServiceImpl implements VgpuService {
         : 0;
       const d = display.get(t.id);
       return {
-        id: t.id, name: t.name, series: t.name.slice(-1), fbBytes, maxInstances: t.maxInstance,
-        heads: d?.heads ?? 0, maxResolution: d?.maxResolution ?? '', available,
+        id: t.id, name: t.name, series: t.name.slice(-1), fbBytes, profileFbBytes: profileBytesOf(t, display), guestFbBytes: fbBytes,
+        maxInstances: t.maxInstance, heads: d?.heads ?? 0, maxResolution: d?.maxResolution ?? '', available,
       };
     });
     return opts.all === true ? out : out.filter((t) => t.available > 0);
@@ -256,19 +277,29 @@ export class VgpuServiceImpl implements VgpuService {
 
   list(filter: { gpu?: string } = {}): VgpuInfo[] {
     const lcs = filter.gpu !== undefined ? [this.lifecycle(filter.gpu)] : [...this.gpusByBdf.values()];
-    return lcs.flatMap((lc) => lc.records().map((r) => r.info()));
+    return lcs.flatMap((lc) => lc.records().map((r) => this.infoOf(lc, r)));
   }
 
   get(id: string): VgpuInfo {
-    return this.findRecord(id).rec.info();
+    const { lc, rec } = this.findRecord(id);
+    return this.infoOf(lc, rec);
+  }
+
+  /** A record's info with its type's profile size next to the guest FB (from the GSP records of the metadata). */
+  private infoOf(lc: GpuLifecycle, rec: VgpuRecord): VgpuInfo {
+    const info = rec.info();
+    const type = lc.mgr.policy.typeById(info.typeId);
+    return type === undefined ? info : { ...info, profileFbBytes: profileBytesOf(type, typeDisplay(lc.mgr)) };
   }
 
   async create(req: CreateVgpuRequest): Promise<VgpuInfo> {
     const lc = this.lifecycle(req.gpu);
     const type = req.type === undefined ? undefined : resolveType(lc.mgr.policy.types, req.type, req.gpu);
     const vf = req.vf ?? this.firstFreeVf(lc, type?.id);
-    const rec = await lc.create(vf, type, req.signal !== undefined ? { signal: req.signal } : {});
-    return rec.info();
+    const rec = await lc.create(vf, type, {
+      ...(req.signal !== undefined ? { signal: req.signal } : {}), ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
+    });
+    return this.infoOf(lc, rec);
   }
 
   async destroy(id: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {

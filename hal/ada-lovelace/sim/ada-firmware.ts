@@ -5,6 +5,8 @@
  *
  * Modelled behaviour:
  *  - boot handshake: GSP_SET_SYSTEM_INFO then SET_REGISTRY, after which the firmware posts GSP_INIT_DONE (0x1001).
+ *    Neither is answered (the GSP server sends no reply for them, as real GSP-RM: docs/reference/gsp-queues.md):
+ *    a refusal here is a GSP log line and no GSP_INIT_DONE, so the host's boot times out and points at the log.
  *    Any other RPC before that is refused with NV_ERR_INVALID_STATE, like an RM that has not initialised.
  *  - RM objects: NV01_ROOT clients, NV01_DEVICE_0 under a client, NV20_SUBDEVICE_0 under a device; handles are
  *    unique per client, parents are checked, FREE of a parent frees its children.
@@ -26,7 +28,7 @@ import {
   PLUGIN_CLEANUP_PARAMS, RmControl, SHUTDOWN_PARAMS, decodeBootloadParams, encodeEccStatus, encodeGspFeatures,
   encodeVmmuSegmentSize, rmControlName, type BootloadParams,
 } from '../../../core/firmware-abi/rm-controls.js';
-import { decodeAddVgpuTypeParams, type VgpuInfoRecord } from '../../../core/metadata/vgpu-info-record.js';
+import { ADD_VGPU_TYPE_PARAMS, decodeAddVgpuTypeParams, type VgpuInfoRecord } from '../../../core/metadata/vgpu-info-record.js';
 import type { AdaBoard } from '../chips.js';
 import { GSP_SYSTEM_INFO, NvStatus, REG_SRIOV_MODE, decodeRegistry, type GspSystemInfo } from '../gsp-boot-params.js';
 import { MMU_FAULT_QUEUED, POST_EVENT, RC_TRIGGERED, encodeOsErrorLog } from '../gsp-event-payloads.js';
@@ -110,7 +112,10 @@ export class AdaFirmware {
     return this.clients.size;
   }
 
-  /** One RPC from the host. Never throws: a malformed request is an RM/RPC status plus a log line. */
+  /**
+   * One RPC from the host. Never throws: a malformed request is an RM/RPC status plus a log line. (For the two
+   * asynchronous boot RPCs the status goes nowhere but the log: the server does not answer them.)
+   */
   handle(fn: number, payload: Uint8Array, gfid = 0): RpcAnswer {
     try {
       switch (fn) {
@@ -287,6 +292,8 @@ export class AdaFirmware {
           units: [{ enabled: this.eccEnabled, scrubComplete: true, supported: true }],
         }));
       case RmControl.VGPU_MGR_INTERNAL_PGPU_ADD_VGPU_TYPE:
+        // The fixed-size C struct (vgpuInfo[0x40] of NVA081_CTRL_VGPU_INFO), like every RM control's params.
+        if (!sized(ADD_VGPU_TYPE_PARAMS.bytes)) return reply(NvStatus.INVALID_PARAM_STRUCT);
         return reply(this.addTypes(params));
       case RmControl.VGPU_MGR_INTERNAL_BOOTLOAD_GSP_VGPU_PLUGIN_TASK:
         if (!sized(BOOTLOAD_PARAMS.size)) return reply(NvStatus.INVALID_PARAM_STRUCT);

@@ -10,7 +10,7 @@
  * The main thread keeps the device header's heartbeat and the firmware-state mirrors (header word, BAR0 mailbox 0)
  * up to date so a host can tell a live device from a stale file.
  */
-import { fileURLToPath } from 'node:url';
+import { siblingModule } from '../../../core/runtime/module-entry.js';
 import type { SharedArena } from '../../../native/native-ops.js';
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import { GspControl, GspFwState, GspRegion } from '../../gsp/gsp-layout.js';
@@ -63,7 +63,7 @@ export interface SimTestControls {
   hostEvent(e: { kind: 'unbind' | 'sriov-configure' | 'suspend' | 'resume'; numVfs?: number }): Promise<void>;
 }
 
-const HANDLER_MODULE = fileURLToPath(new URL(`./ada-firmware-handler${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+const HANDLER_MODULE = siblingModule(import.meta.url, './ada-firmware-handler');
 
 export class SimDevice implements SimTestControls {
   readonly reattached: boolean;
