@@ -382,7 +382,7 @@ export class PluginTask {
     this.needConfigured('MIGRATION_SAVE_STATE');
     this.move('MIGRATION_SAVE_STATE', ['stopped'], 'saved');
     this.ctx.counters.migrations = (this.ctx.counters.migrations + 1) >>> 0;
-    const img = encodeContextImage(this.ctx, this.gfid, this.configuredType());
+    const img = encodeContextImage(this.ctx, this.gfid, this.configuredType(), this.guest?.saveGuestState() ?? null);
     m.store32(SAVE_COMPLETE, 0);
     m.store32(GSP_MIG, 0);
     // The host zeroed its GET before the call and the image is far below the ring: it goes in at position 0, then
@@ -429,6 +429,8 @@ export class PluginTask {
     }
     // Keep what the destination host configured (dbdf, pid, client); take the guest-visible state from the source.
     this.ctx = { ...img.ctx, config: this.ctx.config, counters: { ...img.ctx.counters, messages: this.ctx.counters.messages } };
+    // And what the guest set on its VF (registers, RPC channel): a migrated guest carries on where it was.
+    if (img.vf !== null) this.guest?.restoreGuestState(img.vf);
     this.work = 'restored';
     return `context of gfid ${img.srcGfid} restored, bus master ${this.ctx.bme.enable ? 'enabled' : 'disabled'}`;
   }
