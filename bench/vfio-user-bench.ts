@@ -14,9 +14,10 @@
 //     STOP_COPY sent → destination RUNNING answered), ratio total/floor.
 //  4. RSS and idle CPU of the front process with 32 clients attached (5 s idle window).
 // Env: VFIO_BENCH_N (MMIO round trips per round, default 20000), VFIO_BENCH_BAR1_MIB (256), VFIO_BENCH_RATE
-// (guest writes during pre-copy, MiB/s, default 32).
+// (guest writes during pre-copy, MiB/s, default 32), VFIO_BENCH_VGPUS (32, at least 3), VFIO_BENCH_MIGRATE=0 (skip 3).
 // Last line: vfio-user: mmio_p50_us=… mmio_p99_us=… floor_p50_us=… ratio_mmio=… bar1_gbps=… memcpy_gbps=…
-//            ratio_bar1=… mig_total_s=… mig_downtime_ms=… ratio_mig_total_to_floor=… front_rss_mib=… front_idle_cpu_pct=…
+//            ratio_bar1=… mig_total_s=… mig_downtime_ms=… ratio_mig_total_to_floor=… front_rss_mib=… front_anon_mib=…
+//            front_idle_cpu_pct=… load_start=… load_end=…
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,8 @@ import { LifecycleDeviceAccess } from '../plugins/lifecycle/lifecycle-device-acc
 import { VfioMigrationPort } from '../plugins/migration/vfio-migration-port.js';
 import { VfioUserService } from '../plugins/vfio-user/daemon/vfio-user-service.js';
 import { ERROR, RawPeer, regionAccess, u32s, u64 } from '../test/helpers/raw-vfio-user.js';
+import { loadNativeOps } from '../native/index.js';
+import { cpuLine, kernelReport, load } from './lib/host.js';
 import { startSimDaemon, type SimDaemon } from './lib/sim-daemon.js';
 import { fmt } from './lib/timing.js';
 
@@ -34,17 +37,29 @@ const N = Number(process.env.VFIO_BENCH_N ?? 20_000);
 const BAR1_BYTES = Number(process.env.VFIO_BENCH_BAR1_MIB ?? 256) << 20;
 const RATE = Number(process.env.VFIO_BENCH_RATE ?? 32) << 20;
 const GPU = '0000:8a:00.0';
-const VGPUS = 32;
+const VGPUS = Math.max(3, Number(process.env.VFIO_BENCH_VGPUS ?? 32));
 const ROUNDS = 5;
 const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const ops = loadFdOps();
 const dir = mkdtempSync('/dev/shm/vgpud-vfio-user-bench-');
-const undo: Array<() => Promise<void> | void> = [];
+const undo: Array<[string, () => Promise<void> | void]> = [];
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
+/**
+ * Undo everything, newest first. A ref'd timer per step keeps the process alive while the step's promise is
+ * pending (a promise waiting on nothing would otherwise end the process mid-cleanup and leave the GB-sized region
+ * in /dev/shm) and bounds it, saying which step did not finish.
+ */
 async function cleanup(): Promise<void> {
-  for (const f of undo.splice(0).reverse()) {
-    try { await f(); } catch (e) { console.error(`cleanup: ${(e as Error).message}`); }
+  for (const [name, f] of undo.splice(0).reverse()) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([f(), new Promise<void>((r) => { timer = setTimeout(() => { console.error(`cleanup: ${name} did not finish within 60 s`); r(); }, 60_000); })]);
+    } catch (e) {
+      console.error(`cleanup: ${name}: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
   rmSync(dir, { recursive: true, force: true });
 }
@@ -64,7 +79,7 @@ async function pingPong(c: RawPeer, n: number): Promise<number[]> {
 async function startEcho(path: string): Promise<void> {
   const child = spawn(process.execPath, [...(EXT === '.ts' ? ['--import', 'tsx'] : []), new URL(`./lib/echo-server${EXT}`, import.meta.url).pathname, path],
     { stdio: ['ignore', 'pipe', 'inherit'] });
-  undo.push(() => { child.kill('SIGKILL'); });
+  undo.push(['echo server', () => { child.kill('SIGKILL'); }]);
   await new Promise<void>((r, j) => {
     child.stdout!.once('data', () => r());
     child.once('exit', (code) => j(new Error(`echo server exited (${code})`)));
@@ -97,12 +112,26 @@ function copyRate(m: FdMap, src: Buffer): number {
   return src.length / best / 1e9;
 }
 
-function procStat(pid: number): { rssMiB: number; cpuTicks: number } {
+/**
+ * RSS of a process, split: anonymous (its own heap — what the process costs), shared memory (pages of the device's
+ * region file it touched, FB included — the device's memory, counted in every process that touches it).
+ */
+function procStat(pid: number): { rssMiB: number; anonMiB: number; shmemMiB: number; cpuTicks: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { rssMiB: rss, cpuTicks: Number(f[11]) + Number(f[12]) };
+  return { rssMiB: kb('VmRSS'), anonMiB: kb('RssAnon'), shmemMiB: kb('RssShmem'), cpuTicks: Number(f[11]) + Number(f[12]) };
+}
+
+/** The front at rest: RSS now, CPU over `ms` of wall time (USER_HZ ticks). */
+async function atRest(pid: number, ms: number): Promise<{ rssMiB: number; anonMiB: number; shmemMiB: number; cpuPct: number }> {
+  const a = procStat(pid);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = procStat(pid);
+  const hz = 100;
+  return { ...b, cpuPct: ((b.cpuTicks - a.cpuTicks) / hz) / ((performance.now() - t0) / 1000) * 100 };
 }
 
 async function migrate(src: RawPeer, dst: RawPeer, srcMap: FdMap): Promise<{ totalS: number; downtimeMs: number; passes: number; bytes: number }> {
@@ -167,9 +196,14 @@ async function copyFloor(src: RawPeer, dst: RawPeer, size: number): Promise<numb
 
 let d: SimDaemon | undefined;
 try {
-  console.log(`host: load avg ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const loadStart = load();
+  const report = kernelReport(loadNativeOps());
+  console.log(`cpu: ${typeof report === 'string' ? report : cpuLine(report)}`);
+  console.log(`host: load avg at start ${loadStart}`);
   d = await startSimDaemon({ bdf: GPU, dir: join(dir, 'sim'), fbBytes: 48n << 30n });
-  undo.push(() => d!.stop());
+  const simPid = d.dev.descriptor.pid;
+  undo.push(['simulated GPU', () => { try { process.kill(simPid, 'SIGKILL'); } catch { /* gone */ } }]);
+  undo.push(['sim daemon', () => d!.stop()]);
   const registry = new GpuRegistryImpl();
   registry.add(d.gpu);
   const vfu = new VfioUserService();
@@ -177,7 +211,7 @@ try {
     svc: d.svc, access: new LifecycleDeviceAccess(d.svc), registry, bus: d.bus, migration: new VfioMigrationPort(d.mig), logger: d.logger,
     config: { dir: join(dir, 'sockets'), mode: 0o600, front: 'process' },
   });
-  undo.push(() => vfu.shutdownFronts());
+  undo.push(['device fronts', () => vfu.shutdownFronts()]);
   const ids: string[] = [];
   for (let i = 0; i < VGPUS; i++) ids.push((await d.svc.create({ gpu: GPU, type: '1Q' })).id);
   const sockets: string[] = [];
@@ -202,14 +236,18 @@ try {
       }
     }
   }
-  undo.push(() => { for (const c of clients) c.close(); });
+  undo.push(['clients', () => { for (const c of clients) c.close(); }]);
   console.log(`setup: ${VGPUS} × RTX6000-Ada-1Q served by one front process (pid ${frontPid}), ${clients.length} clients attached`);
+
+  // 4 (first, before the runs touch FB through the front). The front at rest with 32 clients attached.
+  const rest = await atRest(frontPid, 5000);
+  console.log(`front at rest: ${clients.length} clients, RSS ${fmt(rest.rssMiB)} MiB (anonymous ${fmt(rest.anonMiB)}, device memory touched ${fmt(rest.shmemMiB)}), CPU ${fmt(rest.cpuPct)} % over 5 s`);
 
   // 1. MMIO round trip vs bare ping-pong.
   const echoPath = join(dir, 'echo.sock');
   await startEcho(echoPath);
   const echo = RawPeer.connect(echoPath);
-  undo.push(() => echo.close());
+  undo.push(['echo client', () => echo.close()]);
   await pingPong(clients[0]!, 2000);
   await pingPong(echo, 2000);
   let ours: number[] = [];
@@ -226,48 +264,46 @@ try {
   // 2. BAR1 through the mmap vs memcpy into the same kind of memory.
   const src = randomBytes(Math.min(BAR1_BYTES, 1 << 30));
   const bar1 = await bar1Map(clients[2]!);
-  undo.push(() => bar1.close());
+  undo.push(['BAR1 mapping', () => bar1.close()]);
   const shm = join(dir, 'memcpy-floor');
   writeFileSync(shm, '');
   const shmFd = ops.openFile(shm, true);
   (await import('node:fs')).ftruncateSync(shmFd, bar1.size);
   const floorMap = ops.mapFd(shmFd, 0, src.length, true);
   ops.closeFd(shmFd);
-  undo.push(() => floorMap.close());
+  undo.push(['memcpy floor mapping', () => floorMap.close()]);
   const barRate = copyRate(bar1, src);
   const memRate = copyRate(floorMap, src);
   console.log(`bar1: ${src.length >> 20} MiB through the BAR1 mmap ${fmt(barRate)} GB/s; memcpy into a /dev/shm mapping ${fmt(memRate)} GB/s; ratio ${fmt(barRate / memRate)}`);
 
   // 3. Migration over vfio-user, and its floor.
-  const srcMap = await bar1Map(clients[0]!);
-  undo.push(() => srcMap.close());
-  const fill = randomBytes(1 << 20);
-  for (let off = 0; off + fill.length <= srcMap.size; off += fill.length) fill.copy(srcMap.window(off, fill.length));
-  const floorS = await copyFloor(clients[0]!, clients[1]!, srcMap.size);
-  const m = await migrate(clients[0]!, clients[1]!, srcMap);
-  const dstMap = await bar1Map(clients[1]!);
-  let same = true;
-  for (let off = 0; off < srcMap.size && same; off += 64 << 20) {
-    const n = Math.min(64 << 20, srcMap.size - off);
-    same = srcMap.window(off, n).equals(dstMap.window(off, n));
+  let m = { totalS: NaN, downtimeMs: NaN, passes: 0, bytes: 0 };
+  let floorS = NaN;
+  if (process.env.VFIO_BENCH_MIGRATE !== '0') {
+    const srcMap = await bar1Map(clients[0]!);
+    undo.push(['source BAR1 mapping', () => srcMap.close()]);
+    const fill = randomBytes(1 << 20);
+    for (let off = 0; off + fill.length <= srcMap.size; off += fill.length) fill.copy(srcMap.window(off, fill.length));
+    floorS = await copyFloor(clients[0]!, clients[1]!, srcMap.size);
+    m = await migrate(clients[0]!, clients[1]!, srcMap);
+    const dstMap = await bar1Map(clients[1]!);
+    let same = true;
+    for (let off = 0; off < srcMap.size && same; off += 64 << 20) {
+      const n = Math.min(64 << 20, srcMap.size - off);
+      same = srcMap.window(off, n).equals(dstMap.window(off, n));
+    }
+    dstMap.close();
+    console.log(`migration: ${srcMap.size >> 20} MiB FB, ${m.passes} pre-copy passes, ${fmt(m.bytes / 2 ** 20)} MiB of stream, total ${fmt(m.totalS)} s, downtime ${fmt(m.downtimeMs)} ms; floor (the FB through the same sockets, REGION_READ/WRITE) ${fmt(floorS)} s; destination FB ${same ? 'identical' : 'DIFFERENT'}`);
+    await clients[0]!.call(16, u32s(16, (1 << 17) | 2, 2, 0xffffffff)); // the source runs again (for the idle figure)
   }
-  dstMap.close();
-  console.log(`migration: ${srcMap.size >> 20} MiB FB, ${m.passes} pre-copy passes, ${fmt(m.bytes / 2 ** 20)} MiB of stream, total ${fmt(m.totalS)} s, downtime ${fmt(m.downtimeMs)} ms; floor (the FB through the same sockets, REGION_READ/WRITE) ${fmt(floorS)} s; destination FB ${same ? 'identical' : 'DIFFERENT'}`);
-  await clients[0]!.call(16, u32s(16, (1 << 17) | 2, 2, 0xffffffff)); // the source runs again (for the idle figure)
 
-  // 4. The front at rest with 32 clients.
-  const a = procStat(frontPid);
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, 5000));
-  const b = procStat(frontPid);
-  const hz = 100; // USER_HZ
-  const idleCpu = ((b.cpuTicks - a.cpuTicks) / hz) / ((performance.now() - t0) / 1000) * 100;
-  console.log(`front at rest: ${clients.length} clients, RSS ${fmt(b.rssMiB)} MiB, CPU ${fmt(idleCpu)} % over 5 s`);
+  const rest2 = await atRest(frontPid, 5000);
+  console.log(`front at rest after the runs: RSS ${fmt(rest2.rssMiB)} MiB (anonymous ${fmt(rest2.anonMiB)}, device memory touched ${fmt(rest2.shmemMiB)}), CPU ${fmt(rest2.cpuPct)} % over 5 s`);
 
   console.log(`vfio-user: mmio_p50_us=${fmt(pct(ours, 0.5))} mmio_p99_us=${fmt(pct(ours, 0.99))} floor_p50_us=${fmt(pct(floor, 0.5))} ratio_mmio=${fmt(bestRatio)} ` +
     `bar1_gbps=${fmt(barRate)} memcpy_gbps=${fmt(memRate)} ratio_bar1=${fmt(barRate / memRate)} ` +
     `mig_total_s=${fmt(m.totalS)} mig_downtime_ms=${fmt(m.downtimeMs)} ratio_mig_total_to_floor=${fmt(m.totalS / floorS)} ` +
-    `front_rss_mib=${fmt(b.rssMiB)} front_idle_cpu_pct=${fmt(idleCpu)}`);
+    `front_rss_mib=${fmt(rest.rssMiB)} front_anon_mib=${fmt(rest.anonMiB)} front_idle_cpu_pct=${fmt(rest.cpuPct)} load_start="${loadStart}" load_end="${load()}"`);
 } finally {
   await cleanup();
 }
