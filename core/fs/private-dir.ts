@@ -26,7 +26,7 @@ export async function ensurePrivateDir(dir: string, o: PrivateDirOptions): Promi
     await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (cause) {
     throw new VgpuError(ErrorCode.Config, `cannot create the ${o.what} ${dir}: ${(cause as Error).message}`, {
-      hint: `pass a writable dir (${o.setting})`, details: { dir }, cause,
+      hint: `pass a writable dir (${o.setting})`, details: { dir, problem: 'create' }, cause,
     });
   }
   const st = await (o.noLink === true ? lstat(dir) : stat(dir));

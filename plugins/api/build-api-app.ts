@@ -14,7 +14,7 @@ import { parseLayoutFile, selectLayoutConfig } from './layout/layout-schema.js';
 import { desiredFromEntries, planLayout } from './layout/plan-layout.js';
 import {
   createBody, destroyQuery, eventsQuery, gpuParams, idParams, layoutBody, listQuery, logsQuery, policyBody, typesQuery,
-  vfParams,
+  vfBdfParams, vfParams,
 } from './request-schemas.js';
 import { StreamSet } from './event-stream.js';
 import { toJsonValue } from './to-json.js';
@@ -78,6 +78,8 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
       daemon: 'vgpud', pid: process.pid, uptimeSec: Math.round((Date.now() - started) / 1000),
       gpus: gpus.map((g) => ({ bdf: g.bdf, name: g.name, state: g.state, policy: g.policy, vgpus: g.vgpus, fb: g.fb })),
       vgpus: { total: vgpus.length, byState },
+      // VFs out of service because the journal lost their state, each with the command that releases it.
+      quarantine: service.quarantined?.() ?? [],
       ...(opts.status?.() ?? {}),
     });
   });
@@ -163,6 +165,14 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     }
     service.writeVfAttribute(bdf, attr, req.body);
     return reply.code(204).send();
+  });
+
+  app.post('/v1/vfs/:bdf/release', async (req) => {
+    const { bdf } = parseOr(vfBdfParams, req.params, 'VF address');
+    if (service.releaseVf === undefined) {
+      throw new VgpuError(ErrorCode.IllegalState, 'this vGPU service keeps no quarantine', { hint: 'nothing to release' });
+    }
+    return send({ released: await service.releaseVf(bdf) });
   });
 
   const planFor = (body: { layout: string | Record<string, unknown>; config?: string | undefined }) => {

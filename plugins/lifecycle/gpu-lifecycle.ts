@@ -71,6 +71,7 @@ export class GpuLifecycle {
   managerClients: number[] = [];
   /** VFs whose state the journal lost: out of service until an operator releases them (vf-quarantine.ts). */
   private readonly vfQuarantine: VfQuarantine;
+  private readonly releasing = new Map<number, Promise<VfReleaseReport>>();
 
   constructor(private readonly o: GpuLifecycleOptions) {
     this.gpu = o.gpu;
@@ -456,9 +457,13 @@ export class GpuLifecycle {
 
   /** The operator's release of a quarantined VF; runs in the VF's queue like any operation on it. */
   releaseVf(vf: number): Promise<VfReleaseReport> {
+    const pending = this.releasing.get(vf);
+    if (pending !== undefined) return pending; // a second release while one runs joins it
     this.assertUsable('release a quarantined VF');
     if (!this.vfQuarantine.has(vf)) return this.vfQuarantine.release(vf); // throws VGPU_ESTATE
-    return this.queue.run(vf, () => this.vfQuarantine.release(vf));
+    const p = this.queue.run(vf, () => this.vfQuarantine.release(vf)).finally(() => this.releasing.delete(vf));
+    this.releasing.set(vf, p);
+    return p;
   }
 
   /** The PCI address of VF `vf` (its index when it is not enabled). */
