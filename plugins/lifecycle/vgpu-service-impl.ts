@@ -92,12 +92,13 @@ export class VgpuServiceImpl implements VgpuService {
           const h = rmHandle(await this.handles!.takeAsync());
           managerClients = [...(prev?.managerClients ?? []), h];
           await j.putGpu({ bdf: p.gpu.bdf, managerClients, selections: prev?.selections ?? [], updatedAt: Date.now() });
-          gpuForMgr = withClientHandle(p.gpu, h, async () => {
-            // The firmware already has that handle (a client an unreadable record held): journal the next one.
+          gpuForMgr = withClientHandle(p.gpu, h, async (taken) => {
+            // The firmware already has that handle: a client only a lost record knew, maybe under a running
+            // guest. It is not ours, so it must not be freed below as a stale manager client: journal the next one.
             const next = rmHandle(await this.handles!.takeAsync());
-            managerClients.push(next);
+            managerClients.splice(managerClients.indexOf(taken), 1, next);
             await j.putGpu({ bdf: p.gpu.bdf, managerClients, selections: prev?.selections ?? [], updatedAt: Date.now() });
-            this.log.warn('the firmware already holds the journalled manager RM handle; using the next one', { gpu: p.gpu.bdf, hClient: h, next });
+            this.log.warn('the firmware already holds the journalled manager RM handle; using the next one', { gpu: p.gpu.bdf, hClient: taken, next });
             return next;
           });
         }
@@ -378,6 +379,11 @@ export class VgpuServiceImpl implements VgpuService {
       }
       throw badAttr(attr);
     }
+    if (lc.isQuarantined(vf)) {
+      throw new VgpuError(ErrorCode.Busy, `VF ${vfBdf} is quarantined (its journal record was lost): its type cannot change`, {
+        hint: `see \`vgpuctl status\`; release it first: vgpuctl vf ${vfBdf} release`, details: { vfBdf, quarantined: true },
+      });
+    }
     // The ABI refuses a change while the VF has a vGPU (EBUSY: the lifecycle marks it open).
     lc.mgr.abi.writeCurrent(vf, value);
     lc.persistGpu();
@@ -490,7 +496,7 @@ function mgrClientOf(lc: GpuLifecycle): number {
  * The GPU as PgpuManager.create sees it: its first allocClient uses `hClient` (journalled before the call), so a
  * crash while the manager comes up cannot leak its client. Everything else is the GPU itself.
  */
-function withClientHandle(gpu: PhysicalGpu, hClient: number, nextHandle: () => Promise<number>): PhysicalGpu {
+function withClientHandle(gpu: PhysicalGpu, hClient: number, nextHandle: (taken: number) => Promise<number>): PhysicalGpu {
   const fw = gpu.firmware;
   let used = false;
   const firmware = new Proxy(fw, {
@@ -500,7 +506,7 @@ function withClientHandle(gpu: PhysicalGpu, hClient: number, nextHandle: () => P
           if (used) return target.allocClient(opts);
           used = true;
           // A handle the firmware already has belongs to a client the journal lost track of: skip it (journalled).
-          for (let h = hClient, tries = 1; ; h = await nextHandle(), tries++) {
+          for (let h = hClient, tries = 1; ; h = await nextHandle(h), tries++) {
             try {
               return await target.allocClient({ ...opts, hClient: h });
             } catch (e) {
