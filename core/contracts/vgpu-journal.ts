@@ -7,6 +7,11 @@
  * whatever a crash interrupts, the journal names at least everything the devices hold. Every write is atomic
  * (temp file, fsync, rename, fsync dir): a record is always the old or the new one, never a mix.
  *
+ * Damage from outside (a truncated or overwritten file, a planted link) is never ignored silently: the journal
+ * reports it (`damaged()`, in its own words, never the file's bytes), rebuilds sequences above every number it still
+ * knows, and keeps quarantine records for VFs whose state was lost, which the lifecycle holds out of service until an
+ * operator releases them.
+ *
  * Bound to TOKENS.VgpuJournal by the 'state' plugin; the lifecycle injects it optionally (unit tests run without).
  */
 import type { VgpuState } from './events.js';
