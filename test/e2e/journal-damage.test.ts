@@ -116,6 +116,22 @@ describe('damaged journal records (real daemon, simulated GPU process)', () => {
     for (const v of [a, ...again]) assert.equal((await h.ctl('destroy', v.id)).code, 0);
   });
 
+  it('a record emptied to 0 bytes (no GPU or VF left in it): every VF with a type but no vGPU is quarantined until released', async () => {
+    const [a, b] = await create('RTX6000-Ada-8Q', 2);
+    assert.ok(a && b);
+    await stop();
+    truncateSync(record(b.id), 0);
+    await h.start();
+    const s = await status();
+    assert.deepEqual(s.quarantine.map((q) => [q.vf, q.blocksCreates]), [[b.vf, true]], 'b\'s VF still had its type selected: it is the suspect');
+    assert.match(s.quarantine[0]!.reason, new RegExp(`unreadable record.*vgpu-${b.id}\\.json`));
+    assert.deepEqual((await list()).map((v) => v.id), [a.id]);
+    assert.equal(await h.sim.controls.pluginTask(b.gfid), 'running');
+    assert.equal((await h.ctl('vf', b.vfBdf, 'release')).code, 0);
+    assert.equal(await h.sim.controls.pluginTask(b.gfid), null);
+    assert.equal((await h.ctl('destroy', a.id)).code, 0);
+  });
+
   it('garbage in both sequence files: vGPU ids and RM handles continue above every one in use', async () => {
     const [a, b] = await create('RTX6000-Ada-4Q', 2);
     assert.ok(a && b);
@@ -136,11 +152,12 @@ describe('damaged journal records (real daemon, simulated GPU process)', () => {
 
   it('planted links: a vgpu-*.json link to a secret never reaches the log; a temp-file link is never written through', async () => {
     const secret = join(h.dir, 'shadow');
-    writeFileSync(secret, 'root:$6$planted-secret$xyz:19000:0:99999:7:::\n', { mode: 0o600 });
+    // What a JSON parser would quote from it is its first characters: make those the marker.
+    writeFileSync(secret, 'zq9secret:$6$planted$xyz:19000:0:99999:7:::\n', { mode: 0o600 });
     await stop();
     symlinkSync(secret, join(h.state, 'vgpu-evil.json'));
     await h.start();
-    assert.doesNotMatch(h.daemon!.out(), /planted-secret/);
+    assert.doesNotMatch(h.daemon!.out(), /zq9secret|planted\$xyz/);
     assert.match(h.daemon!.out(), /vgpu-evil\.json/);
     assert.equal(existsSync(join(h.state, 'vgpu-evil.json')), false, 'set aside');
     // The next GPU-record write goes through a temp file named after the daemon's pid: plant a link there first.
