@@ -50,7 +50,8 @@ export async function ensurePrivateDir(dir: string, o: PrivateDirOptions): Promi
     await chmod(dir, 0o700);
     return;
   }
-  throw new VgpuError(ErrorCode.Config, `the ${o.what} ${dir} is writable by ${(st.mode & 0o020) !== 0 ? 'its group' : 'other users'} (mode 0${(st.mode & 0o777).toString(8)})`, {
+  const who = [(st.mode & 0o020) !== 0 ? 'its group' : '', (st.mode & 0o002) !== 0 ? 'other users' : ''].filter(Boolean).join(' and ');
+  throw new VgpuError(ErrorCode.Config, `the ${o.what} ${dir} is writable by ${who} (mode 0${(st.mode & 0o777).toString(8)})`, {
     hint: `chmod 0700 ${dir}`, details: { dir, mode: `0${(st.mode & 0o777).toString(8)}` },
   });
 }
