@@ -7,10 +7,10 @@ import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mountSmallTmpfs, type SmallFs } from '../helpers/small-tmpfs.js';
-import { createHarness, GPU, type Harness } from './helpers/daemon-harness.js';
+import { createHarness, GPU, startDaemon, type Harness } from './helpers/daemon-harness.js';
 
 interface Vgpu { id: string; vf: number; vfBdf: string; gfid: number; state: string; fb: { offset: string; size: string } }
 interface Quarantined { vf: number; vfBdf: string; vgpuId?: string; unknown: string[]; blocksCreates: boolean; reason: string }
@@ -169,6 +169,17 @@ describe('damaged journal records (real daemon, simulated GPU process)', () => {
     assert.equal(readFileSync(target, 'utf8'), 'precious\n');
     assert.equal((await h.ctl('destroy', v!.id)).code, 0);
     assert.equal(readFileSync(target, 'utf8'), 'precious\n');
+  });
+});
+
+describe('a state dir others can write (real daemon)', () => {
+  it('the daemon refuses to start, naming the chmod that fixes it', async (t) => {
+    const h = await createHarness('vgpud-e2e-statemode-');
+    t.after(() => h.close());
+    mkdirSync(h.state, { mode: 0o700 });
+    chmodSync(h.state, 0o777);
+    await assert.rejects(startDaemon(['--config', h.config, '--socket', h.socket, '--state-dir', h.state]),
+      (e: Error) => new RegExp(`state dir ${h.state} is writable by its group and other users`).test(e.message) && e.message.includes(`hint: chmod 0700 ${h.state}`));
   });
 });
 
