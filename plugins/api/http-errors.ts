@@ -34,7 +34,8 @@ export function httpStatusFor(code: string, details?: Record<string, unknown>): 
   const own = STATUS[code as ErrorCode] ?? 500;
   if ((code === ErrorCode.CreateStep || code === ErrorCode.DestroyStep) && typeof details?.['cause'] === 'string') {
     const inner = STATUS[details['cause'] as ErrorCode];
-    if (inner !== undefined && inner < 500) return inner;
+    // A step that failed because the state dir is full is the operator's to fix too (507, not the daemon's 500).
+    if (inner !== undefined && (inner < 500 || inner === 507)) return inner;
   }
   return own;
 }
