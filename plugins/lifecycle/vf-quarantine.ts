@@ -15,10 +15,11 @@ import type { ChannelRange } from '../../core/contracts/channels.js';
 import type { FbRange } from '../../core/contracts/memory.js';
 import type { JournalQuarantine, QuarantineUnknown, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { QuarantinedVf, VfReleaseReport } from '../../core/contracts/vgpu-service.js';
+import { BLOCKING_UNKNOWNS, createsWaitForRelease } from '../../core/manager/quarantine-refusal.js';
 import { stopPluginTask, type StepEnv } from './create-steps.js';
 
 /** What may hide a live plugin task's memory or channels: creates on the GPU wait while one is unknown. */
-const BLOCKING: readonly QuarantineUnknown[] = ['guest-fb', 'heap', 'chids'];
+const BLOCKING = BLOCKING_UNKNOWNS;
 
 interface Held {
   entry: JournalQuarantine;
@@ -111,13 +112,7 @@ export class VfQuarantine {
       });
     }
     const blocker = this.blocker();
-    if (blocker !== undefined) {
-      const unknown = blocker.entry.unknown.filter((u) => BLOCKING.includes(u));
-      throw new VgpuError(ErrorCode.Busy, `creates on ${this.bdf} wait: quarantined VF ${blocker.entry.vf} may hold ${unknown.join(', ')} that no journal record names, and a new vGPU could land on them`, {
-        hint: `release it first: vgpuctl vf ${vfBdf(blocker.entry.vf)} release`,
-        details: { gpu: this.bdf, vf: blocker.entry.vf, unknown },
-      });
-    }
+    if (blocker !== undefined) throw createsWaitForRelease(this.bdf, { vf: blocker.entry.vf, vfBdf: vfBdf(blocker.entry.vf), unknown: blocker.entry.unknown });
   }
 
   /** True while some quarantined VF of this GPU blocks every create. */

@@ -14,6 +14,7 @@ import { KEEP_FINISHED_REQUESTS, MemoryRequestJournal } from '../../core/request
 import { readOwnFile } from '../../core/fs/own-file.js';
 import { ensurePrivateDir } from '../../core/fs/private-dir.js';
 import { atomicWriteFile, fsyncDir, TEMP_SUFFIX } from './atomic-write.js';
+import { journalWriteError } from './journal-write-error.js';
 import { WriteChains } from './write-chain.js';
 
 export const REQUEST_JOURNAL_VERSION = 1;
@@ -86,7 +87,9 @@ export class FileRequestJournal extends MemoryRequestJournal {
     }
     const data = `${JSON.stringify({ version: REQUEST_JOURNAL_VERSION, ...record }, null, 2)}\n`;
     const id = record.id;
-    const write = this.chains.run(id, () => atomicWriteFile(join(this.dir, `req-${id}.json`), data));
+    // A full state dir is VGPU_ESTATEFULL naming what to free, like the vGPU journal's writes.
+    const write = this.chains.run(id, () => atomicWriteFile(join(this.dir, `req-${id}.json`), data))
+      .catch((e: unknown) => { throw journalWriteError(this.dir, `req-${id}.json`, e); });
     for (const old of this.remember(record)) {
       void this.chains.run(old, () => this.unlinkDurably(`req-${old}.json`)).catch((error: unknown) => this.logger?.warn('could not delete an old request record', { request: old, error }));
     }
