@@ -35,7 +35,9 @@ export function processModeSims(config: Readonly<VgpudConfig>): SimToEnsure[] {
 
 /** Spawn the missing simulators and wait (bounded) until each has published its descriptor. */
 export async function ensureSims(sims: SimToEnsure[], log: Logger, timeoutMs = 30_000): Promise<void> {
-  const script = fileURLToPath(new URL('../../hal/ada-lovelace/sim/vgpu-sim.ts', import.meta.url));
+  // The same file kind as this module: the .ts sources under tsx, the compiled .js under dist/.
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const script = fileURLToPath(new URL(`../../hal/ada-lovelace/sim/vgpu-sim${ext}`, import.meta.url));
   for (const s of sims) {
     const alive = listDescriptors(s.dir).live.find((d) => d.bdf === s.bdf);
     if (alive !== undefined) {
@@ -45,7 +47,7 @@ export async function ensureSims(sims: SimToEnsure[], log: Logger, timeoutMs = 3
     mkdirSync(s.dir, { recursive: true });
     const logPath = join(s.dir, `${s.bdf}.log`);
     const out = openSync(logPath, 'a');
-    const args = ['--import', 'tsx', script, '--board', s.board, '--bdf', s.bdf, '--dir', s.dir];
+    const args = [...(ext === '.ts' ? ['--import', 'tsx'] : []), script, '--board', s.board, '--bdf', s.bdf, '--dir', s.dir];
     if (s.fbBytes !== undefined) args.push('--fb-bytes', s.fbBytes);
     if (s.firmwareVersion !== undefined) args.push('--firmware-version', s.firmwareVersion);
     const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });

@@ -14,7 +14,30 @@ export const VGPUD = join(root, 'bin/vgpud.mjs');
 const VGPUCTL = join(root, 'bin/vgpuctl.mjs');
 export const GPU = '0000:41:00.0';
 
-export interface Daemon { proc: ChildProcess; out: () => string; exited: Promise<number | null> }
+export interface Daemon {
+  proc: ChildProcess;
+  /** Everything the process wrote so far (stdout and stderr interleaved). */
+  out: () => string;
+  exited: Promise<number | null>;
+  /**
+   * Resolves with the first match of `pattern` in the output from character `from` on (default 0; pass
+   * `out().length` taken BEFORE the action whose output you wait for). Rejects when the process exits first.
+   */
+  waitFor(pattern: RegExp, from?: number): Promise<RegExpMatchArray>;
+}
+
+export interface StartOptions {
+  /** Output that means "ready" (default 'vgpud ready'). */
+  readyText?: string | RegExp;
+  /** Guard against hanging forever, not a performance bound. */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Run as this user (tests running as root start an operator's unprivileged daemon). */
+  uid?: number;
+  gid?: number;
+  /** The program and its first arguments instead of `node bin/vgpud.mjs` (e.g. ['npm', 'start', '--']). */
+  command?: [string, ...string[]];
+}
 
 export interface Harness {
   dir: string;
@@ -106,25 +129,53 @@ export async function createHarness(prefix: string): Promise<Harness> {
 
 /** Run the real `vgpuctl` against `socket`; resolves with its exit code and output (never rejects). */
 export function ctl(socket: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return vgpuctl(['--socket', socket, ...args]);
+}
+
+/** Run the real `vgpuctl` with `args` as given (no --socket: it finds the socket as an operator's would). */
+export function vgpuctl(args: string[], opts: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): Promise<{ code: number; out: string; err: string }> {
   return new Promise((r) => {
-    execFile(process.execPath, [VGPUCTL, '--socket', socket, ...args], { cwd: root }, (error, stdout, stderr) => {
+    execFile(process.execPath, [VGPUCTL, ...args], { cwd: root, ...opts }, (error, stdout, stderr) => {
       r({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout, err: stderr });
     });
   });
 }
 
-export function startDaemon(args: string[], readyText = 'vgpud ready', timeoutMs = 30_000): Promise<Daemon> {
-  const proc = spawn(process.execPath, [VGPUD, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startDaemon(args: string[], opts: StartOptions = {}): Promise<Daemon> {
+  const [cmd, ...first] = opts.command ?? [process.execPath, VGPUD];
+  const proc = spawn(cmd, [...first, ...args], {
+    cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env !== undefined ? { env: opts.env } : {}), ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}),
+  });
   let text = '';
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const waiters = new Set<() => void>();
+  const waitFor = (pattern: RegExp, from = 0): Promise<RegExpMatchArray> => new Promise((resolveWait, rejectWait) => {
+    const check = (): void => {
+      const m = text.slice(from).match(pattern);
+      if (m !== null) { waiters.delete(check); resolveWait(m); }
+    };
+    waiters.add(check);
+    check();
+    void exited.then((code) => {
+      if (!waiters.has(check)) return;
+      waiters.delete(check);
+      rejectWait(new Error(`process exited (${code}) before printing ${String(pattern)}:\n${text}`));
+    });
+  });
+  const onData = (c: Buffer): void => {
+    text += c.toString();
+    for (const w of [...waiters]) w();
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const ready = opts.readyText ?? 'vgpud ready';
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`daemon not ready in ${timeoutMs} ms:\n${text}`)); }, timeoutMs);
-    const onData = (c: Buffer): void => {
-      text += c.toString();
-      if (text.includes(readyText)) { clearTimeout(timer); resolvePromise({ proc, out: () => text, exited }); }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`daemon exited (${code}) before ready:\n${text}`)); });
+    waitFor(typeof ready === 'string' ? new RegExp(ready.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : ready).then(() => {
+      clearTimeout(timer);
+      resolvePromise({ proc, out: () => text, exited, waitFor });
+    }, (e: unknown) => { clearTimeout(timer); reject(e as Error); });
   });
 }
