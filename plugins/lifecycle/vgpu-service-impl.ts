@@ -65,6 +65,16 @@ export class VgpuServiceImpl implements VgpuService {
   /** Probe every GPU of every bound bus and bring up a manager and a lifecycle for each. One bad GPU is skipped. */
   async init(opts: ServiceInitOptions = {}): Promise<void> {
     this.opts = opts;
+    if (this.scrubber === undefined) {
+      if (opts.allowUnscrubbedFb === true) {
+        this.log.error('FB SCRUBBING IS OFF: no scrubber is bound and plugins.lifecycle.allowUnscrubbedFb is true, so new vGPUs get guest FB '
+          + 'that may hold an earlier tenant\'s data. Never run a host with tenants like this.', { allowUnscrubbedFb: true });
+      } else {
+        this.log.warn('no FB scrubber is bound (the scrub plugin is not loaded): creating and resetting vGPUs will be refused', {
+          hint: "load the scrub plugin (plugins.enabled: ['*'], or list 'scrub')",
+        });
+      }
+    }
     const probe = new GpuProbe(this.registry, this.bus, this.log, this.config, this.gpuRegistry);
     const result = await probe.probeAll({ rpcTimeoutMs: this.config.timeouts.rpcMs });
     this.probeFailures.push(...result.failed);
@@ -163,6 +173,14 @@ export class VgpuServiceImpl implements VgpuService {
     lc.persistGpu();
   }
 
+  /**
+   * Options for GPUs attached by hand with attach() (tests and benches wire a GPU without init(), which sets them
+   * from the config section).
+   */
+  configure(opts: ServiceInitOptions): void {
+    this.opts = opts;
+  }
+
   /** Adopt an opened GPU with its manager (init does this for probed GPUs; tests call it directly). */
   attach(gpu: PhysicalGpu, mgr: PgpuManager): GpuLifecycle {
     if (this.gpusByBdf.has(gpu.bdf)) {
@@ -175,7 +193,7 @@ export class VgpuServiceImpl implements VgpuService {
     };
     const lc = new GpuLifecycle({
       gpu, mgr, bus: this.bus, relay: this.relay, logger: this.log, scrubber: this.scrubber, timeouts,
-      verifyScrub: this.opts.verifyScrub ?? false,
+      verifyScrub: this.opts.verifyScrub ?? false, allowUnscrubbedFb: this.opts.allowUnscrubbedFb ?? false,
       newId: () => `vgpu-${this.ids !== undefined ? this.ids.take() : this.nextId++}`,
       journal: this.journal,
       newClientHandle: this.handles !== undefined ? async () => rmHandle(await this.handles!.takeAsync()) : undefined,

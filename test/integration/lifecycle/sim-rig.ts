@@ -86,6 +86,9 @@ export async function simRig(o: SimRigOptions): Promise<SimRig> {
     let n = 0;
     const lc = new GpuLifecycle({
       gpu: o.wrapGpu?.(gpu) ?? gpu, mgr, bus, relay: new ExceptionRelayImpl(bus, logger), logger,
+      // No scrubber here on purpose: these tests count the firmware calls and FB ranges of the create/destroy
+      // steps themselves (the scrub is tested in test/integration/scrub and wired in test/e2e/scrub-wired).
+      allowUnscrubbedFb: true,
       timeouts: { rpcMs: 3000, bootloadMs: 2000, mailboxMs: 3000, scrubMs: 4000, pollIntervalMs: 1, ...o.timeouts },
       newId: () => `vgpu-${++n}`,
     });

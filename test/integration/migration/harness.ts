@@ -48,6 +48,9 @@ export function daemon(gpus: SimGpu[], name: string): Daemon {
   const bus = new EventBusImpl(logger);
   const config = configSchema.parse({ timeouts: { rpcMs: 5000, bootloadMs: 3000, scrubMs: 10000 } });
   const svc = new VgpuServiceImpl(null as never, bus, new ExceptionRelayImpl(bus, logger), logger, config, undefined);
+  // No scrubber on purpose: a failed migration must zero the destination FB by itself, and a lifecycle scrub at
+  // the destroy that follows would hide it if it did not.
+  svc.configure({ allowUnscrubbedFb: true });
   for (const g of gpus) svc.attach(g.gpu, g.mgr);
   void name;
   return { svc, mig: new MigrationService(svc, new LifecycleDeviceAccess(svc), logger, loadNativeOps()), logger };
