@@ -83,6 +83,12 @@ export interface VgpuService {
   get(id: string): VgpuInfo;
   create(req: CreateVgpuRequest): Promise<VgpuInfo>;
   destroy(id: string, opts?: { force?: boolean; signal?: AbortSignal }): Promise<void>;
+  /**
+   * Reset the vGPU as a function-level reset of its VF does (what `echo 1 > /sys/bus/pci/devices/<VF>/reset` asks
+   * of the VFIO variant driver): the firmware's RESET, then its guest FB is scrubbed. Refused while a VM uses it
+   * unless `force`.
+   */
+  reset?(id: string, opts?: { force?: boolean }): Promise<void>;
   /** The per-VF admin ABI (seed spec §3.5), byte-exact. */
   readVfAttribute(vfBdf: string, attr: VfAttribute): string;
   writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void;

@@ -296,9 +296,15 @@ export class VgpuServiceImpl implements VgpuService {
     this.findRecord(id).lc.setInUse(id, inUse);
   }
 
-  /** VFIO_DEVICE_RESET of the vGPU: RPC RESET, then scrub. */
-  reset(id: string): Promise<void> {
-    return this.findRecord(id).lc.reset(id);
+  /** VFIO_DEVICE_RESET of the vGPU (or an operator's VF reset): RPC RESET, then scrub. */
+  reset(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const { lc, rec } = this.findRecord(id);
+    if (rec.inUse && opts.force !== true) {
+      throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in use by a VM: a reset would pull its GPU state away under it`, {
+        hint: 'reset it from the VM, or pass force', details: { vgpu: id },
+      });
+    }
+    return lc.reset(id);
   }
 
   setBme(id: string, enable: boolean): Promise<void> {

@@ -47,6 +47,8 @@ export interface Harness {
   sim: SimDeviceHandle;
   daemon: Daemon | undefined;
   start(): Promise<Daemon>;
+  /** Start the daemon on this harness's socket and state dir with `args` (e.g. another --config). */
+  startWith(args: string[], opts?: StartOptions): Promise<Daemon>;
   ctl(...args: string[]): Promise<{ code: number; out: string; err: string }>;
   http(method: string, path: string, body?: unknown, agent?: Agent): Promise<{ status: number; body: string }>;
   /** Wait for the first bus event on /v1/events that matches; resolves with it (the stream is closed). */
@@ -70,8 +72,9 @@ export async function createHarness(prefix: string): Promise<Harness> {
   ].join('\n'));
   const h: Harness = {
     dir, socket, state, config, sim, daemon: undefined,
-    async start() {
-      h.daemon = await startDaemon(['--config', config, '--socket', socket, '--state-dir', state]);
+    start: () => h.startWith(['--config', config]),
+    async startWith(args, opts) {
+      h.daemon = await startDaemon([...args, '--socket', socket, '--state-dir', state], opts);
       return h.daemon;
     },
     ctl: (...args) => ctl(socket, ...args),
