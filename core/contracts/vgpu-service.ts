@@ -58,6 +58,8 @@ export interface VgpuInfo {
   placementId?: number;
   chids: { offset: number; count: number };
   createdAt: number;
+  /** The UUID the vGPU's firmware task was configured with (lowercase, dashed). */
+  uuid?: string;
   /** Set while a VMM holds the device (open). Destroying an in-use vGPU needs `force`. */
   inUse: boolean;
   lastScrub?: ScrubRecord;
@@ -70,6 +72,11 @@ export interface CreateVgpuRequest {
   type: number | string;
   /** VF index; the first free VF when absent. */
   vf?: number;
+  /**
+   * The vGPU's UUID, chosen by the caller as mdev's `create` takes one from the management layer (the firmware is
+   * configured with it); a random one when absent. One already used by a vGPU of this daemon is refused.
+   */
+  uuid?: string;
   signal?: AbortSignal;
 }
 

@@ -152,12 +152,12 @@ export class GpuLifecycle {
    * none (and must match when it has one). Resolves when the vGPU is ready; rejects with VGPU_ECREATE naming the
    * failed step after unwinding exactly what was done.
    */
-  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal } = {}): Promise<VgpuRecord> {
-    const rec = this.register(vfIndex, type); // synchronous: claims the VF or throws
+  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal; uuid?: Uint8Array } = {}): Promise<VgpuRecord> {
+    const rec = this.register(vfIndex, type, opts.uuid); // synchronous: claims the VF or throws
     return this.queue.run(vfIndex, () => this.runCreate(rec, opts.signal));
   }
 
-  private register(vfIndex: number, type: VgpuTypeRecord | undefined): VgpuRecord {
+  private register(vfIndex: number, type: VgpuTypeRecord | undefined, uuid?: Uint8Array): VgpuRecord {
     this.assertUsable('create a vGPU');
     this.assertScrubber('create a vGPU');
     const vf = this.vfOf(vfIndex);
@@ -198,7 +198,7 @@ export class GpuLifecycle {
         details: { gpu: this.bdf, vf: vfIndex, selected: sel.type.id, requested: type.id },
       });
     }
-    const rec = new VgpuRecord(this.o.newId(), this.bdf, vf, sel.type, sel);
+    const rec = new VgpuRecord(this.o.newId(), this.bdf, vf, sel.type, sel, uuid !== undefined ? { uuid, createdAt: Date.now() } : undefined);
     rec.autoSelected = autoSelected;
     this.byId.set(rec.id, rec);
     this.byVf.set(vfIndex, rec);

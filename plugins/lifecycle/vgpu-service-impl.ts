@@ -28,7 +28,7 @@ import { GpuLifecycle } from './gpu-lifecycle.js';
 import { JournalSequenceBlock } from './journal-sequence.js';
 import type { LifecycleConfig } from './lifecycle-config.js';
 import { resolveType, typeDisplay } from './type-catalog.js';
-import type { VgpuRecord } from './vgpu-record.js';
+import { dashedUuid, uuidBytes, type VgpuRecord } from './vgpu-record.js';
 
 export interface ServiceInitOptions extends Partial<LifecycleConfig> {
   /** Overrides for PgpuManager.create (tests: readFile, strategy). */
@@ -281,9 +281,24 @@ export class VgpuServiceImpl implements VgpuService {
   async create(req: CreateVgpuRequest): Promise<VgpuInfo> {
     const lc = this.lifecycle(req.gpu);
     const type = req.type === undefined ? undefined : resolveType(lc.mgr.policy.types, req.type, req.gpu);
+    const uuid = req.uuid === undefined ? undefined : this.freeUuid(req.uuid);
     const vf = req.vf ?? this.firstFreeVf(lc, type?.id);
-    const rec = await lc.create(vf, type, req.signal !== undefined ? { signal: req.signal } : {});
+    const rec = await lc.create(vf, type, { ...(req.signal !== undefined ? { signal: req.signal } : {}), ...(uuid !== undefined ? { uuid } : {}) });
     return rec.info();
+  }
+
+  /** A caller's UUID as bytes, refused when malformed or held by a vGPU of this daemon. */
+  private freeUuid(text: string): Uint8Array {
+    if (!/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(text)) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `'${text}' is not a UUID`, { hint: 'write it as 8-4-4-4-12 hex digits, or leave it out for a random one' });
+    }
+    const bytes = uuidBytes(text);
+    const dashed = dashedUuid(bytes);
+    const holder = this.list().find((v) => v.uuid === dashed);
+    if (holder !== undefined) {
+      throw new VgpuError(ErrorCode.Busy, `UUID ${dashed} is already vGPU ${holder.id}'s`, { hint: 'pick another UUID', details: { uuid: dashed, vgpu: holder.id } });
+    }
+    return bytes;
   }
 
   async destroy(id: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {

@@ -56,10 +56,18 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(prefix: string): Promise<Harness> {
+export interface HarnessOptions {
+  /** PCI address of the simulated GPU (default GPU). */
+  bdf?: string;
+  /** Extra lines under `plugins:` of the config (two-space indented; `dir` is the harness's temp dir). */
+  pluginLines?: (dir: string) => string[];
+}
+
+export async function createHarness(prefix: string, opts: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const simDir = join(dir, 'sim');
-  const sim = await startSimDevice({ board: 'rtx6000-ada', bdf: GPU, mode: 'process', dir: simDir });
+  const bdf = opts.bdf ?? GPU;
+  const sim = await startSimDevice({ board: 'rtx6000-ada', bdf, mode: 'process', dir: simDir });
   const socket = join(dir, 'vgpud.sock');
   const state = join(dir, 'state');
   const config = join(dir, 'vgpud.yaml');
@@ -67,7 +75,8 @@ export async function createHarness(prefix: string): Promise<Harness> {
     'logging: {format: human, level: info}',
     'plugins:',
     '  hal-ada-lovelace:',
-    `    devices: [{board: rtx6000-ada, bdf: "${GPU}", mode: process, dir: "${simDir}"}]`,
+    `    devices: [{board: rtx6000-ada, bdf: "${bdf}", mode: process, dir: "${simDir}"}]`,
+    ...(opts.pluginLines?.(dir) ?? []),
     '',
   ].join('\n'));
   const h: Harness = {

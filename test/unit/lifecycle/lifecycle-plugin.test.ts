@@ -94,6 +94,23 @@ test('without the scrub plugin the service refuses to create and says so at star
   await allowed.service.destroy(v.id);
 });
 
+test('create with a caller\'s UUID (as mdev takes one): used for the firmware and shown; a malformed or taken one is refused', async (t) => {
+  const { tc, service } = await daemon();
+  t.after(() => tc.stop());
+  const uuid = '3b9d5a4e-2f6c-4e1a-9a51-0c7d2b8e6f10';
+  const v = await service.create({ gpu: BDF, type: '1Q', uuid: uuid.toUpperCase().replace(/-/g, '') });
+  assert.equal(v.uuid, uuid);
+  assert.equal(service.get(v.id).uuid, uuid);
+  await assert.rejects(service.create({ gpu: BDF, type: '1Q', uuid }), (e) => isVgpuError(e, 'VGPU_EBUSY') && e.message.includes(v.id));
+  await assert.rejects(service.create({ gpu: BDF, type: '1Q', uuid: 'not-a-uuid' }), (e) => isVgpuError(e, 'VGPU_EINVAL'));
+  assert.equal(service.list().length, 1, 'the refused creates made nothing');
+  const w = await service.create({ gpu: BDF, type: '1Q' });
+  assert.match(w.uuid ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  assert.notEqual(w.uuid, uuid);
+  await service.destroy(v.id);
+  await service.destroy(w.id);
+});
+
 test('stopping the plugin leaves running vGPUs alone', async () => {
   const { mock, tc, service } = await daemon();
   const v = await service.create({ gpu: BDF, type: 941 });
