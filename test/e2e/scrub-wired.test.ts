@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHarness, GPU, type Harness } from './helpers/daemon-harness.js';
+import { RPC_GUARD_MS } from '../helpers/guard-timeouts.js';
 
 interface Vgpu { id: string; vf: number; fb: { offset: string; size: string }; lastScrub?: { reason: string; bytes: string } }
 
@@ -84,6 +85,7 @@ describe('FB scrub wired into the daemon (real processes, all built-in plugins)'
     const noScrub = join(h.dir, 'no-scrub.yaml');
     writeFileSync(noScrub, [
       'logging: {format: human, level: info}',
+      `timeouts: {rpcMs: ${RPC_GUARD_MS}, bootloadMs: ${RPC_GUARD_MS}, scrubMs: ${RPC_GUARD_MS}}`,
       'plugins:',
       '  enabled: [hal-ada-lovelace, state, logging, lifecycle, api, metrics, migration]',
       '  hal-ada-lovelace:',

@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileCatalogFile, DEFAULT_CATALOG_PATH } from '../../metadata/compile-to-file.js';
 import { createHarness, GPU, type Daemon, type Harness } from './helpers/daemon-harness.js';
+import { RPC_GUARD_MS } from '../helpers/guard-timeouts.js';
 
 interface LogLine { level: string; message: string; [k: string]: unknown }
 interface TypeInfo { id: number; name: string; fbBytes: string }
@@ -26,6 +27,7 @@ describe('SIGHUP reload of the config and the metadata file (real processes)', (
   const writeConfig = (o: { policy: string; level: string } | string): void => {
     writeFileSync(configFile, typeof o === 'string' ? o : [
       `logging: {format: json, level: ${o.level}}`,
+      `timeouts: {rpcMs: ${RPC_GUARD_MS}, bootloadMs: ${RPC_GUARD_MS}, scrubMs: ${RPC_GUARD_MS}}`,
       `gpus: [{bdf: "${GPU}", policy: ${o.policy}}]`,
       'plugins:',
       `  lifecycle: {metadataDir: "${metaDir}"}`,

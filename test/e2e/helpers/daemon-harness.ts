@@ -8,6 +8,7 @@ import { request, Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
+import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 export const root = resolve(import.meta.dirname, '../../..');
 export const VGPUD = join(root, 'bin/vgpud.mjs');
@@ -67,12 +68,14 @@ export async function createHarness(prefix: string, opts: HarnessOptions = {}): 
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const simDir = join(dir, 'sim');
   const bdf = opts.bdf ?? GPU;
-  const sim = await startSimDevice({ board: 'rtx6000-ada', bdf, mode: 'process', dir: simDir });
+  const sim = await startSimDevice({ board: 'rtx6000-ada', bdf, mode: 'process', dir: simDir, startTimeoutMs: RPC_GUARD_MS });
   const socket = join(dir, 'vgpud.sock');
   const state = join(dir, 'state');
   const config = join(dir, 'vgpud.yaml');
   writeFileSync(config, [
     'logging: {format: human, level: info}',
+    // Device-call timeouts as guards only (test/helpers/guard-timeouts.ts): these tests are not about timeouts.
+    `timeouts: {rpcMs: ${RPC_GUARD_MS}, bootloadMs: ${RPC_GUARD_MS}, scrubMs: ${RPC_GUARD_MS}}`,
     'plugins:',
     '  hal-ada-lovelace:',
     `    devices: [{board: rtx6000-ada, bdf: "${bdf}", mode: process, dir: "${simDir}"}]`,
@@ -101,7 +104,7 @@ export async function createHarness(prefix: string, opts: HarnessOptions = {}): 
       if (data !== undefined) req.write(data);
       req.end();
     }),
-    async waitEvent(match, timeoutMs = 20_000) {
+    async waitEvent(match, timeoutMs = 120_000) {
       let onReady!: () => void;
       const ready = new Promise<void>((r) => { onReady = r; });
       const event = new Promise<Record<string, unknown>>((resolveEvent, reject) => {
@@ -182,7 +185,7 @@ export function startDaemon(args: string[], opts: StartOptions = {}): Promise<Da
   proc.stdout!.on('data', onData);
   proc.stderr!.on('data', onData);
   const ready = opts.readyText ?? 'vgpud ready';
-  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const timeoutMs = opts.timeoutMs ?? 120_000;
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`daemon not ready in ${timeoutMs} ms:\n${text}`)); }, timeoutMs);
     waitFor(typeof ready === 'string' ? new RegExp(ready.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : ready).then(() => {
