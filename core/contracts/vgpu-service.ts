@@ -85,8 +85,9 @@ export interface CreateVgpuRequest {
   /** VF index; the first free VF when absent. */
   vf?: number;
   /**
-   * The vGPU's UUID, chosen by the caller as mdev's `create` takes one from the management layer (the firmware is
-   * configured with it); a random one when absent. One already used by a vGPU of this daemon is refused.
+   * The vGPU's UUID, chosen by the caller as mdev's `create` takes one from the management layer
+   * (docs/reference/host-interfaces.md); the firmware is configured with it. A random one when absent; one already
+   * used by a vGPU of this daemon is refused.
    */
   uuid?: string;
   signal?: AbortSignal;
@@ -110,8 +111,8 @@ export interface VgpuService {
   destroy(id: string, opts?: { force?: boolean; signal?: AbortSignal }): Promise<void>;
   /**
    * Reset the vGPU as a function-level reset of its VF does (what `echo 1 > /sys/bus/pci/devices/<VF>/reset` asks
-   * of the VFIO variant driver): the firmware's RESET, then its guest FB is scrubbed. Refused while a VM uses it
-   * unless `force`.
+   * of the VFIO variant driver; docs/reference/host-interfaces.md): the firmware's RESET, then its guest FB is
+   * scrubbed. Refused while a VM uses it unless `force`.
    */
   reset?(id: string, opts?: { force?: boolean }): Promise<void>;
   /** The per-VF admin ABI (seed spec §3.5), byte-exact. */
