@@ -75,18 +75,22 @@ describe('SIGHUP reload of the config and the metadata file (real processes)', (
     assert.ok(before.some((t) => t.name === 'NVIDIA RTX6000-Ada-2B'));
 
     // Valid: a type nobody uses is dropped from the catalogue.
+    assert.match(catalog, /^ *- \{ id: 9021, name: "NVIDIA RTX6000-Ada-2B".*\n/m, 'the catalogue line to drop is there');
     writeMetadata((y) => y.replace(/^ *- \{ id: 9021, name: "NVIDIA RTX6000-Ada-2B".*\n/m, ''));
     const ok = await hup();
     assert.ok(ok.some((l) => l.level === 'info' && l.message === 'vGPU metadata reloaded' && l.gpu === GPU), JSON.stringify(ok));
     const taken = await types();
     assert.deepEqual(taken.map((t) => t.name), before.map((t) => t.name).filter((n) => n !== 'NVIDIA RTX6000-Ada-2B'), 'the new types are in use');
 
-    // Refused: the running vGPU's type (24Q) would get another FB size.
-    writeMetadata((y) => y.replace('name: "NVIDIA RTX6000-Ada-24Q", fbMiB: 23488', 'name: "NVIDIA RTX6000-Ada-24Q", fbMiB: 23360'));
+    // Refused: the running vGPU's type (24Q) would get another GSP heap.
+    const changed = catalog.replace(/name: "NVIDIA RTX6000-Ada-24Q", heapMiB: 128/, 'name: "NVIDIA RTX6000-Ada-24Q", heapMiB: 64');
+    assert.notEqual(changed, catalog, 'the catalogue line to change is there');
+    writeMetadata((y) => y.replace(/name: "NVIDIA RTX6000-Ada-24Q", heapMiB: 128/, 'name: "NVIDIA RTX6000-Ada-24Q", heapMiB: 64')
+      .replace(/^ *- \{ id: 9021, name: "NVIDIA RTX6000-Ada-2B".*\n/m, ''));
     const blocked = await hup();
     const refusal = blocked.find((l) => l.message === 'vGPU metadata reload refused; the GPU keeps its types');
     assert.ok(refusal !== undefined && refusal.level === 'warn' && refusal.gpu === GPU, JSON.stringify(blocked));
-    assert.match(JSON.stringify(refusal.error), /type 949 \(NVIDIA RTX6000-Ada-24Q\) is selected on VF 0 and its FB size changes/, 'the log names the type that blocked it');
+    assert.match(JSON.stringify(refusal.error), /type 949 \(NVIDIA RTX6000-Ada-24Q\) is selected on VF 0 and its GSP heap changes/, 'the log names the type that blocked it');
     assert.deepEqual(await types(), taken, 'the running types are kept');
 
     // Refused: a damaged file.
