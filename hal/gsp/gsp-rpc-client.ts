@@ -196,6 +196,8 @@ export class GspRpcClient implements GspRpcCaller {
   private idle = true;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = 0;
+  /** Health ticker, running only while calls wait for replies (startWaiting). */
+  private ticker: NodeJS.Timeout | null = null;
   private readonly emitter = new EventEmitter<ClientEvents>();
   private readonly log: Logger;
   private readonly pollMs: number;
@@ -317,7 +319,7 @@ export class GspRpcClient implements GspRpcCaller {
       p.onAbort = () => this.settleError(sequence, this.cancelledError(fn));
       signal.addEventListener('abort', p.onAbort, { once: true });
     }
-    if (this.pending.size === 0) this.markHeartbeat();
+    if (this.pending.size === 0) this.startWaiting();
     this.pending.add(p);
     list.push(p);
     if (this.timer === null || p.deadline < this.timerAt) this.armTimer(p.deadline);
@@ -373,6 +375,15 @@ export class GspRpcClient implements GspRpcCaller {
     return () => this.emitter.off('lost', listener);
   }
 
+  /**
+   * The device is gone (the HAL learnt it from outside the queues, e.g. its interrupt link closed): fail every call
+   * now with `error` (GpuLost) and call the lost listeners, as a crash seen in the queues would. Idempotent.
+   */
+  abort(error: VgpuError): void {
+    this.lose(error);
+    this.ep.inbound.ring(true); // wake our own receive loop so it ends
+  }
+
   /** Stop the client: pending calls reject with Cancelled. The region stays as it is. */
   close(): Promise<void> {
     if (!this.closed) {
@@ -392,13 +403,6 @@ export class GspRpcClient implements GspRpcCaller {
   private async loop(): Promise<void> {
     const ready = (): boolean => this.receiver.hasInput();
     const sender = this.sender;
-    // The loop sleeps without a timeout and this ONE ticker wakes it for health checks. A timeout on every sleep
-    // left a timer behind per sleep (V8 schedules it and only cancels it when it comes due): at tens of
-    // thousands of sleeps a second they piled up and fired stale, and the loop slowed by half after a second.
-    const ticker = setInterval(() => {
-      if (this.idle) this.ep.inbound.ring(true);
-    }, this.pollMs);
-    ticker.unref();
     try {
       while (!this.closed && this.lostError === null) {
         this.clock = Date.now();
@@ -429,8 +433,37 @@ export class GspRpcClient implements GspRpcCaller {
         cause: e,
       }));
     } finally {
-      clearInterval(ticker);
+      this.stopTicker();
     }
+  }
+
+  /**
+   * The first call went pending: tell the firmware we wait (its heartbeat runs only then, GspControl.HOST_WAITING)
+   * and start the ONE health ticker. The loop sleeps without a timeout; the ticker wakes it to check the heartbeat
+   * while calls wait — and only then: an idle client has no timer at all, it wakes only when the firmware rings
+   * (a reply, an event, a state change such as a crash). A timeout on every sleep instead left a timer behind per
+   * sleep (V8 schedules it and only cancels it when it comes due): at tens of thousands of sleeps a second they
+   * piled up and fired stale, and the loop slowed by half after a second.
+   */
+  private startWaiting(): void {
+    this.markHeartbeat();
+    this.view.setControl(GspControl.HOST_WAITING, 1);
+    if (this.ticker !== null || this.closed || this.lostError !== null) return;
+    this.ticker = setInterval(() => {
+      if (this.pending.size === 0) this.stopTicker();
+      else if (this.idle) this.ep.inbound.ring(true);
+    }, this.pollMs);
+    this.ticker.unref();
+  }
+
+  /** The last waiting call settled: the firmware may let its heartbeat rest. The ticker stops at its next tick. */
+  private stopWaiting(): void {
+    this.view.setControl(GspControl.HOST_WAITING, 0);
+  }
+
+  private stopTicker(): void {
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
   }
 
   private onMessage(fn: number, sequence: number, result: number, gfid: number, payload: Uint8Array): void {
@@ -486,6 +519,7 @@ export class GspRpcClient implements GspRpcCaller {
     this.pending.remove(p);
     p.timeouts?.remove(p);
     if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
+    if (this.pending.size === 0) this.stopWaiting();
   }
 
   /** Reject the call `sequence` if it is still pending; returns whether it was. */

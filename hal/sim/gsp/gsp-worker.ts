@@ -70,6 +70,7 @@ async function main(): Promise<void> {
     onCommand: (l) => {
       onCommand = l;
     },
+    raiseIrq: (d) => post({ op: 'irq', data: d }),
   };
   const mod = (await import(moduleUrl(data.handlerModule ?? new URL('./echo-handler' + extOf(import.meta.url), import.meta.url).href))) as {
     createHandler?: CreateGspHandler;
