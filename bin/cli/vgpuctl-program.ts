@@ -120,12 +120,26 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
   example(program.command('status').description('daemon status: GPUs, vGPU counts, plugins, socket')
     .option('--json', 'print JSON'), 'vgpuctl status')
     .action(async (o: { json?: boolean }) => {
-      const s = await client().call<{ pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[] }>('GET', '/v1/status');
-      if (o.json) return json(s);
+      const s = await client().call<{
+        pid: number; uptimeSec: number; socket?: string; healthy?: boolean; gpus: GpuRow[]; unmanaged?: { bdf: string; reason: string }[];
+        vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[];
+      }>('GET', '/v1/status');
+      // Not healthy = a configured GPU is not managed: the exit code says so to scripts and health checks.
+      const problems = [
+        ...s.gpus.filter((g) => g.state !== 'ready' && g.state !== 'suspended').map((g) => `GPU ${g.bdf} is ${g.state}: ${g.reason ?? 'no reason given'}`),
+        ...(s.unmanaged ?? []).map((u) => `GPU ${u.bdf} is not managed: ${u.reason}`),
+      ];
+      const code = s.healthy === false || problems.length > 0 ? EXIT.degraded : EXIT.ok;
+      if (o.json) {
+        json(s);
+        if (code !== EXIT.ok) throw new CliError('', code);
+        return;
+      }
       out(`vgpud pid ${s.pid}, up ${s.uptimeSec}s, socket ${s.socket ?? '?'}`);
       out(`vGPUs: ${s.vgpus.total}${Object.keys(s.vgpus.byState).length ? ` (${Object.entries(s.vgpus.byState).map(([k, v]) => `${v} ${k}`).join(', ')})` : ''}`);
       if (s.plugins) out(`plugins: ${s.plugins.map((p) => `${p.name}(${p.state})`).join(' ')}`);
-      out(gpuTable(s.gpus));
+      out(s.gpus.length === 0 ? 'no GPUs managed' : gpuTable(s.gpus));
+      if (problems.length > 0) throw new CliError(problems.join('\n         '), code);
     });
 
   example(program.command('gpus').description('list the physical GPUs the daemon manages').option('--json', 'print JSON'), 'vgpuctl gpus --json')

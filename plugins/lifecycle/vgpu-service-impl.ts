@@ -12,7 +12,7 @@ import type { PhysicalGpu } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type {
-  CreateVgpuRequest, GpuSummary, TypePolicy, VfAttribute, VgpuInfo, VgpuService, VgpuTypeInfo,
+  CreateVgpuRequest, GpuSummary, TypePolicy, UnmanagedGpu, VfAttribute, VgpuInfo, VgpuService, VgpuTypeInfo,
 } from '../../core/contracts/vgpu-service.js';
 import type { JournalGpu, ReconcileReport, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { HalRegistry } from '../../core/hal-registry.js';
@@ -215,11 +215,29 @@ export class VgpuServiceImpl implements VgpuService {
       const s = g.memory.stats();
       return {
         bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId,
-        firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,
+        firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, ...(lc.reason !== null ? { reason: lc.reason } : {}),
+        policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,
         fb: { total: g.memory.totalBytes, used: s.used, free: s.free, stranded: lc.mgr.policy.strandedBytes(), largestFree: s.largestFree },
         vgpus: lc.records().length,
       };
     });
+  }
+
+  unmanaged(): UnmanagedGpu[] {
+    const managed = new Set([...this.gpusByBdf.keys()].map((b) => b.toLowerCase()));
+    const out = new Map<string, string>();
+    for (const f of this.probeFailures) {
+      const bdf = f.device.bdf.toLowerCase();
+      if (!managed.has(bdf)) out.set(bdf, `its probe failed at step '${f.step}': ${f.error.message}`);
+    }
+    const configured = [
+      ...(this.registry?.expectedDevices?.() ?? []),
+      ...this.config.gpus.flatMap((g) => (g.bdf !== undefined ? [g.bdf.toLowerCase()] : [])),
+    ];
+    for (const bdf of configured) {
+      if (!managed.has(bdf) && !out.has(bdf)) out.set(bdf, 'configured, but no bus lists it (is its device running?); restart the daemon once it is');
+    }
+    return [...out].sort(([a], [b]) => a.localeCompare(b)).map(([bdf, reason]) => ({ bdf, reason }));
   }
 
   types(gpu: string, opts: { all?: boolean } = {}): VgpuTypeInfo[] {

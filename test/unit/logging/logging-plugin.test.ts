@@ -32,8 +32,8 @@ async function rig(logging: Record<string, unknown> = {}, withPlugin = true) {
   dir = mkdtempSync(join(tmpdir(), 'vgpud-logging-'));
   tc = await createTestContainer({
     plugins: withPlugin ? [createLoggingPlugin()] : [],
-    // pollMs is long: the tests drain explicitly, never wait on the timer.
-    config: { api: { stateDir: dir }, plugins: { logging: { pollMs: 60_000, ...logging } } },
+    // maxDelayMs is long: the tests drain explicitly, never wait on the timer.
+    config: { api: { stateDir: dir }, plugins: { logging: { maxDelayMs: 60_000, ...logging } } },
   });
   const gpu = await new MockHal({ devices: [{ bdf: BDF }] }).openDevice() as MockGpu;
   await gpu.firmware.boot({ version: '570.144' });
