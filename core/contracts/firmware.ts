@@ -20,6 +20,12 @@ export interface FirmwareInfo {
   version: string;
   /** True once GSP_INIT_DONE arrived. */
   initDone: boolean;
+  /**
+   * True when the HAL attached to a firmware that was already running (a daemon restart: what an earlier run made
+   * may still live in it); false when this host booted it (nothing of an earlier run can). Absent: the HAL cannot
+   * tell.
+   */
+  attached?: boolean;
 }
 
 export interface RpcOptions {

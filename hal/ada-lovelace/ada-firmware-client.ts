@@ -69,6 +69,8 @@ export class AdaFirmwareClient implements Firmware {
   private unsubs: Array<() => void> = [];
   /** Why the device went away (deviceGone), or null. */
   private gone: string | null = null;
+  /** Attached to a GSP-RM an earlier host left running (FirmwareInfo.attached). */
+  private attached = false;
   private readonly logListeners = new Set<(gfid: number) => void>();
 
   constructor(private readonly o: AdaFirmwareClientOptions) {
@@ -81,7 +83,7 @@ export class AdaFirmwareClient implements Firmware {
   }
 
   info(): FirmwareInfo {
-    return { version: this.version, initDone: this.initDone };
+    return { version: this.version, initDone: this.initDone, attached: this.attached };
   }
 
   /**
@@ -98,6 +100,7 @@ export class AdaFirmwareClient implements Firmware {
     this.wire(c);
     this.state_ = 'running';
     this.initDone = true;
+    this.attached = true;
     this.version = await this.queryVersion({});
     this.log.info('attached to running GSP-RM', { version: this.version });
     return true;
@@ -123,6 +126,7 @@ export class AdaFirmwareClient implements Firmware {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     this.state_ = 'booting';
     this.initDone = false;
+    this.attached = false;
     this.log.info('GSP boot: loading image', { image: image.version, source: image.source ?? 'embedded' });
     try {
       await this.dropClient();
@@ -232,6 +236,7 @@ export class AdaFirmwareClient implements Firmware {
     await this.dropClient();
     this.state_ = 'off';
     this.initDone = false;
+    this.attached = false;
     this.version = '';
     this.gone = null;
     this.freed.clear();

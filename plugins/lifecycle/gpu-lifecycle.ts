@@ -535,6 +535,37 @@ export class GpuLifecycle {
   }
 
   /**
+   * A journalled vGPU the device cannot hold any more: GSP-RM was rebooted while no daemon watched (the device was
+   * restarted, or reset). Its firmware side is undone (idempotent, fast on a fresh GSP-RM) and its guest FB scrubbed,
+   * and it is listed as 'lost' with the reason until an operator destroys it — reported, as a GPU reset reports the
+   * vGPUs it took, rather than silently gone. Its VF keeps its type selection until then.
+   */
+  async reportLost(j: JournalVgpu, reason: string): Promise<VgpuRecord | undefined> {
+    await this.rollbackJournalled(j);
+    const vf = this.vfOf(j.vf);
+    const type = this.mgr.policy.typeById(j.typeId);
+    if (vf === undefined || type === undefined || this.byVf.has(j.vf) || this.byId.has(j.id)) return undefined;
+    let sel = this.mgr.selectionOf(j.vf);
+    try {
+      if (sel === undefined) sel = this.mgr.policy.select(j.vf, j.typeId, { placementAt: j.placementId });
+    } catch (error) {
+      this.log.warn('a vGPU lost while the daemon was down cannot be listed (its VF type cannot be selected again)', { vgpu: j.id, error });
+      return undefined;
+    }
+    if (sel.type.id !== j.typeId) return undefined;
+    const rec = new VgpuRecord(j.id, this.bdf, vf, type, sel, { uuid: Uint8Array.from(Buffer.from(j.uuid, 'hex')), createdAt: j.createdAt });
+    rec.autoSelected = j.autoSelected;
+    rec.state = 'lost';
+    rec.error = { code: ErrorCode.GpuLost, message: reason };
+    this.byId.set(rec.id, rec);
+    this.byVf.set(j.vf, rec);
+    this.mgr.setVfOpen(j.vf, true);
+    rec.log(`lost: ${reason}`);
+    this.o.bus.emit('vgpu:state', { gpu: this.bdf, vgpuId: rec.id, vf: rec.vf.index, from: null, to: 'lost', reason });
+    return rec;
+  }
+
+  /**
    * Undo what a journalled vGPU may hold without re-attaching it (a create or destroy a crash interrupted, or a
    * failed adopt): shut down and clean up the plugin task of its gfid, free its RM client (by the journalled
    * handle even if the allocation never finished), and scrub what was its guest FB. Every step is idempotent and

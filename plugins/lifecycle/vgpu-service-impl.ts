@@ -93,7 +93,7 @@ export class VgpuServiceImpl implements VgpuService {
           ...opts.manager?.(p.gpu),
         });
         const lc = this.attach(p.gpu, mgr);
-        if (j !== undefined) await this.reconcileGpu(lc, j, prev, managerClients);
+        if (j !== undefined) await this.reconcileGpu(lc, j, prev, managerClients, p.firmware.attached === false);
       } catch (error) {
         this.log.error('vGPU manager init failed; this GPU will host no vGPUs', { gpu: p.gpu.bdf, error });
         try {
@@ -118,7 +118,7 @@ export class VgpuServiceImpl implements VgpuService {
    * Make one GPU match the journal after a (re)start: free the manager clients of earlier runs, adopt the vGPUs
    * journalled ready (same id, VF, FB), roll back the half-way ones, restore the VF type selections.
    */
-  private async reconcileGpu(lc: GpuLifecycle, j: VgpuJournal, prev: JournalGpu | undefined, managerClients: number[]): Promise<void> {
+  private async reconcileGpu(lc: GpuLifecycle, j: VgpuJournal, prev: JournalGpu | undefined, managerClients: number[], freshFirmware: boolean): Promise<void> {
     const report = this.reconcileReport;
     const fw = lc.gpu.firmware;
     const mine = mgrClientOf(lc);
@@ -134,6 +134,16 @@ export class VgpuServiceImpl implements VgpuService {
     lc.managerClients = [mine];
     const rolledBackAuto = new Set<number>();
     for (const r of j.vgpus().filter((x) => x.gpu === lc.bdf)) {
+      if (r.state === 'ready' && freshFirmware) {
+        // This run booted GSP-RM itself: whatever the journal says ran before died with the old one (the device was
+        // restarted or reset meanwhile). No point asking a plugin task that cannot exist — report the vGPU lost.
+        const why = 'GSP-RM was rebooted while the daemon was down (the device was restarted or reset): the vGPU did not survive';
+        await lc.reportLost(r, why);
+        report.rolledBack.push({ id: r.id, why });
+        this.log.warn('a journalled vGPU did not survive a device restart; listed as lost', { gpu: lc.bdf, vgpu: r.id, vf: r.vf });
+        await j.removeVgpu(r.id);
+        continue;
+      }
       if (r.state === 'ready') {
         try {
           await lc.adopt(r);

@@ -275,12 +275,26 @@ export class SimDevice implements SimTestControls {
   }
 
   async inject(fault: GspFault): Promise<void> {
-    await (await this.need()).inject(fault);
+    const g = await this.need();
+    await this.acked(g, g.inject(fault));
     if (fault.kind === 'crash') this.mirrorFirmwareState();
   }
   async crash(reason?: number): Promise<void> {
-    await (await this.need()).crash(reason);
+    const g = await this.need();
+    await this.acked(g, g.crash(reason));
     this.mirrorFirmwareState();
+  }
+
+  /**
+   * A crash is acted on at once by a host that resets the GPU: its FLR can kill the GSP thread before that thread's
+   * acknowledgement of the crash arrives. The crash happened; only the ack was lost.
+   */
+  private async acked(g: GspWorkerHandle, p: Promise<void>): Promise<void> {
+    try {
+      await p;
+    } catch (e) {
+      if (this.gsp === g) throw e;
+    }
   }
   async raiseEvent(event: SimEventRequest): Promise<void> {
     await (await this.need()).command({ op: 'raise', event } satisfies AdaFirmwareCommand);

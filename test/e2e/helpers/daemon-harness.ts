@@ -18,16 +18,22 @@ export interface Daemon { proc: ChildProcess; out: () => string; exited: Promise
 
 export interface Harness {
   dir: string;
+  /** Directory of the simulated GPU's device file and descriptor. */
+  simDir: string;
   socket: string;
   state: string;
   config: string;
+  /** The simulated GPU; a test that restarts it puts the new handle here (close() stops this one). */
   sim: SimDeviceHandle;
   daemon: Daemon | undefined;
   start(): Promise<Daemon>;
   ctl(...args: string[]): Promise<{ code: number; out: string; err: string }>;
   http(method: string, path: string, body?: unknown, agent?: Agent): Promise<{ status: number; body: string }>;
-  /** Wait for the first bus event on /v1/events that matches; resolves with it (the stream is closed). */
-  waitEvent(match: (e: { event: string; data: Record<string, unknown> }) => boolean, timeoutMs?: number): Promise<{ ready: Promise<void>; event: Promise<Record<string, unknown>> }>;
+  /**
+   * Wait for the first bus event on /v1/events that matches; resolves with it (the stream is closed). `events` is the
+   * stream's filter (default vgpu:step,vgpu:state).
+   */
+  waitEvent(match: (e: { event: string; data: Record<string, unknown> }) => boolean, timeoutMs?: number, events?: string): Promise<{ ready: Promise<void>; event: Promise<Record<string, unknown>> }>;
   close(): Promise<void>;
 }
 
@@ -46,7 +52,7 @@ export async function createHarness(prefix: string): Promise<Harness> {
     '',
   ].join('\n'));
   const h: Harness = {
-    dir, socket, state, config, sim, daemon: undefined,
+    dir, simDir, socket, state, config, sim, daemon: undefined,
     async start() {
       h.daemon = await startDaemon(['--config', config, '--socket', socket, '--state-dir', state]);
       return h.daemon;
@@ -66,11 +72,11 @@ export async function createHarness(prefix: string): Promise<Harness> {
       if (data !== undefined) req.write(data);
       req.end();
     }),
-    async waitEvent(match, timeoutMs = 20_000) {
+    async waitEvent(match, timeoutMs = 20_000, events = 'vgpu:step,vgpu:state') {
       let onReady!: () => void;
       const ready = new Promise<void>((r) => { onReady = r; });
       const event = new Promise<Record<string, unknown>>((resolveEvent, reject) => {
-        const req = request({ socketPath: socket, path: '/v1/events?events=vgpu:step,vgpu:state', method: 'GET' }, (res) => {
+        const req = request({ socketPath: socket, path: `/v1/events?events=${events}`, method: 'GET' }, (res) => {
           let buf = '';
           const timer = setTimeout(() => { req.destroy(); reject(new Error('no matching event in time')); }, timeoutMs);
           res.on('data', (c: Buffer) => {
@@ -97,7 +103,7 @@ export async function createHarness(prefix: string): Promise<Harness> {
         h.daemon.proc.kill('SIGKILL');
         await h.daemon.exited;
       }
-      await sim.stop();
+      await h.sim.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
