@@ -16,9 +16,10 @@
 //   daemon_idle_cpu_pct=… daemon_rss_mib=… sim_idle_cpu_pct_max=… sim_rss_mib_max=… restart_to_ready_s=…
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { join, resolve } from 'node:path';
 import { startSimDevice, type SimDeviceHandle } from '../hal/ada-lovelace/sim/start-sim-device.js';
+import { socketHttp } from '../test/e2e/helpers/daemon-harness.js';
 import { cpuModel, idleWindow, loadAverage, percentile } from './lib/proc-stats.js';
 
 const GPUS = Number(process.env['SCALE_GPUS'] ?? 8);
@@ -56,22 +57,8 @@ function startDaemon(args: string[], logFile: string): Promise<Daemon> {
   });
 }
 
-function http(socket: string, agent: Agent, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((r, j) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({
-      socketPath: socket, path, method, agent,
-      headers: data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-    }, (res) => {
-      let b = '';
-      res.on('data', (c: Buffer) => { b += c.toString(); });
-      res.on('end', () => r({ status: res.statusCode ?? 0, body: b }));
-    });
-    req.on('error', j);
-    if (data !== undefined) req.write(data);
-    req.end();
-  });
-}
+const http = (socket: string, agent: Agent, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> =>
+  socketHttp(socket, method, path, body, agent);
 
 async function main(): Promise<void> {
   const dir = mkdtempSync('/dev/shm/vgpud-scale-');

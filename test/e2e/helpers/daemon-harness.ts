@@ -58,20 +58,7 @@ export async function createHarness(prefix: string): Promise<Harness> {
       return h.daemon;
     },
     ctl: (...args) => ctl(socket, ...args),
-    http: (method, path, body, agent) => new Promise((r, j) => {
-      const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const req = request({
-        socketPath: socket, path, method, ...(agent !== undefined ? { agent } : {}),
-        headers: data === undefined ? {} : { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', 'content-length': Buffer.byteLength(data) },
-      }, (res) => {
-        let b = '';
-        res.on('data', (c: Buffer) => { b += c.toString(); });
-        res.on('end', () => r({ status: res.statusCode ?? 0, body: b }));
-      });
-      req.on('error', j);
-      if (data !== undefined) req.write(data);
-      req.end();
-    }),
+    http: (method, path, body, agent) => socketHttp(socket, method, path, body, agent),
     async waitEvent(match, timeoutMs = 20_000, events = 'vgpu:step,vgpu:state') {
       let onReady!: () => void;
       const ready = new Promise<void>((r) => { onReady = r; });
@@ -108,6 +95,24 @@ export async function createHarness(prefix: string): Promise<Harness> {
     },
   };
   return h;
+}
+
+/** One HTTP request to the daemon's Unix socket (a string body is sent as text/plain, anything else as JSON). */
+export function socketHttp(socket: string, method: string, path: string, body?: unknown, agent?: Agent): Promise<{ status: number; body: string }> {
+  return new Promise((r, j) => {
+    const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const req = request({
+      socketPath: socket, path, method, ...(agent !== undefined ? { agent } : {}),
+      headers: data === undefined ? {} : { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', 'content-length': Buffer.byteLength(data) },
+    }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => { b += c.toString(); });
+      res.on('end', () => r({ status: res.statusCode ?? 0, body: b }));
+    });
+    req.on('error', j);
+    if (data !== undefined) req.write(data);
+    req.end();
+  });
 }
 
 /** Run the real `vgpuctl` against `socket`; resolves with its exit code and output (never rejects). */
