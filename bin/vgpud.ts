@@ -19,6 +19,7 @@ import { daemonConfig, type DaemonFlags } from './daemon/daemon-config.js';
 import { ensureSims, processModeSims, respawnSims } from './daemon/ensure-sim.js';
 import { applyReload } from './daemon/reload-config.js';
 import { createNotifier } from './daemon/sd-notify.js';
+import { ignoreClosedPipe } from './cli/closed-pipe.js';
 import { toJsonValue } from '../plugins/api/to-json.js';
 
 function parseFlags(argv: string[]): DaemonFlags & { spawnSim?: boolean } {
@@ -42,6 +43,7 @@ function parseFlags(argv: string[]): DaemonFlags & { spawnSim?: boolean } {
 }
 
 async function main(): Promise<void> {
+  ignoreClosedPipe();
   const flags = parseFlags(process.argv.slice(2));
   let config;
   try {

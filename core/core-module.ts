@@ -11,6 +11,7 @@ import { HalRegistryImpl } from './hal-registry.js';
 import { GpuRegistryImpl } from './gpu-registry.js';
 import { monotonicClock, type Clock } from './clock.js';
 import type { PluginHost } from './plugin-host.js';
+import { RequestServiceImpl } from './requests/request-service.js';
 import { TOKENS } from './tokens.js';
 
 export interface CoreModuleOptions {
@@ -30,5 +31,7 @@ export function createCoreModule(opts: CoreModuleOptions): ContainerModule {
     bind(TOKENS.ExceptionRelay).to(ExceptionRelayImpl).inSingletonScope();
     bind(TOKENS.HalRegistry).to(HalRegistryImpl).inSingletonScope();
     bind(TOKENS.GpuRegistry).to(GpuRegistryImpl).inSingletonScope();
+    // Needs TOKENS.VgpuManager (the lifecycle plugin): resolve it only in start hooks or later.
+    bind(TOKENS.Requests).to(RequestServiceImpl).inSingletonScope();
   });
 }

@@ -37,6 +37,13 @@ export const TOKENS = {
   HttpRoutes: Symbol.for('vgpud.HttpRoutes'),
   /** Write-ahead vGPU journal (`VgpuJournal`, core/contracts/vgpu-journal.ts), bound by the 'state' plugin; may be unbound. */
   VgpuJournal: Symbol.for('vgpud.VgpuJournal'),
+  /**
+   * Durable record of multi-step control requests (`RequestJournal`, core/contracts/request-journal.ts), bound by
+   * the 'state' plugin; may be unbound (requests are then tracked in memory).
+   */
+  RequestJournal: Symbol.for('vgpud.RequestJournal'),
+  /** All-or-none multi-step requests (`RequestService`, core/contracts/requests.ts), bound by the core. */
+  Requests: Symbol.for('vgpud.Requests'),
   /** Per-vGPU firmware log lines kept by the 'logging' plugin (`VgpuLogStore` in plugins/logging); may be unbound. */
   VgpuLogStore: Symbol.for('vgpud.VgpuLogStore'),
   /** Live migration of vGPUs (`MigrationService` in plugins/migration), bound by the 'migration' plugin; may be unbound. */

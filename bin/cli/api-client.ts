@@ -124,11 +124,14 @@ export class ApiClient {
 
   private check(r: ApiResponse): void {
     if (r.status >= 200 && r.status < 300) return;
-    let err: { code?: string; message?: string; hint?: string } = {};
+    let err: { code?: string; message?: string; hint?: string; details?: { request?: unknown } } = {};
     try { err = (JSON.parse(r.body) as { error?: typeof err }).error ?? {}; } catch { /* not JSON: use the status */ }
     const code = r.status >= 500 ? EXIT.daemon : EXIT.refused;
     const message = `${err.message ?? `HTTP ${r.status}`}${err.code ? ` (${err.code})` : ''}`;
-    throw new CliError(message, code, err.hint);
+    // A request the daemon recorded (it got as far as its first step) can be looked at afterwards.
+    const req = typeof err.details?.request === 'string' ? err.details.request : undefined;
+    const hint = req === undefined ? err.hint : `${err.hint ?? ''}${err.hint ? '; ' : ''}the request's record: vgpuctl request ${req}`;
+    throw new CliError(message, code, hint);
   }
 
   private unreachable(e: NodeJS.ErrnoException): CliError {
@@ -138,6 +141,6 @@ export class ApiClient {
     const hint = e.code === 'EACCES'
       ? 'add your user to the socket\'s group (see docs/operations.md) or run as root'
       : 'is vgpud running? start it with `npm start` (simulated GPU) or `systemctl start vgpud`, or point --socket / VGPUD_SOCKET at its socket';
-    return new CliError(`cannot reach vgpud at ${this.socketPath} (${why})`, EXIT.daemon, hint);
+    return new CliError(`cannot reach vgpud at ${this.socketPath} (${why})`, EXIT.daemon, hint, e.code ?? e.message);
   }
 }

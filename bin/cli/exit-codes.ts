@@ -22,7 +22,12 @@ Exit codes:
   5  status: a configured GPU is not managed (lost, being reset, unbound, absent, probe failed; the reason is printed)`;
 
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number, readonly hint?: string) {
+  constructor(message: string, readonly exitCode: number, readonly hint?: string, readonly errno?: string) {
     super(message);
+  }
+
+  /** The daemon could not be reached at all (nothing was sent), as opposed to a connection lost mid-request. */
+  get neverSent(): boolean {
+    return this.errno === 'ENOENT' || this.errno === 'ECONNREFUSED' || this.errno === 'EACCES';
   }
 }

@@ -2,9 +2,12 @@
  * vgpuctl: the command-line face of the control API. `runVgpuctl(argv)` returns the exit code instead of exiting,
  * so tests run it in-process against a fake daemon.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { BDF_PATTERN } from '../../core/config/config-schema.js';
+import { REQUEST_ID_PATTERN } from '../../core/contracts/request-journal.js';
+import { formatDuration } from '../../core/logging/round-durations.js';
 import { httpStatusFor } from '../../plugins/api/http-errors.js';
 import { ApiClient } from './api-client.js';
 import { clientSocketPath } from './default-paths.js';
@@ -29,11 +32,24 @@ interface PlanJson {
   gpus: { gpu: string; destroy: { id: string; typeName: string; inUse: boolean }[]; create: { typeName: string }[] }[];
   changes: number;
   blocked: { id: string }[];
+  notes?: string[];
+}
+interface RequestJson {
+  id: string; state: string; createdAt: number; updatedAt: number;
+  intent: { kind: 'create'; gpu: string; type: string | number; count: number } | { kind: 'apply'; config: string; desired: { gpu: string }[] };
+  steps: { kind: string; gpu: string; vgpu?: string; done: boolean }[];
+  result?: { created: string[]; destroyed: string[] };
+  error?: { code: string; message: string };
+  recovered?: { action: string; note: string };
 }
 
 const bdfArg = (what: string) => (v: string): string => {
   if (!BDF_PATTERN.test(v)) throw new CliError(`${what} '${v}' is not a PCI address`, EXIT.usage, 'write it like 0000:41:00.0 (vgpuctl gpus lists them)');
   return v.toLowerCase();
+};
+const requestIdArg = (v: string): string => {
+  if (!REQUEST_ID_PATTERN.test(v)) throw new CliError(`--request-id '${v}' is not valid`, EXIT.usage, 'use 1–64 letters, digits, ".", "_" or "-"');
+  return v;
 };
 const intArg = (what: string, min: number) => (v: string): number => {
   const n = Number(v);
@@ -66,7 +82,8 @@ function migrateProgress(id: string, p: MigrateProgress): [string, number | unde
 const short = (name: string): string => name.replace(/^NVIDIA\s+/, '');
 
 function planText(plan: PlanJson): string {
-  if (plan.changes === 0) return 'no changes: the layout is applied';
+  const notes = (plan.notes ?? []).map((n) => `\n  note: ${n}`).join('');
+  if (plan.changes === 0) return `no changes: the layout is applied${notes}`;
   const lines: string[] = [];
   for (const g of plan.gpus) {
     for (const d of g.destroy) lines.push(`  ${g.gpu}  - destroy ${d.id} (${short(d.typeName)})${d.inUse ? '  IN USE' : ''}`);
@@ -74,7 +91,23 @@ function planText(plan: PlanJson): string {
     for (const c of g.create) counts.set(c.typeName, (counts.get(c.typeName) ?? 0) + 1);
     for (const [t, n] of counts) lines.push(`  ${g.gpu}  + create ${n} × ${short(t)}`);
   }
-  return `${plan.changes} change(s):\n${lines.join('\n')}`;
+  return `${plan.changes} change(s):\n${lines.join('\n')}${notes}`;
+}
+
+function requestText(r: RequestJson): string {
+  const what = r.intent.kind === 'create' ? `create ${r.intent.count} × ${String(r.intent.type)} on ${r.intent.gpu}` : `apply of layout config '${r.intent.config}'`;
+  const rows: [string, string][] = [
+    ['request', `${r.id} (${what})`], ['state', r.state],
+    ['steps', `${r.steps.filter((s) => s.done).length} of ${r.steps.length} done`],
+    ['started', new Date(r.createdAt).toISOString()],
+  ];
+  if (r.result !== undefined) {
+    if (r.result.created.length > 0) rows.push(['created', r.result.created.join(', ')]);
+    if (r.result.destroyed.length > 0) rows.push(['destroyed', r.result.destroyed.join(', ')]);
+  }
+  if (r.error !== undefined) rows.push(['error', `${r.error.code}: ${r.error.message}`]);
+  if (r.recovered !== undefined) rows.push(['restart', `${r.recovered.action}: ${r.recovered.note}`]);
+  return rows.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n');
 }
 
 export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
@@ -91,6 +124,23 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
   const client = (): ApiClient => new ApiClient(clientSocketPath(program.opts<{ socket?: string }>().socket, io.env));
   const example = (cmd: Command, text: string): Command => cmd.addHelpText('after', `\nExample:\n  ${text}\n${EXIT_CODES_HELP}`);
   const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
+
+  /**
+   * Send a multi-step request under an id this CLI chose first, so that if the connection is lost half-way (the
+   * daemon crashed or restarted) the operator can still ask what became of it.
+   */
+  async function asRequest<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof CliError && e.errno !== undefined && !e.neverSent) {
+        throw new CliError(`lost the connection to vgpud during request ${id} (${e.errno}); the daemon finishes or rolls it back when it is back`,
+          EXIT.daemon, `ask what became of it: vgpuctl request ${id}`, e.errno);
+      }
+      throw e;
+    }
+  }
+  const newRequestId = (): string => `ctl-${randomUUID()}`;
 
   /** Run a mutating call with a progress bar fed by /v1/events (TTY only, not with --json). */
   async function withProgress<T>(label: string, asJson: boolean, fn: () => Promise<T>): Promise<T> {
@@ -168,12 +218,14 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .requiredOption('--type <name>', 'type name or id: RTX6000-Ada-24Q, 24Q, or the numeric id')
     .option('--count <n>', 'how many (all or none are created)', intArg('--count', 1), 1)
     .option('--vf <index>', 'VF index for the first one (default: first free)', intArg('--vf', 0))
+    .option('--request-id <id>', 'id of this request, to ask about it later (default: a new random one)', requestIdArg)
     .option('--json', 'print JSON'), 'vgpuctl create --gpu 0000:41:00.0 --type RTX6000-Ada-24Q --count 2')
-    .action(async (o: { gpu: string; type: string; count: number; vf?: number; json?: boolean }) => {
+    .action(async (o: { gpu: string; type: string; count: number; vf?: number; requestId?: string; json?: boolean }) => {
       const type = /^\d+$/.test(o.type) ? Number(o.type) : o.type;
-      const r = await withProgress(`creating ${o.count} × ${o.type}`, o.json === true, () => client().call<{ vgpus: Vgpu[] }>('POST', '/v1/vgpus', {
-        gpu: o.gpu, type, count: o.count, ...(o.vf !== undefined ? { vf: o.vf } : {}),
-      }));
+      const requestId = o.requestId ?? newRequestId();
+      const r = await asRequest(requestId, () => withProgress(`creating ${o.count} × ${o.type}`, o.json === true, () => client().call<{ vgpus: Vgpu[] }>('POST', '/v1/vgpus', {
+        gpu: o.gpu, type, count: o.count, requestId, ...(o.vf !== undefined ? { vf: o.vf } : {}),
+      })));
       if (o.json) return json(r);
       out(table(['ID', 'VF', 'VF BDF', 'TYPE', 'STATE', 'FB'], r.vgpus.map((v) => [v.id, v.vf, v.vfBdf, short(v.typeName), v.state, bytes(v.fb.size)])));
     });
@@ -196,7 +248,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
         ['fb', `${bytes(v.fb.size)} at offset 0x${BigInt(v.fb.offset).toString(16)}`], ['channels', `${v.chids.count} from ${v.chids.offset}`],
         ['in use', v.inUse ? 'yes' : 'no'], ['created', new Date(v.createdAt).toISOString()],
       ];
-      if (v.lastScrub) rows.push(['last scrub', `${bytes(v.lastScrub.bytes)} in ${v.lastScrub.durationMs} ms (${v.lastScrub.reason}), verified: ${v.lastScrub.verified === null ? 'not run' : v.lastScrub.verified ? 'yes' : 'FAILED'}`]);
+      if (v.lastScrub) rows.push(['last scrub', `${bytes(v.lastScrub.bytes)} in ${formatDuration(v.lastScrub.durationMs)} (${v.lastScrub.reason}), verified: ${v.lastScrub.verified === null ? 'not run' : v.lastScrub.verified ? 'yes' : 'FAILED'}`]);
       if (v.error) rows.push(['error', `${v.error.code}: ${v.error.message}${v.error.step ? ` (step ${v.error.step})` : ''}`]);
       out(rows.map(([k, val]) => `${k.padEnd(11)} ${val}`).join('\n'));
     });
@@ -222,11 +274,13 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .argument('<layout-file>', 'YAML layout (version: v1, vgpu-configs: …); - for stdin')
     .option('-c, --config <name>', 'which config of the file (needed when it has several)')
     .option('--dry-run', 'print the plan, change nothing').option('--force', 'destroy in-use vGPUs if the layout needs to')
+    .option('--request-id <id>', 'id of this request, to ask about it later (default: a new random one)', requestIdArg)
     .option('--json', 'print JSON'), 'vgpuctl apply layouts.yaml -c two-24q --dry-run')
-    .action(async (file: string, o: { config?: string; dryRun?: boolean; force?: boolean; json?: boolean }) => {
-      const body = { layout: readLayout(file), dryRun: o.dryRun === true, force: o.force === true, ...(o.config ? { config: o.config } : {}) };
-      const r = await withProgress('applying layout', o.json === true || o.dryRun === true,
-        () => client().call<{ config: string; plan: PlanJson; applied: boolean }>('POST', '/v1/apply', body));
+    .action(async (file: string, o: { config?: string; dryRun?: boolean; force?: boolean; requestId?: string; json?: boolean }) => {
+      const requestId = o.requestId ?? newRequestId();
+      const body = { layout: readLayout(file), dryRun: o.dryRun === true, force: o.force === true, requestId, ...(o.config ? { config: o.config } : {}) };
+      const r = await asRequest(requestId, () => withProgress('applying layout', o.json === true || o.dryRun === true,
+        () => client().call<{ config: string; plan: PlanJson; applied: boolean }>('POST', '/v1/apply', body)));
       if (o.json) return json(r);
       out(`${o.dryRun ? 'dry run of' : r.applied ? 'applied' : 'nothing to apply for'} '${r.config}': ${planText(r.plan)}`);
     });
@@ -301,6 +355,26 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       if (o.json) return json({ result });
       const ms = (v: unknown): string => `${Math.round(Number(v))} ms`;
       out(`migrated ${id} to ${String(result.destination)}: now ${String(result.vgpu)} (${String(result.passes)} pre-copy passes, ${bytes(String(result.streamBytes))} sent, total ${ms(result.totalMs)}, guest paused ${ms(result.downtimeMs)})`);
+    });
+
+  example(program.command('request').description('what became of a create or apply request (also after a daemon restart)')
+    .argument('<id>', 'request id (printed by create/apply, or given with --request-id)').option('--json', 'print JSON'),
+  'vgpuctl request ctl-3f2a…')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const r = await client().call<{ request: RequestJson }>('GET', `/v1/requests/${encodeURIComponent(id)}`);
+      if (o.json) return json(r);
+      out(requestText(r.request));
+    });
+
+  example(program.command('requests').description('recent create and apply requests, newest first')
+    .option('--limit <n>', 'how many', intArg('--limit', 1), 20).option('--json', 'print JSON'), 'vgpuctl requests --limit 5')
+    .action(async (o: { limit: number; json?: boolean }) => {
+      const r = await client().call<{ requests: RequestJson[] }>('GET', `/v1/requests?limit=${o.limit}`);
+      if (o.json) return json(r);
+      out(r.requests.length === 0 ? 'no requests' : table(['ID', 'KIND', 'STATE', 'STEPS', 'STARTED'], r.requests.map((q) => [
+        q.id, q.intent.kind, `${q.state}${q.recovered ? ' (after restart)' : ''}`, `${q.steps.filter((s) => s.done).length}/${q.steps.length}`,
+        new Date(q.createdAt).toISOString(),
+      ])));
     });
 
   example(program.command('policy').description('set a GPU\'s vGPU type policy (only while it has no vGPUs)')

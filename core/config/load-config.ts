@@ -1,44 +1,17 @@
 /**
  * Reads, validates and freezes the daemon configuration. A bad config throws VGPU_ECONFIG whose message names each
  * bad key path (`gpus.0.policy`), what was expected and what was found, so the operator can fix the file without
- * reading the schema.
+ * reading the schema. A problem repeated in many places is reported once with its count and the first few places.
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
 import { ErrorCode, VgpuError } from '../contracts/exceptions.js';
+import { describeIssues } from '../validation/describe-issues.js';
 import { configSchema, type VgpudConfig } from './config-schema.js';
 
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let v = root;
-  for (const key of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[key];
-  }
-  return v;
-}
-
-function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-/** One line per issue: `gpus.0.policy: expected one of "homogeneous"|"heterogeneous", got "mixed"`. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], input: unknown): string[] {
-  const lines: string[] = [];
-  for (const issue of issues) {
-    const path = issue.path.map(String).join('.');
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) lines.push(`${path ? `${path}.` : ''}${key}: unknown key`);
-      continue;
-    }
-    const got = valueAt(input, issue.path);
-    lines.push(`${path || '(root)'}: ${issue.message.replace(/^Invalid (input|option): /, '').replace(/, received \w+$/, '')}, got ${show(got)}`);
-  }
-  return lines;
-}
+/** One line per distinct problem: `gpus.0.policy: expected one of "homogeneous"|"heterogeneous", got "mixed"`. */
+export { describeIssues };
 
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {

@@ -14,6 +14,10 @@ export const ErrorCode = {
   NotFound: 'VGPU_ENOENT',
   UnknownType: 'VGPU_ENODEV_TYPE',
   Config: 'VGPU_ECONFIG',
+  /** A request (body, layout, URL) over one of the API's size limits; the message names the limit. */
+  TooLarge: 'VGPU_E2BIG',
+  /** A request body in a media type the route does not take. */
+  MediaType: 'VGPU_EMEDIATYPE',
   // state and concurrency
   Busy: 'VGPU_EBUSY',
   IllegalState: 'VGPU_ESTATE',

@@ -34,6 +34,8 @@ export interface JournalVgpu {
   client?: RmClient;
   /** BOOTLOAD succeeded: the firmware runs a plugin task for this gfid. */
   pluginTask?: boolean;
+  /** The control request that created it (core/contracts/request-journal.ts): a restart finishes or undoes it. */
+  requestId?: string;
   createdAt: number;
   updatedAt: number;
 }

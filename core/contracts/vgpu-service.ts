@@ -14,6 +14,16 @@ export interface GpuSummary {
   name: string;
   halId: string;
   pciDeviceId: number;
+  /** PCI vendor id (0x10de when absent). */
+  pciVendorId?: number;
+  /** PCI subsystem ids, when the bus reported them (layout `device-filter`s may name them). */
+  pciSubsystem?: { vendorId: number; deviceId: number };
+  /**
+   * The GPU's index as NVIDIA's tools number GPUs (vgpu-device-manager `devices: [0, 1]`): its position among the
+   * host's NVIDIA display/3D-controller PFs sorted by PCI address (docs/reference/vgpu-device-manager-layouts.md).
+   * Absent when the service does not know the host's devices; layouts then count the managed GPUs by address.
+   */
+  index?: number;
   firmwareVersion: string;
   state: 'ready' | 'lost' | 'resetting' | 'suspended' | 'unbound';
   /** Why the GPU is not ready (what was lost, what its reset waits for); absent while ready. */
@@ -70,6 +80,8 @@ export interface VgpuInfo {
   inUse: boolean;
   lastScrub?: ScrubRecord;
   error?: { code: string; message: string; step?: string };
+  /** The control-API request that created it (journalled with the vGPU, so a restart can finish or undo it). */
+  requestId?: string;
 }
 
 export interface CreateVgpuRequest {
@@ -79,6 +91,12 @@ export interface CreateVgpuRequest {
   /** VF index; the first free VF when absent. */
   vf?: number;
   signal?: AbortSignal;
+  /**
+   * The request this create belongs to (core/contracts/request-journal.ts). Journalled with the vGPU BEFORE its
+   * first step, so after a crash the vGPUs of an unfinished request are known exactly, also those the client never
+   * saw an id of.
+   */
+  requestId?: string;
 }
 
 export type VfAttribute = 'creatable_vgpu_types' | 'current_vgpu_type';

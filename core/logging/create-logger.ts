@@ -7,6 +7,7 @@
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import type { Logger, LogLevel } from '../contracts/logger.js';
+import { roundDurationsIn } from './round-durations.js';
 import { serializeMeta } from './serialize-error.js';
 
 export interface CreateLoggerOptions {
@@ -36,12 +37,18 @@ function humanLine(info: winston.Logform.TransformableInfo): string {
   return `${String(info.timestamp)} ${info.level.padEnd(5)}${where} ${String(info.message)}${meta}${stack}`;
 }
 
+/** Error values serialized, durations rounded (`durationMs: 2.21`, not 2.2054560000105994). */
+const prepare = (meta?: Record<string, unknown>): Record<string, unknown> | undefined => {
+  const m = serializeMeta(meta);
+  return m === undefined ? undefined : roundDurationsIn(m);
+};
+
 class WinstonLogger implements Logger {
   constructor(protected readonly w: winston.Logger) {}
-  error(message: string, meta?: Record<string, unknown>): void { this.w.log('error', message, serializeMeta(meta)); }
-  warn(message: string, meta?: Record<string, unknown>): void { this.w.log('warn', message, serializeMeta(meta)); }
-  info(message: string, meta?: Record<string, unknown>): void { this.w.log('info', message, serializeMeta(meta)); }
-  debug(message: string, meta?: Record<string, unknown>): void { this.w.log('debug', message, serializeMeta(meta)); }
+  error(message: string, meta?: Record<string, unknown>): void { this.w.log('error', message, prepare(meta)); }
+  warn(message: string, meta?: Record<string, unknown>): void { this.w.log('warn', message, prepare(meta)); }
+  info(message: string, meta?: Record<string, unknown>): void { this.w.log('info', message, prepare(meta)); }
+  debug(message: string, meta?: Record<string, unknown>): void { this.w.log('debug', message, prepare(meta)); }
   child(bindings: Record<string, unknown>): Logger { return new WinstonLogger(this.w.child(bindings)); }
 }
 

@@ -13,6 +13,7 @@ import type { VgpudConfig } from '../../core/config/config-schema.js';
 import type { EventBus } from '../../core/contracts/events.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { PluginContext, VgpudPlugin } from '../../core/contracts/plugin.js';
+import type { RequestService } from '../../core/contracts/requests.js';
 import type { VgpuService } from '../../core/contracts/vgpu-service.js';
 import type { PluginHost } from '../../core/plugin-host.js';
 import type { VgpuJournal } from '../../core/contracts/vgpu-journal.js';
@@ -63,8 +64,9 @@ export function createApiPlugin(): VgpudPlugin {
       const log: Logger = ctx.logger;
 
       const routes = c.isBound(TOKENS.HttpRoutes) ? c.getAll<HttpRouteContribution>(TOKENS.HttpRoutes) : [];
+      const requests = c.isBound(TOKENS.Requests) ? c.get<RequestService>(TOKENS.Requests) : undefined;
       holder.api = await buildApiApp({
-        service, bus, logger: log, routes,
+        service, bus, logger: log, routes, ...(requests !== undefined ? { requests } : {}),
         status: () => ({
           socket: holder.socketPath,
           stateDir: config.api.stateDir,

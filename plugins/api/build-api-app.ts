@@ -7,14 +7,18 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { BusEventName, EventBus } from '../../core/contracts/events.js';
 import type { Logger } from '../../core/contracts/logger.js';
-import type { VgpuInfo, VgpuService } from '../../core/contracts/vgpu-service.js';
-import { makeErrorHandler, parseOr } from './http-errors.js';
-import { applyLayout, snapshot } from './layout/apply-layout.js';
-import { parseLayoutFile, selectLayoutConfig } from './layout/layout-schema.js';
-import { desiredFromEntries, planLayout } from './layout/plan-layout.js';
+import type { RequestRecord } from '../../core/contracts/request-journal.js';
+import type { RequestService } from '../../core/contracts/requests.js';
+import type { VgpuService } from '../../core/contracts/vgpu-service.js';
+import { validateLayout, type LayoutFile } from '../../core/layout/layout-file.js';
+import { planLayoutRequest } from '../../core/layout/plan-layout-request.js';
+import { RequestServiceImpl } from '../../core/requests/request-service.js';
+import { checkValueBounds } from '../../core/validation/bounded-value.js';
+import { frameworkErrorHandler, makeErrorHandler, parseOr, unsupportedMediaType } from './http-errors.js';
+import { LayoutParser } from './layout-parser.js';
 import {
-  createBody, destroyQuery, eventsQuery, gpuParams, idParams, layoutBody, listQuery, logsQuery, policyBody, typesQuery,
-  vfParams,
+  BODY_LIMITS, BODY_LIMIT_BYTES, MAX_PARAM_LENGTH, assertBody, createBody, destroyQuery, eventsQuery, gpuParams, idParams, layoutBody,
+  listQuery, logsQuery, policyBody, requestParams, requestsQuery, typesQuery, vfParams,
 } from './request-schemas.js';
 import { StreamSet } from './event-stream.js';
 import { toJsonValue } from './to-json.js';
@@ -29,6 +33,8 @@ export interface ApiAppOptions {
   /** Extra fields for GET /v1/status (plugins, socket, journal…). */
   status?: () => Record<string, unknown>;
   routes?: readonly HttpRouteContribution[];
+  /** Journalled all-or-none requests (TOKENS.Requests); an in-memory one over `service` when absent. */
+  requests?: RequestService;
 }
 
 /** Bus events GET /v1/events streams when the client names none (the high-rate ones must be asked for). */
@@ -40,13 +46,23 @@ const ALL_EVENTS: readonly BusEventName[] = [...DEFAULT_STREAM_EVENTS, 'firmware
 export interface ApiApp {
   app: FastifyInstance;
   streams: StreamSet;
+  /** Parses layout text off the event loop (closed with the app). */
+  layouts: LayoutParser;
 }
+
+/** A request as the API shows it in replies (the full record is at GET /v1/requests/:id). */
+const requestRef = (r: RequestRecord | undefined) => (r === undefined ? undefined : { id: r.id, state: r.state });
 
 export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
   const { service, bus } = opts;
   const log = opts.logger;
-  const app = Fastify({ logger: false, forceCloseConnections: true, return503OnClosing: true });
+  const app = Fastify({
+    logger: false, forceCloseConnections: true, return503OnClosing: true,
+    bodyLimit: BODY_LIMIT_BYTES, routerOptions: { maxParamLength: MAX_PARAM_LENGTH }, frameworkErrors: frameworkErrorHandler,
+  });
   const streams = new StreamSet();
+  const layouts = new LayoutParser();
+  const requests = opts.requests ?? new RequestServiceImpl(service, log);
   const started = Date.now();
 
   app.setErrorHandler(makeErrorHandler(log));
@@ -57,7 +73,18 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
   });
   // The VF ABI is text; accept it however the client labels it.
   app.addContentTypeParser('application/octet-stream', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-  app.addHook('preClose', (done) => { streams.endAll(); done(); });
+  app.addHook('preClose', (done) => { streams.endAll(); void layouts.close().finally(() => done()); });
+  // Before any schema runs: a body in the wrong media type is a 415, and a JSON body is bounded (keys, depth,
+  // string lengths) by one cheap walk, so no request can make the validators or the planner work for long.
+  app.addHook('preValidation', async (req) => {
+    if (req.body === undefined || req.body === null) return;
+    const textRoute = req.routeOptions.url?.startsWith('/v1/vfs/') === true;
+    if (typeof req.body === 'string') {
+      if (!textRoute) throw unsupportedMediaType(req.headers['content-type']);
+      return;
+    }
+    checkValueBounds(req.body, BODY_LIMITS, 'request body');
+  });
   const send = (v: unknown): unknown => toJsonValue(v);
 
   /** Abort the service call when the client disconnects before the reply is written (e.g. Ctrl-C in vgpuctl). */
@@ -84,6 +111,7 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
       })),
       unmanaged,
       vgpus: { total: vgpus.length, byState },
+      ...(requests.lastRecovery() !== undefined ? { requestRecovery: requests.lastRecovery() } : {}),
       ...(opts.status?.() ?? {}),
     });
   });
@@ -110,25 +138,12 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
 
   app.post('/v1/vgpus', async (req, reply) => {
     const body = parseOr(createBody, req.body, 'request body');
-    const signal = abortOnDisconnect(reply.raw);
-    const made: VgpuInfo[] = [];
-    try {
-      for (let i = 0; i < body.count; i++) {
-        // An explicit VF only makes sense for one vGPU; the following ones take the next free VF.
-        const vf = i === 0 ? body.vf : undefined;
-        made.push(await service.create({ gpu: body.gpu, type: body.type, ...(vf !== undefined ? { vf } : {}), signal }));
-      }
-    } catch (err) {
-      // `--count 3` is one request: if the third fails, the first two go too, so a refused request changes nothing.
-      for (const v of made.reverse()) {
-        await service.destroy(v.id, { force: true }).catch((e: unknown) => log.error('undo of a partial create failed', { vgpu: v.id, error: e }));
-      }
-      if (made.length > 0 && err instanceof VgpuError) {
-        err.details.undone = made.map((v) => v.id);
-      }
-      throw err;
-    }
-    return reply.code(201).send(send({ vgpus: made }));
+    // `--count 3` is one request, all or none, also across a daemon crash (core/requests).
+    const { request, vgpus } = await requests.create({
+      gpu: body.gpu, type: body.type, count: body.count, signal: abortOnDisconnect(reply.raw),
+      ...(body.vf !== undefined ? { vf: body.vf } : {}), ...(body.requestId !== undefined ? { id: body.requestId } : {}),
+    });
+    return reply.code(201).send(send({ vgpus, request: requestRef(request) }));
   });
 
   app.get('/v1/vgpus/:id', async (req) => {
@@ -171,25 +186,36 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     return reply.code(204).send();
   });
 
-  const planFor = (body: { layout: string | Record<string, unknown>; config?: string | undefined }) => {
-    const file = parseLayoutFile(body.layout);
-    const chosen = selectLayoutConfig(file, body.config);
-    const snap = snapshot(service);
-    return { config: chosen.name, plan: planLayout(snap, desiredFromEntries(chosen.entries, snap)) };
-  };
+  /** The layout of a request body: text is parsed off the event loop, an object validated (it is bounded already). */
+  const layoutOf = (layout: string | Record<string, unknown>): Promise<LayoutFile> | LayoutFile =>
+    (typeof layout === 'string' ? layouts.parse(layout) : validateLayout(layout));
 
   app.post('/v1/apply', async (req, reply) => {
     const body = parseOr(layoutBody, req.body, 'request body');
-    const { config, plan } = planFor(body);
-    if (body.dryRun || plan.changes === 0) return send({ config, plan, applied: false, dryRun: body.dryRun });
-    const result = await applyLayout(service, plan, { force: body.force, signal: abortOnDisconnect(reply.raw), logger: log });
-    return send({ config, plan, applied: true, ...result });
+    const r = await requests.apply({
+      layout: await layoutOf(body.layout), force: body.force, dryRun: body.dryRun, signal: abortOnDisconnect(reply.raw),
+      ...(body.config !== undefined ? { config: body.config } : {}), ...(body.requestId !== undefined ? { id: body.requestId } : {}),
+    });
+    return send({
+      config: r.config, plan: r.plan, applied: r.applied, dryRun: r.dryRun, request: requestRef(r.request),
+      ...(r.result ?? {}),
+    });
   });
 
   app.post('/v1/assert', async (req) => {
-    const body = parseOr(layoutBody, req.body, 'request body');
-    const { config, plan } = planFor(body);
+    const body = parseOr(assertBody, req.body, 'request body');
+    const { config, plan } = planLayoutRequest(service, await layoutOf(body.layout), body.config);
     return send({ config, ok: plan.changes === 0, plan });
+  });
+
+  app.get('/v1/requests', async (req) => {
+    const { limit } = parseOr(requestsQuery, req.query, 'query');
+    return send({ requests: requests.list(limit) });
+  });
+
+  app.get('/v1/requests/:id', async (req) => {
+    const { id } = parseOr(requestParams, req.params, 'request id');
+    return send({ request: requests.get(id) });
   });
 
   app.get('/v1/events', async (req, reply) => {
@@ -211,5 +237,5 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
 
   for (const contribute of opts.routes ?? []) await contribute(app);
   await app.ready();
-  return { app, streams };
+  return { app, streams, layouts };
 }

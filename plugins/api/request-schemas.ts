@@ -1,6 +1,27 @@
 /** zod schemas of the control API's request bodies and query strings (strict: an unknown key is an error). */
 import { z } from 'zod';
 import { BDF_PATTERN } from '../../core/config/config-schema.js';
+import { REQUEST_ID_PATTERN } from '../../core/contracts/request-journal.js';
+import { LAYOUT_LIMITS } from '../../core/layout/layout-limits.js';
+import type { ValueLimits } from '../../core/validation/bounded-value.js';
+
+/** Largest request body (fastify's bodyLimit): a bigger one is a 413 naming it. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * Bounds every JSON body is checked against before its schema runs (a layout sent as an object is then checked
+ * against the tighter layout limits too). A string may be as long as the body (layout text).
+ */
+export const BODY_LIMITS: ValueLimits = {
+  ...LAYOUT_LIMITS.value,
+  maxDepth: LAYOUT_LIMITS.value.maxDepth + 1,
+  maxStringLength: BODY_LIMIT_BYTES,
+};
+
+/** Ids in URLs (vGPUs, requests): longer ones are refused by the router with the API's error shape. */
+export const MAX_PARAM_LENGTH = 100;
+
+export const requestIdSchema = z.string().regex(REQUEST_ID_PATTERN, 'expected 1–64 letters, digits, ".", "_" or "-"');
 
 export const bdfSchema = z.string().regex(BDF_PATTERN, 'expected a PCI address like "0000:41:00.0"').transform((s) => s.toLowerCase());
 
@@ -16,9 +37,13 @@ export const createBody = z.strictObject({
   type: z.union([z.string().min(1), z.number().int().nonnegative()]),
   vf: z.number().int().nonnegative().optional(),
   count: z.number().int().min(1).max(32).default(1),
+  /** The client's id for this request, so it can ask what became of it (GET /v1/requests/:id). */
+  requestId: requestIdSchema.optional(),
 });
 export const listQuery = z.strictObject({ gpu: bdfSchema.optional() });
-export const idParams = z.strictObject({ id: z.string().min(1).max(128) });
+export const idParams = z.strictObject({ id: z.string().min(1).max(MAX_PARAM_LENGTH) });
+export const requestParams = z.strictObject({ id: z.string().min(1).max(MAX_PARAM_LENGTH) });
+export const requestsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).optional() });
 export const destroyQuery = z.strictObject({ force: flagSchema });
 export const logsQuery = z.strictObject({
   lines: z.coerce.number().int().min(1).max(100_000).optional(),
@@ -31,10 +56,12 @@ export const vfParams = z.strictObject({
 export const layoutBody = z.strictObject({
   /** The layout file: YAML/JSON text, or the parsed object. */
   layout: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
-  config: z.string().min(1).optional(),
+  config: z.string().min(1).max(LAYOUT_LIMITS.value.maxStringLength).optional(),
   dryRun: z.boolean().default(false),
   force: z.boolean().default(false),
+  requestId: requestIdSchema.optional(),
 });
+export const assertBody = layoutBody.omit({ dryRun: true, force: true, requestId: true });
 export const eventsQuery = z.strictObject({
   /** Comma-separated bus event names; all streamable events when absent. */
   events: z.string().optional(),

@@ -12,7 +12,7 @@ import type { PhysicalGpu, VirtualFunction } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type { GpuSummary } from '../../core/contracts/vgpu-service.js';
-import type { JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+import type { JournalGpu, JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import { MgmtHeap, VgpuRpcMsg, encodeBmeState } from '../../core/firmware-abi/vgpu-mailbox.js';
 import { RmControl, encodePluginCleanupParams, encodeShutdownParams } from '../../core/firmware-abi/rm-controls.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
@@ -167,8 +167,9 @@ export class GpuLifecycle {
    * none (and must match when it has one). Resolves when the vGPU is ready; rejects with VGPU_ECREATE naming the
    * failed step after unwinding exactly what was done.
    */
-  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal } = {}): Promise<VgpuRecord> {
+  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal; requestId?: string } = {}): Promise<VgpuRecord> {
     const rec = this.register(vfIndex, type); // synchronous: claims the VF or throws
+    if (opts.requestId !== undefined) rec.requestId = opts.requestId; // journalled with the intent, before any step
     return this.queue.run(vfIndex, () => this.runCreate(rec, opts.signal));
   }
 
@@ -285,8 +286,9 @@ export class GpuLifecycle {
       // A create the GPU loss interrupted stays listed as 'lost' (like the ready ones); any other ends 'failed'
       // and is gone from the list (its log stays readable until the VF is reused).
       this.transition(rec, lost ? 'lost' : 'failed', lost ? 'GPU lost during create' : `step '${current}' failed`);
+      // The VF's type selection before the vGPU record: see destroy.
+      await this.persistGpuNow();
       if (!lost) await this.journalRemove(rec.id);
-      this.persistGpu();
       throw err;
     }
   }
@@ -330,9 +332,12 @@ export class GpuLifecycle {
       }
       await this.walkBack(rec, 'destroy');
       this.forget(rec); // a GPU loss mid-destroy skipped the unregister; the operator asked for it gone
+      // The VF's deselection reaches the journal BEFORE the vGPU record goes: a crash in between would otherwise
+      // leave the VF's type selected at the next start (as if an operator had chosen it) with no vGPU on it, which
+      // on a homogeneous GPU blocks every other type (found by a kill -9 during a layout apply).
+      await this.persistGpuNow();
       await this.journalRemove(rec.id);
       this.transition(rec, 'destroyed');
-      this.persistGpu();
     });
     return rec.destroying;
   }
@@ -431,6 +436,7 @@ export class GpuLifecycle {
       ...(rec.clientHandle !== undefined ? { clientHandle: rec.clientHandle } : {}),
       ...(r.client !== undefined ? { client: { ...r.client } } : {}),
       ...(r.pluginTask === true ? { pluginTask: true } : {}),
+      ...(rec.requestId !== undefined ? { requestId: rec.requestId } : {}),
       createdAt: rec.createdAt, updatedAt: Date.now(),
     };
   }
@@ -448,18 +454,25 @@ export class GpuLifecycle {
     }
   }
 
-  /** Journal this GPU's manager clients and VF type selections (fire and forget; writes are ordered). */
-  persistGpu(): void {
-    this.persistGpuNow().catch((error: unknown) => this.log.error('could not journal the GPU state', { error }));
-  }
-
+  /** persistGpu, awaited (a failure is logged: the next start re-derives what it can). */
   private async persistGpuNow(): Promise<void> {
     const j = this.o.journal;
     if (j === undefined) return;
-    await j.putGpu({
+    await j.putGpu(this.gpuRecord()).catch((error: unknown) => this.log.error('could not journal the GPU state', { error }));
+  }
+
+  /** Journal this GPU's manager clients and VF type selections (fire and forget; writes are ordered). */
+  persistGpu(): void {
+    const j = this.o.journal;
+    if (j === undefined) return;
+    j.putGpu(this.gpuRecord()).catch((error: unknown) => this.log.error('could not journal the GPU state', { error }));
+  }
+
+  private gpuRecord(): JournalGpu {
+    return {
       bdf: this.bdf, managerClients: [...this.managerClients], updatedAt: Date.now(),
       selections: this.mgr.policy.selections().map((s) => ({ vf: s.vf, typeId: s.type.id, placementId: s.placement.id })),
-    });
+    };
   }
 
   /**
@@ -487,6 +500,7 @@ export class GpuLifecycle {
     const rec = new VgpuRecord(j.id, this.bdf, vf, type, sel, { uuid: Uint8Array.from(Buffer.from(j.uuid, 'hex')), createdAt: j.createdAt });
     rec.autoSelected = j.autoSelected;
     if (j.clientHandle !== undefined) rec.clientHandle = j.clientHandle;
+    if (j.requestId !== undefined) rec.requestId = j.requestId;
     this.byId.set(rec.id, rec);
     this.byVf.set(j.vf, rec);
     this.retired.delete(j.vf);

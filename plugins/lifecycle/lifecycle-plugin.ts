@@ -6,6 +6,7 @@
  */
 import { ContainerModule } from 'inversify';
 import type { VgpudPlugin } from '../../core/contracts/plugin.js';
+import type { RequestService } from '../../core/contracts/requests.js';
 import { TOKENS } from '../../core/tokens.js';
 import { parseLifecycleConfig } from './lifecycle-config.js';
 import { LifecycleDeviceAccess } from './lifecycle-device-access.js';
@@ -39,6 +40,9 @@ export function createLifecyclePlugin(opts: LifecyclePluginOptions = {}): VgpudP
       await service.init({ ...config, ...opts.init });
       const gpus = service.gpus();
       ctx.logger.info('lifecycle ready', { gpus: gpus.map((g) => g.bdf), failed: service.probeFailures.map((f) => f.device.bdf) });
+      // Requests a crash interrupted are finished or rolled back now: after the vGPU journal was reconciled (their
+      // vGPUs are adopted with their request id), before any face (API, node agent) takes new requests.
+      if (ctx.container.isBound(TOKENS.Requests)) await ctx.container.get<RequestService>(TOKENS.Requests).recover();
     },
     stop(ctx) {
       // Leave vGPUs running; only stop listening to their GPUs.

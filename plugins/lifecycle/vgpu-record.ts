@@ -48,6 +48,8 @@ export class VgpuRecord {
   destroying?: Promise<void>;
   /** RM client handle chosen (and journalled) before the client is allocated; undefined = the HAL chooses. */
   clientHandle?: number;
+  /** The control request that created it (journalled from the first step on; see CreateVgpuRequest.requestId). */
+  requestId?: string;
 
   constructor(
     readonly id: string,
@@ -106,6 +108,7 @@ export class VgpuRecord {
       inUse: this.inUse,
       ...(this.lastScrub !== undefined ? { lastScrub: this.lastScrub } : {}),
       ...(this.error !== undefined ? { error: { ...this.error } } : {}),
+      ...(this.requestId !== undefined ? { requestId: this.requestId } : {}),
     };
   }
 }

@@ -8,7 +8,7 @@ import { inject, injectable, optional } from 'inversify';
 import type { VgpudConfig } from '../../core/config/config-schema.js';
 import type { EventBus } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError, type ExceptionRelay } from '../../core/contracts/exceptions.js';
-import type { PhysicalGpu } from '../../core/contracts/hal.js';
+import type { PciDeviceInfo, PhysicalGpu } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type {
@@ -44,6 +44,8 @@ export class VgpuServiceImpl implements VgpuService {
   private metadataDir = '';
   readonly probeFailures: ProbeFailure[] = [];
   private ids: JournalSequenceBlock | undefined;
+  /** Per probed device: its PCI ids and its index as NVIDIA's tools number the host's GPUs. */
+  private readonly hostIds = new Map<string, { index: number; device: PciDeviceInfo }>();
   private handles: JournalSequenceBlock | undefined;
   /** What the start-up reconcile with the journal did (empty without a journal). */
   readonly reconcileReport: ReconcileReport = { kept: [], rolledBack: [], dropped: [], staleClientsFreed: 0 };
@@ -68,6 +70,7 @@ export class VgpuServiceImpl implements VgpuService {
     const probe = new GpuProbe(this.registry, this.bus, this.log, this.config, this.gpuRegistry);
     const result = await probe.probeAll({ rpcTimeoutMs: this.config.timeouts.rpcMs });
     this.probeFailures.push(...result.failed);
+    this.indexHostGpus([...result.ready.map((r) => r.device), ...result.failed.map((f) => f.device)]);
     const metadataDir = opts.metadataDir ?? (await defaultMetadataDir());
     this.metadataDir = metadataDir;
     const j = this.journal;
@@ -173,6 +176,18 @@ export class VgpuServiceImpl implements VgpuService {
     lc.persistGpu();
   }
 
+  /**
+   * NVIDIA's GPU index (layouts' `devices: [0]`): the position among the host's NVIDIA display and 3D-controller
+   * PFs sorted by PCI address, as go-nvlib's nvpci GetGPUs lists them (docs/reference/vgpu-device-manager-layouts.md).
+   */
+  private indexHostGpus(devices: readonly PciDeviceInfo[]): void {
+    const key = (bdf: string): number => Number.parseInt(bdf.replace(/[:.]/g, ''), 16);
+    const gpus = devices
+      .filter((d) => d.vendorId === 0x10de && (d.classCode === 0x030000 || d.classCode === 0x030200))
+      .sort((a, b) => key(a.bdf) - key(b.bdf));
+    gpus.forEach((device, index) => this.hostIds.set(device.bdf.toLowerCase(), { index, device }));
+  }
+
   /** Adopt an opened GPU with its manager (init does this for probed GPUs; tests call it directly). */
   attach(gpu: PhysicalGpu, mgr: PgpuManager): GpuLifecycle {
     if (this.gpusByBdf.has(gpu.bdf)) {
@@ -223,8 +238,12 @@ export class VgpuServiceImpl implements VgpuService {
     return [...this.gpusByBdf.values()].map((lc) => {
       const g = lc.gpu;
       const s = g.memory.stats();
+      const host = this.hostIds.get(g.bdf.toLowerCase());
       return {
-        bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId,
+        bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId, pciVendorId: g.config.pci.vendorId,
+        ...(host !== undefined ? {
+          index: host.index, pciSubsystem: { vendorId: host.device.subsystemVendorId, deviceId: host.device.subsystemId },
+        } : {}),
         firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, ...(lc.reason !== null ? { reason: lc.reason } : {}),
         policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,
         fb: { total: g.memory.totalBytes, used: s.used, free: s.free, stranded: lc.mgr.policy.strandedBytes(), largestFree: s.largestFree },
@@ -292,7 +311,9 @@ export class VgpuServiceImpl implements VgpuService {
     const lc = this.lifecycle(req.gpu);
     const type = req.type === undefined ? undefined : resolveType(lc.mgr.policy.types, req.type, req.gpu);
     const vf = req.vf ?? this.firstFreeVf(lc, type?.id);
-    const rec = await lc.create(vf, type, req.signal !== undefined ? { signal: req.signal } : {});
+    const rec = await lc.create(vf, type, {
+      ...(req.signal !== undefined ? { signal: req.signal } : {}), ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
+    });
     return rec.info();
   }
 

@@ -1,11 +1,13 @@
 /**
  * POST /v1/vgpus/:id/migrate {to, downtimeMs?} — runs the migration and streams its progress as NDJSON lines
  * (`{"progress":{…}}` …, then `{"result":{…}}` or `{"error":{code,message,hint}}`), so `vgpuctl migrate` can show
- * the estimates while it runs. Closing the request cancels the migration (the source keeps running).
+ * the estimates while it runs. Closing the request cancels the migration (the source keeps running). An unknown
+ * vGPU is a 404 and one already migrating a 409, answered before the stream starts.
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ErrorCode, VgpuError, isVgpuError } from '../../core/contracts/exceptions.js';
+import { MigState, migStateName } from './fsm.js';
 import type { MigrationService } from './migration-service.js';
 
 const body = z.strictObject({ to: z.string().min(1), downtimeMs: z.number().int().positive().optional() });
@@ -18,6 +20,14 @@ export function migrateRoute(svc: MigrationService): (app: FastifyInstance) => v
       const id = (req.params as { id: string }).id;
       const b = body.safeParse(req.body ?? {});
       if (!b.success) throw new VgpuError(ErrorCode.InvalidArgument, `bad migrate request: ${z.prettifyError(b.error)}`, { hint: 'send {"to": "<BDF|socket|host:port>", "downtimeMs": N}' });
+      // Refusals that need no work are answered with their own status BEFORE the 200 head: after it, a failure can
+      // only be the last line of the body (an unknown vGPU once answered 200 with the error inside).
+      const state = svc.getState(id); // VGPU_ENOENT (404) for an unknown vGPU
+      if (state !== MigState.RUNNING) {
+        throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in migration state ${migStateName(state)}`, {
+          hint: state === MigState.ERROR ? 'reset it first' : 'wait for the running migration to end or cancel it', details: { vgpu: id },
+        });
+      }
       const ac = new AbortController();
       reply.raw.on('close', () => { if (!reply.raw.writableFinished) ac.abort(); });
       reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson' });

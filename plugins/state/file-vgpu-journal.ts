@@ -40,6 +40,7 @@ const vgpuSchema = z.object({
   clientHandle: handle.optional(),
   client: rmClient.optional(),
   pluginTask: z.boolean().optional(),
+  requestId: z.string().min(1).max(64).optional(),
   createdAt: z.number(),
   updatedAt: z.number(),
 });

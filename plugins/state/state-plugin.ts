@@ -1,19 +1,24 @@
 /**
  * Plugin 'state': opens the write-ahead vGPU journal in `api.stateDir` and binds it to TOKENS.VgpuJournal
- * (capability 'state'). The lifecycle lists 'state' as optional, so the journal is open before the lifecycle
- * starts and reconciles it with the devices; without this plugin the daemon runs with no persistence at all.
+ * (capability 'state'), and the request journal (`requests/` in the same dir) to TOKENS.RequestJournal. The
+ * lifecycle lists 'state' as optional, so both are open before the lifecycle starts and reconciles them with the
+ * devices; without this plugin the daemon runs with no persistence at all.
  */
+import { join } from 'node:path';
 import { ContainerModule } from 'inversify';
 import type { VgpudConfig } from '../../core/config/config-schema.js';
 import type { VgpudPlugin } from '../../core/contracts/plugin.js';
 import type { VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import { TOKENS } from '../../core/tokens.js';
+import type { RequestJournal } from '../../core/contracts/request-journal.js';
+import { FileRequestJournal } from './file-request-journal.js';
 import { FileVgpuJournal } from './file-vgpu-journal.js';
 
 export const STATE_PLUGIN_NAME = 'state';
 
 export function createStatePlugin(): VgpudPlugin {
   let journal: FileVgpuJournal | undefined;
+  let requests: FileRequestJournal | undefined;
   return {
     manifest: {
       name: STATE_PLUGIN_NAME, version: '0.1.0', description: 'write-ahead vGPU journal in the state dir',
@@ -24,16 +29,27 @@ export function createStatePlugin(): VgpudPlugin {
         journal ??= new FileVgpuJournal(ctx.get<Readonly<VgpudConfig>>(TOKENS.Config).api.stateDir);
         return journal;
       }).inSingletonScope();
+      // Multi-step requests as a whole (core/contracts/request-journal.ts), in requests/ of the same dir.
+      bind<RequestJournal>(TOKENS.RequestJournal).toDynamicValue((ctx) => {
+        requests ??= new FileRequestJournal(join(ctx.get<Readonly<VgpudConfig>>(TOKENS.Config).api.stateDir, 'requests'));
+        return requests;
+      }).inSingletonScope();
     }),
     async start(ctx) {
       const j = ctx.container.get<VgpuJournal>(TOKENS.VgpuJournal) as FileVgpuJournal;
       // The plugin's logger is only known here; the journal logs torn temp files and unreadable records.
       j.setLogger(ctx.logger);
       await j.open();
-      ctx.logger.info('state journal open', { dir: j.dir, vgpus: j.vgpus().length });
+      const r = ctx.container.get<RequestJournal>(TOKENS.RequestJournal) as FileRequestJournal;
+      r.setLogger(ctx.logger);
+      await r.open();
+      ctx.logger.info('state journal open', {
+        dir: j.dir, vgpus: j.vgpus().length, unfinishedRequests: r.list().filter((x) => x.state === 'running' || x.state === 'rolling-back').length,
+      });
     },
     async stop() {
       await journal?.flush();
+      await requests?.flush();
     },
   };
 }

@@ -25,6 +25,8 @@ export interface FakeServiceOptions {
   failCreateAt?: number;
   /** Milliseconds each create/destroy takes (with scrub:progress events), to exercise progress output. */
   slowMs?: number;
+  /** Awaited inside every create before it finishes (a test holds a create in flight with it). */
+  gate?: () => Promise<void>;
 }
 
 export class FakeVgpuService implements VgpuService {
@@ -40,7 +42,7 @@ export class FakeVgpuService implements VgpuService {
   gpus(): GpuSummary[] {
     const used = [...this.vgpus.values()].reduce((s, v) => s + v.fb.size, 0n);
     return [{
-      bdf: FAKE_GPU, name: 'NVIDIA RTX 6000 Ada Generation', halId: 'fake', pciDeviceId: 0x26b1, firmwareVersion: '570.00',
+      bdf: FAKE_GPU, name: 'NVIDIA RTX 6000 Ada Generation', halId: 'fake', pciDeviceId: 0x26b1, pciVendorId: 0x10de, firmwareVersion: '570.00',
       state: 'ready', policy: this.policy, totalVfs: 32,
       fb: { total: TOTAL, used, free: TOTAL - used, stranded: 0n, largestFree: TOTAL - used }, vgpus: this.vgpus.size,
     }];
@@ -83,10 +85,12 @@ export class FakeVgpuService implements VgpuService {
       id, gpu: req.gpu, vf, vfBdf: `0000:41:${String(1 + (vf >> 3)).padStart(2, '0')}.${vf & 7}`, gfid: vf + 1,
       typeId: t.id, typeName: t.name, state: 'creating', fb: { offset, size: t.fbBytes },
       chids: { offset: 2048 + vf * 64, count: 64 }, createdAt: Date.now() + this.nextId, inUse: false,
+      ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
     };
     this.vgpus.set(id, v);
     this.opts.bus?.emit('vgpu:state', { gpu: req.gpu, vgpuId: id, vf, from: null, to: 'creating' });
     await this.work(id, req.signal);
+    await this.opts.gate?.();
     v.state = 'ready';
     v.lastScrub = { at: Date.now(), bytes: t.fbBytes, durationMs: 1, pattern: 0, verified: true, reason: 'create' };
     this.logLines.set(id, [`${id}: GSP booted`, `${id}: ready`]);

@@ -12,6 +12,7 @@ import { MemoryLogger } from '../../../core/logging/memory-logger.js';
 import { inProcessVgpuctl } from './in-process-vgpuctl.js';
 import { EXIT } from '../../../bin/cli/exit-codes.js';
 import { buildApiApp, type ApiApp } from '../../../plugins/api/build-api-app.js';
+import { MigState } from '../../../plugins/migration/fsm.js';
 import { migrateRoute } from '../../../plugins/migration/migrate-route.js';
 import type { MigrateOptions, MigrateResult, MigrationService } from '../../../plugins/migration/migration-service.js';
 import { FakeVgpuService } from './fake-vgpu-service.js';
@@ -24,7 +25,14 @@ const ctl = (...argv: string[]): ReturnType<typeof inProcessVgpuctl> => inProces
 /** What the stub does next: succeed, or fail with this error after the estimate. */
 let outcome: VgpuError | null = null;
 const calls: { id: string; o: MigrateOptions }[] = [];
+/** Migration states of the vGPUs the stub knows; any other id is unknown (VGPU_ENOENT, like the real one). */
+const states = new Map<string, number>([['vgpu-1', MigState.RUNNING], ['vgpu-busy', MigState.PRE_COPY]]);
 const stub = {
+  getState(id: string): number {
+    const s = states.get(id);
+    if (s === undefined) throw new VgpuError(ErrorCode.NotFound, `no vGPU ${id}`, { hint: 'list the vGPUs for their ids' });
+    return s;
+  },
   async migrateVgpu(id: string, o: MigrateOptions): Promise<MigrateResult> {
     calls.push({ id, o });
     o.onProgress?.({ phase: 'estimate', vgpu: id, predictedDowntimeMs: 120, fbBytes: 1 << 30 });
@@ -84,6 +92,19 @@ describe('vgpuctl migrate', () => {
     const c = await ctl('migrate', 'vgpu-1', '--to', '0000:42:00.0');
     assert.equal(c.code, EXIT.refused);
     assert.match(c.err, /VGPU_ECANCELED/);
+  });
+
+  it('an unknown vGPU is a 404 and a migrating one a 409, not a 200 with the error in the body', async () => {
+    calls.length = 0;
+    const r = await api.app.inject({ method: 'POST', url: '/v1/vgpus/vgpu-999/migrate', payload: { to: '0000:42:00.0' } });
+    assert.equal(r.statusCode, 404);
+    assert.equal(r.json().error.code, 'VGPU_ENOENT');
+    const b = await api.app.inject({ method: 'POST', url: '/v1/vgpus/vgpu-busy/migrate', payload: { to: '0000:42:00.0' } });
+    assert.equal(b.statusCode, 409);
+    assert.equal(calls.length, 0);
+    const c = await ctl('migrate', 'vgpu-999', '--to', '0000:42:00.0');
+    assert.equal(c.code, EXIT.refused);
+    assert.match(c.err, /no vGPU vgpu-999 \(VGPU_ENOENT\)/);
   });
 
   it('refuses a destination that is no BDF, path or host:port without calling the daemon', async () => {

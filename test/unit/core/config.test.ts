@@ -73,3 +73,12 @@ test('YAML and JSON files are read; syntax errors and missing files are config e
   assert.match(configError(badSyntax), /broken\.json is not valid JSON/);
   assert.match(configError(join(dir, 'absent.yaml')), /cannot read config file/);
 });
+
+test('a mistake repeated across entries is reported once, with its count and the first places', () => {
+  const gpus = Array.from({ length: 6 }, (_, i) => ({ bdf: `0000:4${i}:00.0`, polcy: 'heterogeneous' }));
+  const msg = configError({ gpus, logging: { level: 'loud' } });
+  assert.equal(msg.match(/polcy/g)?.length, 1, msg);
+  assert.match(msg, /polcy: unknown key \(6 times, at gpus\.0, gpus\.1, gpus\.2 and 3 more\)/);
+  // A different problem keeps its own line, with its place and value.
+  assert.match(msg, /logging\.level: .*got "loud"/);
+});

@@ -53,3 +53,14 @@ test('MemoryLogger children share lines and add bindings; level filters', () => 
   ]);
   assert.equal(child.lines, root.lines);
 });
+
+test('durations in log lines are rounded to what a reader can use (2.21, not 2.2054560000105994); other numbers stay', async () => {
+  const [human] = await capture('human', (log) => log.info('FB scrubbed', { durationMs: 2.2054560000105994, ratio: 0.123456, stop: { pauseMs: 45.678 } }));
+  assert.match(human!, /"durationMs":2\.21/);
+  assert.match(human!, /"pauseMs":45\.7/);
+  assert.match(human!, /"ratio":0\.123456/);
+  const [json] = await capture('json', (log) => log.info('migrated', { totalMs: 1234.5678, ms: 0.0049 }));
+  const j = JSON.parse(json!) as { totalMs: number; ms: number };
+  assert.equal(j.totalMs, 1235);
+  assert.equal(j.ms, 0);
+});
