@@ -152,9 +152,9 @@ export class FirmwareLogDrainer {
     this.dirty.add(d);
     if (this.flushTimer === null) {
       // One timer for every notification that arrives meanwhile: a burst of lines (a create writes a dozen) is one
-      // drain per vGPU, and the delay stays bounded.
+      // drain per vGPU, and the delay stays bounded. Not unref'd: it lives at most maxDelayMs, and lines the firmware
+      // wrote must reach the files even when nothing else keeps the process busy.
       this.flushTimer = setTimeout(() => this.flush(), this.settings.maxDelayMs);
-      this.flushTimer.unref();
     }
   }
 
