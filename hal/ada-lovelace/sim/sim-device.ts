@@ -76,6 +76,11 @@ export interface SimTestControls {
   replug(): Promise<void>;
   /** Listeners connected to the interrupt link. */
   irqListeners(): Promise<number>;
+  /**
+   * GSP-RM hangs: its thread is killed without a word — FW_STATE stays RUNNING, nothing answers, the heartbeat no
+   * longer moves. The device itself (and its link) stays up. A reset (FLR) or a new STARTCPU starts a fresh GSP-RM.
+   */
+  hangGsp(): Promise<void>;
 }
 
 const HANDLER_MODULE = fileURLToPath(new URL(`./ada-firmware-handler${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
@@ -354,5 +359,11 @@ export class SimDevice implements SimTestControls {
 
   async irqListeners(): Promise<number> {
     return this.hub?.listeners ?? 0;
+  }
+
+  async hangGsp(): Promise<void> {
+    const g = await this.need();
+    this.gsp = null;
+    await g.terminate();
   }
 }

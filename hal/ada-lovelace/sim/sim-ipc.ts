@@ -8,10 +8,10 @@ import { ErrorCode, VgpuError, type ErrorCode as ErrorCodeT } from '../../../cor
 import type { SimTestControls } from './sim-device.js';
 
 type ControlName = 'inject' | 'crash' | 'raiseEvent' | 'uploadedTypes' | 'pluginTask' | 'rmClients' | 'gspStats' | 'gspRunning' | 'hostEvent'
-  | 'unplug' | 'replug' | 'irqListeners';
+  | 'unplug' | 'replug' | 'irqListeners' | 'hangGsp';
 const CONTROLS: readonly ControlName[] = [
   'inject', 'crash', 'raiseEvent', 'uploadedTypes', 'pluginTask', 'rmClients', 'gspStats', 'gspRunning', 'hostEvent', 'unplug', 'replug',
-  'irqListeners',
+  'irqListeners', 'hangGsp',
 ];
 
 export interface SimIpcRequest {
@@ -93,5 +93,6 @@ export function ipcControls(child: ChildProcess): SimTestControls {
     unplug: async () => { await call('unplug'); },
     replug: async () => { await call('replug'); },
     irqListeners: async () => (await call('irqListeners')) as number,
+    hangGsp: async () => { await call('hangGsp'); },
   };
 }
