@@ -302,7 +302,12 @@ export class VgpuServiceImpl implements VgpuService {
 
   list(filter: { gpu?: string } = {}): VgpuInfo[] {
     const lcs = filter.gpu !== undefined ? [this.lifecycle(filter.gpu)] : [...this.gpusByBdf.values()];
-    return lcs.flatMap((lc) => lc.records().map((r) => this.infoOf(lc, r)));
+    // The display facts come from decoding the GPU's whole type-upload payload: once per GPU, not once per vGPU (per
+    // vGPU it made GET /v1/vgpus with 256 vGPUs take ~50 ms and churn the heap; bench:scale).
+    return lcs.flatMap((lc) => {
+      const display = typeDisplay(lc.mgr);
+      return lc.records().map((r) => this.infoOf(lc, r, display));
+    });
   }
 
   get(id: string): VgpuInfo {
@@ -311,10 +316,10 @@ export class VgpuServiceImpl implements VgpuService {
   }
 
   /** A record's info with its type's profile size next to the guest FB (from the GSP records of the metadata). */
-  private infoOf(lc: GpuLifecycle, rec: VgpuRecord): VgpuInfo {
+  private infoOf(lc: GpuLifecycle, rec: VgpuRecord, display: ReturnType<typeof typeDisplay> = typeDisplay(lc.mgr)): VgpuInfo {
     const info = rec.info();
     const type = lc.mgr.policy.typeById(info.typeId);
-    return type === undefined ? info : { ...info, profileFbBytes: profileBytesOf(type, typeDisplay(lc.mgr)) };
+    return type === undefined ? info : { ...info, profileFbBytes: profileBytesOf(type, display) };
   }
 
   async create(req: CreateVgpuRequest): Promise<VgpuInfo> {
