@@ -6,6 +6,8 @@
         "src/addon.cc",
         "src/args.cc",
         "src/arena.cc",
+        "src/cpu-features.cc",
+        "src/kernels.cc",
         "src/fill.cc",
         "src/hash.cc",
         "src/buffer-hash.cc",

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nodeArgsFor, siblingModule } from '../../core/runtime/module-entry.js';
 import type { VgpudConfig } from '../../core/config/config-schema.js';
 import type { EventBus } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
@@ -36,8 +36,7 @@ export function processModeSims(config: Readonly<VgpudConfig>): SimToEnsure[] {
 
 /** Spawn the missing simulators and wait (bounded) until each has published its descriptor. */
 export async function ensureSims(sims: SimToEnsure[], log: Logger, timeoutMs = 30_000): Promise<void> {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const script = fileURLToPath(new URL(`../../hal/ada-lovelace/sim/vgpu-sim${ext}`, import.meta.url));
+  const script = siblingModule(import.meta.url, '../../hal/ada-lovelace/sim/vgpu-sim');
   for (const s of sims) {
     const alive = listDescriptors(s.dir).live.find((d) => d.bdf === s.bdf);
     if (alive !== undefined) {
@@ -47,7 +46,7 @@ export async function ensureSims(sims: SimToEnsure[], log: Logger, timeoutMs = 3
     mkdirSync(s.dir, { recursive: true });
     const logPath = join(s.dir, `${s.bdf}.log`);
     const out = openSync(logPath, 'a');
-    const args = [...(ext === '.ts' ? ['--import', 'tsx'] : []), script, '--board', s.board, '--bdf', s.bdf, '--dir', s.dir];
+    const args = [...nodeArgsFor(script), '--board', s.board, '--bdf', s.bdf, '--dir', s.dir];
     if (s.fbBytes !== undefined) args.push('--fb-bytes', s.fbBytes);
     if (s.firmwareVersion !== undefined) args.push('--firmware-version', s.firmwareVersion);
     const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });

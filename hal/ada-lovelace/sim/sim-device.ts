@@ -13,7 +13,7 @@
  * sleeps on the device doorbell (Header.DEVICE_DOORBELL, rung by the host after a CPUCTL or FLR write), the GSP
  * thread on its command doorbell and the plugin tasks on the VF priv doorbell.
  */
-import { fileURLToPath } from 'node:url';
+import { siblingModule } from '../../../core/runtime/module-entry.js';
 import type { SharedArena } from '../../../native/native-ops.js';
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import { GspControl, GspFwState, GspRegion } from '../../gsp/gsp-layout.js';
@@ -83,7 +83,7 @@ export interface SimTestControls {
   hangGsp(): Promise<void>;
 }
 
-const HANDLER_MODULE = fileURLToPath(new URL(`./ada-firmware-handler${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+const HANDLER_MODULE = siblingModule(import.meta.url, './ada-firmware-handler');
 
 export class SimDevice implements SimTestControls {
   reattached: boolean;

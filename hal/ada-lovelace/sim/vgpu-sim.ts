@@ -2,7 +2,7 @@
 /**
  * vgpu-sim: one simulated Ada GPU as its own process.
  *
- *   node --import tsx hal/ada-lovelace/sim/vgpu-sim.ts --board rtx6000-ada --bdf 0000:41:00.0 --dir /dev/shm/vgpud-sim
+ *   node bin/vgpu-sim.mjs --board rtx6000-ada --bdf 0000:41:00.0 --dir /dev/shm/vgpud-sim   (compiled or from source)
  *
  * Creates the sparse device file `<dir>/<bdf>.vgpusim` (or re-attaches to it, keeping its FB), runs the device
  * and its GSP-RM thread, writes `<dir>/<bdf>.json` for discovery, and exits cleanly on SIGTERM/SIGINT (descriptor

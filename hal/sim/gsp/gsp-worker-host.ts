@@ -10,7 +10,8 @@ import type { Worker } from 'node:worker_threads';
 import { ErrorCode, VgpuError, type ErrorCode as ErrorCodeT } from '../../../core/contracts/exceptions.js';
 import type { SharedArena } from '../../../native/native-ops.js';
 import type { GspFault, GspServerStats } from './gsp-rpc-server.js';
-import { spawnTsWorker } from './spawn-ts-worker.js';
+import { siblingModule } from '../../../core/runtime/module-entry.js';
+import { spawnModuleWorker } from '../../../core/runtime/spawn-worker.js';
 import type { GspWorkerCommand, GspWorkerData, GspWorkerMessage } from './gsp-worker-protocol.js';
 
 export interface StartGspWorkerOptions {
@@ -142,6 +143,5 @@ export async function startGspWorker(opts: StartGspWorkerOptions): Promise<GspWo
 }
 
 function spawnWorker(data: GspWorkerData): Worker {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return spawnTsWorker(new URL(`./gsp-worker${ext}`, import.meta.url), { workerData: data });
+  return spawnModuleWorker(siblingModule(import.meta.url, './gsp-worker'), { workerData: data });
 }

@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { isAbsolute } from 'node:path';
 import type { Logger } from '../../../core/contracts/logger.js';
 import { isVgpuError } from '../../../core/contracts/exceptions.js';
+import { siblingModule } from '../../../core/runtime/module-entry.js';
 import type { SharedArena } from '../../../native/native-ops.js';
 import { GspRpcServer } from './gsp-rpc-server.js';
 import type { CreateGspHandler, GspHandlerContext, GspWorkerCommand, GspWorkerData, GspWorkerMessage } from './gsp-worker-protocol.js';
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
     },
     raiseIrq: (d) => post({ op: 'irq', data: d }),
   };
-  const mod = (await import(moduleUrl(data.handlerModule ?? new URL('./echo-handler' + extOf(import.meta.url), import.meta.url).href))) as {
+  const mod = (await import(moduleUrl(data.handlerModule ?? siblingModule(import.meta.url, './echo-handler')))) as {
     createHandler?: CreateGspHandler;
   };
   if (typeof mod.createHandler !== 'function') {
@@ -106,10 +107,6 @@ async function main(): Promise<void> {
 
   server.start();
   post({ op: 'ready' });
-}
-
-function extOf(url: string): string {
-  return url.endsWith('.ts') ? '.ts' : '.js';
 }
 
 main().catch((e: unknown) => {

@@ -14,6 +14,27 @@ export const VGPUD = join(root, 'bin/vgpud.mjs');
 const VGPUCTL = join(root, 'bin/vgpuctl.mjs');
 export const GPU = '0000:41:00.0';
 
+/**
+ * Which build the real bins run (bin/runtime/launch.mjs): the TypeScript sources through tsx by default, so a test
+ * never depends on whether dist/ happens to be fresh; test/e2e/compiled-build.test.ts sets 'dist' (and builds it).
+ */
+let runFrom: 'source' | 'dist' = 'source';
+export function setRunFrom(mode: 'source' | 'dist'): void {
+  runFrom = mode;
+}
+const binEnv = (): NodeJS.ProcessEnv => ({ ...process.env, VGPUD_RUN_FROM: runFrom });
+
+/** A daemon config with one process-mode simulated RTX 6000 Ada whose files live in `simDir`. */
+export function writeSimConfig(path: string, simDir: string): void {
+  writeFileSync(path, [
+    'logging: {format: human, level: info}',
+    'plugins:',
+    '  hal-ada-lovelace:',
+    `    devices: [{board: rtx6000-ada, bdf: "${GPU}", mode: process, dir: "${simDir}"}]`,
+    '',
+  ].join('\n'));
+}
+
 export interface Daemon { proc: ChildProcess; out: () => string; exited: Promise<number | null> }
 
 export interface Harness {
@@ -44,13 +65,7 @@ export async function createHarness(prefix: string): Promise<Harness> {
   const socket = join(dir, 'vgpud.sock');
   const state = join(dir, 'state');
   const config = join(dir, 'vgpud.yaml');
-  writeFileSync(config, [
-    'logging: {format: human, level: info}',
-    'plugins:',
-    '  hal-ada-lovelace:',
-    `    devices: [{board: rtx6000-ada, bdf: "${GPU}", mode: process, dir: "${simDir}"}]`,
-    '',
-  ].join('\n'));
+  writeSimConfig(config, simDir);
   const h: Harness = {
     dir, simDir, socket, state, config, sim, daemon: undefined,
     async start() {
@@ -118,14 +133,14 @@ export function socketHttp(socket: string, method: string, path: string, body?: 
 /** Run the real `vgpuctl` against `socket`; resolves with its exit code and output (never rejects). */
 export function ctl(socket: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((r) => {
-    execFile(process.execPath, [VGPUCTL, '--socket', socket, ...args], { cwd: root }, (error, stdout, stderr) => {
+    execFile(process.execPath, [VGPUCTL, '--socket', socket, ...args], { cwd: root, env: binEnv() }, (error, stdout, stderr) => {
       r({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout, err: stderr });
     });
   });
 }
 
-export function startDaemon(args: string[], readyText = 'vgpud ready', timeoutMs = 30_000): Promise<Daemon> {
-  const proc = spawn(process.execPath, [VGPUD, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startDaemon(args: string[], readyText = 'vgpud ready', timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
+  const proc = spawn(process.execPath, [VGPUD, ...args], { cwd: root, env: { ...binEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return new Promise((resolvePromise, reject) => {
