@@ -176,19 +176,30 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .option('--json', 'print JSON'), 'vgpuctl status')
     .action(async (o: { json?: boolean }) => {
       const s = await (await client()).call<{
-        pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> };
-        plugins?: { name: string; state: string }[]; quarantine?: Quarantined[];
+        pid: number; uptimeSec: number; socket?: string; healthy?: boolean; gpus: GpuRow[]; unmanaged?: { bdf: string; reason: string }[];
+        vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[]; quarantine?: Quarantined[];
       }>('GET', '/v1/status');
-      if (o.json) return json(s);
+      // Not healthy = a configured GPU is not managed: the exit code says so to scripts and health checks.
+      const problems = [
+        ...s.gpus.filter((g) => g.state !== 'ready' && g.state !== 'suspended').map((g) => `GPU ${g.bdf} is ${g.state}: ${g.reason ?? 'no reason given'}`),
+        ...(s.unmanaged ?? []).map((u) => `GPU ${u.bdf} is not managed: ${u.reason}`),
+      ];
+      const code = s.healthy === false || problems.length > 0 ? EXIT.degraded : EXIT.ok;
+      if (o.json) {
+        json(s);
+        if (code !== EXIT.ok) throw new CliError('', code);
+        return;
+      }
       out(`vgpud pid ${s.pid}, up ${s.uptimeSec}s, socket ${s.socket ?? '?'}`);
       out(`vGPUs: ${s.vgpus.total}${Object.keys(s.vgpus.byState).length ? ` (${Object.entries(s.vgpus.byState).map(([k, v]) => `${v} ${k}`).join(', ')})` : ''}`);
       if (s.plugins) out(`plugins: ${s.plugins.map((p) => `${p.name}(${p.state})`).join(' ')}`);
-      out(gpuTable(s.gpus));
+      out(s.gpus.length === 0 ? 'no GPUs managed' : gpuTable(s.gpus));
       for (const q of s.quarantine ?? []) {
         out(`QUARANTINED VF ${q.vfBdf} (VF ${q.vf} of ${q.gpu}${q.vgpuId !== undefined ? `, was ${q.vgpuId}` : ''}): ${q.reason}`);
         out(`  unknown: ${q.unknown.length > 0 ? q.unknown.join(', ') : 'nothing'}${q.blocksCreates ? ' — creates on this GPU wait for the release' : ''}`);
         out(`  release (tears down what the device may still hold for it): vgpuctl vf ${q.vfBdf} release`);
       }
+      if (problems.length > 0) throw new CliError(problems.join('\n         '), code);
     });
 
   example(program.command('gpus').description('list the physical GPUs the daemon manages').option('--json', 'print JSON'), 'vgpuctl gpus --json')

@@ -30,6 +30,11 @@ export interface BusEvents {
   'gpu:probed': (e: { gpu: string; name: string }) => void;
   'gpu:ready': (e: { gpu: string }) => void;
   'gpu:lost': (e: { gpu: string; reason: string }) => void;
+  /**
+   * The GPU reset that follows a loss: 'begin', 'waiting' (for a device that is gone to come back), then 'done'
+   * (ready again; `lostVgpus` did not survive) or 'failed' (it stays lost).
+   */
+  'gpu:reset': (e: { gpu: string; phase: 'begin' | 'waiting' | 'done' | 'failed'; reason?: string; lostVgpus?: string[] }) => void;
   'vgpu:state': (e: { gpu: string; vgpuId: string; vf: number; from: VgpuState | null; to: VgpuState; reason?: string }) => void;
   'vgpu:step': (e: { gpu: string; vgpuId: string; step: string; phase: 'begin' | 'done' | 'undo' | 'failed' }) => void;
   'firmware:event': (e: FirmwareEventRecord) => void;

@@ -25,11 +25,19 @@ export interface GpuSummary {
    */
   index?: number;
   firmwareVersion: string;
-  state: 'ready' | 'lost' | 'suspended' | 'unbound';
+  state: 'ready' | 'lost' | 'resetting' | 'suspended' | 'unbound';
+  /** Why the GPU is not ready (what was lost, what its reset waits for); absent while ready. */
+  reason?: string;
   policy: TypePolicy;
   totalVfs: number;
   fb: { total: bigint; used: bigint; free: bigint; stranded: bigint; largestFree: bigint };
   vgpus: number;
+}
+
+/** A GPU the config (or a bus) names that the daemon does not manage, and why. */
+export interface UnmanagedGpu {
+  bdf: string;
+  reason: string;
 }
 
 export interface VgpuTypeInfo {
@@ -142,6 +150,12 @@ export interface VfReleaseReport {
 
 export interface VgpuService {
   gpus(): GpuSummary[];
+  /**
+   * Configured GPUs the daemon does not manage (not on any bus, or their probe failed), with the reason. Optional:
+   * a service without it reports none. `status` is unhealthy (exit non-zero) while this is non-empty or a managed
+   * GPU is lost or resetting.
+   */
+  unmanaged?(): UnmanagedGpu[];
   types(gpu: string, opts?: { all?: boolean }): VgpuTypeInfo[];
   list(filter?: { gpu?: string }): VgpuInfo[];
   /** Throws VGPU_ENOENT for an unknown id. */

@@ -17,7 +17,10 @@ export interface VgpudMetrics {
 
 export function createVgpudMetrics(service: () => VgpuService, opts: { processMetrics?: boolean } = {}): VgpudMetrics {
   const registry = new Registry();
-  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'vgpud_' });
+  // prom-client samples event-loop delay with a libuv timer at this period (its default, 10 ms, wakes an idle daemon
+  // 100 times a second — most of what "idle" cost with no vGPUs at all). Once a second is plenty for a gauge scraped
+  // every 15 s or more.
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'vgpud_', eventLoopMonitoringPrecision: 1000 });
   const registers = [registry];
 
   new Gauge({
