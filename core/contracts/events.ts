@@ -36,6 +36,8 @@ export interface BusEvents {
    */
   'gpu:reset': (e: { gpu: string; phase: 'begin' | 'waiting' | 'done' | 'failed'; reason?: string; lostVgpus?: string[] }) => void;
   'vgpu:state': (e: { gpu: string; vgpuId: string; vf: number; from: VgpuState | null; to: VgpuState; reason?: string }) => void;
+  /** A VF's selected type changed through the VF ABI (current_vgpu_type); 0 = deselected. */
+  'vf:type': (e: { gpu: string; vf: number; vfBdf: string; typeId: number }) => void;
   'vgpu:step': (e: { gpu: string; vgpuId: string; step: string; phase: 'begin' | 'done' | 'undo' | 'failed' }) => void;
   'firmware:event': (e: FirmwareEventRecord) => void;
   /** FIFO non-stall interrupt of a channel (seed spec §9 id 5): wakes copy-engine waiters. */

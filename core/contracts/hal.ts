@@ -13,6 +13,7 @@ import type { ChannelPool } from './channels.js';
 import type { Firmware } from './firmware.js';
 import type { FramebufferMemory } from './memory.js';
 import type { Logger } from './logger.js';
+import type { GuestPortLocator } from './guest-port.js';
 
 export interface PciId {
   vendorId: number;
@@ -116,6 +117,11 @@ export interface PhysicalGpu {
   readonly channels: ChannelPool;
   readonly registers: RegisterWindow;
   vfs(): VirtualFunction[];
+  /**
+   * Where the guest-visible side of this GPU's VFs can be opened (core/contracts/guest-port.ts), by another process
+   * if the locator's options are JSON. Absent when the HAL cannot present VFs to a VMM.
+   */
+  readonly guestPort?: GuestPortLocator;
   /** Host events of this PF (unbind, SR-IOV reconfigure, suspend/resume). Returns unsubscribe. */
   onHostEvent(listener: HostEventListener): () => void;
   /**
