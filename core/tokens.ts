@@ -53,6 +53,11 @@ export const TOKENS = {
    * (migration, later vfio-user), bound by the 'lifecycle' plugin (capability 'vgpu-device-access').
    */
   VgpuDeviceAccess: Symbol.for('vgpud.VgpuDeviceAccess'),
+  /**
+   * Who holds each vGPU outside the daemon (`VgpuHolders`, core/contracts/vgpu-holders.ts): on a Kubernetes node the
+   * pod, from the kubelet's PodResources API. Bound by the 'k8s' plugin (capability 'vgpu-holders'); may be unbound.
+   */
+  VgpuHolders: Symbol.for('vgpud.VgpuHolders'),
 } as const;
 
 export type TokenName = keyof typeof TOKENS;

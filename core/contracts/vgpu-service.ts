@@ -24,6 +24,8 @@ export interface GpuSummary {
    * Absent when the service does not know the host's devices; layouts then count the managed GPUs by address.
    */
   index?: number;
+  /** NUMA node of the GPU (PciDeviceInfo.numaNode), when the bus reported one. */
+  numaNode?: number;
   firmwareVersion: string;
   state: 'ready' | 'lost' | 'suspended' | 'unbound';
   policy: TypePolicy;
@@ -74,6 +76,12 @@ export interface VgpuInfo {
   error?: { code: string; message: string; step?: string };
   /** The control-API request that created it (journalled with the vGPU, so a restart can finish or undo it). */
   requestId?: string;
+  /**
+   * The vGPU's vfio-user face, once that face serves it: the Unix socket a VMM connects to (`socket`), whether a
+   * client is attached and its pid. Absent when no vfio-user face runs. The Kubernetes device plugin mounts `socket`
+   * into the container it allocates the vGPU to.
+   */
+  vfioUser?: { socket: string; attached?: boolean; clientPid?: number };
 }
 
 export interface CreateVgpuRequest {

@@ -40,6 +40,7 @@ export interface ApiAppOptions {
 /** Bus events GET /v1/events streams when the client names none (the high-rate ones must be asked for). */
 export const DEFAULT_STREAM_EVENTS: readonly BusEventName[] = [
   'vgpu:state', 'vgpu:step', 'scrub:progress', 'gpu:probed', 'gpu:ready', 'gpu:lost', 'host:event', 'exception', 'log:line',
+  'layout:begin', 'layout:end', 'device:allocated',
 ];
 const ALL_EVENTS: readonly BusEventName[] = [...DEFAULT_STREAM_EVENTS, 'firmware:event', 'channel:nonstall', 'rpc:latency'];
 
