@@ -7,6 +7,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EventBus } from '../../core/contracts/events.js';
+import type { VgpuHolders } from '../../core/contracts/vgpu-holders.js';
 import type { VgpuService } from '../../core/contracts/vgpu-service.js';
 
 export interface VgpudMetrics {
@@ -15,7 +16,7 @@ export interface VgpudMetrics {
   attach(bus: EventBus): () => void;
 }
 
-export function createVgpudMetrics(service: () => VgpuService, opts: { processMetrics?: boolean } = {}): VgpudMetrics {
+export function createVgpudMetrics(service: () => VgpuService, opts: { processMetrics?: boolean; holders?: () => VgpuHolders | undefined } = {}): VgpudMetrics {
   const registry = new Registry();
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'vgpud_' });
   const registers = [registry];
@@ -60,12 +61,19 @@ export function createVgpudMetrics(service: () => VgpuService, opts: { processMe
     },
   });
   new Gauge({
-    name: 'vgpud_vgpu_info', help: 'A vGPU (value 1); labels carry its GPU, VF, type and state',
-    labelNames: ['vgpu', 'gpu', 'vf', 'type', 'state', 'in_use'] as const, registers,
-    collect() {
+    name: 'vgpud_vgpu_info',
+    help: 'A vGPU (value 1); labels carry its GPU, VF, type, state and, on a Kubernetes node, the pod and namespace holding it',
+    // `pod`/`namespace` as the Kubernetes instrumentation guidelines name them, so a join with the pod's own metrics works.
+    labelNames: ['vgpu', 'gpu', 'vf', 'type', 'state', 'in_use', 'namespace', 'pod'] as const, registers,
+    async collect() {
+      const held = await opts.holders?.()?.current();
       this.reset();
       for (const v of service().list()) {
-        this.set({ vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state, in_use: v.inUse ? '1' : '0' }, 1);
+        const h = held?.get(v.id);
+        this.set({
+          vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state, in_use: v.inUse ? '1' : '0',
+          namespace: h?.namespace ?? '', pod: h?.pod ?? '',
+        }, 1);
       }
     },
   });
