@@ -1,5 +1,5 @@
 /**
- * YAML type catalogue -> MetadataSpec. Validation errors name the YAML key (`boards[2].types[5].fbMiB`) so the
+ * YAML type catalogue -> MetadataSpec. Validation errors name the YAML key (`boards[2].types[5].heapMiB`) so the
  * author can find the line; the binary checks that follow (writer self-parse) name byte offsets instead.
  */
 import { readFileSync } from 'node:fs';
@@ -11,11 +11,12 @@ import {
   ADD_VGPU_TYPE_PARAMS,
   encodeAddVgpuTypeParams,
   kernelTypeFromInfo,
+  nominalProfileBytes,
   VGPU_INFO,
   type VgpuInfoRecord,
   type VgpuSeries,
 } from '../core/metadata/vgpu-info-record.js';
-import { homogeneousFits, MAX_VGPUS_PER_PGPU } from '../core/manager/region-budget.js';
+import { belowRegionBytes, homogeneousFits, MAX_VGPUS_PER_PGPU, regionIn } from '../core/manager/region-budget.js';
 import { catalogSchema, type Catalog } from './catalog-schema.js';
 
 export interface CompiledBoard {
@@ -68,6 +69,18 @@ export function loadCatalog(path: string): CompiledCatalog {
   return compileCatalog(readFileSync(path, 'utf8'), path);
 }
 
+/** The nominal FB of a type name in MiB: N GiB for "…-N<series>" (the schema has checked the suffix). */
+function nominalProfileMiB(name: string): number {
+  return Number(nominalProfileBytes(name)! / MiB);
+}
+
+/** Smallest power of two ≥ n. */
+function pow2AtLeast(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
 function compileParsed(cat: Catalog, source: string): CompiledCatalog {
   const boards: CompiledBoard[] = [];
   const devices = new Map<number, string>();
@@ -79,19 +92,35 @@ function compileParsed(cat: Catalog, source: string): CompiledCatalog {
     if (b.vgpuFbMiB > b.fbMiB) throw catalogError(source, `${bk}.vgpuFbMiB`, `${b.vgpuFbMiB} exceeds the board's fbMiB ${b.fbMiB}`);
     const ids = new Set<number>();
     const names = new Set<string>();
-    const infos = b.types.map((t, ti): VgpuInfoRecord => {
+    b.types.forEach((t, ti) => {
       const tk = `${bk}.types[${ti}]`;
       if (ids.has(t.id)) throw catalogError(source, `${tk}.id`, `duplicate type id ${t.id} on board ${b.key}`);
       if (names.has(t.name)) throw catalogError(source, `${tk}.name`, `duplicate type name "${t.name}" on board ${b.key}`);
       ids.add(t.id);
       names.add(t.name);
+      if (nominalProfileMiB(t.name) > b.fbMiB) {
+        throw catalogError(source, `${tk}.name`, `"${t.name}" names ${nominalProfileMiB(t.name) / 1024} GiB, more than the board's ${b.fbMiB} MiB`);
+      }
+    });
+    const guestMiB = guestFbPlan(b);
+    guestMiB.forEach((g, ti) => {
+      if (g > 0) return;
+      const t = b.types[ti]!;
+      throw catalogError(source, `${bk}.types[${ti}].maxInstance`,
+        `"${t.name}" leaves no guest FB: ${t.maxInstance} instances with a ${t.heapMiB} MiB heap each do not fit vgpuFbMiB ${b.vgpuFbMiB} ` +
+        `in whole ${b.vmmuSegmentMiB} MiB segments; lower maxInstance or heapMiB, or raise vgpuFbMiB`);
+    });
+    const infos = b.types.map((t, ti): VgpuInfoRecord => {
       const series = t.name.slice(-1) as VgpuSeries;
       const d = cat.series[series];
       const [resX, resY] = (t.maxResolution ?? d.maxResolution).split('x').map(Number) as [number, number];
+      const profileMiB = nominalProfileMiB(t.name);
+      const bar1 = t.bar1MiB ?? d.bar1MiB;
       return Object.freeze({
         id: t.id,
         name: t.name,
         vgpuClass: t.vgpuClass ?? d.vgpuClass,
+        license: t.license ?? d.license,
         maxInstance: t.maxInstance,
         numHeads: t.numHeads ?? d.numHeads,
         maxResolutionX: resX,
@@ -103,10 +132,12 @@ function compileParsed(cat: Catalog, source: string): CompiledCatalog {
         multiVgpuSupported: t.multiVgpuSupported ?? d.multiVgpuSupported,
         vdevId: ((b.deviceId << 16) | (t.vdevSubsystem ?? (t.id & 0xffff))) >>> 0,
         pdevId: b.deviceId,
-        fbLength: BigInt(t.fbMiB) * MiB,
+        profileSize: BigInt(profileMiB) * MiB,
+        fbLength: BigInt(guestMiB[ti]!) * MiB,
         gspHeapSize: BigInt(t.heapMiB) * MiB,
         fbReservation: BigInt(t.fbReservationMiB) * MiB,
-        bar1LengthMiB: t.bar1MiB,
+        bar1LengthMiB: bar1 === 'profile' ? pow2AtLeast(profileMiB) : bar1,
+        frlEnable: t.frlEnable ?? d.frlEnable,
         series,
       });
     });
@@ -138,6 +169,28 @@ function compileParsed(cat: Catalog, source: string): CompiledCatalog {
 }
 
 /**
+ * Guest FB (MiB) of each type of a board. A type's profile is the nominal size of its name; inside it the manager
+ * places the management heap and the FB reservation, so the guest gets the rest, in whole VMMU segments — the
+ * shape of the RFC's ECC formula, ALIGN_DOWN(min(fb_length, ALIGN(total_fb, seg)/max_instance − fb_reservation −
+ * gsp_heap_size), seg), with the profile as fb_length. Where the board cannot hold max_instance such slices next to
+ * the heaps (the profiles add up to the whole board, the host keeps some FB back), the slice shrinks further to
+ * what the manager's own region arithmetic (core/manager/region-budget.ts) gives each of max_instance vGPUs, so an
+ * empty GPU still takes max_instance of every type.
+ */
+function guestFbPlan(b: Catalog['boards'][number]): number[] {
+  const seg = b.vmmuSegmentMiB;
+  const heapTypes = b.types.map((t) => ({ maxInstance: t.maxInstance, gspHeapSize: BigInt(t.heapMiB) * MiB, eccSupported: true }));
+  const below = belowRegionBytes(heapTypes, { eccEnabled: false, scratchPages: MAX_VGPUS_PER_PGPU });
+  const { slots } = regionIn(0n, BigInt(b.vgpuFbMiB) * MiB, BigInt(seg) * MiB, below);
+  return b.types.map((t) => {
+    const inProfile = Math.floor((nominalProfileMiB(t.name) - t.heapMiB - t.fbReservationMiB) / seg) * seg;
+    const resSegs = Math.ceil((t.fbReservationMiB * t.maxInstance) / seg);
+    const perInstance = Math.floor((slots - resSegs) / t.maxInstance) * seg;
+    return Math.min(inProfile, perInstance);
+  });
+}
+
+/**
  * An empty GPU must take maxInstance vGPUs of every type (homogeneous policy), by the arithmetic the manager uses
  * (core/manager/region-budget.ts): guest FB in whole VMMU segments of the board, below them the management-heap room
  * (the table's largest maxInstance x heap plus a scratch page per possible vGPU, rounded up to a segment), all in the
@@ -161,10 +214,10 @@ function checkHomogeneousFit(
     if (f.slotsNeeded + resSegs <= f.regionSlots) return;
     const t = f.type;
     const below = Number(f.belowBytes / MiB);
-    throw catalogError(source, `${bk}.types[${ti}].fbMiB`,
-      `${t.maxInstance} x ${f.slotsEach} segments of ${segMiB} MiB (fb ${Number(t.fbLength / MiB)} MiB rounded up to whole segments)` +
+    throw catalogError(source, `${bk}.types[${ti}].maxInstance`,
+      `${t.maxInstance} x ${f.slotsEach} segments of ${segMiB} MiB (guest fb ${Number(t.fbLength / MiB)} MiB rounded up to whole segments)` +
       (resSegs > 0 ? ` + ${resSegs} segments of reservation` : '') +
       ` exceed the ${f.regionSlots} segments left of vgpuFbMiB ${vgpuFbMiB} once ~${below} MiB of management heaps and scratch ` +
-      `pages are set aside below them; lower fbMiB to at most ${Math.floor((f.regionSlots - resSegs) / t.maxInstance) * segMiB} MiB (a multiple of ${segMiB}) or maxInstance`);
+      `pages are set aside below them; lower maxInstance or heapMiB, or raise vgpuFbMiB`);
   });
 }

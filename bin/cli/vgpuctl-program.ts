@@ -23,13 +23,13 @@ export interface CliIo {
 
 interface Vgpu {
   id: string; gpu: string; vf: number; vfBdf: string; typeId: number; typeName: string; state: string; inUse: boolean;
-  fb: { offset: string; size: string }; chids: { offset: number; count: number }; createdAt: number;
+  fb: { offset: string; size: string }; profileFbBytes?: string; chids: { offset: number; count: number }; createdAt: number;
   lastScrub?: { at: number; bytes: string; durationMs: number; verified: boolean | null; reason: string };
   error?: { code: string; message: string; step?: string };
   /** Who holds it (on a Kubernetes node: the pod the kubelet allocated it to). */
   holder?: { namespace: string; pod: string; container?: string; resource?: string };
 }
-interface TypeRow { id: number; name: string; fbBytes: string; maxInstances: number; available: number }
+interface TypeRow { id: number; name: string; fbBytes: string; profileFbBytes: string; guestFbBytes: string; maxInstances: number; available: number }
 interface PlanJson {
   gpus: { gpu: string; destroy: { id: string; typeName: string; inUse: boolean }[]; create: { typeName: string }[] }[];
   changes: number;
@@ -197,8 +197,9 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       const result: { gpu: string; types: TypeRow[] }[] = [];
       for (const g of gpus) result.push(await c.call<{ gpu: string; types: TypeRow[] }>('GET', `/v1/gpus/${g}/types${o.all ? '?all=1' : ''}`));
       if (o.json) return json(o.gpu !== undefined ? result[0] : { gpus: result });
-      const rows = result.flatMap((r) => r.types.map((t) => [r.gpu, t.id, short(t.name), bytes(t.fbBytes), t.maxInstances, t.available]));
-      out(rows.length === 0 ? `no creatable types${o.all ? '' : ' right now (try --all)'}` : table(['GPU', 'ID', 'TYPE', 'FB', 'MAX', 'AVAILABLE'], rows));
+      // PROFILE is the nominal size NVIDIA lists; GUEST FB what the VM sees once the heap is placed inside it.
+      const rows = result.flatMap((r) => r.types.map((t) => [r.gpu, t.id, short(t.name), bytes(t.profileFbBytes), bytes(t.guestFbBytes), t.maxInstances, t.available]));
+      out(rows.length === 0 ? `no creatable types${o.all ? '' : ' right now (try --all)'}` : table(['GPU', 'ID', 'TYPE', 'PROFILE', 'GUEST FB', 'MAX', 'AVAILABLE'], rows));
     });
 
   example(program.command('create').description('create vGPUs of one type on a GPU')
@@ -236,7 +237,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       if (o.json) return json({ vgpu: v });
       const rows: [string, string][] = [
         ['id', v.id], ['gpu', v.gpu], ['vf', `${v.vf} (${v.vfBdf})`], ['type', `${short(v.typeName)} (id ${v.typeId})`], ['state', v.state],
-        ['fb', `${bytes(v.fb.size)} at offset 0x${BigInt(v.fb.offset).toString(16)}`], ['channels', `${v.chids.count} from ${v.chids.offset}`],
+        ['fb', `${bytes(v.fb.size)} guest-visible${v.profileFbBytes !== undefined ? ` of a ${bytes(v.profileFbBytes)} profile` : ''}, at offset 0x${BigInt(v.fb.offset).toString(16)}`], ['channels', `${v.chids.count} from ${v.chids.offset}`],
         ['in use', v.inUse ? 'yes' : 'no'], ['created', new Date(v.createdAt).toISOString()],
       ];
       if (v.lastScrub) rows.push(['last scrub', `${bytes(v.lastScrub.bytes)} in ${formatDuration(v.lastScrub.durationMs)} (${v.lastScrub.reason}), verified: ${v.lastScrub.verified === null ? 'not run' : v.lastScrub.verified ? 'yes' : 'FAILED'}`]);

@@ -39,7 +39,15 @@ export interface VgpuTypeInfo {
   name: string;
   /** Last letter of the name: Q, B, A or C. */
   series: string;
+  /** Guest-visible FB of one vGPU of this type now (ECC-adjusted); the same number as `guestFbBytes`. */
   fbBytes: bigint;
+  /**
+   * The profile's size: the nominal FB NVIDIA's tables and `mdevctl types` list for the type (N GiB for -N<series>).
+   * The management heap and reservation live inside it, so the guest sees a little less (`guestFbBytes`).
+   */
+  profileFbBytes: bigint;
+  /** FB the guest of a vGPU of this type sees (the profile less heap and reservation, in whole VMMU segments). */
+  guestFbBytes: bigint;
   maxInstances: number;
   heads: number;
   maxResolution: string;
@@ -66,7 +74,10 @@ export interface VgpuInfo {
   typeId: number;
   typeName: string;
   state: VgpuState;
+  /** The guest's FB: where it lives and its guest-visible size. */
   fb: { offset: bigint; size: bigint };
+  /** The type's profile size (nominal FB), next to the guest-visible `fb.size`; unknown for an opaque metadata file. */
+  profileFbBytes?: bigint;
   placementId?: number;
   chids: { offset: number; count: number };
   createdAt: number;

@@ -55,8 +55,10 @@ export function assertFeasible(snap: LayoutSnapshot, desired: DesiredLayout, pla
         hint: 'ask for fewer vGPUs on this GPU', details: { ...details, binding: 'vfs', asked: total, vfs: gpu.totalVfs },
       });
     }
+    // A vGPU takes its whole profile from the GPU (guest FB plus the management heap and reservation inside it), so
+    // the profiles, NVIDIA's nominal sizes, are what must add up within the board's FB.
     let fb = 0n;
-    for (const [id, n] of final) fb += (typeOf(id)?.fbBytes ?? 0n) * BigInt(n);
+    for (const [id, n] of final) fb += (typeOf(id)?.profileFbBytes ?? 0n) * BigInt(n);
     if (fb > gpu.fb.total) {
       throw new VgpuError(ErrorCode.NoSpace, `the layout needs ${gib(fb)} of framebuffer on GPU ${g.gpu}, which has ${gib(gpu.fb.total)}`, {
         hint: 'ask for fewer or smaller vGPUs on this GPU', details: { ...details, binding: 'framebuffer', askedBytes: fb, totalBytes: gpu.fb.total },

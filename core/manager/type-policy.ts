@@ -9,7 +9,8 @@
  *
  * Both modes place every selection in the FB region (in homogeneous mode the slices simply pack), so the vGPU
  * lifecycle can reserve the guest FB at a known offset in either mode. A selection reserves its placement: what
- * `creatable` lists can really be created.
+ * `creatable` lists can really be created. The one exception is upstream's: with ECC on, homogeneous mode accepts an
+ * ECC-incapable type (holding no FB) and its create fails with ENODEV (docs/reference/sysfs-abi.md).
  *
  * All methods are synchronous: a selection is checked and committed in one step, so two writers can never both
  * take the last slot. A refused call changes nothing.
@@ -28,10 +29,14 @@ export const MAX_VGPUS_PER_PGPU = 32;
 export interface TypeSelection {
   readonly vf: number;
   readonly type: VgpuTypeRecord;
-  /** Guest FB bytes of this vGPU (ECC formula applied). */
+  /** Guest FB bytes of this vGPU (ECC formula applied); 0 for a type that cannot run under the ECC setting. */
   readonly fbBytes: bigint;
+  /** Its segments of the FB region; a detached zero-slot placement for a type that cannot run (see `select`). */
   readonly placement: Placement;
 }
+
+/** Placement id of a selection that holds no FB segments (an ECC-incapable type selected with ECC on). */
+export const NO_PLACEMENT = -1;
 
 export interface TypePolicyOptions {
   policy: VgpuPolicy;
@@ -114,6 +119,11 @@ export class TypePolicy {
     return guestFbBytes(type, this.fb);
   }
 
+  /** False for a type without ECC support while ECC is on: it can be selected (homogeneous) but not created. */
+  isUsable(type: VgpuTypeRecord): boolean {
+    return typeUsable(type, this.fb);
+  }
+
   /** The active type in homogeneous mode (null when none is selected, and always null in heterogeneous mode). */
   activeType(): VgpuTypeRecord | null {
     if (this.policyName !== 'homogeneous') return null;
@@ -135,8 +145,17 @@ export class TypePolicy {
     return [...this.byVf.values()].sort((a, b) => a.vf - b.vf);
   }
 
-  /** Types a VF without a selection could take now; [] if the VF already has one. In installed order. */
+  /**
+   * Types a VF without a selection could take AND run now; [] if the VF already has one. In installed order. An
+   * ECC-incapable type with ECC on is left out (its vGPU cannot be created); creatable_vgpu_types still prints it on
+   * an empty homogeneous GPU, as upstream does (VfTypeAbi.readCreatable).
+   */
   creatable(vf: number): VgpuTypeRecord[] {
+    return this.selectable(vf).filter((t) => typeUsable(t, this.fb));
+  }
+
+  /** Types `select` would take for a VF without a selection now (an ECC-incapable one included in homogeneous mode). */
+  selectable(vf: number): VgpuTypeRecord[] {
     if (this.byVf.has(vf) || this.byVf.size >= this.maxVgpus) return [];
     return this.installed.filter((t) => this.refusal(t) === null);
   }
@@ -164,6 +183,13 @@ export class TypePolicy {
     // A restore (placementAt) re-takes what a running vGPU already holds, its heap included: no room check for it.
     const why = this.refusal(type, { heap: opts.placementAt === undefined });
     if (why !== null) throw why;
+    if (!typeUsable(type, this.fb)) {
+      // Homogeneous mode takes an ECC-incapable type as upstream does (it only counts the instance); it holds no FB,
+      // and creating its vGPU fails with ENODEV, where upstream's setup_fbmem_heap fails it.
+      const sel: TypeSelection = Object.freeze({ vf, type, fbBytes: 0n, placement: Object.freeze({ id: NO_PLACEMENT, slots: 0, owner: `vf${vf}` }) });
+      this.byVf.set(vf, sel);
+      return sel;
+    }
     const fbBytes = guestFbBytes(type, this.fb);
     // `placementAt` re-takes the slot a selection had before a daemon restart (the running vGPU's FB is there).
     const placement = this.placement.place(segmentsFor(fbBytes, this.fb.segmentSize), `vf${vf}`, opts.placementAt);
@@ -177,7 +203,7 @@ export class TypePolicy {
     this.assertNotFrozen();
     const sel = this.byVf.get(vf);
     if (sel === undefined) return;
-    this.placement.release(sel.placement);
+    if (sel.placement.slots > 0) this.placement.release(sel.placement);
     this.byVf.delete(vf);
   }
 
@@ -212,6 +238,12 @@ export class TypePolicy {
       const t = types.find((n) => n.id === sel.type.id);
       const name = `${sel.type.id} (${sel.type.name})`;
       if (t === undefined) return `type ${name} is selected on VF ${sel.vf} but missing from the new metadata`;
+      if (sel.placement.slots === 0) {
+        // A selection that holds no FB (ECC-incapable with ECC on) stays valid while it stays that way.
+        if (typeUsable(t, this.fb)) return `type ${name} is selected on VF ${sel.vf} without FB and gains ECC support; deselect it first`;
+        if (this.countOf(t.id) > t.maxInstance) return `type ${name} has ${this.countOf(t.id)} selections but the new max_instance is ${t.maxInstance}`;
+        continue;
+      }
       if (t.fbLength !== sel.type.fbLength) return `type ${name} is selected on VF ${sel.vf} and its FB size changes (${sel.type.fbLength} → ${t.fbLength})`;
       if (t.gspHeapSize !== sel.type.gspHeapSize) return `type ${name} is selected on VF ${sel.vf} and its GSP heap changes (${sel.type.gspHeapSize} → ${t.gspHeapSize})`;
       if (!typeUsable(t, this.fb)) return `type ${name} is selected on VF ${sel.vf} and loses ECC support while ECC is on`;
@@ -237,7 +269,7 @@ export class TypePolicy {
     const rebound = new Map<number, TypeSelection>();
     for (const sel of this.selections()) {
       const t = types.find((n) => n.id === sel.type.id)!;
-      const p = next.place(sel.placement.slots, sel.placement.owner, sel.placement.id);
+      const p = sel.placement.slots === 0 ? sel.placement : next.place(sel.placement.slots, sel.placement.owner, sel.placement.id);
       rebound.set(sel.vf, Object.freeze({ ...sel, type: t, placement: p }));
     }
     this.installed = Object.freeze([...types]);
@@ -259,8 +291,9 @@ export class TypePolicy {
 
   /** Why `type` cannot be selected on a free VF now (null = it can). */
   private refusal(type: VgpuTypeRecord, check: { heap: boolean } = { heap: true }): VgpuError | null {
-    if (!typeUsable(type, this.fb)) {
-      // Upstream lists such a type and fails at VFIO open; refusing at selection keeps the list honest.
+    const usable = typeUsable(type, this.fb);
+    if (!usable && this.policyName !== 'homogeneous') {
+      // Heterogeneous mode (this project's extension) places FB at selection, which such a type cannot get.
       return new VfAbiError('ENODEV', `vGPU type ${type.id} (${type.name}) does not support ECC, and ECC is enabled`, {
         hint: 'pick a type with ECC support, or disable ECC', details: { typeId: type.id },
       });
@@ -283,6 +316,7 @@ export class TypePolicy {
         hint: 'deselect a VF of this type, or choose a smaller type', details: { typeId: type.id, count, max: type.maxInstance },
       });
     }
+    if (!usable) return null;
     if (!this.placement.canFit(this.slotsOf(type))) {
       const s = this.placement.stats();
       return new VfAbiError('ENOSPC', `no room for type ${type.id} (${type.name}): needs ${this.slotsOf(type)} contiguous segments, largest free run is ${s.largestFreeRun}`, {

@@ -1,5 +1,6 @@
 /**
- * The per-VF admin ABI of the upstream driver's sysfs group `nvidia/` (seed spec §3.5), byte for byte:
+ * The per-VF admin ABI of the upstream driver's sysfs group `nvidia/` (RFC v2 drivers/vfio/pci/nvidia-vgpu/
+ * vfio_sysfs.c; docs/reference/sysfs-abi.md), byte for byte:
  * `creatable_vgpu_types` (read) and `current_vgpu_type` (read/write). Front ends (a FUSE/sysfs shim, the HTTP API,
  * the CLI) call these and return the text or the errno unchanged, so tools written for the kernel ABI work.
  *
@@ -24,24 +25,37 @@ export interface VfTypeAbiOptions {
   vfCount(): number;
 }
 
-/** Largest value `kstrtou32` accepts. */
-const U32_MAX = 0xffff_ffff;
+/** ULONG_MAX on a 64-bit kernel: `kstrtoul` parses into an unsigned long. */
+const ULONG_MAX = 0xffff_ffff_ffff_ffffn;
 
 /**
- * Parse like the kernel's kstrtou32(buf, 10): optional '+', decimal digits, one optional trailing newline; nothing
- * else (no spaces, no sign '-'). Overflow is ERANGE, anything malformed EINVAL.
+ * Parse a `current_vgpu_type` write as upstream does: `kstrtoul(buf, 10, &id)` (RFC v2 vfio_sysfs.c), whose rules
+ * are Linux lib/kstrtox.c: an optional leading '+', then base-10 digits (no "0x": base 10 is given, so no radix
+ * prefix is looked for), then at most one '\n' and the end of the string. Overflow past ULONG_MAX is ERANGE, and it
+ * is checked before the trailing characters ("99999999999999999999x" is ERANGE, not EINVAL); no digits, a '-',
+ * spaces or any other trailing byte is EINVAL. sysfs hands the store a NUL-terminated copy of the write, so the
+ * string ends at the first NUL. The result is a full unsigned long: an id above 2^32−1 parses, and then matches no
+ * (u32) type id.
  */
-export function parseTypeId(text: string): number {
-  const m = /^\+?([0-9]+)\n?$/.exec(text);
-  if (m === null) {
-    throw new VfAbiError('EINVAL', `"${text.replace(/\n/g, '\\n')}" is not a decimal vGPU type id`, {
+export function parseTypeId(text: string): bigint {
+  const nul = text.indexOf('\0');
+  const s = nul < 0 ? text : text.slice(0, nul);
+  const shown = s.replace(/\n/g, '\\n');
+  let i = s.startsWith('+') ? 1 : 0;
+  const start = i;
+  let value = 0n;
+  let overflow = false;
+  for (; i < s.length && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39; i++) {
+    value = value * 10n + BigInt(s.charCodeAt(i) - 0x30);
+    if (value > ULONG_MAX) overflow = true;
+  }
+  if (overflow) {
+    throw new VfAbiError('ERANGE', `"${shown}" overflows an unsigned long`, { hint: 'write a type id from creatable_vgpu_types' });
+  }
+  if (i === start || (s[i] === '\n' ? i + 1 : i) !== s.length) {
+    throw new VfAbiError('EINVAL', `"${shown}" is not a decimal vGPU type id`, {
       hint: 'write a type id from creatable_vgpu_types, or 0 to deselect',
     });
-  }
-  const digits = m[1]!;
-  const value = Number(digits);
-  if (digits.length > 10 || value > U32_MAX) {
-    throw new VfAbiError('ERANGE', `${digits} does not fit a 32-bit type id`, { hint: 'write a type id from creatable_vgpu_types' });
   }
   return value;
 }
@@ -53,14 +67,19 @@ export class VfTypeAbi {
   ) {}
 
   /**
-   * `creatable_vgpu_types`. Homogeneous (upstream): the header plus every type while no type is active; once one
-   * is, only its line (no header) while instances < max_instance; empty when this VF has a type or the GPU is
-   * full. Heterogeneous: the header plus each type that still fits (count, FB room), or empty when none fits.
+   * `creatable_vgpu_types`. Homogeneous (upstream, RFC v2 vfio_sysfs.c): the header plus EVERY type of the metadata
+   * while no type is active — ECC-incapable types too: upstream does not hide them, their create fails (ENODEV);
+   * once a type is active, only its line (no header) while instances < max_instance; empty when this VF has a type.
+   * Heterogeneous (this project's extension): the header plus each type that can still be created (count, FB and
+   * heap room, ECC), or empty when none can.
    */
   readCreatable(vf: number): string {
     this.checkVf(vf);
     const p = this.policy();
-    const types = p.creatable(vf);
+    if (p.policy === 'homogeneous' && p.activeType() === null && p.selectionOf(vf) === undefined) {
+      return CREATABLE_HEADER + p.types.map(creatableLine).join('');
+    }
+    const types = p.selectable(vf);
     if (types.length === 0) return '';
     const lines = types.map(creatableLine).join('');
     if (p.policy === 'homogeneous' && p.activeType() !== null) return lines;
@@ -75,11 +94,12 @@ export class VfTypeAbi {
 
   /**
    * Write `current_vgpu_type`. Returns the number of bytes consumed (the whole write, as sysfs store does).
-   * Errors (VfAbiError.errno): EINVAL/ERANGE parse; EBUSY the VF is open; ENODEV unknown (or ECC-incapable) type;
+   * Errors (VfAbiError.errno): EINVAL/ERANGE parse; EBUSY the VF is open; ENODEV unknown type (an ECC-incapable
+   * type is accepted here in homogeneous mode, as upstream accepts it: creating its vGPU fails with ENODEV);
    * EINVAL a different type in homogeneous mode, or a VF that already has another type; ENOSPC no room.
    */
   writeCurrent(vf: number, text: string): number {
-    const id = parseTypeId(text);
+    const parsed = parseTypeId(text);
     this.checkVf(vf);
     if (this.opts.isVfOpen(vf)) {
       throw new VfAbiError('EBUSY', `VF ${vf} is open (its vGPU is running); its type cannot change`, {
@@ -87,8 +107,13 @@ export class VfTypeAbi {
       });
     }
     const p = this.policy();
-    if (id === 0) p.deselect(vf);
-    else p.select(vf, id);
+    if (parsed === 0n) p.deselect(vf);
+    else if (parsed > 0xffff_ffffn) {
+      // Upstream compares the u32 type ids with the unsigned long: nothing matches, find_vgpu_type() → -ENODEV.
+      throw new VfAbiError('ENODEV', `vGPU type ${parsed} is not installed on this GPU`, {
+        hint: 'read creatable_vgpu_types for the ids this GPU offers', details: { vf, typeId: String(parsed) },
+      });
+    } else p.select(vf, Number(parsed));
     return Buffer.byteLength(text);
   }
 

@@ -6,6 +6,7 @@
  * checks that decide whether a request is legal (VF free? vGPU ready?) and the state change that claims the VF run
  * synchronously at call time, before the first await, so two requests can never both pass a check.
  */
+import { VfAbiError } from '../../core/manager/vf-abi-error.js';
 import type { EventBus, FirmwareEventRecord, VgpuState } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError, isVgpuError, type ExceptionRelay } from '../../core/contracts/exceptions.js';
 import type { PhysicalGpu, VirtualFunction } from '../../core/contracts/hal.js';
@@ -192,6 +193,14 @@ export class GpuLifecycle {
       throw new VgpuError(ErrorCode.InvalidArgument, `VF ${vfIndex} of ${this.bdf} has type ${sel.type.id} (${sel.type.name}) selected, not ${type.id} (${type.name})`, {
         hint: 'omit the type to use the selected one, or write 0 to current_vgpu_type and select another',
         details: { gpu: this.bdf, vf: vfIndex, selected: sel.type.id, requested: type.id },
+      });
+    }
+    if (!this.mgr.policy.isUsable(sel.type)) {
+      // Upstream accepts the selection and fails the create in setup_fbmem_heap (-ENODEV): nothing is made. A type
+      // this call selected itself is deselected again; one the operator wrote to current_vgpu_type stays, as upstream.
+      if (autoSelected) this.mgr.policy.deselect(vfIndex);
+      throw new VfAbiError('ENODEV', `vGPU type ${sel.type.id} (${sel.type.name}) does not support ECC, and ECC is enabled on ${this.bdf}`, {
+        hint: 'pick a type with ECC support, or disable ECC on the GPU', details: { gpu: this.bdf, vf: vfIndex, typeId: sel.type.id },
       });
     }
     const rec = new VgpuRecord(this.o.newId(), this.bdf, vf, sel.type, sel);

@@ -1,12 +1,12 @@
 /**
  * Type lookup and display facts for the service: resolve "941", "NVIDIA RTX6000-Ada-24Q", "RTX6000-Ada-24Q" or
- * "24Q" to an installed type, and read heads / max resolution from the uploaded GSP records (the kernel's type
- * record does not carry them).
+ * "24Q" to an installed type, and read heads, max resolution and the profile size from the uploaded GSP records
+ * (NVA081_CTRL_VGPU_INFO; the kernel's type record does not carry them).
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
 import type { VgpuTypeRecord } from '../../core/metadata/metadata-file.js';
-import { decodeAddVgpuTypeParams } from '../../core/metadata/vgpu-info-record.js';
+import { decodeAddVgpuTypeParams, nominalProfileBytes } from '../../core/metadata/vgpu-info-record.js';
 
 export function resolveType(types: readonly VgpuTypeRecord[], spec: number | string, gpu: string): VgpuTypeRecord {
   const list = (): string => types.map((t) => `${t.id} ${t.name}`).join(', ');
@@ -31,6 +31,16 @@ export function resolveType(types: readonly VgpuTypeRecord[], spec: number | str
 export interface TypeDisplay {
   heads: number;
   maxResolution: string;
+  /** NVA081_CTRL_VGPU_INFO.profileSize. */
+  profileBytes: bigint;
+}
+
+/**
+ * The profile size of a type: the GSP record's profileSize when the metadata carries readable records, else the
+ * nominal size of the name (N GiB for -N<series>), else the guest FB itself (a name that does not say).
+ */
+export function profileBytesOf(type: VgpuTypeRecord, display: ReadonlyMap<number, TypeDisplay>): bigint {
+  return display.get(type.id)?.profileBytes ?? nominalProfileBytes(type.name) ?? type.fbLength;
 }
 
 /** Heads and resolution per type id, from the manager's metadata blob; empty when the payload is not ours. */
@@ -40,7 +50,7 @@ export function typeDisplay(mgr: PgpuManager): Map<number, TypeDisplay> {
   if (blob === undefined) return out;
   try {
     for (const i of decodeAddVgpuTypeParams(blob.rmctrlPayload).infos) {
-      out.set(i.id, { heads: i.numHeads, maxResolution: `${i.maxResolutionX}x${i.maxResolutionY}` });
+      out.set(i.id, { heads: i.numHeads, maxResolution: `${i.maxResolutionX}x${i.maxResolutionY}`, profileBytes: i.profileSize });
     }
   } catch {
     // An opaque payload (a real NVIDIA blob, a test's bytes): the facts are simply unknown.

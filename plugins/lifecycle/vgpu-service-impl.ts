@@ -27,7 +27,8 @@ import type { LifecycleTimeouts } from './create-steps.js';
 import { GpuLifecycle } from './gpu-lifecycle.js';
 import { JournalSequenceBlock } from './journal-sequence.js';
 import type { LifecycleConfig } from './lifecycle-config.js';
-import { resolveType, typeDisplay } from './type-catalog.js';
+import { NO_PLACEMENT } from '../../core/manager/type-policy.js';
+import { profileBytesOf, resolveType, typeDisplay } from './type-catalog.js';
 import type { VgpuRecord } from './vgpu-record.js';
 
 export interface ServiceInitOptions extends Partial<LifecycleConfig> {
@@ -158,7 +159,8 @@ export class VgpuServiceImpl implements VgpuService {
     for (const s of prev?.selections ?? []) {
       if (rolledBackAuto.has(s.vf) || lc.mgr.selectionOf(s.vf) !== undefined) continue;
       try {
-        lc.mgr.policy.select(s.vf, s.typeId, { placementAt: s.placementId });
+        // A selection that held no FB (NO_PLACEMENT: an ECC-incapable type) is re-taken wherever it now goes.
+        lc.mgr.policy.select(s.vf, s.typeId, s.placementId === NO_PLACEMENT ? {} : { placementAt: s.placementId });
       } catch (error) {
         this.log.warn('could not restore a VF type selection', { gpu: lc.bdf, vf: s.vf, typeId: s.typeId, error });
       }
@@ -264,8 +266,8 @@ export class VgpuServiceImpl implements VgpuService {
         : 0;
       const d = display.get(t.id);
       return {
-        id: t.id, name: t.name, series: t.name.slice(-1), fbBytes, maxInstances: t.maxInstance,
-        heads: d?.heads ?? 0, maxResolution: d?.maxResolution ?? '', available,
+        id: t.id, name: t.name, series: t.name.slice(-1), fbBytes, profileFbBytes: profileBytesOf(t, display), guestFbBytes: fbBytes,
+        maxInstances: t.maxInstance, heads: d?.heads ?? 0, maxResolution: d?.maxResolution ?? '', available,
       };
     });
     return opts.all === true ? out : out.filter((t) => t.available > 0);
@@ -273,11 +275,19 @@ export class VgpuServiceImpl implements VgpuService {
 
   list(filter: { gpu?: string } = {}): VgpuInfo[] {
     const lcs = filter.gpu !== undefined ? [this.lifecycle(filter.gpu)] : [...this.gpusByBdf.values()];
-    return lcs.flatMap((lc) => lc.records().map((r) => r.info()));
+    return lcs.flatMap((lc) => lc.records().map((r) => this.infoOf(lc, r)));
   }
 
   get(id: string): VgpuInfo {
-    return this.findRecord(id).rec.info();
+    const { lc, rec } = this.findRecord(id);
+    return this.infoOf(lc, rec);
+  }
+
+  /** A record's info with its type's profile size next to the guest FB (from the GSP records of the metadata). */
+  private infoOf(lc: GpuLifecycle, rec: VgpuRecord): VgpuInfo {
+    const info = rec.info();
+    const type = lc.mgr.policy.typeById(info.typeId);
+    return type === undefined ? info : { ...info, profileFbBytes: profileBytesOf(type, typeDisplay(lc.mgr)) };
   }
 
   async create(req: CreateVgpuRequest): Promise<VgpuInfo> {
@@ -287,7 +297,7 @@ export class VgpuServiceImpl implements VgpuService {
     const rec = await lc.create(vf, type, {
       ...(req.signal !== undefined ? { signal: req.signal } : {}), ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
     });
-    return rec.info();
+    return this.infoOf(lc, rec);
   }
 
   async destroy(id: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {

@@ -73,6 +73,21 @@ describe('vgpud on a process-mode simulated RTX 6000 Ada (real processes)', () =
   });
   after(async () => { await h?.close(); });
 
+  it('vgpuctl types --all --json: every -N<series> type has an N GiB profile, NVIDIA\'s max instances, and a guest FB inside it', async () => {
+    const r = await h.ctl('types', '--gpu', GPU, '--all', '--json');
+    assert.equal(r.code, 0, r.err);
+    const types = (JSON.parse(r.out) as { types: { name: string; profileFbBytes: string; guestFbBytes: string; fbBytes: string; maxInstances: number }[] }).types;
+    assert.equal(types.length, 29, 'the RTX 6000 Ada table: 10 Q, 2 B, 10 A, 7 C');
+    for (const t of types) {
+      const n = BigInt(/-(\d+)[QBAC]$/.exec(t.name)![1]!);
+      assert.equal(t.profileFbBytes, String(n << 30n), `${t.name}: profile = ${n} GiB`);
+      // NVIDIA's tables for the 48 GB board: min(32, 48 / N).
+      assert.equal(t.maxInstances, Math.min(32, Math.floor(48 / Number(n))), t.name);
+      assert.ok(BigInt(t.guestFbBytes) < BigInt(t.profileFbBytes), `${t.name}: the heap lives inside the profile`);
+      assert.equal(t.fbBytes, t.guestFbBytes);
+    }
+  });
+
   it('prints its socket and a first status table (GPU, firmware, FB, creatable types)', () => {
     assert.match(h.daemon!.out(), new RegExp(`socket: +${h.socket.replace(/[.]/g, '\\.')}`));
     assert.match(h.daemon!.out(), /^0000:41:00\.0 +NVIDIA RTX 6000 Ada Generation +ready +570\.144 +0 +0 B +48\.0 GiB +\d+$/m);

@@ -26,7 +26,7 @@ import {
   PLUGIN_CLEANUP_PARAMS, RmControl, SHUTDOWN_PARAMS, decodeBootloadParams, encodeEccStatus, encodeGspFeatures,
   encodeVmmuSegmentSize, rmControlName, type BootloadParams,
 } from '../../../core/firmware-abi/rm-controls.js';
-import { decodeAddVgpuTypeParams, type VgpuInfoRecord } from '../../../core/metadata/vgpu-info-record.js';
+import { ADD_VGPU_TYPE_PARAMS, decodeAddVgpuTypeParams, type VgpuInfoRecord } from '../../../core/metadata/vgpu-info-record.js';
 import type { AdaBoard } from '../chips.js';
 import { GSP_SYSTEM_INFO, NvStatus, REG_SRIOV_MODE, decodeRegistry, type GspSystemInfo } from '../gsp-boot-params.js';
 import { MMU_FAULT_QUEUED, POST_EVENT, RC_TRIGGERED, encodeOsErrorLog } from '../gsp-event-payloads.js';
@@ -286,6 +286,8 @@ export class AdaFirmware {
           units: [{ enabled: this.eccEnabled, scrubComplete: true, supported: true }],
         }));
       case RmControl.VGPU_MGR_INTERNAL_PGPU_ADD_VGPU_TYPE:
+        // The fixed-size C struct (vgpuInfo[0x40] of NVA081_CTRL_VGPU_INFO), like every RM control's params.
+        if (!sized(ADD_VGPU_TYPE_PARAMS.bytes)) return reply(NvStatus.INVALID_PARAM_STRUCT);
         return reply(this.addTypes(params));
       case RmControl.VGPU_MGR_INTERNAL_BOOTLOAD_GSP_VGPU_PLUGIN_TASK:
         if (!sized(BOOTLOAD_PARAMS.size)) return reply(NvStatus.INVALID_PARAM_STRUCT);

@@ -32,7 +32,8 @@ describe('api + metrics plugins in a container', () => {
     const http = tc.container.get<HttpServer>(TOKENS.HttpServer);
     const m = await http.app.inject({ url: '/metrics' });
     assert.equal(m.statusCode, 200);
-    assert.match(m.body, new RegExp(`vgpud_vgpu_fb_bytes\\{vgpu="${v.id}",gpu="${FAKE_GPU}"\\} 8589934592`));
+    // The fake 8Q guest: its 8 GiB profile less the 128 MiB heap inside it.
+    assert.match(m.body, new RegExp(`vgpud_vgpu_fb_bytes\\{vgpu="${v.id}",gpu="${FAKE_GPU}"\\} ${(8n << 30n) - (128n << 20n)}`));
     assert.match(m.body, new RegExp(`vgpud_vgpu_last_scrub_verified\\{vgpu="${v.id}",gpu="${FAKE_GPU}"\\} 0`));
     assert.match(m.body, /vgpud_vgpu_transitions_total\{gpu="0000:41:00.0",to="ready"\} 1/);
     assert.match(m.body, /vgpud_gpu_vgpus\{gpu="0000:41:00.0",state="ready",type="NVIDIA RTX6000-Ada-8Q"\} 1/);

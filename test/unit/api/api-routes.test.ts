@@ -41,7 +41,8 @@ describe('control API routes', () => {
     const l = await api.app.inject({ url: '/v1/vgpus' });
     assert.equal(l.json().vgpus.length, 2);
     const one = await api.app.inject({ url: `/v1/vgpus/${l.json().vgpus[0].id}` });
-    assert.equal(one.json().vgpu.fb.size, (24n * GiB).toString());
+    assert.equal(one.json().vgpu.fb.size, (24n * GiB - 128n * (1n << 20n)).toString(), "the guest: the 24 GiB profile less its heap");
+    assert.equal(one.json().vgpu.profileFbBytes, (24n * GiB).toString(), "the profile next to it");
   });
 
   it('types without ?all hides what cannot be created any more; ?all=1 shows the whole catalogue', async () => {

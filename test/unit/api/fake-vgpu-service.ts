@@ -12,11 +12,13 @@ import type {
 const GiB = 1n << 30n;
 export const FAKE_GPU = '0000:41:00.0';
 const TOTAL = 48n * GiB;
+/** The fake's types give the guest its profile less 128 MiB of management heap, as the real catalogue does. */
+const HEAP = 128n << 20n;
 const TYPES: Omit<VgpuTypeInfo, 'available'>[] = [
-  { id: 1, name: 'NVIDIA RTX6000-Ada-4Q', series: 'Q', fbBytes: 4n * GiB, maxInstances: 12, heads: 4, maxResolution: '7680x4320' },
-  { id: 2, name: 'NVIDIA RTX6000-Ada-8Q', series: 'Q', fbBytes: 8n * GiB, maxInstances: 6, heads: 4, maxResolution: '7680x4320' },
-  { id: 3, name: 'NVIDIA RTX6000-Ada-24Q', series: 'Q', fbBytes: 24n * GiB, maxInstances: 2, heads: 4, maxResolution: '7680x4320' },
-  { id: 4, name: 'NVIDIA RTX6000-Ada-48Q', series: 'Q', fbBytes: 48n * GiB, maxInstances: 1, heads: 4, maxResolution: '7680x4320' },
+  { id: 1, name: 'NVIDIA RTX6000-Ada-4Q', series: 'Q', fbBytes: 4n * GiB - HEAP, profileFbBytes: 4n * GiB, guestFbBytes: 4n * GiB - HEAP, maxInstances: 12, heads: 4, maxResolution: '7680x4320' },
+  { id: 2, name: 'NVIDIA RTX6000-Ada-8Q', series: 'Q', fbBytes: 8n * GiB - HEAP, profileFbBytes: 8n * GiB, guestFbBytes: 8n * GiB - HEAP, maxInstances: 6, heads: 4, maxResolution: '7680x4320' },
+  { id: 3, name: 'NVIDIA RTX6000-Ada-24Q', series: 'Q', fbBytes: 24n * GiB - HEAP, profileFbBytes: 24n * GiB, guestFbBytes: 24n * GiB - HEAP, maxInstances: 2, heads: 4, maxResolution: '7680x4320' },
+  { id: 4, name: 'NVIDIA RTX6000-Ada-48Q', series: 'Q', fbBytes: 48n * GiB - HEAP, profileFbBytes: 48n * GiB, guestFbBytes: 48n * GiB - HEAP, maxInstances: 1, heads: 4, maxResolution: '7680x4320' },
 ];
 
 export interface FakeServiceOptions {
@@ -83,7 +85,7 @@ export class FakeVgpuService implements VgpuService {
     const id = `vgpu-${this.nextId++}`;
     const v: VgpuInfo = {
       id, gpu: req.gpu, vf, vfBdf: `0000:41:${String(1 + (vf >> 3)).padStart(2, '0')}.${vf & 7}`, gfid: vf + 1,
-      typeId: t.id, typeName: t.name, state: 'creating', fb: { offset, size: t.fbBytes },
+      typeId: t.id, typeName: t.name, state: 'creating', fb: { offset, size: t.fbBytes }, profileFbBytes: t.profileFbBytes,
       chids: { offset: 2048 + vf * 64, count: 64 }, createdAt: Date.now() + this.nextId, inUse: false,
       ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
     };

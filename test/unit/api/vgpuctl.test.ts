@@ -33,11 +33,16 @@ describe('vgpuctl against a fake daemon', () => {
     const t = await ctl('types');
     assert.equal(t.code, 0, t.err);
     const lines = t.out.trim().split('\n');
-    assert.match(lines[0]!, /^GPU\s+ID\s+TYPE\s+FB\s+MAX\s+AVAILABLE$/);
+    assert.match(lines[0]!, /^GPU\s+ID\s+TYPE\s+PROFILE\s+GUEST FB\s+MAX\s+AVAILABLE$/);
     assert.equal(lines.length, 5);
     assert.equal(lines[0]!.indexOf('TYPE'), lines[3]!.indexOf('RTX6000-Ada-24Q'));
+    // The profile is the nominal 24 GiB; the guest column shows what is left once the heap sits inside it.
+    assert.match(lines[3]!, /RTX6000-Ada-24Q\s+24(\.0)? GiB\s+23\.9 GiB\s+2\s/);
     const j = await ctl('types', '--json');
-    assert.equal(JSON.parse(j.out).gpus[0].types.length, 4);
+    const types = JSON.parse(j.out).gpus[0].types;
+    assert.equal(types.length, 4);
+    assert.equal(types[2].profileFbBytes, String(24n << 30n));
+    assert.equal(types[2].guestFbBytes, String((24n << 30n) - (128n << 20n)));
   });
 
   it('creates, lists, shows and destroys', async () => {
@@ -49,6 +54,8 @@ describe('vgpuctl against a fake daemon', () => {
     for (const id of ids) assert.match(l.out, new RegExp(`^${id}\\s+${FAKE_GPU}`, 'm'));
     const s = await ctl('show', ids[0]!);
     assert.match(s.out, /type\s+RTX6000-Ada-24Q/);
+    // The guest-visible size next to the profile's nominal one.
+    assert.match(s.out, /^fb\s+23\.9 GiB guest-visible of a 24(\.0)? GiB profile, at offset 0x/m);
     const d = await ctl('destroy', ids[0]!);
     assert.equal(d.code, 0);
     assert.equal(svc.list().length, 1);

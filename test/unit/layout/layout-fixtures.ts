@@ -18,7 +18,8 @@ function gpu(bdf: string, deviceId: number, subsystem: number, name: string): Gp
 
 function types(board: string, first: number): VgpuTypeInfo[] {
   return [[4, 12], [8, 6], [24, 2], [48, 1]].map(([gb, max], i) => ({
-    id: first + i, name: `NVIDIA ${board}-${gb}Q`, series: 'Q', fbBytes: BigInt(gb!) * GiB, maxInstances: max!,
+    id: first + i, name: `NVIDIA ${board}-${gb}Q`, series: 'Q', fbBytes: BigInt(gb!) * GiB,
+    profileFbBytes: BigInt(gb!) * GiB, guestFbBytes: BigInt(gb!) * GiB, maxInstances: max!,
     heads: 4, maxResolution: '7680x4320', available: max!,
   }));
 }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { isVgpuError } from '../../../core/contracts/exceptions.js';
 import { RmControl } from '../../../core/firmware-abi/rm-controls.js';
 import { MgmtHeap, VgpuRpcMsg, decodeConfigParams } from '../../../core/firmware-abi/vgpu-mailbox.js';
-import { GiB, MiB, TYPES, rig, type Rig } from './lifecycle-rig.js';
+import { VfAbiError } from '../../../core/manager/vf-abi-error.js';
+import { GiB, MiB, TYPES, rig, vtype, type Rig } from './lifecycle-rig.js';
 
 const T1Q = TYPES[0]!;
 const T4Q = TYPES[1]!;
@@ -131,4 +132,23 @@ test('without a scrubber the create warns once and skips the scrub', async () =>
   await r.lc.destroy(a.id);
   await r.lc.destroy(b.id);
   assert.deepEqual(r.mock.books(), r.baseline);
+});
+
+test('with ECC on, an ECC-incapable type is selectable as upstream and its create fails with ENODEV, making nothing', async () => {
+  const T1B = vtype(9020, 'NVIDIA RTX6000-Ada-1B', 1, 32, { eccSupported: false });
+  const r = await rig({ ecc: true, types: [...TYPES, T1B] });
+  // Listed on the empty GPU and accepted by current_vgpu_type, as RFC v2 vfio_sysfs.c does.
+  assert.match(r.mgr.abi.readCreatable(1), /^9020  : NVIDIA RTX6000-Ada-1B$/m);
+  r.mgr.abi.writeCurrent(1, '9020\n');
+  const enodev = (e: unknown): boolean => e instanceof VfAbiError && e.errno === 'ENODEV';
+  // The lifecycle refuses synchronously, before its first step, like its other up-front checks.
+  assert.throws(() => r.lc.create(1, undefined), enodev);
+  assert.equal(r.mgr.abi.readCurrent(1), '9020\n', 'the selection the operator wrote stays, as upstream');
+  // A create that selects the type itself leaves the VF as it found it.
+  assert.throws(() => r.lc.create(2, T1B), enodev);
+  assert.equal(r.mgr.abi.readCurrent(2), '0\n');
+  assert.deepEqual(r.mock.books(), r.baseline, 'no FB, CHIDs, clients or mappings were taken');
+  assert.equal(r.lc.records().length, 0);
+  r.mgr.abi.writeCurrent(1, '0');
+
 });

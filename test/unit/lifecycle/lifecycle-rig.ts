@@ -52,9 +52,9 @@ export function metadata(types: readonly VgpuTypeRecord[] = TYPES): Uint8Array {
 }
 
 /** Make a mock GPU answer the manager's bring-up controls (VMMU segment, ECC, features, type upload). */
-export function answerManagerControls(gpu: MockGpu, segmentSize = 512n * MiB): void {
+export function answerManagerControls(gpu: MockGpu, segmentSize = 512n * MiB, ecc = false): void {
   gpu.firmware.onControl(RmControl.GPU_GET_VMMU_SEGMENT_SIZE, () => encodeVmmuSegmentSize(segmentSize));
-  gpu.firmware.onControl(RmControl.GPU_QUERY_ECC_STATUS, () => encodeEccStatus({ units: [{ enabled: false, supported: true }] }));
+  gpu.firmware.onControl(RmControl.GPU_QUERY_ECC_STATUS, () => encodeEccStatus({ units: [{ enabled: ecc, supported: true }] }));
   gpu.firmware.onControl(RmControl.GSP_GET_FEATURES, () => encodeGspFeatures({ bValid: true, firmwareVersion: '570.144' }));
   gpu.firmware.onControl(RmControl.VGPU_MGR_INTERNAL_PGPU_ADD_VGPU_TYPE, () => {});
 }
@@ -82,6 +82,8 @@ export interface RigOptions {
   scrubber?: FbScrubber | null;
   timeouts?: Partial<LifecycleTimeouts>;
   totalVfs?: number;
+  /** ECC enabled on the GPU (default off). */
+  ecc?: boolean;
 }
 
 export interface Rig {
@@ -105,7 +107,7 @@ export async function rig(opts: RigOptions = {}): Promise<Rig> {
   const logger = new MemoryLogger({ level: 'debug' });
   const gpu = await mock.openDevice(undefined, { logger });
   await gpu.firmware.boot({ version: '570.144' });
-  answerManagerControls(gpu);
+  answerManagerControls(gpu, 512n * MiB, opts.ecc === true);
   const mgr = await PgpuManager.create({
     gpu, logger, metadataDir: '/meta', readFile: readMeta(metadata(opts.types)), ...(opts.policy ? { policy: opts.policy } : {}),
   });

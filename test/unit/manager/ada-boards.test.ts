@@ -12,7 +12,10 @@ import { loadCatalog } from '../../../metadata/compile-catalog.js';
 import { emptyBooks } from '../../../hal/mock/mock-gpu.js';
 import { MiB, rig } from './fixture.js';
 
-interface YamlType { id: number; name: string; fbMiB: number; maxInstance: number }
+interface YamlType { id: number; name: string; maxInstance: number }
+
+/** The profile size of a type name (N GiB for -N<series>). */
+const nominalGiB = (t: YamlType): number => Number(/-(\d+)[QBAC]$/.exec(t.name)![1]);
 interface YamlBoard { key: string; deviceId: number; fbMiB: number; types: YamlType[] }
 
 const yamlBoards = (parse(readFileSync(DEFAULT_CATALOG_PATH, 'utf8')) as { boards: YamlBoard[] }).boards;
@@ -30,7 +33,7 @@ for (const board of yamlBoards) {
       const expected = 'ID    : vGPU Name\n' + board.types.map((t) => `${String(t.id).padEnd(5)} : ${t.name}\n`).join('');
       assert.equal(mgr.abi.readCreatable(0), expected);
 
-      const largest = board.types.reduce((a, b) => (b.fbMiB > a.fbMiB ? b : a));
+      const largest = board.types.reduce((a, b) => (nominalGiB(b) > nominalGiB(a) ? b : a));
       for (let vf = 0; vf < largest.maxInstance; vf++) mgr.abi.writeCurrent(vf, String(largest.id));
       for (let vf = largest.maxInstance; vf < 32; vf++) assert.equal(mgr.abi.readCreatable(vf), '', `VF ${vf}`);
 

@@ -21,14 +21,29 @@ test('line format is C "%-5d : %s\\n" (wide ids are not cut)', () => {
   assert.equal(creatableLine({ id: 123456, name: 'X' }), '123456 : X\n');
 });
 
-test('kstrtou32-style parsing', () => {
-  assert.equal(parseTypeId('941'), 941);
-  assert.equal(parseTypeId('941\n'), 941);
-  assert.equal(parseTypeId('+7'), 7);
-  assert.equal(parseTypeId('0'), 0);
-  for (const bad of ['', '\n', ' 941', '941 ', '-1', '0x10', '9 4', '941\n\n']) assert.throws(() => parseTypeId(bad), errno('EINVAL'), JSON.stringify(bad));
-  assert.throws(() => parseTypeId('4294967296'), errno('ERANGE'));
-  assert.equal(parseTypeId('4294967295'), 4294967295);
+test('kstrtoul(buf, 10) parsing, as lib/kstrtox.c does it', () => {
+  assert.equal(parseTypeId('941'), 941n);
+  assert.equal(parseTypeId('941\n'), 941n);
+  assert.equal(parseTypeId('+7'), 7n);
+  assert.equal(parseTypeId('0'), 0n);
+  assert.equal(parseTypeId('007'), 7n, 'leading zeros are digits, not an octal prefix: the base is 10');
+  assert.equal(parseTypeId('941\0junk'), 941n, 'sysfs hands the store a NUL-terminated string');
+  for (const bad of ['', '\n', '+', '++1', ' 941', '941 ', '-1', '0x10', '9 4', '941\n\n', '\n941', '12a']) {
+    assert.throws(() => parseTypeId(bad), errno('EINVAL'), JSON.stringify(bad));
+  }
+  // An unsigned long, not a u32: 2^32 parses; only past ULONG_MAX is ERANGE, and overflow wins over trailing junk.
+  assert.equal(parseTypeId('4294967296'), 4294967296n);
+  assert.equal(parseTypeId('18446744073709551615'), 0xffff_ffff_ffff_ffffn);
+  assert.throws(() => parseTypeId('18446744073709551616'), errno('ERANGE'));
+  assert.throws(() => parseTypeId('99999999999999999999x'), errno('ERANGE'));
+});
+
+test('a type id above 2^32 - 1 parses and then matches no type: ENODEV, as upstream compares it with u32 ids', async () => {
+  const r = await rig();
+  const mgr = await r.create();
+  assert.throws(() => mgr.abi.writeCurrent(0, String(2n ** 32n + 100n)), errno('ENODEV'));
+  assert.equal(mgr.abi.readCurrent(0), '0\n');
+  await mgr.close();
 });
 
 test('homogeneous: byte-exact reads through a select / fill / deselect cycle', async () => {
@@ -76,9 +91,21 @@ test('EBUSY while the VF is open; ENOENT for a VF that does not exist', async ()
   await mgr.close();
 });
 
-test('with ECC on, a type without ECC support is neither listed nor selectable', async () => {
+test('with ECC on, a type without ECC support is listed and selectable as upstream (its create fails, not its listing)', async () => {
   const r = await rig({ ecc: true });
   const mgr = await r.create();
+  assert.equal(mgr.abi.readCreatable(0), FULL_LIST, 'every type of the metadata on an empty GPU, as vfio_sysfs.c prints them');
+  assert.equal(mgr.abi.writeCurrent(0, '105\n'), 4);
+  assert.equal(mgr.abi.readCurrent(0), '105\n');
+  const sel = mgr.selectionOf(0)!;
+  assert.equal(sel.fbBytes, 0n, 'it holds no FB: it cannot run');
+  assert.equal(mgr.policy.isUsable(sel.type), false);
+  assert.equal(mgr.abi.readCreatable(1), '105   : NVIDIA T-1B\n', 'homogeneous: the active type only');
+  assert.deepEqual(mgr.policy.creatable(1).map((t) => t.id), [], 'the service counts none available');
+  mgr.abi.writeCurrent(0, '0');
+  assert.equal(mgr.abi.readCreatable(0), FULL_LIST);
+  // Heterogeneous mode (this project's extension) places FB at selection: there the type is refused up front.
+  mgr.setPolicy('heterogeneous');
   assert.equal(mgr.abi.readCreatable(0), FULL_LIST.replace('105   : NVIDIA T-1B\n', ''));
   assert.throws(() => mgr.abi.writeCurrent(0, '105'), errno('ENODEV'));
   await mgr.close();

@@ -50,12 +50,17 @@ describe('metadata:dump', () => {
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /vGPU 18\.1, GSP 570\.144, 6 blob\(s\)/);
     assert.match(text.stdout, /blob 2: device 0x26b5, 29 types/);
-    assert.match(text.stdout, /869 +NVIDIA L40-1B +1024 +32 +256 +32 +no/);
+    // Profile 1024 MiB next to the guest's 960 MiB, heap, BAR1, max, heads and resolution from the GSP record.
+    assert.match(text.stdout, /869 +NVIDIA L40-1B +1024 +960 +32 +256 +32 +4 +5120x2880 +no/);
+    const recs = run('metadata/dump-metadata.ts', [path, '--records']);
+    assert.equal(recs.code, 0, recs.stderr);
+    assert.match(recs.stdout, /\+ 384 +profileSize +1073741824 \(1024 MiB\)/);
     const json = run('metadata/dump-metadata.ts', [path, '--json']);
     const doc = JSON.parse(json.stdout);
     assert.equal(doc.gspVersion, '570.144');
     const l40 = doc.blobs.find((b: { deviceId: number }) => b.deviceId === 0x26b5);
-    assert.equal(l40.types.find((t: { id: number }) => t.id === 869).fbLength, String(1 << 30));
+    assert.equal(l40.types.find((t: { id: number }) => t.id === 869).fbLength, String(960 * 2 ** 20));
+    assert.equal(l40.gspRecords.find((t: { id: number }) => t.id === 869).profileSize, String(1 << 30));
   });
   it('exits 1 with the offset and field on a bad file', () => {
     const out = join(work, 'd');

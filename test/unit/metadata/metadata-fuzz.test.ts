@@ -11,7 +11,7 @@ import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import { sealMetadataCrc } from '../../../core/metadata/metadata-format.js';
 import { parseMetadata } from '../../../core/metadata/metadata-reader.js';
 import { buildMetadata } from '../../../core/metadata/metadata-writer.js';
-import { encodeAddVgpuTypeParams } from '../../../core/metadata/vgpu-info-record.js';
+import { decodeAddVgpuTypeParams, encodeAddVgpuTypeParams, VGPU_INFO } from '../../../core/metadata/vgpu-info-record.js';
 import { compileCatalog } from '../../../metadata/compile-catalog.js';
 import { DEFAULT_CATALOG_PATH } from '../../../metadata/default-metadata.js';
 import { sampleSpec } from './metadata-test-helpers.js';
@@ -32,13 +32,23 @@ function rng(seed: number) {
 }
 
 function bases(): Uint8Array[] {
-  const ada = buildMetadata(compileCatalog(readFileSync(DEFAULT_CATALOG_PATH, 'utf8')).spec);
   const small = buildMetadata(sampleSpec());
-  // A one-blob file whose payload is our real ADD_VGPU_TYPE params, so offsets land in records often.
+  // Files whose payloads are real ADD_VGPU_TYPE params (334,344 bytes each, the fixed C struct): one blob, and two
+  // blobs of two boards. The shipped six-board file (2 MB) would make each mutation copy and CRC 2 MB for no new path.
   const cat = compileCatalog(readFileSync(DEFAULT_CATALOG_PATH, 'utf8'));
-  const l4 = cat.boards.find((b) => b.deviceId === 0x27b8)!;
-  const one = buildMetadata({ ...cat.spec, blobs: [{ ...cat.spec.blobs.find((b) => b.deviceId === 0x27b8)!, rmctrlPayload: encodeAddVgpuTypeParams({ discardVgpuTypes: true, infos: l4.infos.slice(0, 2) }), rmctrlVgpuInfoSize: 320n, types: l4.types.slice(0, 2) }] });
-  return [ada, small, one];
+  const blobOf = (deviceId: number) => {
+    const board = cat.boards.find((b) => b.deviceId === deviceId)!;
+    const infos = board.infos.slice(0, 2);
+    return {
+      ...cat.spec.blobs.find((b) => b.deviceId === deviceId)!,
+      rmctrlPayload: encodeAddVgpuTypeParams({ discardVgpuTypes: true, infos }),
+      rmctrlVgpuInfoSize: BigInt(infos.length * VGPU_INFO.bytes),
+      types: board.types.slice(0, 2),
+    };
+  };
+  const one = buildMetadata({ ...cat.spec, blobs: [blobOf(0x27b8)] });
+  const two = buildMetadata({ ...cat.spec, blobs: [blobOf(0x26b1), blobOf(0x26b5)] });
+  return [small, one, two];
 }
 
 const INTERESTING_U64 = [0n, 1n, 15n, 16n, 17n, 72n, 96n, 0xffn, 0xffffn, 0xffffffffn, 1n << 63n, (1n << 64n) - 1n];
@@ -100,5 +110,40 @@ describe('metadata fuzz', () => {
     assert.ok(accepted > 100, `only ${accepted} mutants accepted`);
     const deep = [...fields.keys()].filter((f) => !['crc32', 'metadata_hdr', 'identifier'].includes(f));
     assert.ok(deep.length >= 15, `only reached ${deep.join(', ')}`);
+  });
+
+  it('mutated ADD_VGPU_TYPE payloads (what the simulated GSP parses) decode or fail with VgpuError(Metadata)', { timeout: 60_000 }, () => {
+    const r = rng(seed0 ^ 0x5a5a);
+    const cat = compileCatalog(readFileSync(DEFAULT_CATALOG_PATH, 'utf8'));
+    const base = encodeAddVgpuTypeParams({ discardVgpuTypes: true, infos: cat.boards[0]!.infos.slice(0, 3) });
+    // Aim at the header and the used records (the modelled fields sit in the first 444 bytes of each).
+    const hot = 8 + 3 * VGPU_INFO.bytes;
+    let accepted = 0;
+    const fields = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      let b = base.slice();
+      for (let k = 0; k <= r.below(3); k++) {
+        const rec = r.below(4);
+        const p = rec === 3 ? r.below(8) : 8 + rec * VGPU_INFO.bytes + r.below(r.below(4) === 0 ? VGPU_INFO.bytes : 448);
+        switch (r.below(4)) {
+          case 0: b[p]! ^= 1 << r.below(8); break;
+          case 1: b[p] = [0, 1, 2, 0x41, 0x7f, 0xff][r.below(6)]!; break;
+          case 2: if (p + 8 <= b.length) new DataView(b.buffer).setBigUint64(p & ~7, INTERESTING_U64[r.below(INTERESTING_U64.length)]!, true); break;
+          default: if (r.below(8) === 0) b = b.slice(0, r.below(hot)); else b.fill(0, p, p + r.below(40));
+        }
+      }
+      try {
+        const d = decodeAddVgpuTypeParams(b);
+        accepted++;
+        for (const info of d.infos) assert.ok(info.fbLength <= info.profileSize && info.maxInstance >= 1 && info.maxInstance <= 32, `iteration ${i}`);
+      } catch (e) {
+        if (!(e instanceof VgpuError) || e.code !== ErrorCode.Metadata) assert.fail(`iteration ${i}: unexpected ${e instanceof Error ? e.stack : String(e)}`);
+        const { offset, field } = e.details as { offset: number; field: string };
+        assert.ok(offset >= 0 && offset <= base.length, `iteration ${i}: offset ${offset}`);
+        fields.add(field.replace(/\[\d+\]/g, '[]'));
+      }
+    }
+    assert.ok(accepted > 100, `only ${accepted} payloads accepted`);
+    assert.ok(fields.size >= 8, `only reached ${[...fields].join(', ')}`);
   });
 });
