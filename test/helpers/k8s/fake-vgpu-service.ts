@@ -34,7 +34,8 @@ export class FakeVgpuService implements VgpuService {
   types(gpu: string): VgpuTypeInfo[] {
     if (!this.gpuList.some((g) => g.bdf === gpu)) throw new VgpuError(ErrorCode.NotFound, `no GPU ${gpu}`);
     return Object.entries(TYPE_NAMES).map(([id, name]) => ({
-      id: Number(id), name, series: 'Q', fbBytes: FB[Number(id)]!, maxInstances: 32, heads: 4, maxResolution: '7680x4320',
+      id: Number(id), name, series: 'Q', fbBytes: FB[Number(id)]! - (64n << 20n), profileFbBytes: FB[Number(id)]!,
+      guestFbBytes: FB[Number(id)]! - (64n << 20n), maxInstances: 32, heads: 4, maxResolution: '7680x4320',
       available: 32 - [...this.vgpus.values()].filter((v) => v.gpu === gpu).length,
     }));
   }
