@@ -60,6 +60,14 @@ export class DevicePluginManager {
   private stopped = true;
   private detach: (() => void) | undefined;
   private kubeletSeen: boolean | undefined;
+  /**
+   * The directory changed (or nothing was looked at yet): the next sync checks the sockets on disk. A sync for a
+   * device-list change alone touches no file, so a ListAndWatch update never waits behind the libuv threadpool
+   * (busy with the journal's fsyncs while vGPUs are created).
+   */
+  private dirDirty = true;
+  private dirSeen = false;
+  private kubeletIno: number | undefined;
 
   constructor(
     private readonly cfg: DevicePluginConfig,
@@ -115,7 +123,10 @@ export class DevicePluginManager {
   }
 
   private onDirEvent(name: string | null): void {
-    if (name === null || name === DP_API.kubeletSocket || [...this.entries.values()].some((e) => e.socketFile === name)) this.requestSync();
+    if (name === null || name === DP_API.kubeletSocket || [...this.entries.values()].some((e) => e.socketFile === name)) {
+      this.dirDirty = true;
+      this.requestSync();
+    }
   }
 
   private requestSync(): void {
@@ -133,6 +144,8 @@ export class DevicePluginManager {
   }
 
   private async sync(): Promise<void> {
+    const checkDisk = this.dirDirty;
+    this.dirDirty = false;
     const wanted = this.inventory.resources();
     for (const [resource, e] of this.entries) {
       if (wanted.has(resource)) continue;
@@ -145,7 +158,8 @@ export class DevicePluginManager {
       this.entries.delete(resource);
       this.log.info('no vGPU of this type left: resource withdrawn', { resource });
     }
-    const dirExists = existsSync(this.dir);
+    const dirExists = !checkDisk && this.dirSeen ? true : existsSync(this.dir);
+    this.dirSeen = dirExists;
     for (const [resource, devices] of wanted) {
       let e = this.entries.get(resource);
       if (e === undefined) {
@@ -160,14 +174,15 @@ export class DevicePluginManager {
         };
         this.entries.set(resource, e);
       }
-      if (dirExists) await this.ensureListening(e);
+      if (dirExists && (checkDisk || !e.server.listening)) await this.ensureListening(e, checkDisk);
       this.stream(e, devices);
     }
-    await this.reconcileRegistrations();
+    await this.reconcileRegistrations(checkDisk);
   }
 
-  private async ensureListening(e: Entry): Promise<void> {
+  private async ensureListening(e: Entry, checkDisk: boolean): Promise<void> {
     if (e.server.listening) {
+      if (!checkDisk) return;
       const st = await lstat(e.server.o.socketPath).catch(() => undefined);
       if (st !== undefined && st.ino === e.server.socketIno) return;
       this.log.info('the resource\'s socket was removed (a restarting kubelet removes every plugin socket); serving it again', {
@@ -193,18 +208,20 @@ export class DevicePluginManager {
     e.server.update(devices);
   }
 
-  private async reconcileRegistrations(): Promise<void> {
-    const st = await lstat(this.kubeletSocket).catch(() => undefined);
-    const present = st !== undefined && st.isSocket();
-    if (present !== this.kubeletSeen) {
-      this.kubeletSeen = present;
-      if (!present) this.log.info('no kubelet socket; the device plugin waits for the kubelet', { socket: this.kubeletSocket });
+  private async reconcileRegistrations(checkDisk: boolean): Promise<void> {
+    const due = [...this.entries.values()].filter((e) => e.server.listening && e.registering === undefined && e.retry === undefined);
+    if (checkDisk || (due.some((e) => e.registeredWith === undefined || e.registeredWith !== this.kubeletIno))) {
+      const st = await lstat(this.kubeletSocket).catch(() => undefined);
+      const present = st !== undefined && st.isSocket();
+      this.kubeletIno = present ? st.ino : undefined;
+      if (present !== this.kubeletSeen) {
+        this.kubeletSeen = present;
+        if (!present) this.log.info('no kubelet socket; the device plugin waits for the kubelet', { socket: this.kubeletSocket });
+      }
     }
-    if (!present) return;
-    for (const e of this.entries.values()) {
-      if (!e.server.listening || e.registering !== undefined || e.retry !== undefined || e.registeredWith === st.ino) continue;
-      this.register(e, st.ino);
-    }
+    const ino = this.kubeletIno;
+    if (ino === undefined) return;
+    for (const e of due) if (e.registeredWith !== ino) this.register(e, ino);
   }
 
   private register(e: Entry, kubeletIno: number): void {

@@ -74,3 +74,14 @@ test('deploy/kubernetes: the ConfigMap is a valid daemon config and layout file;
   assert.ok(permitted.includes(vmi['spec']['domain']['devices']['gpus'][0].deviceName));
   assert.deepEqual(deploy('kustomization.yaml')[0]!['resources'], ['namespace.yaml', 'rbac.yaml', 'configmap.yaml', 'daemonset.yaml']);
 });
+
+test('the .proto data files are found from the package root (the same from the sources and from compiled JS)', async () => {
+  const { DEVICE_PLUGIN_PROTO } = await import('../../../plugins/k8s-device-plugin/device-plugin-proto.js');
+  const { POD_RESOURCES_PROTO } = await import('../../../plugins/k8s/pod-resources-client.js');
+  const { packageRoot } = await import('../../../core/runtime/package-root.js');
+  assert.equal(packageRoot(), root);
+  for (const p of [DEVICE_PLUGIN_PROTO, POD_RESOURCES_PROTO]) {
+    assert.ok(p.startsWith(root) && !p.includes(`${join('dist', '')}`), p);
+    assert.match(readFileSync(p, 'utf8'), /^syntax = "proto3";$/m);
+  }
+});

@@ -176,3 +176,23 @@ test('malformed and oversized gRPC requests get errors; the server keeps serving
   const ok = await r.kubelet.allocate(R24, [a!.vfBdf]);
   assert.equal(ok.length, 1);
 });
+
+test('a fatal firmware error makes its vGPU (gfid) or its whole GPU (gfid 0) Unhealthy until it is ready again', async (t) => {
+  const r = await dpRig(t, {
+    before: async (svc) => { await svc.create({ gpu: GPU_A, type: 949 }); await svc.create({ gpu: GPU_A, type: 949 }); await svc.create({ gpu: GPU_B, type: 949 }); },
+  });
+  await r.kubelet.until(() => r.kubelet.devices.get(R24)?.length === 3);
+  const [a, b, c] = r.svc.list();
+  const health = (): Record<string, string> => Object.fromEntries(r.kubelet.devices.get(R24)!.map((d) => [d.id, d.health]));
+  r.bus.emit('exception', { gpu: GPU_A, gfid: a!.gfid, source: 'firmware', kind: 'rc', message: 'RC error', fatal: true, at: Date.now() });
+  await r.kubelet.until(() => health()[a!.vfBdf] === 'Unhealthy');
+  assert.deepEqual([health()[b!.vfBdf], health()[c!.vfBdf]], ['Healthy', 'Healthy']);
+  await assert.rejects(r.kubelet.allocate(R24, [a!.vfBdf]), (e: { details: string }) => /rc: RC error/.test(e.details));
+  r.bus.emit('exception', { gpu: GPU_A, gfid: 3, source: 'firmware', kind: 'xid', message: 'not fatal', fatal: false, at: Date.now() });
+  r.bus.emit('exception', { gpu: GPU_A, source: 'firmware', kind: 'gsp-crash', message: 'GSP crashed', fatal: true, at: Date.now() });
+  await r.kubelet.until(() => health()[b!.vfBdf] === 'Unhealthy');
+  assert.equal(health()[c!.vfBdf], 'Healthy', 'the other GPU is not affected');
+  r.svc.setGpuState(GPU_A, 'ready'); // gpu:ready: the GPU came back (reset)
+  r.svc.setState(a!.id, 'ready'); // the vGPU was reset
+  await r.kubelet.until(() => Object.values(health()).every((h) => h === 'Healthy'));
+});
