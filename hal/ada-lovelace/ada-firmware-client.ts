@@ -1,8 +1,9 @@
 /**
  * Firmware (core/contracts/firmware.ts) of one Ada GPU: the core driver's side of GSP-RM, wrapping the GSP RPC
- * client of hal/gsp. Boots GSP-RM the way the upstream core driver does when vGPU is enabled (seed spec §1.2):
- * version floor check → start the GSP (falcon CPUCTL) → system info with the SR-IOV VF info → registry with
- * RMSetSriovMode=1 → wait for GSP_INIT_DONE → read the running build back with GSP_GET_FEATURES.
+ * client of hal/gsp. Boots GSP-RM the way nova-core does (`drivers/gpu/nova-core/gsp/boot.rs`), with the vGPU
+ * additions of the upstream proposal: version floor check → queue system info (with the SR-IOV VF info) and the
+ * registry (RMSetSriovMode=1), both without waiting for a reply → start the GSP (falcon CPUCTL) → wait for the
+ * GSP_INIT_DONE event → read the running build back with GSP_GET_FEATURES.
  *
  * A firmware that crashes (or whose heartbeat stops) fails every in-flight call with GpuLost — nobody hangs — and
  * listeners get one pseudo-event ADA_GSP_LOST_EVENT so owners can react without polling.
@@ -128,14 +129,18 @@ export class AdaFirmwareClient implements Firmware {
           }
         });
       });
+      // The two boot RPCs go into the command queue BEFORE the GSP starts and nobody waits for an answer: GSP-RM
+      // reads them as it comes up and answers with the GSP_INIT_DONE event, never with replies (nova-core
+      // `gsp/boot.rs` sends SetSystemInfo and SetRegistry with `send_command` before booting the falcon; nouveau
+      // uses NVKM_GSP_RPC_REPLY_NOWAIT). docs/reference/gsp-queues.md.
+      this.log.info('GSP boot: queueing system info and registry (no reply)', { totalVfs: this.o.board.totalVfs, [REG_SRIOV_MODE]: 1 });
+      await c.send(GspFunction.GSP_SET_SYSTEM_INFO, this.systemInfo());
+      await c.send(GspFunction.SET_REGISTRY, encodeRegistry({ [REG_SRIOV_MODE]: 1 }));
       this.log.info('GSP boot: starting GSP-RM (CPUCTL.STARTCPU)');
       const cpuctl = BigInt(Region.BAR0 + Bar0.PGSP_CPUCTL);
       this.o.arena.store32(cpuctl, Cpuctl.STARTCPU);
       this.o.arena.wake32(cpuctl);
       await c.waitReady(timeoutMs);
-      this.log.info('GSP boot: sending system info and registry', { totalVfs: this.o.board.totalVfs, [REG_SRIOV_MODE]: 1 });
-      await c.call(GspFunction.GSP_SET_SYSTEM_INFO, this.systemInfo(), { timeoutMs });
-      await c.call(GspFunction.SET_REGISTRY, encodeRegistry({ [REG_SRIOV_MODE]: 1 }), { timeoutMs });
       await withTimeout(initDone, timeoutMs, () => new VgpuError(ErrorCode.FirmwareBoot, `GSP-RM of ${this.o.bdf} did not report GSP_INIT_DONE within ${timeoutMs} ms`, {
         hint: 'read the GSP log (readLog("gsp")) for where initialisation stopped',
       }));

@@ -5,6 +5,8 @@
  *
  * Modelled behaviour:
  *  - boot handshake: GSP_SET_SYSTEM_INFO then SET_REGISTRY, after which the firmware posts GSP_INIT_DONE (0x1001).
+ *    Neither is answered (the GSP server sends no reply for them, as real GSP-RM: docs/reference/gsp-queues.md):
+ *    a refusal here is a GSP log line and no GSP_INIT_DONE, so the host's boot times out and points at the log.
  *    Any other RPC before that is refused with NV_ERR_INVALID_STATE, like an RM that has not initialised.
  *  - RM objects: NV01_ROOT clients, NV01_DEVICE_0 under a client, NV20_SUBDEVICE_0 under a device; handles are
  *    unique per client, parents are checked, FREE of a parent frees its children.
@@ -109,7 +111,10 @@ export class AdaFirmware {
     return this.clients.size;
   }
 
-  /** One RPC from the host. Never throws: a malformed request is an RM/RPC status plus a log line. */
+  /**
+   * One RPC from the host. Never throws: a malformed request is an RM/RPC status plus a log line. (For the two
+   * asynchronous boot RPCs the status goes nowhere but the log: the server does not answer them.)
+   */
   handle(fn: number, payload: Uint8Array, gfid = 0): RpcAnswer {
     try {
       switch (fn) {

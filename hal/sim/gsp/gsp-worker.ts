@@ -7,7 +7,8 @@
  *     export function createHandler(ctx: GspHandlerContext): GspRpcHandler | Promise<GspRpcHandler>
  *
  * and start the worker with `startGspWorker({ ..., handlerModule: '/abs/path/ada-rm-handler.ts' })`. The handler
- * gets (fn, payload, {sequence, gfid}) for every RPC and returns {result, payload}; `ctx.postEvent` raises
+ * gets (fn, payload, {sequence, gfid}) for every RPC and returns {result, payload} (the server sends no reply for the
+ * asynchronous boot RPCs, GSP_ASYNC_FUNCTIONS, and serves one RPC at a time); `ctx.postEvent` raises
  * firmware events; `ctx.onCommand` receives the simulator's own messages sent with `handle.command(data)`.
  * Without handlerModule the worker echoes every payload (echo-handler.ts).
  */
