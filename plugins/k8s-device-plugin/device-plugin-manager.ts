@@ -236,7 +236,8 @@ export class DevicePluginManager {
       e.backoff.reset();
       e.lastFailure = undefined;
       this.log.info('registered with the kubelet', { resource, endpoint: e.socketFile, ...(failures > 0 ? { afterFailures: failures } : {}) });
-      // The kubelet may have restarted during the call: look again.
+      // The kubelet may have restarted during the call: look at the sockets again (one lstat per registration).
+      this.dirDirty = true;
       this.requestSync();
     }, (error: unknown) => {
       if (e.registering !== pending) return;
