@@ -32,6 +32,12 @@ export interface PciDeviceInfo {
   classCode: number;
   revision: number;
   sriov?: { totalVfs: number; numVfs: number; firstVfOffset: number; vfStride: number };
+  /**
+   * NUMA node the device is attached to, when the bus knows it (Linux: /sys/bus/pci/devices/<bdf>/numa_node, where
+   * -1 means "no NUMA information": report that as absent). The Kubernetes device plugin hands it to the kubelet's
+   * topology manager.
+   */
+  numaNode?: number;
   /** How to reach the device: the bus that listed it fills this; only the matching HAL reads it. */
   transport: { kind: string; [key: string]: unknown };
 }
@@ -40,6 +46,11 @@ export interface PciDeviceInfo {
 export interface PciBus {
   readonly name: string;
   list(): Promise<PciDeviceInfo[]>;
+  /**
+   * BDFs this bus was configured to find (its config names them). Optional. A configured device the daemon does not
+   * manage — absent from `list`, or failing its probe — makes `status` say so and exit non-zero.
+   */
+  expected?(): readonly string[];
 }
 
 export interface BarSizes {
@@ -82,7 +93,8 @@ export type HalCapability =
   | 'ce-chan-alloc'
   | 'pushbuf-submit'
   | 'pf-event-delivery'
-  | 'suspend-resume';
+  | 'suspend-resume'
+  | 'gpu-reset';
 
 /** 32-bit register window (PF BAR0): identification, GSP mailboxes, doorbells. */
 export interface RegisterWindow {
@@ -125,6 +137,20 @@ export interface PhysicalGpu {
   detach(): Promise<void>;
   /** Shut the GPU down: firmware stopped, every host resource freed. */
   close(): Promise<void>;
+  /**
+   * Reset the GPU after it was lost — the path a host takes after a fatal firmware error or a device that fell off
+   * the bus: wait until the device is present again (a device that is gone must come back first; `onWaiting` says
+   * so once), reset the function, and leave the firmware 'off' with nothing of the old one left (RM clients,
+   * plugin tasks). The caller boots the firmware again. FB contents are kept. Optional (capability 'gpu-reset');
+   * `signal` ends a wait for the device with VGPU_ECANCELED.
+   */
+  reset?(opts?: GpuResetOptions): Promise<void>;
+}
+
+export interface GpuResetOptions {
+  signal?: AbortSignal;
+  /** Called once when the reset has to wait for the device to come back, with why. */
+  onWaiting?: (why: string) => void;
 }
 
 export interface GpuOpenOptions {

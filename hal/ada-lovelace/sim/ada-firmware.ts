@@ -42,6 +42,8 @@ export interface FirmwareIo {
   arena: SharedArena;
   /** Queue an event to the host (function ≥ 0x1000), tagged with `gfid` in the RPC header. */
   postEvent(fn: number, payload: Uint8Array, gfid?: number): void;
+  /** A plugin task of `gfid` appended to one of its log rings (the device raises a log interrupt for it). */
+  logWritten?(gfid: number): void;
 }
 
 export interface AdaFirmwareOptions {
@@ -494,6 +496,7 @@ export class AdaFirmware {
       : area === 'vgpu-task' ? [p.vgpuTaskLogBuffOffset, p.vgpuTaskLogBuffSize]
         : [p.kernelLogBuffOffset, p.kernelLogBuffSize];
     appendLogRing(this.fbWindow(off, Number(size)), `[${new Date().toISOString()}] ${line}\n`);
+    this.io.logWritten?.(gfid);
   }
 }
 

@@ -77,6 +77,13 @@ const BAR_MEM64_PREFETCH = 0xc;
 
 /** PCIe Device Capabilities bit 28: Function Level Reset capable. */
 const PCIE_DEVCAP_FLR = 1 << 28;
+/**
+ * PCIe Device Control (capability + 8), bit 15 "Initiate Function Level Reset": the host sets it to reset the
+ * function and the bit reads back 0 (Linux drivers/pci/pci.c pcie_flr() sets PCI_EXP_DEVCTL_BCR_FLR and waits
+ * 100 ms; QEMU hw/pci/pcie.c pcie_cap_flr_write_config() resets the device and clears the bit).
+ */
+export const PCIE_DEVCTL = 8;
+export const PCIE_DEVCTL_BCR_FLR = 0x8000;
 /** MSI-X vectors a VF offers [unverified; simulator choice]. */
 const VF_MSIX_VECTORS = 32;
 

@@ -59,6 +59,12 @@ export const PLUGIN_RPC_VERSION = 0x0001_0000;
 /** Device phase as the migration messages move it. */
 export type WorkState = 'running' | 'stopped' | 'saved' | 'restoring' | 'restored';
 
+/**
+ * How long a task scans fast for its host header or the next restore bytes: upstream's own bootload wait (the host
+ * gives the BOOTLOADED magic 10 s, seed spec §4.6), after which a host has given up anyway.
+ */
+const FAST_SCAN_LIMIT_MS = 10_000;
+
 /** Largest restore the task accepts: far above its image, far below the 2 MiB ring × a few laps. */
 const MAX_RESTORE_BYTES = 1024 * 1024;
 
@@ -101,7 +107,7 @@ export class PluginTask {
   private mem: PluginTaskMemory | null = null;
   private ctx: FirmwareContext;
   private negotiated = 0;
-  private restore: { total: number; get: number; bytes: Buffer } | null = null;
+  private restore: { total: number; get: number; bytes: Buffer; progressAt: number } | null = null;
   private headerComplaint: string | null = null;
 
   constructor(
@@ -173,10 +179,18 @@ export class PluginTask {
     this.env.log('init-task', `plugin task for gfid ${this.gfid} shut down`);
   }
 
-  /** True while the task waits for the host header or consumes a restore (the runtime then scans every 2 ms). */
+  /**
+   * True while the task waits for the host header or consumes a restore (the runtime then scans every 2 ms: both
+   * are FB writes, which ring no doorbell). Bounded: a host that went away half-way would otherwise leave the GSP
+   * thread scanning at 500 Hz for good. Past FAST_SCAN_LIMIT_MS without progress the task waits for doorbells only
+   * (the host's next doorbell makes it look again).
+   */
   get needsFastScan(): boolean {
     if (this.state !== 'running' || this.mem === null) return false;
-    return this.phase === 'await-header' || (this.restore !== null && this.restore.get < this.restore.total);
+    const now = Date.now();
+    if (this.phase === 'await-header') return now - this.startedAt < FAST_SCAN_LIMIT_MS;
+    const r = this.restore;
+    return r !== null && r.get < r.total && now - r.progressAt < FAST_SCAN_LIMIT_MS;
   }
 
   /**
@@ -221,6 +235,7 @@ export class PluginTask {
     const put = m.load32(CPU_MIG);
     let avail = Math.min((put - r.get) >>> 0, r.total - r.get);
     if (avail > MgmtHeap.MIGRATION_SIZE) return; // a PUT more than a ring ahead is garbage: wait for a sane one
+    const before = r.get;
     while (avail > 0) {
       const pos = r.get % MgmtHeap.MIGRATION_SIZE;
       const n = Math.min(avail, MgmtHeap.MIGRATION_SIZE - pos);
@@ -228,6 +243,7 @@ export class PluginTask {
       r.get += n;
       avail -= n;
     }
+    if (r.get !== before) r.progressAt = Date.now();
     m.store32(GSP_MIG, r.get); // GET advances after the bytes are copied out: the host may reuse that space
     if (r.get === r.total) this.env.log('vgpu-task', `gfid ${this.gfid}: ${r.total} bytes of migration state received`);
   }
@@ -402,7 +418,7 @@ export class PluginTask {
       this.work = 'stopped';
       throw new CallError(NvStatus.INVALID_ARGUMENT, `restore of ${total} bytes (expected 1..${MAX_RESTORE_BYTES})`);
     }
-    this.restore = { total: Number(total), get: 0, bytes: Buffer.alloc(Number(total)) };
+    this.restore = { total: Number(total), get: 0, bytes: Buffer.alloc(Number(total)), progressAt: Date.now() };
     m.store32(GSP_MIG, 0);
     return `expecting ${total} bytes`;
   }
