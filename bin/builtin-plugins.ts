@@ -8,6 +8,7 @@ import { createLifecyclePlugin } from '../plugins/lifecycle/lifecycle-plugin.js'
 import { createLoggingPlugin } from '../plugins/logging/logging-plugin.js';
 import { createMetricsPlugin } from '../plugins/metrics/metrics-plugin.js';
 import { createMigrationPlugin } from '../plugins/migration/migration-plugin.js';
+import { createRouterPlugin } from '../plugins/router/router-plugin.js';
 import { createScrubPlugin } from '../plugins/scrub/scrub-plugin.js';
 import { createStatePlugin } from '../plugins/state/state-plugin.js';
 
@@ -18,6 +19,7 @@ export function builtinPlugins(): VgpudPlugin[] {
     createScrubPlugin(),
     createLoggingPlugin(),
     createLifecyclePlugin(),
+    createRouterPlugin(),
     createApiPlugin(),
     createMetricsPlugin(),
     createMigrationPlugin(),

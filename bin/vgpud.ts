@@ -151,8 +151,8 @@ function statusTable(service: VgpuService | undefined): string {
     } catch {
       // a GPU that cannot list types (lost) shows '-'
     }
-    const j = toJsonValue(g) as { fb: { used: string; total: string } };
-    return [g.bdf, g.name, g.state, g.firmwareVersion, g.vgpus, bytes(j.fb.used), bytes(j.fb.total), creatable];
+    const j = toJsonValue(g) as { fb?: { used: string; total: string } };
+    return [g.bdf, g.name, g.state, g.firmwareVersion, g.vgpus, j.fb ? bytes(j.fb.used) : '-', j.fb ? bytes(j.fb.total) : '-', creatable];
   }));
 }
 

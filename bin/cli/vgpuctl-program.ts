@@ -13,6 +13,7 @@ import { ApiClient } from './api-client.js';
 import { clientSocketPath } from './default-paths.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { bytes, gpuTable, table, type GpuRow } from './format.js';
+import { registerHostCommands, unmanagedText } from './host-commands.js';
 import { ProgressBar } from './progress-bar.js';
 
 export interface CliIo {
@@ -21,13 +22,20 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
 }
 
+/** A vGPU as the API sends it; fb, chids and inUse are absent where the kernel keeps them (sysfs backend). */
 interface Vgpu {
-  id: string; gpu: string; vf: number; vfBdf: string; typeId: number; typeName: string; state: string; inUse: boolean;
-  fb: { offset: string; size: string }; profileFbBytes?: string; chids: { offset: number; count: number }; createdAt: number;
+  id: string; gpu: string; vf: number; vfBdf: string; typeId: number; typeName: string; state: string; inUse?: boolean;
+  fb?: { offset: string; size: string }; profileFbBytes?: string; chids?: { offset: number; count: number }; createdAt: number;
   lastScrub?: { at: number; bytes: string; durationMs: number; verified: boolean | null; reason: string };
   error?: { code: string; message: string; step?: string };
 }
-interface TypeRow { id: number; name: string; fbBytes: string; profileFbBytes: string; guestFbBytes: string; maxInstances: number; available: number }
+interface TypeRow { id: number; name: string; fbBytes?: string; profileFbBytes?: string; guestFbBytes?: string; maxInstances?: number; available: number }
+
+/** A size the backend may not know: "-" then (the sysfs backend does not learn a type's guest FB). */
+const maybeBytes = (v: string | undefined): string => (v === undefined ? '-' : bytes(v));
+/** The FB column of a vGPU: its guest FB, else its profile ("24.0 GiB profile"), else "-". */
+const vgpuFb = (v: Vgpu): string => (v.fb !== undefined ? bytes(v.fb.size) : v.profileFbBytes !== undefined ? `${bytes(v.profileFbBytes)} profile` : '-');
+const inUseText = (v: Vgpu): string => (v.inUse === undefined ? '?' : v.inUse ? 'yes' : 'no');
 interface PlanJson {
   gpus: { gpu: string; destroy: { id: string; typeName: string; inUse: boolean }[]; create: { typeName: string }[] }[];
   changes: number;
@@ -170,12 +178,19 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
   example(program.command('status').description('daemon status: GPUs, vGPU counts, plugins, socket')
     .option('--json', 'print JSON'), 'vgpuctl status')
     .action(async (o: { json?: boolean }) => {
-      const s = await client().call<{ pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[] }>('GET', '/v1/status');
+      const s = await client().call<{
+        pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> };
+        plugins?: { name: string; state: string }[]; unmanagedVfs?: Parameters<typeof unmanagedText>[0];
+      }>('GET', '/v1/status');
       if (o.json) return json(s);
       out(`vgpud pid ${s.pid}, up ${s.uptimeSec}s, socket ${s.socket ?? '?'}`);
       out(`vGPUs: ${s.vgpus.total}${Object.keys(s.vgpus.byState).length ? ` (${Object.entries(s.vgpus.byState).map(([k, v]) => `${v} ${k}`).join(', ')})` : ''}`);
       if (s.plugins) out(`plugins: ${s.plugins.map((p) => `${p.name}(${p.state})`).join(' ')}`);
       out(gpuTable(s.gpus));
+      if (s.unmanagedVfs !== undefined && s.unmanagedVfs.length > 0) {
+        out(`\n${s.unmanagedVfs.length} VF(s) vgpud leaves alone (a type it did not set, or one changed behind its back):`);
+        out(unmanagedText(s.unmanagedVfs));
+      }
     });
 
   example(program.command('gpus').description('list the physical GPUs the daemon manages').option('--json', 'print JSON'), 'vgpuctl gpus --json')
@@ -196,7 +211,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       for (const g of gpus) result.push(await c.call<{ gpu: string; types: TypeRow[] }>('GET', `/v1/gpus/${g}/types${o.all ? '?all=1' : ''}`));
       if (o.json) return json(o.gpu !== undefined ? result[0] : { gpus: result });
       // PROFILE is the nominal size NVIDIA lists; GUEST FB what the VM sees once the heap is placed inside it.
-      const rows = result.flatMap((r) => r.types.map((t) => [r.gpu, t.id, short(t.name), bytes(t.profileFbBytes), bytes(t.guestFbBytes), t.maxInstances, t.available]));
+      const rows = result.flatMap((r) => r.types.map((t) => [r.gpu, t.id, short(t.name), maybeBytes(t.profileFbBytes), maybeBytes(t.guestFbBytes), t.maxInstances ?? '-', t.available]));
       out(rows.length === 0 ? `no creatable types${o.all ? '' : ' right now (try --all)'}` : table(['GPU', 'ID', 'TYPE', 'PROFILE', 'GUEST FB', 'MAX', 'AVAILABLE'], rows));
     });
 
@@ -214,7 +229,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
         gpu: o.gpu, type, count: o.count, requestId, ...(o.vf !== undefined ? { vf: o.vf } : {}),
       })));
       if (o.json) return json(r);
-      out(table(['ID', 'VF', 'VF BDF', 'TYPE', 'STATE', 'FB'], r.vgpus.map((v) => [v.id, v.vf, v.vfBdf, short(v.typeName), v.state, bytes(v.fb.size)])));
+      out(table(['ID', 'VF', 'VF BDF', 'TYPE', 'STATE', 'FB'], r.vgpus.map((v) => [v.id, v.vf, v.vfBdf, short(v.typeName), v.state, vgpuFb(v)])));
     });
 
   example(program.command('list').description('list vGPUs').option('--gpu <bdf>', 'only this GPU', bdfArg('--gpu'))
@@ -223,7 +238,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       const r = await client().call<{ vgpus: Vgpu[] }>('GET', `/v1/vgpus${o.gpu ? `?gpu=${o.gpu}` : ''}`);
       if (o.json) return json(r);
       out(r.vgpus.length === 0 ? 'no vGPUs' : table(['ID', 'GPU', 'VF', 'TYPE', 'STATE', 'FB', 'IN USE'],
-        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, bytes(v.fb.size), v.inUse ? 'yes' : 'no'])));
+        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, vgpuFb(v), inUseText(v)])));
     });
 
   example(program.command('show').description('details of one vGPU').argument('<id>', 'vGPU id').option('--json', 'print JSON'), 'vgpuctl show vgpu-1')
@@ -232,8 +247,12 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       if (o.json) return json({ vgpu: v });
       const rows: [string, string][] = [
         ['id', v.id], ['gpu', v.gpu], ['vf', `${v.vf} (${v.vfBdf})`], ['type', `${short(v.typeName)} (id ${v.typeId})`], ['state', v.state],
-        ['fb', `${bytes(v.fb.size)} guest-visible${v.profileFbBytes !== undefined ? ` of a ${bytes(v.profileFbBytes)} profile` : ''}, at offset 0x${BigInt(v.fb.offset).toString(16)}`], ['channels', `${v.chids.count} from ${v.chids.offset}`],
-        ['in use', v.inUse ? 'yes' : 'no'], ['created', new Date(v.createdAt).toISOString()],
+        ['fb', v.fb !== undefined
+          ? `${bytes(v.fb.size)} guest-visible${v.profileFbBytes !== undefined ? ` of a ${bytes(v.profileFbBytes)} profile` : ''}, at offset 0x${BigInt(v.fb.offset).toString(16)}`
+          : `${v.profileFbBytes !== undefined ? `a ${bytes(v.profileFbBytes)} profile; ` : ''}the kernel driver keeps its FB placement`],
+        ...(v.chids !== undefined ? [['channels', `${v.chids.count} from ${v.chids.offset}`] as [string, string]] : []),
+        ['in use', v.inUse === undefined ? 'unknown (the kernel refuses a change with EBUSY while a VM holds it)' : v.inUse ? 'yes' : 'no'],
+        ['created', new Date(v.createdAt).toISOString()],
       ];
       if (v.lastScrub) rows.push(['last scrub', `${bytes(v.lastScrub.bytes)} in ${formatDuration(v.lastScrub.durationMs)} (${v.lastScrub.reason}), verified: ${v.lastScrub.verified === null ? 'not run' : v.lastScrub.verified ? 'yes' : 'FAILED'}`]);
       if (v.error) rows.push(['error', `${v.error.code}: ${v.error.message}${v.error.step ? ` (step ${v.error.step})` : ''}`]);
@@ -373,6 +392,8 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       if (o.json) return json(r);
       out(`${bdf}: policy ${policy}`);
     });
+
+  registerHostCommands({ program, client, out, json, example, bdfArg, intArg });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

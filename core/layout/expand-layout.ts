@@ -96,7 +96,9 @@ export function expandLayout(config: string, entries: readonly LayoutEntry[], sn
       for (const [key, count] of Object.entries(entry['vgpu-devices'])) {
         const t = resolveTypeName(bdf, key, catalogue);
         const total = (counts.get(t.id) ?? 0) + count;
-        if (total > t.maxInstances) {
+        // A backend that does not know the type's max instances (sysfs: the kernel does not publish it) leaves the
+        // count to the kernel, which refuses the instance past it (ENOSPC) and the apply rolls back.
+        if (t.maxInstances !== undefined && total > t.maxInstances) {
           throw new VgpuError(ErrorCode.InvalidArgument,
             `config '${config}' entry ${i + 1} asks for ${total} × ${t.name.replace(/^NVIDIA\s+/, '')} on GPU ${bdf}; at most ${t.maxInstances} fit on one GPU (the type's max instances)`, {
               hint: `ask for ${t.maxInstances} or fewer (vgpuctl types --gpu ${bdf} --all shows each type's MAX)`,

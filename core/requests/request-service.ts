@@ -110,7 +110,7 @@ export class RequestServiceImpl implements RequestService {
       ?? types.find((x) => x.name.toLowerCase().endsWith(`-${key}`));
     if (t === undefined) return;
     const name = t.name.replace(/^NVIDIA\s+/, '');
-    if (req.count > t.maxInstances) {
+    if (t.maxInstances !== undefined && req.count > t.maxInstances) {
       throw new VgpuError(ErrorCode.InvalidArgument, `${req.count} × ${name} asked; at most ${t.maxInstances} fit on one GPU (the type's max instances)`, {
         hint: `ask for ${t.maxInstances} or fewer`, details: { gpu: req.gpu, type: t.name, asked: req.count, maxInstances: t.maxInstances },
       });

@@ -25,6 +25,7 @@ import { AdaPhysicalGpu } from './ada-physical-gpu.js';
 import { Bar0, DeviceState, LAYOUT_MAGIC, LAYOUT_VERSION, Region } from './sim/device-layout.js';
 import { readHeader } from './sim/device-region.js';
 import { readIdentity, readSriov } from './sim/pci-config.js';
+import { setNumVfs } from './sim/sriov-configure.js';
 import { ADA_SIM_TRANSPORT, type AdaSimTransport } from './sim/sim-pci-bus.js';
 
 export const ADA_HAL_ID = 'ada-lovelace';
@@ -88,6 +89,7 @@ export class AdaHal implements Hal {
       });
       const gpu = new AdaPhysicalGpu({
         bdf: device.bdf, arena, config, firmware, memory, channels, logger: log,
+        writeSriovControl: (numVfs) => setNumVfs(arena, board, numVfs),
       });
       log.info('ready', { firmware: firmware.state });
       return gpu;

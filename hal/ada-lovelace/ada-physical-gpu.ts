@@ -21,7 +21,7 @@ const HOST_EVENT_POLL_MS = 20;
 /** What the Ada HAL can do (INTF driver_caps). CE channels and pushbuffers: ada-copy-channel.ts (scrub issue). */
 export const ADA_CAPS: ReadonlySet<HalCapability> = new Set<HalCapability>([
   'gsp-client-alloc', 'rm-alloc', 'chid-alloc', 'fb-mem-alloc', 'fb-mem-bar1-map', 'pf-event-delivery',
-  'chan-mem-map', 'ce-chan-alloc', 'pushbuf-submit',
+  'chan-mem-map', 'ce-chan-alloc', 'pushbuf-submit', 'sriov-configure',
 ]);
 
 export class AdaRegisterWindow implements RegisterWindow {
@@ -54,6 +54,11 @@ export interface AdaPhysicalGpuParts {
   memory: FramebufferMemory;
   channels: ChannelPool;
   logger: Logger;
+  /**
+   * Program NumVFs and VF Enable in the PF's SR-IOV capability (what `pci_enable_sriov`/`pci_disable_sriov` write);
+   * the device's VF config spaces follow (sim/sriov-configure.ts).
+   */
+  writeSriovControl: (numVfs: number) => void;
 }
 
 export class AdaPhysicalGpu implements PhysicalGpu {
@@ -71,6 +76,7 @@ export class AdaPhysicalGpu implements PhysicalGpu {
   private hostEventCursor: number;
   private hostEventTimer: NodeJS.Timeout | null = null;
   private released = false;
+  private readonly writeSriovControl: (numVfs: number) => void;
 
   constructor(p: AdaPhysicalGpuParts) {
     this.bdf = p.bdf;
@@ -81,6 +87,7 @@ export class AdaPhysicalGpu implements PhysicalGpu {
     this.channels = p.channels;
     this.log = p.logger;
     this.registers = new AdaRegisterWindow(p.arena, Region.BAR0_SIZE);
+    this.writeSriovControl = p.writeSriovControl;
     // Events posted before we opened the device are history, not news.
     this.hostEventCursor = hostEventSeq(p.arena);
   }
@@ -115,6 +122,30 @@ export class AdaPhysicalGpu implements PhysicalGpu {
       this.hostListeners.delete(listener);
       if (this.hostListeners.size === 0) this.stopHostEvents();
     };
+  }
+
+  /**
+   * The core driver's sriov_configure: the HAL is the PF's driver here, so it writes the SR-IOV capability itself
+   * and tells its own listeners, as the upstream core driver calls into the vGPU manager (no detour through the
+   * device's host-event ring, which carries what the device or the test harness raises). Range checks are the
+   * caller's (core/manager/sriov-numvfs-abi.ts); this only refuses what the capability cannot hold.
+   */
+  async setNumVfs(numVfs: number): Promise<void> {
+    this.checkOpen();
+    if (!Number.isInteger(numVfs) || numVfs < 0 || numVfs > this.config.totalVfs) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `${this.bdf}: ${String(numVfs)} VFs is outside 0..${this.config.totalVfs}`, {
+        hint: 'pass a count up to TotalVFs', details: { numVfs, totalVfs: this.config.totalVfs },
+      });
+    }
+    this.writeSriovControl(numVfs);
+    this.log.info(`SR-IOV configured: ${numVfs} VFs`);
+    for (const l of [...this.hostListeners]) {
+      try {
+        l({ kind: 'sriov-configure', numVfs });
+      } catch (err) {
+        this.log.error('host event listener threw', { kind: 'sriov-configure', error: (err as Error).message });
+      }
+    }
   }
 
   private pollHostEvents(): void {

@@ -15,6 +15,7 @@ import { planLayoutRequest } from '../../core/layout/plan-layout-request.js';
 import { RequestServiceImpl } from '../../core/requests/request-service.js';
 import { checkValueBounds } from '../../core/validation/bounded-value.js';
 import { frameworkErrorHandler, makeErrorHandler, parseOr, unsupportedMediaType } from './http-errors.js';
+import { addHostRoutes } from './host-routes.js';
 import { LayoutParser } from './layout-parser.js';
 import {
   BODY_LIMITS, BODY_LIMIT_BYTES, MAX_PARAM_LENGTH, assertBody, createBody, destroyQuery, eventsQuery, gpuParams, idParams, layoutBody,
@@ -103,8 +104,10 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     for (const v of vgpus) byState[v.state] = (byState[v.state] ?? 0) + 1;
     return send({
       daemon: 'vgpud', pid: process.pid, uptimeSec: Math.round((Date.now() - started) / 1000),
-      gpus: gpus.map((g) => ({ bdf: g.bdf, name: g.name, state: g.state, policy: g.policy, vgpus: g.vgpus, fb: g.fb })),
+      gpus: gpus.map((g) => ({ bdf: g.bdf, name: g.name, state: g.state, policy: g.policy, backend: g.backend, vgpus: g.vgpus, fb: g.fb })),
       vgpus: { total: vgpus.length, byState },
+      // VFs whose type vgpud did not set, or that changed behind its back: left alone, and shown here.
+      ...(service.unmanagedVfs !== undefined ? { unmanagedVfs: service.unmanagedVfs() } : {}),
       ...(requests.lastRecovery() !== undefined ? { requestRecovery: requests.lastRecovery() } : {}),
       ...(opts.status?.() ?? {}),
     });
@@ -176,7 +179,7 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
         hint: 'send the bytes you would write to the sysfs file, e.g. "0\\n" to clear current_vgpu_type',
       });
     }
-    service.writeVfAttribute(bdf, attr, req.body);
+    await service.writeVfAttribute(bdf, attr, req.body);
     return reply.code(204).send();
   });
 
@@ -229,6 +232,7 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     return reply;
   });
 
+  addHostRoutes(app, service);
   for (const contribute of opts.routes ?? []) await contribute(app);
   await app.ready();
   return { app, streams, layouts };

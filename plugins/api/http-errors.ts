@@ -17,6 +17,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.Config]: 400,
   [ErrorCode.TooLarge]: 413,
   [ErrorCode.MediaType]: 415,
+  [ErrorCode.PermissionDenied]: 403,
   [ErrorCode.NotFound]: 404,
   [ErrorCode.Busy]: 409,
   [ErrorCode.IllegalState]: 409,

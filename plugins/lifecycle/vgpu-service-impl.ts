@@ -1,7 +1,11 @@
 /**
  * VgpuService (core/contracts/vgpu-service.ts) over the core's manager pieces: GPUs come from GpuProbe, each gets
- * a PgpuManager (types, policy, VF ABI) and a GpuLifecycle (create/destroy/events). Bound to TOKENS.VgpuManager by
- * the lifecycle plugin; the control API and metrics call only this.
+ * a PgpuManager (types, policy, VF ABI) and a GpuLifecycle (create/destroy/events). The 'manager' backend
+ * (core/contracts/vgpu-backend.ts): bound to TOKENS.VgpuBackend by the lifecycle plugin, and presented with the
+ * other backends as TOKENS.VgpuManager by the router; the control API and metrics call only that.
+ *
+ * This backend drives the GPU itself, so it knows every fact the contract leaves optional (FB offsets, channel ids,
+ * in-use state, max instances): its own return types say so (Manager*), for callers that hold it directly.
  */
 import { dirname, join } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
@@ -12,8 +16,11 @@ import type { PciDeviceInfo, PhysicalGpu } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type {
-  CreateVgpuRequest, GpuSummary, TypePolicy, VfAttribute, VgpuInfo, VgpuService, VgpuTypeInfo,
+  CreateVgpuRequest, GpuSummary, TypePolicy, VfAttribute, VfInfo, VgpuInfo, VgpuTypeInfo,
 } from '../../core/contracts/vgpu-service.js';
+import type { VgpuBackend } from '../../core/contracts/vgpu-backend.js';
+import { planNumVfs } from '../../core/manager/sriov-numvfs-abi.js';
+import { VfAbiError } from '../../core/manager/vf-abi-error.js';
 import type { JournalGpu, ReconcileReport, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { HalRegistry } from '../../core/hal-registry.js';
 import { GpuProbe, type ProbeFailure } from '../../core/manager/gpu-probe.js';
@@ -25,11 +32,19 @@ import { PgpuManager, type PgpuManagerOptions } from '../../core/manager/pgpu-ma
 import { TOKENS } from '../../core/tokens.js';
 import type { LifecycleTimeouts } from './create-steps.js';
 import { GpuLifecycle } from './gpu-lifecycle.js';
-import { JournalSequenceBlock } from './journal-sequence.js';
+import { JournalSequenceBlock } from '../../core/alloc/journal-sequence-block.js';
 import type { LifecycleConfig } from './lifecycle-config.js';
 import { NO_PLACEMENT } from '../../core/manager/type-policy.js';
 import { profileBytesOf, resolveType, typeDisplay } from './type-catalog.js';
 import type { VgpuRecord } from './vgpu-record.js';
+
+/** What this backend always knows of a GPU, a type and a vGPU (the contract leaves these optional). */
+export type ManagerGpuSummary = GpuSummary & Required<Pick<GpuSummary, 'fb' | 'numVfs'>>;
+export type ManagerTypeInfo = VgpuTypeInfo & Required<Pick<VgpuTypeInfo, 'fbBytes' | 'profileFbBytes' | 'guestFbBytes' | 'maxInstances' | 'heads' | 'maxResolution'>>;
+export type ManagerVgpuInfo = VgpuInfo & Required<Pick<VgpuInfo, 'fb' | 'chids' | 'inUse'>>;
+
+/** The backend name of the userspace manager (config `gpus[].backend`). */
+export const MANAGER_BACKEND = 'manager';
 
 export interface ServiceInitOptions extends Partial<LifecycleConfig> {
   /** Overrides for PgpuManager.create (tests: readFile, strategy). */
@@ -37,7 +52,8 @@ export interface ServiceInitOptions extends Partial<LifecycleConfig> {
 }
 
 @injectable()
-export class VgpuServiceImpl implements VgpuService {
+export class VgpuServiceImpl implements VgpuBackend {
+  readonly backend = MANAGER_BACKEND;
   private readonly gpusByBdf = new Map<string, GpuLifecycle>();
   private readonly log: Logger;
   private nextId = 1;
@@ -226,7 +242,11 @@ export class VgpuServiceImpl implements VgpuService {
 
   // ---- VgpuService ----
 
-  gpus(): GpuSummary[] {
+  bdfs(): string[] {
+    return [...this.gpusByBdf.keys()].map((b) => b.toLowerCase());
+  }
+
+  gpus(): ManagerGpuSummary[] {
     return [...this.gpusByBdf.values()].map((lc) => {
       const g = lc.gpu;
       const s = g.memory.stats();
@@ -235,15 +255,17 @@ export class VgpuServiceImpl implements VgpuService {
         bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId, pciVendorId: g.config.pci.vendorId,
         ...(host !== undefined ? {
           index: host.index, pciSubsystem: { vendorId: host.device.subsystemVendorId, deviceId: host.device.subsystemId },
+          pciClass: host.device.classCode,
         } : {}),
         firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,
+        numVfs: g.vfs().length,
         fb: { total: g.memory.totalBytes, used: s.used, free: s.free, stranded: lc.mgr.policy.strandedBytes(), largestFree: s.largestFree },
         vgpus: lc.records().length,
       };
     });
   }
 
-  types(gpu: string, opts: { all?: boolean } = {}): VgpuTypeInfo[] {
+  types(gpu: string, opts: { all?: boolean } = {}): ManagerTypeInfo[] {
     const lc = this.lifecycle(gpu);
     const policy = lc.mgr.policy;
     const display = typeDisplay(lc.mgr);
@@ -272,24 +294,24 @@ export class VgpuServiceImpl implements VgpuService {
     return opts.all === true ? out : out.filter((t) => t.available > 0);
   }
 
-  list(filter: { gpu?: string } = {}): VgpuInfo[] {
+  list(filter: { gpu?: string } = {}): ManagerVgpuInfo[] {
     const lcs = filter.gpu !== undefined ? [this.lifecycle(filter.gpu)] : [...this.gpusByBdf.values()];
     return lcs.flatMap((lc) => lc.records().map((r) => this.infoOf(lc, r)));
   }
 
-  get(id: string): VgpuInfo {
+  get(id: string): ManagerVgpuInfo {
     const { lc, rec } = this.findRecord(id);
     return this.infoOf(lc, rec);
   }
 
   /** A record's info with its type's profile size next to the guest FB (from the GSP records of the metadata). */
-  private infoOf(lc: GpuLifecycle, rec: VgpuRecord): VgpuInfo {
+  private infoOf(lc: GpuLifecycle, rec: VgpuRecord): ManagerVgpuInfo {
     const info = rec.info();
     const type = lc.mgr.policy.typeById(info.typeId);
     return type === undefined ? info : { ...info, profileFbBytes: profileBytesOf(type, typeDisplay(lc.mgr)) };
   }
 
-  async create(req: CreateVgpuRequest): Promise<VgpuInfo> {
+  async create(req: CreateVgpuRequest): Promise<ManagerVgpuInfo> {
     const lc = this.lifecycle(req.gpu);
     const type = req.type === undefined ? undefined : resolveType(lc.mgr.policy.types, req.type, req.gpu);
     const vf = req.vf ?? this.firstFreeVf(lc, type?.id);
@@ -323,6 +345,43 @@ export class VgpuServiceImpl implements VgpuService {
     if (attr === 'creatable_vgpu_types') return lc.mgr.abi.readCreatable(vf);
     if (attr === 'current_vgpu_type') return lc.mgr.abi.readCurrent(vf);
     throw badAttr(attr);
+  }
+
+  vfs(gpu: string): VfInfo[] {
+    const lc = this.lifecycle(gpu);
+    return lc.gpu.vfs().map((v) => {
+      const rec = lc.byGfid(v.gfid);
+      return {
+        index: v.index, bdf: v.bdf, deviceId: v.deviceId, typeId: lc.mgr.selectionOf(v.index)?.type.id ?? 0,
+        ...(rec !== undefined ? { vgpuId: rec.id } : {}),
+      };
+    });
+  }
+
+  /**
+   * `sriov_numvfs` for a GPU this daemon drives: the kernel's checks (core/manager/sriov-numvfs-abi.ts), then the
+   * HAL's sriov_configure (PhysicalGpu.setNumVfs). Disabling while any VF holds a vGPU is refused with EBUSY: the
+   * upstream RFC has no answer for it (its core driver tears the VFs down under running VMs), so vgpud keeps the
+   * VMs' devices and says why [inference].
+   */
+  async configureVfs(gpu: string, numVfs: number): Promise<void> {
+    const lc = this.lifecycle(gpu);
+    const g = lc.gpu;
+    const action = planNumVfs({
+      gpu, requested: numVfs, current: g.vfs().length, total: g.config.totalVfs, driverCanConfigure: g.setNumVfs !== undefined,
+    });
+    if (action === 'none') return;
+    if (action === 'disable' && lc.records().length > 0) {
+      throw new VfAbiError('EBUSY', `${lc.records().length} VF(s) of ${gpu} hold a vGPU; the VFs cannot be disabled under them`, {
+        hint: 'destroy the vGPUs first (vgpuctl list)', details: { gpu, vgpus: lc.records().map((r) => r.id) },
+      });
+    }
+    await g.setNumVfs!(numVfs);
+    // The VFs past the new count are gone, and with them their type selections (the host-event handler does the
+    // same once its teardown settles; doing it here makes the write's effect visible when it returns).
+    for (const s of lc.mgr.policy.selections()) if (s.vf >= numVfs) lc.mgr.policy.deselect(s.vf);
+    this.log.info('SR-IOV reconfigured', { gpu, numVfs });
+    lc.persistGpu();
   }
 
   writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void {
@@ -409,7 +468,7 @@ export class VgpuServiceImpl implements VgpuService {
       const vf = lc.gpu.vfs().find((v) => v.bdf.toLowerCase() === vfBdf.toLowerCase());
       if (vf !== undefined) return { lc, vf: vf.index };
     }
-    throw new VgpuError(ErrorCode.NotFound, `no VF ${vfBdf} on a managed GPU`, { hint: 'list the GPUs and their VFs', details: { vfBdf } });
+    throw new VgpuError(ErrorCode.NotFound, `no VF ${vfBdf} on a managed GPU`, { hint: 'list the GPUs and their VFs', details: { vfBdf, noSuchVf: true } });
   }
 
   private policyFor(bdf: string): TypePolicy {

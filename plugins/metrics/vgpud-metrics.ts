@@ -26,6 +26,8 @@ export function createVgpudMetrics(service: () => VgpuService, opts: { processMe
     collect() {
       this.reset();
       for (const g of service().gpus()) {
+        // A GPU whose FB the kernel accounts (sysfs backend) has no series here rather than made-up numbers.
+        if (g.fb === undefined) continue;
         this.set({ gpu: g.bdf, kind: 'total' }, Number(g.fb.total));
         this.set({ gpu: g.bdf, kind: 'used' }, Number(g.fb.used));
         this.set({ gpu: g.bdf, kind: 'free' }, Number(g.fb.free));
@@ -65,7 +67,8 @@ export function createVgpudMetrics(service: () => VgpuService, opts: { processMe
     collect() {
       this.reset();
       for (const v of service().list()) {
-        this.set({ vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state, in_use: v.inUse ? '1' : '0' }, 1);
+        // in_use "" where the backend cannot tell (sysfs: the kernel answers EBUSY instead).
+        this.set({ vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state, in_use: v.inUse === undefined ? '' : v.inUse ? '1' : '0' }, 1);
       }
     },
   });
@@ -73,7 +76,7 @@ export function createVgpudMetrics(service: () => VgpuService, opts: { processMe
     name: 'vgpud_vgpu_fb_bytes', help: 'Framebuffer slice of a vGPU in bytes', labelNames: ['vgpu', 'gpu'] as const, registers,
     collect() {
       this.reset();
-      for (const v of service().list()) this.set({ vgpu: v.id, gpu: v.gpu }, Number(v.fb.size));
+      for (const v of service().list()) if (v.fb !== undefined) this.set({ vgpu: v.id, gpu: v.gpu }, Number(v.fb.size));
     },
   });
   new Gauge({
