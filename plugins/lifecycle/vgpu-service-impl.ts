@@ -519,8 +519,10 @@ function withClientHandle(gpu: PhysicalGpu, hClient: number): PhysicalGpu {
 }
 
 function badAttr(attr: string): VgpuError {
-  return new VgpuError(ErrorCode.InvalidArgument, `unknown VF attribute '${attr}'`, {
-    hint: 'use creatable_vgpu_types or current_vgpu_type',
+  // NVIDIA's further attributes (vgpu_params, placement_id, gpu_instance_id) exist on real hosts only; the upstream
+  // ABI this manager serves has the two, so for it they are files that do not exist.
+  return new VfAbiError('ENOENT', `VF attribute '${attr}' does not exist on a GPU vgpud drives (the upstream ABI has creatable_vgpu_types and current_vgpu_type)`, {
+    hint: 'read creatable_vgpu_types or current_vgpu_type', details: { attr },
   });
 }
 

@@ -120,6 +120,7 @@ export class FakeVgpuService implements VgpuService {
   readVfAttribute(vfBdf: string, attr: VfAttribute): string {
     const v = [...this.vgpus.values()].find((x) => x.vfBdf === vfBdf);
     if (attr === 'current_vgpu_type') return `${v?.typeId ?? 0}\n`;
+    if (attr !== 'creatable_vgpu_types') throw new VgpuError(ErrorCode.NotFound, `no ${attr} on this VF`, { hint: 'the fake has the upstream two' });
     return this.types(FAKE_GPU).map((t) => `${t.id} : ${t.name}\n`).join('');
   }
 
