@@ -5,6 +5,7 @@ import type { VgpudPlugin } from '../core/contracts/plugin.js';
 import { createAdaHalPlugin } from '../hal/ada-lovelace/ada-hal-plugin.js';
 import { createApiPlugin } from '../plugins/api/api-plugin.js';
 import { createLifecyclePlugin } from '../plugins/lifecycle/lifecycle-plugin.js';
+import { createSysfsPlugin } from '../plugins/linux-sysfs/sysfs-plugin.js';
 import { createLoggingPlugin } from '../plugins/logging/logging-plugin.js';
 import { createMetricsPlugin } from '../plugins/metrics/metrics-plugin.js';
 import { createMigrationPlugin } from '../plugins/migration/migration-plugin.js';
@@ -19,6 +20,7 @@ export function builtinPlugins(): VgpudPlugin[] {
     createScrubPlugin(),
     createLoggingPlugin(),
     createLifecyclePlugin(),
+    createSysfsPlugin(),
     createRouterPlugin(),
     createApiPlugin(),
     createMetricsPlugin(),
