@@ -118,13 +118,22 @@ export class FakeVgpuService implements VgpuService {
   }
 
   readVfAttribute(vfBdf: string, attr: VfAttribute): string {
+    this.vfOrThrow(vfBdf);
     const v = [...this.vgpus.values()].find((x) => x.vfBdf === vfBdf);
     if (attr === 'current_vgpu_type') return `${v?.typeId ?? 0}\n`;
     if (attr !== 'creatable_vgpu_types') throw new VgpuError(ErrorCode.NotFound, `no ${attr} on this VF`, { hint: 'the fake has the upstream two' });
     return this.types(FAKE_GPU).map((t) => `${t.id} : ${t.name}\n`).join('');
   }
 
+  /** The fake's 32 VFs are 0000:41:01.0 … 0000:41:04.7; another address is no VF of its (as the manager says). */
+  private vfOrThrow(vfBdf: string): void {
+    if (!/^0000:41:0[1-4]\.[0-7]$/.test(vfBdf)) {
+      throw new VgpuError(ErrorCode.NotFound, `no VF ${vfBdf} on a managed GPU`, { hint: 'list the GPUs and their VFs', details: { vfBdf, noSuchVf: true } });
+    }
+  }
+
   writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void {
+    this.vfOrThrow(vfBdf);
     if (attr !== 'current_vgpu_type') {
       throw new VgpuError(ErrorCode.InvalidArgument, `${attr} is read-only`, { hint: 'write current_vgpu_type' });
     }
