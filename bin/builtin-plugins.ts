@@ -12,6 +12,7 @@ import { createMigrationPlugin } from '../plugins/migration/migration-plugin.js'
 import { createRouterPlugin } from '../plugins/router/router-plugin.js';
 import { createScrubPlugin } from '../plugins/scrub/scrub-plugin.js';
 import { createStatePlugin } from '../plugins/state/state-plugin.js';
+import { createSysfsFusePlugin } from '../plugins/sysfs-fuse/sysfs-fuse-plugin.js';
 
 export function builtinPlugins(): VgpudPlugin[] {
   return [
@@ -25,5 +26,6 @@ export function builtinPlugins(): VgpudPlugin[] {
     createApiPlugin(),
     createMetricsPlugin(),
     createMigrationPlugin(),
+    createSysfsFusePlugin(),
   ];
 }

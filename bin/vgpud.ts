@@ -30,6 +30,8 @@ function parseFlags(argv: string[]): DaemonFlags & { spawnSim?: boolean } {
     .addOption(new Option('--log-format <format>', 'log format').choices(['human', 'json']))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']))
     .option('--spawn-sim', 'start a detached vgpu-sim for every process-mode simulated GPU that is not running (npm start)')
+    .option('--sysfs-mount <dir>', 'present the GPUs vgpud drives as a /sys-like tree (bus/pci/devices/…) through FUSE at <dir> (root)')
+    .option('--sysfs-root <dir>', 'sysfs root of the Linux sysfs backend, for hosts where NVIDIA\'s kernel driver owns the GPUs (default /sys)')
     .addHelpText('after', '\nExample:\n  vgpud --socket /tmp/vgpud.sock --state-dir /tmp/vgpud-state\n\nExit codes: 0 clean shutdown, 1 start failure or fatal error, 2 bad command line or config')
     .exitOverride();
   try {

@@ -101,6 +101,35 @@ export function createVgpudMetrics(service: () => VgpuService, opts: { processMe
     },
   });
 
+  new Gauge({
+    name: 'vgpud_unmanaged_vfs',
+    help: 'VFs holding a vGPU type vgpud did not set (reason not-adopted) or that changed behind its back (reason changed); vgpud leaves them alone',
+    labelNames: ['gpu', 'reason'] as const, registers,
+    collect() {
+      this.reset();
+      const counts = new Map<string, { gpu: string; reason: string; n: number }>();
+      for (const u of service().unmanagedVfs?.() ?? []) {
+        const key = `${u.gpu}|${u.reason}`;
+        const c = counts.get(key) ?? { gpu: u.gpu, reason: u.reason, n: 0 };
+        c.n += 1;
+        counts.set(key, c);
+      }
+      for (const c of counts.values()) this.set({ gpu: c.gpu, reason: c.reason }, c.n);
+    },
+  });
+  new Gauge({
+    name: 'vgpud_vf_type_changed',
+    help: 'A VF whose vGPU type is not the one vgpud set (value 1): the vGPU it made, the type it set, the type found (0: cleared)',
+    labelNames: ['gpu', 'vf', 'vgpu', 'expected_type', 'found_type'] as const, registers,
+    collect() {
+      this.reset();
+      for (const u of service().unmanagedVfs?.() ?? []) {
+        if (u.reason !== 'changed') continue;
+        this.set({ gpu: u.gpu, vf: u.vfBdf, vgpu: u.vgpuId ?? '', expected_type: String(u.expectedTypeId ?? ''), found_type: String(u.typeId) }, 1);
+      }
+    },
+  });
+
   const rpcLatency = new Histogram({
     name: 'vgpud_rpc_latency_seconds', help: 'GSP RPC round-trip time (bus event rpc:latency)',
     labelNames: ['gpu', 'fn'] as const, registers,
