@@ -15,4 +15,9 @@ export interface VgpuBackend extends VgpuService {
   readonly backend: string;
   /** The GPUs (PF BDFs, lower case) this backend found and can manage; cheap (no device access). */
   bdfs(): string[];
+  /**
+   * Whether vGPU `id` is this backend's: one it lists, one whose log it keeps after destroy, or one it reports as
+   * changed behind its back (which `get` no longer shows but `destroy` and `logs` still answer for).
+   */
+  hasVgpu(id: string): boolean;
 }

@@ -210,6 +210,11 @@ export interface VgpuService {
    * VfAbiErrors carrying that errno.
    */
   configureVfs?(gpu: string, numVfs: number): Promise<void>;
+  /**
+   * Get GPUs ready to take vGPUs before a layout is applied to them: a GPU with no VFs enabled gets them (as
+   * NVIDIA's sriov-manage -e does), so the layout is planned against the types and VFs it really offers.
+   */
+  prepareGpus?(gpus: readonly string[]): Promise<void>;
   /** VFs with a type vgpud did not set or that was changed behind its back (see UnmanagedVf). */
   unmanagedVfs?(filter?: { gpu?: string }): UnmanagedVf[];
   /** Take over VFs whose type vgpud did not set ('not-adopted'): all of them, a GPU's, or the listed VFs. */

@@ -76,6 +76,26 @@ const sameCounts = (a: Map<number, number>, b: Map<number, number>): boolean => 
   return nz(a) === nz(b);
 };
 
+/**
+ * The GPUs the entries would give at least one vGPU (device-filter and devices only: no type is resolved), so a
+ * backend can get them ready — enable their VFs — before the layout is planned against what they offer.
+ */
+export function gpusNeedingVgpus(entries: readonly LayoutEntry[], gpus: readonly GpuSummary[]): string[] {
+  const out = new Set<string>();
+  const indexed = indexedGpus(gpus);
+  for (const entry of entries) {
+    const wants = Object.values(entry['vgpu-devices']).some((n) => n > 0);
+    const filters = filtersOf(entry);
+    for (const g of indexed) {
+      if (!selects(entry, filters, g)) continue;
+      // The last entry that selects a GPU decides it, as in expandLayout.
+      if (wants) out.add(g.gpu.bdf);
+      else out.delete(g.gpu.bdf);
+    }
+  }
+  return [...out];
+}
+
 /** Expand `entries` (of config `config`) against the GPUs of `snap`. */
 export function expandLayout(config: string, entries: readonly LayoutEntry[], snap: LayoutSnapshot): ExpandedLayout {
   const desired: DesiredLayout = new Map();

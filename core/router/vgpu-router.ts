@@ -94,6 +94,10 @@ export class VgpuRouter implements VgpuService {
     return this.backendOfVgpu(id).get(id);
   }
 
+  hasVgpu(id: string): boolean {
+    return this.backends.some((b) => b.hasVgpu(id));
+  }
+
   create(req: CreateVgpuRequest): Promise<VgpuInfo> {
     return this.backendOf(req.gpu).create(req);
   }
@@ -121,7 +125,7 @@ export class VgpuRouter implements VgpuService {
   }
 
   logs(id: string, lines?: number): string[] {
-    return this.backendOfVgpu(id, true).logs(id, lines);
+    return this.backendOfVgpu(id).logs(id, lines);
   }
 
   vfs(gpu: string): VfInfo[] {
@@ -134,6 +138,13 @@ export class VgpuRouter implements VgpuService {
     const b = this.backendOf(gpu);
     if (b.configureVfs === undefined) throw unsupported(b, 'configuring SR-IOV');
     return b.configureVfs(gpu, numVfs);
+  }
+
+  async prepareGpus(gpus: readonly string[]): Promise<void> {
+    for (const b of this.backends) {
+      const mine = gpus.filter((g) => this.assignments().get(g.toLowerCase()) === b);
+      if (mine.length > 0 && b.prepareGpus !== undefined) await b.prepareGpus(mine);
+    }
   }
 
   unmanagedVfs(filter?: { gpu?: string }): UnmanagedVf[] {
@@ -167,18 +178,11 @@ export class VgpuRouter implements VgpuService {
     return (exact ?? this.choices.find((c) => c.bdf === undefined))?.backend;
   }
 
-  /** The backend holding vGPU `id` (asked in plugin order: ids never repeat across backends). */
-  private backendOfVgpu(id: string, includeRetired = false): VgpuBackend {
-    for (const b of this.backends) {
-      try {
-        if (includeRetired) b.logs(id, 0);
-        else b.get(id);
-        return b;
-      } catch (e) {
-        if (!isVgpuError(e, ErrorCode.NotFound)) throw e;
-      }
-    }
-    throw new VgpuError(ErrorCode.NotFound, `no vGPU ${id}`, { hint: 'list the vGPUs for their ids', details: { id } });
+  /** The backend holding vGPU `id` (ids never repeat across backends: they share one sequence). */
+  private backendOfVgpu(id: string): VgpuBackend {
+    const b = this.backends.find((x) => x.hasVgpu(id));
+    if (b === undefined) throw new VgpuError(ErrorCode.NotFound, `no vGPU ${id}`, { hint: 'list the vGPUs for their ids', details: { id } });
+    return b;
   }
 
   /** Run `fn` on the backend that has VF `vfBdf` (each answers VGPU_ENOENT for a VF it does not have). */

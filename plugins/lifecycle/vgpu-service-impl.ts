@@ -299,6 +299,10 @@ export class VgpuServiceImpl implements VgpuBackend {
     return lcs.flatMap((lc) => lc.records().map((r) => this.infoOf(lc, r)));
   }
 
+  hasVgpu(id: string): boolean {
+    return [...this.gpusByBdf.values()].some((lc) => lc.record(id) !== undefined || lc.retiredRecord(id) !== undefined);
+  }
+
   get(id: string): ManagerVgpuInfo {
     const { lc, rec } = this.findRecord(id);
     return this.infoOf(lc, rec);
@@ -356,6 +360,14 @@ export class VgpuServiceImpl implements VgpuBackend {
         ...(rec !== undefined ? { vgpuId: rec.id } : {}),
       };
     });
+  }
+
+  /** A GPU a layout is about to give vGPUs gets all its VFs when it has none (as sriov-manage -e would). */
+  async prepareGpus(gpus: readonly string[]): Promise<void> {
+    for (const bdf of gpus) {
+      const g = this.lifecycle(bdf).gpu;
+      if (g.vfs().length === 0 && g.setNumVfs !== undefined) await this.configureVfs(bdf, g.config.totalVfs);
+    }
   }
 
   /**

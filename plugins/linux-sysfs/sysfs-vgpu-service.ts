@@ -125,6 +125,11 @@ export class SysfsVgpuService implements VgpuBackend {
     const lists = this.freeVfLists(pf);
     const counts = new Map<number, number>();
     for (const l of lists) for (const id of l.ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+    const now = this.readPfNow(pf);
+    if (now !== undefined && now.numVfs === 0 && this.o.config.enableVfs) {
+      // No VFs yet: a create (or a layout) enables all of them first, so each known type may get at most that many.
+      for (const t of this.catalog.types(pf.bdf)) counts.set(t.id, now.totalVfs);
+    }
     const out = this.catalog.types(pf.bdf).map((t): VgpuTypeInfo => {
       const profile = nominalProfileBytes(t.name);
       return {
@@ -138,6 +143,10 @@ export class SysfsVgpuService implements VgpuBackend {
   list(filter: { gpu?: string } = {}): VgpuInfo[] {
     const pf = filter.gpu !== undefined ? this.pf(filter.gpu) : undefined;
     return this.managedNow().filter((r) => pf === undefined || r.gpu === pf.bdf).map((r) => this.infoOf(r));
+  }
+
+  hasVgpu(id: string): boolean {
+    return this.o.journal.record(id) !== undefined || this.lines.has(id);
   }
 
   get(id: string): VgpuInfo {
@@ -347,6 +356,11 @@ export class SysfsVgpuService implements VgpuBackend {
     throw new VgpuError(ErrorCode.InvalidArgument, `${gpu} is driven by NVIDIA's kernel driver, whose own setting decides its vGPU type policy`, {
       hint: 'change it with the driver\'s tools (nvidia-smi vgpu), then tell vgpud with gpus[].policy in its config', details: { gpu },
     });
+  }
+
+  /** Enable the VFs of those GPUs that have none (a layout is about to give them vGPUs). */
+  async prepareGpus(gpus: readonly string[]): Promise<void> {
+    for (const g of gpus) await this.ensureVfs(this.pf(g));
   }
 
   /** `sriov_numvfs` of a PF; refused (EBUSY) while a VF that would go holds a vGPU vgpud manages. */

@@ -52,46 +52,8 @@ export async function createHarness(prefix: string): Promise<Harness> {
       return h.daemon;
     },
     ctl: (...args) => ctl(socket, ...args),
-    http: (method, path, body, agent) => new Promise((r, j) => {
-      const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const req = request({
-        socketPath: socket, path, method, ...(agent !== undefined ? { agent } : {}),
-        headers: data === undefined ? {} : { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', 'content-length': Buffer.byteLength(data) },
-      }, (res) => {
-        let b = '';
-        res.on('data', (c: Buffer) => { b += c.toString(); });
-        res.on('end', () => r({ status: res.statusCode ?? 0, body: b }));
-      });
-      req.on('error', j);
-      if (data !== undefined) req.write(data);
-      req.end();
-    }),
-    async waitEvent(match, timeoutMs = 20_000) {
-      let onReady!: () => void;
-      const ready = new Promise<void>((r) => { onReady = r; });
-      const event = new Promise<Record<string, unknown>>((resolveEvent, reject) => {
-        const req = request({ socketPath: socket, path: '/v1/events?events=vgpu:step,vgpu:state', method: 'GET' }, (res) => {
-          let buf = '';
-          const timer = setTimeout(() => { req.destroy(); reject(new Error('no matching event in time')); }, timeoutMs);
-          res.on('data', (c: Buffer) => {
-            buf += c.toString();
-            let nl;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl);
-              buf = buf.slice(nl + 1);
-              if (line.trim() === '') continue;
-              const e = JSON.parse(line) as { event: string; data: Record<string, unknown> };
-              if (e.event === 'stream:open') { onReady(); continue; }
-              if (match(e)) { clearTimeout(timer); req.destroy(); resolveEvent(e.data); return; }
-            }
-          });
-          res.on('error', () => {});
-        });
-        req.on('error', () => {});
-        req.end();
-      });
-      return { ready, event };
-    },
+    http: (method, path, body, agent) => httpOn(socket, method, path, body, agent),
+    waitEvent: (match, timeoutMs) => waitEventOn(socket, match, timeoutMs),
     async close() {
       if (h.daemon !== undefined && h.daemon.proc.exitCode === null && h.daemon.proc.signalCode === null) {
         h.daemon.proc.kill('SIGKILL');
@@ -102,6 +64,53 @@ export async function createHarness(prefix: string): Promise<Harness> {
     },
   };
   return h;
+}
+
+/** One HTTP request to the control API on `socket` (a string body is sent as text/plain, anything else as JSON). */
+export function httpOn(socket: string, method: string, path: string, body?: unknown, agent?: Agent): Promise<{ status: number; body: string }> {
+  return new Promise((r, j) => {
+    const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const req = request({
+      socketPath: socket, path, method, ...(agent !== undefined ? { agent } : {}),
+      headers: data === undefined ? {} : { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', 'content-length': Buffer.byteLength(data) },
+    }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => { b += c.toString(); });
+      res.on('end', () => r({ status: res.statusCode ?? 0, body: b }));
+    });
+    req.on('error', j);
+    if (data !== undefined) req.write(data);
+    req.end();
+  });
+}
+
+/** Wait for the first bus event on `socket`'s /v1/events that matches; resolves with it (the stream is closed). */
+export async function waitEventOn(socket: string, match: (e: { event: string; data: Record<string, unknown> }) => boolean, timeoutMs = 20_000):
+  Promise<{ ready: Promise<void>; event: Promise<Record<string, unknown>> }> {
+  let onReady!: () => void;
+  const ready = new Promise<void>((r) => { onReady = r; });
+  const event = new Promise<Record<string, unknown>>((resolveEvent, reject) => {
+    const req = request({ socketPath: socket, path: '/v1/events?events=vgpu:step,vgpu:state', method: 'GET' }, (res) => {
+      let buf = '';
+      const timer = setTimeout(() => { req.destroy(); reject(new Error('no matching event in time')); }, timeoutMs);
+      res.on('data', (c: Buffer) => {
+        buf += c.toString();
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim() === '') continue;
+          const e = JSON.parse(line) as { event: string; data: Record<string, unknown> };
+          if (e.event === 'stream:open') { onReady(); continue; }
+          if (match(e)) { clearTimeout(timer); req.destroy(); resolveEvent(e.data); return; }
+        }
+      });
+      res.on('error', () => {});
+    });
+    req.on('error', () => {});
+    req.end();
+  });
+  return { ready, event };
 }
 
 /** Run the real `vgpuctl` against `socket`; resolves with its exit code and output (never rejects). */

@@ -19,7 +19,7 @@ afterEach(() => { for (const k of kernels.splice(0)) k.cleanup(); });
 /** The in-memory fake as the 'manager' backend. */
 function managerBackend(): VgpuBackend & FakeVgpuService {
   const f = new FakeVgpuService() as VgpuBackend & FakeVgpuService;
-  Object.assign(f, { backend: 'manager', bdfs: () => [FAKE_GPU] });
+  Object.assign(f, { backend: 'manager', bdfs: () => [FAKE_GPU], hasVgpu: (id: string) => f.vgpus.has(id) || f.logLines.has(id) });
   return f;
 }
 
