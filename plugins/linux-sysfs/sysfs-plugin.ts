@@ -4,7 +4,9 @@
  * `nvidia` with SR-IOV under `plugins.linux-sysfs.root` (default /sys) and settles its journal against them at start.
  * On a machine without such GPUs it finds none and costs nothing (no timers, no watches).
  */
+import { resolve, sep } from 'node:path';
 import { ContainerModule } from 'inversify';
+import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import { JournalSequenceBlock } from '../../core/alloc/journal-sequence-block.js';
 import type { VgpudConfig } from '../../core/config/config-schema.js';
 import type { EventBus } from '../../core/contracts/events.js';
@@ -44,8 +46,10 @@ export function createSysfsPlugin(opts: SysfsPluginOptions = {}): VgpudPlugin {
       // Ids come from the daemon's one never-repeating sequence, shared with the userspace manager.
       const ids = vgpuJournal !== undefined ? await JournalSequenceBlock.create(vgpuJournal, 'vgpu-id', 16) : undefined;
       let next = 1;
+      const sysfsConfig = parseSysfsConfig(ctx.config);
+      refuseOwnMount(sysfsConfig.root, config);
       service = new SysfsVgpuService({
-        config: parseSysfsConfig(ctx.config), logger: ctx.logger, journal, bus: c.get<EventBus>(TOKENS.EventBus),
+        config: sysfsConfig, logger: ctx.logger, journal, bus: c.get<EventBus>(TOKENS.EventBus),
         newId: async () => `vgpu-${ids !== undefined ? await ids.takeAsync() : next++}`,
         policy: (bdf) => (config.gpus.find((g) => g.bdf?.toLowerCase() === bdf) ?? config.gpus.find((g) => g.bdf === undefined))?.policy ?? 'homogeneous',
         ...(opts.io !== undefined ? { io: opts.io } : {}),
@@ -53,6 +57,23 @@ export function createSysfsPlugin(opts: SysfsPluginOptions = {}): VgpudPlugin {
       await service.init();
     },
   };
+}
+
+/**
+ * The backend reads sysfs synchronously (as the contract's queries are); a root served by this same process's FUSE
+ * presenter would wait for an answer only this process can give. Refuse that up front.
+ */
+function refuseOwnMount(root: string, config: Readonly<VgpudConfig>): void {
+  const section = (config.plugins as Record<string, unknown>)['sysfs-fuse'] as { mount?: unknown } | undefined;
+  if (typeof section?.mount !== 'string') return;
+  const mount = resolve(section.mount);
+  const r = resolve(root);
+  if (r === mount || r.startsWith(`${mount}${sep}`)) {
+    throw new VgpuError(ErrorCode.Config, `plugins.linux-sysfs.root ${r} is inside this daemon's own sysfs mount ${mount}`, {
+      hint: 'point the sysfs backend of a SECOND vgpud at the mount (docs/real-hosts.md), or leave the root at /sys',
+      details: { root: r, mount },
+    });
+  }
 }
 
 export default createSysfsPlugin();
