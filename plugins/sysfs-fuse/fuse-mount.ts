@@ -94,12 +94,12 @@ export async function mountFuse(dir: string, opts: { source?: string } = {}): Pr
 
 /**
  * Unmount and make sure the connection ends (so a reader blocked in read(2) gets ENODEV): a plain unmount ends it;
- * a busy mount (a shell inside it, an open file) is unmounted lazily and its connection aborted. Resolves true when
- * the connection is known to have ended.
+ * a busy mount (a shell inside it, an open file) is unmounted lazily and its connection aborted. 'lazy' means the
+ * abort could not be written: the connection lives on until its last open file closes.
  */
-export async function unmountFuse(m: Pick<FuseMount, 'dir' | 'connection'>): Promise<boolean> {
-  if (await unmountPath(m.dir)) return true;
-  return abortConnection(m.connection);
+export async function unmountFuse(m: Pick<FuseMount, 'dir' | 'connection'>): Promise<'unmounted' | 'aborted' | 'lazy'> {
+  if (await unmountPath(m.dir)) return 'unmounted';
+  return (await abortConnection(m.connection)) ? 'aborted' : 'lazy';
 }
 
 /** true: unmounted for good; false: only lazily (the connection lives while files are open). */

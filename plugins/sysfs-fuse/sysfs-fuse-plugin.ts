@@ -53,9 +53,10 @@ export function createSysfsFusePlugin(): VgpudPlugin {
       if (mount === undefined) return;
       const m = mount;
       mount = undefined;
-      const ended = await unmountFuse(m);
-      if (!ended) ctx.logger.warn('the sysfs mount was busy: unmounted lazily, its connection could not be aborted', { mount: m.dir });
-      await session?.stop(ended);
+      const how = await unmountFuse(m);
+      if (how === 'aborted') ctx.logger.warn('the sysfs mount was busy: unmounted lazily and its connection aborted (open files now fail)', { mount: m.dir });
+      if (how === 'lazy') ctx.logger.warn('the sysfs mount was busy: unmounted lazily; its connection could not be aborted', { mount: m.dir });
+      await session?.stop(how !== 'lazy');
       session = undefined;
       const { closeSync } = await import('node:fs');
       try { closeSync(m.fd); } catch { /* closed with the session already */ }

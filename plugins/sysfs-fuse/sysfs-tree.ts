@@ -105,10 +105,14 @@ export class SysfsTree implements FuseTree {
 
   // ---- the layout ----
 
+  /** The GPUs vgpud drives itself (those the kernel drives have their own sysfs). */
+  private presented(): GpuSummary[] {
+    return this.service.gpus().filter((g) => g.backend !== KERNEL_BACKEND);
+  }
+
   private devices(): Map<string, Device> {
     const out = new Map<string, Device>();
-    for (const gpu of this.service.gpus()) {
-      if (gpu.backend === KERNEL_BACKEND) continue;
+    for (const gpu of this.presented()) {
       const vfs = this.service.vfs?.(gpu.bdf) ?? [];
       out.set(gpu.bdf.toLowerCase(), { kind: 'pf', gpu, vfs });
       for (const vf of vfs) out.set(vf.bdf.toLowerCase(), { kind: 'vf', gpu, vf });
@@ -129,7 +133,7 @@ export class SysfsTree implements FuseTree {
       if (parts.length === 1) return dir(() => [DRIVER]);
       if (b !== DRIVER) return undefined;
       if (parts.length === 2) return dir(() => ['version']);
-      if (parts.length === 3 && c === 'version') return { kind: 'file', attr: { perm: 0o444, read: () => `${this.service.gpus()[0]?.firmwareVersion ?? ''}\n` } };
+      if (parts.length === 3 && c === 'version') return { kind: 'file', attr: { perm: 0o444, read: () => `${this.presented()[0]?.firmwareVersion ?? ''}\n` } };
       return undefined;
     }
     if (a !== 'bus') return undefined;

@@ -3,8 +3,8 @@
 // answer is the VgpuService's own text or errno. Skipped, with the reason, where FUSE cannot be mounted.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventBus } from '../../../core/contracts/events.js';
@@ -123,5 +123,37 @@ describe('the sysfs tree through FUSE', { skip }, () => {
     assert.match(range.err, /Numerical result out of range/);
     assert.equal((await sh(`echo 0 > ${dev}/${BDF}/sriov_numvfs && cat ${dev}/${BDF}/sriov_numvfs && ls ${dev}`)).out, `0\n${BDF}\n`);
     assert.equal((await sh(`echo 0x4 > ${dev}/${BDF}/sriov_numvfs && ls ${dev} | wc -l`)).out.trim(), '5', 'base 0: "0x4" is 4');
+  });
+});
+
+describe('stopping the presenter while a process holds a file of the tree open', { skip }, () => {
+  it('unmounts lazily and aborts the connection: the stop completes, the holder gets ENOTCONN, no mount is left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vgpud-fuse-busy-'));
+    const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 2 }], rpcTimeoutMs: 2000 });
+    const tc = await createTestContainer({
+      plugins: [
+        createMockHalPlugin(mock),
+        createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: readMeta(metadata()) }) } }),
+        createRouterPlugin(), createSysfsFusePlugin(),
+      ],
+      config: { plugins: { 'sysfs-fuse': { mount: dir } } },
+      start: false,
+    });
+    tc.container.get<EventBus>(TOKENS.EventBus).on('gpu:probed', (e) => { answerManagerControls(mock.gpu(e.gpu)); FakePluginTasks.install(mock.gpu(e.gpu)); });
+    await tc.host.start();
+    const file = join(dir, 'bus/pci/devices', BDF, 'sriov_totalvfs');
+    // The holder opens the file, says so, and waits on its stdin; then reads the file again through its descriptor.
+    const holder = spawn('bash', ['-c', `exec 3< "${file}"; echo ready; read -r _; cat <&3 2>&1; echo "exit $?"`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    await new Promise<void>((r) => holder.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('ready')) r(); }));
+    const stopped = await tc.stop();
+    assert.deepEqual(stopped.failed, []);
+    assert.ok(tc.logger.lines.some((l) => /busy: unmounted lazily/.test(l.message)), 'the busy unmount is reported');
+    const done = new Promise<void>((r) => holder.on('close', () => r()));
+    holder.stdin.end('go\n');
+    await done;
+    assert.match(out, /Transport endpoint is not connected|Software caused connection abort|No such device/);
+    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), false, 'nothing is left mounted');
+    rmSync(dir, { recursive: true, force: true });
   });
 });
