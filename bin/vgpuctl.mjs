@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Launcher: registers tsx's ESM loader so the TypeScript sources run without a build step.
-import { register } from 'tsx/esm/api';
+// The CLI: dist/bin/vgpuctl.js when the build is up to date, else bin/vgpuctl.ts through tsx (bin/runtime/launch.mjs).
+import { launch } from './runtime/launch.mjs';
 
-register();
-await import('./vgpuctl.ts');
+await launch('bin/vgpuctl');

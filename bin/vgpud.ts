@@ -9,27 +9,31 @@ import 'reflect-metadata';
 import { Command, CommanderError, Option } from 'commander';
 import { createContainer, type CreatedContainer } from '../core/container.js';
 import { ErrorCode, isVgpuError } from '../core/contracts/exceptions.js';
+import type { EventBus } from '../core/contracts/events.js';
 import type { VgpuService } from '../core/contracts/vgpu-service.js';
 import { createLogger, type RootLogger } from '../core/logging/create-logger.js';
 import { TOKENS } from '../core/tokens.js';
 import { builtinPlugins } from './builtin-plugins.js';
 import { bytes, table } from './cli/format.js';
 import { daemonConfig, type DaemonFlags } from './daemon/daemon-config.js';
-import { ensureSims, processModeSims } from './daemon/ensure-sim.js';
+import { ensureSims, processModeSims, respawnSims } from './daemon/ensure-sim.js';
 import { applyReload } from './daemon/reload-config.js';
 import { createNotifier } from './daemon/sd-notify.js';
 import { ignoreClosedPipe } from './cli/closed-pipe.js';
 import { toJsonValue } from '../plugins/api/to-json.js';
+import { SYSTEM_SIM_DIR } from '../hal/ada-lovelace/sim/sim-descriptor.js';
 
 function parseFlags(argv: string[]): DaemonFlags & { spawnSim?: boolean } {
   const program = new Command('vgpud')
-    .description('vGPU daemon: splits NVIDIA GPUs into SR-IOV vGPUs; runs one simulated RTX 6000 Ada without --config')
+    .description('vGPU daemon: splits NVIDIA GPUs into SR-IOV vGPUs. Without --config it runs one simulated RTX 6000 Ada '
+      + `and starts its vgpu-sim process when none is running (device files in $VGPUD_SIM_DIR, default ${SYSTEM_SIM_DIR})`)
     .option('--config <file>', 'YAML/JSON config (see docs/vgpud.example.yaml)')
     .option('--socket <path>', 'control socket (default $XDG_RUNTIME_DIR/vgpud.sock or /tmp/vgpud-$UID.sock; /run/vgpud/vgpud.sock as root)')
     .option('--state-dir <dir>', 'journal directory (default ~/.local/state/vgpud; /var/lib/vgpud as root)')
     .addOption(new Option('--log-format <format>', 'log format').choices(['human', 'json']))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']))
-    .option('--spawn-sim', 'start a detached vgpu-sim for every process-mode simulated GPU that is not running (npm start)')
+    .option('--spawn-sim', 'start a detached vgpu-sim for every process-mode simulated GPU that is not running (the default without --config)')
+    .option('--no-spawn-sim', 'never start a simulator: attach only to vgpu-sim processes already running')
     .option('--sysfs-mount <dir>', 'present the GPUs vgpud drives as a /sys-like tree (bus/pci/devices/…) through FUSE at <dir> (root)')
     .option('--sysfs-root <dir>', 'sysfs root of the Linux sysfs backend, for hosts where NVIDIA\'s kernel driver owns the GPUs (default /sys)')
     .addHelpText('after', '\nExample:\n  vgpud --socket /tmp/vgpud.sock --state-dir /tmp/vgpud-state\n\nExit codes: 0 clean shutdown, 1 start failure or fatal error, 2 bad command line or config')
@@ -101,8 +105,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   try {
-    if (flags.spawnSim === true) await ensureSims(processModeSims(config), logger.child({ component: 'sim' }));
+    // The built-in config is one simulated GPU: bare `vgpud` must work like `npm start`, so it starts that GPU's
+    // simulator when none runs. With a config file the operator says so (--spawn-sim), or runs vgpu-sim as a service.
+    if (flags.spawnSim ?? flags.config === undefined) await ensureSims(processModeSims(config), logger.child({ component: 'sim' }));
     created = await createContainer({ config, logger, plugins: builtinPlugins() });
+    if (flags.spawnSim === true) respawnSims(processModeSims(config), created.container.get<EventBus>(TOKENS.EventBus), logger.child({ component: 'sim' }));
     await created.host.start();
   } catch (e) {
     logger.error('vgpud failed to start', { error: e });
@@ -159,7 +166,10 @@ function statusTable(service: VgpuService | undefined): string {
 }
 
 function printFatal(e: unknown): void {
-  if (isVgpuError(e)) process.stderr.write(`vgpud: ${e.message}\n  hint: ${e.hint}\n`);
+  // A plugin that failed to start wraps the real error: its hint is the one that says what to do (e.g. the chmod).
+  const cause = isVgpuError(e) ? e.cause : undefined;
+  if (isVgpuError(e) && isVgpuError(cause)) process.stderr.write(`vgpud: ${e.message}\n  hint: ${cause.hint}\n`);
+  else if (isVgpuError(e)) process.stderr.write(`vgpud: ${e.message}\n  hint: ${e.hint}\n`);
   else process.stderr.write(`vgpud: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
 }
 

@@ -20,6 +20,7 @@ import { ALL_PLUGINS, type VgpudConfig } from './config/config-schema.js';
 import { validatePlugin } from './plugin-manifest.js';
 import { resolvePluginOrder } from './plugin-order.js';
 import { withTimeout } from './with-timeout.js';
+import { ensureTypeScriptLoader } from './runtime/typescript-loader.js';
 
 export interface PluginHostOptions {
   /** Built-in plugins, in the order the caller prefers when dependencies leave a choice. */
@@ -202,6 +203,7 @@ export class PluginHost {
     const abs = isAbsolute(path) ? path : resolve(this.opts.baseDir ?? process.cwd(), path);
     let mod: { default?: unknown };
     try {
+      if (/\.[cm]?ts$/.test(abs)) await ensureTypeScriptLoader(); // a .ts plugin also loads into the compiled daemon
       mod = (await import(pathToFileURL(abs).href)) as { default?: unknown };
     } catch (cause) {
       throw new VgpuError(ErrorCode.Config, `cannot load plugin module ${abs}: ${errorText(cause)}`, {

@@ -3,15 +3,16 @@
  * rename), so a daemon starting while a build runs never reads half a file.
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
+import { assetPath } from '../core/runtime/package-root.js';
 import { computeFileCrc, metadataFileName } from '../core/metadata/metadata-format.js';
 import { buildMetadata } from '../core/metadata/metadata-writer.js';
 import { loadCatalog } from './compile-catalog.js';
 
-/** metadata/ada.yaml */
-export const DEFAULT_CATALOG_PATH = resolve(import.meta.dirname, 'ada.yaml');
-/** metadata/out/ (git-ignored) */
-export const DEFAULT_OUT_DIR = resolve(import.meta.dirname, 'out');
+/** metadata/ada.yaml at the package root (a data file: found the same way from the sources and from dist/). */
+export const DEFAULT_CATALOG_PATH = assetPath('metadata', 'ada.yaml');
+/** metadata/out/ at the package root (git-ignored) */
+export const DEFAULT_OUT_DIR = assetPath('metadata', 'out');
 
 export interface CompiledFile {
   path: string;

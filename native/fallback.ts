@@ -20,8 +20,9 @@
  * time slices on the event loop and yield between slices with setImmediate; the slice size adapts to the measured
  * throughput (first-touch pages fill at ~2 GB/s, touched pages at ~40 GB/s).
  */
+import { cpus } from 'node:os';
 import { ErrorCode, VgpuError } from '../core/contracts/exceptions.js';
-import type { CreateArenaOptions, NativeOps, SharedArena, WaitResult } from './native-ops.js';
+import type { CreateArenaOptions, KernelReport, NativeOps, SharedArena, WaitResult } from './native-ops.js';
 import {
   MAX_WINDOW, checkAlign, checkArenaSize, checkClosed, checkPageSize, checkPattern, checkRange, checkWindowLength,
 } from './arena-checks.js';
@@ -318,6 +319,26 @@ export const fallbackOps: NativeOps = {
   memsetFloor(buf: Buffer, byte: number): void {
     // Buffer.fill with one byte is a single memset in Node's C++: the same floor the addon measures.
     buf.fill(byte & 0xff);
+  },
+
+  fillFloor(buf: Buffer, pattern: number): void {
+    if (buf.byteOffset % 4 !== 0 || buf.length % 4 !== 0) {
+      throw jsError(ErrorCode.NativeAlign, 'fillFloor: the buffer must start and end on a 4-byte boundary', 'pass a 4-aligned window');
+    }
+    // TypedArray.fill over 32-bit units: V8's own fill loop, the floor a JS fill can reach.
+    new Uint32Array(buf.buffer, buf.byteOffset, buf.length / 4).fill(pattern >>> 0);
+  },
+
+  kernels(): KernelReport {
+    const cpu = cpus()[0];
+    return {
+      cpu: { arch: process.arch, vendor: '', brand: cpu?.model ?? '', family: 0, model: 0, stepping: 0, features: [], llcBytes: 0, llcLevel: 0 },
+      fill: { small: 'typed-array', large: 'typed-array', streamThreshold: 0 },
+      pageHash: 'typescript',
+      bufferHash: 'typescript',
+      available: { fill: ['typed-array'], pageHash: ['typescript'], bufferHash: ['typescript'] },
+      overridden: false,
+    };
   },
 
   hashBuffers(parts: readonly Uint8Array[]): bigint {

@@ -7,11 +7,9 @@
  * NativeArena turns that into the bigint SharedArena interface and VgpuErrors with hints.
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { assetPath } from '../core/runtime/package-root.js';
 import { ErrorCode, VgpuError } from '../core/contracts/exceptions.js';
-import type { ArenaBacking, CreateArenaOptions, NativeOps, SharedArena, WaitResult } from './native-ops.js';
+import type { ArenaBacking, CreateArenaOptions, KernelReport, NativeOps, SharedArena, WaitResult } from './native-ops.js';
 import {
   checkAlign, checkArenaSize, checkPageSize, checkPattern, checkRange, checkWindowLength,
 } from './arena-checks.js';
@@ -35,6 +33,13 @@ interface RawArena {
 interface RawAddon {
   Arena: new (kind: 'memfd' | 'file' | 'open', size: number, path?: string) => RawArena;
   memsetFloor(buf: Buffer, byte: number): void;
+  /** Absent from an addon built before run-time kernel selection (then the report says so). */
+  fillFloor?(buf: Buffer, pattern: number): void;
+  /** fillFloor on one helper thread at the job threads' priority (bench:scrub's floor). */
+  libcFillJob?(buf: Buffer, pattern: number): Promise<void>;
+  kernels?(): KernelReport;
+  /** Pin kernels for benchmarks and tests ('auto' or null resets a key); throws VGPU_EINVAL for a kernel the CPU lacks. */
+  setKernels?(choice: Partial<Record<'fill' | 'pageHash' | 'bufferHash', string | null> & { streamThreshold: number | 'auto' | null }>): KernelReport;
   /** Absent from an addon built before it was added (then the TS function stands in). */
   hashBuffers?(parts: readonly Uint8Array[]): bigint;
   sdNotify(state: string): boolean;
@@ -158,6 +163,12 @@ export class NativeArena implements SharedArena {
   }
 }
 
+function staleAddon(what: string): VgpuError {
+  return new VgpuError(ErrorCode.IllegalState, `${what}: the native addon was built before this entry point existed`, {
+    hint: 'rebuild it: npm run build:native',
+  });
+}
+
 class AddonOps implements NativeOps {
   readonly kind = 'native' as const;
   constructor(private readonly addon: RawAddon) {}
@@ -195,6 +206,18 @@ class AddonOps implements NativeOps {
     wrap(() => this.addon.memsetFloor(buf, byte));
   }
 
+  fillFloor(buf: Buffer, pattern: number): void {
+    const f = this.addon.fillFloor;
+    if (f === undefined) throw staleAddon('fillFloor');
+    wrap(() => f(buf, pattern));
+  }
+
+  kernels(): KernelReport {
+    const f = this.addon.kernels;
+    if (f === undefined) throw staleAddon('kernels');
+    return wrap(() => f());
+  }
+
   hashBuffers(parts: readonly Uint8Array[]): bigint {
     const f = this.addon.hashBuffers;
     // A stale build without the entry: same values from the TS function (npm run build:native makes it fast).
@@ -206,15 +229,9 @@ class AddonOps implements NativeOps {
   }
 }
 
-/** The folder holding binding.gyp (native/), from native/index.ts under tsx or dist/native/index.js after tsc. */
+/** The folder holding binding.gyp (native/ at the package root), from the sources under tsx or from dist/ alike. */
 function nativeDir(): string {
-  if (process.env.VGPUD_NATIVE_PATH) return process.env.VGPUD_NATIVE_PATH;
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (let d = here; d !== dirname(d); d = dirname(d)) {
-    if (existsSync(join(d, 'binding.gyp'))) return d;
-    if (existsSync(join(d, 'native', 'binding.gyp'))) return join(d, 'native');
-  }
-  return here;
+  return process.env.VGPUD_NATIVE_PATH || assetPath('native');
 }
 
 interface WarnLogger {

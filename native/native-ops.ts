@@ -60,6 +60,37 @@ export interface SharedArena {
   close(): void;
 }
 
+/**
+ * Which store/hash loops this implementation runs and why — the CPU as cpuid reports it, and the kernels chosen from
+ * it at run time (native/src/kernels.h; docs/reference/cpu-kernels.md). For logs and benchmarks; callers never
+ * branch on it.
+ */
+export interface KernelReport {
+  cpu: {
+    arch: string;
+    /** cpuid vendor ("AuthenticAMD", "GenuineIntel"), "" when not x86 or not known. */
+    vendor: string;
+    /** Brand string ("AMD EPYC 7B13 64-Core Processor"), or the OS's model name on the fallback. */
+    brand: string;
+    family: number;
+    model: number;
+    stepping: number;
+    /** Usable instruction-set features the kernels care about (sse2, sse4.1, avx2, avx512f, avx512bw, erms, fsrm, hypervisor). */
+    features: string[];
+    /** Last-level cache one core sees, bytes (0 = unknown), and its level. */
+    llcBytes: number;
+    llcLevel: number;
+  };
+  /** Fills below `streamThreshold` bytes run `small`; fills at or above it run `large`. */
+  fill: { small: string; large: string; streamThreshold: number };
+  pageHash: string;
+  bufferHash: string;
+  /** Every kernel this CPU can run, per job kind (what setKernels accepts). */
+  available: { fill: string[]; pageHash: string[]; bufferHash: string[] };
+  /** True when VGPUD_KERNELS or setKernels pinned any choice. */
+  overridden: boolean;
+}
+
 export interface NativeOps {
   readonly kind: 'native' | 'js';
   createArena(opts: CreateArenaOptions): SharedArena;
@@ -69,6 +100,13 @@ export interface NativeOps {
   attachSab(sab: SharedArrayBuffer): SharedArena;
   /** A plain single-threaded memset of the whole buffer: the physical floor the scrub benchmark compares with. */
   memsetFloor(buf: Buffer, byte: number): void;
+  /**
+   * The C library's fill of a 32-bit pattern over the whole buffer in one call on this thread (memset when the four
+   * bytes are equal, wmemset otherwise): the floor for any pattern. Buffer start and length 4-byte aligned.
+   */
+  fillFloor(buf: Buffer, pattern: number): void;
+  /** The CPU and the kernels chosen for it (see KernelReport). */
+  kernels(): KernelReport;
   /**
    * "vgpu-buffer-hash-v1" (native/buffer-hash.ts) of the concatenation of `parts`: a 64-bit change detector that
    * catches any single damaged word for sure. Synchronous (memory speed on the addon; meant for ≤ 64 MiB at a time).

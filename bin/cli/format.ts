@@ -18,7 +18,7 @@ export function bytes(v: string | number | bigint): string {
 
 /** A GPU as the API sends it; `fb` is absent where the kernel driver accounts the FB (sysfs backend). */
 export interface GpuRow {
-  bdf: string; name: string; state: string; policy: string; vgpus: number; backend?: string;
+  bdf: string; name: string; state: string; reason?: string; policy: string; vgpus: number; backend?: string;
   fb?: { total: string; used: string; free: string; stranded: string };
 }
 

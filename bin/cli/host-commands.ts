@@ -13,7 +13,7 @@ interface VfRow { index: number; bdf: string; typeId: number; vgpuId?: string }
 
 export interface HostCommandContext {
   program: Command;
-  client: () => ApiClient;
+  client: () => Promise<ApiClient>;
   out: (s: string) => void;
   json: (v: unknown) => void;
   example: (cmd: Command, text: string) => Command;
@@ -38,7 +38,7 @@ export function registerHostCommands(c: HostCommandContext): void {
   example(program.command('vfs').description('a GPU\'s enabled VFs and the vGPU type of each (current_vgpu_type)')
     .argument('<gpu-bdf>', 'GPU address', bdfArg('GPU address')).option('--json', 'print JSON'), 'vgpuctl vfs 0000:41:00.0')
     .action(async (gpu: string, o: { json?: boolean }) => {
-      const r = await client().call<{ vfs: VfRow[] }>('GET', `/v1/gpus/${gpu}/vfs`);
+      const r = await (await client()).call<{ vfs: VfRow[] }>('GET', `/v1/gpus/${gpu}/vfs`);
       if (o.json) return json(r);
       out(r.vfs.length === 0 ? `no VFs enabled on ${gpu} (vgpuctl sriov ${gpu} N enables them)`
         : table(['VF', 'VF BDF', 'TYPE', 'VGPU'], r.vfs.map((v) => [v.index, v.bdf, v.typeId, v.vgpuId ?? '-'])));
@@ -50,13 +50,13 @@ export function registerHostCommands(c: HostCommandContext): void {
   'vgpuctl sriov 0000:41:00.0 32')
     .action(async (gpu: string, count: number | undefined, o: { json?: boolean }) => {
       if (count === undefined) {
-        const r = await client().call<{ gpus: (GpuRow & { totalVfs: number; numVfs?: number })[] }>('GET', '/v1/gpus');
+        const r = await (await client()).call<{ gpus: (GpuRow & { totalVfs: number; numVfs?: number })[] }>('GET', '/v1/gpus');
         const g = r.gpus.find((x) => x.bdf.toLowerCase() === gpu);
         if (g === undefined) throw new CliError(`no GPU ${gpu}`, EXIT.refused, 'vgpuctl gpus lists them');
         if (o.json) return json({ gpu, numVfs: g.numVfs, totalVfs: g.totalVfs });
         return out(`${gpu}: ${g.numVfs ?? '?'} of ${g.totalVfs} VFs enabled`);
       }
-      const r = await client().call('PUT', `/v1/gpus/${gpu}/sriov`, { numVfs: count });
+      const r = await (await client()).call('PUT', `/v1/gpus/${gpu}/sriov`, { numVfs: count });
       if (o.json) return json(r);
       out(`${gpu}: ${count} VFs enabled`);
     });
@@ -64,7 +64,7 @@ export function registerHostCommands(c: HostCommandContext): void {
   example(program.command('unmanaged').description('VFs with a vGPU type vgpud did not set, or that changed behind its back (left alone)')
     .option('--gpu <bdf>', 'only this GPU', bdfArg('--gpu')).option('--json', 'print JSON'), 'vgpuctl unmanaged')
     .action(async (o: { gpu?: string; json?: boolean }) => {
-      const r = await client().call<{ vfs: Unmanaged[] }>('GET', `/v1/unmanaged${o.gpu ? `?gpu=${o.gpu}` : ''}`);
+      const r = await (await client()).call<{ vfs: Unmanaged[] }>('GET', `/v1/unmanaged${o.gpu ? `?gpu=${o.gpu}` : ''}`);
       if (o.json) return json(r);
       out(r.vfs.length === 0 ? 'none: vgpud set every vGPU type on this host' : unmanagedText(r.vfs));
     });
@@ -74,7 +74,7 @@ export function registerHostCommands(c: HostCommandContext): void {
     .option('--gpu <bdf>', 'only this GPU', bdfArg('--gpu')).option('--json', 'print JSON'), 'vgpuctl adopt --gpu 0000:41:00.0')
     .action(async (vfs: string[], o: { gpu?: string; json?: boolean }) => {
       const list = vfs.map((v) => bdfArg('VF address')(v));
-      const r = await client().call<{ adopted: { id: string; vfBdf: string; typeName: string }[]; skipped: { vfBdf: string; why: string }[] }>(
+      const r = await (await client()).call<{ adopted: { id: string; vfBdf: string; typeName: string }[]; skipped: { vfBdf: string; why: string }[] }>(
         'POST', '/v1/adopt', { ...(o.gpu !== undefined ? { gpu: o.gpu } : {}), ...(list.length > 0 ? { vfs: list } : {}) });
       if (o.json) return json(r);
       if (r.adopted.length === 0 && r.skipped.length === 0) return out('nothing to adopt');

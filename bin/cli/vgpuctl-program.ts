@@ -2,19 +2,19 @@
  * vgpuctl: the command-line face of the control API. `runVgpuctl(argv)` returns the exit code instead of exiting,
  * so tests run it in-process against a fake daemon.
  */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { BDF_PATTERN } from '../../core/config/config-schema.js';
+import { BDF_PATTERN } from '../../core/config/bdf-pattern.js';
 import { REQUEST_ID_PATTERN } from '../../core/contracts/request-journal.js';
 import { formatDuration } from '../../core/logging/round-durations.js';
-import { httpStatusFor } from '../../plugins/api/http-errors.js';
-import { ApiClient } from './api-client.js';
+import { httpStatusFor } from '../../plugins/api/http-status.js';
+import type { ApiClient } from './api-client.js';
 import { clientSocketPath } from './default-paths.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { bytes, gpuTable, table, type GpuRow } from './format.js';
 import { registerHostCommands, unmanagedText } from './host-commands.js';
 import { ProgressBar } from './progress-bar.js';
+import { vmmArgs } from './vmm-args.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -28,7 +28,11 @@ interface Vgpu {
   fb?: { offset: string; size: string }; profileFbBytes?: string; chids?: { offset: number; count: number }; createdAt: number;
   lastScrub?: { at: number; bytes: string; durationMs: number; verified: boolean | null; reason: string };
   error?: { code: string; message: string; step?: string };
+  vfioUser?: { socket: string; attached: boolean; clientPid?: number };
+  /** Who holds it (on a Kubernetes node: the pod the kubelet allocated it to). */
+  holder?: { namespace: string; pod: string; container?: string; resource?: string };
 }
+interface Quarantined { gpu: string; vf: number; vfBdf: string; vgpuId?: string; reason: string; unknown: string[]; blocksCreates: boolean }
 interface TypeRow { id: number; name: string; fbBytes?: string; profileFbBytes?: string; guestFbBytes?: string; maxInstances?: number; available: number }
 
 /** A size the backend may not know: "-" then (the sysfs backend does not learn a type's guest FB). */
@@ -129,7 +133,11 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', `\nExample:\n  vgpuctl types\n  vgpuctl create --gpu 0000:41:00.0 --type RTX6000-Ada-24Q --count 2\n${EXIT_CODES_HELP}`);
 
-  const client = (): ApiClient => new ApiClient(clientSocketPath(program.opts<{ socket?: string }>().socket, io.env));
+  // Loaded on first use: `vgpuctl --help` and usage errors never pay for node:http (startup: bench/startup-bench.ts).
+  const client = async (): Promise<ApiClient> => {
+    const { ApiClient: Client } = await import('./api-client.js');
+    return new Client(clientSocketPath(program.opts<{ socket?: string }>().socket, io.env));
+  };
   const example = (cmd: Command, text: string): Command => cmd.addHelpText('after', `\nExample:\n  ${text}\n${EXIT_CODES_HELP}`);
   const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
 
@@ -148,7 +156,8 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       throw e;
     }
   }
-  const newRequestId = (): string => `ctl-${randomUUID()}`;
+  // node:crypto loaded on use, like the API client: the --help path never needs it.
+  const newRequestId = async (): Promise<string> => `ctl-${(await import('node:crypto')).randomUUID()}`;
 
   /** Run a mutating call with a progress bar fed by /v1/events (TTY only, not with --json). */
   async function withProgress<T>(label: string, asJson: boolean, fn: () => Promise<T>): Promise<T> {
@@ -158,7 +167,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     bar.update(label, 0);
     let stream: { close: () => void } | undefined;
     try {
-      stream = await client().stream('/v1/events?events=vgpu:state,vgpu:step,scrub:progress', (e) => {
+      stream = await (await client()).stream('/v1/events?events=vgpu:state,vgpu:step,scrub:progress', (e) => {
         const d = e.data as Record<string, unknown>;
         if (e.event === 'scrub:progress') bar.update(`${label}: scrub ${String(d.vgpuId)}`, Number(d.done) / Number(d.total));
         else if (e.event === 'vgpu:step') bar.update(`${label}: ${String(d.vgpuId)} ${String(d.step)} ${String(d.phase)}`);
@@ -178,24 +187,41 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
   example(program.command('status').description('daemon status: GPUs, vGPU counts, plugins, socket')
     .option('--json', 'print JSON'), 'vgpuctl status')
     .action(async (o: { json?: boolean }) => {
-      const s = await client().call<{
-        pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> };
-        plugins?: { name: string; state: string }[]; unmanagedVfs?: Parameters<typeof unmanagedText>[0];
+      const s = await (await client()).call<{
+        pid: number; uptimeSec: number; socket?: string; healthy?: boolean; gpus: GpuRow[]; unmanaged?: { bdf: string; reason: string }[];
+        vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[]; quarantine?: Quarantined[];
+        unmanagedVfs?: Parameters<typeof unmanagedText>[0];
       }>('GET', '/v1/status');
-      if (o.json) return json(s);
+      // Not healthy = a configured GPU is not managed: the exit code says so to scripts and health checks.
+      const problems = [
+        ...s.gpus.filter((g) => g.state !== 'ready' && g.state !== 'suspended').map((g) => `GPU ${g.bdf} is ${g.state}: ${g.reason ?? 'no reason given'}`),
+        ...(s.unmanaged ?? []).map((u) => `GPU ${u.bdf} is not managed: ${u.reason}`),
+      ];
+      const code = s.healthy === false || problems.length > 0 ? EXIT.degraded : EXIT.ok;
+      if (o.json) {
+        json(s);
+        if (code !== EXIT.ok) throw new CliError('', code);
+        return;
+      }
       out(`vgpud pid ${s.pid}, up ${s.uptimeSec}s, socket ${s.socket ?? '?'}`);
       out(`vGPUs: ${s.vgpus.total}${Object.keys(s.vgpus.byState).length ? ` (${Object.entries(s.vgpus.byState).map(([k, v]) => `${v} ${k}`).join(', ')})` : ''}`);
       if (s.plugins) out(`plugins: ${s.plugins.map((p) => `${p.name}(${p.state})`).join(' ')}`);
-      out(gpuTable(s.gpus));
+      out(s.gpus.length === 0 ? 'no GPUs managed' : gpuTable(s.gpus));
+      for (const q of s.quarantine ?? []) {
+        out(`QUARANTINED VF ${q.vfBdf} (VF ${q.vf} of ${q.gpu}${q.vgpuId !== undefined ? `, was ${q.vgpuId}` : ''}): ${q.reason}`);
+        out(`  unknown: ${q.unknown.length > 0 ? q.unknown.join(', ') : 'nothing'}${q.blocksCreates ? ' — creates on this GPU wait for the release' : ''}`);
+        out(`  release (tears down what the device may still hold for it): vgpuctl vf ${q.vfBdf} release`);
+      }
       if (s.unmanagedVfs !== undefined && s.unmanagedVfs.length > 0) {
         out(`\n${s.unmanagedVfs.length} VF(s) vgpud leaves alone (a type it did not set, or one changed behind its back):`);
         out(unmanagedText(s.unmanagedVfs));
       }
+      if (problems.length > 0) throw new CliError(problems.join('\n         '), code);
     });
 
   example(program.command('gpus').description('list the physical GPUs the daemon manages').option('--json', 'print JSON'), 'vgpuctl gpus --json')
     .action(async (o: { json?: boolean }) => {
-      const r = await client().call<{ gpus: GpuRow[] }>('GET', '/v1/gpus');
+      const r = await (await client()).call<{ gpus: GpuRow[] }>('GET', '/v1/gpus');
       if (o.json) return json(r);
       out(r.gpus.length === 0 ? 'no GPUs' : gpuTable(r.gpus));
     });
@@ -205,7 +231,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .option('--all', 'include types that cannot be created right now')
     .option('--json', 'print JSON'), 'vgpuctl types --gpu 0000:41:00.0 --all')
     .action(async (o: { gpu?: string; all?: boolean; json?: boolean }) => {
-      const c = client();
+      const c = await client();
       const gpus = o.gpu !== undefined ? [o.gpu] : (await c.call<{ gpus: GpuRow[] }>('GET', '/v1/gpus')).gpus.map((g) => g.bdf);
       const result: { gpu: string; types: TypeRow[] }[] = [];
       for (const g of gpus) result.push(await c.call<{ gpu: string; types: TypeRow[] }>('GET', `/v1/gpus/${g}/types${o.all ? '?all=1' : ''}`));
@@ -224,8 +250,8 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .option('--json', 'print JSON'), 'vgpuctl create --gpu 0000:41:00.0 --type RTX6000-Ada-24Q --count 2')
     .action(async (o: { gpu: string; type: string; count: number; vf?: number; requestId?: string; json?: boolean }) => {
       const type = /^\d+$/.test(o.type) ? Number(o.type) : o.type;
-      const requestId = o.requestId ?? newRequestId();
-      const r = await asRequest(requestId, () => withProgress(`creating ${o.count} × ${o.type}`, o.json === true, () => client().call<{ vgpus: Vgpu[] }>('POST', '/v1/vgpus', {
+      const requestId = o.requestId ?? await newRequestId();
+      const r = await asRequest(requestId, () => withProgress(`creating ${o.count} × ${o.type}`, o.json === true, async () => (await client()).call<{ vgpus: Vgpu[] }>('POST', '/v1/vgpus', {
         gpu: o.gpu, type, count: o.count, requestId, ...(o.vf !== undefined ? { vf: o.vf } : {}),
       })));
       if (o.json) return json(r);
@@ -235,15 +261,18 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
   example(program.command('list').description('list vGPUs').option('--gpu <bdf>', 'only this GPU', bdfArg('--gpu'))
     .option('--json', 'print JSON'), 'vgpuctl list')
     .action(async (o: { gpu?: string; json?: boolean }) => {
-      const r = await client().call<{ vgpus: Vgpu[] }>('GET', `/v1/vgpus${o.gpu ? `?gpu=${o.gpu}` : ''}`);
+      const r = await (await client()).call<{ vgpus: Vgpu[] }>('GET', `/v1/vgpus${o.gpu ? `?gpu=${o.gpu}` : ''}`);
       if (o.json) return json(r);
-      out(r.vgpus.length === 0 ? 'no vGPUs' : table(['ID', 'GPU', 'VF', 'TYPE', 'STATE', 'FB', 'IN USE'],
-        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, vgpuFb(v), inUseText(v)])));
+      // The HOLDER column only where something holds a vGPU (a Kubernetes node), so a plain host's table is unchanged.
+      const held = r.vgpus.some((v) => v.holder !== undefined);
+      out(r.vgpus.length === 0 ? 'no vGPUs' : table(['ID', 'GPU', 'VF', 'TYPE', 'STATE', 'FB', 'IN USE', 'VMM PID', ...(held ? ['HOLDER'] : [])],
+        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, vgpuFb(v), inUseText(v), v.vfioUser?.clientPid ?? '-',
+          ...(held ? [v.holder ? `${v.holder.namespace}/${v.holder.pod}` : '-'] : [])])));
     });
 
   example(program.command('show').description('details of one vGPU').argument('<id>', 'vGPU id').option('--json', 'print JSON'), 'vgpuctl show vgpu-1')
     .action(async (id: string, o: { json?: boolean }) => {
-      const { vgpu: v } = await client().call<{ vgpu: Vgpu }>('GET', `/v1/vgpus/${encodeURIComponent(id)}`);
+      const { vgpu: v } = await (await client()).call<{ vgpu: Vgpu }>('GET', `/v1/vgpus/${encodeURIComponent(id)}`);
       if (o.json) return json({ vgpu: v });
       const rows: [string, string][] = [
         ['id', v.id], ['gpu', v.gpu], ['vf', `${v.vf} (${v.vfBdf})`], ['type', `${short(v.typeName)} (id ${v.typeId})`], ['state', v.state],
@@ -254,18 +283,52 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
         ['in use', v.inUse === undefined ? 'unknown (the kernel refuses a change with EBUSY while a VM holds it)' : v.inUse ? 'yes' : 'no'],
         ['created', new Date(v.createdAt).toISOString()],
       ];
+      if (v.vfioUser) {
+        rows.push(['socket', v.vfioUser.socket]);
+        rows.push(['vmm', v.vfioUser.attached ? `attached (pid ${v.vfioUser.clientPid ?? '?'})` : 'none attached']);
+      }
       if (v.lastScrub) rows.push(['last scrub', `${bytes(v.lastScrub.bytes)} in ${formatDuration(v.lastScrub.durationMs)} (${v.lastScrub.reason}), verified: ${v.lastScrub.verified === null ? 'not run' : v.lastScrub.verified ? 'yes' : 'FAILED'}`]);
       if (v.error) rows.push(['error', `${v.error.code}: ${v.error.message}${v.error.step ? ` (step ${v.error.step})` : ''}`]);
+      if (v.holder) {
+        const h = v.holder;
+        const more = [h.container !== undefined ? `container ${h.container}` : '', h.resource ?? ''].filter((x) => x !== '');
+        rows.push(['holder', `pod ${h.namespace}/${h.pod}${more.length > 0 ? ` (${more.join(', ')})` : ''}`]);
+      }
       out(rows.map(([k, val]) => `${k.padEnd(11)} ${val}`).join('\n'));
+    });
+
+  example(program.command('qemu-args').description('how to give a vGPU to a VM: the VMM options for its vfio-user socket')
+    .argument('<id>', 'vGPU id')
+    .option('--libvirt', 'a libvirt domain XML snippet (QEMU command-line passthrough)')
+    .option('--cloud-hypervisor', 'cloud-hypervisor options instead of QEMU\'s')
+    .option('--json', 'print JSON'), 'vgpuctl qemu-args vgpu-1')
+    .action(async (id: string, o: { libvirt?: boolean; cloudHypervisor?: boolean; json?: boolean }) => {
+      const { vgpu: v } = await (await client()).call<{ vgpu: Vgpu }>('GET', `/v1/vgpus/${encodeURIComponent(id)}`);
+      if (v.vfioUser === undefined) {
+        throw new CliError(`${id} is not served through vfio-user`, EXIT.refused, 'enable the vfio-user plugin (plugins.enabled) and check `vgpuctl status`');
+      }
+      const a = vmmArgs(v.vfioUser.socket);
+      if (o.json) return json({ vgpu: v.id, socket: v.vfioUser.socket, ...a });
+      out(o.libvirt ? a.libvirt : o.cloudHypervisor ? a.cloudHypervisor.join(' ') : a.qemu.join(' '));
+      // Notes on stderr: stdout stays pasteable into a command line.
+      for (const n of a.notes) io.stderr.write(`# ${n}\n`);
     });
 
   example(program.command('destroy').description('destroy a vGPU (its FB is scrubbed)').argument('<id>', 'vGPU id')
     .option('--force', 'destroy even while a VM uses it').option('--json', 'print JSON'), 'vgpuctl destroy vgpu-1 --force')
     .action(async (id: string, o: { force?: boolean; json?: boolean }) => {
       const r = await withProgress(`destroying ${id}`, o.json === true,
-        () => client().call('DELETE', `/v1/vgpus/${encodeURIComponent(id)}${o.force ? '?force=1' : ''}`));
+        async () => (await client()).call('DELETE', `/v1/vgpus/${encodeURIComponent(id)}${o.force ? '?force=1' : ''}`));
       if (o.json) return json(r);
       out(`destroyed ${id}`);
+    });
+
+  example(program.command('reset').description('reset a vGPU like a function-level reset of its VF: firmware RESET, then its FB is scrubbed')
+    .argument('<id>', 'vGPU id').option('--force', 'reset even while a VM uses it').option('--json', 'print JSON'), 'vgpuctl reset vgpu-1')
+    .action(async (id: string, o: { force?: boolean; json?: boolean }) => {
+      const r = await (await client()).call('POST', `/v1/vgpus/${encodeURIComponent(id)}/reset${o.force ? '?force=1' : ''}`);
+      if (o.json) return json(r);
+      out(`reset ${id}`);
     });
 
   const readLayout = (file: string): string => {
@@ -283,10 +346,10 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .option('--request-id <id>', 'id of this request, to ask about it later (default: a new random one)', requestIdArg)
     .option('--json', 'print JSON'), 'vgpuctl apply layouts.yaml -c two-24q --dry-run')
     .action(async (file: string, o: { config?: string; dryRun?: boolean; force?: boolean; requestId?: string; json?: boolean }) => {
-      const requestId = o.requestId ?? newRequestId();
+      const requestId = o.requestId ?? await newRequestId();
       const body = { layout: readLayout(file), dryRun: o.dryRun === true, force: o.force === true, requestId, ...(o.config ? { config: o.config } : {}) };
       const r = await asRequest(requestId, () => withProgress('applying layout', o.json === true || o.dryRun === true,
-        () => client().call<{ config: string; plan: PlanJson; applied: boolean }>('POST', '/v1/apply', body)));
+        async () => (await client()).call<{ config: string; plan: PlanJson; applied: boolean }>('POST', '/v1/apply', body)));
       if (o.json) return json(r);
       out(`${o.dryRun ? 'dry run of' : r.applied ? 'applied' : 'nothing to apply for'} '${r.config}': ${planText(r.plan)}`);
     });
@@ -295,7 +358,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .argument('<layout-file>', 'YAML layout; - for stdin').option('-c, --config <name>', 'which config of the file')
     .option('--json', 'print JSON'), 'vgpuctl assert layouts.yaml -c two-24q')
     .action(async (file: string, o: { config?: string; json?: boolean }) => {
-      const r = await client().call<{ config: string; ok: boolean; plan: PlanJson }>('POST', '/v1/assert', { layout: readLayout(file), ...(o.config ? { config: o.config } : {}) });
+      const r = await (await client()).call<{ config: string; ok: boolean; plan: PlanJson }>('POST', '/v1/assert', { layout: readLayout(file), ...(o.config ? { config: o.config } : {}) });
       if (o.json) json(r);
       else out(r.ok ? `layout '${r.config}' is applied` : `layout '${r.config}' is NOT applied; ${planText(r.plan)}`);
       if (!r.ok) throw new CliError('', EXIT.notApplied);
@@ -308,28 +371,37 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       const q = o.lines !== undefined ? `lines=${o.lines}` : '';
       const path = `/v1/vgpus/${encodeURIComponent(id)}/logs`;
       if (!o.follow) {
-        const r = await client().call<{ lines: string[] }>('GET', `${path}${q ? `?${q}` : ''}`);
+        const r = await (await client()).call<{ lines: string[] }>('GET', `${path}${q ? `?${q}` : ''}`);
         if (o.json) return json(r);
         for (const l of r.lines) out(l);
         return;
       }
       const print = (v: Record<string, unknown>): void => out(o.json ? JSON.stringify(v) : String(v.line));
-      const s = await client().stream(`${path}?follow=1${q ? `&${q}` : ''}`, print);
+      const s = await (await client()).stream(`${path}?follow=1${q ? `&${q}` : ''}`, print);
       await s.done;
     });
 
-  example(program.command('vf').description('read or write a VF\'s admin attribute (the sysfs ABI, byte-exact)')
+  example(program.command('vf').description('read or write a VF\'s admin attribute (the sysfs ABI, byte-exact), or release a quarantined VF')
     .argument('<vf-bdf>', 'VF address', bdfArg('VF address'))
-    .argument('<attr>', 'creatable_vgpu_types | current_vgpu_type')
-    .argument('[value]', 'write this value (sent like `echo VALUE >`, i.e. with a trailing newline)'),
-  'vgpuctl vf 0000:41:00.4 current_vgpu_type 0')
-    .action(async (bdf: string, attr: string, value: string | undefined) => {
+    .argument('<attr>', 'creatable_vgpu_types | current_vgpu_type | release')
+    .argument('[value]', 'write this value (sent like `echo VALUE >`, i.e. with a trailing newline)')
+    .option('--json', 'print JSON (release)'),
+  'vgpuctl vf 0000:41:00.4 current_vgpu_type 0\n  vgpuctl vf 0000:41:00.6 release          # a VF `vgpuctl status` lists as QUARANTINED')
+    .action(async (bdf: string, attr: string, value: string | undefined, o: { json?: boolean }) => {
+      if (attr === 'release') {
+        if (value !== undefined) throw new CliError('release takes no value', EXIT.usage, `vgpuctl vf ${bdf} release`);
+        const r = await (await client()).call<{ released: { gpu: string; vf: number; gfid: number; vgpuId?: string; done: string[] } }>('POST', `/v1/vfs/${bdf}/release`);
+        if (o.json) return json(r);
+        out(`released VF ${bdf} (VF ${r.released.vf} of ${r.released.gpu}${r.released.vgpuId !== undefined ? `, was ${r.released.vgpuId}` : ''}):`);
+        for (const d of r.released.done) out(`  ${d}`);
+        return;
+      }
       if (attr !== 'creatable_vgpu_types' && attr !== 'current_vgpu_type') {
-        throw new CliError(`unknown VF attribute '${attr}'`, EXIT.usage, 'use creatable_vgpu_types or current_vgpu_type');
+        throw new CliError(`unknown VF attribute '${attr}'`, EXIT.usage, 'use creatable_vgpu_types, current_vgpu_type or release');
       }
       const path = `/v1/vfs/${bdf}/${attr}`;
-      if (value === undefined) io.stdout.write(await client().text('GET', path));
-      else await client().text('PUT', path, `${value}\n`);
+      if (value === undefined) io.stdout.write(await (await client()).text('GET', path));
+      else await (await client()).text('PUT', path, `${value}\n`);
     });
 
   example(program.command('migrate').description('live-migrate a vGPU to another GPU of this daemon or to another daemon')
@@ -344,7 +416,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       let error: { code?: string; message?: string; hint?: string } | undefined;
       try {
         bar.update(`migrating ${id}`, 0);
-        await client().postStream(`/v1/vgpus/${encodeURIComponent(id)}/migrate`, { to: o.to, ...(o.downtimeMs !== undefined ? { downtimeMs: o.downtimeMs } : {}) }, (line) => {
+        await (await client()).postStream(`/v1/vgpus/${encodeURIComponent(id)}/migrate`, { to: o.to, ...(o.downtimeMs !== undefined ? { downtimeMs: o.downtimeMs } : {}) }, (line) => {
           if (line.progress) bar.update(...migrateProgress(id, line.progress as MigrateProgress));
           else if (line.result) result = line.result as Record<string, unknown>;
           else if (line.error) error = line.error as typeof error;
@@ -367,7 +439,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .argument('<id>', 'request id (printed by create/apply, or given with --request-id)').option('--json', 'print JSON'),
   'vgpuctl request ctl-3f2a…')
     .action(async (id: string, o: { json?: boolean }) => {
-      const r = await client().call<{ request: RequestJson }>('GET', `/v1/requests/${encodeURIComponent(id)}`);
+      const r = await (await client()).call<{ request: RequestJson }>('GET', `/v1/requests/${encodeURIComponent(id)}`);
       if (o.json) return json(r);
       out(requestText(r.request));
     });
@@ -375,7 +447,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
   example(program.command('requests').description('recent create and apply requests, newest first')
     .option('--limit <n>', 'how many', intArg('--limit', 1), 20).option('--json', 'print JSON'), 'vgpuctl requests --limit 5')
     .action(async (o: { limit: number; json?: boolean }) => {
-      const r = await client().call<{ requests: RequestJson[] }>('GET', `/v1/requests?limit=${o.limit}`);
+      const r = await (await client()).call<{ requests: RequestJson[] }>('GET', `/v1/requests?limit=${o.limit}`);
       if (o.json) return json(r);
       out(r.requests.length === 0 ? 'no requests' : table(['ID', 'KIND', 'STATE', 'STEPS', 'STARTED'], r.requests.map((q) => [
         q.id, q.intent.kind, `${q.state}${q.recovered ? ' (after restart)' : ''}`, `${q.steps.filter((s) => s.done).length}/${q.steps.length}`,
@@ -388,7 +460,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .addArgument(new Command().createArgument('<policy>', 'homogeneous | heterogeneous').choices(['homogeneous', 'heterogeneous']))
     .option('--json', 'print JSON'), 'vgpuctl policy 0000:41:00.0 heterogeneous')
     .action(async (bdf: string, policy: string, o: { json?: boolean }) => {
-      const r = await client().call('PUT', `/v1/gpus/${bdf}/policy`, { policy });
+      const r = await (await client()).call('PUT', `/v1/gpus/${bdf}/policy`, { policy });
       if (o.json) return json(r);
       out(`${bdf}: policy ${policy}`);
     });

@@ -3,14 +3,14 @@
  * ($NOTIFY_SOCKET unset) or when the addon is not available.
  */
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { siblingModule } from '../../core/runtime/module-entry.js';
 import type { Logger } from '../../core/contracts/logger.js';
 
 export type Notify = (state: string) => void;
 
 export async function createNotifier(log: Logger): Promise<Notify> {
   if (!process.env.NOTIFY_SOCKET) return () => {};
-  const index = fileURLToPath(new URL('../../native/index.ts', import.meta.url));
+  const index = siblingModule(import.meta.url, '../../native/index');
   if (!existsSync(index)) return (s) => log.debug('sd_notify unavailable (no native module)', { state: s });
   try {
     const mod = (await import('../../native/index.js')) as { loadNativeOps: (l?: unknown) => { sdNotify(s: string): boolean } };

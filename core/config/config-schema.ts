@@ -4,8 +4,9 @@
  */
 import { z } from 'zod';
 
-/** PCI address, domain:bus:device.function ("0000:41:00.0"). */
-export const BDF_PATTERN = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
+import { BDF_PATTERN } from './bdf-pattern.js';
+
+export { BDF_PATTERN };
 
 /** `plugins.enabled` entry meaning "every plugin the daemon was given". */
 export const ALL_PLUGINS = '*';

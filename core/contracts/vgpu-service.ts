@@ -38,9 +38,13 @@ export interface GpuSummary {
    * Absent when the service does not know the host's devices; layouts then count the managed GPUs by address.
    */
   index?: number;
+  /** NUMA node of the GPU (PciDeviceInfo.numaNode), when the bus reported one. */
+  numaNode?: number;
   /** GSP firmware version (userspace manager) or the NVIDIA kernel driver's version (sysfs backend). */
   firmwareVersion: string;
-  state: 'ready' | 'lost' | 'suspended' | 'unbound';
+  state: 'ready' | 'lost' | 'resetting' | 'suspended' | 'unbound';
+  /** Why the GPU is not ready (what was lost, what its reset waits for); absent while ready. */
+  reason?: string;
   policy: TypePolicy;
   totalVfs: number;
   /** VFs enabled now (sriov_numvfs). */
@@ -79,6 +83,12 @@ export interface UnmanagedVf {
   /** For 'changed': the vGPU vgpud had on this VF and the type it set. */
   vgpuId?: string;
   expectedTypeId?: number;
+}
+
+/** A GPU the config (or a bus) names that the daemon does not manage, and why. */
+export interface UnmanagedGpu {
+  bdf: string;
+  reason: string;
 }
 
 export interface VgpuTypeInfo {
@@ -139,6 +149,8 @@ export interface VgpuInfo {
   chids?: { offset: number; count: number };
   /** When vgpud created it (or adopted it). */
   createdAt: number;
+  /** The UUID the vGPU's firmware task was configured with (lowercase, dashed). */
+  uuid?: string;
   /**
    * Set while a VMM holds the device (open). Destroying an in-use vGPU needs `force`. Absent where the backend
    * cannot tell (sysfs backend: the kernel refuses a busy VF's type change with EBUSY instead).
@@ -146,6 +158,11 @@ export interface VgpuInfo {
   inUse?: boolean;
   /** NVIDIA's `gpu_instance_id` of the VF (MIG-backed types on real hosts), when the driver publishes it. */
   gpuInstanceId?: number;
+  /**
+   * The vfio-user socket a VMM attaches to, whether a VMM is attached and its pid (docs/vfio-user.md). Absent when
+   * no vfio-user face runs. The Kubernetes device plugin mounts `socket` into the container it allocates the vGPU to.
+   */
+  vfioUser?: { socket: string; attached: boolean; clientPid?: number };
   lastScrub?: ScrubRecord;
   error?: { code: string; message: string; step?: string };
   /** The control-API request that created it (journalled with the vGPU, so a restart can finish or undo it). */
@@ -154,10 +171,19 @@ export interface VgpuInfo {
 
 export interface CreateVgpuRequest {
   gpu: string;
-  /** Type id or full/short name ("NVIDIA RTX6000-Ada-24Q", "RTX6000-Ada-24Q", "24Q"). */
-  type: number | string;
+  /**
+   * Type id or full/short name ("NVIDIA RTX6000-Ada-24Q", "RTX6000-Ada-24Q", "24Q"). May be left out when `vf`
+   * names a VF whose type was selected through current_vgpu_type (upstream's flow: select, then open).
+   */
+  type?: number | string;
   /** VF index; the first free VF when absent. */
   vf?: number;
+  /**
+   * The vGPU's UUID, chosen by the caller as mdev's `create` takes one from the management layer
+   * (docs/reference/host-interfaces.md); the firmware is configured with it. A random one when absent; one already
+   * used by a vGPU of this daemon is refused.
+   */
+  uuid?: string;
   signal?: AbortSignal;
   /**
    * The request this create belongs to (core/contracts/request-journal.ts). Journalled with the vGPU BEFORE its
@@ -185,14 +211,57 @@ export interface AdoptResult {
   skipped: { vfBdf: string; why: string }[];
 }
 
+/**
+ * A VF kept out of service because the journal lost its state (its vGPU record was damaged): never handed to a
+ * create until an operator releases it (`releaseVf`).
+ */
+export interface QuarantinedVf {
+  gpu: string;
+  vf: number;
+  vfBdf: string;
+  /** The vGPU the damaged record was for. */
+  vgpuId?: string;
+  typeId?: number;
+  reason: string;
+  since: number;
+  /** What it may hold that no record names ('type', 'guest-fb', 'heap', 'chids', 'rm-client'). */
+  unknown: string[];
+  /** While true, every create on its GPU waits for the release (a new vGPU could land on what it may hold). */
+  blocksCreates: boolean;
+}
+
+/** What releasing a quarantined VF did, step by step, in our words. */
+export interface VfReleaseReport {
+  gpu: string;
+  vf: number;
+  gfid: number;
+  vgpuId?: string;
+  done: string[];
+}
+
+/** One VF of a GPU: its index, address, selected type (0 = none) and the vGPU on it, if any (VfInfo's name on main). */
+export type VfSummary = VfInfo;
+
 export interface VgpuService {
   gpus(): GpuSummary[];
+  /**
+   * Configured GPUs the daemon does not manage (not on any bus, or their probe failed), with the reason. Optional:
+   * a service without it reports none. `status` is unhealthy (exit non-zero) while this is non-empty or a managed
+   * GPU is lost or resetting.
+   */
+  unmanaged?(): UnmanagedGpu[];
   types(gpu: string, opts?: { all?: boolean }): VgpuTypeInfo[];
   list(filter?: { gpu?: string }): VgpuInfo[];
   /** Throws VGPU_ENOENT for an unknown id. */
   get(id: string): VgpuInfo;
   create(req: CreateVgpuRequest): Promise<VgpuInfo>;
   destroy(id: string, opts?: { force?: boolean; signal?: AbortSignal }): Promise<void>;
+  /**
+   * Reset the vGPU as a function-level reset of its VF does (what `echo 1 > /sys/bus/pci/devices/<VF>/reset` asks
+   * of the VFIO variant driver; docs/reference/host-interfaces.md): the firmware's RESET, then its guest FB is
+   * scrubbed. Refused while a VM uses it unless `force`. Absent where the kernel owns the GPU (sysfs backend).
+   */
+  reset?(id: string, opts?: { force?: boolean }): Promise<void>;
   /**
    * The per-VF admin ABI (docs/reference/sysfs-abi.md), byte-exact: the text a read of the sysfs file gives, and
    * a write refused with the kernel's errno (VfAbiError.errno). A write may complete asynchronously (the sysfs
@@ -226,4 +295,12 @@ export interface VgpuService {
   reloadMetadata?(): Promise<{ gpu: string; ok: boolean; reason?: string }[]>;
   /** Last `lines` lines of a vGPU's log (kept after destroy until its VF is reused). */
   logs(id: string, lines?: number): string[];
+  /** VFs quarantined because the journal lost their state (see QuarantinedVf). */
+  quarantined?(): QuarantinedVf[];
+  /**
+   * Release a quarantined VF: tear down whatever the device may still hold for its gfid (plugin task SHUTDOWN and
+   * CLEANUP, the RM client if its handle is known, a scrub of its guest FB), then give the VF back. VGPU_ESTATE for
+   * a VF that is not quarantined.
+   */
+  releaseVf?(vfBdf: string): Promise<VfReleaseReport>;
 }

@@ -18,6 +18,7 @@ import type { VgpuInfo, VgpuService } from '../contracts/vgpu-service.js';
 import { applyLayout, assertNotBlocked, rollbackSteps, type AppliedStep } from '../layout/apply-layout.js';
 import { assertFeasible } from '../layout/check-feasible.js';
 import { gpusNeedingVgpus } from '../layout/expand-layout.js';
+import { createsWaitForRelease } from '../manager/quarantine-refusal.js';
 import { planLayoutRequest } from '../layout/plan-layout-request.js';
 import { selectLayoutConfig } from '../layout/select-config.js';
 import { TOKENS } from '../tokens.js';
@@ -100,6 +101,10 @@ export class RequestServiceImpl implements RequestService {
 
   /** Refuse up front what cannot fit (nothing is made): more than the type's max instances or its availability. */
   private precheckCreate(req: CreateRequest): void {
+    // A GPU that cannot create now (lost, being reset, suspended, unbound) has no availability to compare with: the
+    // create itself refuses, naming why, rather than a misleading "0 more fit".
+    const gpu = this.service.gpus().find((g) => g.bdf.toLowerCase() === req.gpu.toLowerCase());
+    if (gpu !== undefined && gpu.state !== 'ready') return;
     let types;
     try {
       types = this.service.types(req.gpu, { all: true });
@@ -117,6 +122,9 @@ export class RequestServiceImpl implements RequestService {
         hint: `ask for ${t.maxInstances} or fewer`, details: { gpu: req.gpu, type: t.name, asked: req.count, maxInstances: t.maxInstances },
       });
     }
+    // A quarantined VF whose holdings are unknown makes every create wait: say that, not "0 more fit".
+    const blocker = this.service.quarantined?.().find((q) => q.gpu === req.gpu && q.blocksCreates);
+    if (blocker !== undefined) throw createsWaitForRelease(req.gpu, blocker);
     // One vGPU on a named VF may take a type the operator selected there already (it needs no room beyond that
     // selection, which "available" — room for one more — does not count): the create itself checks that case.
     if (req.count > t.available && !(req.vf !== undefined && req.count === 1)) {

@@ -13,7 +13,8 @@ import { ErrorCode, VgpuError, isVgpuError } from '../contracts/exceptions.js';
 import type { Logger } from '../contracts/logger.js';
 import type { VgpuBackend } from '../contracts/vgpu-backend.js';
 import type {
-  AdoptResult, CreateVgpuRequest, GpuSummary, TypePolicy, UnmanagedVf, VfAttribute, VfInfo, VgpuInfo, VgpuService, VgpuTypeInfo,
+  AdoptResult, CreateVgpuRequest, GpuSummary, QuarantinedVf, TypePolicy, UnmanagedGpu, UnmanagedVf, VfAttribute, VfInfo, VfReleaseReport,
+  VgpuInfo, VgpuService, VgpuTypeInfo,
 } from '../contracts/vgpu-service.js';
 
 export interface RouterGpuChoice {
@@ -80,6 +81,22 @@ export class VgpuRouter implements VgpuService {
       .map((g) => ({ ...g, backend: b.backend })));
   }
 
+  /**
+   * Configured GPUs no backend manages. A backend reports the GPUs it could not take (not on its bus, a failed
+   * probe); one another backend manages is not unmanaged, so those are left out.
+   */
+  unmanaged(): UnmanagedGpu[] {
+    const map = this.assignments();
+    const out = new Map<string, UnmanagedGpu>();
+    for (const b of this.backends) {
+      for (const u of b.unmanaged?.() ?? []) {
+        const bdf = u.bdf.toLowerCase();
+        if (!map.has(bdf) && !out.has(bdf)) out.set(bdf, u);
+      }
+    }
+    return [...out.values()].sort((a, b) => a.bdf.localeCompare(b.bdf));
+  }
+
   types(gpu: string, opts?: { all?: boolean }): VgpuTypeInfo[] {
     return this.backendOf(gpu).types(gpu, opts);
   }
@@ -104,6 +121,12 @@ export class VgpuRouter implements VgpuService {
 
   destroy(id: string, opts?: { force?: boolean; signal?: AbortSignal }): Promise<void> {
     return this.backendOfVgpu(id).destroy(id, opts);
+  }
+
+  reset(id: string, opts?: { force?: boolean }): Promise<void> {
+    const b = this.backendOfVgpu(id);
+    if (b.reset === undefined) throw unsupported(b, 'resetting a vGPU (the kernel driver resets its VF: echo 1 > /sys/bus/pci/devices/<VF>/reset)');
+    return b.reset(id, opts);
   }
 
   readVfAttribute(vfBdf: string, attr: VfAttribute): string {
@@ -171,6 +194,19 @@ export class VgpuRouter implements VgpuService {
     return out;
   }
 
+  quarantined(): QuarantinedVf[] {
+    const map = this.assignments();
+    return this.backends.flatMap((b) => (b.quarantined?.() ?? []).filter((q) => map.get(q.gpu.toLowerCase()) === b));
+  }
+
+  releaseVf(vfBdf: string): Promise<VfReleaseReport> {
+    // Only a backend with a quarantine can hold the VF quarantined; one that does not know the VF says so (ENOENT).
+    return this.onVf(vfBdf, (b) => {
+      if (b.releaseVf === undefined) throw noSuchVf(vfBdf);
+      return b.releaseVf(vfBdf);
+    });
+  }
+
   // ---- helpers ----
 
   private wantedBackend(bdf: string): string | undefined {
@@ -209,6 +245,12 @@ export class VgpuRouter implements VgpuService {
 /** A backend's "I have no such VF" (details.vfBdf names it), as opposed to any other VGPU_ENOENT about that VF. */
 function isNoSuchVf(e: VgpuError, vfBdf: string): boolean {
   return typeof e.details.vfBdf === 'string' && e.details.vfBdf.toLowerCase() === vfBdf.toLowerCase() && e.details.noSuchVf === true;
+}
+
+function noSuchVf(vfBdf: string): VgpuError {
+  return new VgpuError(ErrorCode.NotFound, `no VF ${vfBdf} on a managed GPU`, {
+    hint: 'list the GPUs and their VFs', details: { vfBdf, noSuchVf: true },
+  });
 }
 
 function unsupported(b: VgpuBackend, what: string): VgpuError {

@@ -76,6 +76,7 @@ export function createAdaHalPlugin(): VgpudPlugin & { readonly bus: SimPciBus; r
       for (const d of cfg.dirs) bus.addDir(d);
       try {
         for (const d of cfg.devices) {
+          bus.expect(d.bdf);
           if (d.mode === 'worker') {
             ctx.logger.info('starting simulated GPU (worker)', { board: d.board, bdf: d.bdf });
             const dev = await startSimDevice({
@@ -91,7 +92,7 @@ export function createAdaHalPlugin(): VgpudPlugin & { readonly bus: SimPciBus; r
             const found = (await bus.list()).find((x) => x.bdf === d.bdf);
             if (found === undefined) {
               throw new VgpuError(ErrorCode.NotFound, `no running vgpu-sim for ${d.bdf} in ${dir}`, {
-                hint: `start it: node --import tsx hal/ada-lovelace/sim/vgpu-sim.ts --board ${d.board} --bdf ${d.bdf} --dir ${dir}`,
+                hint: `start it: node bin/vgpu-sim.mjs --board ${d.board} --bdf ${d.bdf} --dir ${dir}`,
               });
             }
             ctx.logger.info('attached to simulated GPU (process)', { board: d.board, bdf: d.bdf, dir });

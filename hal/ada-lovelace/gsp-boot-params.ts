@@ -1,10 +1,11 @@
 /**
- * Payloads of the two boot RPCs the Ada core driver sends before GSP-RM reports GSP_INIT_DONE (seed spec §1.2
- * "concrete core-driver boot-time duties"), and the RM status codes the simulated firmware answers with.
+ * Payloads of the two boot RPCs the Ada core driver queues before GSP-RM reports GSP_INIT_DONE — asynchronous RPCs
+ * GSP-RM never answers (docs/reference/gsp-queues.md) — and the RM status codes the simulated firmware uses.
  *
  * GSP_SET_SYSTEM_INFO (72): the real GspSystemInfo is a ~1 KiB struct of which vGPU needs only the GSP_VF_INFO part
  * (totalVFs, firstVFOffset, first VF BAR addresses, 64-bit BAR flags — V1-NVKM). We send a reduced struct with
- * those fields plus the PF's identity; it is the simulator's layout, not NVIDIA's (seed spec §11 item 1).
+ * those fields plus the PF's identity; it is the simulator's layout, not NVIDIA's (a known gap: the real struct is
+ * `GspSystemInfo` of open-gpu-kernel-modules `gsp_static_config.h`, excerpted in nouveau's `rm/r570/nvrm/gsp.h`).
  *
  * SET_REGISTRY (73): the real payload is a packed string table; ours is {count u32, entries[count] of
  * {key char[64], value u32}}. The one key that matters for vGPU is RMSetSriovMode=1 (NOVA-BOOT; V1 patch 06):

@@ -1,18 +1,26 @@
 /**
- * GSP queue element codec (seed spec §8.2, h&p §3.2): element header + RPC header + payload, the XOR checksum,
- * and splitting of large RPCs into CONTINUATION_RECORD elements / their reassembly.
+ * GSP queue element codec: element header + RPC header + payload, the XOR checksum, and the checks a reader makes
+ * before it trusts an element. Splitting and reassembly rules are in gsp-reassembler.ts; the facts and their
+ * public sources in docs/reference/gsp-queues.md.
  *
- * Checksum: XOR of the padded element's 64-bit words folded hi32 ^ lo32. That equals the XOR of all its 32-bit
- * words, so we fold over a Uint32Array (no BigInt in the hot path). The writer zeroes the padding, so the XOR of
- * the used words IS the XOR of the padded element; the reader folds the words covering header + payload (rounded
- * to 8 bytes) — a padding word cannot change what is delivered, and skipping it keeps a 100-byte RPC from costing
- * a 4 KiB checksum.
+ * Checksum: XOR of the padded element's 64-bit words folded hi32 ^ lo32 (nouveau `r535_gsp_cmdq_push`; nova-core
+ * `Cmdq::calculate_checksum` is the byte-wise equivalent). That equals the XOR of all its 32-bit words, so we fold
+ * over a Uint32Array (no BigInt in the hot path). The writer zeroes the padding, so the XOR of the used words IS
+ * the XOR of the padded element; the reader folds the words covering header + payload (rounded to 8 bytes) — a
+ * padding word cannot change what is delivered, and skipping it keeps a 100-byte RPC from costing a 4 KiB checksum.
  *
- * Continuations (our convention, documented for both ends): the first element carries the real function and an
- * RPC `length` of header + the WHOLE payload (so the receiver can size the reassembly buffer at once); it holds
- * the first min(payload, GSP_MAX_ELEMENT_PAYLOAD) bytes. Each following element has function CONTINUATION_RECORD,
- * `length` = header + the bytes it carries, and the same RPC sequence as the first. A writer emits a message's
- * elements back to back, so the reader never sees two messages interleaved in one queue.
+ * Large RPCs (nouveau `r535_gsp_rpc_push`, nova-core `gsp/cmdq/continuation.rs`): a payload of more than
+ * GSP_MAX_ELEMENT_PAYLOAD bytes is cut into full chunks and a last, shorter (or equally full) one. The first
+ * element carries the real function, each following one function CONTINUATION_RECORD (71). In EVERY element the
+ * RPC `length` is the RPC header plus the bytes THAT element carries — not the whole message — so a reader cannot
+ * learn the total from the first element; see gsp-reassembler.ts for how it knows.
+ *
+ * Two sequence numbers (nouveau commit 90caca3b7264 "use rpc sequence numbers properly": 570 firmware asserts on
+ * both being in order): the element header's `sequence` counts every element a side writes; the RPC header's
+ * `sequence` counts every RPC the host sends — each continuation record takes the next number, as nouveau sends
+ * each through r535_gsp_rpc_send — except the asynchronous boot RPCs, which carry 0 (NVKM_GSP_RPC_REPLY_NOSEQ).
+ * encodeElement writes element `index` of a message with RPC sequence `sequence + index` (0 stays 0). A writer
+ * emits a message's elements back to back.
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import {
@@ -87,7 +95,7 @@ export class GspElementEncoder {
   /**
    * Encode element `index` of the message (`payload`, `fields`) with element sequence `elemSeq`. Returns the
    * used byte count; pages = elementPages(used). With `corrupt`, the first dword is overwritten with 0xFFFFFFFF
-   * AFTER the checksum (the OpenRM message-queue error injection, h&p §3.4).
+   * AFTER the checksum (OpenRM's message-queue error injection, `message_queue_cpu.c`; docs/reference/gsp-queues.md).
    */
   encode(fields: RpcFields, payload: Uint8Array, index: number, elemSeq: number, corrupt = false): number {
     return encodeElement(this.scratch, this.scratch32, 0, fields.fn, fields.sequence, fields.result, fields.resultPrivate,
@@ -119,11 +127,11 @@ export function encodeElement(
   u32[w0 + W.PAD] = 0;
   u32[w0 + W.HV] = RPC_HEADER_VERSION;
   u32[w0 + W.SIG] = RPC_SIGNATURE;
-  u32[w0 + W.LEN] = GSP_RPC_HEADER_SIZE + (index === 0 ? payload.length : chunk);
+  u32[w0 + W.LEN] = GSP_RPC_HEADER_SIZE + chunk; // nouveau's rule: this element's bytes only
   u32[w0 + W.FN] = index === 0 ? fn : GspFunction.CONTINUATION_RECORD;
   u32[w0 + W.RES] = result;
   u32[w0 + W.RESP] = resultPrivate;
-  u32[w0 + W.SEQ] = sequence;
+  u32[w0 + W.SEQ] = sequence === 0 ? 0 : (sequence + index) >>> 0;
   u32[w0 + W.GFID] = gfid;
   const p0 = b0 + GSP_ELEMENT_PAYLOAD_OFFSET;
   // TypedArray.set is a memcpy: measured 4× faster than a byte loop even for 64 bytes (Node 20, SAB target).
@@ -133,11 +141,6 @@ export function encodeElement(
   u32[w0 + W.CHECKSUM] = xorWords(u32, w0, w0 + (used >>> 2));
   if (corrupt) u32[w0] = 0xffffffff;
   return used;
-}
-
-/** A complete message (what the multi-element path assembles). */
-export interface GspMessage extends RpcFields {
-  payload: Uint8Array;
 }
 
 /** Why an element or message was dropped. */
@@ -159,6 +162,14 @@ export interface GspReceiverSink {
   drop(d: GspDrop): void;
   /** The ring cannot be read any further (desynchronised). */
   fatal(e: VgpuError): void;
+  /**
+   * How many payload bytes the message `fn`/`sequence` holds in all, asked when its first element is full (so
+   * continuation records may follow). `head` is that element's payload, valid during the call only. null = not
+   * known: the reader then takes every continuation record that follows, up to the first short one. The rules
+   * come from who reads: nouveau's host passes the size it expects (`r535_gsp_msg_recv` gsp_rpc_len), GSP-RM must
+   * read it from the payload (inferred: an RM control carries paramsSize) — see gsp-reassembler.ts.
+   */
+  expectedBytes?(fn: number, sequence: number, head: Uint8Array): number | null;
 }
 
 /** A fresh copy of `len` bytes at `u8[b0…]`: slice() is one allocation + memcpy, 2× faster than new + a byte loop. */
@@ -177,8 +188,6 @@ export class ElementInfo {
   chunk = 0;
   /** First element of a message (not a continuation record). */
   head = false;
-  /** Whole payload length of the message (head) or of this continuation. */
-  total = 0;
   /** The drop or the fatal error; null when ok. */
   error: VgpuError | null = null;
   /** RPC sequence / function read from the header (also for a drop). */
@@ -215,14 +224,12 @@ export function inspectElement(u32: Uint32Array, w0: number, available: number, 
   const sequence = u32[w0 + W.SEQ] as number;
   const fn = u32[w0 + W.FN] as number;
   const length = u32[w0 + W.LEN] as number;
-  const head = fn !== GspFunction.CONTINUATION_RECORD;
-  const total = length - GSP_RPC_HEADER_SIZE;
-  const chunk = head ? Math.min(total, GSP_MAX_ELEMENT_PAYLOAD) : total;
+  // Every element's length counts its own bytes only (nouveau's rule), continuation or not.
+  const chunk = length - GSP_RPC_HEADER_SIZE;
   out.pages = pages;
   out.sequence = sequence;
   out.fn = fn;
-  out.head = head;
-  out.total = total;
+  out.head = fn !== GspFunction.CONTINUATION_RECORD;
   out.chunk = chunk;
   if (length < GSP_RPC_HEADER_SIZE || elementPages(GSP_ELEMENT_PAYLOAD_OFFSET + chunk) !== pages) {
     // A length that does not match the page count: if the checksum fails too, report the checksum failure
@@ -250,92 +257,4 @@ export function inspectElement(u32: Uint32Array, w0: number, available: number, 
 function badElement(out: ElementInfo, code: ErrorCode, msg: string, hint: string, length: number): ElementStatus {
   out.error = new VgpuError(code, msg, { hint, details: { sequence: out.sequence, fn: out.fn, length, pages: out.pages } });
   return ElementStatus.Drop;
-}
-
-
-/**
- * Reassembles elements into messages. Feed it checked elements in queue order; it delivers to a sink.
- */
-export class GspReassembler {
-  private cur: GspMessage | null = null;
-  private filled = 0;
-  /** Sequence of a message whose earlier element was dropped: its continuations are dropped quietly. */
-  private droppedSeq: number | null = null;
-
-  /**
-   * Take the element at `u8/u32` word `w0` (already checked into `info`); deliver a finished message or a drop
-   * to `sink`.
-   */
-  take(u8: Uint8Array, u32: Uint32Array, w0: number, info: ElementInfo, sink: GspReceiverSink): void {
-    const sequence = info.sequence;
-    const chunk = info.chunk;
-    const b0 = (w0 << 2) + GSP_ELEMENT_PAYLOAD_OFFSET;
-    if (info.head) {
-      // Report a broken predecessor first, then go on with this message: the new one is intact.
-      if (this.cur !== null) sink.drop(this.abandon('a new message started before the previous one was complete'));
-      this.droppedSeq = null;
-      const total = info.total;
-      if (chunk === total) {
-        sink.message(info.fn, sequence, u32[w0 + W.RES] as number, u32[w0 + W.RESP] as number, u32[w0 + W.GFID] as number,
-          copyBytes(u8, b0, chunk));
-        return;
-      }
-      const payload = new Uint8Array(total);
-      payload.set(u8.subarray(b0, b0 + chunk));
-      this.cur = {
-        fn: info.fn,
-        sequence,
-        result: u32[w0 + W.RES] as number,
-        resultPrivate: u32[w0 + W.RESP] as number,
-        gfid: u32[w0 + W.GFID] as number,
-        payload,
-      };
-      this.filled = chunk;
-      return;
-    }
-    if (this.cur === null || this.cur.sequence !== sequence || this.filled + chunk > this.cur.payload.length) {
-      if (this.droppedSeq === sequence) return;
-      const drop = this.cur !== null ? this.abandon('continuation does not belong to the message in progress') : null;
-      this.droppedSeq = sequence;
-      sink.drop(drop ?? {
-        error: new VgpuError(ErrorCode.FirmwareRpc, `stray GSP continuation record (seq ${sequence})`, {
-          hint: 'the peer broke a split message; the call may be retried',
-          details: { sequence },
-        }),
-        sequence,
-        fn: GspFunction.CONTINUATION_RECORD,
-      });
-      return;
-    }
-    this.cur.payload.set(u8.subarray(b0, b0 + chunk), this.filled);
-    this.filled += chunk;
-    if (this.filled < this.cur.payload.length) return;
-    const m = this.cur;
-    this.cur = null;
-    sink.message(m.fn, m.sequence, m.result, m.resultPrivate, m.gfid, m.payload);
-  }
-
-  /** An element of the message in progress was dropped: forget the message, remember its sequence. */
-  dropCurrent(sequence: number | null): void {
-    if (this.cur !== null && (sequence === null || this.cur.sequence === sequence)) {
-      this.droppedSeq = this.cur.sequence;
-      this.cur = null;
-    } else if (sequence !== null) {
-      this.droppedSeq = sequence;
-    }
-  }
-
-  private abandon(why: string): GspDrop {
-    const cur = this.cur as GspMessage;
-    this.cur = null;
-    this.droppedSeq = cur.sequence;
-    return {
-      error: new VgpuError(ErrorCode.FirmwareRpc, `incomplete GSP message (${gspFunctionName(cur.fn)}, seq ${cur.sequence}): ${why}`, {
-        hint: 'the peer broke a split message; the call may be retried',
-        details: { sequence: cur.sequence, fn: cur.fn, received: this.filled, total: cur.payload.length },
-      }),
-      sequence: cur.sequence,
-      fn: cur.fn,
-    };
-  }
 }

@@ -1,6 +1,8 @@
 /**
- * GSP message-queue layout: the numbers both ends of the host ↔ GSP-RM transport agree on (seed spec §8,
- * hardware-and-perf §3). Generation-neutral: every NVIDIA HAL that talks to GSP-RM uses these.
+ * GSP message-queue layout: the numbers both ends of the host ↔ GSP-RM transport agree on. Each fact and its public
+ * source (nouveau `nvkm/subdev/gsp/rm/r535/rpc.c`, nova-core `drivers/gpu/nova-core/gsp/cmdq.rs`, OpenRM
+ * `message_queue_priv.h`) is in docs/reference/gsp-queues.md. Generation-neutral: every NVIDIA HAL that talks to
+ * GSP-RM uses these.
  *
  * Region (one contiguous range of a SharedArena; offsets relative to the region base):
  *
@@ -16,7 +18,7 @@
  *   +0x00 msgqTxHeader (8 × u32): version, size, msgSize, msgCount, writePtr, flags, rxHdrOff, entryOff
  *   +0x20 msgqRxHeader: readPtr — the producer's read pointer of the OTHER queue. So the command-queue page holds
  *         the host's read pointer of the message queue, and the message-queue page holds the GSP's read pointer
- *         of the command queue (pointer ownership of §8.1 / h&p §3.1: one writer per page, no shared lines).
+ *         of the command queue (pointer ownership as nova-core's `Msgq` documents it: one writer per page, no shared lines).
  *
  * All words are little-endian u32 accessed with 32-bit atomics.
  */
@@ -91,7 +93,13 @@ export const RPC_SIGNATURE = 0x43505256;
 /** What the host presets rpc_result / rpc_result_private to. */
 export const RPC_RESULT_PENDING = 0xffffffff;
 
-/** NV_VGPU_MSG_FUNCTION_* (535.113.01 numbering; seed spec §8.5). */
+/**
+ * NV_VGPU_MSG_FUNCTION_* as GSP-RM 570.144 numbers them (nouveau `nvkm/subdev/gsp/rm/r570/nvrm/rpcfn.h`, an excerpt
+ * of open-gpu-kernel-modules 570.144 `rpc_global_enums.h`; docs/reference/gsp-queues.md). Only the functions vgpud
+ * names; every number here was checked against that header. 535.113.01 (`rm/r535/nvrm/rpcfn.h`) agrees on 0..200
+ * and 202; it differs at 201 (RESERVED_201 there, CTRL_GPU_QUERY_ECC_STATUS in 570) and ends at 203 — 570 adds
+ * 203..226 and NUM_FUNCTIONS is 227. We speak 570.
+ */
 export const GspFunction = {
   NOP: 0,
   SET_GUEST_SYSTEM_INFO: 1,
@@ -114,22 +122,43 @@ export const GspFunction = {
   SET_PAGE_DIRECTORY: 54,
   VGPU_PF_REG_READ32: 63,
   GET_GSP_STATIC_INFO: 65,
+  UPDATE_BAR_PDE: 70,
   CONTINUATION_RECORD: 71,
   GSP_SET_SYSTEM_INFO: 72,
   SET_REGISTRY: 73,
   GSP_RM_CONTROL: 76,
   GET_STATIC_INFO2: 77,
+  DUMP_PROTOBUF_COMPONENT: 78,
   UNSET_PAGE_DIRECTORY: 79,
   CTRL_SET_VGPU_FB_USAGE: 85,
   CTRL_GPU_HANDLE_VF_PRI_FAULT: 90,
   GSP_RM_ALLOC: 103,
   CTRL_GPU_MIGRATABLE_OPS: 195,
   INVALIDATE_TLB: 200,
+  /** 570 only (535: RESERVED_201); deprecated in the 570 header. */
+  CTRL_GPU_QUERY_ECC_STATUS: 201,
   ECC_NOTIFIER_WRITE_ACK: 202,
-  NUM_FUNCTIONS: 203,
+  /** 570 only (203..226 do not exist in 535). */
+  RM_API_CONTROL: 204,
+  GET_STATIC_DATA: 207,
+  CTRL_SUBDEVICE_GET_VGPU_HEAP_STATS: 215,
+  CTRL_EXEC_PARTITIONS_EXPORT: 226,
+  /** One past the last function in 570.144 (535.113.01: 203). */
+  NUM_FUNCTIONS: 227,
 } as const;
 
-/** NV_VGPU_MSG_EVENT_* (570 numbering; identical to 535 up to 0x101a; seed spec §8.5). */
+/**
+ * RPCs the host sends WITHOUT waiting for a reply, and that GSP-RM never answers: the two boot RPCs. nova-core
+ * (`drivers/gpu/nova-core/gsp/boot.rs`) sends SetSystemInfo and SetRegistry with `send_command` and no receive;
+ * nouveau (`nvkm/subdev/gsp/rm/r535/gsp.c`) sends both with NVKM_GSP_RPC_REPLY_NOWAIT. What arrives next is the
+ * GSP_INIT_DONE event. The simulated GSP sends nothing back for these, and the host refuses to `call()` them.
+ */
+export const GSP_ASYNC_FUNCTIONS: ReadonlySet<number> = new Set([GspFunction.GSP_SET_SYSTEM_INFO, GspFunction.SET_REGISTRY]);
+
+/**
+ * NV_VGPU_MSG_EVENT_* as 570.144 numbers them (nouveau `rm/r570/nvrm/msgfn.h`). 535.113.01 (`rm/r535/nvrm/msgfn.h`)
+ * agrees up to 0x101a and then differs (0x101b is GSP_SEND_USER_SHARED_DATA there); we use 570's.
+ */
 export const GspEvent = {
   FIRST: 0x1000,
   GSP_INIT_DONE: 0x1001,
@@ -215,7 +244,8 @@ export const GSP_REGION_PAGES = GspRegion.SIZE / GSP_PAGE_SIZE;
  * pointer and calls wake32 only when the consumer has raised the flag. Sleeper: read counter, raise flag,
  * re-check the ring, wait32(counter, seen). Producer: store writePtr, bump counter, read flag. With
  * sequentially consistent atomics one of the two always sees the other, so no wake-up is lost and a busy ring
- * costs no futex syscalls (the ≈50 µs wake of h&p §8.3 is paid only when a side really sleeps).
+ * costs no futex syscalls (the ≈50 µs cross-thread wake measured on our 2-vCPU hosts, docs/benchmarks.md, is paid
+ * only when a side really sleeps).
  */
 export const GspControl = {
   /** 'GSPC' once the host initialised the region. */
@@ -247,6 +277,14 @@ export const GspControl = {
   HEARTBEAT_PERIOD_MS: 0x30,
   /** Reason code the GSP left when it crashed (0 = none; simulator-defined). */
   CRASH_REASON: 0x34,
+  /**
+   * Non-zero while the host has calls waiting for a reply (it sets it before publishing the first, clears it when
+   * the last is answered). The simulated GSP keeps HEARTBEAT moving only while this is set: a host reads the
+   * heartbeat only while it waits (OpenRM's health check sits in its reply-wait path), and an idle GSP thread
+   * with a timer would cost every idle simulator a wake-up per period. Simulator layout; a real GSP-RM's heartbeat
+   * runs always.
+   */
+  HOST_WAITING: 0x38,
 } as const;
 
 export const GSP_CONTROL_MAGIC = 0x43505347; // 'GSPC'

@@ -186,7 +186,7 @@ export class Doorbell {
     const i32 = this.view.i32;
     if (spinUs > 0) {
       // A short spin before sleeping: under load the peer answers within microseconds, and a futex/waitAsync
-      // round costs ≈50 µs of wake-up latency on both ends (h&p §8.3). Bounded, so an idle side still sleeps.
+      // round costs tens of µs of wake-up latency on both ends (docs/benchmarks.md). Bounded, so an idle side still sleeps.
       const end = performance.now() + spinUs / 1000;
       do {
         if (ready()) return 'ok';

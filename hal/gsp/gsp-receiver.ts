@@ -7,7 +7,8 @@
  * once, into the buffer the consumer receives.
  */
 import type { VgpuError } from '../../core/contracts/exceptions.js';
-import { ElementInfo, ElementStatus, GspReassembler, inspectElement, type GspReceiverSink } from './gsp-element.js';
+import { ElementInfo, ElementStatus, inspectElement, type GspReceiverSink } from './gsp-element.js';
+import { GspReassembler } from './gsp-reassembler.js';
 import { Element, GSP_MAX_ELEMENT_PAGES, GSP_MAX_ELEMENT_SIZE, GSP_PAGE_SIZE } from './gsp-layout.js';
 import type { GspEndpoint } from './gsp-queue.js';
 
@@ -64,8 +65,9 @@ export class GspReceiver {
           avail -= info.pages;
           n++;
           if (st === ElementStatus.Drop) {
-            this.asm.dropCurrent(info.sequence);
-            sink.drop({ error: info.error as VgpuError, sequence: info.sequence, fn: info.fn });
+            const error = info.error as VgpuError;
+            sink.drop({ error, sequence: info.sequence, fn: info.fn });
+            this.asm.dropped(sink, error);
           } else {
             this.asm.take(u8, u32, w0, info, sink);
           }

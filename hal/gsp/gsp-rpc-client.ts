@@ -1,26 +1,48 @@
 /**
  * Host side of the GSP transport ("core driver" role): sends RPCs on the command queue, receives replies and
- * firmware events on the message queue, detects a dead firmware.
+ * firmware events on the message queue, detects a dead firmware. The discipline is the one real GSP-RM clients
+ * keep (facts and sources: docs/reference/gsp-queues.md):
  *
- * Reply matching is BY SEQUENCE. Each call gets a fresh RPC-header sequence and the firmware echoes it in its
- * reply, so any number of callers may be in flight and replies may come back in any order. nouveau's r535 code
- * instead matches a reply by FUNCTION number (seed spec §8.4): two callers waiting for two GSP_RM_CONTROL replies
- * could not tell them apart, so it must serialise every caller behind one lock and a slow control stalls all
- * others (§11.7). Matching by sequence removes that lock; only the writing of a message into the ring is ordered.
+ * ONE synchronous RPC outstanding per queue pair. nouveau holds `cmdq.mutex` from the push of a request to the
+ * receipt of its reply (`r535_gsp_rpc_push`), OpenRM holds the GPU lock across `_issueRpcAndWait`, nova-core
+ * takes `&mut Cmdq`. Here the lock is a FIFO: `call()` queues behind the call in flight and is written into the
+ * command queue only when that one is settled (answered, failed, timed out or cancelled). GSP-RM serves one
+ * command at a time anyway, so nothing is lost by not racing it, and code tuned here cannot lean on a
+ * concurrency the firmware does not offer.
+ *
+ * Asynchronous RPCs: `send()` writes a message that GSP-RM never answers (GSP_SET_SYSTEM_INFO, SET_REGISTRY —
+ * GSP_ASYNC_FUNCTIONS) and resolves once it is in the ring. It keeps its place in the FIFO but does not occupy the
+ * in-flight slot, as nouveau's NVKM_GSP_RPC_REPLY_NOWAIT pushes return at once.
+ *
+ * Reply matching. nouveau and earlier OpenRM releases take the first message whose FUNCTION equals the one awaited
+ * (`r535_gsp_msg_recv`; OpenRM `_kgspRpcDrainOneEvent`); later OpenRM also compares the RPC-header sequence. We
+ * stamp every call with the next RPC sequence (one per element, 0 for the asynchronous boot RPCs — as nouveau has
+ * since commit 90caca3b7264, because 570 firmware asserts on their order) and match on function AND sequence.
+ * Why it matters: after a timeout nouveau releases the lock, and the late reply of the timed-out GSP_RM_CONTROL is
+ * then taken by the NEXT caller's GSP_RM_CONTROL — the wrong payload, silently (upstream's flaw; OpenRM's own
+ * comment says the late reply "eventually comes in as an unexpected event"). Here that reply carries an expired
+ * sequence: it is counted as a late reply and dropped. Any other message with a function below 0x1000 that is not
+ * the awaited reply is logged and dropped, as nouveau does with a message no notifier claims; messages from
+ * 0x1000 up are events and are delivered at any time, also while a call waits.
+ *
+ * Timeouts count from the moment `call()` is made, not from when the request reaches the ring. A caller's
+ * `timeoutMs` is then the longest it can wait, however many calls are ahead of it, and a queued call whose time
+ * runs out leaves without ever reaching the firmware. (Drivers count from the send because a blocked thread is
+ * their queue; counting from the send here would let a caller behind N slow calls wait N + 1 timeouts.) Default:
+ * OpenRM's 1.5 × 4 s. A crashed firmware (state word) or a stalled heartbeat while a call is in flight fails the
+ * call and everyone queued behind it with GpuLost — nobody hangs.
  *
  * Waiting never blocks the event loop: the receive loop sleeps with the arena's asynchronous wait32 on the host
- * interrupt word (and only when the message queue is empty), a full command queue is waited for the same way.
- * Timeouts default to OpenRM's 1.5 × 4 s and are per caller: a timed-out caller is rejected alone and its late
- * reply is dropped. A crashed firmware (state word) or a stalled heartbeat while calls are pending fails every
- * caller with GpuLost — nobody hangs.
+ * interrupt word (and only when the message queue is empty); a full command queue is waited for the same way.
  */
 import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { RpcOptions } from '../../core/contracts/firmware.js';
 import type { Logger } from '../../core/contracts/logger.js';
-import type { SharedArena } from '../../native/native-ops.js';
-import type { GspDrop, GspReceiverSink } from './gsp-element.js';
+import { CallRecord, EMPTY, POOL_MAX, noop, promiseFor } from './gsp-call-record.js';
+import { elementsFor, type GspDrop, type GspReceiverSink } from './gsp-element.js';
 import {
+  GSP_ASYNC_FUNCTIONS,
   GSP_EVENT_BASE,
   GspControl,
   GspFunction,
@@ -30,140 +52,29 @@ import {
 } from './gsp-layout.js';
 import { GspRegionView, initGspRegion, openEndpoint, type GspEndpoint } from './gsp-queue.js';
 import { GspReceiver } from './gsp-receiver.js';
-import { GspSender, type OutgoingMessage } from './gsp-sender.js';
-import { rpcResultError, type GspRpcCaller } from './rm-payload.js';
-import { SequenceTable } from './sequence-table.js';
+import {
+  GSP_DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  GSP_DEFAULT_RPC_TIMEOUT_MS,
+  GSP_DEFAULT_SPACE_TIMEOUT_MS,
+  type GspCallOptions,
+  type GspClientStats,
+  type GspEvent,
+  type GspRpcClientOptions,
+} from './gsp-rpc-types.js';
+import { GspSender } from './gsp-sender.js';
+import { declaredRmPayloadBytes, rpcResultError, type GspRpcCaller } from './rm-payload.js';
 
-/** OpenRM reply wait: defaultus + defaultus/2 with the 4 s graphics-mode default (h&p §3.3). */
-export const GSP_DEFAULT_RPC_TIMEOUT_MS = 6000;
-/** OpenRM command-queue space wait per element (h&p §3.3). */
-export const GSP_DEFAULT_SPACE_TIMEOUT_MS = 1000;
-export const GSP_DEFAULT_HEARTBEAT_TIMEOUT_MS = 2000;
-/** Spin this long for a reply before sleeping, only while calls are in flight (0 = off: on a shared 2-core host a spin steals the core the GSP thread needs). */
+export {
+  GSP_DEFAULT_HEARTBEAT_TIMEOUT_MS, GSP_DEFAULT_RPC_TIMEOUT_MS, GSP_DEFAULT_SPACE_TIMEOUT_MS,
+  type GspCallOptions, type GspClientStats, type GspEvent, type GspRpcClientOptions,
+};
+
+/** Spin this long for a reply before sleeping, only while a call is in flight (0 = off: on a shared 2-core host a spin steals the core the GSP thread needs). */
 const SPIN_US = Number(process.env.VGPUD_GSP_SPIN_US ?? 0);
-
-export interface GspRpcClientOptions {
-  arena: SharedArena;
-  /** Region base in the arena (page aligned). Default 0. */
-  base?: bigint;
-  /** Initialise the region (PTEs, cmdq header, control page). The host owns the region: default true. */
-  init?: boolean;
-  /** Default reply timeout per call. */
-  timeoutMs?: number;
-  /** Wait for command-queue space per element before failing with Busy. */
-  spaceTimeoutMs?: number;
-  /** A heartbeat that does not move for this long while calls are pending means the firmware is gone. */
-  heartbeatTimeoutMs?: number;
-  /** Longest sleep of the receive loop between health checks. */
-  pollMs?: number;
-  logger?: Logger;
-}
-
-export interface GspCallOptions extends RpcOptions {
-  /** GFID placed in the RPC header's cpuRmGfid (0 = the PF). */
-  gfid?: number;
-}
-
-/** A firmware event as the transport delivers it (the HAL turns it into a FirmwareEventRecord). */
-export interface GspEvent {
-  fn: number;
-  name: string;
-  gfid: number;
-  sequence: number;
-  payload: Uint8Array;
-}
-
-export interface GspClientStats {
-  calls: number;
-  replies: number;
-  events: number;
-  timeouts: number;
-  /** Replies whose caller was gone (timed out, cancelled). */
-  lateReplies: number;
-  /** Elements dropped (checksum, malformed). */
-  drops: number;
-  elementsSent: number;
-  elementsReceived: number;
-  /** Wake-ups (futex/notify) sent to the firmware: one per time it had gone to sleep, not one per message. */
-  wakesSent: number;
-  /** Times the receive loop went to sleep waiting for the firmware. */
-  sleeps: number;
-}
 
 interface ClientEvents {
   event: (e: GspEvent) => void;
   lost: (error: VgpuError) => void;
-}
-
-/**
- * One call in flight. It is also the outgoing message (one object per call instead of three) and a link of its
- * timeout list: calls with the same timeout expire in the order they were made, so an intrusive FIFO per timeout
- * value plus ONE timer for the earliest deadline replace a setTimeout per call (a timer per call cost a fifth of
- * the throughput in GC and timer work) — and, being intrusive, adding and removing a call allocates nothing.
- *
- * Records are pooled: a call that went straight into the ring is referenced only by the client's own structures,
- * so once settled (and unlinked from all of them) its record serves the next call.
- */
-class Pending implements OutgoingMessage {
-  fn = 0;
-  sequence = 0;
-  gfid = 0;
-  payload: Uint8Array = EMPTY;
-  timeouts: TimeoutList | null = null;
-  deadline = 0;
-  signal: AbortSignal | undefined = undefined;
-  result = 0xffffffff;
-  resultPrivate = 0xffffffff;
-  cancelled = false;
-  /** Written into the ring by send() itself: nothing outside the client holds the record, it may be reused. */
-  recyclable = false;
-  resolve: (payload: Uint8Array) => void = noop;
-  reject: (error: VgpuError) => void = noop;
-  onAbort: (() => void) | undefined = undefined;
-  prev: Pending | null = null;
-  next: Pending | null = null;
-}
-
-const EMPTY = new Uint8Array(0);
-/** Records kept for reuse; more than the calls usually in flight buys nothing. */
-const POOL_MAX = 256;
-
-/** The pending calls of one timeout value, oldest (earliest deadline) first. */
-class TimeoutList {
-  head: Pending | null = null;
-  tail: Pending | null = null;
-  constructor(readonly timeoutMs: number) {}
-
-  push(p: Pending): void {
-    p.prev = this.tail;
-    p.next = null;
-    if (this.tail !== null) this.tail.next = p;
-    else this.head = p;
-    this.tail = p;
-  }
-
-  remove(p: Pending): void {
-    if (p.prev !== null) p.prev.next = p.next;
-    else if (this.head === p) this.head = p.next;
-    else return; // not linked
-    if (p.next !== null) p.next.prev = p.prev;
-    else this.tail = p.prev;
-    p.prev = null;
-    p.next = null;
-  }
-}
-
-function noop(): void {}
-
-/**
- * `new Promise(executor)` with one shared executor instead of a closure per call: the executor runs
- * synchronously, so the resolving functions are picked up right after the constructor returns.
- */
-let capturedResolve: (payload: Uint8Array) => void = noop;
-let capturedReject: (error: VgpuError) => void = noop;
-function captureResolvers(resolve: (payload: Uint8Array) => void, reject: (error: VgpuError) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
 }
 
 const NOOP_LOGGER: Logger = {
@@ -176,26 +87,25 @@ const NOOP_LOGGER: Logger = {
   },
 };
 
+/** How many expired sequences are remembered to tell a late reply from a stray one. */
+const EXPIRED_MAX = 1024;
+
 export class GspRpcClient implements GspRpcCaller {
   readonly view: GspRegionView;
   private readonly ep: GspEndpoint;
   private readonly sender: GspSender;
   private readonly receiver: GspReceiver;
-  private readonly pending = new SequenceTable<Pending>();
-  /** Pending calls by timeout value; each list is in deadline order. */
-  private readonly buckets = new Map<number, TimeoutList>();
-  /** The list last used: nearly every call uses the default timeout, which saves a map lookup per call. */
-  private lastList: TimeoutList | null = null;
-  private readonly pool: Pending[] = [];
-  /**
-   * Date.now() as of the receive loop's last wake-up or batch (a clock read costs ≈60 ns, a tenth of a call).
-   * Calls made while the loop is awake run in the same turn as that batch, so a deadline computed from it is
-   * early by at most that turn's duration; while the loop sleeps (`idle`) calls read the clock themselves.
-   */
-  private clock = Date.now();
-  private idle = true;
+  /** The call whose request is in the command queue and whose reply is awaited; null when none. */
+  private current: CallRecord | null = null;
+  /** Calls and sends waiting for `current` to settle, oldest first (settled ones are skipped). */
+  private readonly queue: CallRecord[] = [];
+  private queueHead = 0;
+  private readonly pool: CallRecord[] = [];
   private timer: NodeJS.Timeout | null = null;
   private timerAt = 0;
+  private idle = true;
+  /** Health ticker, running only while a call is in flight (startWaiting). */
+  private ticker: NodeJS.Timeout | null = null;
   private readonly emitter = new EventEmitter<ClientEvents>();
   private readonly log: Logger;
   private readonly pollMs: number;
@@ -208,10 +118,10 @@ export class GspRpcClient implements GspRpcCaller {
   private lastHeartbeatAt = 0;
   private readyWaiters: Array<() => void> = [];
   private readonly stats_: GspClientStats = {
-    calls: 0, replies: 0, events: 0, timeouts: 0, lateReplies: 0, drops: 0, elementsSent: 0, elementsReceived: 0,
-    wakesSent: 0, sleeps: 0,
+    calls: 0, asyncSent: 0, replies: 0, events: 0, timeouts: 0, lateReplies: 0, unexpected: 0, drops: 0, maxQueued: 0,
+    elementsSent: 0, elementsReceived: 0, wakesSent: 0, sleeps: 0,
   };
-  /** Recently expired sequences, to tell a late reply from an unknown one in the log. */
+  /** Sequences of calls that were sent and then given up (timeout, cancel): their replies are late, not strays. */
   private readonly expired = new Set<number>();
   private readonly sink: GspReceiverSink = {
     message: (fn, sequence, result, _resultPrivate, gfid, payload) => this.onMessage(fn, sequence, result, gfid, payload),
@@ -222,6 +132,7 @@ export class GspRpcClient implements GspRpcCaller {
         details: e.details,
         cause: e,
       })),
+    expectedBytes: (fn, sequence, head) => this.expectedBytes(fn, sequence, head),
   };
   /** Resolves when the receive loop ends (close or loss). */
   readonly done: Promise<void>;
@@ -237,7 +148,8 @@ export class GspRpcClient implements GspRpcCaller {
     this.sender = new GspSender(this.ep, {
       spaceTimeoutMs: opts.spaceTimeoutMs ?? GSP_DEFAULT_SPACE_TIMEOUT_MS,
       deadReason: () => this.lostError ?? (this.closed ? this.closedError() : null),
-      onError: (m, e) => this.settleError(m.sequence, e),
+      onError: (m, e) => this.writeFailed(m as CallRecord, e),
+      onWritten: (m) => this.written(m as CallRecord),
     });
     this.receiver = new GspReceiver(this.ep);
     this.done = this.loop();
@@ -251,8 +163,15 @@ export class GspRpcClient implements GspRpcCaller {
   get lost(): VgpuError | null {
     return this.lostError;
   }
+  /** 1 while a call awaits its reply, else 0 (there is never more than one). */
   get inFlight(): number {
-    return this.pending.size;
+    return this.current === null ? 0 : 1;
+  }
+  /** Calls and sends waiting behind the one in flight. */
+  get queued(): number {
+    let n = 0;
+    for (let i = this.queueHead; i < this.queue.length; i++) if (!(this.queue[i] as CallRecord).cancelled) n++;
+    return n;
   }
   get stats(): Readonly<GspClientStats> {
     this.stats_.elementsSent = this.sender.elements;
@@ -262,8 +181,8 @@ export class GspRpcClient implements GspRpcCaller {
     return this.stats_;
   }
   /**
-   * Corrupt the first dword of the next command element AFTER its checksum — OpenRM's host-side
-   * message-queue error injection (NV2080_CTRL_GPU_INJECT_ERROR_MESSAGE_QUEUE, h&p §3.4). The firmware then
+   * Corrupt the first dword of the next command element AFTER its checksum — OpenRM's host-side message-queue
+   * error injection (NV2080_CTRL_GPU_INJECT_ERROR_MESSAGE_QUEUE, `message_queue_cpu.c`). The firmware then
    * rejects that call with a bad-checksum result and the caller gets ErrorCode.Checksum.
    */
   injectQueueError(): void {
@@ -276,55 +195,282 @@ export class GspRpcClient implements GspRpcCaller {
   }
 
   /**
-   * Send RPC `fn` with `payload` (without RPC header) and resolve with the reply payload. Rejects with
-   * RpcTimeout, Cancelled (signal/close), GpuLost, Checksum, Busy (queue full or RM busy), OutOfMemory, or
-   * FirmwareRpc (any other non-zero rpc_result).
+   * Send RPC `fn` with `payload` (without RPC header) and resolve with the reply payload. The request waits its
+   * turn behind the call in flight (FIFO). Rejects with RpcTimeout (no reply within `timeoutMs` of this call),
+   * Cancelled (signal/close), GpuLost, Checksum, Busy (queue full or RM busy), OutOfMemory, or FirmwareRpc (any
+   * other non-zero rpc_result, or a broken reply).
    */
   call(fn: number, payload: Uint8Array, opts?: GspCallOptions): Promise<Uint8Array> {
-    if (this.lostError !== null) return Promise.reject(this.lostCopy());
-    if (this.closed) return Promise.reject(this.closedError());
-    if (!Number.isInteger(fn) || fn < 0 || fn >= GSP_EVENT_BASE || fn === GspFunction.CONTINUATION_RECORD) {
-      return Promise.reject(new VgpuError(ErrorCode.InvalidArgument, `${gspFunctionName(fn)} is not a callable GSP function`, {
-        hint: 'pass a NV_VGPU_MSG_FUNCTION_* number (GspFunction); events and continuation records are not calls',
+    const refused = this.refuse(fn, opts);
+    if (refused !== null) return Promise.reject(refused);
+    if (GSP_ASYNC_FUNCTIONS.has(fn)) {
+      return Promise.reject(new VgpuError(ErrorCode.InvalidArgument, `${gspFunctionName(fn)} is never answered by GSP-RM`, {
+        hint: 'send it with send(), which does not wait for a reply (nouveau and nova-core do the same)',
         details: { fn },
       }));
     }
-    const signal = opts?.signal;
-    if (signal?.aborted) return Promise.reject(this.cancelledError(fn));
-    const timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
-    const sequence = this.nextSeq;
-    this.nextSeq = this.nextSeq === 0xffffffff ? 1 : this.nextSeq + 1; // 0 is left to events
     this.stats_.calls++;
-    let list = this.lastList;
-    if (list === null || list.timeoutMs !== timeoutMs) {
-      list = this.buckets.get(timeoutMs) ?? null;
-      if (list === null) this.buckets.set(timeoutMs, (list = new TimeoutList(timeoutMs)));
-      this.lastList = list;
+    return this.enqueue(this.record(fn, payload, opts, false));
+  }
+
+  /**
+   * Send an asynchronous RPC — one GSP-RM never answers (GSP_ASYNC_FUNCTIONS) — and resolve once it is wholly in
+   * the command queue. It takes its turn in the FIFO like a call (behind a call in flight, as under nouveau's one
+   * mutex), but holds no slot once written: whatever is queued behind it goes out at once.
+   */
+  async send(fn: number, payload: Uint8Array, opts?: Omit<GspCallOptions, 'replyBytes'>): Promise<void> {
+    const refused = this.refuse(fn, opts);
+    if (refused !== null) throw refused;
+    if (!GSP_ASYNC_FUNCTIONS.has(fn)) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `${gspFunctionName(fn)} is answered by GSP-RM; send() would leave its reply unclaimed`, {
+        hint: 'use call() for it; send() is for the RPCs GSP-RM never answers (GSP_SET_SYSTEM_INFO, SET_REGISTRY)',
+        details: { fn },
+      });
     }
-    const p = this.pool.pop() ?? new Pending();
+    await this.enqueue(this.record(fn, payload, opts, true));
+  }
+
+  private refuse(fn: number, opts: RpcOptions | undefined): VgpuError | null {
+    if (this.lostError !== null) return this.lostCopy();
+    if (this.closed) return this.closedError();
+    if (!Number.isInteger(fn) || fn < 0 || fn >= GspFunction.NUM_FUNCTIONS || fn === GspFunction.CONTINUATION_RECORD) {
+      return new VgpuError(ErrorCode.InvalidArgument, `${gspFunctionName(fn)} is not a callable GSP function`, {
+        hint: `pass a NV_VGPU_MSG_FUNCTION_* number below ${GspFunction.NUM_FUNCTIONS} (GspFunction, r570); events and continuation records are not calls`,
+        details: { fn },
+      });
+    }
+    if (opts?.signal?.aborted === true) return this.cancelledError(fn);
+    return null;
+  }
+
+  private record(fn: number, payload: Uint8Array, opts: GspCallOptions | undefined, async: boolean): CallRecord {
+    const p = this.pool.pop() ?? new CallRecord();
     p.fn = fn;
-    p.sequence = sequence;
+    p.sequence = 0;
     p.gfid = opts?.gfid ?? 0;
     p.payload = payload;
-    p.timeouts = list;
-    p.deadline = (this.idle ? Date.now() : this.clock) + timeoutMs;
-    p.signal = signal;
+    p.async = async;
     p.cancelled = false;
-    const promise = new Promise<Uint8Array>(captureResolvers);
-    p.resolve = capturedResolve;
-    p.reject = capturedReject;
+    p.recyclable = false;
+    p.replyBytes = opts?.replyBytes ?? null;
+    p.timeoutMs = opts?.timeoutMs ?? this.timeoutMs;
+    p.deadline = Date.now() + p.timeoutMs;
+    const signal = opts?.signal;
+    p.signal = signal;
     if (signal !== undefined) {
-      p.onAbort = () => this.settleError(sequence, this.cancelledError(fn));
+      p.onAbort = () => this.settleError(p, this.cancelledError(fn));
       signal.addEventListener('abort', p.onAbort, { once: true });
     }
-    if (this.pending.size === 0) this.markHeartbeat();
-    this.pending.add(p);
-    list.push(p);
-    if (this.timer === null || p.deadline < this.timerAt) this.armTimer(p.deadline);
-    // Written into the ring now; published (one doorbell for everything sent this tick) by a microtask or by
-    // the receive loop, whichever comes first.
-    p.recyclable = this.sender.send(p);
+    return p;
+  }
+
+  private enqueue(p: CallRecord): Promise<Uint8Array> {
+    const promise = promiseFor(p);
+    if (this.current === null && this.queueHead === this.queue.length) {
+      this.issue(p);
+    } else {
+      this.queue.push(p);
+      const waiting = this.queue.length - this.queueHead;
+      if (waiting > this.stats_.maxQueued) this.stats_.maxQueued = waiting;
+    }
+    if (!p.cancelled && (this.timer === null || p.deadline < this.timerAt)) this.armTimer(p.deadline);
     return promise;
+  }
+
+  /** Write `p` into the command queue: a call becomes the one in flight, a send resolves once written. */
+  private issue(p: CallRecord): void {
+    if (p.async) {
+      p.sequence = 0; // nothing will answer it; nouveau sends these with NVKM_GSP_RPC_REPLY_NOSEQ (RPC sequence 0)
+      p.recyclable = this.sender.send(p);
+      if (p.recyclable) this.written(p);
+      return;
+    }
+    // One RPC sequence per element, in order (570 firmware asserts on it: nouveau 90caca3b7264); 0 is left to the
+    // asynchronous sends and events.
+    p.sequence = this.nextSeq;
+    const next = this.nextSeq + elementsFor(p.payload.length);
+    this.nextSeq = next > 0xffffffff ? next - 0xffffffff : next;
+    this.current = p;
+    this.startWaiting();
+    // Written now; published (one doorbell) by a microtask or by the receive loop, whichever comes first.
+    p.recyclable = this.sender.send(p);
+  }
+
+  /** The call in flight settled: let the next in line go (sends go straight through, up to the next call). */
+  private pump(): void {
+    while (this.current === null && this.queueHead < this.queue.length) {
+      const p = this.queue[this.queueHead] as CallRecord;
+      this.queue[this.queueHead++] = undefined as unknown as CallRecord;
+      if (!p.cancelled) this.issue(p);
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    }
+    if (this.current === null) this.stopWaiting();
+  }
+
+  /** An asynchronous send is wholly in the ring. */
+  private written(p: CallRecord): void {
+    if (!p.async || p.cancelled) return;
+    this.stats_.asyncSent++;
+    this.finish(p);
+    p.resolve(EMPTY);
+    this.recycle(p);
+  }
+
+  /** The sender could not write `p` (queue full past the space timeout, peer dead, closed). */
+  private writeFailed(p: CallRecord, error: VgpuError): void {
+    this.settleError(p, error);
+  }
+
+  /** Reject `p` if it is not settled yet: take it out of flight or out of the queue, remember a sent one. */
+  private settleError(p: CallRecord, error: VgpuError): void {
+    if (p.cancelled) return;
+    const wasCurrent = p === this.current;
+    if (wasCurrent) {
+      this.current = null;
+      this.remember(p.sequence);
+    }
+    this.finish(p);
+    const reject = p.reject;
+    this.recycle(p);
+    reject(error);
+    if (wasCurrent) this.pump();
+  }
+
+  /** Mark settled and drop the abort listener. A queued record stays in the queue array and is skipped there. */
+  private finish(p: CallRecord): void {
+    p.cancelled = true;
+    if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
+  }
+
+  /** Return a settled record to the pool (dropping what it referenced) if nothing outside the client holds it. */
+  private recycle(p: CallRecord): void {
+    if (!p.recyclable) return;
+    p.payload = EMPTY;
+    p.signal = undefined;
+    p.onAbort = undefined;
+    p.resolve = noop;
+    p.reject = noop;
+    if (this.pool.length < POOL_MAX) this.pool.push(p);
+  }
+
+  private remember(sequence: number): void {
+    this.expired.add(sequence);
+    if (this.expired.size > EXPIRED_MAX) {
+      const first = this.expired.values().next();
+      if (first.done !== true) this.expired.delete(first.value);
+    }
+  }
+
+  // ---- timeouts: ONE timer for the earliest deadline ---------------------------------------------------------
+  // Armed lazily: when a call settles its timer stays; when it fires, sweep() finds nothing due and re-arms for the
+  // earliest live deadline. A sequential caller thus costs no timer work per call.
+
+  private armTimer(at: number): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.sweep(), Math.max(1, at - Date.now()));
+  }
+
+  private sweep(): void {
+    this.timer = null;
+    if (this.closed || this.lostError !== null) return;
+    const now = Date.now();
+    // Queued calls first: one past its deadline leaves without ever being sent. Then the call in flight; settling
+    // it sends the next live one, which is not due yet.
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const p = this.queue[i] as CallRecord;
+      if (!p.cancelled && p.deadline <= now) this.onTimeout(p);
+    }
+    const cur = this.current;
+    if (cur !== null && cur.deadline <= now) this.onTimeout(cur);
+    let next = this.current === null ? Infinity : this.current.deadline;
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const p = this.queue[i] as CallRecord;
+      if (!p.cancelled && p.deadline < next) next = p.deadline;
+    }
+    if (next !== Infinity) this.armTimer(next);
+  }
+
+  private onTimeout(p: CallRecord): void {
+    const sent = p === this.current;
+    this.stats_.timeouts++;
+    this.log.warn('GSP RPC timed out', { fn: gspFunctionName(p.fn), sequence: sent ? p.sequence : undefined, timeoutMs: p.timeoutMs, sent });
+    this.settleError(p, new VgpuError(ErrorCode.RpcTimeout,
+      sent
+        ? `GSP RPC ${gspFunctionName(p.fn)} (seq ${p.sequence}) got no reply within ${p.timeoutMs} ms`
+        : `GSP RPC ${gspFunctionName(p.fn)} waited ${p.timeoutMs} ms behind the call in flight and was never sent`, {
+        hint: sent
+          ? 'the firmware is slow or hung; retry, and reset the GPU if it keeps happening'
+          : 'GSP-RM takes one call at a time and the one ahead did not finish; retry, or give this call a longer timeout',
+        details: { fn: p.fn, timeoutMs: p.timeoutMs, sent, ...(sent ? { sequence: p.sequence } : {}) },
+      }));
+  }
+
+  // ---- receive side -------------------------------------------------------------------------------------
+
+  /** How large a split message is, for the reassembler (see gsp-reassembler.ts). */
+  private expectedBytes(fn: number, sequence: number, head: Uint8Array): number | null {
+    const p = this.current;
+    if (p !== null && fn === p.fn && sequence === p.sequence) {
+      return p.replyBytes ?? declaredRmPayloadBytes(fn, head) ?? p.payload.length;
+    }
+    return declaredRmPayloadBytes(fn, head);
+  }
+
+  private onMessage(fn: number, sequence: number, result: number, gfid: number, payload: Uint8Array): void {
+    if (fn >= GSP_EVENT_BASE) {
+      this.stats_.events++;
+      const ev: GspEvent = { fn, name: gspFunctionName(fn), gfid, sequence, payload };
+      for (const l of this.emitter.listeners('event')) {
+        try {
+          l(ev);
+        } catch (e) {
+          this.log.error('GSP event listener threw', { event: ev.name, error: (e as Error).message });
+        }
+      }
+      return;
+    }
+    const p = this.current;
+    if (p === null || fn !== p.fn || sequence !== p.sequence) {
+      if (this.expired.has(sequence)) {
+        this.stats_.lateReplies++;
+        this.log.debug('late GSP reply dropped (its caller timed out or cancelled)', { fn: gspFunctionName(fn), sequence });
+      } else {
+        // nouveau dumps a message no notifier claims and reads on; OpenRM logs "Unexpected RPC event".
+        this.stats_.unexpected++;
+        this.log.warn('GSP message matches no call in flight; dropped', {
+          fn: gspFunctionName(fn), sequence, awaiting: p === null ? null : { fn: gspFunctionName(p.fn), sequence: p.sequence },
+        });
+      }
+      return;
+    }
+    this.stats_.replies++;
+    this.current = null;
+    this.finish(p);
+    if (result !== 0) {
+      const reject = p.reject;
+      this.recycle(p);
+      reject(rpcResultError(result, fn, sequence));
+    } else {
+      const resolve = p.resolve;
+      this.recycle(p);
+      resolve(payload);
+    }
+    this.pump();
+  }
+
+  private onDrop(d: GspDrop): void {
+    this.stats_.drops++;
+    const p = this.current;
+    // The damaged message is the reply we await when its header names our call (a continuation record of it
+    // counts too); a damaged event or stray is only logged — OpenRM fails the waiting call on any receive error,
+    // which would fail a call for a broken event it never asked for.
+    const mine = p !== null && d.sequence === p.sequence && (d.fn === p.fn || d.fn === GspFunction.CONTINUATION_RECORD);
+    this.log.warn('GSP message dropped', { reason: d.error.message, sequence: d.sequence, fn: d.fn, caller: mine });
+    if (mine) this.settleError(p, d.error);
   }
 
   /** Resolves once the firmware reports RUNNING; rejects with GpuLost if it crashed, RpcTimeout after `timeoutMs`. */
@@ -373,15 +519,20 @@ export class GspRpcClient implements GspRpcCaller {
     return () => this.emitter.off('lost', listener);
   }
 
-  /** Stop the client: pending calls reject with Cancelled. The region stays as it is. */
+  /**
+   * The device is gone (the HAL learnt it from outside the queues, e.g. its interrupt link closed): fail every call
+   * now with `error` (GpuLost) and call the lost listeners, as a crash seen in the queues would. Idempotent.
+   */
+  abort(error: VgpuError): void {
+    this.lose(error);
+    this.ep.inbound.ring(true); // wake our own receive loop so it ends
+  }
+
+  /** Stop the client: the call in flight and every queued one reject with Cancelled. The region stays as it is. */
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      const err = this.closedError();
-      for (const seq of this.pending.sequences()) this.settleError(seq, err);
-      this.sender.failAll(err);
-      if (this.timer !== null) clearTimeout(this.timer);
-      this.timer = null;
+      this.failEveryone(() => this.closedError());
       this.ep.inbound.ring(true); // wake our own receive loop so it sees `closed`
     }
     return this.done;
@@ -392,22 +543,14 @@ export class GspRpcClient implements GspRpcCaller {
   private async loop(): Promise<void> {
     const ready = (): boolean => this.receiver.hasInput();
     const sender = this.sender;
-    // The loop sleeps without a timeout and this ONE ticker wakes it for health checks. A timeout on every sleep
-    // left a timer behind per sleep (V8 schedules it and only cancels it when it comes due): at tens of
-    // thousands of sleeps a second they piled up and fired stale, and the loop slowed by half after a second.
-    const ticker = setInterval(() => {
-      if (this.idle) this.ep.inbound.ring(true);
-    }, this.pollMs);
-    ticker.unref();
     try {
       while (!this.closed && this.lostError === null) {
-        this.clock = Date.now();
         const n = this.receiver.drain(this.sink);
         this.checkHealth();
         if (n > 0) {
-          // Let the callers we just resolved run first: they usually send their next call at once. Then publish
-          // all of those calls with ONE doorbell and look at the ring again — both sides stay busy instead of
-          // ping-ponging wake-ups (a wake costs ≈50 µs on these machines, h&p §8.3).
+          // Let the caller we just resolved run first: it usually sends its next call at once. Then publish what
+          // was written with ONE doorbell and look at the ring again — both sides stay busy instead of
+          // ping-ponging wake-ups (a cross-thread wake costs ≈50 µs on these machines, docs/benchmarks.md).
           await null;
           sender.flush();
           continue;
@@ -417,7 +560,7 @@ export class GspRpcClient implements GspRpcCaller {
         if (this.closed || this.lostError !== null) break;
         this.idle = true;
         try {
-          await this.ep.inbound.sleep(ready, Infinity, this.pending.size > 0 ? SPIN_US : 0);
+          await this.ep.inbound.sleep(ready, Infinity, this.current !== null ? SPIN_US : 0);
         } finally {
           this.idle = false;
         }
@@ -429,134 +572,39 @@ export class GspRpcClient implements GspRpcCaller {
         cause: e,
       }));
     } finally {
-      clearInterval(ticker);
+      this.stopTicker();
     }
   }
 
-  private onMessage(fn: number, sequence: number, result: number, gfid: number, payload: Uint8Array): void {
-    if (fn >= GSP_EVENT_BASE) {
-      this.stats_.events++;
-      const ev: GspEvent = { fn, name: gspFunctionName(fn), gfid, sequence, payload };
-      for (const l of this.emitter.listeners('event')) {
-        try {
-          l(ev);
-        } catch (e) {
-          this.log.error('GSP event listener threw', { event: ev.name, error: (e as Error).message });
-        }
-      }
-      return;
-    }
-    const p = this.pending.get(sequence);
-    if (p === undefined) {
-      this.stats_.lateReplies++;
-      this.log.debug(this.expired.has(sequence) ? 'late GSP reply dropped (caller timed out or cancelled)' : 'GSP reply for unknown sequence dropped', {
-        fn: gspFunctionName(fn),
-        sequence,
-      });
-      return;
-    }
-    this.stats_.replies++;
-    if (fn !== p.fn) {
-      this.settleError(sequence, new VgpuError(ErrorCode.FirmwareRpc, `GSP answered ${gspFunctionName(p.fn)} (seq ${sequence}) with ${gspFunctionName(fn)}`, {
-        hint: 'the firmware mixed up replies; report it with the firmware version',
-        details: { expected: p.fn, got: fn, sequence },
-      }));
-      return;
-    }
-    if (result !== 0) {
-      this.settleError(sequence, rpcResultError(result, fn, sequence));
-      return;
-    }
-    this.forget(p);
-    const resolve = p.resolve;
-    this.recycle(p);
-    resolve(payload);
+  /**
+   * A call went in flight: tell the firmware we wait (its heartbeat runs only then, GspControl.HOST_WAITING) and make
+   * sure the ONE health ticker runs. The loop sleeps without a timeout; the ticker wakes it to check the heartbeat
+   * while a call waits — and only then: an idle client has no timer at all, it wakes only when the firmware rings
+   * (a reply, an event, a state change such as a crash). A timeout on every sleep instead left a timer behind per
+   * sleep (V8 schedules it and only cancels it when it comes due): at tens of thousands of sleeps a second they
+   * piled up and fired stale, and the loop slowed by half after a second.
+   */
+  private startWaiting(): void {
+    this.markHeartbeat();
+    this.view.setControl(GspControl.HOST_WAITING, 1);
+    if (this.ticker !== null || this.closed || this.lostError !== null) return;
+    this.ticker = setInterval(() => {
+      if (this.current === null) this.stopTicker();
+      else if (this.idle) this.ep.inbound.ring(true);
+    }, this.pollMs);
+    this.ticker.unref();
   }
 
-  private onDrop(d: GspDrop): void {
-    this.stats_.drops++;
-    const p = d.sequence !== null && (d.fn === null || d.fn < GSP_EVENT_BASE) ? this.pending.get(d.sequence) : undefined;
-    this.log.warn('GSP message dropped', { reason: d.error.message, sequence: d.sequence, fn: d.fn, owner: p !== undefined });
-    if (p !== undefined) this.settleError(p.sequence, d.error);
+  /** Nothing in flight any more: the firmware may let its heartbeat rest. The ticker stops at its next tick. */
+  private stopWaiting(): void {
+    this.view.setControl(GspControl.HOST_WAITING, 0);
   }
 
-  // ---- settling -----------------------------------------------------------------------------------------
-
-  private forget(p: Pending): void {
-    this.pending.remove(p);
-    p.timeouts?.remove(p);
-    if (p.onAbort !== undefined) p.signal?.removeEventListener('abort', p.onAbort);
+  private stopTicker(): void {
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
   }
 
-  /** Reject the call `sequence` if it is still pending; returns whether it was. */
-  private settleError(sequence: number, error: VgpuError): boolean {
-    const p = this.pending.get(sequence);
-    if (p === undefined) return false;
-    this.forget(p);
-    p.cancelled = true; // not yet written? then never write it
-    this.remember(sequence);
-    const reject = p.reject;
-    this.recycle(p);
-    reject(error);
-    return true;
-  }
-
-  /** Return a settled record to the pool (dropping what it referenced) if nothing outside the client holds it. */
-  private recycle(p: Pending): void {
-    if (!p.recyclable) return;
-    p.payload = EMPTY;
-    p.signal = undefined;
-    p.onAbort = undefined;
-    p.resolve = noop;
-    p.reject = noop;
-    p.timeouts = null;
-    if (this.pool.length < POOL_MAX) this.pool.push(p);
-  }
-
-  private armTimer(at: number): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => this.sweep(), Math.max(1, at - Date.now()));
-  }
-
-  /** Expire every call past its deadline, then re-arm for the next one. */
-  private sweep(): void {
-    this.timer = null;
-    const now = Date.now();
-    let next = Infinity;
-    for (const list of this.buckets.values()) {
-      for (let p = list.head; p !== null; p = list.head) {
-        if (p.deadline > now) {
-          next = Math.min(next, p.deadline);
-          break;
-        }
-        this.onTimeout(p); // unlinks p (and may recycle it)
-      }
-    }
-    if (next !== Infinity && !this.closed) this.armTimer(next);
-  }
-
-  private onTimeout(p: Pending): void {
-    const { sequence, fn } = p;
-    const list = p.timeouts as TimeoutList;
-    const timeoutMs = list.timeoutMs;
-    this.stats_.timeouts++;
-    this.log.warn('GSP RPC timed out', { fn: gspFunctionName(fn), sequence, timeoutMs });
-    const settled = this.settleError(sequence, new VgpuError(ErrorCode.RpcTimeout, `GSP RPC ${gspFunctionName(fn)} (seq ${sequence}) got no reply within ${timeoutMs} ms`, {
-      hint: 'the firmware is slow or hung; other calls are unaffected — retry, and reset the GPU if it keeps happening',
-      details: { fn, sequence, timeoutMs },
-    }));
-    // settleError unlinks a pending call; a call no longer pending must not stall the sweep either.
-    if (!settled) list.remove(p);
-  }
-
-  private remember(sequence: number): void {
-    this.expired.add(sequence);
-    if (this.expired.size > 1024) {
-      const first = this.expired.values().next();
-      if (first.done !== true) this.expired.delete(first.value);
-    }
-  }
 
   // ---- health -------------------------------------------------------------------------------------------
 
@@ -572,24 +620,28 @@ export class GspRpcClient implements GspRpcCaller {
       this.lose(this.crashError());
       return;
     }
-    if (this.pending.size === 0) return;
+    if (this.current === null) return;
     if (state === GspFwState.Stopped) {
-      this.lose(new VgpuError(ErrorCode.GpuLost, 'GSP firmware stopped with calls in flight', {
+      this.lose(new VgpuError(ErrorCode.GpuLost, 'GSP firmware stopped with a call in flight', {
         hint: 'the firmware was shut down; reboot it before sending RPCs',
-        details: { inFlight: this.pending.size },
+        details: { inFlight: gspFunctionName(this.current.fn), queued: this.queued },
       }));
       return;
     }
-    if (state !== GspFwState.Running) return;
+    if (state !== GspFwState.Running) {
+      // Not beating yet (a call queued before the GSP was started): the heartbeat is judged from when it runs.
+      this.markHeartbeat();
+      return;
+    }
     const hb = this.view.heartbeat();
     const now = Date.now();
     if (hb !== this.lastHeartbeat) {
       this.lastHeartbeat = hb;
       this.lastHeartbeatAt = now;
     } else if (now - this.lastHeartbeatAt > this.heartbeatTimeoutMs) {
-      this.lose(new VgpuError(ErrorCode.GpuLost, `GSP heartbeat stopped for ${now - this.lastHeartbeatAt} ms with calls in flight`, {
+      this.lose(new VgpuError(ErrorCode.GpuLost, `GSP heartbeat stopped for ${now - this.lastHeartbeatAt} ms with a call in flight`, {
         hint: 'the firmware is unresponsive; reset the GPU and reboot its firmware',
-        details: { heartbeat: hb, inFlight: this.pending.size, heartbeatTimeoutMs: this.heartbeatTimeoutMs },
+        details: { heartbeat: hb, inFlight: gspFunctionName(this.current.fn), queued: this.queued, heartbeatTimeoutMs: this.heartbeatTimeoutMs },
       }));
     }
   }
@@ -597,12 +649,8 @@ export class GspRpcClient implements GspRpcCaller {
   private lose(error: VgpuError): void {
     if (this.lostError !== null) return;
     this.lostError = error;
-    const n = this.pending.size;
-    this.log.error('GSP lost', { reason: error.message, inFlight: n });
-    for (const seq of this.pending.sequences()) this.settleError(seq, this.lostCopy());
-    this.sender.failAll(this.lostCopy());
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.log.error('GSP lost', { reason: error.message, inFlight: this.inFlight, queued: this.queued });
+    this.failEveryone(() => this.lostCopy());
     for (const w of [...this.readyWaiters]) w();
     for (const l of this.emitter.listeners('lost')) {
       try {
@@ -611,6 +659,30 @@ export class GspRpcClient implements GspRpcCaller {
         this.log.error('GSP lost listener threw', { error: (e as Error).message });
       }
     }
+  }
+
+  /** Reject the call in flight, every queued call and send, and whatever the sender still holds; stop the timer. */
+  private failEveryone(error: () => VgpuError): void {
+    const cur = this.current;
+    this.current = null;
+    if (cur !== null) {
+      this.remember(cur.sequence);
+      this.finish(cur);
+      cur.reject(error());
+    }
+    const rest = this.queue.splice(this.queueHead);
+    this.queue.length = 0;
+    this.queueHead = 0;
+    for (const p of rest) {
+      if (p === undefined || p.cancelled) continue;
+      this.finish(p);
+      p.reject(error());
+    }
+    this.sender.failAll(error());
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.stopWaiting();
+    this.stopTicker();
   }
 
   private lostCopy(): VgpuError {
@@ -622,7 +694,7 @@ export class GspRpcClient implements GspRpcCaller {
     const reason = this.view.control(GspControl.CRASH_REASON);
     return new VgpuError(ErrorCode.GpuLost, `GSP firmware crashed (reason ${reason})`, {
       hint: 'reset the GPU and reboot its firmware; the GSP log holds the crash record',
-      details: { crashReason: reason, inFlight: this.pending.size, region: GspRegion.CONTROL },
+      details: { crashReason: reason, inFlight: this.inFlight, queued: this.queued, region: GspRegion.CONTROL },
     });
   }
 

@@ -1,10 +1,10 @@
 /**
  * Writes whole RPC messages into one side's TX ring, in order, waiting for space when the ring is full.
  *
- * Several callers may send at once; their messages are written one after the other (a split message's elements
- * must stay contiguous, §8.2), but nothing else is serialised: the replies are awaited concurrently. A message
- * that fits goes into the ring synchronously — encoded straight into its slot, no promise, no queue — which is
- * the common case.
+ * Messages are written one after the other, a split message's elements back to back (docs/reference/gsp-queues.md).
+ * Which messages may be outstanding is the owner's business (the host client keeps one call in flight; the GSP
+ * side writes replies and events). A message that fits goes into the ring synchronously — encoded straight into
+ * its slot, no promise, no queue — which is the common case.
  *
  * Doorbell coalescing: a written element is NOT published at once. Everything written in the same tick is
  * published with one store of the write pointer and one doorbell, by a microtask queued at the first write (or
@@ -24,12 +24,14 @@ export interface OutgoingMessage extends RpcFields {
 }
 
 export interface GspSenderOptions {
-  /** How long to wait for ring space per element (OpenRM: 1 s per element, h&p §3.3). */
+  /** How long to wait for ring space per element (OpenRM `message_queue_cpu.c`: 1 s per element). */
   spaceTimeoutMs: number;
   /** Non-null when the peer is known dead: stop waiting for space. */
   deadReason: () => VgpuError | null;
   /** A message could not be written (one callback for all, so no closure per message). */
   onError: (msg: OutgoingMessage, error: VgpuError) => void;
+  /** A message that had to wait for space is now wholly in the ring (not for those send() wrote at once). */
+  onWritten?: (msg: OutgoingMessage) => void;
 }
 
 export class GspSender {
@@ -165,6 +167,7 @@ export class GspSender {
           if (i === n - 1) {
             this.messages++;
             this.backlog.shift();
+            this.opts.onWritten?.(msg);
           }
         }
       }

@@ -1,6 +1,7 @@
 /**
- * Payload codecs of the RM RPCs every NVIDIA HAL sends through GSP (seed spec §8.2), the RM-status → typed-error
- * mapping (§8.4), and small host helpers that send them over any `GspRpcCaller`.
+ * Payload codecs of the RM RPCs every NVIDIA HAL sends through GSP, the RM-status → typed-error mapping (nouveau
+ * `r535_rpc_status_to_errno`), and small host helpers that send them over any `GspRpcCaller`. Layouts and sources:
+ * docs/reference/gsp-queues.md.
  *
  *   rpc_gsp_rm_control_v03_00 (535/570): hClient, hObject, cmd, status, paramsSize, flags, params[]   (24 B + params)
  *   rpc_gsp_rm_alloc_v03_00:   hClient, hParent, hObject, hClass, status, paramsSize, flags, reserved[4], params[]
@@ -130,7 +131,20 @@ export function decodeRmFree(buf: Uint8Array): RmFreePayload {
 }
 
 /**
- * The typed error for a non-zero RM status or RPC result (§8.4: 0x55 NOT_READY and 0x66 TIMEOUT_RETRY are
+ * How many payload bytes an RM control or alloc message holds in all, read from its own header (`head`: at least
+ * the first element's payload): its fixed part plus paramsSize. This is how a reader of a split message knows where
+ * it ends — GSP-RM must do the same (inferred), and for a reply it is what nouveau passes as the expected size.
+ * null for other functions or a head too short to say.
+ */
+export function declaredRmPayloadBytes(fn: number, head: Uint8Array): number | null {
+  const v = words(head);
+  if (fn === GspFunction.GSP_RM_CONTROL && head.length >= RM_CONTROL_HEADER_SIZE) return RM_CONTROL_HEADER_SIZE + v.getUint32(16, true);
+  if (fn === GspFunction.GSP_RM_ALLOC && head.length >= RM_ALLOC_HEADER_SIZE) return RM_ALLOC_HEADER_SIZE + v.getUint32(20, true);
+  return null;
+}
+
+/**
+ * The typed error for a non-zero RM status or RPC result (nouveau `r535_rpc_status_to_errno`: 0x55 NOT_READY and 0x66 TIMEOUT_RETRY are
  * "busy, retry", 0x51 NO_MEMORY is out of memory; everything else is a firmware RPC failure carrying the status).
  */
 export function rmStatusError(status: number, what: string, details: Record<string, unknown> = {}): VgpuError {

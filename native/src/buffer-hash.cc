@@ -5,13 +5,16 @@
 // each vector is an independent chain, so the multiplier stays busy and the loop runs at memory speed (a frame of
 // 1 MiB was just copied, so it is still in cache). Synchronous: a 1 MiB frame takes ~0.1 ms, less than the
 // round trip of handing it to a thread.
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
 
 #include "common.h"
 #include "hash-mix.h"
+#include "kernels.h"
 
 namespace vgpu {
 namespace {
@@ -37,6 +40,7 @@ void BlocksScalar(Lanes& s, const uint8_t* p, uint64_t blocks) {
   }
 }
 
+#if defined(__x86_64__)
 __attribute__((target("avx2"))) void BlocksAvx2(Lanes& s, const uint8_t* p, uint64_t blocks) {
   __m256i lo[4], hi[4];
   for (int v = 0; v < 4; v++) {
@@ -58,11 +62,17 @@ __attribute__((target("avx2"))) void BlocksAvx2(Lanes& s, const uint8_t* p, uint
   }
 }
 
-void Blocks(Lanes& s, const uint8_t* p, uint64_t blocks) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+#endif
+
+void Blocks(BufHash kernel, Lanes& s, const uint8_t* p, uint64_t blocks) {
   if (blocks == 0) return;
-  if (avx2) BlocksAvx2(s, p, blocks);
-  else BlocksScalar(s, p, blocks);
+#if defined(__x86_64__)
+  if (kernel == BufHash::kAvx2) {
+    BlocksAvx2(s, p, blocks);
+    return;
+  }
+#endif
+  BlocksScalar(s, p, blocks);
 }
 
 }  // namespace
@@ -71,6 +81,7 @@ Napi::Value HashBuffers(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArray()) ThrowCode(env, kEInval, "hashBuffers: argument must be an array of Uint8Arrays");
   Napi::Array parts = info[0].As<Napi::Array>();
+  const BufHash kernel = CurrentKernels().bufHash;
   Lanes s;
   for (int j = 0; j < kLanes; j++) {
     s.lo[j] = kLo0;
@@ -95,11 +106,11 @@ Napi::Value HashBuffers(const Napi::CallbackInfo& info) {
       p += k;
       len -= k;
       if (staged < kBlock) continue;
-      Blocks(s, stage, 1);
+      Blocks(kernel, s, stage, 1);
       staged = 0;
     }
     uint64_t whole = len / kBlock;
-    Blocks(s, p, whole);
+    Blocks(kernel, s, p, whole);
     p += whole * kBlock;
     len -= whole * kBlock;
     if (len > 0) {
@@ -109,7 +120,7 @@ Napi::Value HashBuffers(const Napi::CallbackInfo& info) {
   }
   if (staged > 0) {
     std::memset(stage + staged, 0, kBlock - staged);
-    Blocks(s, stage, 1);
+    Blocks(kernel, s, stage, 1);
   }
   uint32_t a = kLo0 ^ static_cast<uint32_t>(n), b = kHi0 ^ static_cast<uint32_t>(n >> 32);
   for (int j = 0; j < kLanes; j++) {

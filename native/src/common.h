@@ -59,6 +59,8 @@ uint32_t Wake32(MappingPtr map, uint64_t off, uint32_t count);
 
 Napi::Function DefineArena(Napi::Env env);
 Napi::Value MemsetFloor(const Napi::CallbackInfo& info);
+Napi::Value FillFloor(const Napi::CallbackInfo& info);
+Napi::Value LibcFillJobStart(const Napi::CallbackInfo& info);
 Napi::Value HashBuffers(const Napi::CallbackInfo& info);
 Napi::Value SdNotify(const Napi::CallbackInfo& info);
 void InitWaits(Napi::Env env, InstanceData* data);

@@ -1,26 +1,33 @@
 // Fill and verify jobs (AsyncWorker → Promise; Execute hands the range to ParallelSlices' low-priority helper
-// threads in bounded slices, see parallel.h), and the single-threaded memset floor the scrub benchmark compares
-// against. Verify reads no holes (extents.h).
+// threads in bounded slices, see parallel.h), and the single-threaded C-library floors the scrub benchmark compares
+// against. The store loop a fill uses is chosen at run time (kernels.h). Verify reads no holes (extents.h).
 #include <fcntl.h>
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <cwchar>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "common.h"
 #include "extents.h"
+#include "kernels.h"
 
 namespace vgpu {
 namespace {
 
-constexpr uint64_t kNtThreshold = uint64_t(1) << 20;  // below this, regular stores (data likely re-read soon)
+static_assert(sizeof(wchar_t) == 4, "wmemset must store 32-bit units (Linux/glibc wchar_t)");
 
 bool SameBytes(uint32_t p) { return ((p >> 8) & 0xffffff) == (p & 0xffffff); }
 
+// Heads and tails of the streaming kernels, and the reference pattern of verify: a few bytes, plain stores.
 void FillWords(uint8_t* p, uint64_t len, uint32_t pat) {
   uint64_t pat64 = (uint64_t(pat) << 32) | pat;
   uint64_t i = 0;
@@ -32,15 +39,30 @@ void FillWords(uint8_t* p, uint64_t len, uint32_t pat) {
   for (; i + 4 <= len; i += 4) std::memcpy(p + i, &pat, 4);
 }
 
-// Non-temporal 32-byte stores: the pattern bypasses the cache, which is what a multi-GiB scrub wants (it will not
-// be read back soon). The target attribute lets this compile without -mavx2; it only runs when the CPU has AVX2.
-__attribute__((target("avx2"))) void FillAvx2Stream(uint8_t* p, uint64_t len, uint32_t pat) {
+// The C library's own fill: memset when the four pattern bytes are equal (zero included), wmemset otherwise. glibc
+// dispatches both on the CPU itself (rep stosb with ERMS/FSRM, AVX2/EVEX vector stores) and keeps the bytes in cache
+// — right for a fill smaller than the cache, and the floor bench:scrub compares the addon against.
+void FillLibc(uint8_t* p, uint64_t len, uint32_t pat) {
+  if (SameBytes(pat)) {
+    std::memset(p, static_cast<int>(pat & 0xff), len);
+  } else {
+    // p and len are 4-aligned (offsets and lengths are checked to 4 bytes; the mapping is page-aligned).
+    std::wmemset(reinterpret_cast<wchar_t*>(p), static_cast<wchar_t>(pat), len / 4);
+  }
+}
+
+#if defined(__x86_64__)
+// Non-temporal stores: each line is written whole without first being read (no read-for-ownership) and goes to
+// memory around the cache — what a fill much larger than the cache wants. Weakly ordered, hence the sfence before
+// the job reports completion. The target attributes let these compile without -mavx2; they run only when the CPU
+// has the feature (kernels.cc checks).
+__attribute__((target("avx2"))) void FillStreamAvx2(uint8_t* p, uint64_t len, uint32_t pat) {
   uint64_t head = (32 - (reinterpret_cast<uintptr_t>(p) & 31)) & 31;
   if (head > len) head = len & ~uint64_t(3);
-  FillWords(p, head, pat);  // p is 4-aligned, so head is a multiple of 4 and the phase is kept
+  FillWords(p, head, pat);  // p is 4-aligned, so head is a multiple of 4 and the pattern's phase is kept
   p += head;
   len -= head;
-  __m256i v = _mm256_set1_epi32(static_cast<int>(pat));
+  const __m256i v = _mm256_set1_epi32(static_cast<int>(pat));
   uint64_t i = 0;
   for (; i + 128 <= len; i += 128) {
     _mm256_stream_si256(reinterpret_cast<__m256i*>(p + i), v);
@@ -49,29 +71,52 @@ __attribute__((target("avx2"))) void FillAvx2Stream(uint8_t* p, uint64_t len, ui
     _mm256_stream_si256(reinterpret_cast<__m256i*>(p + i + 96), v);
   }
   for (; i + 32 <= len; i += 32) _mm256_stream_si256(reinterpret_cast<__m256i*>(p + i), v);
-  _mm_sfence();  // streaming stores are weakly ordered: make them visible before the job reports completion
+  _mm_sfence();
   FillWords(p + i, len - i, pat);
 }
 
-bool HasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
-  return has;
-}
-
-// Fastest store loop for a 4-aligned range: glibc memset when the 4 bytes are equal (it picks non-temporal stores
-// for large sizes by itself), AVX2 streaming stores otherwise, plain 8-byte stores on older CPUs.
-void FillRange(uint8_t* p, uint64_t len, uint32_t pat) {
-  if (SameBytes(pat)) {
-    std::memset(p, pat & 0xff, len);
-  } else if (len >= kNtThreshold && HasAvx2()) {
-    FillAvx2Stream(p, len, pat);
-  } else {
-    FillWords(p, len, pat);
+// Same with 16-byte stores: SSE2 is part of x86-64, so every x86 host streams.
+void FillStreamSse2(uint8_t* p, uint64_t len, uint32_t pat) {
+  uint64_t head = (16 - (reinterpret_cast<uintptr_t>(p) & 15)) & 15;
+  if (head > len) head = len & ~uint64_t(3);
+  FillWords(p, head, pat);
+  p += head;
+  len -= head;
+  const __m128i v = _mm_set1_epi32(static_cast<int>(pat));
+  uint64_t i = 0;
+  for (; i + 64 <= len; i += 64) {
+    _mm_stream_si128(reinterpret_cast<__m128i*>(p + i), v);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(p + i + 16), v);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(p + i + 32), v);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(p + i + 48), v);
   }
+  for (; i + 16 <= len; i += 16) _mm_stream_si128(reinterpret_cast<__m128i*>(p + i), v);
+  _mm_sfence();
+  FillWords(p + i, len - i, pat);
 }
+#endif
+
+// How one fill job stores, fixed when the job starts: by the JOB's length (a slice is always small).
+struct FillPlan {
+  BigFill kernel;
+  static FillPlan For(uint64_t jobBytes) {
+    Kernels k = CurrentKernels();
+    return FillPlan{jobBytes >= k.streamBytes ? k.bigFill : BigFill::kLibc};
+  }
+  void Run(uint8_t* p, uint64_t len, uint32_t pat) const {
+    switch (kernel) {
+#if defined(__x86_64__)
+      case BigFill::kStreamAvx2: FillStreamAvx2(p, len, pat); return;
+      case BigFill::kStreamSse2: FillStreamSse2(p, len, pat); return;
+#endif
+      default: FillLibc(p, len, pat); return;
+    }
+  }
+};
 
 void ParallelFill(uint8_t* base, uint64_t len, uint32_t pat) {
-  ParallelSlices(len, 4096, kSliceBytes, [&](uint64_t b, uint64_t e) { FillRange(base + b, e - b, pat); });
+  const FillPlan plan = FillPlan::For(len);
+  ParallelSlices(len, 4096, kSliceBytes, [&](uint64_t b, uint64_t e) { plan.Run(base + b, e - b, pat); });
 }
 
 // Records the first errno any slice hit; slices check it to stop early.
@@ -126,12 +171,13 @@ class FillWorker : public Napi::AsyncWorker {
     std::memset(base + off_, 0, first - off_);
     std::memset(base + last, 0, off_ + len_ - last);
     const int fd = map_->fd;
+    const FillPlan plan = FillPlan::For(last - first);
     ParallelSlices(last - first, page, kSliceBytes * 4, [&](uint64_t b, uint64_t e) {
       off_t o = static_cast<off_t>(first + b), n = static_cast<off_t>(e - b);
       if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, o, n) == 0) return;
       if (madvise(base + first + b, e - b, MADV_REMOVE) == 0) return;
       // The filesystem supports neither: write the zeros (correct, just not sparse).
-      FillRange(base + first + b, e - b, 0);
+      plan.Run(base + first + b, e - b, 0);
     });
   }
 
@@ -278,6 +324,70 @@ Napi::Value MemsetFloor(const Napi::CallbackInfo& info) {
   auto buf = info[0].As<Napi::Buffer<uint8_t>>();
   std::memset(buf.Data(), static_cast<int>(byte & 0xff), buf.Length());
   return env.Undefined();
+}
+
+// fillFloor(buf, pattern): the C library's own fill of a 32-bit pattern in one call on the caller's thread —
+// memset when the four bytes are equal, wmemset otherwise (what FillLibc does for a small job, but over the whole
+// buffer at once, so glibc applies its own large-size strategy). The floor for patterns memset cannot express.
+Napi::Value FillFloor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) ThrowCode(env, kEInval, "fillFloor: first argument must be a Buffer");
+  uint32_t pat = ArgU32(info, 1, "fillFloor", "pattern");
+  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+  uint8_t* p = buf.Data();
+  const uint64_t len = buf.Length();
+  if ((reinterpret_cast<uintptr_t>(p) & 3) != 0 || (len & 3) != 0) {
+    ThrowCode(env, kEAlign, "fillFloor: the buffer must start and end on a 4-byte boundary");
+  }
+  FillLibc(p, len, pat);
+  return env.Undefined();
+}
+
+// libcFillJob(buf, pattern) → Promise: the same C-library call as fillFloor, but on ONE helper thread with the
+// priority the job threads take (parallel.h). bench:scrub times its floor this way, so on a busy host the floor and
+// the addon are scheduled alike and the ratio compares store loops, not scheduling classes.
+class LibcFillJob : public Napi::AsyncWorker {
+ public:
+  LibcFillJob(Napi::Env env, Napi::Buffer<uint8_t> buf, uint32_t pat)
+      : Napi::AsyncWorker(env, "vgpud:libcFillJob"), deferred_(Napi::Promise::Deferred::New(env)),
+        ref_(Napi::Persistent(buf)), p_(buf.Data()), len_(buf.Length()), pat_(pat) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    auto run = [this] {
+      LowerThisThreadPriority();
+      FillLibc(p_, len_, pat_);
+    };
+    try {
+      std::thread(run).join();
+    } catch (const std::system_error&) {
+      SetError("libcFillJob: cannot start a thread");
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(MakeError(Env(), kEInternal, e.Message()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::Reference<Napi::Buffer<uint8_t>> ref_;  // keeps the memory alive while the thread writes it
+  uint8_t* p_;
+  uint64_t len_;
+  uint32_t pat_;
+};
+
+Napi::Value LibcFillJobStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) ThrowCode(env, kEInval, "libcFillJob: first argument must be a Buffer");
+  uint32_t pat = ArgU32(info, 1, "libcFillJob", "pattern");
+  auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+  if ((reinterpret_cast<uintptr_t>(buf.Data()) & 3) != 0 || (buf.Length() & 3) != 0) {
+    ThrowCode(env, kEAlign, "libcFillJob: the buffer must start and end on a 4-byte boundary");
+  }
+  auto* w = new LibcFillJob(env, buf, pat);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 }  // namespace vgpu

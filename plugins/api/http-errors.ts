@@ -1,7 +1,8 @@
 /**
  * VgpuError → HTTP: one JSON shape `{error:{code,message,hint,details}}` for every failure, and a status chosen by
  * the code's family so the CLI can turn it into an exit code without knowing every code:
- * 400 usage/invalid input, 404 not found, 409 busy/state/no space, 503 device lost/timeout, 500 anything else.
+ * 400 usage/invalid input, 404 not found, 409 busy/state/no space, 503 device lost/timeout, 507 state dir full,
+ * 500 anything else.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -10,36 +11,9 @@ import type { Logger } from '../../core/contracts/logger.js';
 import { describeIssues } from '../../core/validation/describe-issues.js';
 import { BODY_LIMIT_BYTES, MAX_PARAM_LENGTH } from './request-schemas.js';
 import { toJsonValue } from './to-json.js';
+import { httpStatusFor } from './http-status.js';
 
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  [ErrorCode.InvalidArgument]: 400,
-  [ErrorCode.UnknownType]: 400,
-  [ErrorCode.Config]: 400,
-  [ErrorCode.TooLarge]: 413,
-  [ErrorCode.MediaType]: 415,
-  [ErrorCode.PermissionDenied]: 403,
-  [ErrorCode.NotFound]: 404,
-  [ErrorCode.Busy]: 409,
-  [ErrorCode.IllegalState]: 409,
-  [ErrorCode.NoSpace]: 409,
-  [ErrorCode.OutOfMemory]: 409,
-  [ErrorCode.Cancelled]: 409,
-  [ErrorCode.GpuLost]: 503,
-  [ErrorCode.RpcTimeout]: 503,
-};
-
-/**
- * A create or destroy step error takes its cause's family: a create refused for want of FB is a 409 the operator
- * can act on, a firmware that failed the step is the daemon's 500.
- */
-export function httpStatusFor(code: string, details?: Record<string, unknown>): number {
-  const own = STATUS[code as ErrorCode] ?? 500;
-  if ((code === ErrorCode.CreateStep || code === ErrorCode.DestroyStep) && typeof details?.['cause'] === 'string') {
-    const inner = STATUS[details['cause'] as ErrorCode];
-    if (inner !== undefined && inner < 500) return inner;
-  }
-  return own;
-}
+export { httpStatusFor };
 
 /** A zod failure on a request part, as VGPU_EINVAL naming each distinct bad field once (with a count if repeated). */
 export function invalidRequest(where: string, error: z.ZodError, input?: unknown): VgpuError {

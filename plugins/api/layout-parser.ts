@@ -9,7 +9,8 @@ import type { Worker } from 'node:worker_threads';
 import { ErrorCode, VgpuError, type ErrorCode as ErrorCodeT } from '../../core/contracts/exceptions.js';
 import type { LayoutFile } from '../../core/layout/layout-file.js';
 import { scanLayoutText } from '../../core/layout/layout-limits.js';
-import { spawnTsWorker } from '../../hal/sim/gsp/spawn-ts-worker.js';
+import { siblingModule } from '../../core/runtime/module-entry.js';
+import { spawnModuleWorker } from '../../core/runtime/spawn-worker.js';
 
 /** Layout parses in flight before new ones are refused (busy) instead of queued. */
 export const MAX_QUEUED = 16;
@@ -61,8 +62,7 @@ export class LayoutParser {
 
   private ensureWorker(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-    const w = spawnTsWorker(new URL(`./layout-parse-worker${ext}`, import.meta.url));
+    const w = spawnModuleWorker(siblingModule(import.meta.url, './layout-parse-worker'));
     w.unref(); // an idle parser must not keep the daemon (or a test) alive
     this.workerStarts++;
     w.on('message', (m: Reply | { op: string; message?: string }) => {

@@ -61,6 +61,7 @@ export const adoptBody = z.strictObject({
   gpu: bdfSchema.optional(),
   vfs: z.array(bdfSchema).min(1).max(256).optional(),
 });
+export const vfBdfParams = z.strictObject({ bdf: bdfSchema });
 export const layoutBody = z.strictObject({
   /** The layout file: YAML/JSON text, or the parsed object. */
   layout: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),

@@ -13,16 +13,20 @@ import type { PhysicalGpu, VirtualFunction } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type { GpuSummary } from '../../core/contracts/vgpu-service.js';
-import type { JournalGpu, JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+import type { JournalGpu, JournalQuarantine, JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+import type { QuarantinedVf, VfReleaseReport } from '../../core/contracts/vgpu-service.js';
+import type { VgpuReleaser } from '../../core/contracts/vgpu-releaser.js';
 import { MgmtHeap, VgpuRpcMsg, encodeBmeState } from '../../core/firmware-abi/vgpu-mailbox.js';
 import { RmControl, encodePluginCleanupParams, encodeShutdownParams } from '../../core/firmware-abi/rm-controls.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
 import type { VgpuTypeRecord } from '../../core/metadata/metadata-file.js';
 import {
-  STEP_UNITS, chidsPerVgpu, scrubGuestFb, type CreateStep, type LifecycleTimeouts, type StepEnv, type UndoMode,
+  STEP_UNITS, scrubGuestFb, type CreateStep, type LifecycleTimeouts, type StepEnv, type UndoMode,
 } from './create-steps.js';
 import { HostRpcChannel } from './host-rpc-channel.js';
+import { isDuplicateHandle } from './journal-damage.js';
 import { KeyedQueue } from './vf-queue.js';
+import { VfQuarantine } from './vf-quarantine.js';
 import { VgpuRecord } from './vgpu-record.js';
 import { assertTransition } from './vgpu-state.js';
 
@@ -35,10 +39,14 @@ export interface GpuLifecycleOptions {
   relay: ExceptionRelay;
   logger: Logger;
   scrubber?: FbScrubber | undefined;
+  /** Without a scrubber, create and reset anyway (config `plugins.lifecycle.allowUnscrubbedFb`); default: refuse. */
+  allowUnscrubbedFb?: boolean;
   timeouts: LifecycleTimeouts;
   verifyScrub?: boolean;
   /** New vGPU id (unique across GPUs). */
   newId: () => string;
+  /** Releases a vGPU from its VMM before a forced destroy (the vfio-user face); absent = nothing to release. */
+  releaser?: VgpuReleaser | undefined;
   vmPid?: number;
   /** Write-ahead journal; absent = no persistence (unit tests). */
   journal?: VgpuJournal | undefined;
@@ -67,6 +75,16 @@ export class GpuLifecycle {
   private warnedNoScrubber = false;
   /** hClient handles of manager RM clients that may be alive (journalled per GPU; see JournalGpu). */
   managerClients: number[] = [];
+  /** VFs whose state the journal lost: out of service until an operator releases them (vf-quarantine.ts). */
+  private readonly vfQuarantine: VfQuarantine;
+  private readonly releasing = new Map<number, Promise<VfReleaseReport>>();
+  /** Why the GPU is not ready (lost, resetting), for `status`; null while ready. */
+  private why: string | null = null;
+  /** The GPU reset that follows a loss, while it runs (gpu-reset capability). */
+  private recovery: { abort: AbortController; done: Promise<void> } | null = null;
+  private detached = false;
+  /** GPU resets completed since the start (status, metrics). */
+  resets = 0;
 
   constructor(private readonly o: GpuLifecycleOptions) {
     this.gpu = o.gpu;
@@ -76,7 +94,9 @@ export class GpuLifecycle {
       gpu: o.gpu, mgr: o.mgr, bus: o.bus, logger: this.log, scrubber: o.scrubber, timeouts: o.timeouts,
       verifyScrub: o.verifyScrub ?? false, vmPid: o.vmPid ?? process.pid,
       noScrubber: (reason) => {
-        // Upstream skips the scrub silently when the core has no CE caps; we say so, once per GPU.
+        // Upstream skips the scrub silently when the core has no CE caps. Here create and reset are refused before
+        // they get this far unless the config allows unscrubbed FB; a destroy still goes ahead (the next create
+        // scrubs the range before handing it out). Said once per GPU.
         if (!this.warnedNoScrubber) {
           this.warnedNoScrubber = true;
           this.log.warn('no FB scrubber is bound (scrub plugin not loaded): guest FB is NOT scrubbed', { reason });
@@ -85,6 +105,7 @@ export class GpuLifecycle {
       unregister: (rec, mode) => this.unregister(rec, mode),
       quarantine: new Map(),
     };
+    this.vfQuarantine = new VfQuarantine(this.env, o.journal, () => this.persistGpu());
   }
 
   get bdf(): string {
@@ -93,6 +114,16 @@ export class GpuLifecycle {
 
   get state(): GpuLifecycleState {
     return this.st;
+  }
+
+  /** Why the GPU is not ready (null while it is). */
+  get reason(): string | null {
+    return this.st === 'ready' ? null : this.why ?? this.st;
+  }
+
+  /** Resolves when a running GPU reset has finished (or at once when none runs). Tests, shutdown. */
+  async recovered(): Promise<void> {
+    await this.recovery?.done;
   }
 
   /** Subscribe to host and firmware events. */
@@ -112,6 +143,8 @@ export class GpuLifecycle {
 
   /** Stop listening; vGPUs keep running (daemon restart / warm update must not destroy them). */
   detach(): void {
+    this.detached = true;
+    this.recovery?.abort.abort();
     for (const u of this.unsubscribe.splice(0)) u();
   }
 
@@ -149,20 +182,22 @@ export class GpuLifecycle {
    * none (and must match when it has one). Resolves when the vGPU is ready; rejects with VGPU_ECREATE naming the
    * failed step after unwinding exactly what was done.
    */
-  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal; requestId?: string } = {}): Promise<VgpuRecord> {
-    const rec = this.register(vfIndex, type); // synchronous: claims the VF or throws
+  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal; requestId?: string; uuid?: Uint8Array } = {}): Promise<VgpuRecord> {
+    const rec = this.register(vfIndex, type, opts.uuid); // synchronous: claims the VF or throws
     if (opts.requestId !== undefined) rec.requestId = opts.requestId; // journalled with the intent, before any step
     return this.queue.run(vfIndex, () => this.runCreate(rec, opts.signal));
   }
 
-  private register(vfIndex: number, type: VgpuTypeRecord | undefined): VgpuRecord {
+  private register(vfIndex: number, type: VgpuTypeRecord | undefined, uuid?: Uint8Array): VgpuRecord {
     this.assertUsable('create a vGPU');
+    this.assertScrubber('create a vGPU');
     const vf = this.vfOf(vfIndex);
     if (vf === undefined) {
       throw new VgpuError(ErrorCode.NotFound, `${this.bdf} has no VF ${vfIndex} (${this.gpu.vfs().length} VFs enabled)`, {
         hint: 'pick a VF index below the VF count', details: { gpu: this.bdf, vf: vfIndex },
       });
     }
+    this.vfQuarantine.assertCreatable(vfIndex, (i) => this.vfBdf(i));
     const existing = this.byVf.get(vfIndex);
     if (existing !== undefined) {
       throw new VgpuError(ErrorCode.Busy, `VF ${vfIndex} of ${this.bdf} already has vGPU ${existing.id} (${existing.state})`, {
@@ -176,8 +211,6 @@ export class GpuLifecycle {
       });
     }
     let sel = this.mgr.selectionOf(vfIndex);
-    const wanted = sel?.type ?? type;
-    if (wanted !== undefined) this.assertChidRoom(wanted);
     let autoSelected = false;
     if (sel === undefined) {
       if (type === undefined) {
@@ -185,7 +218,8 @@ export class GpuLifecycle {
           hint: 'name a type, or write one to the VF\'s current_vgpu_type first', details: { gpu: this.bdf, vf: vfIndex },
         });
       }
-      // Select through the admin ABI so every rule of current_vgpu_type (policy, max_instance, FB room) applies.
+      // Select through the admin ABI so every rule of current_vgpu_type applies, in the order an operator acts on
+      // them when several bind at once: the type's instance cap, then FB (guest placement, heap), then the CHID run.
       this.mgr.abi.writeCurrent(vfIndex, `${type.id}\n`);
       sel = this.mgr.selectionOf(vfIndex)!;
       autoSelected = true;
@@ -194,6 +228,9 @@ export class GpuLifecycle {
         hint: 'omit the type to use the selected one, or write 0 to current_vgpu_type and select another',
         details: { gpu: this.bdf, vf: vfIndex, selected: sel.type.id, requested: type.id },
       });
+    } else {
+      // The selection (the operator's) already holds its instance and FB placement: the CHID run is what is left.
+      this.assertChidRoom(sel.type, vfIndex);
     }
     if (!this.mgr.policy.isUsable(sel.type)) {
       // Upstream accepts the selection and fails the create in setup_fbmem_heap (-ENODEV): nothing is made. A type
@@ -203,7 +240,7 @@ export class GpuLifecycle {
         hint: 'pick a type with ECC support, or disable ECC on the GPU', details: { gpu: this.bdf, vf: vfIndex, typeId: sel.type.id },
       });
     }
-    const rec = new VgpuRecord(this.o.newId(), this.bdf, vf, sel.type, sel);
+    const rec = new VgpuRecord(this.o.newId(), this.bdf, vf, sel.type, sel, uuid !== undefined ? { uuid, createdAt: Date.now() } : undefined);
     rec.autoSelected = autoSelected;
     this.byId.set(rec.id, rec);
     this.byVf.set(vfIndex, rec);
@@ -222,10 +259,10 @@ export class GpuLifecycle {
    * contiguous runs sized by the type (chidsPerVgpu), and a heterogeneous mix can leave enough free IDs in total but
    * no run long enough. Without this the create got as far as its 'chids' step and was unwound from there.
    */
-  private assertChidRoom(type: VgpuTypeRecord): void {
-    const count = chidsPerVgpu(this.mgr.channelCount, type.maxInstance);
+  private assertChidRoom(type: VgpuTypeRecord, vf: number): void {
+    const count = this.mgr.chidsFor(type);
     const s = this.gpu.channels.stats();
-    if (count > 0 && s.largestFree < count) {
+    if (count > 0 && this.mgr.chidRoomFor(type, { exceptVf: vf }) < 1) {
       throw new VgpuError(ErrorCode.NoSpace, `no run of ${count} free CHIDs for a ${type.name} on ${this.bdf} (longest free run ${s.largestFree})`, {
         hint: 'destroy a vGPU of another type to free a longer CHID run, or choose a type with more instances (fewer CHIDs each)',
         details: { gpu: this.bdf, type: type.id, chids: count, largestFree: s.largestFree },
@@ -242,14 +279,26 @@ export class GpuLifecycle {
         if (unit.name === 'register') continue;
         current = unit.name;
         if (signal?.aborted) throw new VgpuError(ErrorCode.Cancelled, `create of ${rec.id} was cancelled`, { hint: 'the caller aborted it' });
-        if (this.st === 'lost') throw this.lostError();
+        if (this.st === 'lost' || this.st === 'resetting') throw this.lostError();
         if (unit.name === 'rm-client' && this.o.newClientHandle !== undefined) {
           // The handle goes to the journal BEFORE the firmware allocates it (with the FB/heap/CHIDs taken so far).
           rec.clientHandle = await this.o.newClientHandle();
           await this.journalPut(rec, 'creating');
         }
         this.step(rec, unit.name, 'begin');
-        await unit.do(rec, this.env, signal);
+        for (let tries = 1; ; tries++) {
+          try {
+            await unit.do(rec, this.env, signal);
+            break;
+          } catch (e) {
+            // The firmware already has a client with that handle: one a lost or damaged journal record held (the
+            // sequence restarted below it). Skip it, journalling the next handle before trying again.
+            if (unit.name !== 'rm-client' || this.o.newClientHandle === undefined || !isDuplicateHandle(e) || tries >= 8) throw e;
+            this.log.warn('the firmware already holds this RM client handle; journalling the next one', { vgpu: rec.id, hClient: rec.clientHandle });
+            rec.clientHandle = await this.o.newClientHandle();
+            await this.journalPut(rec, 'creating');
+          }
+        }
         rec.done.push(unit.name);
         // Resources that outlive the daemon are journalled before moving on.
         if (unit.name === 'rm-client' || unit.name === 'bootload') await this.journalPut(rec, 'creating');
@@ -262,23 +311,29 @@ export class GpuLifecycle {
       return rec;
     } catch (cause) {
       this.step(rec, current, 'failed');
-      const lost = this.st === 'lost';
+      const lost = this.st === 'lost' || this.st === 'resetting';
       await this.walkBack(rec, lost ? 'lost' : 'unwind');
       const inner = cause instanceof Error ? cause.message : String(cause);
-      const err = new VgpuError(ErrorCode.CreateStep, `creating vGPU ${rec.id} on VF ${rec.vf.index} of ${this.bdf} failed at step '${current}': ${inner}`, {
-        hint: isVgpuError(cause) ? cause.hint : 'see the daemon log for the failing step',
-        details: { step: current, gpu: this.bdf, vf: rec.vf.index, vgpu: rec.id, ...(isVgpuError(cause) ? { cause: cause.code } : {}) },
-        cause,
-      });
+      const journalFailed = current === 'register' && isVgpuError(cause) && (cause.code === ErrorCode.StateFull || cause.code === ErrorCode.Journal);
+      // The intent could not be journalled: nothing was made, and the journal's own error says what to free.
+      const err = journalFailed
+        ? new VgpuError(cause.code, `cannot create a vGPU on VF ${rec.vf.index} of ${this.bdf}: ${inner}`, { hint: cause.hint, details: { ...cause.details, gpu: this.bdf, vf: rec.vf.index }, cause })
+        : new VgpuError(ErrorCode.CreateStep, `creating vGPU ${rec.id} on VF ${rec.vf.index} of ${this.bdf} failed at step '${current}': ${inner}`, {
+          hint: isVgpuError(cause) ? cause.hint : 'see the daemon log for the failing step',
+          details: { step: current, gpu: this.bdf, vf: rec.vf.index, vgpu: rec.id, ...(isVgpuError(cause) ? { cause: cause.code } : {}) },
+          cause,
+        });
       rec.error = { code: isVgpuError(cause) ? cause.code : ErrorCode.Internal, message: inner, step: current };
       rec.log(`create failed at step '${current}': ${inner}`);
       this.log.error('vGPU create failed; unwound the steps done', { vgpu: rec.id, step: current, error: cause });
-      // A create the GPU loss interrupted stays listed as 'lost' (like the ready ones); any other ends 'failed'
-      // and is gone from the list (its log stays readable until the VF is reused).
-      this.transition(rec, lost ? 'lost' : 'failed', lost ? 'GPU lost during create' : `step '${current}' failed`);
+      // A failed create is gone from the list (its log stays readable until the VF is reused), also one a GPU loss
+      // interrupted: it never served a guest, and the lost firmware holds nothing of it, so listing it as 'lost'
+      // would only leave the operator a vGPU to remove that never existed.
+      if (lost) this.forget(rec);
+      this.transition(rec, 'failed', lost ? 'GPU lost during create' : `step '${current}' failed`);
       // The VF's type selection before the vGPU record: see destroy.
       await this.persistGpuNow();
-      if (!lost) await this.journalRemove(rec.id);
+      await this.journalRemove(rec.id);
       throw err;
     }
   }
@@ -300,8 +355,13 @@ export class GpuLifecycle {
       });
     }
     if (rec.inUse && opts.force !== true) {
-      throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in use by a VM`, { hint: 'stop the VM first, or pass force', details: { vgpu: id } });
+      const pid = rec.exposure?.pid ?? null;
+      throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in use by a VM${pid !== null ? ` (VMM pid ${pid}, attached through ${rec.exposure!.socket})` : ''}`, {
+        hint: 'stop the VM first, or pass force (the VMM is asked to release the device and disconnected)',
+        details: { vgpu: id, ...(pid !== null ? { vmmPid: pid } : {}) },
+      });
     }
+    const release = rec.inUse && opts.force === true && rec.exposure?.pid != null ? this.o.releaser : undefined;
     if (rec.state === 'lost') {
       // Nothing left to free on the host: drop the record.
       rec.destroying = this.queue.run(rec.vf.index, async () => {
@@ -314,11 +374,25 @@ export class GpuLifecycle {
     }
     this.transition(rec, 'stopping'); // synchronous: a reset or a second destroy now sees 'stopping'
     rec.destroying = this.queue.run(rec.vf.index, async () => {
+      if (release !== undefined) {
+        // Forced destroy of an attached vGPU: the VMM is told and disconnected before anything is torn down.
+        try {
+          await release.release(rec.id, 'vGPU destroyed (forced)');
+        } catch (error) {
+          this.log.warn('could not release the vGPU from its VMM; destroying anyway', { vgpu: rec.id, error });
+        }
+      }
       // Write-ahead: 'stopping' is on disk before the first teardown step; a crash mid-walk is rolled back at start.
       try {
         await this.journalPut(rec, 'stopping');
       } catch (error) {
-        this.log.error('could not journal the destroy; destroying anyway', { vgpu: rec.id, error });
+        // Without its journal entry a crash mid-destroy would leave the next start adopting a half-torn-down vGPU:
+        // refuse, with nothing done. The vGPU stays ready; the error says what to free.
+        delete rec.destroying;
+        if (rec.state === 'stopping') this.transition(rec, 'ready', 'destroy refused: could not journal it');
+        this.log.error('destroy refused: could not journal it', { vgpu: rec.id, error });
+        const e = isVgpuError(error) ? error : new VgpuError(ErrorCode.Journal, String(error));
+        throw new VgpuError(e.code, `cannot destroy ${rec.id}: ${e.message}`, { hint: e.hint, details: { ...e.details, vgpu: rec.id }, cause: error });
       }
       await this.walkBack(rec, 'destroy');
       this.forget(rec); // a GPU loss mid-destroy skipped the unregister; the operator asked for it gone
@@ -374,6 +448,7 @@ export class GpuLifecycle {
   /** VFIO_DEVICE_RESET (seed spec §2.7): RPC RESET, then scrub the guest FB (reason 'reset'). */
   reset(id: string): Promise<void> {
     const rec = this.readyRecord(id, 'reset');
+    this.assertScrubber(`reset vGPU ${id}`);
     return this.queue.run(rec.vf.index, async () => {
       this.readyRecord(id, 'reset');
       this.step(rec, 'reset', 'begin');
@@ -397,7 +472,29 @@ export class GpuLifecycle {
   setInUse(id: string, inUse: boolean): void {
     const rec = this.byId.get(id);
     if (rec === undefined) throw notFound(id);
-    rec.inUse = inUse;
+    rec.markedInUse = inUse;
+  }
+
+  /** The vfio-user face reports the socket and the attached VMM (pid null: none attached). */
+  setExposure(id: string, e: { socket: string; pid: number | null } | null): void {
+    const rec = this.byId.get(id);
+    if (rec === undefined) throw notFound(id);
+    const was = rec.exposure?.pid ?? null;
+    rec.exposure = e;
+    const now = e?.pid ?? null;
+    if (was !== now) rec.log(now !== null ? `VMM attached (pid ${now}) through ${e!.socket}` : `VMM detached${was !== null ? ` (pid ${was})` : ''}`);
+  }
+
+  /**
+   * Never hand out FB that was not wiped: a create (FB for a new guest) and a reset (the FB may go to the next VM)
+   * need a scrubber, unless the config explicitly allows unscrubbed FB.
+   */
+  private assertScrubber(what: string): void {
+    if (this.o.scrubber !== undefined || this.o.allowUnscrubbedFb === true) return;
+    throw new VgpuError(ErrorCode.IllegalState, `refusing to ${what} on ${this.bdf}: no FB scrubber is bound, so the guest FB could still hold another tenant's data`, {
+      hint: "load the scrub plugin (plugins.enabled: ['*'], or list 'scrub'); only a test rig that must run without it sets plugins.lifecycle.allowUnscrubbedFb: true",
+      details: { gpu: this.bdf, reason: 'no-scrubber' },
+    });
   }
 
   private readyRecord(id: string, what: string): VgpuRecord {
@@ -409,6 +506,46 @@ export class GpuLifecycle {
       });
     }
     return rec;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // quarantined VFs (their state was lost with a damaged journal record; see vf-quarantine.ts)
+
+  /** Take a VF out of service at start (a damaged record's VF, or one quarantined by an earlier run). */
+  holdQuarantined(entry: JournalQuarantine): JournalQuarantine {
+    if (this.byVf.has(entry.vf)) {
+      throw new VgpuError(ErrorCode.Busy, `VF ${entry.vf} of ${this.bdf} has a vGPU; it cannot be quarantined`, { hint: 'this is a reconcile bug' });
+    }
+    return this.vfQuarantine.hold(entry);
+  }
+
+  isQuarantined(vf: number): boolean {
+    return this.vfQuarantine.has(vf);
+  }
+
+  /** True while a quarantined VF whose holdings are unknown makes every create on this GPU wait. */
+  createsBlocked(): boolean {
+    return this.vfQuarantine.blocksCreates();
+  }
+
+  quarantinedVfs(): QuarantinedVf[] {
+    return this.vfQuarantine.list((vf) => this.vfBdf(vf));
+  }
+
+  /** The operator's release of a quarantined VF; runs in the VF's queue like any operation on it. */
+  releaseVf(vf: number): Promise<VfReleaseReport> {
+    const pending = this.releasing.get(vf);
+    if (pending !== undefined) return pending; // a second release while one runs joins it
+    this.assertUsable('release a quarantined VF');
+    if (!this.vfQuarantine.has(vf)) return this.vfQuarantine.release(vf); // throws VGPU_ESTATE
+    const p = this.queue.run(vf, () => this.vfQuarantine.release(vf)).finally(() => this.releasing.delete(vf));
+    this.releasing.set(vf, p);
+    return p;
+  }
+
+  /** The PCI address of VF `vf` (its index when it is not enabled). */
+  vfBdf(vf: number): string {
+    return this.vfOf(vf)?.bdf ?? `${this.bdf} VF ${vf}`;
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -498,7 +635,7 @@ export class GpuLifecycle {
     rec.done.push('register');
     const mem = this.gpu.memory;
     try {
-      rec.res.chids = this.gpu.channels.alloc(j.chids.count, rec.id, { at: j.chids.offset });
+      rec.res.chids = this.mgr.allocChids({ vf: j.vf, count: j.chids.count, owner: rec.id, at: j.chids.offset });
       rec.done.push('chids');
       rec.res.guestFb = mem.reserve({ size: j.guestFb.size, align: this.mgr.vmmuSegmentSize, at: j.guestFb.offset, owner: rec.id, label: 'guest-fb' });
       rec.done.push('guest-fb', 'scrub');
@@ -536,6 +673,37 @@ export class GpuLifecycle {
         hint: 'it was rolled back; create it again', details: { vgpu: j.id, gpu: this.bdf, vf: j.vf }, cause,
       });
     }
+  }
+
+  /**
+   * A journalled vGPU the device cannot hold any more: GSP-RM was rebooted while no daemon watched (the device was
+   * restarted, or reset). Its firmware side is undone (idempotent, fast on a fresh GSP-RM) and its guest FB scrubbed,
+   * and it is listed as 'lost' with the reason until an operator destroys it — reported, as a GPU reset reports the
+   * vGPUs it took, rather than silently gone. Its VF keeps its type selection until then.
+   */
+  async reportLost(j: JournalVgpu, reason: string): Promise<VgpuRecord | undefined> {
+    await this.rollbackJournalled(j);
+    const vf = this.vfOf(j.vf);
+    const type = this.mgr.policy.typeById(j.typeId);
+    if (vf === undefined || type === undefined || this.byVf.has(j.vf) || this.byId.has(j.id)) return undefined;
+    let sel = this.mgr.selectionOf(j.vf);
+    try {
+      if (sel === undefined) sel = this.mgr.policy.select(j.vf, j.typeId, { placementAt: j.placementId });
+    } catch (error) {
+      this.log.warn('a vGPU lost while the daemon was down cannot be listed (its VF type cannot be selected again)', { vgpu: j.id, error });
+      return undefined;
+    }
+    if (sel.type.id !== j.typeId) return undefined;
+    const rec = new VgpuRecord(j.id, this.bdf, vf, type, sel, { uuid: Uint8Array.from(Buffer.from(j.uuid, 'hex')), createdAt: j.createdAt });
+    rec.autoSelected = j.autoSelected;
+    rec.state = 'lost';
+    rec.error = { code: ErrorCode.GpuLost, message: reason };
+    this.byId.set(rec.id, rec);
+    this.byVf.set(j.vf, rec);
+    this.mgr.setVfOpen(j.vf, true);
+    rec.log(`lost: ${reason}`);
+    this.o.bus.emit('vgpu:state', { gpu: this.bdf, vgpuId: rec.id, vf: rec.vf.index, from: null, to: 'lost', reason });
+    return rec;
   }
 
   /**
@@ -667,7 +835,7 @@ export class GpuLifecycle {
   // firmware events: loss and exceptions
 
   private onFirmwareEvent(e: FirmwareEventRecord): void {
-    if (this.gpu.firmware.state === 'crashed' || e.name === 'GPU_LOST' || e.name === 'GSP_LOST') {
+    if (e.name === 'GPU_LOST' || e.name === 'GSP_LOST' || (this.gpu.firmware.state === 'crashed' && this.st !== 'resetting')) {
       this.markLost(Buffer.from(e.payload).toString('utf8') || e.name);
       return;
     }
@@ -686,8 +854,14 @@ export class GpuLifecycle {
    * is freed. No firmware call is made: a dead GSP would only time out, and it holds nothing any more.
    */
   markLost(reason: string): void {
-    if (this.st === 'lost') return;
+    if (this.st === 'lost' || this.st === 'resetting') {
+      // Lost again (the device came back and went away, or a reset failed and the device was restarted): the next
+      // reset waits for the next device. A reset already waiting simply goes on.
+      if (this.recovery === null) this.startRecovery(reason);
+      return;
+    }
     this.st = 'lost';
+    this.why = reason;
     this.log.error('GPU lost: every vGPU on it is lost', { reason });
     this.o.bus.emit('gpu:lost', { gpu: this.bdf, reason });
     this.o.relay.report({ gpu: this.bdf, source: 'firmware', kind: 'gsp-crash', fatal: true, at: Date.now(), message: `GPU lost: ${reason}` });
@@ -704,15 +878,91 @@ export class GpuLifecycle {
         r.res.channel?.close('GPU lost'); // its create fails at the next step and unwinds in 'lost' mode
       }
     }
+    this.startRecovery(reason);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // GPU reset after a loss
+
+  /**
+   * The path a host takes after a fatal GSP error or a device that fell off the bus (OpenRM marks the GPU "reset
+   * required", kernel_gsp_tu102.c gpuMarkDeviceForReset; NVIDIA's Xid catalogue lists a GPU reset as the action for
+   * Xid 119/120): every vGPU is already 'lost' with its host side freed; wait for the device if it is gone, reset it
+   * (HAL), boot GSP-RM again, give the manager a new RM client with the types uploaded again, and the GPU is 'ready'
+   * — same FB file, nothing deleted. The lost vGPUs stay listed as 'lost' (with the reason) until an operator
+   * destroys them: their guests must be restarted on new vGPUs, as after a reset on real hardware.
+   */
+  private startRecovery(reason: string): void {
+    if (this.gpu.reset === undefined || this.recovery !== null || this.detached) return;
+    const abort = new AbortController();
+    const done = this.recover(reason, abort.signal).finally(() => {
+      if (this.recovery?.abort === abort) this.recovery = null;
+    });
+    this.recovery = { abort, done };
+  }
+
+  private async recover(reason: string, signal: AbortSignal): Promise<void> {
+    const t0 = performance.now();
+    this.o.bus.emit('gpu:reset', { gpu: this.bdf, phase: 'begin', reason });
+    try {
+      // The lost vGPUs' host-side walks run in their VF queues: they finish before the device is touched.
+      await this.queue.idle();
+      await this.gpu.reset!({
+        signal,
+        onWaiting: (why) => {
+          this.why = `${reason}; ${why}`;
+          this.log.warn('GPU reset waits for the device', { why });
+          this.o.bus.emit('gpu:reset', { gpu: this.bdf, phase: 'waiting', reason: why });
+        },
+      });
+      this.st = 'resetting';
+      this.why = `GPU reset after: ${reason}`;
+      const timeoutMs = this.o.timeouts.rpcMs;
+      const fw = await this.gpu.firmware.boot({ version: this.gpu.config.firmwareFloor, source: 'gpu-reset' }, { timeoutMs });
+      // Write-ahead, as at start: the manager's new client handle is journalled before the firmware allocates it.
+      const hClient = this.o.newClientHandle !== undefined ? await this.o.newClientHandle() : undefined;
+      if (hClient !== undefined) {
+        this.managerClients = [hClient];
+        await this.persistGpuNow();
+      }
+      await this.mgr.rebindAfterReset({ timeoutMs, ...(hClient !== undefined ? { hClient } : {}) });
+      if (hClient === undefined) this.managerClients = [this.mgr.client.hClient];
+      const lost = this.records().filter((r) => r.state === 'lost');
+      // The reset took GSP-RM's state with it: nothing journalled for them is alive in the device any more.
+      for (const r of lost) await this.journalRemove(r.id);
+      this.persistGpu();
+      this.st = 'ready';
+      this.why = null;
+      this.resets++;
+      const ms = Math.round(performance.now() - t0);
+      this.log.warn('GPU reset done: GSP-RM rebooted, the GPU is ready; its vGPUs were lost and stay listed as lost until destroyed', {
+        firmware: fw.version, lostVgpus: lost.map((r) => r.id), ms,
+      });
+      for (const r of lost) r.log(`the GPU was reset (${reason}); this vGPU did not survive: destroy it and create a new one`);
+      this.o.bus.emit('gpu:reset', { gpu: this.bdf, phase: 'done', lostVgpus: lost.map((r) => r.id) });
+      this.o.bus.emit('gpu:ready', { gpu: this.bdf });
+    } catch (error) {
+      if (this.detached || signal.aborted) return;
+      this.st = 'lost';
+      this.why = `GPU reset failed: ${(error as Error).message} (after: ${reason})`;
+      this.log.error('GPU reset failed; the GPU stays lost until its device is restarted', { error });
+      this.o.bus.emit('gpu:reset', { gpu: this.bdf, phase: 'failed', reason: (error as Error).message });
+    }
   }
 
   private lostError(): VgpuError {
-    return new VgpuError(ErrorCode.GpuLost, `${this.bdf} is lost`, { hint: 'reset the GPU and restart the daemon', details: { gpu: this.bdf } });
+    const resetting = this.recovery !== null;
+    return new VgpuError(ErrorCode.GpuLost, `${this.bdf} is lost: ${this.why ?? 'its firmware or device is gone'}`, {
+      hint: resetting
+        ? 'the GPU is being reset and comes back by itself (its device must be running); `vgpuctl status` says where it is'
+        : 'restart its device (vgpu-sim); the daemon resets the GPU when the device is back',
+      details: { gpu: this.bdf, state: this.st },
+    });
   }
 
   private assertUsable(what: string): void {
     if (this.st === 'ready') return;
-    if (this.st === 'lost') throw this.lostError();
+    if (this.st === 'lost' || this.st === 'resetting') throw this.lostError();
     throw new VgpuError(ErrorCode.IllegalState, `cannot ${what} on ${this.bdf}: the GPU is ${this.st}`, {
       hint: this.st === 'suspended' ? 'wait for the host to resume' : 'rebind the GPU and restart the daemon', details: { gpu: this.bdf, state: this.st },
     });

@@ -9,7 +9,8 @@ import type { VgpuState } from '../../core/contracts/events.js';
 const NEXT: Record<VgpuState, readonly VgpuState[]> = {
   creating: ['ready', 'failed', 'lost'],
   ready: ['stopping', 'lost'],
-  stopping: ['destroyed', 'lost'],
+  // Back to ready only when a destroy is refused before its first teardown step (its journal entry failed).
+  stopping: ['destroyed', 'lost', 'ready'],
   // A lost vGPU holds nothing on the host any more; an operator's destroy just drops the record.
   lost: ['destroyed'],
   failed: [],
@@ -19,6 +20,8 @@ const NEXT: Record<VgpuState, readonly VgpuState[]> = {
 export function canTransition(from: VgpuState | null, to: VgpuState): boolean {
   return from === null ? to === 'creating' : NEXT[from].includes(to);
 }
+// (A vGPU found lost at a restart — GPU reset while the daemon was down — is listed straight as 'lost' by
+// GpuLifecycle.reportLost, as an adopted one is listed straight as 'ready': no transition, nothing was created.)
 
 export function assertTransition(id: string, from: VgpuState | null, to: VgpuState): void {
   if (!canTransition(from, to)) {

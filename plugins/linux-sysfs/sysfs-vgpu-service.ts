@@ -218,6 +218,19 @@ export class SysfsVgpuService implements VgpuBackend {
     await this.ensureVfs(pf);
     const lists = this.freeVfLists(pf);
     const spec = req.type;
+    if (spec === undefined) {
+      // The manager's "select, then open" flow has no second step here: on NVIDIA's driver the write of the type is
+      // the create, so a VF whose type is set already holds its vGPU.
+      throw new VgpuError(ErrorCode.InvalidArgument, `name a vGPU type to create on ${pf.bdf}: writing the type to a VF is what creates it there`, {
+        hint: 'pass --type (vgpuctl types lists them); a VF whose type was set outside vgpud is taken over with vgpuctl adopt', details: { gpu: pf.bdf },
+      });
+    }
+    if (req.uuid !== undefined) {
+      // NVIDIA's kernel driver picks the UUID of a vGPU it makes; the per-VF ABI has no file to pass one in.
+      throw new VgpuError(ErrorCode.InvalidArgument, `the kernel driver of ${pf.bdf} chooses its vGPUs' UUIDs; vgpud cannot pass one`, {
+        hint: 'create without a UUID on a GPU of the linux-sysfs backend', details: { gpu: pf.bdf, uuid: req.uuid },
+      });
+    }
     let typeId: number;
     if (typeof spec === 'number' || /^\d+$/.test(String(spec).trim())) {
       // An id goes to the kernel even when vgpud has never seen it listed: the kernel decides (ENODEV if unknown).

@@ -4,7 +4,8 @@
  * stop-copy: it resolves only once the worker has acknowledged, so no write is in flight afterwards.
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
-import { spawnTsWorker } from '../../hal/sim/gsp/spawn-ts-worker.js';
+import { siblingModule } from '../../core/runtime/module-entry.js';
+import { spawnModuleWorker } from '../../core/runtime/spawn-worker.js';
 import type { Worker } from 'node:worker_threads';
 import {
   CONTROL_BYTES, CTL_BYTES_INDEX, CTL_CMD, CTL_STATE, Cmd, State, type ArenaRef, type GuestWriterInit, type WritePattern,
@@ -59,7 +60,7 @@ export class GuestWriter {
       ...(o.dirtyLog ? { dirtyLog: { arena: o.dirtyLog.arena, offset: (o.dirtyLog.offset ?? 0n).toString() } } : {}),
       ...(o.prefault === true ? { prefault: true } : {}),
     };
-    const worker = spawnTsWorker(new URL('./guest-writer-worker.ts', import.meta.url), { workerData: init });
+    const worker = spawnModuleWorker(siblingModule(import.meta.url, './guest-writer-worker'), { workerData: init });
     const w = new GuestWriter(worker, control);
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: { op: string; message?: string }): void => {

@@ -19,7 +19,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fuseUnavailable } from '../helpers/fuse-available.js';
-import { createHarness, ctl, GPU, httpOn, startDaemon, waitEventOn, type Daemon, type Harness } from './helpers/daemon-harness.js';
+import { createHarness, ctl, GPU, socketHttp, startDaemon, waitEventOn, type Daemon, type Harness } from './helpers/daemon-harness.js';
 
 interface Vgpu { id: string; vf: number; vfBdf: string; typeId: number; typeName: string; state: string; fb?: unknown; profileFbBytes?: string }
 interface Unmanaged { vfBdf: string; reason: string; typeId: number; vgpuId?: string; expectedTypeId?: number }
@@ -211,7 +211,7 @@ describe('a vgpud presenting sysfs through FUSE, driven by a second vgpud with t
     const first = status.unmanagedVfs.find((u) => u.vfBdf === vgpus[0]!.vfBdf)!;
     assert.deepEqual([first.reason, first.typeId, first.vgpuId, first.expectedTypeId], ['changed', 941, vgpus[0]!.id, 947]);
     assert.equal(status.unmanagedVfs.filter((u) => u.reason === 'changed').length, 4);
-    const metrics = await httpOn(hostSocket, 'GET', '/metrics');
+    const metrics = await socketHttp(hostSocket, 'GET', '/metrics');
     assert.match(metrics.body, new RegExp(`vgpud_vf_type_changed\\{[^}]*vgpu="${vgpus[0]!.id}"[^}]*found_type="941"[^}]*\\} 1`));
     assert.match(metrics.body, /vgpud_unmanaged_vfs\{gpu="0000:41:00\.0",reason="changed"\} 4/);
     assert.match((await ctl2('status')).out, /changed behind vgpud: it set 947/);

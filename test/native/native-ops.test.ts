@@ -5,19 +5,11 @@ import type { SharedArena } from '../../native/native-ops.js';
 import { isVgpuError } from '../../core/contracts/exceptions.js';
 import { implementations, anonymousBacking } from './fixtures/impls.js';
 import { referencePageHash } from './fixtures/reference-hash.js';
+import { scribble } from './fixtures/scribble.js';
 
 const MiB = 1n << 20n;
 const impls = implementations();
 
-/** Deterministic non-trivial content: a page hash must depend on every word. */
-function scribble(arena: SharedArena, offset: bigint, length: number, seed: number): void {
-  const w = arena.window(offset, length);
-  let x = seed >>> 0;
-  for (let i = 0; i < length; i += 4) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    w.writeUInt32LE(x, i);
-  }
-}
 
 async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string): Promise<void> {
   await assert.rejects(async () => (typeof p === 'function' ? p() : p), (e: unknown) => {
@@ -82,7 +74,7 @@ for (const impl of impls) {
 
     it('hashPages matches the definition for every page size and page count (vector and scalar paths)', async () => {
       const a = make();
-      scribble(a, 0n, 37 * 4096, 99); // 37 pages: groups of 16 and 4, then single pages
+      scribble(a, 0n, 37 * 4096, 99); // 37 pages: groups of 8 (AVX2) and 4 (scalar), then single pages
       const win = a.window(0n, 37 * 4096);
       for (const ps of [8, 32, 4096, 8192]) {
         const n = Math.min(53, Math.floor((37 * 4096) / ps)); // 53 = 3 × 16 + 4 + 1: every kernel gets pages
@@ -140,9 +132,8 @@ for (const impl of impls) {
       setImmediate(() => { a.store32(64n, 1); a.wake32(64n); });
       assert.equal(await waiting, 'ok');
       assert.equal(await a.wait32(64n, 0, 1000), 'not-equal');
-      const t0 = performance.now();
+      // Nobody wakes it: the timeout ends the wait. (How long it took is timing, not behaviour: bench:rpc.)
       assert.equal(await a.wait32(64n, 1, 30), 'timed-out');
-      assert.ok(performance.now() - t0 >= 25);
     });
 
     it('closed arenas refuse further use with VGPU_ESTATE', async () => {

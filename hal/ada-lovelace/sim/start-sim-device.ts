@@ -14,7 +14,7 @@
  * in a sparse file.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { nodeArgsFor, siblingModule } from '../../../core/runtime/module-entry.js';
 import type { PciDeviceInfo } from '../../../core/contracts/hal.js';
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import type { SharedArena } from '../../../native/native-ops.js';
@@ -120,7 +120,7 @@ async function startWorker(opts: StartSimDeviceOptions, board: AdaBoard, firmwar
     ...(opts.gspHeartbeatMs !== undefined ? { gspHeartbeatMs: opts.gspHeartbeatMs } : {}),
     ...(opts.verbose !== undefined ? { verbose: opts.verbose } : {}),
   });
-  device.start();
+  await device.start();
   const sab = arena.sab as SharedArrayBuffer;
   let stopped: Promise<void> | null = null;
   return {
@@ -145,13 +145,12 @@ async function startProcess(opts: StartSimDeviceOptions, board: AdaBoard, firmwa
   const fbBytes = opts.fbBytes ?? board.fbBytes;
   checkFb(fbBytes, board, board.fbBytes);
   const dir = opts.dir ?? DEFAULT_SIM_DIR;
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const script = fileURLToPath(new URL(`./vgpu-sim${ext}`, import.meta.url));
+  const script = siblingModule(import.meta.url, './vgpu-sim');
   const args = ['--board', board.key, '--bdf', opts.bdf, '--dir', dir, '--firmware-version', firmwareVersion, '--fb-bytes', fbBytes.toString()];
   if (opts.numVfs !== undefined) args.push('--num-vfs', String(opts.numVfs));
   if (opts.verbose) args.push('--verbose');
   const child = fork(script, args, {
-    execArgv: ext === '.ts' ? ['--import', 'tsx'] : [],
+    execArgv: nodeArgsFor(script).slice(0, -1), // tsx's loader for a .ts script, nothing for compiled .js
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const descriptor = await new Promise<SimDescriptor>((resolve, reject) => {

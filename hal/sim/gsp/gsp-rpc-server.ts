@@ -1,20 +1,35 @@
 /**
  * Device side of the GSP transport: the simulated GSP-RM's queue handling. Runs inside the simulator's GSP
  * thread (see gsp-worker.ts). It reads the command queue, checks and reassembles elements, hands each RPC to a
- * pluggable async handler, and writes the reply — with the request's RPC sequence — to the message queue.
- * Replies go out in completion order, not request order: a slow control does not hold back a fast one.
+ * pluggable handler, and writes the reply — with the request's function and RPC sequence — to the message queue.
+ * Facts and sources: docs/reference/gsp-queues.md.
+ *
+ * One command at a time, in queue order. GSP-RM serves RPCs on one thread (inferred: its clients keep a single
+ * RPC outstanding and nothing in them could tell two answers apart by more than function and sequence), so a
+ * command is not started before the previous one was answered: a handler that takes long — or a delayed reply —
+ * holds back every command behind it, as a slow RPC on silicon does. The common synchronous handler answers
+ * from inside the drain, with no queueing at all.
+ *
+ * No reply for the asynchronous RPCs (GSP_ASYNC_FUNCTIONS: GSP_SET_SYSTEM_INFO, SET_REGISTRY): the handler runs,
+ * nothing is written back; GSP-RM's answer to the boot pair is the GSP_INIT_DONE event.
+ *
+ * Events (postEvent) are written when raised, between replies, whatever command is being served: GSP-RM raises
+ * them from its own tasks, and the host must take them while it waits for a reply.
  *
  * It also owns the firmware side of the control page: FW_STATE (booting → running → crashed/stopped), the
- * heartbeat the host uses for crash detection, and the host interrupt word.
+ * heartbeat the host uses for crash detection (kept moving only while the host waits for a reply: HOST_WAITING),
+ * and the host interrupt word.
  *
- * Fault injection (h&p §3.4 and §6.2 shapes): fail the Nth call of a function with a result code, drop a reply,
- * delay a reply, corrupt the next outgoing element after its checksum (OpenRM's message-queue injection), crash.
+ * Fault injection: fail the Nth call of a function with a result code, drop a reply, delay a reply (the firmware
+ * is busy for that long), corrupt the next outgoing element after its checksum (OpenRM's message-queue
+ * injection, `message_queue_cpu.c`), crash.
  */
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import type { Logger } from '../../../core/contracts/logger.js';
 import type { SharedArena } from '../../../native/native-ops.js';
-import type { GspDrop, GspReceiverSink } from '../../gsp/gsp-element.js';
+import { elementsFor, type GspDrop, type GspReceiverSink } from '../../gsp/gsp-element.js';
 import {
+  GSP_ASYNC_FUNCTIONS,
   GSP_CONTROL_MAGIC,
   GSP_EVENT_BASE,
   GspControl,
@@ -27,6 +42,7 @@ import {
 import { GspRegionView, checkQueueHeader, openEndpoint, writeQueueHeader, type GspEndpoint } from '../../gsp/gsp-queue.js';
 import { GspReceiver } from '../../gsp/gsp-receiver.js';
 import { GspSender } from '../../gsp/gsp-sender.js';
+import { declaredRmPayloadBytes } from '../../gsp/rm-payload.js';
 
 export interface GspCallInfo {
   /** RPC-header sequence of the request (the reply carries it back). */
@@ -43,7 +59,8 @@ export interface GspHandlerResult {
 
 /**
  * What the simulated firmware does with one RPC. `payload` is the request payload (RPC header stripped, a copy
- * the handler may keep). Return (or resolve) the reply; throwing replies with RmStatus.GENERIC.
+ * the handler may keep). Return (or resolve) the reply; throwing replies with RmStatus.GENERIC. For an
+ * asynchronous RPC (GSP_ASYNC_FUNCTIONS) the result is not sent anywhere.
  */
 export type GspRpcHandler = (fn: number, payload: Uint8Array, info: GspCallInfo) => Promise<GspHandlerResult> | GspHandlerResult;
 
@@ -72,6 +89,32 @@ export interface GspServerStats {
   events: number;
   drops: number;
   faultsFired: number;
+  /** Asynchronous commands handled and, as on silicon, not answered. */
+  unanswered: number;
+  /** Commands and replies per function number (plain objects: they cross postMessage). */
+  requestsByFn: Record<number, number>;
+  repliesByFn: Record<number, number>;
+  /**
+   * Most commands ever received and not yet finished (answered, dropped or handled without reply) at once. A host
+   * that keeps one RPC outstanding never gets this above 1.
+   */
+  maxOutstanding: number;
+  /**
+   * Commands whose RPC sequence was not the one expected after the previous command (that one's plus its element
+   * count; 0 = an unnumbered asynchronous RPC). 570 GSP-RM asserts on this order (nouveau commit 90caca3b7264);
+   * the simulated one counts and logs it and serves on.
+   */
+  sequenceErrors: number;
+}
+
+/** A command waiting its turn behind the one being served. */
+interface Command {
+  fn: number;
+  sequence: number;
+  gfid: number;
+  payload: Uint8Array;
+  /** Set: answer with this rpc_result without running the handler (a malformed command). */
+  refuse: number | null;
 }
 
 /** Crash reasons the server itself writes into CRASH_REASON. */
@@ -108,11 +151,21 @@ export class GspRpcServer {
   private readonly heartbeatMs: number;
   private readonly spaceTimeoutMs: number;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly haltListeners = new Set<(state: GspFwState) => void>();
   private running = false;
   private faults: ArmedFault[] = [];
   private eventSeq = 0;
   private loopDone: Promise<void> = Promise.resolve();
-  readonly stats: GspServerStats = { requests: 0, replies: 0, events: 0, drops: 0, faultsFired: 0 };
+  readonly stats: GspServerStats = {
+    requests: 0, replies: 0, events: 0, drops: 0, faultsFired: 0, unanswered: 0, requestsByFn: {}, repliesByFn: {}, maxOutstanding: 0,
+    sequenceErrors: 0,
+  };
+  /** True while a command is being served asynchronously (promise handler or delayed reply). */
+  private busy = false;
+  /** Commands received while busy, in queue order. */
+  private readonly inbox: Command[] = [];
+  /** RPC sequence the next numbered command should carry; null until the first one (or after a dropped one). */
+  private nextRpcSeq: number | null = null;
   private readonly sink: GspReceiverSink = {
     message: (fn, sequence, _result, _resultPrivate, gfid, payload) => this.onRequest(fn, sequence, gfid, payload),
     drop: (d) => this.onDrop(d),
@@ -120,6 +173,8 @@ export class GspRpcServer {
       this.log.error('command queue desynchronised; GSP stops', { error: e.message });
       this.crash(GspCrashReason.QueueDesync);
     },
+    // GSP-RM learns a split command's size from its payload (inferred); we know RM control and alloc.
+    expectedBytes: (fn, _sequence, head) => declaredRmPayloadBytes(fn, head),
   };
 
   constructor(opts: GspRpcServerOptions) {
@@ -164,7 +219,6 @@ export class GspRpcServer {
     this.receiver = new GspReceiver(ep);
     v.setControl(GspControl.CRASH_REASON, 0);
     v.setControl(GspControl.HEARTBEAT_PERIOD_MS, this.heartbeatMs);
-    this.heartbeatTimer = setInterval(() => Atomics.add(v.i32, (GspRegion.CONTROL + GspControl.HEARTBEAT) >>> 2, 1), this.heartbeatMs);
     this.running = true;
     v.setControl(GspControl.FW_STATE, GspFwState.Running);
     ep.outbound.ring(true); // state changed: interrupt the host
@@ -211,6 +265,33 @@ export class GspRpcServer {
     if (this.sender !== null) this.sender.corruptNext = false;
   }
 
+  /** Called once when the firmware stops answering (crash or orderly stop), after FW_STATE is written. */
+  onHalt(listener: (state: GspFwState) => void): () => void {
+    this.haltListeners.add(listener);
+    return () => this.haltListeners.delete(listener);
+  }
+
+  /**
+   * The heartbeat runs while the host waits for replies (GspControl.HOST_WAITING) and stops by itself when the host
+   * stops waiting: an idle firmware thread sleeps on its doorbell with no timer at all. Looked at whenever the
+   * command loop wakes, which a host that starts waiting always causes (it publishes a command and rings).
+   */
+  private pumpHeartbeat(): void {
+    if (this.heartbeatTimer !== null || !this.running) return;
+    const v = this.view;
+    if (v.control(GspControl.HOST_WAITING) === 0) return;
+    const beat = (): void => { Atomics.add(v.i32, (GspRegion.CONTROL + GspControl.HEARTBEAT) >>> 2, 1); };
+    beat();
+    this.heartbeatTimer = setInterval(() => {
+      if (!this.running || v.control(GspControl.HOST_WAITING) === 0) {
+        if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+        this.heartbeatTimer = null;
+        return;
+      }
+      beat();
+    }, this.heartbeatMs);
+  }
+
   /** Stop answering, mark the firmware crashed, interrupt the host. */
   crash(reason: number = GspCrashReason.Injected): void {
     this.halt(GspFwState.Crashed, reason);
@@ -225,6 +306,7 @@ export class GspRpcServer {
   private halt(state: GspFwState, reason: number): void {
     if (!this.running) return;
     this.running = false;
+    this.inbox.length = 0; // a halted GSP-RM serves nothing more
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
     this.view.setControl(GspControl.CRASH_REASON, reason);
@@ -232,6 +314,13 @@ export class GspRpcServer {
     this.sender?.failAll(new VgpuError(ErrorCode.GpuLost, 'GSP halted', { hint: 'restart the simulated GSP' }));
     this.ep?.outbound.ring(true); // the host must notice now, not at its next poll
     this.ep?.inbound.ring(true); // wake our own loop so it exits
+    for (const l of [...this.haltListeners]) {
+      try {
+        l(state);
+      } catch (e) {
+        this.log.error('GSP halt listener threw', { error: (e as Error).message });
+      }
+    }
   }
 
   private notStarted(): VgpuError {
@@ -245,6 +334,7 @@ export class GspRpcServer {
     const ready = (): boolean => rx.hasInput();
     let lastYield = performance.now();
     while (this.running) {
+      this.pumpHeartbeat();
       // Drain every command there is; synchronous handlers write their replies into the ring as they go.
       const n = rx.drain(this.sink);
       if (n > 0) {
@@ -270,45 +360,88 @@ export class GspRpcServer {
 
   private onDrop(d: GspDrop): void {
     this.stats.drops++;
+    this.nextRpcSeq = null; // we cannot tell how many numbers the lost command used
     this.log.warn('GSP dropped a command element', { reason: d.error.message, sequence: d.sequence, fn: d.fn });
-    // Answer if we can tell whom to answer: the host then fails that one call instead of timing out.
+    // Answer if we can tell whom to answer: the host then fails that one call instead of timing out. Not for a
+    // continuation record (its first element's owner is reported separately) nor for an asynchronous command.
     if (d.sequence === null || d.fn === null || d.fn === GspFunction.CONTINUATION_RECORD || d.fn >= GSP_EVENT_BASE) return;
+    if (GSP_ASYNC_FUNCTIONS.has(d.fn)) return;
     const result = d.error.code === ErrorCode.Checksum ? RmStatus.SIM_BAD_CHECKSUM : RmStatus.SIM_BAD_MESSAGE;
-    this.reply(d.fn, d.sequence, 0, result, new Uint8Array(0));
+    this.accept({ fn: d.fn, sequence: d.sequence, gfid: 0, payload: new Uint8Array(0), refuse: result });
   }
 
   private onRequest(fn: number, sequence: number, gfid: number, payload: Uint8Array): void {
     this.stats.requests++;
+    this.stats.requestsByFn[fn] = (this.stats.requestsByFn[fn] ?? 0) + 1;
     if (fn >= GSP_EVENT_BASE) {
       this.log.warn('host sent an event number as a command; ignored', { fn: gspFunctionName(fn) });
+      return;
+    }
+    if (sequence !== 0) {
+      if (this.nextRpcSeq !== null && sequence !== this.nextRpcSeq) {
+        this.stats.sequenceErrors++;
+        this.log.warn('RPC sequence out of order (570 GSP-RM asserts here)', { fn: gspFunctionName(fn), expected: this.nextRpcSeq, got: sequence });
+      }
+      this.nextRpcSeq = (sequence + elementsFor(payload.length)) >>> 0;
+    }
+    this.accept({ fn, sequence, gfid, payload, refuse: null });
+  }
+
+  /** Serve `c` now if nothing is being served, else queue it behind. */
+  private accept(c: Command): void {
+    const outstanding = this.inbox.length + (this.busy ? 1 : 0) + 1;
+    if (outstanding > this.stats.maxOutstanding) this.stats.maxOutstanding = outstanding;
+    if (this.busy) {
+      this.inbox.push(c);
+      return;
+    }
+    this.serve(c);
+  }
+
+  /** Serve queued commands until one has to wait (busy) or none is left. */
+  private serveInbox(): void {
+    while (!this.busy && this.running && this.inbox.length > 0) this.serve(this.inbox.shift() as Command);
+  }
+
+  /** Run one command; its reply is written before this returns unless the handler (or a fault) makes it wait. */
+  private serve(c: Command): void {
+    const { fn, sequence, gfid } = c;
+    if (c.refuse !== null) {
+      this.reply(fn, sequence, gfid, c.refuse, new Uint8Array(0));
       return;
     }
     // Faults are looked at only while some are armed: the common path allocates nothing for them.
     const fired = this.faults.length > 0 ? this.fireFaults(fn, sequence) : null;
     const drop = fired?.drop ?? false;
     const delayMs = fired?.delayMs ?? 0;
-    if (fired !== null && fired.fail !== null) {
-      this.finish(fn, sequence, gfid, { result: fired.fail, payload: new Uint8Array(0) }, drop, delayMs);
-      return;
-    }
     let r: Promise<GspHandlerResult> | GspHandlerResult;
-    try {
-      r = (this.handler as GspRpcHandler)(fn, payload, { sequence, gfid });
-    } catch (e) {
-      this.handlerFailed(fn, sequence, gfid, e, drop, delayMs);
+    if (fired !== null && fired.fail !== null) {
+      r = { result: fired.fail, payload: new Uint8Array(0) };
+    } else {
+      try {
+        r = (this.handler as GspRpcHandler)(fn, c.payload, { sequence, gfid });
+      } catch (e) {
+        r = this.handlerFailed(fn, sequence, e);
+      }
+    }
+    if (!isThenable(r) && delayMs === 0) {
+      // The common case: a synchronous answer goes straight into the reply ring.
+      this.finish(fn, sequence, gfid, r, drop);
       return;
     }
-    if (isThenable(r)) {
-      r.then(
-        (res) => this.finish(fn, sequence, gfid, res, drop, delayMs),
-        (e: unknown) => this.handlerFailed(fn, sequence, gfid, e, drop, delayMs),
-      );
-    } else if (fired === null) {
-      // The common case: a synchronous answer goes straight into the reply ring.
-      this.reply(fn, sequence, gfid, r.result, r.payload);
-    } else {
-      this.finish(fn, sequence, gfid, r, drop, delayMs);
-    }
+    this.busy = true;
+    void (async () => {
+      let res: GspHandlerResult;
+      try {
+        res = await r;
+      } catch (e) {
+        res = this.handlerFailed(fn, sequence, e);
+      }
+      if (delayMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, delayMs));
+      this.busy = false;
+      this.finish(fn, sequence, gfid, res, drop);
+      this.serveInbox();
+    })();
   }
 
   /** The armed faults that fire for this call of `fn` (each counts the calls it matches). */
@@ -328,23 +461,26 @@ export class GspRpcServer {
     return out;
   }
 
-  private handlerFailed(fn: number, sequence: number, gfid: number, e: unknown, drop: boolean, delayMs: number): void {
+  private handlerFailed(fn: number, sequence: number, e: unknown): GspHandlerResult {
     this.log.error('GSP RPC handler threw', { fn: gspFunctionName(fn), sequence, error: (e as Error)?.message });
-    this.finish(fn, sequence, gfid, { result: RmStatus.GENERIC, payload: new Uint8Array(0) }, drop, delayMs);
+    return { result: RmStatus.GENERIC, payload: new Uint8Array(0) };
   }
 
-  private finish(fn: number, sequence: number, gfid: number, res: GspHandlerResult, drop: boolean, delayMs: number): void {
-    if (drop) return;
-    if (delayMs > 0) {
-      setTimeout(() => this.reply(fn, sequence, gfid, res.result, res.payload), delayMs);
+  private finish(fn: number, sequence: number, gfid: number, res: GspHandlerResult, drop: boolean): void {
+    if (GSP_ASYNC_FUNCTIONS.has(fn)) {
+      // GSP-RM never answers these; a failure shows in its log and in the missing GSP_INIT_DONE.
+      this.stats.unanswered++;
+      if (res.result !== 0) this.log.warn('asynchronous RPC failed (no reply is sent for it)', { fn: gspFunctionName(fn), result: res.result });
       return;
     }
+    if (drop) return;
     this.reply(fn, sequence, gfid, res.result, res.payload);
   }
 
   private reply(fn: number, sequence: number, gfid: number, result: number, payload: Uint8Array): void {
     if (!this.running || this.sender === null) return; // crashed firmware answers nothing
     this.stats.replies++;
+    this.stats.repliesByFn[fn] = (this.stats.repliesByFn[fn] ?? 0) + 1;
     // Written now, published with the rest of the batch (the loop's flush, or the sender's microtask when the
     // reply comes from an async handler or a timer).
     this.sender.sendFields(fn, sequence, result >>> 0, result >>> 0, gfid, payload);

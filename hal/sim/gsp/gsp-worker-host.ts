@@ -10,7 +10,8 @@ import type { Worker } from 'node:worker_threads';
 import { ErrorCode, VgpuError, type ErrorCode as ErrorCodeT } from '../../../core/contracts/exceptions.js';
 import type { SharedArena } from '../../../native/native-ops.js';
 import type { GspFault, GspServerStats } from './gsp-rpc-server.js';
-import { spawnTsWorker } from './spawn-ts-worker.js';
+import { siblingModule } from '../../../core/runtime/module-entry.js';
+import { spawnModuleWorker } from '../../../core/runtime/spawn-worker.js';
 import type { GspWorkerCommand, GspWorkerData, GspWorkerMessage } from './gsp-worker-protocol.js';
 
 export interface StartGspWorkerOptions {
@@ -24,6 +25,8 @@ export interface StartGspWorkerOptions {
   verbose?: boolean;
   /** How long to wait for the worker to come up. Default 10 s. */
   startTimeoutMs?: number;
+  /** Interrupts the firmware raises (GspHandlerContext.raiseIrq), in order. */
+  onIrq?: (data: unknown) => void;
 }
 
 export interface GspWorkerHandle {
@@ -78,6 +81,8 @@ export async function startGspWorker(opts: StartGspWorkerOptions): Promise<GspWo
         reject(new VgpuError((m.code as ErrorCodeT | undefined) ?? ErrorCode.FirmwareBoot, `simulated GSP failed to start: ${m.message}`, {
           hint: 'check the handler module and that the host client initialised the region first',
         }));
+      } else if (m.op === 'irq') {
+        opts.onIrq?.(m.data);
       } else if (m.op === 'ack') {
         const w = waiting.get(m.id);
         if (w === undefined) return;
@@ -138,6 +143,5 @@ export async function startGspWorker(opts: StartGspWorkerOptions): Promise<GspWo
 }
 
 function spawnWorker(data: GspWorkerData): Worker {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return spawnTsWorker(new URL(`./gsp-worker${ext}`, import.meta.url), { workerData: data });
+  return spawnModuleWorker(siblingModule(import.meta.url, './gsp-worker'), { workerData: data });
 }

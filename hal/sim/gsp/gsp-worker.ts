@@ -7,7 +7,8 @@
  *     export function createHandler(ctx: GspHandlerContext): GspRpcHandler | Promise<GspRpcHandler>
  *
  * and start the worker with `startGspWorker({ ..., handlerModule: '/abs/path/ada-rm-handler.ts' })`. The handler
- * gets (fn, payload, {sequence, gfid}) for every RPC and returns {result, payload}; `ctx.postEvent` raises
+ * gets (fn, payload, {sequence, gfid}) for every RPC and returns {result, payload} (the server sends no reply for the
+ * asynchronous boot RPCs, GSP_ASYNC_FUNCTIONS, and serves one RPC at a time); `ctx.postEvent` raises
  * firmware events; `ctx.onCommand` receives the simulator's own messages sent with `handle.command(data)`.
  * Without handlerModule the worker echoes every payload (echo-handler.ts).
  */
@@ -16,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import { isAbsolute } from 'node:path';
 import type { Logger } from '../../../core/contracts/logger.js';
 import { isVgpuError } from '../../../core/contracts/exceptions.js';
+import { siblingModule } from '../../../core/runtime/module-entry.js';
 import type { SharedArena } from '../../../native/native-ops.js';
 import { GspRpcServer } from './gsp-rpc-server.js';
 import type { CreateGspHandler, GspHandlerContext, GspWorkerCommand, GspWorkerData, GspWorkerMessage } from './gsp-worker-protocol.js';
@@ -70,8 +72,9 @@ async function main(): Promise<void> {
     onCommand: (l) => {
       onCommand = l;
     },
+    raiseIrq: (d) => post({ op: 'irq', data: d }),
   };
-  const mod = (await import(moduleUrl(data.handlerModule ?? new URL('./echo-handler' + extOf(import.meta.url), import.meta.url).href))) as {
+  const mod = (await import(moduleUrl(data.handlerModule ?? siblingModule(import.meta.url, './echo-handler')))) as {
     createHandler?: CreateGspHandler;
   };
   if (typeof mod.createHandler !== 'function') {
@@ -104,10 +107,6 @@ async function main(): Promise<void> {
 
   server.start();
   post({ op: 'ready' });
-}
-
-function extOf(url: string): string {
-  return url.endsWith('.ts') ? '.ts' : '.js';
 }
 
 main().catch((e: unknown) => {

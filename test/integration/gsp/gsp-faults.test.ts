@@ -1,11 +1,13 @@
 /**
  * Injected GSP faults: each one gives its typed error to the affected caller only, and the client stays usable.
- * Firmware death (crash, stalled heartbeat) fails every caller in flight with GpuLost instead of hanging them.
+ * Firmware death (crash, stalled heartbeat) fails the call in flight and every caller queued behind it with
+ * GpuLost instead of hanging them.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, isVgpuError, type VgpuError } from '../../../core/contracts/exceptions.js';
-import { GspFunction, RmStatus } from '../../../hal/gsp/gsp-layout.js';
+import { GSP_MAX_ELEMENT_PAYLOAD, GspFunction, RmStatus } from '../../../hal/gsp/gsp-layout.js';
+import { encodeRmControl } from '../../../hal/gsp/rm-payload.js';
 import { makeRig, pattern, until, type Rig } from './gsp-harness.js';
 
 const HANG = GspFunction.LOG;
@@ -45,11 +47,11 @@ describe('GSP fault injection', () => {
     });
   }
 
-  it('a dropped reply times out that caller only; the others are answered', async () => {
+  it('a dropped reply times out that caller only; the caller queued behind it is answered', async () => {
     await rig.gsp!.inject({ kind: 'drop-reply', fn: GspFunction.GSP_RM_CONTROL });
     const [lost, ok] = await Promise.allSettled([
       rig.client.call(GspFunction.GSP_RM_CONTROL, pattern(16, 1), { timeoutMs: 150 }),
-      rig.client.call(GspFunction.NOP, pattern(16, 2), { timeoutMs: 150 }),
+      rig.client.call(GspFunction.NOP, pattern(16, 2), { timeoutMs: 10_000 }),
     ]);
     assert.equal(lost.status, 'rejected');
     code(ErrorCode.RpcTimeout)((lost as PromiseRejectedResult).reason);
@@ -87,30 +89,49 @@ describe('GSP fault injection', () => {
 
   it('a corrupted first element of a split reply drops the whole message for that caller only', async () => {
     await rig.gsp!.inject({ kind: 'corrupt-next-element' });
-    await assert.rejects(rig.client.call(GspFunction.SET_REGISTRY, pattern(200 * 1024, 6)), code(ErrorCode.Checksum));
+    await assert.rejects(rig.client.call(GspFunction.GET_GSP_STATIC_INFO, pattern(200 * 1024, 6)), code(ErrorCode.Checksum));
     const big = pattern(150 * 1024, 7);
-    assert.ok(Buffer.from(await rig.client.call(GspFunction.SET_REGISTRY, big)).equals(Buffer.from(big)));
+    assert.ok(Buffer.from(await rig.client.call(GspFunction.GET_GSP_STATIC_INFO, big)).equals(Buffer.from(big)));
   });
 
-  it('an aborted call rejects with Cancelled and its reply is dropped', async () => {
+  it('an aborted call rejects with Cancelled, the next one goes out, and the late reply is dropped', async () => {
+    await rig.gsp!.inject({ kind: 'delay-reply', ms: 200, fn: GspFunction.GET_STATIC_INFO });
+    const late0 = rig.client.stats.lateReplies;
     const ac = new AbortController();
-    const p = rig.client.call(HANG, pattern(4, 1), { signal: ac.signal });
+    const p = rig.client.call(GspFunction.GET_STATIC_INFO, pattern(4, 1), { signal: ac.signal });
+    const next = rig.client.call(GspFunction.NOP, pattern(4, 2));
+    await until(async () => ((await rig.gsp!.stats()).requestsByFn[GspFunction.GET_STATIC_INFO] ?? 0) >= 1);
     ac.abort();
     await assert.rejects(p, code(ErrorCode.Cancelled));
+    // The firmware is still busy with the aborted call; the next one waits its turn, then gets its own reply.
+    assert.deepEqual(await next, pattern(4, 2));
+    assert.equal(rig.client.stats.lateReplies, late0 + 1);
     assert.equal(rig.client.inFlight, 0);
+  });
+
+  it('a call queued behind a slow one times out from when it was made, without ever being sent', async () => {
+    await rig.gsp!.inject({ kind: 'delay-reply', ms: 300, fn: GspFunction.GET_STATIC_INFO });
+    const slow = rig.client.call(GspFunction.GET_STATIC_INFO, pattern(4, 1), { timeoutMs: 10_000 });
+    const before = (await rig.gsp!.stats()).requestsByFn[GspFunction.UNMAP_MEMORY] ?? 0;
+    await assert.rejects(rig.client.call(GspFunction.UNMAP_MEMORY, pattern(4, 2), { timeoutMs: 50 }),
+      (e) => code(ErrorCode.RpcTimeout)(e) && (e as VgpuError).details.sent === false);
+    assert.deepEqual(await slow, pattern(4, 1));
     await stillWorks(rig);
+    assert.equal((await rig.gsp!.stats()).requestsByFn[GspFunction.UNMAP_MEMORY] ?? 0, before, 'the firmware never saw it');
   });
 });
 
 describe('GSP death', () => {
-  it('a crash fails every caller in flight with GpuLost, and later calls at once', async () => {
+  it('a crash fails the call in flight and every caller queued behind it with GpuLost, and later calls at once', async () => {
     const rig = await makeRig({ handler: { hangFn: HANG }, client: { timeoutMs: 30_000 } });
     try {
       const lostEvents: VgpuError[] = [];
       rig.client.onLost((e) => lostEvents.push(e));
       const inFlight = Array.from({ length: 5 }, (_, i) => rig.client.call(HANG, pattern(32, i)));
       const settled = Promise.allSettled(inFlight);
-      await until(async () => (await rig.gsp!.stats()).requests >= 5);
+      await until(async () => ((await rig.gsp!.stats()).requestsByFn[HANG] ?? 0) >= 1);
+      assert.equal(rig.client.inFlight, 1);
+      assert.equal(rig.client.queued, 4, 'one call reached the firmware, four wait on the host');
       await rig.gsp!.crash(7);
       const results = await settled;
       for (const r of results) {
@@ -129,7 +150,7 @@ describe('GSP death', () => {
     const rig = await makeRig({ handler: { hangFn: HANG }, heartbeatMs: 20, client: { timeoutMs: 30_000, heartbeatTimeoutMs: 300 } });
     try {
       const inFlight = Promise.allSettled([rig.client.call(HANG, pattern(8, 1)), rig.client.call(HANG, pattern(8, 2))]);
-      await until(async () => (await rig.gsp!.stats()).requests >= 2);
+      await until(async () => ((await rig.gsp!.stats()).requestsByFn[HANG] ?? 0) >= 1);
       await rig.gsp!.terminate();
       for (const r of await inFlight) {
         assert.equal(r.status, 'rejected');
@@ -140,16 +161,21 @@ describe('GSP death', () => {
     }
   });
 
-  it('a full command queue fails the sender with Busy after the space timeout; the rest flows once the GSP runs', async () => {
+  it('a command larger than the free queue fails with Busy after the space timeout; the firmware drops the torn part and serves on', async () => {
     const rig = await makeRig({ startGsp: false, client: { spaceTimeoutMs: 100, timeoutMs: 10_000 } });
     try {
-      // 3 × 16-page elements (62,000 B + headers) fit in 62 free slots, the 4th does not while nobody drains the queue.
-      const first = [0, 1, 2].map((i) => rig.client.call(GspFunction.SET_REGISTRY, pattern(62_000, i)));
-      await assert.rejects(rig.client.call(GspFunction.SET_REGISTRY, pattern(62_000, 3)), code(ErrorCode.Busy));
+      // 5 elements of up to 16 pages; the 62 free slots take three, then nobody drains the queue.
+      const params = pattern(4 * GSP_MAX_ELEMENT_PAYLOAD, 1);
+      await assert.rejects(rig.client.call(GspFunction.GSP_RM_CONTROL, encodeRmControl({ hClient: 1, hObject: 2, cmd: 0x20800101, params })),
+        code(ErrorCode.Busy));
       await rig.start();
-      const replies = await Promise.all(first);
-      replies.forEach((r, i) => assert.ok(Buffer.from(r).equals(Buffer.from(pattern(62_000, i)))));
+      // The next command begins before the torn one is complete: the firmware refuses the torn one (its answer is
+      // a late reply here) and answers the next.
       await stillWorks(rig);
+      const stats = await rig.gsp!.stats();
+      assert.ok(stats.drops >= 1, 'the firmware dropped the incomplete command');
+      assert.equal(stats.repliesByFn[GspFunction.GSP_RM_CONTROL], 1, 'and answered it with an error, once');
+      await until(() => rig.client.stats.lateReplies === 1);
     } finally {
       await rig.close();
     }

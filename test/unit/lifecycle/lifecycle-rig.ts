@@ -10,6 +10,7 @@ import { ExceptionRelayImpl } from '../../../core/exception-relay.js';
 import type { BusEvents } from '../../../core/contracts/events.js';
 import type { FbScrubber, ScrubRequest } from '../../../core/contracts/scrubber.js';
 import type { ScrubRecord } from '../../../core/contracts/vgpu-service.js';
+import type { VgpuJournal } from '../../../core/contracts/vgpu-journal.js';
 import { MemoryLogger } from '../../../core/logging/memory-logger.js';
 import type { VgpuTypeRecord } from '../../../core/metadata/metadata-file.js';
 import { buildMetadata } from '../../../core/metadata/metadata-writer.js';
@@ -19,6 +20,7 @@ import {
 import { PgpuManager } from '../../../core/manager/pgpu-manager.js';
 import type { VgpuPolicy } from '../../../core/manager/type-policy.js';
 import { MockHal } from '../../../hal/mock/mock-hal.js';
+import { ALL_MOCK_CAPS } from '../../../hal/mock/mock-pci-bus.js';
 import type { MockBooks, MockGpu } from '../../../hal/mock/mock-gpu.js';
 import { GpuLifecycle } from '../../../plugins/lifecycle/gpu-lifecycle.js';
 import type { LifecycleTimeouts } from '../../../plugins/lifecycle/create-steps.js';
@@ -79,9 +81,15 @@ export interface RigOptions {
   types?: VgpuTypeRecord[];
   policy?: VgpuPolicy;
   task?: FakePluginTaskOptions;
+  /** null: no scrubber (then create is refused unless allowUnscrubbedFb). */
   scrubber?: FbScrubber | null;
+  allowUnscrubbedFb?: boolean;
   timeouts?: Partial<LifecycleTimeouts>;
   totalVfs?: number;
+  /** Write-ahead journal for the lifecycle (none by default). */
+  journal?: VgpuJournal;
+  /** A mock without the 'gpu-reset' capability: a lost GPU stays lost. */
+  noReset?: boolean;
   /** ECC enabled on the GPU (default off). */
   ecc?: boolean;
 }
@@ -103,7 +111,10 @@ export interface Rig {
 }
 
 export async function rig(opts: RigOptions = {}): Promise<Rig> {
-  const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: opts.totalVfs ?? 8 }], rpcTimeoutMs: 2000 });
+  const mock = new MockHal({
+    devices: [{ bdf: BDF, totalVfs: opts.totalVfs ?? 8, ...(opts.noReset === true ? { caps: ALL_MOCK_CAPS.filter((c) => c !== 'gpu-reset') } : {}) }],
+    rpcTimeoutMs: 2000,
+  });
   const logger = new MemoryLogger({ level: 'debug' });
   const gpu = await mock.openDevice(undefined, { logger });
   await gpu.firmware.boot({ version: '570.144' });
@@ -121,9 +132,10 @@ export async function rig(opts: RigOptions = {}): Promise<Rig> {
   const scrubber = opts.scrubber === null ? undefined : (opts.scrubber as RecordingScrubber | undefined) ?? new RecordingScrubber();
   let n = 0;
   const lc = new GpuLifecycle({
-    gpu, mgr, bus, relay, logger, scrubber,
+    gpu, mgr, bus, relay, logger, scrubber, ...(opts.allowUnscrubbedFb !== undefined ? { allowUnscrubbedFb: opts.allowUnscrubbedFb } : {}),
     timeouts: { rpcMs: 2000, bootloadMs: 300, mailboxMs: 300, scrubMs: 1000, pollIntervalMs: 1, ...opts.timeouts },
     newId: () => `vgpu-${++n}`,
+    ...(opts.journal !== undefined ? { journal: opts.journal } : {}),
   });
   lc.start();
   return {

@@ -14,6 +14,7 @@ import { createMockHalPlugin } from '../../../hal/mock/mock-hal-plugin.js';
 import { MockHal } from '../../../hal/mock/mock-hal.js';
 import { createLifecyclePlugin } from '../../../plugins/lifecycle/lifecycle-plugin.js';
 import { createRouterPlugin } from '../../../plugins/router/router-plugin.js';
+import { createScrubPlugin } from '../../../plugins/scrub/scrub-plugin.js';
 import { createSysfsFusePlugin } from '../../../plugins/sysfs-fuse/sysfs-fuse-plugin.js';
 import { FakePluginTasks } from '../../helpers/fake-plugin-task.js';
 import { fuseUnavailable } from '../../helpers/fuse-available.js';
@@ -44,7 +45,7 @@ describe('the sysfs tree through FUSE', { skip }, () => {
     const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 4 }], rpcTimeoutMs: 2000 });
     tc = await createTestContainer({
       plugins: [
-        createMockHalPlugin(mock),
+        createMockHalPlugin(mock), createScrubPlugin(),
         createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: readMeta(metadata()) }) } }),
         createRouterPlugin(), createSysfsFusePlugin(),
       ],
@@ -132,7 +133,7 @@ describe('stopping the presenter while a process holds a file of the tree open',
     const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 2 }], rpcTimeoutMs: 2000 });
     const tc = await createTestContainer({
       plugins: [
-        createMockHalPlugin(mock),
+        createMockHalPlugin(mock), createScrubPlugin(),
         createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: readMeta(metadata()) }) } }),
         createRouterPlugin(), createSysfsFusePlugin(),
       ],
