@@ -123,7 +123,7 @@ export class VgpuRouter implements VgpuService {
     return this.backendOfVgpu(id).destroy(id, opts);
   }
 
-  reset(id: string, opts?: { force?: boolean }): Promise<void> {
+  async reset(id: string, opts?: { force?: boolean }): Promise<void> {
     const b = this.backendOfVgpu(id);
     if (b.reset === undefined) throw unsupported(b, 'resetting a vGPU (the kernel driver resets its VF: echo 1 > /sys/bus/pci/devices/<VF>/reset)');
     return b.reset(id, opts);
@@ -199,12 +199,18 @@ export class VgpuRouter implements VgpuService {
     return this.backends.flatMap((b) => (b.quarantined?.() ?? []).filter((q) => map.get(q.gpu.toLowerCase()) === b));
   }
 
-  releaseVf(vfBdf: string): Promise<VfReleaseReport> {
-    // Only a backend with a quarantine can hold the VF quarantined; one that does not know the VF says so (ENOENT).
-    return this.onVf(vfBdf, (b) => {
-      if (b.releaseVf === undefined) throw noSuchVf(vfBdf);
-      return b.releaseVf(vfBdf);
-    });
+  async releaseVf(vfBdf: string): Promise<VfReleaseReport> {
+    // Only a backend with a quarantine can hold the VF quarantined. Each answer is awaited, so a backend that says
+    // "no such VF" asynchronously passes the call on as one that says it at once does.
+    for (const b of this.backends) {
+      if (b.releaseVf === undefined) continue;
+      try {
+        return await b.releaseVf(vfBdf);
+      } catch (e) {
+        if (!isVgpuError(e, ErrorCode.NotFound) || !isNoSuchVf(e, vfBdf)) throw e;
+      }
+    }
+    throw noSuchVf(vfBdf);
   }
 
   // ---- helpers ----

@@ -2,7 +2,7 @@
 // every call on a GPU, vGPU or VF sent to the backend that has it, and the config deciding a GPU two backends found.
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isVgpuError } from '../../../core/contracts/exceptions.js';
+import { ErrorCode, VgpuError, isVgpuError } from '../../../core/contracts/exceptions.js';
 import type { VgpuBackend } from '../../../core/contracts/vgpu-backend.js';
 import { MemoryHostVfJournal } from '../../../core/journal/memory-host-vf-journal.js';
 import { MemoryLogger } from '../../../core/logging/memory-logger.js';
@@ -71,5 +71,36 @@ describe('VgpuRouter', () => {
     const v = await chosen.create({ gpu: FAKE_GPU, type: 949 });
     assert.equal(v.id, 'vgpu-101', 'the sysfs backend made it');
     assert.deepEqual(mgr.list(), []);
+  });
+
+  it('reset, quarantine, its release and unmanaged GPUs reach the backend that has them', async () => {
+    const mgr = managerBackend();
+    const { svc: host, kernel } = await sysfsBackend([HOST_GPU]);
+    const resets: string[] = [];
+    const released: string[] = [];
+    const qVf = '0000:41:00.6';
+    Object.assign(mgr, {
+      reset: async (id: string) => { resets.push(id); },
+      quarantined: () => [{ gpu: FAKE_GPU, vf: 2, vfBdf: qVf, reason: 'record damaged', since: 0, unknown: ['heap'], blocksCreates: true }],
+      releaseVf: async (vfBdf: string) => {
+        if (vfBdf !== qVf) throw new VgpuError(ErrorCode.NotFound, `no VF ${vfBdf}`, { details: { vfBdf, noSuchVf: true } });
+        released.push(vfBdf);
+        return { gpu: FAKE_GPU, vf: 2, gfid: 3, done: ['scrubbed'] };
+      },
+      // The manager failed to probe HOST_GPU (which the sysfs backend manages) and found no 0000:c1:00.0.
+      unmanaged: () => [{ bdf: HOST_GPU, reason: 'probe failed' }, { bdf: '0000:c1:00.0', reason: 'no bus lists it' }],
+    });
+    const r = new VgpuRouter([mgr, host], [], new MemoryLogger());
+    const a = await r.create({ gpu: FAKE_GPU, type: '4Q' });
+    const b = await r.create({ gpu: HOST_GPU, type: '24Q' });
+    await r.reset(a.id);
+    assert.deepEqual(resets, [a.id]);
+    await assert.rejects(r.reset(b.id), (e: unknown) => isVgpuError(e, 'VGPU_EINVAL') && /linux-sysfs/.test((e as Error).message));
+    assert.deepEqual(r.quarantined().map((q) => q.vfBdf), [qVf]);
+    assert.equal((await r.releaseVf(qVf)).gfid, 3);
+    assert.deepEqual(released, [qVf]);
+    await assert.rejects(r.releaseVf(kernel.vf(HOST_GPU, 1)), (e: unknown) => isVgpuError(e, 'VGPU_ENOENT'),
+      'the sysfs backend has no quarantine: its VF is not one to release');
+    assert.deepEqual(r.unmanaged(), [{ bdf: '0000:c1:00.0', reason: 'no bus lists it' }], 'a GPU another backend manages is not unmanaged');
   });
 });
