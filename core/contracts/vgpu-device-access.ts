@@ -26,8 +26,9 @@ export interface VgpuRpcCallOptions extends RpcOptions {
 }
 
 /**
- * Host end of one vGPU's RPC mailbox (seed spec §4: control/response/message buffers in the management heap and
- * the VF priv doorbell). One call in flight per vGPU; each call waits for its own reply within a deadline.
+ * Host end of one vGPU's RPC mailbox (docs/reference/host-rpc-mailbox.md: control/response/message buffers in the
+ * management heap and the VF priv doorbell). One call in flight per vGPU; each call waits for its own reply within a
+ * deadline.
  */
 export interface VgpuRpcCaller {
   /** Send mailbox message `type` (a `VgpuRpcMsg` of core/firmware-abi/vgpu-mailbox.ts); resolves with the reply bytes. */

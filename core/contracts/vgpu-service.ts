@@ -112,7 +112,7 @@ export interface VgpuService {
   get(id: string): VgpuInfo;
   create(req: CreateVgpuRequest): Promise<VgpuInfo>;
   destroy(id: string, opts?: { force?: boolean; signal?: AbortSignal }): Promise<void>;
-  /** The per-VF admin ABI (seed spec §3.5), byte-exact. */
+  /** The per-VF admin ABI (docs/reference/sysfs-abi.md), byte-exact. */
   readVfAttribute(vfBdf: string, attr: VfAttribute): string;
   writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void;
   setPolicy(gpu: string, policy: TypePolicy): void;

@@ -18,7 +18,10 @@ import { hostEventSeq, readHostEvents } from './sim/host-events.js';
 /** How often the HAL looks at the device's host-event word while someone listens (an unref'd timer). */
 const HOST_EVENT_POLL_MS = 20;
 
-/** What the Ada HAL can do (INTF driver_caps). CE channels and pushbuffers: ada-copy-channel.ts (scrub issue). */
+/**
+ * What the Ada HAL can do (docs/reference/core-driver-interface.md driver_caps). CE channels and pushbuffers:
+ * ada-copy-channel.ts (scrub issue).
+ */
 export const ADA_CAPS: ReadonlySet<HalCapability> = new Set<HalCapability>([
   'gsp-client-alloc', 'rm-alloc', 'chid-alloc', 'fb-mem-alloc', 'fb-mem-bar1-map', 'pf-event-delivery',
   'chan-mem-map', 'ce-chan-alloc', 'pushbuf-submit',

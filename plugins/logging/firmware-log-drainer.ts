@@ -1,6 +1,7 @@
 /**
- * Drains the three per-vGPU firmware log areas (seed spec §6: init task, vGPU task, kernel) of every running vGPU
- * into a winston child logger `{gpu, vgpu}`, a rotating per-vGPU file, the VgpuLogStore and 'log:line' bus events.
+ * Drains the three per-vGPU firmware log areas (docs/reference/host-rpc-mailbox.md: init task, vGPU task, kernel) of
+ * every running vGPU into a winston child logger `{gpu, vgpu}`, a rotating per-vGPU file, the VgpuLogStore and
+ * 'log:line' bus events.
  *
  * Driven by 'vgpu:state': a vGPU is drained from 'creating'/'ready' on, every `pollMs` and at each of its state
  * changes; 'stopping' and the end states ('destroyed', 'failed', 'lost') drain one last time (the areas vanish

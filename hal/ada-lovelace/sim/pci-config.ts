@@ -6,7 +6,8 @@
  *      extended capability at 0x100: SR-IOV (id 0x0010, v1) with TotalVFs/NumVFs/VF offset/stride/VF device id
  *      and the VF BAR flag words.
  * VF:  type-0 header, class 0x030200; capability list 0x34 → 0x60 PCI Express (FLR capable, used by the VF FLR
- *      of seed spec §2.6) → 0x7C MSI-X (the window the VFIO emulation passes through, seed spec §10.5).
+ *      of docs/reference/create-order.md) → 0x7C MSI-X (the window the VFIO emulation passes through,
+ *      docs/reference/ada-chips.md).
  *      Simplification: the PCIe spec has a VF answer 0xFFFF for vendor/device and Linux substitutes the PF's values;
  *      the simulated VF stores what `lspci` finally shows (0x10de / VF device id).
  *
