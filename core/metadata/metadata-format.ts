@@ -1,6 +1,6 @@
 /**
  * Byte layout of the upstream vGPU metadata file `nvidia/vgpu-<gsp version>.bin` (docs/reference/metadata-format.md,
- * RFC v2 P03 `metadata.h`). Offsets are relative to the start of the structure they belong to; all integers
+ * RFC v2 patch 03 `metadata.h`). Offsets are relative to the start of the structure they belong to; all integers
  * little-endian. docs/metadata-format.md has the same tables for humans.
  */
 import { crc32 as zlibCrc32 } from 'node:zlib';
