@@ -79,6 +79,8 @@ export interface VgpuInfo {
   placementId?: number;
   chids: { offset: number; count: number };
   createdAt: number;
+  /** The UUID the vGPU's firmware task was configured with (lowercase, dashed). */
+  uuid?: string;
   /** Set while a VMM holds the device (open). Destroying an in-use vGPU needs `force`. */
   inUse: boolean;
   lastScrub?: ScrubRecord;
@@ -93,6 +95,12 @@ export interface CreateVgpuRequest {
   type: number | string;
   /** VF index; the first free VF when absent. */
   vf?: number;
+  /**
+   * The vGPU's UUID, chosen by the caller as mdev's `create` takes one from the management layer
+   * (docs/reference/host-interfaces.md); the firmware is configured with it. A random one when absent; one already
+   * used by a vGPU of this daemon is refused.
+   */
+  uuid?: string;
   signal?: AbortSignal;
   /**
    * The request this create belongs to (core/contracts/request-journal.ts). Journalled with the vGPU BEFORE its
@@ -104,6 +112,34 @@ export interface CreateVgpuRequest {
 
 export type VfAttribute = 'creatable_vgpu_types' | 'current_vgpu_type';
 
+/**
+ * A VF kept out of service because the journal lost its state (its vGPU record was damaged): never handed to a
+ * create until an operator releases it (`releaseVf`).
+ */
+export interface QuarantinedVf {
+  gpu: string;
+  vf: number;
+  vfBdf: string;
+  /** The vGPU the damaged record was for. */
+  vgpuId?: string;
+  typeId?: number;
+  reason: string;
+  since: number;
+  /** What it may hold that no record names ('type', 'guest-fb', 'heap', 'chids', 'rm-client'). */
+  unknown: string[];
+  /** While true, every create on its GPU waits for the release (a new vGPU could land on what it may hold). */
+  blocksCreates: boolean;
+}
+
+/** What releasing a quarantined VF did, step by step, in our words. */
+export interface VfReleaseReport {
+  gpu: string;
+  vf: number;
+  gfid: number;
+  vgpuId?: string;
+  done: string[];
+}
+
 export interface VgpuService {
   gpus(): GpuSummary[];
   types(gpu: string, opts?: { all?: boolean }): VgpuTypeInfo[];
@@ -112,6 +148,12 @@ export interface VgpuService {
   get(id: string): VgpuInfo;
   create(req: CreateVgpuRequest): Promise<VgpuInfo>;
   destroy(id: string, opts?: { force?: boolean; signal?: AbortSignal }): Promise<void>;
+  /**
+   * Reset the vGPU as a function-level reset of its VF does (what `echo 1 > /sys/bus/pci/devices/<VF>/reset` asks
+   * of the VFIO variant driver; docs/reference/host-interfaces.md): the firmware's RESET, then its guest FB is
+   * scrubbed. Refused while a VM uses it unless `force`.
+   */
+  reset?(id: string, opts?: { force?: boolean }): Promise<void>;
   /** The per-VF admin ABI (docs/reference/sysfs-abi.md), byte-exact. */
   readVfAttribute(vfBdf: string, attr: VfAttribute): string;
   writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void;
@@ -123,4 +165,12 @@ export interface VgpuService {
   reloadMetadata?(): Promise<{ gpu: string; ok: boolean; reason?: string }[]>;
   /** Last `lines` lines of a vGPU's log (kept after destroy until its VF is reused). */
   logs(id: string, lines?: number): string[];
+  /** VFs quarantined because the journal lost their state (see QuarantinedVf). */
+  quarantined?(): QuarantinedVf[];
+  /**
+   * Release a quarantined VF: tear down whatever the device may still hold for its gfid (plugin task SHUTDOWN and
+   * CLEANUP, the RM client if its handle is known, a scrub of its guest FB), then give the VF back. VGPU_ESTATE for
+   * a VF that is not quarantined.
+   */
+  releaseVf?(vfBdf: string): Promise<VfReleaseReport>;
 }

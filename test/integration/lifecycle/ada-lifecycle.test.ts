@@ -26,12 +26,12 @@ let store: VgpuLogStoreImpl;
 let drainer: FirmwareLogDrainer;
 before(async () => {
   if (!native) return;
-  r = await simRig({ bdf: '0000:61:00.0', mode: 'process', dir: simDir, policy: 'homogeneous', timeouts: { rpcMs: 5000, bootloadMs: 3000, mailboxMs: 5000 } });
+  r = await simRig({ bdf: '0000:61:00.0', mode: 'process', dir: simDir, policy: 'homogeneous' });
   const gpus = new GpuRegistryImpl();
   gpus.add(r.gpu);
   store = new VgpuLogStoreImpl(5000);
   // pollMs high: the test drains explicitly (drainAll) and at the state changes, as the plugin does.
-  drainer = new FirmwareLogDrainer(r.bus, gpus, new MemoryLogger({ level: 'warn' }), store, { dir: logDir, maxBytes: 1 << 20, maxFiles: 2, pollMs: 60_000, keepLines: 5000 });
+  drainer = new FirmwareLogDrainer(r.bus, gpus, new MemoryLogger({ level: 'warn' }), store, { dir: logDir, maxBytes: 1 << 20, maxFiles: 2, pollMs: 60_000, keepLines: 5000, keepDestroyed: 16, keepDestroyedHours: 0 });
   drainer.start();
 });
 after(async () => {

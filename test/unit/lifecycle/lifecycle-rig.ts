@@ -10,6 +10,7 @@ import { ExceptionRelayImpl } from '../../../core/exception-relay.js';
 import type { BusEvents } from '../../../core/contracts/events.js';
 import type { FbScrubber, ScrubRequest } from '../../../core/contracts/scrubber.js';
 import type { ScrubRecord } from '../../../core/contracts/vgpu-service.js';
+import type { VgpuJournal } from '../../../core/contracts/vgpu-journal.js';
 import { MemoryLogger } from '../../../core/logging/memory-logger.js';
 import type { VgpuTypeRecord } from '../../../core/metadata/metadata-file.js';
 import { buildMetadata } from '../../../core/metadata/metadata-writer.js';
@@ -79,9 +80,13 @@ export interface RigOptions {
   types?: VgpuTypeRecord[];
   policy?: VgpuPolicy;
   task?: FakePluginTaskOptions;
+  /** null: no scrubber (then create is refused unless allowUnscrubbedFb). */
   scrubber?: FbScrubber | null;
+  allowUnscrubbedFb?: boolean;
   timeouts?: Partial<LifecycleTimeouts>;
   totalVfs?: number;
+  /** Write-ahead journal for the lifecycle (none by default). */
+  journal?: VgpuJournal;
   /** ECC enabled on the GPU (default off). */
   ecc?: boolean;
 }
@@ -121,9 +126,10 @@ export async function rig(opts: RigOptions = {}): Promise<Rig> {
   const scrubber = opts.scrubber === null ? undefined : (opts.scrubber as RecordingScrubber | undefined) ?? new RecordingScrubber();
   let n = 0;
   const lc = new GpuLifecycle({
-    gpu, mgr, bus, relay, logger, scrubber,
+    gpu, mgr, bus, relay, logger, scrubber, ...(opts.allowUnscrubbedFb !== undefined ? { allowUnscrubbedFb: opts.allowUnscrubbedFb } : {}),
     timeouts: { rpcMs: 2000, bootloadMs: 300, mailboxMs: 300, scrubMs: 1000, pollIntervalMs: 1, ...opts.timeouts },
     newId: () => `vgpu-${++n}`,
+    ...(opts.journal !== undefined ? { journal: opts.journal } : {}),
   });
   lc.start();
   return {
