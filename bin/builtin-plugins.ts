@@ -10,6 +10,7 @@ import { createMetricsPlugin } from '../plugins/metrics/metrics-plugin.js';
 import { createMigrationPlugin } from '../plugins/migration/migration-plugin.js';
 import { createScrubPlugin } from '../plugins/scrub/scrub-plugin.js';
 import { createStatePlugin } from '../plugins/state/state-plugin.js';
+import { createVfioUserPlugin } from '../plugins/vfio-user/vfio-user-plugin.js';
 
 export function builtinPlugins(): VgpudPlugin[] {
   return [
@@ -21,5 +22,6 @@ export function builtinPlugins(): VgpudPlugin[] {
     createApiPlugin(),
     createMetricsPlugin(),
     createMigrationPlugin(),
+    createVfioUserPlugin(),
   ];
 }

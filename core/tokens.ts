@@ -53,6 +53,12 @@ export const TOKENS = {
    * (migration, later vfio-user), bound by the 'lifecycle' plugin (capability 'vgpu-device-access').
    */
   VgpuDeviceAccess: Symbol.for('vgpud.VgpuDeviceAccess'),
+  /** Releases a vGPU from its VMM before a forced destroy (`VgpuReleaser`), bound by the vfio-user plugin; may be unbound. */
+  VgpuReleaser: Symbol.for('vgpud.VgpuReleaser'),
+  /** A vGPU's migration state machine as a VMM drives it (`MigrationPort`), bound by the migration plugin; may be unbound. */
+  MigrationPort: Symbol.for('vgpud.MigrationPort'),
+  /** Sockets, attached VMMs and traffic of served vGPUs (`VgpuAttachments`), bound by the vfio-user plugin; may be unbound. */
+  VgpuAttachments: Symbol.for('vgpud.VgpuAttachments'),
 } as const;
 
 export type TokenName = keyof typeof TOKENS;

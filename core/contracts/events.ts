@@ -30,7 +30,14 @@ export interface BusEvents {
   'gpu:probed': (e: { gpu: string; name: string }) => void;
   'gpu:ready': (e: { gpu: string }) => void;
   'gpu:lost': (e: { gpu: string; reason: string }) => void;
+  /**
+   * The GPU reset that follows a loss: 'begin', 'waiting' (for a device that is gone to come back), then 'done'
+   * (ready again; `lostVgpus` did not survive) or 'failed' (it stays lost).
+   */
+  'gpu:reset': (e: { gpu: string; phase: 'begin' | 'waiting' | 'done' | 'failed'; reason?: string; lostVgpus?: string[] }) => void;
   'vgpu:state': (e: { gpu: string; vgpuId: string; vf: number; from: VgpuState | null; to: VgpuState; reason?: string }) => void;
+  /** A VF's selected type changed through the VF ABI (current_vgpu_type); 0 = deselected. */
+  'vf:type': (e: { gpu: string; vf: number; vfBdf: string; typeId: number }) => void;
   'vgpu:step': (e: { gpu: string; vgpuId: string; step: string; phase: 'begin' | 'done' | 'undo' | 'failed' }) => void;
   'firmware:event': (e: FirmwareEventRecord) => void;
   /** FIFO non-stall interrupt of a channel (docs/reference/core-driver-interface.md id 5): wakes copy-engine waiters. */

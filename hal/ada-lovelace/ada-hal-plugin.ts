@@ -76,6 +76,7 @@ export function createAdaHalPlugin(): VgpudPlugin & { readonly bus: SimPciBus; r
       for (const d of cfg.dirs) bus.addDir(d);
       try {
         for (const d of cfg.devices) {
+          bus.expect(d.bdf);
           if (d.mode === 'worker') {
             ctx.logger.info('starting simulated GPU (worker)', { board: d.board, bdf: d.bdf });
             const dev = await startSimDevice({

@@ -39,7 +39,7 @@ export interface ApiAppOptions {
 
 /** Bus events GET /v1/events streams when the client names none (the high-rate ones must be asked for). */
 export const DEFAULT_STREAM_EVENTS: readonly BusEventName[] = [
-  'vgpu:state', 'vgpu:step', 'scrub:progress', 'gpu:probed', 'gpu:ready', 'gpu:lost', 'host:event', 'exception', 'log:line',
+  'vgpu:state', 'vgpu:step', 'scrub:progress', 'gpu:probed', 'gpu:ready', 'gpu:lost', 'gpu:reset', 'host:event', 'exception', 'log:line',
 ];
 const ALL_EVENTS: readonly BusEventName[] = [...DEFAULT_STREAM_EVENTS, 'firmware:event', 'channel:nonstall', 'rpc:latency'];
 
@@ -101,9 +101,15 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     const vgpus = service.list();
     const byState: Record<string, number> = {};
     for (const v of vgpus) byState[v.state] = (byState[v.state] ?? 0) + 1;
+    const unmanaged = service.unmanaged?.() ?? [];
+    // Healthy: every configured GPU is managed and can host vGPUs (suspended counts: the host resumes it).
+    const healthy = unmanaged.length === 0 && gpus.every((g) => g.state === 'ready' || g.state === 'suspended');
     return send({
-      daemon: 'vgpud', pid: process.pid, uptimeSec: Math.round((Date.now() - started) / 1000),
-      gpus: gpus.map((g) => ({ bdf: g.bdf, name: g.name, state: g.state, policy: g.policy, vgpus: g.vgpus, fb: g.fb })),
+      daemon: 'vgpud', pid: process.pid, uptimeSec: Math.round((Date.now() - started) / 1000), healthy,
+      gpus: gpus.map((g) => ({
+        bdf: g.bdf, name: g.name, state: g.state, ...(g.reason !== undefined ? { reason: g.reason } : {}), policy: g.policy, vgpus: g.vgpus, fb: g.fb,
+      })),
+      unmanaged,
       vgpus: { total: vgpus.length, byState },
       // VFs out of service because the journal lost their state, each with the command that releases it.
       quarantine: service.quarantined?.() ?? [],

@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EventBus } from '../../core/contracts/events.js';
 import type { PluginContext, VgpudPlugin } from '../../core/contracts/plugin.js';
 import type { VgpuService } from '../../core/contracts/vgpu-service.js';
+import type { VgpuAttachments } from '../../core/contracts/vgpu-attachments.js';
 import { TOKENS } from '../../core/tokens.js';
 import { createVgpudMetrics, type VgpudMetrics } from './vgpud-metrics.js';
 
@@ -19,10 +20,11 @@ export function createMetricsPlugin(): VgpudPlugin {
   let metrics: VgpudMetrics | undefined;
   let detach: (() => void) | undefined;
   let getService: (() => VgpuService) | undefined;
+  let getAttachments: (() => VgpuAttachments | undefined) | undefined;
   const ensure = (): VgpudMetrics => (metrics ??= createVgpudMetrics(() => {
     if (getService === undefined) throw new Error('metrics: service not wired');
     return getService();
-  }));
+  }, { attachments: () => getAttachments?.() }));
 
   return {
     manifest: {
@@ -32,6 +34,8 @@ export function createMetricsPlugin(): VgpudPlugin {
     module: new ContainerModule(({ bind }) => {
       bind(TOKENS.HttpRoutes).toDynamicValue((ctx) => {
         getService = () => ctx.get<VgpuService>(TOKENS.VgpuManager);
+        // Optional: bound only when the vfio-user plugin runs.
+        getAttachments = () => ctx.get<VgpuAttachments>(TOKENS.VgpuAttachments, { optional: true });
         return (app: FastifyInstance) => {
           app.get('/metrics', async (_req, reply) => {
             const m = ensure();
