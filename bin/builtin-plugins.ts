@@ -4,6 +4,8 @@
 import type { VgpudPlugin } from '../core/contracts/plugin.js';
 import { createAdaHalPlugin } from '../hal/ada-lovelace/ada-hal-plugin.js';
 import { createApiPlugin } from '../plugins/api/api-plugin.js';
+import { createK8sPlugin } from '../plugins/k8s/k8s-plugin.js';
+import { createDevicePluginPlugin } from '../plugins/k8s-device-plugin/device-plugin-plugin.js';
 import { createLifecyclePlugin } from '../plugins/lifecycle/lifecycle-plugin.js';
 import { createLoggingPlugin } from '../plugins/logging/logging-plugin.js';
 import { createMetricsPlugin } from '../plugins/metrics/metrics-plugin.js';
@@ -23,5 +25,8 @@ export function builtinPlugins(): VgpudPlugin[] {
     createMetricsPlugin(),
     createMigrationPlugin(),
     createVfioUserPlugin(),
+    // Inert unless the config has a plugins.k8s section (docs/kubernetes.md).
+    createK8sPlugin(),
+    createDevicePluginPlugin(),
   ];
 }

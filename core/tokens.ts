@@ -59,6 +59,11 @@ export const TOKENS = {
   MigrationPort: Symbol.for('vgpud.MigrationPort'),
   /** Sockets, attached VMMs and traffic of served vGPUs (`VgpuAttachments`), bound by the vfio-user plugin; may be unbound. */
   VgpuAttachments: Symbol.for('vgpud.VgpuAttachments'),
+  /**
+   * Who holds each vGPU outside the daemon (`VgpuHolders`, core/contracts/vgpu-holders.ts): on a Kubernetes node the
+   * pod, from the kubelet's PodResources API. Bound by the 'k8s' plugin (capability 'vgpu-holders'); may be unbound.
+   */
+  VgpuHolders: Symbol.for('vgpud.VgpuHolders'),
 } as const;
 
 export type TokenName = keyof typeof TOKENS;

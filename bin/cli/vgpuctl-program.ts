@@ -27,6 +27,8 @@ interface Vgpu {
   lastScrub?: { at: number; bytes: string; durationMs: number; verified: boolean | null; reason: string };
   error?: { code: string; message: string; step?: string };
   vfioUser?: { socket: string; attached: boolean; clientPid?: number };
+  /** Who holds it (on a Kubernetes node: the pod the kubelet allocated it to). */
+  holder?: { namespace: string; pod: string; container?: string; resource?: string };
 }
 interface Quarantined { gpu: string; vf: number; vfBdf: string; vgpuId?: string; reason: string; unknown: string[]; blocksCreates: boolean }
 interface TypeRow { id: number; name: string; fbBytes: string; profileFbBytes: string; guestFbBytes: string; maxInstances: number; available: number }
@@ -248,8 +250,11 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .action(async (o: { gpu?: string; json?: boolean }) => {
       const r = await (await client()).call<{ vgpus: Vgpu[] }>('GET', `/v1/vgpus${o.gpu ? `?gpu=${o.gpu}` : ''}`);
       if (o.json) return json(r);
-      out(r.vgpus.length === 0 ? 'no vGPUs' : table(['ID', 'GPU', 'VF', 'TYPE', 'STATE', 'FB', 'IN USE', 'VMM PID'],
-        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, bytes(v.fb.size), v.inUse ? 'yes' : 'no', v.vfioUser?.clientPid ?? '-'])));
+      // The HOLDER column only where something holds a vGPU (a Kubernetes node), so a plain host's table is unchanged.
+      const held = r.vgpus.some((v) => v.holder !== undefined);
+      out(r.vgpus.length === 0 ? 'no vGPUs' : table(['ID', 'GPU', 'VF', 'TYPE', 'STATE', 'FB', 'IN USE', 'VMM PID', ...(held ? ['HOLDER'] : [])],
+        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, bytes(v.fb.size), v.inUse ? 'yes' : 'no', v.vfioUser?.clientPid ?? '-',
+          ...(held ? [v.holder ? `${v.holder.namespace}/${v.holder.pod}` : '-'] : [])])));
     });
 
   example(program.command('show').description('details of one vGPU').argument('<id>', 'vGPU id').option('--json', 'print JSON'), 'vgpuctl show vgpu-1')
@@ -267,6 +272,11 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       }
       if (v.lastScrub) rows.push(['last scrub', `${bytes(v.lastScrub.bytes)} in ${formatDuration(v.lastScrub.durationMs)} (${v.lastScrub.reason}), verified: ${v.lastScrub.verified === null ? 'not run' : v.lastScrub.verified ? 'yes' : 'FAILED'}`]);
       if (v.error) rows.push(['error', `${v.error.code}: ${v.error.message}${v.error.step ? ` (step ${v.error.step})` : ''}`]);
+      if (v.holder) {
+        const h = v.holder;
+        const more = [h.container !== undefined ? `container ${h.container}` : '', h.resource ?? ''].filter((x) => x !== '');
+        rows.push(['holder', `pod ${h.namespace}/${h.pod}${more.length > 0 ? ` (${more.join(', ')})` : ''}`]);
+      }
       out(rows.map(([k, val]) => `${k.padEnd(11)} ${val}`).join('\n'));
     });
 

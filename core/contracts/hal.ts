@@ -33,6 +33,12 @@ export interface PciDeviceInfo {
   classCode: number;
   revision: number;
   sriov?: { totalVfs: number; numVfs: number; firstVfOffset: number; vfStride: number };
+  /**
+   * NUMA node the device is attached to, when the bus knows it (Linux: /sys/bus/pci/devices/<bdf>/numa_node, where
+   * -1 means "no NUMA information": report that as absent). The Kubernetes device plugin hands it to the kubelet's
+   * topology manager.
+   */
+  numaNode?: number;
   /** How to reach the device: the bus that listed it fills this; only the matching HAL reads it. */
   transport: { kind: string; [key: string]: unknown };
 }

@@ -24,6 +24,8 @@ export interface GpuSummary {
    * Absent when the service does not know the host's devices; layouts then count the managed GPUs by address.
    */
   index?: number;
+  /** NUMA node of the GPU (PciDeviceInfo.numaNode), when the bus reported one. */
+  numaNode?: number;
   firmwareVersion: string;
   state: 'ready' | 'lost' | 'resetting' | 'suspended' | 'unbound';
   /** Why the GPU is not ready (what was lost, what its reset waits for); absent while ready. */
@@ -91,7 +93,10 @@ export interface VgpuInfo {
   uuid?: string;
   /** Set while a VMM holds the device (open). Destroying an in-use vGPU needs `force`. */
   inUse: boolean;
-  /** The vfio-user socket a VMM attaches to, and the attached VMM's pid (docs/vfio-user.md). */
+  /**
+   * The vfio-user socket a VMM attaches to, whether a VMM is attached and its pid (docs/vfio-user.md). Absent when
+   * no vfio-user face runs. The Kubernetes device plugin mounts `socket` into the container it allocates the vGPU to.
+   */
   vfioUser?: { socket: string; attached: boolean; clientPid?: number };
   lastScrub?: ScrubRecord;
   error?: { code: string; message: string; step?: string };

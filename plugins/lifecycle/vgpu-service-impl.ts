@@ -344,6 +344,7 @@ export class VgpuServiceImpl implements VgpuService {
         bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId, pciVendorId: g.config.pci.vendorId,
         ...(host !== undefined ? {
           index: host.index, pciSubsystem: { vendorId: host.device.subsystemVendorId, deviceId: host.device.subsystemId },
+          ...(host.device.numaNode !== undefined && host.device.numaNode >= 0 ? { numaNode: host.device.numaNode } : {}),
         } : {}),
         firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, ...(lc.reason !== null ? { reason: lc.reason } : {}),
         policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,

@@ -7,6 +7,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EventBus } from '../../core/contracts/events.js';
+import type { VgpuHolders } from '../../core/contracts/vgpu-holders.js';
 import type { VgpuService } from '../../core/contracts/vgpu-service.js';
 import type { VgpuAttachments } from '../../core/contracts/vgpu-attachments.js';
 
@@ -20,6 +21,8 @@ export interface VgpudMetricsOptions {
   processMetrics?: boolean;
   /** The vfio-user face's per-vGPU view, when that plugin runs (read at scrape time). */
   attachments?: () => VgpuAttachments | undefined;
+  /** Who holds each vGPU (a Kubernetes node's pods), when the k8s plugin runs. */
+  holders?: () => VgpuHolders | undefined;
 }
 
 export function createVgpudMetrics(service: () => VgpuService, opts: VgpudMetricsOptions = {}): VgpudMetrics {
@@ -70,12 +73,19 @@ export function createVgpudMetrics(service: () => VgpuService, opts: VgpudMetric
     },
   });
   new Gauge({
-    name: 'vgpud_vgpu_info', help: 'A vGPU (value 1); labels carry its GPU, VF, type and state',
-    labelNames: ['vgpu', 'gpu', 'vf', 'type', 'state', 'in_use'] as const, registers,
-    collect() {
+    name: 'vgpud_vgpu_info',
+    help: 'A vGPU (value 1); labels carry its GPU, VF, type, state and, on a Kubernetes node, the pod and namespace holding it',
+    // `pod`/`namespace` as the Kubernetes instrumentation guidelines name them, so a join with the pod's own metrics works.
+    labelNames: ['vgpu', 'gpu', 'vf', 'type', 'state', 'in_use', 'namespace', 'pod'] as const, registers,
+    async collect() {
+      const held = await opts.holders?.()?.current();
       this.reset();
       for (const v of service().list()) {
-        this.set({ vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state, in_use: v.inUse ? '1' : '0' }, 1);
+        const h = held?.get(v.id);
+        this.set({
+          vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state, in_use: v.inUse ? '1' : '0',
+          namespace: h?.namespace ?? '', pod: h?.pod ?? '',
+        }, 1);
       }
     },
   });
