@@ -50,6 +50,12 @@ export interface PluginTaskMemory {
   comm: Buffer;
   load32(off: number): number;
   store32(off: number, v: number): void;
+  /**
+   * store32, then wake a host sleeping on the word (HostMapping.waitWord32). For the words a host waits on — the
+   * BOOTLOADED magic and message_seq_num_processed — so the host sees an answer when it is written, as upstream's
+   * 1–2 µs busy-poll does, without polling on a timer. A host that polls instead sees the same bytes.
+   */
+  publish32(off: number, v: number): void;
 }
 
 /** RPC protocol version this GSP plugin speaks (seed spec §11 item 13: values unspecified; simulator choice). */
@@ -181,7 +187,7 @@ export class PluginTask {
     }
     if (this.phase === 'await-header') {
       if (!this.headerReady(m)) return;
-      m.store32(SEQ, GSP_PLUGIN_BOOTLOADED);
+      m.publish32(SEQ, GSP_PLUGIN_BOOTLOADED);
       this.lastSeq = GSP_PLUGIN_BOOTLOADED;
       this.phase = 'serving';
       this.env.log('init-task', `gfid ${this.gfid}: control buffer v${CTRL_BUFF_VERSION} found; GSP_PLUGIN_BOOTLOADED written`);
@@ -249,7 +255,7 @@ export class PluginTask {
       this.recordError(m, seq, type, status, note);
     }
     m.store32(RESULT, status);
-    m.store32(PROCESSED, seq); // last: the host polls this word, everything above must be visible first
+    m.publish32(PROCESSED, seq); // last: the host polls this word, everything above must be visible first
     this.env.log('vgpu-task', `seq ${seq} ${name}: ${status === NvStatus.OK ? 'ok' : `failed 0x${status.toString(16)}`}${note ? ` (${note})` : ''}`);
   }
 
