@@ -44,6 +44,8 @@ class Samples {
 
 interface Figures {
   create: number[]; destroy: number[]; floorCreate: number[]; floorDestroy: number[];
+  /** CPU time of the whole process (every thread: the simulated GSP runs on a worker) per create+destroy, ms. */
+  cpu: number[]; floorCpu: number[];
   /** Lifecycle steps: 'create:<step>', 'destroy:<step>', plus what lies outside any step. */
   steps: Samples;
   /** Floor calls: 'create:<call>', 'destroy:<call>'. */
@@ -134,7 +136,7 @@ class StepClock {
 
   /**
    * Create: each step begin → done; what lies between (journal writes, state changes, the loop's turns) goes to
-   * 'create:(between steps)'. Destroy: the undo events only mark a start, so a step runs until the next one; before
+   * 'create:(between steps)', what precedes and follows the steps to its own entries. Destroy: the undo events only mark a start, so a step runs until the next one; before
    * the first is the destroy's own set-up, after the last its bookkeeping.
    */
   record(out: Samples, phase: 'create' | 'destroy', t0: number, t1: number): void {
@@ -149,7 +151,13 @@ class StepClock {
           out.add(`create:${m.step}`, d);
         }
       }
-      out.add('create:(between steps)', t1 - t0 - inSteps);
+      const first = this.marks[0]?.t ?? t0;
+      const last = this.marks.at(-1)?.t ?? t1;
+      // Before the first event: create()'s synchronous checks and the VF's type selection (register emits at its
+      // end); after the last: what follows 'ready' (the journal's 'ready' record, the state change, the caller's turn).
+      out.add('create:(before register)', first - t0);
+      out.add('create:(between steps)', last - first - inSteps);
+      out.add('create:(after ready)', t1 - last);
       return;
     }
     const undos = this.marks.filter((m) => m.phase === 'undo');
@@ -177,13 +185,21 @@ async function lifecycleCycle(lc: GpuLifecycle, clock: StepClock, vf: number, ty
 
 /** WARMUP + N cycles of each, alternating lifecycle and floor. */
 async function measure(gpu: PhysicalGpu, mgr: PgpuManager, lc: GpuLifecycle, bus: EventBus, type: VgpuTypeRecord): Promise<Figures> {
-  const out: Figures = { create: [], destroy: [], floorCreate: [], floorDestroy: [], steps: new Samples(), floor: new Samples() };
+  const out: Figures = {
+    create: [], destroy: [], floorCreate: [], floorDestroy: [], cpu: [], floorCpu: [], steps: new Samples(), floor: new Samples(),
+  };
   const clock = new StepClock(bus);
   mgr.policy.select(FLOOR_VF, type.id);
   try {
     for (let i = 0; i < WARMUP + N; i++) {
+      let c0 = process.cpuUsage();
       await lifecycleCycle(lc, clock, i % 4, type, out, i >= WARMUP);
+      let c = process.cpuUsage(c0);
+      if (i >= WARMUP) out.cpu.push((c.user + c.system) / 1000);
+      c0 = process.cpuUsage();
       await floorCycle(gpu, mgr, type, out, i >= WARMUP);
+      c = process.cpuUsage(c0);
+      if (i >= WARMUP) out.floorCpu.push((c.user + c.system) / 1000);
     }
   } finally {
     mgr.policy.deselect(FLOOR_VF);
@@ -201,6 +217,9 @@ function report(what: string, type: VgpuTypeRecord, f: Figures): Summary {
   console.log(`${what}: ${N} cycles of ${type.name}: lifecycle create p50 ${fmt(c)} ms, destroy p50 ${fmt(d)} ms; ` +
     `floor (same calls by hand) create p50 ${fmt(fc)} ms, destroy p50 ${fmt(fd)} ms; ` +
     `ratio create ${fmt(c / fc)}, destroy ${fmt(d / fd)}, create+destroy ${fmt((c + d) / (fc + fd))}`);
+  // CPU time is what a loaded host does not inflate much (wall time there is mostly waiting for a core).
+  const cpuMean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  console.log(`  CPU per create+destroy (all threads, mean): lifecycle ${fmt(cpuMean(f.cpu))} ms, floor ${fmt(cpuMean(f.floorCpu))} ms, ratio ${fmt(cpuMean(f.cpu) / cpuMean(f.floorCpu))}`);
   const line = (s: Samples, phase: string): string => [...s.by].filter(([k]) => k.startsWith(`${phase}:`))
     .map(([k, xs]) => `${k.slice(phase.length + 1)} ${fmt(p50(xs))}/${fmt(percentile(xs, 99))}`).join(', ');
   for (const phase of ['create', 'destroy']) {

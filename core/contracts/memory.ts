@@ -49,6 +49,12 @@ export interface HostMapping {
   unmap(): void;
 }
 
+/**
+ * Longest single HostMapping.waitWord32 sleep a caller should take: how late it may notice a deadline, an abort or a
+ * closed channel (the device's wake-up ends a sleep at once; this bounds the sleeps nothing wakes).
+ */
+export const WAKE_SLICE_MS = 20;
+
 export interface FbStats {
   total: bigint;
   used: bigint;

@@ -42,6 +42,19 @@ const SEQ_OFF = CTRL + CTRL_BUFFER.offsetOf('message_seq_num');
 const TYPE_OFF = CTRL + CTRL_BUFFER.offsetOf('message_type');
 const PROCESSED_OFF = RESP + RESPONSE_BUFFER.offsetOf('message_seq_num_processed');
 const RESULT_OFF = RESP + RESPONSE_BUFFER.offsetOf('result_code');
+/** The control-buffer header as [offset, bytes] writes: version, then the four buffer offsets. */
+const HEADER_WRITES: ReadonlyArray<readonly [number, Uint8Array]> = (() => {
+  const h = initialCtrlHeader();
+  const v = Buffer.alloc(4);
+  v.writeUInt32LE(h.version!);
+  const out: Array<readonly [number, Uint8Array]> = [[CTRL + CTRL_BUFFER.offsetOf('version'), v]];
+  for (const f of ['response_buff_offset', 'message_buff_offset', 'migration_buff_offset', 'error_buff_offset'] as const) {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(h[f]!);
+    out.push([CTRL + CTRL_BUFFER.offsetOf(f), b]);
+  }
+  return out;
+})();
 
 /**
  * Write the control-buffer header into a mailbox mapping: version and the four buffer offsets, field by field. Only
@@ -50,14 +63,9 @@ const RESULT_OFF = RESP + RESPONSE_BUFFER.offsetOf('result_code');
  * nothing the plugin task could see.
  */
 export function writeCtrlHeader(m: HostMapping): void {
-  const h = initialCtrlHeader();
-  const u32 = (off: number, v: number): void => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); m.write(off, b); };
-  const u64 = (off: number, v: bigint): void => { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); m.write(off, b); };
-  u32(CTRL + CTRL_BUFFER.offsetOf('version'), h.version!);
-  u64(CTRL + CTRL_BUFFER.offsetOf('response_buff_offset'), h.response_buff_offset!);
-  u64(CTRL + CTRL_BUFFER.offsetOf('message_buff_offset'), h.message_buff_offset!);
-  u64(CTRL + CTRL_BUFFER.offsetOf('migration_buff_offset'), h.migration_buff_offset!);
-  u64(CTRL + CTRL_BUFFER.offsetOf('error_buff_offset'), h.error_buff_offset!);
+  // Each field its own mapped write (a BAR1 store each upstream), never the message_type and message_seq_num
+  // between them. The encoded fields are constants, built once.
+  for (const [off, bytes] of HEADER_WRITES) m.write(off, bytes);
 }
 
 export class HostRpcChannel {

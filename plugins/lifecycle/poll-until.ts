@@ -12,6 +12,7 @@
  * WAKE_SLICE_MS, so a closed channel, an abort or a lost wake-up is noticed within that.
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import { WAKE_SLICE_MS } from '../../core/contracts/memory.js';
 
 export interface PollOptions {
   timeoutMs: number;
@@ -29,9 +30,6 @@ export interface PollOptions {
   what: string;
   hint?: string;
 }
-
-/** Longest single sleep on a notifying device: how late a close or an abort may be noticed. */
-export const WAKE_SLICE_MS = 20;
 
 const immediate = (): Promise<void> => new Promise((r) => setImmediate(r));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

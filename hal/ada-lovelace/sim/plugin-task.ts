@@ -216,7 +216,7 @@ export class PluginTask {
       avail -= n;
     }
     if (r.get !== before) r.progressAt = Date.now();
-    m.store32(GSP_MIG, r.get); // GET advances after the bytes are copied out: the host may reuse that space
+    m.publish32(GSP_MIG, r.get); // GET advances after the bytes are copied out: the host may reuse that space
     if (r.get === r.total) this.env.log('vgpu-task', `gfid ${this.gfid}: ${r.total} bytes of migration state received`);
   }
 
@@ -391,6 +391,10 @@ export class PluginTask {
     }
     this.restore = { total: Number(total), get: 0, bytes: Buffer.alloc(Number(total)), progressAt: Date.now() };
     m.store32(GSP_MIG, 0);
+    // What the host put into the ring before the call (a context that fits it, docs/migration.md) is taken now,
+    // inside the call, as the protocol allows: otherwise the host waited for the next periodic scan (2 ms) on the
+    // downtime path.
+    this.consumeRestore(m);
     return `expecting ${total} bytes`;
   }
 
