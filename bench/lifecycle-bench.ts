@@ -17,9 +17,15 @@ import { MgmtHeap, VgpuRpcMsg, encodeConfigParams } from '../core/firmware-abi/v
 import { RmControl, encodeBootloadParams, encodePluginCleanupParams, encodeShutdownParams } from '../core/firmware-abi/rm-controls.js';
 import { HostRpcChannel } from '../plugins/lifecycle/host-rpc-channel.js';
 import { STEP_UNITS } from '../plugins/lifecycle/create-steps.js';
-import type { GpuLifecycle } from '../plugins/lifecycle/gpu-lifecycle.js';
 import { TYPES, rig } from '../test/unit/lifecycle/lifecycle-rig.js';
-import { simRig } from '../test/integration/lifecycle/sim-rig.js';
+import { simRig, type SimRig } from '../test/integration/lifecycle/sim-rig.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ExceptionRelayImpl } from '../core/exception-relay.js';
+import { FileVgpuJournal } from '../plugins/state/file-vgpu-journal.js';
+import { GpuLifecycle } from '../plugins/lifecycle/gpu-lifecycle.js';
+import { JournalSequenceBlock } from '../plugins/lifecycle/journal-sequence.js';
 import { fmt } from './lib/timing.js';
 import { cpuModel, loadAverage, percentile } from './lib/proc-stats.js';
 
@@ -230,6 +236,37 @@ function report(what: string, type: VgpuTypeRecord, f: Figures): Summary {
   return { create: c, destroy: d, p99: percentile(f.create, 99), perSecond: (f.create.length * 1000) / cycles };
 }
 
+/**
+ * The same cycles through a lifecycle with the daemon's write-ahead journal (FileVgpuJournal in a temp dir on the
+ * state dir's file system, LIFECYCLE_BENCH_STATE_DIR; default the OS temp dir): what the journal's atomic writes
+ * (temp file, fsync, rename, directory fsync) add to each step. No floor: the floor has no journal.
+ */
+async function journalled(r: SimRig, type: VgpuTypeRecord): Promise<void> {
+  const dir = mkdtempSync(join(process.env['LIFECYCLE_BENCH_STATE_DIR'] ?? tmpdir(), 'vgpud-lifecycle-bench-'));
+  try {
+    const journal = new FileVgpuJournal(dir);
+    await journal.open();
+    let n = 0;
+    const handles = await JournalSequenceBlock.create(journal, 'rm-handle', 64, 0);
+    const lc = new GpuLifecycle({
+      gpu: r.gpu, mgr: r.mgr, bus: r.bus, relay: new ExceptionRelayImpl(r.bus, r.logger), logger: r.logger, allowUnscrubbedFb: true,
+      timeouts: { rpcMs: 5000, bootloadMs: 5000, mailboxMs: 5000, scrubMs: 5000, pollIntervalMs: 1 },
+      newId: () => `journalled-${++n}`, journal,
+      // Handles from the journalled sequence, reserved in blocks of 64, as the daemon takes them (vgpu-service-impl).
+      newClientHandle: async () => ((0xc2 << 24) | ((await handles.takeAsync()) & 0xffffff)) >>> 0,
+    });
+    const out: Figures = { create: [], destroy: [], floorCreate: [], floorDestroy: [], cpu: [], floorCpu: [], steps: new Samples(), floor: new Samples() };
+    const clock = new StepClock(r.bus);
+    const cycles = Math.max(20, Math.floor(N / 2));
+    for (let i = 0; i < WARMUP + cycles; i++) await lifecycleCycle(lc, clock, i % 4, type, out, i >= WARMUP);
+    const line = [...out.steps.by].filter(([k]) => k.startsWith('create:')).map(([k, xs]) => `${k.slice(7)} ${fmt(p50(xs))}`).join(', ');
+    console.log(`with the file journal (${dir}): ${cycles} cycles: create p50 ${fmt(p50(out.create))} ms, destroy p50 ${fmt(p50(out.destroy))} ms`);
+    console.log(`  create steps, p50 ms: ${line}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 console.log(`steps: ${STEP_UNITS.map((s) => s.name).join(' → ')}; scrub excluded (no scrubber bound); ${WARMUP} warm-up cycles not counted`);
 
 // Mock HAL: no transport, the fake plugin task answers in-process.
@@ -246,6 +283,7 @@ let sim: Summary;
 try {
   const type = r.type('2Q');
   sim = report('simulator (worker mode, RTX 6000 Ada, 8 GiB FB)', type, await measure(r.gpu, r.mgr, r.lc, r.bus, type));
+  await journalled(r, type);
   const held = await r.books();
   if (JSON.stringify(held, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) !== JSON.stringify(r.baseline, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))) {
     console.log('WARNING: the simulator holds resources after the run (see test/integration/lifecycle)');
