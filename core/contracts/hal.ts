@@ -13,6 +13,7 @@ import type { ChannelPool } from './channels.js';
 import type { Firmware } from './firmware.js';
 import type { FramebufferMemory } from './memory.js';
 import type { Logger } from './logger.js';
+import type { GuestPortLocator } from './guest-port.js';
 
 export interface PciId {
   vendorId: number;
@@ -31,6 +32,12 @@ export interface PciDeviceInfo {
   classCode: number;
   revision: number;
   sriov?: { totalVfs: number; numVfs: number; firstVfOffset: number; vfStride: number };
+  /**
+   * NUMA node the device is attached to, when the bus knows it (Linux: /sys/bus/pci/devices/<bdf>/numa_node, where
+   * -1 means "no NUMA information": report that as absent). The Kubernetes device plugin hands it to the kubelet's
+   * topology manager.
+   */
+  numaNode?: number;
   /** How to reach the device: the bus that listed it fills this; only the matching HAL reads it. */
   transport: { kind: string; [key: string]: unknown };
 }
@@ -116,6 +123,11 @@ export interface PhysicalGpu {
   readonly channels: ChannelPool;
   readonly registers: RegisterWindow;
   vfs(): VirtualFunction[];
+  /**
+   * Where the guest-visible side of this GPU's VFs can be opened (core/contracts/guest-port.ts), by another process
+   * if the locator's options are JSON. Absent when the HAL cannot present VFs to a VMM.
+   */
+  readonly guestPort?: GuestPortLocator;
   /** Host events of this PF (unbind, SR-IOV reconfigure, suspend/resume). Returns unsubscribe. */
   onHostEvent(listener: HostEventListener): () => void;
   /**

@@ -8,7 +8,9 @@
  * It does not boot GSP-RM (the caller does, so the boot is logged as its own step) — except that a GSP-RM found
  * already running (daemon restart) is attached to, not rebooted.
  */
+import { fileURLToPath } from 'node:url';
 import { injectable } from 'inversify';
+import type { GuestPortLocator } from '../../core/contracts/guest-port.js';
 import type { GpuOpenOptions, Hal, HardwareConfig, PciDeviceInfo, PciId, PhysicalGpu } from '../../core/contracts/hal.js';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import { FramebufferMemoryImpl, type FbBackingStore } from '../../core/alloc/framebuffer-memory.js';
@@ -97,6 +99,7 @@ export class AdaHal implements Hal {
       });
       gpu = new AdaPhysicalGpu({
         bdf: device.bdf, arena, config, firmware, memory, channels, logger: log, link,
+        guestPort: guestPortLocator(device.bdf, device.transport as AdaSimTransport),
       });
       try {
         if (await firmware.attachIfRunning()) log.info('GSP-RM already running: attached (no reboot)', { version: firmware.info().version });
@@ -131,6 +134,13 @@ async function connectLink(arena: SharedArena, bdf: string): Promise<IrqLink> {
     });
   }
   return IrqLink.connect(address);
+}
+
+/** The guest side of the VFs, for the vfio-user front: the module (.ts under tsx, .js once compiled) and the region. */
+const GUEST_PORT_MODULE = fileURLToPath(new URL(`./sim/vf/vf-guest-port${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+
+function guestPortLocator(bdf: string, t: AdaSimTransport): GuestPortLocator {
+  return { module: GUEST_PORT_MODULE, options: t.mode === 'process' ? { gpu: bdf, path: t.path } : { gpu: bdf, sab: t.sab } };
 }
 
 function hex(n: number): string {

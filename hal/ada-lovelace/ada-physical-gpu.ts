@@ -9,6 +9,7 @@ import type {
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { FramebufferMemory } from '../../core/contracts/memory.js';
 import type { Logger } from '../../core/contracts/logger.js';
+import type { GuestPortLocator } from '../../core/contracts/guest-port.js';
 import type { SharedArena } from '../../native/native-ops.js';
 import type { AdaFirmwareClient } from './ada-firmware-client.js';
 import { DeviceState, Header, MAX_VFS, Region, vfConfigOffset } from './sim/device-layout.js';
@@ -48,6 +49,8 @@ export class AdaRegisterWindow implements RegisterWindow {
 
 export interface AdaPhysicalGpuParts {
   bdf: string;
+  /** Where a VF front opens this GPU's guest side (sim/vf/vf-guest-port.ts). */
+  guestPort?: GuestPortLocator;
   arena: SharedArena;
   config: HardwareConfig;
   firmware: AdaFirmwareClient;
@@ -70,6 +73,7 @@ export class AdaPhysicalGpu implements PhysicalGpu {
   readonly memory: FramebufferMemory;
   readonly channels: ChannelPool;
   readonly registers: RegisterWindow;
+  readonly guestPort?: GuestPortLocator;
   private readonly arena: SharedArena;
   private readonly log: Logger;
   private readonly hostListeners = new Set<HostEventListener>();
@@ -83,6 +87,7 @@ export class AdaPhysicalGpu implements PhysicalGpu {
   constructor(p: AdaPhysicalGpuParts) {
     this.bdf = p.bdf;
     this.arena = p.arena;
+    if (p.guestPort !== undefined) this.guestPort = p.guestPort;
     this.config = p.config;
     this.firmware = p.firmware;
     this.memory = p.memory;

@@ -15,6 +15,7 @@ import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type { GpuSummary } from '../../core/contracts/vgpu-service.js';
 import type { JournalGpu, JournalQuarantine, JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { QuarantinedVf, VfReleaseReport } from '../../core/contracts/vgpu-service.js';
+import type { VgpuReleaser } from '../../core/contracts/vgpu-releaser.js';
 import { MgmtHeap, VgpuRpcMsg, encodeBmeState } from '../../core/firmware-abi/vgpu-mailbox.js';
 import { RmControl, encodePluginCleanupParams, encodeShutdownParams } from '../../core/firmware-abi/rm-controls.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
@@ -44,6 +45,8 @@ export interface GpuLifecycleOptions {
   verifyScrub?: boolean;
   /** New vGPU id (unique across GPUs). */
   newId: () => string;
+  /** Releases a vGPU from its VMM before a forced destroy (the vfio-user face); absent = nothing to release. */
+  releaser?: VgpuReleaser | undefined;
   vmPid?: number;
   /** Write-ahead journal; absent = no persistence (unit tests). */
   journal?: VgpuJournal | undefined;
@@ -352,8 +355,13 @@ export class GpuLifecycle {
       });
     }
     if (rec.inUse && opts.force !== true) {
-      throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in use by a VM`, { hint: 'stop the VM first, or pass force', details: { vgpu: id } });
+      const pid = rec.exposure?.pid ?? null;
+      throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in use by a VM${pid !== null ? ` (VMM pid ${pid}, attached through ${rec.exposure!.socket})` : ''}`, {
+        hint: 'stop the VM first, or pass force (the VMM is asked to release the device and disconnected)',
+        details: { vgpu: id, ...(pid !== null ? { vmmPid: pid } : {}) },
+      });
     }
+    const release = rec.inUse && opts.force === true && rec.exposure?.pid != null ? this.o.releaser : undefined;
     if (rec.state === 'lost') {
       // Nothing left to free on the host: drop the record.
       rec.destroying = this.queue.run(rec.vf.index, async () => {
@@ -366,6 +374,14 @@ export class GpuLifecycle {
     }
     this.transition(rec, 'stopping'); // synchronous: a reset or a second destroy now sees 'stopping'
     rec.destroying = this.queue.run(rec.vf.index, async () => {
+      if (release !== undefined) {
+        // Forced destroy of an attached vGPU: the VMM is told and disconnected before anything is torn down.
+        try {
+          await release.release(rec.id, 'vGPU destroyed (forced)');
+        } catch (error) {
+          this.log.warn('could not release the vGPU from its VMM; destroying anyway', { vgpu: rec.id, error });
+        }
+      }
       // Write-ahead: 'stopping' is on disk before the first teardown step; a crash mid-walk is rolled back at start.
       try {
         await this.journalPut(rec, 'stopping');
@@ -456,7 +472,17 @@ export class GpuLifecycle {
   setInUse(id: string, inUse: boolean): void {
     const rec = this.byId.get(id);
     if (rec === undefined) throw notFound(id);
-    rec.inUse = inUse;
+    rec.markedInUse = inUse;
+  }
+
+  /** The vfio-user face reports the socket and the attached VMM (pid null: none attached). */
+  setExposure(id: string, e: { socket: string; pid: number | null } | null): void {
+    const rec = this.byId.get(id);
+    if (rec === undefined) throw notFound(id);
+    const was = rec.exposure?.pid ?? null;
+    rec.exposure = e;
+    const now = e?.pid ?? null;
+    if (was !== now) rec.log(now !== null ? `VMM attached (pid ${now}) through ${e!.socket}` : `VMM detached${was !== null ? ` (pid ${was})` : ''}`);
   }
 
   /**

@@ -12,7 +12,8 @@ import type { PciDeviceInfo, PhysicalGpu } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type {
-  CreateVgpuRequest, GpuSummary, QuarantinedVf, TypePolicy, UnmanagedGpu, VfAttribute, VfReleaseReport, VgpuInfo, VgpuService, VgpuTypeInfo,
+  CreateVgpuRequest, GpuSummary, QuarantinedVf, TypePolicy, UnmanagedGpu, VfAttribute, VfReleaseReport, VfSummary, VgpuInfo, VgpuService,
+  VgpuTypeInfo,
 } from '../../core/contracts/vgpu-service.js';
 import type { JournalDamage, JournalGpu, ReconcileReport, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { HalRegistry } from '../../core/hal-registry.js';
@@ -21,6 +22,7 @@ import { readFile } from 'node:fs/promises';
 import { metadataFileName } from '../../core/metadata/metadata-format.js';
 import type { GpuRegistry } from '../../core/gpu-registry.js';
 import type { VgpuLogStore } from '../../core/contracts/vgpu-log-store.js';
+import type { VgpuReleaser } from '../../core/contracts/vgpu-releaser.js';
 import { PgpuManager, type PgpuManagerOptions } from '../../core/manager/pgpu-manager.js';
 import { TOKENS } from '../../core/tokens.js';
 import type { LifecycleTimeouts } from './create-steps.js';
@@ -62,6 +64,7 @@ export class VgpuServiceImpl implements VgpuService {
     @inject(TOKENS.VgpuJournal) @optional() private readonly journal?: VgpuJournal,
     @inject(TOKENS.GpuRegistry) @optional() private readonly gpuRegistry?: GpuRegistry,
     @inject(TOKENS.VgpuLogStore) @optional() private readonly logStore?: VgpuLogStore,
+    @inject(TOKENS.VgpuReleaser) @optional() private readonly releaser?: VgpuReleaser,
   ) {
     this.log = logger.child({ component: 'lifecycle' });
   }
@@ -300,6 +303,7 @@ export class VgpuServiceImpl implements VgpuService {
       verifyScrub: this.opts.verifyScrub ?? false, allowUnscrubbedFb: this.opts.allowUnscrubbedFb ?? false,
       newId: () => `vgpu-${this.ids !== undefined ? this.ids.take() : this.nextId++}`,
       journal: this.journal,
+      releaser: this.releaser,
       newClientHandle: this.handles !== undefined ? async () => rmHandle(await this.handles!.takeAsync()) : undefined,
     });
     lc.start();
@@ -340,6 +344,7 @@ export class VgpuServiceImpl implements VgpuService {
         bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId, pciVendorId: g.config.pci.vendorId,
         ...(host !== undefined ? {
           index: host.index, pciSubsystem: { vendorId: host.device.subsystemVendorId, deviceId: host.device.subsystemId },
+          ...(host.device.numaNode !== undefined && host.device.numaNode >= 0 ? { numaNode: host.device.numaNode } : {}),
         } : {}),
         firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, ...(lc.reason !== null ? { reason: lc.reason } : {}),
         policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,
@@ -493,6 +498,7 @@ export class VgpuServiceImpl implements VgpuService {
     // The ABI refuses a change while the VF has a vGPU (EBUSY: the lifecycle marks it open).
     lc.mgr.abi.writeCurrent(vf, value);
     lc.persistGpu();
+    this.bus.emit('vf:type', { gpu: lc.bdf, vf, vfBdf: lc.vfOf(vf)!.bdf, typeId: lc.mgr.selectionOf(vf)?.type.id ?? 0 });
     // A type written by the operator is theirs: a vGPU created on this VF later does not deselect it on destroy.
   }
 
@@ -514,6 +520,17 @@ export class VgpuServiceImpl implements VgpuService {
       }
     }
     return out;
+  }
+
+  vfs(gpu: string): VfSummary[] {
+    const lc = this.lifecycle(gpu);
+    return lc.gpu.vfs().map((v) => {
+      const rec = lc.byGfid(v.gfid);
+      return {
+        index: v.index, bdf: v.bdf, typeId: lc.mgr.selectionOf(v.index)?.type.id ?? 0,
+        ...(rec !== undefined ? { vgpuId: rec.id } : {}),
+      };
+    });
   }
 
   setPolicy(gpu: string, policy: TypePolicy): void {

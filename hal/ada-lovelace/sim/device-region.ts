@@ -18,6 +18,7 @@ import {
 } from './device-layout.js';
 import { buildPfConfig, buildVfConfig } from './pci-config.js';
 import { initLogRing } from './log-ring.js';
+import { VF_PAGES, VF_REGION_END } from './vf/vf-layout.js';
 
 export interface PowerOnOptions {
   board: AdaBoard;
@@ -191,6 +192,8 @@ export function powerOnRegion(arena: SharedArena, o: PowerOnOptions): { reattach
     else vf.fill(0xff); // an absent function reads all-ones
   }
   writeRegisters(arena, o, pf);
+  // The VFs' guest-visible state (registers, firmware records, DMA mailboxes) powers on cleared, like the registers.
+  arena.window(BigInt(VF_PAGES), VF_REGION_END - VF_PAGES).fill(0);
   initLogRing(arena.window(BigInt(Region.GSP_LOG), Region.GSP_LOG_SIZE));
   resetFirmwareState(arena);
   return { reattached };

@@ -59,6 +59,15 @@ export class PluginTaskRuntime {
     this.bell = BigInt(Region.BAR0 + Bar0.VF_PRIV_DOORBELL);
   }
 
+  /** The device region and where FB byte 0 is in it (the guest side of a task reaches the VF pages through it). */
+  get arena(): SharedArena {
+    return this.io.arena;
+  }
+
+  get fbBase(): bigint {
+    return this.io.fbOffset;
+  }
+
   memoryFor(heapAddr: bigint): PluginTaskMemory {
     const a = this.io.arena;
     const base = this.io.fbOffset + heapAddr;

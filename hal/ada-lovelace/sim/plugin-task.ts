@@ -35,6 +35,7 @@ import { NvStatus } from '../gsp-boot-params.js';
 import { decodeContextImage, encodeContextImage, newContext, type FirmwareContext } from './plugin-task-context.js';
 import { ERROR_PUT_OFFSET, writeErrorRecord } from './plugin-task-error-buffer.js';
 import { currentPluginTaskRuntime } from './plugin-task-runtime.js';
+import { GuestRpcService } from './vf/guest-rpc-service.js';
 
 export type PluginTaskState = 'running' | 'shutdown';
 export type PluginLogArea = 'init-task' | 'vgpu-task' | 'kernel';
@@ -104,7 +105,9 @@ export class PluginTask {
   stoppedAt: number | null = null;
   /** 'await-header' until the host's control-buffer header is seen and the magic written. */
   phase: 'await-header' | 'serving' = 'await-header';
-  work: WorkState = 'running';
+  private workState: WorkState = 'running';
+  /** The guest's side of the task (VF doorbell, guest RPC): present once the task runs on a device's GSP thread. */
+  private guest: GuestRpcService | null = null;
   /** Last ctrl.message_seq_num this task has seen (the magic once it wrote it). */
   private lastSeq = 0;
   private mem: PluginTaskMemory | null = null;
@@ -121,6 +124,26 @@ export class PluginTask {
     private readonly env: PluginTaskEnv,
   ) {
     this.ctx = newContext(gfid, params.vgpuType);
+  }
+
+  get work(): WorkState {
+    return this.workState;
+  }
+
+  /** Every change of the work state is published for the guest side: it answers the guest only while running. */
+  set work(w: WorkState) {
+    this.workState = w;
+    this.guest?.setWork(w === 'running');
+  }
+
+  /** The guest's firmware-exception record and interrupt (RC, MMU fault on this gfid). */
+  guestException(eventId: number): void {
+    this.guest?.exception(eventId);
+  }
+
+  /** Guest RPC calls answered (tests). */
+  get guestCallsAnswered(): number {
+    return this.guest?.answered ?? 0;
   }
 
   /** The vGPU's firmware context (tests and the device's own controls read it). */
@@ -140,6 +163,11 @@ export class PluginTask {
       return;
     }
     this.mem = rt.memoryFor(this.params.pluginHeapMemoryPhysAddr);
+    this.guest = new GuestRpcService({
+      arena: rt.arena, gfid: this.gfid, typeId: this.params.vgpuType, fbBase: rt.fbBase,
+      slice: { offset: this.params.guestFbPhysAddrList[0] ?? 0n, size: this.params.guestFbLengthList[0] ?? 0n },
+      log: (line) => this.env.log('vgpu-task', line),
+    });
     // FB is not cleared between tenants of a heap: a stale "processed" from the last vGPU would answer the host's
     // first call before we saw it. The control buffer is the host's; it is left alone.
     this.mem.comm.fill(0, MgmtHeap.RESPONSE_OFFSET, MgmtHeap.RESPONSE_OFFSET + MgmtHeap.RESPONSE_SIZE);
@@ -153,6 +181,7 @@ export class PluginTask {
     if (this.state === 'shutdown') return;
     this.state = 'shutdown';
     this.stoppedAt = Date.now();
+    this.guest?.stop();
     this.env.log('init-task', `plugin task for gfid ${this.gfid} shut down`);
   }
 
@@ -175,6 +204,11 @@ export class PluginTask {
    * gfids share the doorbell register, so the sequence number in our own control buffer decides, not the value.
    */
   poll(): void {
+    this.pollHost();
+    if (this.state === 'running') this.guest?.poll(this.workState === 'running');
+  }
+
+  private pollHost(): void {
     const m = this.mem;
     if (m === null) return;
     if (this.state !== 'running') {
@@ -354,6 +388,7 @@ export class PluginTask {
     if (c.num_plugin_channels === 0 || c.num_plugin_channels > c.num_channels) bad(`num_plugin_channels ${c.num_plugin_channels} out of 1..${c.num_channels}`);
     if (c.vm_pid !== p.vmPid) bad(`vm_pid ${c.vm_pid} is not the bootloaded ${p.vmPid}`);
     this.ctx.config = raw;
+    this.guest?.setType(c.vgpu_type);
     // The type is known now: the opaque part of the context follows it (seed gfid + type).
     const fresh = newContext(this.gfid, c.vgpu_type);
     this.ctx.blobSeed = fresh.blobSeed;
