@@ -12,7 +12,8 @@
  * The usable budget keeps `safetyMargin` of the limit back for what the model does not see (scheduling jitter of
  * a loaded host), since the limit must be KEPT: better one more pass than a stop that overruns.
  *
- * Give up cleanly (the source keeps running) when: the stop cost alone exceeds the usable budget; the guest
+ * Give up cleanly (the source keeps running) when: the stop cost alone exceeds the usable budget (from pass 2 on,
+ * and — when the caller passes the earlier prices — for `stallPasses` passes in a row); the guest
  * dirties at least as fast as the transport sends (each pass leaves as much as it sent); the dirty set stopped
  * shrinking for `stallPasses` passes; or `maxPasses` passes ran without fitting the budget.
  */
