@@ -23,6 +23,11 @@ const gpuSchema = z.strictObject({
   bdf: bdf.optional(),
   /** Force a HAL by id instead of choosing by PCI id. */
   hal: z.string().min(1).optional(),
+  /**
+   * Which backend manages this GPU: 'manager' (vgpud drives it through a HAL) or 'linux-sysfs' (NVIDIA's kernel
+   * driver does; vgpud writes the per-VF sysfs ABI). Absent = the backend that finds it (docs/real-hosts.md).
+   */
+  backend: z.string().min(1).optional(),
   /** Upstream v2 supports only homogeneous (seed spec §1.1); heterogeneous is this project's extension. */
   policy: z.enum(['homogeneous', 'heterogeneous']).default('homogeneous'),
 });

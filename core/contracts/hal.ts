@@ -94,7 +94,9 @@ export type HalCapability =
   | 'pushbuf-submit'
   | 'pf-event-delivery'
   | 'suspend-resume'
-  | 'gpu-reset';
+  | 'gpu-reset'
+  /** The core driver's `sriov_configure` (PhysicalGpu.setNumVfs): VFs can be enabled and disabled. */
+  | 'sriov-configure';
 
 /** 32-bit register window (PF BAR0): identification, GSP mailboxes, doorbells. */
 export interface RegisterWindow {
@@ -130,6 +132,13 @@ export interface PhysicalGpu {
   readonly guestPort?: GuestPortLocator;
   /** Host events of this PF (unbind, SR-IOV reconfigure, suspend/resume). Returns unsubscribe. */
   onHostEvent(listener: HostEventListener): () => void;
+  /**
+   * The core driver's `pci_driver.sriov_configure` (the upstream RFC's nvkm adds one): enable `numVfs` VFs, or
+   * disable them all with 0, then tell the host-event listeners ('sriov-configure'). Absent (and 'sriov-configure'
+   * absent from `caps`) when the HAL cannot; the kernel's checks (counts, EBUSY) are the caller's
+   * (core/manager/sriov-numvfs-abi.ts).
+   */
+  setNumVfs?(numVfs: number): Promise<void>;
   /**
    * Release the host side only (warm update, daemon restart): the device, its firmware and its running vGPUs
    * keep going and a later `open` re-attaches.

@@ -101,7 +101,7 @@ export class VgpuRecord {
     return [...this.lines];
   }
 
-  info(): VgpuInfo {
+  info(): VgpuInfo & { fb: { offset: bigint; size: bigint }; chids: { offset: number; count: number }; inUse: boolean } {
     const fb = this.res.guestFb;
     return {
       id: this.id,
