@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { ExceptionRelayImpl } from '../core/exception-relay.js';
 import { FileVgpuJournal } from '../plugins/state/file-vgpu-journal.js';
 import { GpuLifecycle } from '../plugins/lifecycle/gpu-lifecycle.js';
-import { JournalSequenceBlock } from '../plugins/lifecycle/journal-sequence.js';
+import { JournalSequenceBlock } from '../core/alloc/journal-sequence-block.js';
 import { fmt } from './lib/timing.js';
 import { cpuModel, loadAverage, percentile } from './lib/proc-stats.js';
 
