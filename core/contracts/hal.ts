@@ -1,5 +1,6 @@
 /**
- * HAL contract: what a GPU-generation plugin provides (seed spec §1.2 duties 1–6, §10).
+ * HAL contract: what a GPU-generation plugin provides (docs/reference/core-driver-interface.md duties 1–6,
+ * docs/reference/ada-chips.md).
  *
  * A HAL claims PCI devices by id, opens one physical GPU (maps its BARs and shared memory, without booting it),
  * and hands the core that GPU's Firmware, FramebufferMemory and ChannelPool. The core and the plugins never
@@ -59,7 +60,10 @@ export interface BarSizes {
   bar3: bigint;
 }
 
-/** Static hardware configuration, known once the GPU is opened (seed spec §1.2 duty 5, §10). */
+/**
+ * Static hardware configuration, known once the GPU is opened (docs/reference/core-driver-interface.md duty 5,
+ * docs/reference/ada-chips.md).
+ */
 export interface HardwareConfig {
   /** Marketing name, e.g. "NVIDIA RTX 6000 Ada Generation". */
   name: string;
@@ -68,9 +72,12 @@ export interface HardwareConfig {
   fbBytes: bigint;
   /** NV2080 engine-type indices present on the GPU. */
   engines: readonly number[];
-  /** The same as a little-endian bitmap of `engineBitmapBytes` bytes (seed spec §1.4 ops 19–20). */
+  /**
+   * The same as a little-endian bitmap of `engineBitmapBytes` bytes (docs/reference/core-driver-interface.md ops
+   * 19–20).
+   */
   engineBitmap: Uint8Array;
-  /** CHIDs reserved for vGPUs (seed spec §1.4 op 13). */
+  /** CHIDs reserved for vGPUs (docs/reference/core-driver-interface.md op 13). */
   channelCount: number;
   totalVfs: number;
   pfBars: BarSizes;
@@ -82,7 +89,7 @@ export interface HardwareConfig {
   eccSupported: boolean;
 }
 
-/** Core-driver capabilities (seed spec §1.3 driver_caps), as names. */
+/** Core-driver capabilities (docs/reference/core-driver-interface.md driver_caps), as names. */
 export type HalCapability =
   | 'gsp-client-alloc'
   | 'rm-alloc'
@@ -107,7 +114,7 @@ export interface RegisterWindow {
 export interface VirtualFunction {
   /** 0-based VF index (`pci_iov_vf_id`). */
   index: number;
-  /** GFID = VF index + 1; GFID 0 is the PF (seed spec §2.2). */
+  /** GFID = VF index + 1; GFID 0 is the PF (docs/reference/create-order.md). */
   gfid: number;
   bdf: string;
   deviceId: number;
