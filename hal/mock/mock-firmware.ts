@@ -119,10 +119,24 @@ export class MockFirmware implements Firmware {
     });
   }
 
-  allocClient(opts?: RpcOptions): Promise<RmClient> {
-    return this.controls.run('firmware.allocClient', {}, this.runCtx(opts), () => {
+  allocClient(opts?: RpcOptions & { hClient?: number }): Promise<RmClient> {
+    const wanted = opts?.hClient;
+    return this.controls.run('firmware.allocClient', wanted !== undefined ? { hClient: wanted } : {}, this.runCtx(opts), () => {
       this.requireRunning('allocClient');
-      const client: RmClient = Object.freeze({ hClient: this.newHandle(), hDevice: this.newHandle(), hSubdevice: this.newHandle() });
+      // A caller-chosen handle (journalled before the call, so a crash cannot leak the client): RM refuses one
+      // already in use (NV_ERR_INSERT_DUPLICATE_NAME), and so does the mock.
+      if (wanted !== undefined && (!Number.isInteger(wanted) || wanted <= 0 || wanted > 0xffffffff)) {
+        throw new VgpuError(ErrorCode.InvalidArgument, `RM client handle ${String(wanted)} is not a non-zero 32-bit value`, {
+          hint: "pass a handle from the journal's rm-handle sequence, or none",
+        });
+      }
+      if (wanted !== undefined && this.clients.has(wanted >>> 0)) {
+        throw new VgpuError(ErrorCode.Busy, `RM client handle 0x${(wanted >>> 0).toString(16)} is already in use on ${this.opts.gpu}`, {
+          hint: 'free that client first, or let the firmware choose the handle',
+          details: { hClient: wanted },
+        });
+      }
+      const client: RmClient = Object.freeze({ hClient: wanted !== undefined ? wanted >>> 0 : this.newHandle(), hDevice: this.newHandle(), hSubdevice: this.newHandle() });
       this.clients.set(client.hClient, client);
       return client;
     });
