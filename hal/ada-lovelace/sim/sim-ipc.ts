@@ -23,11 +23,14 @@ export interface SimIpcReply {
   error?: { message: string; code?: string; hint?: string };
 }
 
-/** bigint does not survive the IPC channel's JSON; tag it. */
+/** bigint does not survive the IPC channel's JSON; tag it. `undefined` (a control with no result) stays undefined:
+ *  JSON has no text for it. */
 function encode(v: unknown): unknown {
+  if (v === undefined) return undefined;
   return JSON.parse(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? { $bigint: x.toString() } : x)));
 }
 function decode(v: unknown): unknown {
+  if (v === undefined) return undefined;
   return JSON.parse(JSON.stringify(v), (_k, x: unknown) =>
     x !== null && typeof x === 'object' && typeof (x as { $bigint?: unknown }).$bigint === 'string' ? BigInt((x as { $bigint: string }).$bigint) : x);
 }
