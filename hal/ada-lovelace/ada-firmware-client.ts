@@ -27,7 +27,7 @@ import { gfidFromEventPayload } from './gsp-event-payloads.js';
 import { Bar0, Cpuctl, LOG_DIR_ENTRY_BYTES, MAX_VFS, Region, logDirEntryOffset } from './sim/device-layout.js';
 import { readLogRing } from './sim/log-ring.js';
 import { parseBdf } from './sim/pci-config.js';
-import { compareVersions } from './firmware-version.js';
+import { compareVersions } from '../../core/firmware-abi/firmware-version.js';
 
 /** Pseudo event id delivered to listeners when GSP-RM is lost (crash, stalled heartbeat). Outside GSP's range
  *  (real events end at NUM_EVENTS 0x1023). */

@@ -14,6 +14,7 @@ import type {
   Firmware, FirmwareEventListener, FirmwareImage, FirmwareInfo, FirmwareState, LogContext, RmClient, RpcOptions,
 } from '../../core/contracts/firmware.js';
 import type { Logger } from '../../core/contracts/logger.js';
+import { compareVersions } from '../../core/firmware-abi/firmware-version.js';
 import type { MockControls, RunContext } from './mock-controls.js';
 
 export const MOCK_EVENT = {
@@ -39,16 +40,8 @@ export interface MockFirmwareOptions {
   now: () => number;
 }
 
-/** Compare dotted numeric versions ("570.144" < "570.144.1" < "575.0"). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
+/** Re-exported for the mock's users; one implementation for every HAL (a garbled version never passes a floor). */
+export { compareVersions };
 
 const HANDLE_BASE = 0xcaf00000;
 
