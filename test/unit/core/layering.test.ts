@@ -89,3 +89,19 @@ test('the plugin boundary check recognises a crossing, in every import form', ()
   // A file in a nested folder of the same plugin may import its parent folder.
   assert.deepEqual(crossPluginImports(join('plugins', 'migration', 'stream', 'x.ts'), `import { a } from '../fsm.js';`), []);
 });
+
+test('the conformance kit drives a HAL only through core contracts: nothing under conformance/ imports hal/', () => {
+  // A vendor runs the kit against their own HAL; a kit that reached into one of ours would test that one instead.
+  const files = readdirSync(join(root, 'conformance'), { recursive: true })
+    .map(String).filter((f) => f.endsWith('.ts')).map((f) => join('conformance', f));
+  assert.ok(files.length >= 10, `expected the kit's files, found ${files.length}`);
+  const offenders: string[] = [];
+  for (const f of files) {
+    for (const { spec, line } of specifiers(readFileSync(join(root, f), 'utf8'))) {
+      if (!spec.startsWith('.')) continue;
+      const target = relative(root, resolve(root, dirname(f), spec));
+      if (target.split(sep)[0] === 'hal') offenders.push(`${f}:${line}: imports ${spec}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
