@@ -157,7 +157,10 @@ function statusTable(service: VgpuService | undefined): string {
 }
 
 function printFatal(e: unknown): void {
-  if (isVgpuError(e)) process.stderr.write(`vgpud: ${e.message}\n  hint: ${e.hint}\n`);
+  // A plugin that failed to start wraps the real error: its hint is the one that says what to do (e.g. the chmod).
+  const cause = isVgpuError(e) ? e.cause : undefined;
+  if (isVgpuError(e) && isVgpuError(cause)) process.stderr.write(`vgpud: ${e.message}\n  hint: ${cause.hint}\n`);
+  else if (isVgpuError(e)) process.stderr.write(`vgpud: ${e.message}\n  hint: ${e.hint}\n`);
   else process.stderr.write(`vgpud: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
 }
 

@@ -26,6 +26,7 @@ interface Vgpu {
   lastScrub?: { at: number; bytes: string; durationMs: number; verified: boolean | null; reason: string };
   error?: { code: string; message: string; step?: string };
 }
+interface Quarantined { gpu: string; vf: number; vfBdf: string; vgpuId?: string; reason: string; unknown: string[]; blocksCreates: boolean }
 interface TypeRow { id: number; name: string; fbBytes: string; profileFbBytes: string; guestFbBytes: string; maxInstances: number; available: number }
 interface PlanJson {
   gpus: { gpu: string; destroy: { id: string; typeName: string; inUse: boolean }[]; create: { typeName: string }[] }[];
@@ -174,12 +175,20 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
   example(program.command('status').description('daemon status: GPUs, vGPU counts, plugins, socket')
     .option('--json', 'print JSON'), 'vgpuctl status')
     .action(async (o: { json?: boolean }) => {
-      const s = await (await client()).call<{ pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[] }>('GET', '/v1/status');
+      const s = await (await client()).call<{
+        pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> };
+        plugins?: { name: string; state: string }[]; quarantine?: Quarantined[];
+      }>('GET', '/v1/status');
       if (o.json) return json(s);
       out(`vgpud pid ${s.pid}, up ${s.uptimeSec}s, socket ${s.socket ?? '?'}`);
       out(`vGPUs: ${s.vgpus.total}${Object.keys(s.vgpus.byState).length ? ` (${Object.entries(s.vgpus.byState).map(([k, v]) => `${v} ${k}`).join(', ')})` : ''}`);
       if (s.plugins) out(`plugins: ${s.plugins.map((p) => `${p.name}(${p.state})`).join(' ')}`);
       out(gpuTable(s.gpus));
+      for (const q of s.quarantine ?? []) {
+        out(`QUARANTINED VF ${q.vfBdf} (VF ${q.vf} of ${q.gpu}${q.vgpuId !== undefined ? `, was ${q.vgpuId}` : ''}): ${q.reason}`);
+        out(`  unknown: ${q.unknown.length > 0 ? q.unknown.join(', ') : 'nothing'}${q.blocksCreates ? ' — creates on this GPU wait for the release' : ''}`);
+        out(`  release (tears down what the device may still hold for it): vgpuctl vf ${q.vfBdf} release`);
+      }
     });
 
   example(program.command('gpus').description('list the physical GPUs the daemon manages').option('--json', 'print JSON'), 'vgpuctl gpus --json')
@@ -303,14 +312,23 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       await s.done;
     });
 
-  example(program.command('vf').description('read or write a VF\'s admin attribute (the sysfs ABI, byte-exact)')
+  example(program.command('vf').description('read or write a VF\'s admin attribute (the sysfs ABI, byte-exact), or release a quarantined VF')
     .argument('<vf-bdf>', 'VF address', bdfArg('VF address'))
-    .argument('<attr>', 'creatable_vgpu_types | current_vgpu_type')
-    .argument('[value]', 'write this value (sent like `echo VALUE >`, i.e. with a trailing newline)'),
-  'vgpuctl vf 0000:41:00.4 current_vgpu_type 0')
-    .action(async (bdf: string, attr: string, value: string | undefined) => {
+    .argument('<attr>', 'creatable_vgpu_types | current_vgpu_type | release')
+    .argument('[value]', 'write this value (sent like `echo VALUE >`, i.e. with a trailing newline)')
+    .option('--json', 'print JSON (release)'),
+  'vgpuctl vf 0000:41:00.4 current_vgpu_type 0\n  vgpuctl vf 0000:41:00.6 release          # a VF `vgpuctl status` lists as QUARANTINED')
+    .action(async (bdf: string, attr: string, value: string | undefined, o: { json?: boolean }) => {
+      if (attr === 'release') {
+        if (value !== undefined) throw new CliError('release takes no value', EXIT.usage, `vgpuctl vf ${bdf} release`);
+        const r = await (await client()).call<{ released: { gpu: string; vf: number; gfid: number; vgpuId?: string; done: string[] } }>('POST', `/v1/vfs/${bdf}/release`);
+        if (o.json) return json(r);
+        out(`released VF ${bdf} (VF ${r.released.vf} of ${r.released.gpu}${r.released.vgpuId !== undefined ? `, was ${r.released.vgpuId}` : ''}):`);
+        for (const d of r.released.done) out(`  ${d}`);
+        return;
+      }
       if (attr !== 'creatable_vgpu_types' && attr !== 'current_vgpu_type') {
-        throw new CliError(`unknown VF attribute '${attr}'`, EXIT.usage, 'use creatable_vgpu_types or current_vgpu_type');
+        throw new CliError(`unknown VF attribute '${attr}'`, EXIT.usage, 'use creatable_vgpu_types, current_vgpu_type or release');
       }
       const path = `/v1/vfs/${bdf}/${attr}`;
       if (value === undefined) io.stdout.write(await (await client()).text('GET', path));

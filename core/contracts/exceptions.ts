@@ -25,6 +25,10 @@ export const ErrorCode = {
   // resources
   NoSpace: 'VGPU_ENOSPC',
   OutOfMemory: 'VGPU_ENOMEM',
+  /** The filesystem of the state dir is full (ENOSPC/EDQUOT): the journal cannot record the step. */
+  StateFull: 'VGPU_ESTATEFULL',
+  /** Any other failure to write the state journal (EIO, EROFS, …). */
+  Journal: 'VGPU_EJOURNAL',
   // devices and firmware
   UnsupportedDevice: 'VGPU_ENODEV',
   FirmwareTooOld: 'VGPU_EFWVER',

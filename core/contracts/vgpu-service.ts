@@ -104,6 +104,34 @@ export interface CreateVgpuRequest {
 
 export type VfAttribute = 'creatable_vgpu_types' | 'current_vgpu_type';
 
+/**
+ * A VF kept out of service because the journal lost its state (its vGPU record was damaged): never handed to a
+ * create until an operator releases it (`releaseVf`).
+ */
+export interface QuarantinedVf {
+  gpu: string;
+  vf: number;
+  vfBdf: string;
+  /** The vGPU the damaged record was for. */
+  vgpuId?: string;
+  typeId?: number;
+  reason: string;
+  since: number;
+  /** What it may hold that no record names ('type', 'guest-fb', 'heap', 'chids', 'rm-client'). */
+  unknown: string[];
+  /** While true, every create on its GPU waits for the release (a new vGPU could land on what it may hold). */
+  blocksCreates: boolean;
+}
+
+/** What releasing a quarantined VF did, step by step, in our words. */
+export interface VfReleaseReport {
+  gpu: string;
+  vf: number;
+  gfid: number;
+  vgpuId?: string;
+  done: string[];
+}
+
 export interface VgpuService {
   gpus(): GpuSummary[];
   types(gpu: string, opts?: { all?: boolean }): VgpuTypeInfo[];
@@ -123,4 +151,12 @@ export interface VgpuService {
   reloadMetadata?(): Promise<{ gpu: string; ok: boolean; reason?: string }[]>;
   /** Last `lines` lines of a vGPU's log (kept after destroy until its VF is reused). */
   logs(id: string, lines?: number): string[];
+  /** VFs quarantined because the journal lost their state (see QuarantinedVf). */
+  quarantined?(): QuarantinedVf[];
+  /**
+   * Release a quarantined VF: tear down whatever the device may still hold for its gfid (plugin task SHUTDOWN and
+   * CLEANUP, the RM client if its handle is known, a scrub of its guest FB), then give the VF back. VGPU_ESTATE for
+   * a VF that is not quarantined.
+   */
+  releaseVf?(vfBdf: string): Promise<VfReleaseReport>;
 }

@@ -20,6 +20,7 @@ import { ErrorCode, VgpuError } from '../contracts/exceptions.js';
 import type { RmClient } from '../contracts/firmware.js';
 import type { PhysicalGpu } from '../contracts/hal.js';
 import type { Logger } from '../contracts/logger.js';
+import type { ChannelRange } from '../contracts/channels.js';
 import type { FbRange } from '../contracts/memory.js';
 import {
   RmControl, decodeEccStatus, decodeGspFeatures, decodeVmmuSegmentSize, encodeEccStatus, encodeGspFeatures,
@@ -28,6 +29,7 @@ import {
 import type { MetadataBlob, MetadataFile, VgpuTypeRecord } from '../metadata/metadata-file.js';
 import { metadataFileName } from '../metadata/metadata-format.js';
 import { parseMetadata, typesFor } from '../metadata/metadata-reader.js';
+import { chidRoom, chidsPerVgpu } from './chid-room.js';
 import type { Placement, PlacementStrategy } from './fb-placement.js';
 import { guestFbBytes, segmentsFor, typeUsable } from './fb-size.js';
 import { FB_PAGE, heapRoom } from './heap-room.js';
@@ -74,6 +76,8 @@ export class PgpuManager {
   private closed = false;
   /** The heap each VF's selection holds (reserveHeap), to tell promised heaps from reserved ones. */
   private readonly heaps = new Map<number, { range: FbRange; selection: TypeSelection }>();
+  /** The CHID run each VF's selection holds (allocChids), to tell owed runs from allocated ones. */
+  private readonly chidRuns = new Map<number, { range: ChannelRange; selection: TypeSelection }>();
   /** FB ranges that existed before the manager came up (not ours: never counted as scratch in use). */
   private readonly foreignRanges: ReadonlySet<number>;
   /** Scratch pages set aside below the region besides the heaps (one scrub semaphore per vGPU at most at once). */
@@ -100,6 +104,7 @@ export class PgpuManager {
     this.scratchPages = init.scratchPages;
     this.foreignRanges = new Set(init.gpu.memory.list().map((r) => r.id));
     this.policy.useHeapRoom((t) => this.heapRoomFor(t));
+    this.policy.useChidRoom((t) => this.chidRoomFor(t));
     this.abi = new VfTypeAbi(() => this.policy, {
       isVfOpen: (vf) => this.openVfs.has(vf),
       vfCount: () => this.gpu.vfs().length,
@@ -264,6 +269,29 @@ export class PgpuManager {
     return range;
   }
 
+  /** CHIDs one vGPU of `type` gets. */
+  chidsFor(type: Pick<VgpuTypeRecord, 'maxInstance'>): number {
+    return chidsPerVgpu(this.channelCount, type.maxInstance);
+  }
+
+  /**
+   * How many more CHID runs of `type`'s size the pool hands out now, less the runs owed to selected VFs that hold
+   * none yet (a selection reserves its CHID room as it reserves its heap room). The count behind `creatable`,
+   * `types` and the create path's refusal, so a listed type really gets its CHIDs.
+   */
+  chidRoomFor(type: Pick<VgpuTypeRecord, 'maxInstance'>, opts: { exceptVf?: number } = {}): number {
+    const ranges = this.gpu.channels.list();
+    return chidRoom({ total: this.gpu.channels.total, ranges, count: this.chidsFor(type), pending: this.pendingChids(ranges, opts.exceptVf) });
+  }
+
+  /** Allocate VF `vf`'s CHID run (at `at` when re-taking a journalled one) and remember it against its selection. */
+  allocChids(req: { vf: number; count: number; owner: string; at?: number }): ChannelRange {
+    const range = this.gpu.channels.alloc(req.count, req.owner, req.at !== undefined ? { at: req.at } : {});
+    const selection = this.policy.selectionOf(req.vf);
+    if (selection !== undefined) this.chidRuns.set(req.vf, { range, selection });
+    return range;
+  }
+
   /** The lifecycle marks a VF open (VFIO device opened) / closed; an open VF's type cannot change (EBUSY). */
   setVfOpen(vf: number, open: boolean): void {
     if (open) this.openVfs.add(vf);
@@ -322,6 +350,20 @@ export class PgpuManager {
       if (h !== undefined && h.selection === sel && liveIds.has(h.range.id)) continue;
       if (h !== undefined && !liveIds.has(h.range.id)) this.heaps.delete(sel.vf);
       pending.push(sel.type.gspHeapSize);
+    }
+    return pending;
+  }
+
+  /** CHID runs owed to selected VFs that hold none yet (except `exceptVf`'s own). */
+  private pendingChids(live: readonly ChannelRange[], exceptVf: number | undefined): number[] {
+    const isLive = (r: ChannelRange): boolean => live.some((l) => l.offset === r.offset && l.count === r.count && l.owner === r.owner);
+    const pending: number[] = [];
+    for (const sel of this.policy.selections()) {
+      if (sel.vf === exceptVf) continue;
+      const c = this.chidRuns.get(sel.vf);
+      if (c !== undefined && c.selection === sel && isLive(c.range)) continue;
+      if (c !== undefined && !isLive(c.range)) this.chidRuns.delete(sel.vf);
+      pending.push(this.chidsFor(sel.type));
     }
     return pending;
   }

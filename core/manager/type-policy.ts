@@ -66,6 +66,8 @@ export class TypePolicy {
   private frozenFor: string | null = null;
   /** How many more management heaps of a type fit now (the manager's count); unset = heaps are not checked. */
   private heapRoom: ((type: VgpuTypeRecord) => number) | undefined;
+  /** How many more CHID runs of a type fit now (the manager's count); unset = CHIDs are not checked. */
+  private chidRoom: ((type: VgpuTypeRecord) => number) | undefined;
 
   constructor(opts: TypePolicyOptions) {
     this.policyName = opts.policy;
@@ -88,6 +90,15 @@ export class TypePolicy {
    */
   useHeapRoom(count: (type: VgpuTypeRecord) => number): void {
     this.heapRoom = count;
+  }
+
+  /**
+   * Also require room for one more CHID run of the type (PgpuManager.chidRoomFor, the count the create path checks).
+   * Checked last: when several limits bind, the refusal names the one an operator acts on first — the type's
+   * instance cap, then FB, then CHIDs.
+   */
+  useChidRoom(count: (type: VgpuTypeRecord) => number): void {
+    this.chidRoom = count;
   }
 
   /** Switch policy; only while no VF has a type (a mixed set could not be expressed in homogeneous mode). */
@@ -328,6 +339,14 @@ export class TypePolicy {
       // (it budgets for the largest homogeneous fill); refusing here beats a create that fails at its heap step.
       return new VfAbiError('ENOSPC', `no room for the ${type.gspHeapSize}-byte management heap of type ${type.id} (${type.name}) below the guest-FB region`, {
         hint: 'choose a type with a smaller heap, or destroy or deselect a vGPU', details: { typeId: type.id, heapBytes: String(type.gspHeapSize) },
+      });
+    }
+    if (check.heap && this.chidRoom !== undefined && this.chidRoom(type) < 1) {
+      // CHIDs go in contiguous runs sized by the type: a mix can leave enough free IDs in total but no run long
+      // enough (a restore re-takes its own run, hence the same exemption as the heap).
+      return new VfAbiError('ENOSPC', `no run of free CHIDs long enough for type ${type.id} (${type.name})`, {
+        hint: 'destroy a vGPU of another type to free a longer CHID run, or choose a type with more instances (fewer CHIDs each)',
+        details: { typeId: type.id },
       });
     }
     return null;

@@ -17,6 +17,7 @@ import type { ApplyOutcome, ApplyRequest, CreateRequest, RequestRecovery, Reques
 import type { VgpuInfo, VgpuService } from '../contracts/vgpu-service.js';
 import { applyLayout, assertNotBlocked, rollbackSteps, type AppliedStep } from '../layout/apply-layout.js';
 import { assertFeasible } from '../layout/check-feasible.js';
+import { createsWaitForRelease } from '../manager/quarantine-refusal.js';
 import { planLayoutRequest } from '../layout/plan-layout-request.js';
 import { TOKENS } from '../tokens.js';
 import { MemoryRequestJournal } from './memory-request-journal.js';
@@ -115,6 +116,9 @@ export class RequestServiceImpl implements RequestService {
         hint: `ask for ${t.maxInstances} or fewer`, details: { gpu: req.gpu, type: t.name, asked: req.count, maxInstances: t.maxInstances },
       });
     }
+    // A quarantined VF whose holdings are unknown makes every create wait: say that, not "0 more fit".
+    const blocker = this.service.quarantined?.().find((q) => q.gpu === req.gpu && q.blocksCreates);
+    if (blocker !== undefined) throw createsWaitForRelease(req.gpu, blocker);
     if (req.count > t.available) {
       throw new VgpuError(ErrorCode.NoSpace, `${req.count} × ${name} asked; ${t.available} more fit on ${req.gpu} now`, {
         hint: 'destroy vGPUs first, or ask for fewer (vgpuctl types shows AVAILABLE); nothing was created',

@@ -18,7 +18,7 @@ import { frameworkErrorHandler, makeErrorHandler, parseOr, unsupportedMediaType 
 import { LayoutParser } from './layout-parser.js';
 import {
   BODY_LIMITS, BODY_LIMIT_BYTES, MAX_PARAM_LENGTH, assertBody, createBody, destroyQuery, eventsQuery, gpuParams, idParams, layoutBody,
-  listQuery, logsQuery, policyBody, requestParams, requestsQuery, typesQuery, vfParams,
+  listQuery, logsQuery, policyBody, requestParams, requestsQuery, typesQuery, vfBdfParams, vfParams,
 } from './request-schemas.js';
 import { StreamSet } from './event-stream.js';
 import { toJsonValue } from './to-json.js';
@@ -105,6 +105,8 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
       daemon: 'vgpud', pid: process.pid, uptimeSec: Math.round((Date.now() - started) / 1000),
       gpus: gpus.map((g) => ({ bdf: g.bdf, name: g.name, state: g.state, policy: g.policy, vgpus: g.vgpus, fb: g.fb })),
       vgpus: { total: vgpus.length, byState },
+      // VFs out of service because the journal lost their state, each with the command that releases it.
+      quarantine: service.quarantined?.() ?? [],
       ...(requests.lastRecovery() !== undefined ? { requestRecovery: requests.lastRecovery() } : {}),
       ...(opts.status?.() ?? {}),
     });
@@ -178,6 +180,14 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     }
     service.writeVfAttribute(bdf, attr, req.body);
     return reply.code(204).send();
+  });
+
+  app.post('/v1/vfs/:bdf/release', async (req) => {
+    const { bdf } = parseOr(vfBdfParams, req.params, 'VF address');
+    if (service.releaseVf === undefined) {
+      throw new VgpuError(ErrorCode.IllegalState, 'this vGPU service keeps no quarantine', { hint: 'nothing to release' });
+    }
+    return send({ released: await service.releaseVf(bdf) });
   });
 
   /** The layout of a request body: text is parsed off the event loop, an object validated (it is bounded already). */

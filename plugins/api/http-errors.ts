@@ -1,7 +1,8 @@
 /**
  * VgpuError → HTTP: one JSON shape `{error:{code,message,hint,details}}` for every failure, and a status chosen by
  * the code's family so the CLI can turn it into an exit code without knowing every code:
- * 400 usage/invalid input, 404 not found, 409 busy/state/no space, 503 device lost/timeout, 500 anything else.
+ * 400 usage/invalid input, 404 not found, 409 busy/state/no space, 503 device lost/timeout, 507 state dir full,
+ * 500 anything else.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 /**
  * VgpuError code → HTTP status, by the code's family: 400 usage/invalid input, 404 not found, 409 busy/state/no space,
- * 413 body too large, 415 wrong media type, 503 device lost/timeout, 500 anything else. Kept apart from http-errors.ts (which needs zod and fastify types) so
+ * 413 body too large, 415 wrong media type, 507 state dir full, 503 device lost/timeout, 500 anything else. Kept apart from http-errors.ts (which needs zod and fastify types) so
  * vgpuctl can map a daemon's error code to an exit code without loading either.
  */
 import { ErrorCode } from '../../core/contracts/exceptions.js';
@@ -17,6 +17,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.NoSpace]: 409,
   [ErrorCode.OutOfMemory]: 409,
   [ErrorCode.Cancelled]: 409,
+  // RFC 4918 §11.5: the server cannot store what it needs to complete the request.
+  [ErrorCode.StateFull]: 507,
   [ErrorCode.GpuLost]: 503,
   [ErrorCode.RpcTimeout]: 503,
 };
@@ -29,7 +31,8 @@ export function httpStatusFor(code: string, details?: Record<string, unknown>): 
   const own = STATUS[code as ErrorCode] ?? 500;
   if ((code === ErrorCode.CreateStep || code === ErrorCode.DestroyStep) && typeof details?.['cause'] === 'string') {
     const inner = STATUS[details['cause'] as ErrorCode];
-    if (inner !== undefined && inner < 500) return inner;
+    // A step that failed because the state dir is full is the operator's to fix too (507, not the daemon's 500).
+    if (inner !== undefined && (inner < 500 || inner === 507)) return inner;
   }
   return own;
 }

@@ -53,6 +53,7 @@ export const vfParams = z.strictObject({
   bdf: bdfSchema,
   attr: z.enum(['creatable_vgpu_types', 'current_vgpu_type']),
 });
+export const vfBdfParams = z.strictObject({ bdf: bdfSchema });
 export const layoutBody = z.strictObject({
   /** The layout file: YAML/JSON text, or the parsed object. */
   layout: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),

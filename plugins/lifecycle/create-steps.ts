@@ -16,6 +16,7 @@ import {
   RmControl, encodeBootloadParams, encodePluginCleanupParams, encodeShutdownParams,
 } from '../../core/firmware-abi/rm-controls.js';
 import { MgmtHeap, VgpuRpcMsg, encodeConfigParams } from '../../core/firmware-abi/vgpu-mailbox.js';
+import { chidsPerVgpu } from '../../core/manager/chid-room.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
 import { HostRpcChannel } from './host-rpc-channel.js';
 import type { VgpuRecord } from './vgpu-record.js';
@@ -68,16 +69,8 @@ export interface StepUnit {
   undo(rec: VgpuRecord, env: StepEnv, mode: UndoMode): Promise<void> | void;
 }
 
-/** prev_pow2(n) for n ≥ 1. */
-export function prevPow2(n: number): number {
-  if (n < 1) return 0;
-  return 2 ** Math.floor(Math.log2(n));
-}
-
-/** CHIDs per vGPU: prev_pow2(total / max_instance) (seed spec §2.3 C2; 2048/32 = 64). */
-export function chidsPerVgpu(totalChids: number, maxInstance: number): number {
-  return prevPow2(Math.floor(totalChids / maxInstance));
-}
+// Moved to the core so the type policy counts CHID runs as it counts heaps; re-exported for the lifecycle's users.
+export { chidsPerVgpu, prevPow2 } from '../../core/manager/chid-room.js';
 
 const rpcOpts = (env: StepEnv): { timeoutMs: number } => ({ timeoutMs: env.timeouts.rpcMs });
 
@@ -108,7 +101,7 @@ const rmStatusOf = (e: unknown): number | undefined =>
  * for the gfid; then FB quarantined for it earlier is released. Upstream warns once per call and moves on, leaving
  * a task GSP-RM still runs over FB the host hands to the next vGPU.
  */
-export async function stopPluginTask(rec: VgpuRecord, env: StepEnv, client: RmClient): Promise<boolean> {
+export async function stopPluginTask(rec: Pick<VgpuRecord, 'id' | 'gfid'>, env: StepEnv, client: RmClient): Promise<boolean> {
   const attempt = async (cmd: number, params: Uint8Array, what: string, alreadyDone: readonly number[]): Promise<boolean> => {
     for (let i = 1; i <= 2; i++) {
       try {
@@ -180,7 +173,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
           hint: 'the metadata does not fit this GPU',
         });
       }
-      rec.res.chids = env.gpu.channels.alloc(count, rec.id);
+      rec.res.chids = env.mgr.allocChids({ vf: rec.vf.index, count, owner: rec.id });
     },
     undo(rec, env) {
       const c = rec.res.chids;

@@ -13,16 +13,19 @@ import type { PhysicalGpu, VirtualFunction } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type { GpuSummary } from '../../core/contracts/vgpu-service.js';
-import type { JournalGpu, JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+import type { JournalGpu, JournalQuarantine, JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+import type { QuarantinedVf, VfReleaseReport } from '../../core/contracts/vgpu-service.js';
 import { MgmtHeap, VgpuRpcMsg, encodeBmeState } from '../../core/firmware-abi/vgpu-mailbox.js';
 import { RmControl, encodePluginCleanupParams, encodeShutdownParams } from '../../core/firmware-abi/rm-controls.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
 import type { VgpuTypeRecord } from '../../core/metadata/metadata-file.js';
 import {
-  STEP_UNITS, chidsPerVgpu, scrubGuestFb, type CreateStep, type LifecycleTimeouts, type StepEnv, type UndoMode,
+  STEP_UNITS, scrubGuestFb, type CreateStep, type LifecycleTimeouts, type StepEnv, type UndoMode,
 } from './create-steps.js';
 import { HostRpcChannel } from './host-rpc-channel.js';
+import { isDuplicateHandle } from './journal-damage.js';
 import { KeyedQueue } from './vf-queue.js';
+import { VfQuarantine } from './vf-quarantine.js';
 import { VgpuRecord } from './vgpu-record.js';
 import { assertTransition } from './vgpu-state.js';
 
@@ -67,6 +70,9 @@ export class GpuLifecycle {
   private warnedNoScrubber = false;
   /** hClient handles of manager RM clients that may be alive (journalled per GPU; see JournalGpu). */
   managerClients: number[] = [];
+  /** VFs whose state the journal lost: out of service until an operator releases them (vf-quarantine.ts). */
+  private readonly vfQuarantine: VfQuarantine;
+  private readonly releasing = new Map<number, Promise<VfReleaseReport>>();
 
   constructor(private readonly o: GpuLifecycleOptions) {
     this.gpu = o.gpu;
@@ -85,6 +91,7 @@ export class GpuLifecycle {
       unregister: (rec, mode) => this.unregister(rec, mode),
       quarantine: new Map(),
     };
+    this.vfQuarantine = new VfQuarantine(this.env, o.journal, () => this.persistGpu());
   }
 
   get bdf(): string {
@@ -163,6 +170,7 @@ export class GpuLifecycle {
         hint: 'pick a VF index below the VF count', details: { gpu: this.bdf, vf: vfIndex },
       });
     }
+    this.vfQuarantine.assertCreatable(vfIndex, (i) => this.vfBdf(i));
     const existing = this.byVf.get(vfIndex);
     if (existing !== undefined) {
       throw new VgpuError(ErrorCode.Busy, `VF ${vfIndex} of ${this.bdf} already has vGPU ${existing.id} (${existing.state})`, {
@@ -176,8 +184,6 @@ export class GpuLifecycle {
       });
     }
     let sel = this.mgr.selectionOf(vfIndex);
-    const wanted = sel?.type ?? type;
-    if (wanted !== undefined) this.assertChidRoom(wanted);
     let autoSelected = false;
     if (sel === undefined) {
       if (type === undefined) {
@@ -185,7 +191,8 @@ export class GpuLifecycle {
           hint: 'name a type, or write one to the VF\'s current_vgpu_type first', details: { gpu: this.bdf, vf: vfIndex },
         });
       }
-      // Select through the admin ABI so every rule of current_vgpu_type (policy, max_instance, FB room) applies.
+      // Select through the admin ABI so every rule of current_vgpu_type applies, in the order an operator acts on
+      // them when several bind at once: the type's instance cap, then FB (guest placement, heap), then the CHID run.
       this.mgr.abi.writeCurrent(vfIndex, `${type.id}\n`);
       sel = this.mgr.selectionOf(vfIndex)!;
       autoSelected = true;
@@ -194,6 +201,9 @@ export class GpuLifecycle {
         hint: 'omit the type to use the selected one, or write 0 to current_vgpu_type and select another',
         details: { gpu: this.bdf, vf: vfIndex, selected: sel.type.id, requested: type.id },
       });
+    } else {
+      // The selection (the operator's) already holds its instance and FB placement: the CHID run is what is left.
+      this.assertChidRoom(sel.type, vfIndex);
     }
     if (!this.mgr.policy.isUsable(sel.type)) {
       // Upstream accepts the selection and fails the create in setup_fbmem_heap (-ENODEV): nothing is made. A type
@@ -222,10 +232,10 @@ export class GpuLifecycle {
    * contiguous runs sized by the type (chidsPerVgpu), and a heterogeneous mix can leave enough free IDs in total but
    * no run long enough. Without this the create got as far as its 'chids' step and was unwound from there.
    */
-  private assertChidRoom(type: VgpuTypeRecord): void {
-    const count = chidsPerVgpu(this.mgr.channelCount, type.maxInstance);
+  private assertChidRoom(type: VgpuTypeRecord, vf: number): void {
+    const count = this.mgr.chidsFor(type);
     const s = this.gpu.channels.stats();
-    if (count > 0 && s.largestFree < count) {
+    if (count > 0 && this.mgr.chidRoomFor(type, { exceptVf: vf }) < 1) {
       throw new VgpuError(ErrorCode.NoSpace, `no run of ${count} free CHIDs for a ${type.name} on ${this.bdf} (longest free run ${s.largestFree})`, {
         hint: 'destroy a vGPU of another type to free a longer CHID run, or choose a type with more instances (fewer CHIDs each)',
         details: { gpu: this.bdf, type: type.id, chids: count, largestFree: s.largestFree },
@@ -249,7 +259,19 @@ export class GpuLifecycle {
           await this.journalPut(rec, 'creating');
         }
         this.step(rec, unit.name, 'begin');
-        await unit.do(rec, this.env, signal);
+        for (let tries = 1; ; tries++) {
+          try {
+            await unit.do(rec, this.env, signal);
+            break;
+          } catch (e) {
+            // The firmware already has a client with that handle: one a lost or damaged journal record held (the
+            // sequence restarted below it). Skip it, journalling the next handle before trying again.
+            if (unit.name !== 'rm-client' || this.o.newClientHandle === undefined || !isDuplicateHandle(e) || tries >= 8) throw e;
+            this.log.warn('the firmware already holds this RM client handle; journalling the next one', { vgpu: rec.id, hClient: rec.clientHandle });
+            rec.clientHandle = await this.o.newClientHandle();
+            await this.journalPut(rec, 'creating');
+          }
+        }
         rec.done.push(unit.name);
         // Resources that outlive the daemon are journalled before moving on.
         if (unit.name === 'rm-client' || unit.name === 'bootload') await this.journalPut(rec, 'creating');
@@ -265,20 +287,26 @@ export class GpuLifecycle {
       const lost = this.st === 'lost';
       await this.walkBack(rec, lost ? 'lost' : 'unwind');
       const inner = cause instanceof Error ? cause.message : String(cause);
-      const err = new VgpuError(ErrorCode.CreateStep, `creating vGPU ${rec.id} on VF ${rec.vf.index} of ${this.bdf} failed at step '${current}': ${inner}`, {
-        hint: isVgpuError(cause) ? cause.hint : 'see the daemon log for the failing step',
-        details: { step: current, gpu: this.bdf, vf: rec.vf.index, vgpu: rec.id, ...(isVgpuError(cause) ? { cause: cause.code } : {}) },
-        cause,
-      });
+      const journalFailed = current === 'register' && isVgpuError(cause) && (cause.code === ErrorCode.StateFull || cause.code === ErrorCode.Journal);
+      // The intent could not be journalled: nothing was made, and the journal's own error says what to free.
+      const err = journalFailed
+        ? new VgpuError(cause.code, `cannot create a vGPU on VF ${rec.vf.index} of ${this.bdf}: ${inner}`, { hint: cause.hint, details: { ...cause.details, gpu: this.bdf, vf: rec.vf.index }, cause })
+        : new VgpuError(ErrorCode.CreateStep, `creating vGPU ${rec.id} on VF ${rec.vf.index} of ${this.bdf} failed at step '${current}': ${inner}`, {
+          hint: isVgpuError(cause) ? cause.hint : 'see the daemon log for the failing step',
+          details: { step: current, gpu: this.bdf, vf: rec.vf.index, vgpu: rec.id, ...(isVgpuError(cause) ? { cause: cause.code } : {}) },
+          cause,
+        });
       rec.error = { code: isVgpuError(cause) ? cause.code : ErrorCode.Internal, message: inner, step: current };
       rec.log(`create failed at step '${current}': ${inner}`);
       this.log.error('vGPU create failed; unwound the steps done', { vgpu: rec.id, step: current, error: cause });
-      // A create the GPU loss interrupted stays listed as 'lost' (like the ready ones); any other ends 'failed'
-      // and is gone from the list (its log stays readable until the VF is reused).
-      this.transition(rec, lost ? 'lost' : 'failed', lost ? 'GPU lost during create' : `step '${current}' failed`);
+      // A failed create is gone from the list (its log stays readable until the VF is reused), also one a GPU loss
+      // interrupted: it never served a guest, and the lost firmware holds nothing of it, so listing it as 'lost'
+      // would only leave the operator a vGPU to remove that never existed.
+      if (lost) this.forget(rec);
+      this.transition(rec, 'failed', lost ? 'GPU lost during create' : `step '${current}' failed`);
       // The VF's type selection before the vGPU record: see destroy.
       await this.persistGpuNow();
-      if (!lost) await this.journalRemove(rec.id);
+      await this.journalRemove(rec.id);
       throw err;
     }
   }
@@ -318,7 +346,13 @@ export class GpuLifecycle {
       try {
         await this.journalPut(rec, 'stopping');
       } catch (error) {
-        this.log.error('could not journal the destroy; destroying anyway', { vgpu: rec.id, error });
+        // Without its journal entry a crash mid-destroy would leave the next start adopting a half-torn-down vGPU:
+        // refuse, with nothing done. The vGPU stays ready; the error says what to free.
+        delete rec.destroying;
+        if (rec.state === 'stopping') this.transition(rec, 'ready', 'destroy refused: could not journal it');
+        this.log.error('destroy refused: could not journal it', { vgpu: rec.id, error });
+        const e = isVgpuError(error) ? error : new VgpuError(ErrorCode.Journal, String(error));
+        throw new VgpuError(e.code, `cannot destroy ${rec.id}: ${e.message}`, { hint: e.hint, details: { ...e.details, vgpu: rec.id }, cause: error });
       }
       await this.walkBack(rec, 'destroy');
       this.forget(rec); // a GPU loss mid-destroy skipped the unregister; the operator asked for it gone
@@ -412,6 +446,46 @@ export class GpuLifecycle {
   }
 
   // ---------------------------------------------------------------------------------------------------------------
+  // quarantined VFs (their state was lost with a damaged journal record; see vf-quarantine.ts)
+
+  /** Take a VF out of service at start (a damaged record's VF, or one quarantined by an earlier run). */
+  holdQuarantined(entry: JournalQuarantine): JournalQuarantine {
+    if (this.byVf.has(entry.vf)) {
+      throw new VgpuError(ErrorCode.Busy, `VF ${entry.vf} of ${this.bdf} has a vGPU; it cannot be quarantined`, { hint: 'this is a reconcile bug' });
+    }
+    return this.vfQuarantine.hold(entry);
+  }
+
+  isQuarantined(vf: number): boolean {
+    return this.vfQuarantine.has(vf);
+  }
+
+  /** True while a quarantined VF whose holdings are unknown makes every create on this GPU wait. */
+  createsBlocked(): boolean {
+    return this.vfQuarantine.blocksCreates();
+  }
+
+  quarantinedVfs(): QuarantinedVf[] {
+    return this.vfQuarantine.list((vf) => this.vfBdf(vf));
+  }
+
+  /** The operator's release of a quarantined VF; runs in the VF's queue like any operation on it. */
+  releaseVf(vf: number): Promise<VfReleaseReport> {
+    const pending = this.releasing.get(vf);
+    if (pending !== undefined) return pending; // a second release while one runs joins it
+    this.assertUsable('release a quarantined VF');
+    if (!this.vfQuarantine.has(vf)) return this.vfQuarantine.release(vf); // throws VGPU_ESTATE
+    const p = this.queue.run(vf, () => this.vfQuarantine.release(vf)).finally(() => this.releasing.delete(vf));
+    this.releasing.set(vf, p);
+    return p;
+  }
+
+  /** The PCI address of VF `vf` (its index when it is not enabled). */
+  vfBdf(vf: number): string {
+    return this.vfOf(vf)?.bdf ?? `${this.bdf} VF ${vf}`;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
   // journal and warm restart
 
   /** Build the journal record of a vGPU from what it holds now. */
@@ -498,7 +572,7 @@ export class GpuLifecycle {
     rec.done.push('register');
     const mem = this.gpu.memory;
     try {
-      rec.res.chids = this.gpu.channels.alloc(j.chids.count, rec.id, { at: j.chids.offset });
+      rec.res.chids = this.mgr.allocChids({ vf: j.vf, count: j.chids.count, owner: rec.id, at: j.chids.offset });
       rec.done.push('chids');
       rec.res.guestFb = mem.reserve({ size: j.guestFb.size, align: this.mgr.vmmuSegmentSize, at: j.guestFb.offset, owner: rec.id, label: 'guest-fb' });
       rec.done.push('guest-fb', 'scrub');

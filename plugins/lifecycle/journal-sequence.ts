@@ -13,12 +13,15 @@ export class JournalSequenceBlock {
   private end = 0;
   private refill: Promise<void> | null = null;
   private pendingBlock: { first: number } | null = null;
+  /** Why the last refill failed (a full state dir): what `take()` reports instead of a bare "retry". */
+  private refillError: unknown = null;
 
   private constructor(private readonly journal: VgpuJournal, private readonly seq: JournalSequence, private readonly blockSize: number) {}
 
-  static async create(journal: VgpuJournal, seq: JournalSequence, blockSize: number): Promise<JournalSequenceBlock> {
+  /** `atLeast`: the first number may not be below it (numbers the journal's records show in use). */
+  static async create(journal: VgpuJournal, seq: JournalSequence, blockSize: number, atLeast?: number): Promise<JournalSequenceBlock> {
     const b = new JournalSequenceBlock(journal, seq, blockSize);
-    const first = await journal.reserve(seq, blockSize);
+    const first = await journal.reserve(seq, blockSize, atLeast !== undefined ? { atLeast } : {});
     b.next = first;
     b.end = first + blockSize;
     return b;
@@ -32,7 +35,9 @@ export class JournalSequenceBlock {
       this.pendingBlock = null;
     }
     if (this.next >= this.end) {
+      const failed = this.refillError;
       this.prefetch();
+      if (failed !== null && failed instanceof VgpuError) throw failed;
       throw new VgpuError(ErrorCode.Busy, `the journal has not reserved more ${this.seq} numbers yet`, { hint: 'retry in a moment' });
     }
     const n = this.next++;
@@ -53,9 +58,12 @@ export class JournalSequenceBlock {
     if (this.refill !== null || this.pendingBlock !== null) return;
     this.refill = this.journal.reserve(this.seq, this.blockSize).then((first) => {
       this.pendingBlock = { first };
+      this.refillError = null;
+    }, (error: unknown) => {
+      this.refillError = error;
     }).finally(() => {
       this.refill = null;
     });
-    this.refill.catch(() => {}); // a failed refill shows up as EBUSY at the next take()
+    this.refill.catch(() => {}); // a failed refill shows up (with its reason) at the next take()
   }
 }

@@ -12,9 +12,9 @@ import type { PciDeviceInfo, PhysicalGpu } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type {
-  CreateVgpuRequest, GpuSummary, TypePolicy, VfAttribute, VgpuInfo, VgpuService, VgpuTypeInfo,
+  CreateVgpuRequest, GpuSummary, QuarantinedVf, TypePolicy, VfAttribute, VfReleaseReport, VgpuInfo, VgpuService, VgpuTypeInfo,
 } from '../../core/contracts/vgpu-service.js';
-import type { JournalGpu, ReconcileReport, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+import type { JournalDamage, JournalGpu, ReconcileReport, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { HalRegistry } from '../../core/hal-registry.js';
 import { GpuProbe, type ProbeFailure } from '../../core/manager/gpu-probe.js';
 import { readFile } from 'node:fs/promises';
@@ -26,6 +26,7 @@ import { TOKENS } from '../../core/tokens.js';
 import type { LifecycleTimeouts } from './create-steps.js';
 import { GpuLifecycle } from './gpu-lifecycle.js';
 import { JournalSequenceBlock } from './journal-sequence.js';
+import { isDuplicateHandle, quarantineFromDamage, sequenceFloors } from './journal-damage.js';
 import type { LifecycleConfig } from './lifecycle-config.js';
 import { NO_PLACEMENT } from '../../core/manager/type-policy.js';
 import { profileBytesOf, resolveType, typeDisplay } from './type-catalog.js';
@@ -49,7 +50,7 @@ export class VgpuServiceImpl implements VgpuService {
   private readonly hostIds = new Map<string, { index: number; device: PciDeviceInfo }>();
   private handles: JournalSequenceBlock | undefined;
   /** What the start-up reconcile with the journal did (empty without a journal). */
-  readonly reconcileReport: ReconcileReport = { kept: [], rolledBack: [], dropped: [], staleClientsFreed: 0 };
+  readonly reconcileReport: ReconcileReport = { kept: [], rolledBack: [], dropped: [], staleClientsFreed: 0, quarantined: [], damaged: [], sequences: [] };
 
   constructor(
     @inject(TOKENS.HalRegistry) private readonly registry: HalRegistry,
@@ -75,10 +76,15 @@ export class VgpuServiceImpl implements VgpuService {
     const metadataDir = opts.metadataDir ?? (await defaultMetadataDir());
     this.metadataDir = metadataDir;
     const j = this.journal;
+    const damaged = j?.damaged().filter((d) => !d.unsafe && d.kind === 'vgpu') ?? [];
     if (j !== undefined) {
-      // ids and RM handles continue where the last run stopped: an adopted vGPU's id or live client is never reused.
-      this.ids = await JournalSequenceBlock.create(j, 'vgpu-id', 64);
-      this.handles = await JournalSequenceBlock.create(j, 'rm-handle', 64);
+      this.reconcileReport.damaged.push(...j.damaged().map((d) => ({ file: d.file, reason: d.reason })));
+      this.reconcileReport.sequences.push(...j.rebuiltSequences());
+      // ids and RM handles continue above every one the journal still names (whatever a sequence file says): an
+      // adopted vGPU's id or live client is never reused, even after the sequence file was lost or damaged.
+      const floors = sequenceFloors(j, result.ready.map((p) => p.gpu.bdf), RM_HANDLE_NAMESPACE);
+      this.ids = await JournalSequenceBlock.create(j, 'vgpu-id', 64, floors.vgpuId);
+      this.handles = await JournalSequenceBlock.create(j, 'rm-handle', 64, floors.rmHandle);
     }
     for (const p of result.ready) {
       try {
@@ -90,14 +96,22 @@ export class VgpuServiceImpl implements VgpuService {
           const h = rmHandle(await this.handles!.takeAsync());
           managerClients = [...(prev?.managerClients ?? []), h];
           await j.putGpu({ bdf: p.gpu.bdf, managerClients, selections: prev?.selections ?? [], updatedAt: Date.now() });
-          gpuForMgr = withClientHandle(p.gpu, h);
+          gpuForMgr = withClientHandle(p.gpu, h, async (taken) => {
+            // The firmware already has that handle: a client only a lost record knew, maybe under a running
+            // guest. It is not ours, so it must not be freed below as a stale manager client: journal the next one.
+            const next = rmHandle(await this.handles!.takeAsync());
+            managerClients.splice(managerClients.indexOf(taken), 1, next);
+            await j.putGpu({ bdf: p.gpu.bdf, managerClients, selections: prev?.selections ?? [], updatedAt: Date.now() });
+            this.log.warn('the firmware already holds the journalled manager RM handle; using the next one', { gpu: p.gpu.bdf, hClient: taken, next });
+            return next;
+          });
         }
         const mgr = await PgpuManager.create({
           gpu: gpuForMgr, logger: this.log, metadataDir, rpcTimeoutMs: this.config.timeouts.rpcMs, policy: this.policyFor(p.gpu.bdf),
           ...opts.manager?.(p.gpu),
         });
         const lc = this.attach(p.gpu, mgr);
-        if (j !== undefined) await this.reconcileGpu(lc, j, prev, managerClients);
+        if (j !== undefined) await this.reconcileGpu(lc, j, prev, managerClients, damaged);
       } catch (error) {
         this.log.error('vGPU manager init failed; this GPU will host no vGPUs', { gpu: p.gpu.bdf, error });
         try {
@@ -110,10 +124,18 @@ export class VgpuServiceImpl implements VgpuService {
     if (j !== undefined) {
       const managed = new Set(this.gpusByBdf.keys());
       for (const r of j.vgpus()) if (!managed.has(r.gpu)) this.reconcileReport.dropped.push(r.id);
+      // A damaged record no VF could be tied to is kept for a human in damaged/ (it was reported above); one of a
+      // GPU this run does not manage stays in place for the start that manages it.
+      for (const d of damaged) {
+        const gpu = d.salvaged?.gpu;
+        if (gpu !== undefined && d.salvaged?.vf !== undefined && !managed.has(gpu)) continue;
+        if (gpu === undefined || d.salvaged?.vf === undefined) await this.setAside(j, d.file);
+      }
       j.noteReconcile(this.reconcileReport);
       const rep = this.reconcileReport;
       this.log.info('journal reconciled', {
         kept: rep.kept, rolledBack: rep.rolledBack.map((r) => r.id), leftForAbsentGpus: rep.dropped, staleManagerClientsFreed: rep.staleClientsFreed,
+        quarantined: rep.quarantined.map((q) => `${q.gpu} VF ${q.vf}`), damaged: rep.damaged.map((d) => d.file), rebuiltSequences: rep.sequences.map((x) => x.seq),
       });
     }
   }
@@ -122,7 +144,7 @@ export class VgpuServiceImpl implements VgpuService {
    * Make one GPU match the journal after a (re)start: free the manager clients of earlier runs, adopt the vGPUs
    * journalled ready (same id, VF, FB), roll back the half-way ones, restore the VF type selections.
    */
-  private async reconcileGpu(lc: GpuLifecycle, j: VgpuJournal, prev: JournalGpu | undefined, managerClients: number[]): Promise<void> {
+  private async reconcileGpu(lc: GpuLifecycle, j: VgpuJournal, prev: JournalGpu | undefined, managerClients: number[], damaged: readonly JournalDamage[]): Promise<void> {
     const report = this.reconcileReport;
     const fw = lc.gpu.firmware;
     const mine = mgrClientOf(lc);
@@ -165,7 +187,60 @@ export class VgpuServiceImpl implements VgpuService {
         this.log.warn('could not restore a VF type selection', { gpu: lc.bdf, vf: s.vf, typeId: s.typeId, error });
       }
     }
+    await this.quarantineGpu(lc, j, prev, damaged);
     lc.persistGpu();
+  }
+
+  /**
+   * Take out of service every VF of this GPU whose state the journal lost: those an earlier run quarantined, the
+   * VFs of damaged vGPU records, and — for a damaged record that no longer says its GPU and VF — every VF that has a
+   * type selected but no vGPU (one of them may be its VF). Each is journalled before its damaged record is set aside.
+   */
+  private async quarantineGpu(lc: GpuLifecycle, j: VgpuJournal, prev: JournalGpu | undefined, damaged: readonly JournalDamage[]): Promise<void> {
+    const report = this.reconcileReport;
+    const hold = async (q: Parameters<GpuLifecycle['holdQuarantined']>[0]): Promise<void> => {
+      const held = lc.holdQuarantined(q);
+      await j.putQuarantine(held);
+      report.quarantined.push({ gpu: lc.bdf, vf: q.vf, ...(q.vgpuId !== undefined ? { vgpuId: q.vgpuId } : {}), why: q.reason });
+    };
+    for (const q of j.quarantined().filter((x) => x.gpu === lc.bdf)) {
+      const live = lc.byGfid(q.vf + 1);
+      if (live !== undefined) {
+        // An operator put a good record back and it was adopted: the VF's state is known again.
+        this.log.info('a quarantined VF has its vGPU back (its record was restored); quarantine lifted', { gpu: lc.bdf, vf: q.vf, vgpu: live.id });
+        await j.removeQuarantine(q.gpu, q.vf);
+        continue;
+      }
+      await hold(q);
+    }
+    const unattributed = damaged.filter((d) => d.salvaged?.gpu === undefined || d.salvaged.vf === undefined);
+    for (const d of damaged.filter((x) => x.salvaged?.gpu === lc.bdf && x.salvaged.vf !== undefined)) {
+      const vf = d.salvaged!.vf!;
+      if (lc.byGfid(vf + 1) !== undefined || lc.isQuarantined(vf)) {
+        this.log.warn('a damaged vGPU record names a VF whose state is known from another record; set aside', { gpu: lc.bdf, vf, file: d.file });
+      } else {
+        await hold(quarantineFromDamage(d, lc.bdf, vf));
+      }
+      await this.setAside(j, d.file);
+    }
+    if (unattributed.length > 0) {
+      const files = unattributed.map((d) => d.file).join(', ');
+      for (const s of prev?.selections ?? []) {
+        if (lc.byGfid(s.vf + 1) !== undefined || lc.isQuarantined(s.vf) || lc.mgr.selectionOf(s.vf)?.type.id !== s.typeId) continue;
+        await hold({
+          gpu: lc.bdf, vf: s.vf, reason: `it may be the VF of the unreadable record(s) ${files}`, since: Date.now(),
+          typeId: s.typeId, placementId: s.placementId, unknown: ['heap', 'chids', 'rm-client'],
+        });
+      }
+    }
+  }
+
+  private async setAside(j: VgpuJournal, file: string): Promise<void> {
+    try {
+      await j.setAside(file);
+    } catch (error) {
+      this.log.error('could not move a damaged journal record out of the way', { file, error: (error as Error).message });
+    }
   }
 
   /**
@@ -247,8 +322,9 @@ export class VgpuServiceImpl implements VgpuService {
     const lc = this.lifecycle(gpu);
     const policy = lc.mgr.policy;
     const display = typeDisplay(lc.mgr);
-    const freeVfs = lc.gpu.vfs().filter((v) => policy.selectionOf(v.index) === undefined).map((v) => v.index);
-    const creatable = new Set(freeVfs.length > 0 && lc.state === 'ready' ? policy.creatable(freeVfs[0]!).map((t) => t.id) : []);
+    const freeVfs = lc.gpu.vfs().filter((v) => policy.selectionOf(v.index) === undefined && !lc.isQuarantined(v.index)).map((v) => v.index);
+    const usable = lc.state === 'ready' && !lc.createsBlocked();
+    const creatable = new Set(freeVfs.length > 0 && usable ? policy.creatable(freeVfs[0]!).map((t) => t.id) : []);
     const out = policy.types.map((t) => {
       let fbBytes = t.fbLength;
       try {
@@ -259,8 +335,9 @@ export class VgpuServiceImpl implements VgpuService {
       const available = creatable.has(t.id)
         ? Math.max(0, Math.min(
           t.maxInstance - policy.countOf(t.id), freeVfs.length, policy.maxVgpus - policy.selections().length, policy.fitCount(t),
-          // Each one needs a management heap below the guest-FB region too: the count the create path checks.
-          lc.mgr.heapRoomFor(t),
+          // Each one needs a management heap below the guest-FB region and a CHID run too: the counts the create
+          // path checks.
+          lc.mgr.heapRoomFor(t), lc.mgr.chidRoomFor(t),
         ))
         : 0;
       const d = display.get(t.id);
@@ -333,6 +410,11 @@ export class VgpuServiceImpl implements VgpuService {
       }
       throw badAttr(attr);
     }
+    if (lc.isQuarantined(vf)) {
+      throw new VgpuError(ErrorCode.Busy, `VF ${vfBdf} is quarantined (its journal record was lost): its type cannot change`, {
+        hint: `see \`vgpuctl status\`; release it first: vgpuctl vf ${vfBdf} release`, details: { vfBdf, quarantined: true },
+      });
+    }
     // The ABI refuses a change while the VF has a vGPU (EBUSY: the lifecycle marks it open).
     lc.mgr.abi.writeCurrent(vf, value);
     lc.persistGpu();
@@ -380,11 +462,20 @@ export class VgpuServiceImpl implements VgpuService {
     return lines >= out.length ? out : out.slice(out.length - Math.max(0, lines));
   }
 
+  quarantined(): QuarantinedVf[] {
+    return [...this.gpusByBdf.values()].flatMap((lc) => lc.quarantinedVfs());
+  }
+
+  releaseVf(vfBdf: string): Promise<VfReleaseReport> {
+    const { lc, vf } = this.findVf(vfBdf);
+    return lc.releaseVf(vf);
+  }
+
   // ---- helpers ----
 
   private firstFreeVf(lc: GpuLifecycle, typeId: number | undefined): number {
     const vfs = lc.gpu.vfs();
-    const free = vfs.filter((v) => lc.byGfid(v.gfid) === undefined);
+    const free = vfs.filter((v) => lc.byGfid(v.gfid) === undefined && !lc.isQuarantined(v.index));
     // Prefer a VF the operator already gave this type, then a VF with no type.
     const pick = free.find((v) => typeId !== undefined && lc.mgr.selectionOf(v.index)?.type.id === typeId)
       ?? free.find((v) => lc.mgr.selectionOf(v.index) === undefined);
@@ -422,8 +513,10 @@ export class VgpuServiceImpl implements VgpuService {
  * RM client handles from the journal's sequence: namespace 0xc2 in the top byte (the Ada HAL picks its own in 0xc1),
  * the sequence in the low 24 bits.
  */
+const RM_HANDLE_NAMESPACE = 0xc2;
+
 function rmHandle(n: number): number {
-  return (0xc2000000 | (n & 0xffffff)) >>> 0;
+  return ((RM_HANDLE_NAMESPACE << 24) | (n & 0xffffff)) >>> 0;
 }
 
 function mgrClientOf(lc: GpuLifecycle): number {
@@ -434,16 +527,23 @@ function mgrClientOf(lc: GpuLifecycle): number {
  * The GPU as PgpuManager.create sees it: its first allocClient uses `hClient` (journalled before the call), so a
  * crash while the manager comes up cannot leak its client. Everything else is the GPU itself.
  */
-function withClientHandle(gpu: PhysicalGpu, hClient: number): PhysicalGpu {
+function withClientHandle(gpu: PhysicalGpu, hClient: number, nextHandle: (taken: number) => Promise<number>): PhysicalGpu {
   const fw = gpu.firmware;
   let used = false;
   const firmware = new Proxy(fw, {
     get(target, prop) {
       if (prop === 'allocClient') {
-        return (opts: Parameters<typeof fw.allocClient>[0] = {}) => {
+        return async (opts: Parameters<typeof fw.allocClient>[0] = {}) => {
           if (used) return target.allocClient(opts);
           used = true;
-          return target.allocClient({ ...opts, hClient });
+          // A handle the firmware already has belongs to a client the journal lost track of: skip it (journalled).
+          for (let h = hClient, tries = 1; ; h = await nextHandle(h), tries++) {
+            try {
+              return await target.allocClient({ ...opts, hClient: h });
+            } catch (e) {
+              if (!isDuplicateHandle(e) || tries >= MAX_HANDLE_TRIES) throw e;
+            }
+          }
         };
       }
       const v = Reflect.get(target, prop, target) as unknown;
@@ -458,6 +558,9 @@ function withClientHandle(gpu: PhysicalGpu, hClient: number): PhysicalGpu {
     },
   });
 }
+
+/** How many journalled handles a client allocation tries before giving up on duplicates. */
+const MAX_HANDLE_TRIES = 8;
 
 function badAttr(attr: string): VgpuError {
   return new VgpuError(ErrorCode.InvalidArgument, `unknown VF attribute '${attr}'`, {

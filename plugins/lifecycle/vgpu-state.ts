@@ -9,7 +9,8 @@ import type { VgpuState } from '../../core/contracts/events.js';
 const NEXT: Record<VgpuState, readonly VgpuState[]> = {
   creating: ['ready', 'failed', 'lost'],
   ready: ['stopping', 'lost'],
-  stopping: ['destroyed', 'lost'],
+  // Back to ready only when a destroy is refused before its first teardown step (its journal entry failed).
+  stopping: ['destroyed', 'lost', 'ready'],
   // A lost vGPU holds nothing on the host any more; an operator's destroy just drops the record.
   lost: ['destroyed'],
   failed: [],

@@ -7,11 +7,13 @@
  * with the plugin task, so the drain at 'stopping' is the one that catches the shutdown lines) and stop polling.
  */
 import { join } from 'node:path';
+import { isUnsafeFileError } from '../../core/fs/own-file.js';
 import type { EventBus, VgpuState } from '../../core/contracts/events.js';
 import type { LogContext } from '../../core/contracts/firmware.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { GpuRegistry } from '../../core/gpu-registry.js';
 import { LogAreaReader } from './log-area-reader.js';
+import { LogRetention, logFileName } from './log-retention.js';
 import type { LoggingSettings } from './logging-config.js';
 import { RotatingLogFile } from './rotating-log-file.js';
 import type { VgpuLogStoreImpl } from './vgpu-log-store.js';
@@ -34,6 +36,14 @@ export class FirmwareLogDrainer {
   private timer: NodeJS.Timeout | null = null;
   private off: (() => void) | null = null;
   private fileErrorLogged = false;
+  /** Files disabled because something other than ours sat under their name (each reported once). */
+  private readonly refusedFiles = new Set<string>();
+  private readonly retention: LogRetention;
+  /** Log file base names in the order this run saw their vGPU end or its VF reused (the retention's "newest"). */
+  private readonly ended = new Map<string, number>();
+  private endSeq = 0;
+  /** False when the log dir could not be made (files are off; draining goes on). */
+  private filesEnabled = true;
 
   constructor(
     private readonly bus: EventBus,
@@ -41,7 +51,23 @@ export class FirmwareLogDrainer {
     private readonly root: Logger,
     private readonly store: VgpuLogStoreImpl,
     private readonly settings: LoggingSettings,
-  ) {}
+  ) {
+    this.retention = new LogRetention(settings, root);
+  }
+
+  /** Per-vGPU files are off (the plugin could not create their dir). */
+  disableFiles(): void {
+    this.filesEnabled = false;
+  }
+
+  /** Delete log files beyond the retention limits now (start; tests). */
+  sweep(): Promise<void> {
+    if (!this.filesEnabled) return Promise.resolve();
+    return this.retention.request(
+      () => new Set([...this.drains.values()].filter((d) => d.active).map((d) => logFileName(d.gpu, d.vf, d.vgpuId))),
+      () => this.ended,
+    );
+  }
 
   start(): void {
     const offState = this.bus.on('vgpu:state', (e) => this.onState(e.gpu, e.vgpuId, e.vf, e.to));
@@ -75,32 +101,58 @@ export class FirmwareLogDrainer {
     let d = this.drains.get(vgpuId);
     if (d === undefined) {
       if (END_STATES.has(to) || to === 'stopping') return; // never saw it running: nothing was drained to finish
-      // A new vGPU on this VF: the previous one's kept lines and drain go (upstream repoints debugfs at create).
-      for (const [id, old] of this.drains) if (old.gpu === gpu && old.vf === vf) this.drains.delete(id);
+      // A new vGPU on this VF: the previous one's kept lines and drain go (upstream repoints debugfs at create),
+      // and its files become fair game for the retention.
+      let reused = false;
+      for (const [id, old] of this.drains) {
+        if (old.gpu !== gpu || old.vf !== vf) continue;
+        old.file?.close();
+        if (old.active) this.noteEnded(old);
+        this.drains.delete(id);
+        reused = true;
+      }
       this.store.open(gpu, vf, vgpuId);
       d = {
         gpu, vgpuId, vf, readers: new Map(AREAS.map((a) => [a, new LogAreaReader()])), file: this.openFile(gpu, vf, vgpuId),
         log: this.root.child({ gpu, vgpu: vgpuId }), active: true,
       };
       this.drains.set(vgpuId, d);
+      if (reused) void this.sweep();
     }
     if (!d.active) return;
-    const last = to === 'stopping' || END_STATES.has(to);
     this.drain(d, END_STATES.has(to));
-    if (last && END_STATES.has(to)) d.active = false;
+    if (END_STATES.has(to)) {
+      d.active = false;
+      d.file?.close();
+      this.noteEnded(d);
+      void this.sweep();
+    }
+  }
+
+  private noteEnded(d: Drain): void {
+    const base = logFileName(d.gpu, d.vf, d.vgpuId);
+    this.ended.delete(base);
+    this.ended.set(base, ++this.endSeq);
+    // Bounded: only names that can still have files matter, and the retention keeps far fewer than this.
+    if (this.ended.size > 4096) this.ended.delete(this.ended.keys().next().value!);
   }
 
   private openFile(gpu: string, vf: number, vgpuId: string): RotatingLogFile | null {
-    const name = `${gpu.replace(/[^0-9a-zA-Z.]/g, '-')}_vf${vf}_${vgpuId.replace(/[^0-9a-zA-Z._-]/g, '-')}.log`;
-    try {
-      return new RotatingLogFile(join(this.settings.dir, name), this.settings.maxBytes, this.settings.maxFiles);
-    } catch (e) {
-      this.fileError(e);
-      return null;
-    }
+    if (!this.filesEnabled) return null;
+    return new RotatingLogFile(join(this.settings.dir, logFileName(gpu, vf, vgpuId)), this.settings.maxBytes, this.settings.maxFiles);
   }
 
-  private fileError(e: unknown): void {
+  private fileError(e: unknown, d?: Drain): void {
+    if (isUnsafeFileError(e)) {
+      // Something not ours sits under this vGPU's file name (a planted link, another user's file): never written
+      // through. This vGPU's lines still reach the daemon log and the store.
+      if (d !== undefined) d.file = null;
+      if (!this.refusedFiles.has(e.path)) {
+        this.refusedFiles.add(e.path);
+        this.root.warn('vGPU log file refused: not a regular file of the daemon\'s own; this vGPU logs to the daemon log only', { file: e.path, reason: e.detail });
+      }
+      return;
+    }
     // One warning, not one per poll: a read-only or missing log dir should not flood the daemon log.
     if (this.fileErrorLogged) return;
     this.fileErrorLogged = true;
@@ -131,7 +183,7 @@ export class FirmwareLogDrainer {
         try {
           d.file.append(lines.map((l) => `${new Date(now).toISOString()} [${area}] ${l}`));
         } catch (e) {
-          this.fileError(e);
+          this.fileError(e, d);
         }
       }
     }

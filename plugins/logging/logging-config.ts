@@ -1,5 +1,5 @@
 /**
- * `plugins.logging` config: where per-vGPU log files go and how they rotate.
+ * `plugins.logging` config: where per-vGPU log files go, how they rotate and how long they are kept.
  */
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -16,6 +16,13 @@ export const loggingConfigSchema = z.strictObject({
   pollMs: z.number().int().min(10).default(250),
   /** Lines kept in memory per vGPU for `VgpuLogStore` (the API's `logs`). */
   keepLines: z.number().int().positive().default(5000),
+  /**
+   * Log files of destroyed vGPUs kept, newest first, besides each VF's last vGPU (whose files stay until the VF is
+   * reused). Older ones are deleted.
+   */
+  keepDestroyed: z.number().int().nonnegative().default(16),
+  /** Also delete the files of destroyed vGPUs older than this many hours (0 = no age limit). */
+  keepDestroyedHours: z.number().nonnegative().default(0),
 }).prefault({});
 
 export interface LoggingSettings {
@@ -24,15 +31,20 @@ export interface LoggingSettings {
   maxFiles: number;
   pollMs: number;
   keepLines: number;
+  keepDestroyed: number;
+  keepDestroyedHours: number;
 }
 
 export function parseLoggingConfig(raw: unknown, stateDir: string): LoggingSettings {
   const parsed = loggingConfigSchema.safeParse(raw ?? undefined);
   if (!parsed.success) {
     throw new VgpuError(ErrorCode.Config, `plugins.logging: ${z.prettifyError(parsed.error)}`, {
-      hint: 'plugins.logging takes { dir?: string, maxBytes?: number, maxFiles?: number, pollMs?: number, keepLines?: number }',
+      hint: 'plugins.logging takes { dir?: string, maxBytes?: number, maxFiles?: number, pollMs?: number, keepLines?: number, keepDestroyed?: number, keepDestroyedHours?: number }',
     });
   }
   const c = parsed.data;
-  return { dir: c.dir ?? join(stateDir, 'logs'), maxBytes: c.maxBytes, maxFiles: c.maxFiles, pollMs: c.pollMs, keepLines: c.keepLines };
+  return {
+    dir: c.dir ?? join(stateDir, 'logs'), maxBytes: c.maxBytes, maxFiles: c.maxFiles, pollMs: c.pollMs, keepLines: c.keepLines,
+    keepDestroyed: c.keepDestroyed, keepDestroyedHours: c.keepDestroyedHours,
+  };
 }

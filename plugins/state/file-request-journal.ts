@@ -4,14 +4,17 @@
  * Writes to one record are chained (the last one wins); the in-memory view (MemoryRequestJournal's) changes at call
  * time. Finished records beyond the newest KEEP_FINISHED_REQUESTS are deleted; running ones are never dropped.
  */
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import { REQUEST_ID_PATTERN, type RequestRecord } from '../../core/contracts/request-journal.js';
 import { KEEP_FINISHED_REQUESTS, MemoryRequestJournal } from '../../core/requests/memory-request-journal.js';
+import { readOwnFile } from '../../core/fs/own-file.js';
+import { ensurePrivateDir } from '../../core/fs/private-dir.js';
 import { atomicWriteFile, fsyncDir, TEMP_SUFFIX } from './atomic-write.js';
+import { journalWriteError } from './journal-write-error.js';
 import { WriteChains } from './write-chain.js';
 
 export const REQUEST_JOURNAL_VERSION = 1;
@@ -55,13 +58,8 @@ export class FileRequestJournal extends MemoryRequestJournal {
 
   /** Create the dir if needed and load every record; a torn temp file is removed, an unreadable record kept aside. */
   async open(): Promise<void> {
-    try {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    } catch (cause) {
-      throw new VgpuError(ErrorCode.Config, `cannot create the request journal dir ${this.dir}: ${(cause as Error).message}`, {
-        hint: 'pass a writable --state-dir (or api.stateDir in the config)', details: { dir: this.dir }, cause,
-      });
-    }
+    // Like the vGPU journal's dir: ours, closed to others, and not a link planted to move it elsewhere.
+    await ensurePrivateDir(this.dir, { what: 'request journal dir', setting: '--state-dir, or api.stateDir in the config', noLink: true });
     this.recs.clear();
     for (const name of (await readdir(this.dir)).sort()) {
       const path = join(this.dir, name);
@@ -71,7 +69,8 @@ export class FileRequestJournal extends MemoryRequestJournal {
       }
       if (!FILE_RE.test(name)) continue;
       try {
-        const { version: _v, ...r } = recordSchema.parse(JSON.parse(await readFile(path, 'utf8')));
+        // Never through a planted link, FIFO or another user's file (core/fs/own-file.ts).
+        const { version: _v, ...r } = recordSchema.parse(JSON.parse((await readOwnFile(path, 1 << 20)).toString('utf8')));
         this.recs.set(r.id, r as RequestRecord);
       } catch (error) {
         // Not this journal's writing (its writes are atomic): leave it for a human, never echo its content.
@@ -88,7 +87,9 @@ export class FileRequestJournal extends MemoryRequestJournal {
     }
     const data = `${JSON.stringify({ version: REQUEST_JOURNAL_VERSION, ...record }, null, 2)}\n`;
     const id = record.id;
-    const write = this.chains.run(id, () => atomicWriteFile(join(this.dir, `req-${id}.json`), data));
+    // A full state dir is VGPU_ESTATEFULL naming what to free, like the vGPU journal's writes.
+    const write = this.chains.run(id, () => atomicWriteFile(join(this.dir, `req-${id}.json`), data))
+      .catch((e: unknown) => { throw journalWriteError(this.dir, `req-${id}.json`, e); });
     for (const old of this.remember(record)) {
       void this.chains.run(old, () => this.unlinkDurably(`req-${old}.json`)).catch((error: unknown) => this.logger?.warn('could not delete an old request record', { request: old, error }));
     }

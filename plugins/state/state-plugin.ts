@@ -37,14 +37,16 @@ export function createStatePlugin(): VgpudPlugin {
     }),
     async start(ctx) {
       const j = ctx.container.get<VgpuJournal>(TOKENS.VgpuJournal) as FileVgpuJournal;
-      // The plugin's logger is only known here; the journal logs torn temp files and unreadable records.
+      // The plugin's logger is only known here; the journal logs torn temp files, damaged and refused files. A state
+      // dir that is not the daemon's own (or others can write) fails the start here, naming the fix.
       j.setLogger(ctx.logger);
       await j.open();
       const r = ctx.container.get<RequestJournal>(TOKENS.RequestJournal) as FileRequestJournal;
       r.setLogger(ctx.logger);
       await r.open();
       ctx.logger.info('state journal open', {
-        dir: j.dir, vgpus: j.vgpus().length, unfinishedRequests: r.list().filter((x) => x.state === 'running' || x.state === 'rolling-back').length,
+        dir: j.dir, vgpus: j.vgpus().length, quarantined: j.quarantined().length, damaged: j.damaged().length,
+        unfinishedRequests: r.list().filter((x) => x.state === 'running' || x.state === 'rolling-back').length,
       });
     },
     async stop() {

@@ -9,3 +9,9 @@ test('a create step error takes its cause family: out of FB is a refusal (409), 
   assert.equal(httpStatusFor('VGPU_ECREATE'), 500);
   assert.equal(httpStatusFor('VGPU_ENOSPC'), 409);
 });
+
+test('a full state dir is 507 Insufficient Storage, also when it stopped a create half-way', () => {
+  assert.equal(httpStatusFor('VGPU_ESTATEFULL'), 507);
+  assert.equal(httpStatusFor('VGPU_ECREATE', { step: 'rm-client', cause: 'VGPU_ESTATEFULL' }), 507);
+  assert.equal(httpStatusFor('VGPU_EJOURNAL'), 500);
+});

@@ -10,6 +10,7 @@ import { ExceptionRelayImpl } from '../../../core/exception-relay.js';
 import type { BusEvents } from '../../../core/contracts/events.js';
 import type { FbScrubber, ScrubRequest } from '../../../core/contracts/scrubber.js';
 import type { ScrubRecord } from '../../../core/contracts/vgpu-service.js';
+import type { VgpuJournal } from '../../../core/contracts/vgpu-journal.js';
 import { MemoryLogger } from '../../../core/logging/memory-logger.js';
 import type { VgpuTypeRecord } from '../../../core/metadata/metadata-file.js';
 import { buildMetadata } from '../../../core/metadata/metadata-writer.js';
@@ -76,6 +77,8 @@ export interface RigOptions {
   scrubber?: FbScrubber | null;
   timeouts?: Partial<LifecycleTimeouts>;
   totalVfs?: number;
+  /** Write-ahead journal for the lifecycle (none by default). */
+  journal?: VgpuJournal;
   /** ECC enabled on the GPU (default off). */
   ecc?: boolean;
 }
@@ -118,6 +121,7 @@ export async function rig(opts: RigOptions = {}): Promise<Rig> {
     gpu, mgr, bus, relay, logger, scrubber,
     timeouts: { rpcMs: 2000, bootloadMs: 300, mailboxMs: 300, scrubMs: 1000, pollIntervalMs: 1, ...opts.timeouts },
     newId: () => `vgpu-${++n}`,
+    ...(opts.journal !== undefined ? { journal: opts.journal } : {}),
   });
   lc.start();
   return {
