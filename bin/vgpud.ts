@@ -20,16 +20,19 @@ import { applyReload } from './daemon/reload-config.js';
 import { createNotifier } from './daemon/sd-notify.js';
 import { ignoreClosedPipe } from './cli/closed-pipe.js';
 import { toJsonValue } from '../plugins/api/to-json.js';
+import { SYSTEM_SIM_DIR } from '../hal/ada-lovelace/sim/sim-descriptor.js';
 
 function parseFlags(argv: string[]): DaemonFlags & { spawnSim?: boolean } {
   const program = new Command('vgpud')
-    .description('vGPU daemon: splits NVIDIA GPUs into SR-IOV vGPUs; runs one simulated RTX 6000 Ada without --config')
+    .description('vGPU daemon: splits NVIDIA GPUs into SR-IOV vGPUs. Without --config it runs one simulated RTX 6000 Ada '
+      + `and starts its vgpu-sim process when none is running (device files in $VGPUD_SIM_DIR, default ${SYSTEM_SIM_DIR})`)
     .option('--config <file>', 'YAML/JSON config (see docs/vgpud.example.yaml)')
     .option('--socket <path>', 'control socket (default $XDG_RUNTIME_DIR/vgpud.sock or /tmp/vgpud-$UID.sock; /run/vgpud/vgpud.sock as root)')
     .option('--state-dir <dir>', 'journal directory (default ~/.local/state/vgpud; /var/lib/vgpud as root)')
     .addOption(new Option('--log-format <format>', 'log format').choices(['human', 'json']))
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']))
-    .option('--spawn-sim', 'start a detached vgpu-sim for every process-mode simulated GPU that is not running (npm start)')
+    .option('--spawn-sim', 'start a detached vgpu-sim for every process-mode simulated GPU that is not running (the default without --config)')
+    .option('--no-spawn-sim', 'never start a simulator: attach only to vgpu-sim processes already running')
     .addHelpText('after', '\nExample:\n  vgpud --socket /tmp/vgpud.sock --state-dir /tmp/vgpud-state\n\nExit codes: 0 clean shutdown, 1 start failure or fatal error, 2 bad command line or config')
     .exitOverride();
   try {
@@ -99,7 +102,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 
   try {
-    if (flags.spawnSim === true) await ensureSims(processModeSims(config), logger.child({ component: 'sim' }));
+    // The built-in config is one simulated GPU: bare `vgpud` must work like `npm start`, so it starts that GPU's
+    // simulator when none runs. With a config file the operator says so (--spawn-sim), or runs vgpu-sim as a service.
+    if (flags.spawnSim ?? flags.config === undefined) await ensureSims(processModeSims(config), logger.child({ component: 'sim' }));
     created = await createContainer({ config, logger, plugins: builtinPlugins() });
     await created.host.start();
   } catch (e) {

@@ -42,6 +42,8 @@ export async function startSimDaemon(o: { bdf: string; dir: string; fbBytes: big
     const bus = new EventBusImpl(logger);
     const config = configSchema.parse({ timeouts: { rpcMs: 10_000, bootloadMs: 5000, scrubMs: 60_000 } });
     const svc = new VgpuServiceImpl(null as never, bus, new ExceptionRelayImpl(bus, logger), logger, config, undefined);
+    // No scrubber: the benchmark pre-faults FB pages and needs them to stay backed across create/destroy (touchFb).
+    svc.configure({ allowUnscrubbedFb: true });
     svc.attach(gpu, mgr);
     const mig = new MigrationService(svc, new LifecycleDeviceAccess(svc), logger, loadNativeOps());
     return {

@@ -66,6 +66,8 @@ export class ApiClient {
         const rl = createInterface({ input: res });
         let first = true;
         const done = new Promise<void>((r) => { rl.on('close', () => r()); });
+        // readline re-emits its input's errors; the stream simply ends when the daemon goes away.
+        rl.on('error', () => rl.close());
         rl.on('line', (line) => {
           if (line.trim() === '') return;
           let v: Record<string, unknown>;
@@ -115,6 +117,8 @@ export class ApiClient {
           try { onLine(JSON.parse(line) as Record<string, unknown>); } catch { /* not a JSON line: skip it */ }
         });
         rl.on('close', () => resolve());
+        // readline re-emits its input's errors: a daemon that dies mid-reply (ECONNRESET) is exit 4, not a crash.
+        rl.on('error', (e) => reject(this.unreachable(e)));
         res.on('error', (e) => reject(this.unreachable(e)));
       });
       req.on('error', (e) => reject(this.unreachable(e)));

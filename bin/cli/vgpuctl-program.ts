@@ -262,6 +262,14 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       out(`destroyed ${id}`);
     });
 
+  example(program.command('reset').description('reset a vGPU like a function-level reset of its VF: firmware RESET, then its FB is scrubbed')
+    .argument('<id>', 'vGPU id').option('--force', 'reset even while a VM uses it').option('--json', 'print JSON'), 'vgpuctl reset vgpu-1')
+    .action(async (id: string, o: { force?: boolean; json?: boolean }) => {
+      const r = await (await client()).call('POST', `/v1/vgpus/${encodeURIComponent(id)}/reset${o.force ? '?force=1' : ''}`);
+      if (o.json) return json(r);
+      out(`reset ${id}`);
+    });
+
   const readLayout = (file: string): string => {
     try {
       return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');

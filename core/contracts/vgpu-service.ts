@@ -79,6 +79,8 @@ export interface VgpuInfo {
   placementId?: number;
   chids: { offset: number; count: number };
   createdAt: number;
+  /** The UUID the vGPU's firmware task was configured with (lowercase, dashed). */
+  uuid?: string;
   /** Set while a VMM holds the device (open). Destroying an in-use vGPU needs `force`. */
   inUse: boolean;
   lastScrub?: ScrubRecord;
@@ -93,6 +95,12 @@ export interface CreateVgpuRequest {
   type: number | string;
   /** VF index; the first free VF when absent. */
   vf?: number;
+  /**
+   * The vGPU's UUID, chosen by the caller as mdev's `create` takes one from the management layer
+   * (docs/reference/host-interfaces.md); the firmware is configured with it. A random one when absent; one already
+   * used by a vGPU of this daemon is refused.
+   */
+  uuid?: string;
   signal?: AbortSignal;
   /**
    * The request this create belongs to (core/contracts/request-journal.ts). Journalled with the vGPU BEFORE its
@@ -140,6 +148,12 @@ export interface VgpuService {
   get(id: string): VgpuInfo;
   create(req: CreateVgpuRequest): Promise<VgpuInfo>;
   destroy(id: string, opts?: { force?: boolean; signal?: AbortSignal }): Promise<void>;
+  /**
+   * Reset the vGPU as a function-level reset of its VF does (what `echo 1 > /sys/bus/pci/devices/<VF>/reset` asks
+   * of the VFIO variant driver; docs/reference/host-interfaces.md): the firmware's RESET, then its guest FB is
+   * scrubbed. Refused while a VM uses it unless `force`.
+   */
+  reset?(id: string, opts?: { force?: boolean }): Promise<void>;
   /** The per-VF admin ABI (seed spec §3.5), byte-exact. */
   readVfAttribute(vfBdf: string, attr: VfAttribute): string;
   writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void;

@@ -154,6 +154,16 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     return send({ destroyed: id });
   });
 
+  app.post('/v1/vgpus/:id/reset', async (req) => {
+    const { id } = parseOr(idParams, req.params, 'vGPU id');
+    const { force } = parseOr(destroyQuery, req.query, 'query');
+    if (service.reset === undefined) {
+      throw new VgpuError(ErrorCode.IllegalState, 'this vGPU service cannot reset a vGPU', { hint: 'destroy and re-create it instead' });
+    }
+    await service.reset(id, { force });
+    return send({ reset: id, vgpu: service.get(id) });
+  });
+
   app.get('/v1/vgpus/:id/logs', async (req, reply) => {
     const { id } = parseOr(idParams, req.params, 'vGPU id');
     const { lines, follow } = parseOr(logsQuery, req.query, 'query');

@@ -38,6 +38,8 @@ export interface GpuLifecycleOptions {
   relay: ExceptionRelay;
   logger: Logger;
   scrubber?: FbScrubber | undefined;
+  /** Without a scrubber, create and reset anyway (config `plugins.lifecycle.allowUnscrubbedFb`); default: refuse. */
+  allowUnscrubbedFb?: boolean;
   timeouts: LifecycleTimeouts;
   verifyScrub?: boolean;
   /** New vGPU id (unique across GPUs). */
@@ -82,7 +84,9 @@ export class GpuLifecycle {
       gpu: o.gpu, mgr: o.mgr, bus: o.bus, logger: this.log, scrubber: o.scrubber, timeouts: o.timeouts,
       verifyScrub: o.verifyScrub ?? false, vmPid: o.vmPid ?? process.pid,
       noScrubber: (reason) => {
-        // Upstream skips the scrub silently when the core has no CE caps; we say so, once per GPU.
+        // Upstream skips the scrub silently when the core has no CE caps. Here create and reset are refused before
+        // they get this far unless the config allows unscrubbed FB; a destroy still goes ahead (the next create
+        // scrubs the range before handing it out). Said once per GPU.
         if (!this.warnedNoScrubber) {
           this.warnedNoScrubber = true;
           this.log.warn('no FB scrubber is bound (scrub plugin not loaded): guest FB is NOT scrubbed', { reason });
@@ -156,14 +160,15 @@ export class GpuLifecycle {
    * none (and must match when it has one). Resolves when the vGPU is ready; rejects with VGPU_ECREATE naming the
    * failed step after unwinding exactly what was done.
    */
-  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal; requestId?: string } = {}): Promise<VgpuRecord> {
-    const rec = this.register(vfIndex, type); // synchronous: claims the VF or throws
+  create(vfIndex: number, type: VgpuTypeRecord | undefined, opts: { signal?: AbortSignal; requestId?: string; uuid?: Uint8Array } = {}): Promise<VgpuRecord> {
+    const rec = this.register(vfIndex, type, opts.uuid); // synchronous: claims the VF or throws
     if (opts.requestId !== undefined) rec.requestId = opts.requestId; // journalled with the intent, before any step
     return this.queue.run(vfIndex, () => this.runCreate(rec, opts.signal));
   }
 
-  private register(vfIndex: number, type: VgpuTypeRecord | undefined): VgpuRecord {
+  private register(vfIndex: number, type: VgpuTypeRecord | undefined, uuid?: Uint8Array): VgpuRecord {
     this.assertUsable('create a vGPU');
+    this.assertScrubber('create a vGPU');
     const vf = this.vfOf(vfIndex);
     if (vf === undefined) {
       throw new VgpuError(ErrorCode.NotFound, `${this.bdf} has no VF ${vfIndex} (${this.gpu.vfs().length} VFs enabled)`, {
@@ -213,7 +218,7 @@ export class GpuLifecycle {
         hint: 'pick a type with ECC support, or disable ECC on the GPU', details: { gpu: this.bdf, vf: vfIndex, typeId: sel.type.id },
       });
     }
-    const rec = new VgpuRecord(this.o.newId(), this.bdf, vf, sel.type, sel);
+    const rec = new VgpuRecord(this.o.newId(), this.bdf, vf, sel.type, sel, uuid !== undefined ? { uuid, createdAt: Date.now() } : undefined);
     rec.autoSelected = autoSelected;
     this.byId.set(rec.id, rec);
     this.byVf.set(vfIndex, rec);
@@ -408,6 +413,7 @@ export class GpuLifecycle {
   /** VFIO_DEVICE_RESET (seed spec §2.7): RPC RESET, then scrub the guest FB (reason 'reset'). */
   reset(id: string): Promise<void> {
     const rec = this.readyRecord(id, 'reset');
+    this.assertScrubber(`reset vGPU ${id}`);
     return this.queue.run(rec.vf.index, async () => {
       this.readyRecord(id, 'reset');
       this.step(rec, 'reset', 'begin');
@@ -432,6 +438,18 @@ export class GpuLifecycle {
     const rec = this.byId.get(id);
     if (rec === undefined) throw notFound(id);
     rec.inUse = inUse;
+  }
+
+  /**
+   * Never hand out FB that was not wiped: a create (FB for a new guest) and a reset (the FB may go to the next VM)
+   * need a scrubber, unless the config explicitly allows unscrubbed FB.
+   */
+  private assertScrubber(what: string): void {
+    if (this.o.scrubber !== undefined || this.o.allowUnscrubbedFb === true) return;
+    throw new VgpuError(ErrorCode.IllegalState, `refusing to ${what} on ${this.bdf}: no FB scrubber is bound, so the guest FB could still hold another tenant's data`, {
+      hint: "load the scrub plugin (plugins.enabled: ['*'], or list 'scrub'); only a test rig that must run without it sets plugins.lifecycle.allowUnscrubbedFb: true",
+      details: { gpu: this.bdf, reason: 'no-scrubber' },
+    });
   }
 
   private readyRecord(id: string, what: string): VgpuRecord {

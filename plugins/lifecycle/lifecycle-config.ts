@@ -14,6 +14,12 @@ export const lifecycleConfigSchema = z.strictObject({
   pollIntervalMs: z.number().int().min(0).max(100).default(1),
   /** Ask the scrubber to read the FB back after each scrub. */
   verifyScrub: z.boolean().default(false),
+  /**
+   * Hand out guest FB unscrubbed when no scrubber is bound (the scrub plugin is not loaded). Off (the default), such
+   * a daemon refuses to create or reset vGPUs: FB that was not wiped can hold another tenant's data. Only for test
+   * rigs and benchmarks that must run without the scrub; when on, the start is logged as an error.
+   */
+  allowUnscrubbedFb: z.boolean().default(false),
 }).prefault({});
 
 export type LifecycleConfig = z.output<typeof lifecycleConfigSchema>;

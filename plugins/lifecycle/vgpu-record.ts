@@ -105,6 +105,7 @@ export class VgpuRecord {
       placementId: this.selection.placement.id,
       chids: { offset: this.res.chids?.offset ?? 0, count: this.res.chids?.count ?? 0 },
       createdAt: this.createdAt,
+      uuid: dashedUuid(this.uuid),
       inUse: this.inUse,
       ...(this.lastScrub !== undefined ? { lastScrub: this.lastScrub } : {}),
       ...(this.error !== undefined ? { error: { ...this.error } } : {}),
@@ -113,6 +114,12 @@ export class VgpuRecord {
   }
 }
 
-function uuidBytes(uuid: string): Uint8Array {
+export function uuidBytes(uuid: string): Uint8Array {
   return Uint8Array.from(Buffer.from(uuid.replace(/-/g, ''), 'hex'));
+}
+
+/** 8-4-4-4-12 lowercase hex. */
+export function dashedUuid(bytes: Uint8Array): string {
+  const h = Buffer.from(bytes).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

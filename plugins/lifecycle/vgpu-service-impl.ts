@@ -30,7 +30,7 @@ import { isDuplicateHandle, quarantineFromDamage, sequenceFloors } from './journ
 import type { LifecycleConfig } from './lifecycle-config.js';
 import { NO_PLACEMENT } from '../../core/manager/type-policy.js';
 import { profileBytesOf, resolveType, typeDisplay } from './type-catalog.js';
-import type { VgpuRecord } from './vgpu-record.js';
+import { dashedUuid, uuidBytes, type VgpuRecord } from './vgpu-record.js';
 
 export interface ServiceInitOptions extends Partial<LifecycleConfig> {
   /** Overrides for PgpuManager.create (tests: readFile, strategy). */
@@ -69,6 +69,16 @@ export class VgpuServiceImpl implements VgpuService {
   /** Probe every GPU of every bound bus and bring up a manager and a lifecycle for each. One bad GPU is skipped. */
   async init(opts: ServiceInitOptions = {}): Promise<void> {
     this.opts = opts;
+    if (this.scrubber === undefined) {
+      if (opts.allowUnscrubbedFb === true) {
+        this.log.error('FB SCRUBBING IS OFF: no scrubber is bound and plugins.lifecycle.allowUnscrubbedFb is true, so new vGPUs get guest FB '
+          + 'that may hold an earlier tenant\'s data. Never run a host with tenants like this.', { allowUnscrubbedFb: true });
+      } else {
+        this.log.warn('no FB scrubber is bound (the scrub plugin is not loaded): creating and resetting vGPUs will be refused', {
+          hint: "load the scrub plugin (plugins.enabled: ['*'], or list 'scrub')",
+        });
+      }
+    }
     const probe = new GpuProbe(this.registry, this.bus, this.log, this.config, this.gpuRegistry);
     const result = await probe.probeAll({ rpcTimeoutMs: this.config.timeouts.rpcMs });
     this.probeFailures.push(...result.failed);
@@ -244,6 +254,14 @@ export class VgpuServiceImpl implements VgpuService {
   }
 
   /**
+   * Options for GPUs attached by hand with attach() (tests and benches wire a GPU without init(), which sets them
+   * from the config section).
+   */
+  configure(opts: ServiceInitOptions): void {
+    this.opts = opts;
+  }
+
+  /**
    * NVIDIA's GPU index (layouts' `devices: [0]`): the position among the host's NVIDIA display and 3D-controller
    * PFs sorted by PCI address, as go-nvlib's nvpci GetGPUs lists them (docs/reference/vgpu-device-manager-layouts.md).
    */
@@ -267,7 +285,7 @@ export class VgpuServiceImpl implements VgpuService {
     };
     const lc = new GpuLifecycle({
       gpu, mgr, bus: this.bus, relay: this.relay, logger: this.log, scrubber: this.scrubber, timeouts,
-      verifyScrub: this.opts.verifyScrub ?? false,
+      verifyScrub: this.opts.verifyScrub ?? false, allowUnscrubbedFb: this.opts.allowUnscrubbedFb ?? false,
       newId: () => `vgpu-${this.ids !== undefined ? this.ids.take() : this.nextId++}`,
       journal: this.journal,
       newClientHandle: this.handles !== undefined ? async () => rmHandle(await this.handles!.takeAsync()) : undefined,
@@ -369,11 +387,27 @@ export class VgpuServiceImpl implements VgpuService {
   async create(req: CreateVgpuRequest): Promise<VgpuInfo> {
     const lc = this.lifecycle(req.gpu);
     const type = req.type === undefined ? undefined : resolveType(lc.mgr.policy.types, req.type, req.gpu);
+    const uuid = req.uuid === undefined ? undefined : this.freeUuid(req.uuid);
     const vf = req.vf ?? this.firstFreeVf(lc, type?.id);
     const rec = await lc.create(vf, type, {
       ...(req.signal !== undefined ? { signal: req.signal } : {}), ...(req.requestId !== undefined ? { requestId: req.requestId } : {}),
+      ...(uuid !== undefined ? { uuid } : {}),
     });
     return this.infoOf(lc, rec);
+  }
+
+  /** A caller's UUID as bytes, refused when malformed or held by a vGPU of this daemon. */
+  private freeUuid(text: string): Uint8Array {
+    if (!/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(text)) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `'${text}' is not a UUID`, { hint: 'write it as 8-4-4-4-12 hex digits, or leave it out for a random one' });
+    }
+    const bytes = uuidBytes(text);
+    const dashed = dashedUuid(bytes);
+    const holder = this.list().find((v) => v.uuid === dashed);
+    if (holder !== undefined) {
+      throw new VgpuError(ErrorCode.Busy, `UUID ${dashed} is already vGPU ${holder.id}'s`, { hint: 'pick another UUID', details: { uuid: dashed, vgpu: holder.id } });
+    }
+    return bytes;
   }
 
   async destroy(id: string, opts: { force?: boolean; signal?: AbortSignal } = {}): Promise<void> {
@@ -386,9 +420,15 @@ export class VgpuServiceImpl implements VgpuService {
     this.findRecord(id).lc.setInUse(id, inUse);
   }
 
-  /** VFIO_DEVICE_RESET of the vGPU: RPC RESET, then scrub. */
-  reset(id: string): Promise<void> {
-    return this.findRecord(id).lc.reset(id);
+  /** VFIO_DEVICE_RESET of the vGPU (or an operator's VF reset): RPC RESET, then scrub. */
+  reset(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const { lc, rec } = this.findRecord(id);
+    if (rec.inUse && opts.force !== true) {
+      throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in use by a VM: a reset would pull its GPU state away under it`, {
+        hint: 'reset it from the VM, or pass force', details: { vgpu: id },
+      });
+    }
+    return lc.reset(id);
   }
 
   setBme(id: string, enable: boolean): Promise<void> {

@@ -11,6 +11,8 @@ import type { VgpudPlugin } from '../../core/contracts/plugin.js';
 import { TOKENS } from '../../core/tokens.js';
 import { MigrationService } from './migration-service.js';
 import { migrateRoute } from './migrate-route.js';
+import { IncomingLedger } from './incoming-ledger.js';
+import type { VgpudConfig } from '../../core/config/config-schema.js';
 
 export const MIGRATION_PLUGIN_NAME = 'migration';
 
@@ -40,6 +42,10 @@ export function createMigrationPlugin(): VgpudPlugin {
     async start(ctx) {
       const r = configSchema.safeParse(ctx.config ?? undefined);
       if (!r.success) throw new VgpuError(ErrorCode.Config, `plugins.migration: ${z.prettifyError(r.error)}`, { hint: 'fix the migration section of the config' });
+      // Before accepting anything new: destroy what incoming migrations a crash interrupted left (incoming-ledger.ts).
+      const stateDir = ctx.container.get<Readonly<VgpudConfig>>(TOKENS.Config).api.stateDir;
+      const recovered = await ctx.container.get<MigrationService>(TOKENS.Migration).recoverIncoming(IncomingLedger.inStateDir(stateDir, ctx.logger));
+      if (recovered.destroyed.length > 0) ctx.logger.warn('interrupted incoming migrations cleaned up', { destroyed: recovered.destroyed });
       if (r.data.listen !== undefined) {
         const at = await ctx.container.get<MigrationService>(TOKENS.Migration).listen(r.data.listen, r.data.gpu !== undefined ? { gpu: r.data.gpu } : {});
         ctx.logger.info('accepting incoming vGPU migrations', { at });

@@ -25,6 +25,7 @@ import type { VgpuService } from '../../core/contracts/vgpu-service.js';
 import { TOKENS } from '../../core/tokens.js';
 import type { NativeOps } from '../../native/native-ops.js';
 import { DeviceMigration, type ResumeHandle, type SaveHandle } from './device-migration.js';
+import type { IncomingLedger } from './incoming-ledger.js';
 import type { DirtySource } from './dirty-tracker.js';
 import { DirtyRateMeter } from './dirty-tracker.js';
 import { DEFAULT_POLICY, decidePass, estimateStopCost, estimateUpfront, type EstimatorDecision, type EstimatorPolicy, type UpfrontEstimate } from './downtime-estimator.js';
@@ -124,6 +125,8 @@ export class MigrationService {
   private readonly log: Logger;
   private server: Server | null = null;
   private listenPath: string | null = null;
+  /** Incoming migrations in flight, on disk (set by recoverIncoming; absent in hand-wired tests). */
+  private incoming: IncomingLedger | undefined;
 
   constructor(
     // Management (create/destroy/types) through VgpuService; the device of a vGPU (FB, mailbox, reset) through
@@ -453,6 +456,7 @@ export class MigrationService {
   private async serve(sock: Socket, gpu?: string): Promise<void> {
     const reply = (o: Record<string, unknown>): void => { if (!sock.destroyed && sock.writable) sock.write(`${JSON.stringify(o)}\n`); };
     let created: string | null = null;
+    let ledgerUuid: string | null = null;
     try {
       const hello = await readHello(sock);
       if (hello['op'] !== 'migrate' || typeof hello['typeId'] !== 'number') {
@@ -462,7 +466,10 @@ export class MigrationService {
       if (target === undefined) {
         throw new VgpuError(ErrorCode.NoSpace, `no GPU here can host a vGPU of type ${hello['typeId']} (${String(hello['typeName'])})`, { hint: 'free room on the destination' });
       }
-      const info = await this.svc.create({ gpu: target, type: hello['typeId'] });
+      // Write-ahead: the ledger names the vGPU (by the UUID it is created with) before it exists, so a restart
+      // after a crash anywhere from here to the end destroys it instead of re-attaching half a migration.
+      ledgerUuid = this.incoming !== undefined ? await this.incoming.add({ gpu: target, typeId: hello['typeId'] }) : null;
+      const info = await this.svc.create({ gpu: target, type: hello['typeId'], ...(ledgerUuid !== null ? { uuid: ledgerUuid } : {}) });
       created = info.id;
       const dst = this.device(info.id);
       // Own pipe: the stream decoder destroys its source when it ends, the socket must stay for the answer.
@@ -473,6 +480,11 @@ export class MigrationService {
       const resume = (await dst.setState(MigState.RESUMING, { source: pt })) as ResumeHandle;
       reply({ op: 'ready', vgpu: info.id });
       const t = await finishResume(dst, resume);
+      // Moved in: from here the vGPU is ours to keep. Dropped from the ledger BEFORE the source hears 'done' and
+      // destroys its copy: a crash in between leaves two copies (the source resumes when 'done' never comes),
+      // never none.
+      if (ledgerUuid !== null) await this.incoming!.remove(ledgerUuid);
+      ledgerUuid = null;
       reply({ op: 'done', vgpu: info.id, restoreMs: t.restoreMs, resumeMs: t.resumeMs });
       this.log.info('vGPU migrated in', { vgpu: info.id, gpu: target });
       sock.end();
@@ -481,11 +493,30 @@ export class MigrationService {
       sock.end();
       hangUpAfterError(sock);
       this.log.warn('incoming migration failed; nothing kept', { vgpu: created, error: err });
+      let gone = true;
       if (created !== null) {
         this.forget(created);
-        await this.svc.destroy(created, { force: true }).catch((error: unknown) => this.log.error('could not destroy the half-made vGPU', { vgpu: created, error }));
+        gone = await this.svc.destroy(created, { force: true }).then(() => true, (error: unknown) => {
+          this.log.error('could not destroy the half-made vGPU; the next start tries again', { vgpu: created, error });
+          return false;
+        });
+      }
+      if (gone && ledgerUuid !== null) {
+        await this.incoming!.remove(ledgerUuid).catch((error: unknown) => this.log.error('could not update the incoming-migration ledger', { error }));
       }
     }
+  }
+
+  /**
+   * Keep incoming migrations in `ledger` from now on, and first destroy the vGPUs it still names: migrations a
+   * crash of this daemon interrupted (the migration plugin calls this at start, after the lifecycle re-attached
+   * the journalled vGPUs).
+   */
+  async recoverIncoming(ledger: IncomingLedger): Promise<{ destroyed: string[]; kept: number }> {
+    this.incoming = ledger;
+    const r = await ledger.recover(this.svc);
+    for (const id of r.destroyed) this.forget(id);
+    return r;
   }
 
   // ---- helpers ----

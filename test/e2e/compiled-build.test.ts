@@ -58,7 +58,7 @@ describe('the compiled build (dist/) runs the daemon, the simulator and the CLI'
 
   it('vgpud --spawn-sim starts the compiled simulator and serves vgpuctl', async () => {
     daemon = await startDaemon(['--config', config, '--socket', socket, '--state-dir', join(dir, 'state'), '--spawn-sim'],
-      'vgpud ready', 120_000, env);
+      { env: { ...process.env, ...env } });
     const [sim] = listDescriptors(simDir).live;
     assert.ok(sim !== undefined, 'the daemon published a running simulator');
     const cmdline = readFileSync(`/proc/${sim.pid}/cmdline`, 'utf8').split('\0');

@@ -11,6 +11,8 @@ export interface SoakTarget<T> {
 }
 
 export interface SoakResult {
+  /** Creates that succeeded: one per destroyed vGPU (the `cycles`), plus those still live at the end. */
+  created: number;
   /** Creates refused with VGPU_ENOSPC. */
   refused: number;
   /** Indexes into `types` created at least once. */
@@ -25,6 +27,7 @@ export async function soakCycles<T>(lc: SoakTarget<T>, types: readonly T[], opts
   const made = new Set<number>();
   let cycles = 0;
   let refused = 0;
+  let created = 0;
   while (cycles < opts.cycles) {
     const vf = rand(opts.vfs);
     const id = live.get(vf);
@@ -38,6 +41,7 @@ export async function soakCycles<T>(lc: SoakTarget<T>, types: readonly T[], opts
     try {
       live.set(vf, (await lc.create(vf, types[k]!)).id);
       made.add(k);
+      created++;
     } catch (e) {
       // No room for that type next to the live ones: the policy refuses it at call time and nothing is made.
       if (!isVgpuError(e, 'VGPU_ENOSPC')) throw e;
@@ -45,5 +49,5 @@ export async function soakCycles<T>(lc: SoakTarget<T>, types: readonly T[], opts
     }
   }
   for (const id of live.values()) await lc.destroy(id);
-  return { refused, made };
+  return { created, refused, made };
 }

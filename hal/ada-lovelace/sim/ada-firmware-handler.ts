@@ -8,6 +8,7 @@ import type { GspRpcHandler } from '../../sim/gsp/gsp-rpc-server.js';
 import { boardByKey } from '../chips.js';
 import { AdaFirmware, type SimEventRequest } from './ada-firmware.js';
 import { installPluginTaskRuntime } from './plugin-task-runtime.js';
+import type { GuestWorkloadCommand } from './guest-workload.js';
 
 /** `handlerOptions` the device passes (structured-cloneable: bigints as decimal strings). */
 export interface AdaFirmwareHandlerOptions {
@@ -24,7 +25,8 @@ export type AdaFirmwareCommand =
   | { op: 'raise'; event: SimEventRequest }
   | { op: 'types' }
   | { op: 'task'; gfid: number }
-  | { op: 'clients' };
+  | { op: 'clients' }
+  | { op: 'guest-workload'; gfid: number; cmd: GuestWorkloadCommand };
 
 export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
   const o = ctx.options as AdaFirmwareHandlerOptions;
@@ -42,7 +44,7 @@ export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
     },
   );
   // Plugin tasks started by BOOTLOAD serve their mailbox from this thread (plugin-task-runtime.ts).
-  installPluginTaskRuntime({
+  const runtime = installPluginTaskRuntime({
     arena: ctx.arena,
     fbOffset: BigInt(o.fbOffset),
     isRunning: () => ctx.server.isRunning,
@@ -60,6 +62,8 @@ export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
         return fw.taskState(cmd.gfid) ?? null;
       case 'clients':
         return fw.clientCount;
+      case 'guest-workload':
+        return runtime.guestWorkload(cmd.gfid, cmd.cmd);
       default:
         throw new Error(`ada firmware: unknown command ${JSON.stringify(data)}`);
     }

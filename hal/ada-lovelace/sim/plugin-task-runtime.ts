@@ -15,6 +15,7 @@ import { MgmtHeap, gfidFromDoorbell } from '../../../core/firmware-abi/vgpu-mail
 import { Bar0, Region } from './device-layout.js';
 import { appendLogRing } from './log-ring.js';
 import type { PluginTask, PluginTaskMemory } from './plugin-task.js';
+import { GuestWorkload, type GuestWorkloadCommand, type GuestWorkloadOptions, type GuestWorkloadStats } from './guest-workload.js';
 
 export interface PluginTaskRuntimeIo {
   arena: SharedArena;
@@ -43,6 +44,8 @@ export function currentPluginTaskRuntime(): PluginTaskRuntime | null {
 
 export class PluginTaskRuntime {
   private readonly tasks = new Map<number, PluginTask>();
+  /** Test workloads by gfid; an ended one stays for its stats until the next starts. */
+  private readonly workloads = new Map<number, GuestWorkload>();
   private loop: Promise<void> | null = null;
   private readonly bell: bigint;
   /** Doorbells rung (for the stats a test may read). */
@@ -74,6 +77,35 @@ export class PluginTaskRuntime {
 
   task(gfid: number): PluginTask | undefined {
     return this.tasks.get(gfid);
+  }
+
+  /**
+   * Start (options), report ('stats') or end ('end') the simulated guest workload of the vGPU on `gfid`
+   * (guest-workload.ts); null when there is none. It writes while that vGPU's plugin task runs and is not stopped
+   * for a migration, and ends with the task.
+   */
+  guestWorkload(gfid: number, cmd: GuestWorkloadCommand): GuestWorkloadStats | null {
+    const old = this.workloads.get(gfid);
+    if (cmd === 'stats') return old?.stats() ?? null;
+    if (cmd === 'end') {
+      old?.end();
+      return old?.stats() ?? null;
+    }
+    const opts: GuestWorkloadOptions = cmd;
+    const task = this.tasks.get(gfid);
+    if (task === undefined || task.state !== 'running') throw new Error(`no running plugin task for gfid ${gfid}: create its vGPU first`);
+    const fb = task.params.guestFbPhysAddrList[0];
+    const len = task.params.guestFbLengthList[0];
+    if (fb === undefined || len === undefined || len === 0n) throw new Error(`the plugin task of gfid ${gfid} has no guest FB`);
+    if (!(opts.rateMiBps > 0)) throw new Error('rateMiBps must be positive');
+    old?.end();
+    const mine = (): boolean => this.tasks.get(gfid) === task && task.state === 'running' && this.io.taskState(gfid) !== undefined;
+    const w = new GuestWorkload(this.io.arena, this.io.fbOffset + fb, len, opts, {
+      running: () => mine() && task.work === 'running' && this.io.isRunning(),
+      gone: () => !mine() || !this.io.isRunning(),
+    });
+    this.workloads.set(gfid, w);
+    return w.stats();
   }
 
   /** One scan of every task; `rung` is the gfid the doorbell value named, if any (for the log only). */

@@ -8,7 +8,20 @@ import { join } from 'node:path';
 
 export const DESCRIPTOR_SUFFIX = '.json';
 export const REGION_SUFFIX = '.vgpusim';
-export const DEFAULT_SIM_DIR = '/dev/shm/vgpud-sim';
+/** Where vgpu-sim keeps its device files when nobody says otherwise. */
+export const SYSTEM_SIM_DIR = '/dev/shm/vgpud-sim';
+
+/**
+ * The default simulator directory: `$VGPUD_SIM_DIR` when set, else SYSTEM_SIM_DIR. The override lets tests and
+ * several users on one host run the built-in config (`npm start`, bare `vgpud`) without sharing one simulated GPU.
+ */
+export function defaultSimDir(env: NodeJS.ProcessEnv = process.env): string {
+  const v = env.VGPUD_SIM_DIR;
+  return v !== undefined && v !== '' ? v : SYSTEM_SIM_DIR;
+}
+
+/** defaultSimDir() as this process started (the environment does not change under a running daemon). */
+export const DEFAULT_SIM_DIR = defaultSimDir();
 
 export interface SimDescriptor {
   kind: 'ada-sim';

@@ -23,6 +23,7 @@ import { Bar0, Cpuctl, DEVICE_HEARTBEAT_MS, DeviceState, Header, Region } from '
 import { powerOnRegion, setDeviceState } from './device-region.js';
 import { postHostEvent } from './host-events.js';
 import { setNumVfs } from './sriov-configure.js';
+import type { GuestWorkloadCommand, GuestWorkloadStats } from './guest-workload.js';
 
 export interface SimDeviceOptions {
   arena: SharedArena;
@@ -61,6 +62,12 @@ export interface SimTestControls {
    * device's host-event ring. 'sriov-configure' also changes NumVFs in config space first (VFs past it vanish).
    */
   hostEvent(e: { kind: 'unbind' | 'sriov-configure' | 'suspend' | 'resume'; numVfs?: number }): Promise<void>;
+  /**
+   * Start (options), report ('stats') or end ('end') a simulated guest workload on the vGPU of `gfid`
+   * (guest-workload.ts: writes its FB while the vGPU runs, held by MIGRATION_STOP_WORK); resolves with its stats
+   * (null: there is none).
+   */
+  guestWorkload(gfid: number, cmd: GuestWorkloadCommand): Promise<GuestWorkloadStats | null>;
 }
 
 const HANDLER_MODULE = siblingModule(import.meta.url, './ada-firmware-handler');
@@ -243,6 +250,9 @@ export class SimDevice implements SimTestControls {
       return;
     }
     postHostEvent(this.o.arena, { kind: e.kind });
+  }
+  async guestWorkload(gfid: number, cmd: GuestWorkloadCommand): Promise<GuestWorkloadStats | null> {
+    return (await (await this.need()).command({ op: 'guest-workload', gfid, cmd } satisfies AdaFirmwareCommand)) as GuestWorkloadStats | null;
   }
   async gspRunning(): Promise<boolean> {
     if (this.gspStarting !== null) await this.gspStarting;

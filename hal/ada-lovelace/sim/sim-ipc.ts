@@ -7,8 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import { ErrorCode, VgpuError, type ErrorCode as ErrorCodeT } from '../../../core/contracts/exceptions.js';
 import type { SimTestControls } from './sim-device.js';
 
-type ControlName = 'inject' | 'crash' | 'raiseEvent' | 'uploadedTypes' | 'pluginTask' | 'rmClients' | 'gspStats' | 'gspRunning' | 'hostEvent';
-const CONTROLS: readonly ControlName[] = ['inject', 'crash', 'raiseEvent', 'uploadedTypes', 'pluginTask', 'rmClients', 'gspStats', 'gspRunning', 'hostEvent'];
+type ControlName = 'inject' | 'crash' | 'raiseEvent' | 'uploadedTypes' | 'pluginTask' | 'rmClients' | 'gspStats' | 'gspRunning' | 'hostEvent' | 'guestWorkload';
+const CONTROLS: readonly ControlName[] = ['inject', 'crash', 'raiseEvent', 'uploadedTypes', 'pluginTask', 'rmClients', 'gspStats', 'gspRunning', 'hostEvent', 'guestWorkload'];
 
 export interface SimIpcRequest {
   id: number;
@@ -89,5 +89,6 @@ export function ipcControls(child: ChildProcess): SimTestControls {
     gspStats: async () => (await call('gspStats')) as Awaited<ReturnType<SimTestControls['gspStats']>>,
     gspRunning: async () => (await call('gspRunning')) as boolean,
     hostEvent: async (e) => { await call('hostEvent', e); },
+    guestWorkload: async (gfid, cmd) => (await call('guestWorkload', gfid, cmd)) as Awaited<ReturnType<SimTestControls['guestWorkload']>>,
   };
 }

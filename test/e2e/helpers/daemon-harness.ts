@@ -8,6 +8,7 @@ import { request, Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
+import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 export const root = resolve(import.meta.dirname, '../../..');
 export const VGPUD = join(root, 'bin/vgpud.mjs');
@@ -35,7 +36,30 @@ export function writeSimConfig(path: string, simDir: string): void {
   ].join('\n'));
 }
 
-export interface Daemon { proc: ChildProcess; out: () => string; exited: Promise<number | null> }
+export interface Daemon {
+  proc: ChildProcess;
+  /** Everything the process wrote so far (stdout and stderr interleaved). */
+  out: () => string;
+  exited: Promise<number | null>;
+  /**
+   * Resolves with the first match of `pattern` in the output from character `from` on (default 0; pass
+   * `out().length` taken BEFORE the action whose output you wait for). Rejects when the process exits first.
+   */
+  waitFor(pattern: RegExp, from?: number): Promise<RegExpMatchArray>;
+}
+
+export interface StartOptions {
+  /** Output that means "ready" (default 'vgpud ready'). */
+  readyText?: string | RegExp;
+  /** Guard against hanging forever, not a performance bound. */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Run as this user (tests running as root start an operator's unprivileged daemon). */
+  uid?: number;
+  gid?: number;
+  /** The program and its first arguments instead of `node bin/vgpud.mjs` (e.g. ['npm', 'start', '--']). */
+  command?: [string, ...string[]];
+}
 
 export interface Harness {
   dir: string;
@@ -45,6 +69,8 @@ export interface Harness {
   sim: SimDeviceHandle;
   daemon: Daemon | undefined;
   start(): Promise<Daemon>;
+  /** Start the daemon on this harness's socket and state dir with `args` (e.g. another --config). */
+  startWith(args: string[], opts?: StartOptions): Promise<Daemon>;
   ctl(...args: string[]): Promise<{ code: number; out: string; err: string }>;
   http(method: string, path: string, body?: unknown, agent?: Agent): Promise<{ status: number; body: string }>;
   /** Wait for the first bus event on /v1/events that matches; resolves with it (the stream is closed). */
@@ -52,18 +78,36 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(prefix: string): Promise<Harness> {
+export interface HarnessOptions {
+  /** PCI address of the simulated GPU (default GPU). */
+  bdf?: string;
+  /** Extra lines under `plugins:` of the config (two-space indented; `dir` is the harness's temp dir). */
+  pluginLines?: (dir: string) => string[];
+}
+
+export async function createHarness(prefix: string, opts: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const simDir = join(dir, 'sim');
-  const sim = await startSimDevice({ board: 'rtx6000-ada', bdf: GPU, mode: 'process', dir: simDir });
+  const bdf = opts.bdf ?? GPU;
+  const sim = await startSimDevice({ board: 'rtx6000-ada', bdf, mode: 'process', dir: simDir, startTimeoutMs: RPC_GUARD_MS });
   const socket = join(dir, 'vgpud.sock');
   const state = join(dir, 'state');
   const config = join(dir, 'vgpud.yaml');
-  writeSimConfig(config, simDir);
+  writeFileSync(config, [
+    'logging: {format: human, level: info}',
+    // Device-call timeouts as guards only (test/helpers/guard-timeouts.ts): these tests are not about timeouts.
+    `timeouts: {rpcMs: ${RPC_GUARD_MS}, bootloadMs: ${RPC_GUARD_MS}, scrubMs: ${RPC_GUARD_MS}}`,
+    'plugins:',
+    '  hal-ada-lovelace:',
+    `    devices: [{board: rtx6000-ada, bdf: "${bdf}", mode: process, dir: "${simDir}"}]`,
+    ...(opts.pluginLines?.(dir) ?? []),
+    '',
+  ].join('\n'));
   const h: Harness = {
     dir, socket, state, config, sim, daemon: undefined,
-    async start() {
-      h.daemon = await startDaemon(['--config', config, '--socket', socket, '--state-dir', state]);
+    start: () => h.startWith(['--config', config]),
+    async startWith(args, opts) {
+      h.daemon = await startDaemon([...args, '--socket', socket, '--state-dir', state], opts);
       return h.daemon;
     },
     ctl: (...args) => ctl(socket, ...args),
@@ -81,7 +125,7 @@ export async function createHarness(prefix: string): Promise<Harness> {
       if (data !== undefined) req.write(data);
       req.end();
     }),
-    async waitEvent(match, timeoutMs = 20_000) {
+    async waitEvent(match, timeoutMs = 120_000) {
       let onReady!: () => void;
       const ready = new Promise<void>((r) => { onReady = r; });
       const event = new Promise<Record<string, unknown>>((resolveEvent, reject) => {
@@ -121,25 +165,53 @@ export async function createHarness(prefix: string): Promise<Harness> {
 
 /** Run the real `vgpuctl` against `socket`; resolves with its exit code and output (never rejects). */
 export function ctl(socket: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return vgpuctl(['--socket', socket, ...args]);
+}
+
+/** Run the real `vgpuctl` with `args` as given (no --socket: it finds the socket as an operator's would). */
+export function vgpuctl(args: string[], opts: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): Promise<{ code: number; out: string; err: string }> {
   return new Promise((r) => {
-    execFile(process.execPath, [VGPUCTL, '--socket', socket, ...args], { cwd: root, env: binEnv() }, (error, stdout, stderr) => {
+    execFile(process.execPath, [VGPUCTL, ...args], { cwd: root, ...opts, env: opts.env !== undefined ? { VGPUD_RUN_FROM: runFrom, ...opts.env } : binEnv() }, (error, stdout, stderr) => {
       r({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, out: stdout, err: stderr });
     });
   });
 }
 
-export function startDaemon(args: string[], readyText = 'vgpud ready', timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
-  const proc = spawn(process.execPath, [VGPUD, ...args], { cwd: root, env: { ...binEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startDaemon(args: string[], opts: StartOptions = {}): Promise<Daemon> {
+  const [cmd, ...first] = opts.command ?? [process.execPath, VGPUD];
+  const proc = spawn(cmd, [...first, ...args], {
+    cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
+    env: opts.env !== undefined ? { VGPUD_RUN_FROM: runFrom, ...opts.env } : binEnv(), ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}),
+  });
   let text = '';
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const waiters = new Set<() => void>();
+  const waitFor = (pattern: RegExp, from = 0): Promise<RegExpMatchArray> => new Promise((resolveWait, rejectWait) => {
+    const check = (): void => {
+      const m = text.slice(from).match(pattern);
+      if (m !== null) { waiters.delete(check); resolveWait(m); }
+    };
+    waiters.add(check);
+    check();
+    void exited.then((code) => {
+      if (!waiters.has(check)) return;
+      waiters.delete(check);
+      rejectWait(new Error(`process exited (${code}) before printing ${String(pattern)}:\n${text}`));
+    });
+  });
+  const onData = (c: Buffer): void => {
+    text += c.toString();
+    for (const w of [...waiters]) w();
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const ready = opts.readyText ?? 'vgpud ready';
+  const timeoutMs = opts.timeoutMs ?? 120_000;
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`daemon not ready in ${timeoutMs} ms:\n${text}`)); }, timeoutMs);
-    const onData = (c: Buffer): void => {
-      text += c.toString();
-      if (text.includes(readyText)) { clearTimeout(timer); resolvePromise({ proc, out: () => text, exited }); }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`daemon exited (${code}) before ready:\n${text}`)); });
+    waitFor(typeof ready === 'string' ? new RegExp(ready.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : ready).then(() => {
+      clearTimeout(timer);
+      resolvePromise({ proc, out: () => text, exited, waitFor });
+    }, (e: unknown) => { clearTimeout(timer); reject(e as Error); });
   });
 }

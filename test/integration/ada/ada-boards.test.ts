@@ -13,6 +13,7 @@ import {
   GPU_GET_VMMU_SEGMENT_SIZE_PARAMS, GPU_QUERY_ECC_STATUS_PARAMS, RmControl, decodeEccStatus, decodeVmmuSegmentSize,
 } from '../../../core/firmware-abi/rm-controls.js';
 import { Bar0 } from '../../../hal/ada-lovelace/sim/device-layout.js';
+import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 const started: SimDeviceHandle[] = [];
 after(async () => {
@@ -33,7 +34,7 @@ describe('Ada boards on the simulator (worker mode)', () => {
       assert.equal(info.classCode, 0x030200);
       assert.equal(info.sriov?.totalVfs, 32);
 
-      const gpu = await new AdaHal().open(info, { logger, rpcTimeoutMs: 5000 });
+      const gpu = await new AdaHal().open(info, { logger, rpcTimeoutMs: RPC_GUARD_MS });
       const expectedFb = board.fbBytes < WORKER_MAX_FB_BYTES ? board.fbBytes : WORKER_MAX_FB_BYTES;
       assert.equal(gpu.config.fbBytes, expectedFb);
       assert.equal(gpu.memory.totalBytes, expectedFb);

@@ -15,6 +15,7 @@ import { PROBE_CLIENT } from '../../../hal/ada-lovelace/ada-firmware-client.js';
 import { SimPciBus } from '../../../hal/ada-lovelace/sim/sim-pci-bus.js';
 import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
 import { simPaths } from '../../../hal/ada-lovelace/sim/sim-descriptor.js';
+import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 const native = loadNativeOps().kind === 'native';
 const dir = mkdtempSync('/dev/shm/vgpud-sim-test-');
@@ -40,7 +41,7 @@ describe('Ada simulator in process mode', { skip: native ? false : 'needs the na
     const listed = await bus.list();
     assert.deepEqual(listed.map((d) => [d.bdf, d.deviceId, d.transport.kind]), [[bdf, 0x26b1, 'ada-sim']]);
 
-    const gpu1 = await new AdaHal().open(listed[0]!, { logger: new MemoryLogger(), rpcTimeoutMs: 5000 });
+    const gpu1 = await new AdaHal().open(listed[0]!, { logger: new MemoryLogger(), rpcTimeoutMs: RPC_GUARD_MS });
     attached.add(gpu1);
     assert.equal(gpu1.config.fbBytes, 48n << 30n);
     assert.equal((await gpu1.firmware.boot({ version: '570.144' })).version, '570.144');
@@ -60,7 +61,7 @@ describe('Ada simulator in process mode', { skip: native ? false : 'needs the na
     attached.delete(gpu1);
 
     const logger = new MemoryLogger();
-    const gpu2 = await new AdaHal().open((await bus.list())[0]!, { logger, rpcTimeoutMs: 5000 });
+    const gpu2 = await new AdaHal().open((await bus.list())[0]!, { logger, rpcTimeoutMs: RPC_GUARD_MS });
     attached.add(gpu2);
     assert.equal(gpu2.firmware.state, 'running', 'GSP-RM survived the detach');
     assert.equal(gpu2.firmware.info().version, '570.144');

@@ -5,6 +5,7 @@ import { GspRpcClient, type GspRpcClientOptions } from '../../../hal/gsp/gsp-rpc
 import { startGspWorker, type GspWorkerHandle } from '../../../hal/sim/gsp/gsp-worker-host.js';
 import type { SharedArena } from '../../../native/native-ops.js';
 import type { TestHandlerOptions } from './fixtures/test-handler.js';
+import { until as untilShared } from '../../helpers/until.js';
 
 export const HANDLER = new URL('./fixtures/test-handler.ts', import.meta.url).pathname;
 
@@ -57,11 +58,7 @@ export function pattern(len: number, seed: number): Uint8Array {
   return b;
 }
 
-/** Poll `cond` until true or the deadline passes (bounded, for conditions no event signals). */
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met before the deadline');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** Poll `cond` until true (test/helpers/until.ts: the guard is against hanging, not a time limit). */
+export async function until(cond: () => boolean | Promise<boolean>): Promise<void> {
+  await untilShared('the condition', cond);
 }

@@ -26,7 +26,7 @@ let store: VgpuLogStoreImpl;
 let drainer: FirmwareLogDrainer;
 before(async () => {
   if (!native) return;
-  r = await simRig({ bdf: '0000:61:00.0', mode: 'process', dir: simDir, policy: 'homogeneous', timeouts: { rpcMs: 5000, bootloadMs: 3000, mailboxMs: 5000 } });
+  r = await simRig({ bdf: '0000:61:00.0', mode: 'process', dir: simDir, policy: 'homogeneous' });
   const gpus = new GpuRegistryImpl();
   gpus.add(r.gpu);
   store = new VgpuLogStoreImpl(5000);

@@ -24,6 +24,7 @@ import { ensureDefaultMetadata } from '../../../metadata/default-metadata.js';
 import type { LifecycleTimeouts } from '../../../plugins/lifecycle/create-steps.js';
 import { GpuLifecycle } from '../../../plugins/lifecycle/gpu-lifecycle.js';
 import { resolveType } from '../../../plugins/lifecycle/type-catalog.js';
+import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 export const GiB = 1n << 30n;
 
@@ -79,14 +80,17 @@ export async function simRig(o: SimRigOptions): Promise<SimRig> {
   const logger = new MemoryLogger({ level: o.logLevel ?? 'info' });
   let gpu: PhysicalGpu | undefined;
   try {
-    gpu = await new AdaHal().open(dev.pciInfo(), { logger, rpcTimeoutMs: 5000 });
+    gpu = await new AdaHal().open(dev.pciInfo(), { logger, rpcTimeoutMs: RPC_GUARD_MS });
     await gpu.firmware.boot({ version: '570.144', source: 'test' });
     const mgr = await PgpuManager.create({ gpu, logger, metadataDir: dirname(ensureDefaultMetadata()), policy: o.policy ?? 'heterogeneous' });
     const bus = new EventBusImpl(logger);
     let n = 0;
     const lc = new GpuLifecycle({
       gpu: o.wrapGpu?.(gpu) ?? gpu, mgr, bus, relay: new ExceptionRelayImpl(bus, logger), logger,
-      timeouts: { rpcMs: 3000, bootloadMs: 2000, mailboxMs: 3000, scrubMs: 4000, pollIntervalMs: 1, ...o.timeouts },
+      // No scrubber here on purpose: these tests count the firmware calls and FB ranges of the create/destroy
+      // steps themselves (the scrub is tested in test/integration/scrub and wired in test/e2e/scrub-wired).
+      allowUnscrubbedFb: true,
+      timeouts: { rpcMs: RPC_GUARD_MS, bootloadMs: RPC_GUARD_MS, mailboxMs: RPC_GUARD_MS, scrubMs: RPC_GUARD_MS, pollIntervalMs: 1, ...o.timeouts },
       newId: () => `vgpu-${++n}`,
     });
     lc.start();
@@ -155,13 +159,5 @@ export function interceptHeapWrites(gpu: PhysicalGpu, onWrite: (offset: number, 
   });
 }
 
-/** Poll `f` (every 5 ms) until it returns something other than undefined, or fail after `ms`. */
-export async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Poll `f` until it returns something other than undefined (test/helpers/until.ts). */
+export { until } from '../../helpers/until.js';

@@ -19,13 +19,22 @@ import { VgpuServiceImpl } from '../../../plugins/lifecycle/vgpu-service-impl.js
 import { MigrationService } from '../../../plugins/migration/migration-service.js';
 import type { VgpuMigrationDevice } from '../../../plugins/migration/vgpu-device.js';
 import { decodeContextImage } from '../../../hal/ada-lovelace/sim/plugin-task-context.js';
+import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 const GiB = 1n << 30n;
+
+/**
+ * A downtime limit that cannot bind, for tests of what a migration moves, cancels or refuses: on a loaded shared
+ * machine the stop can cost seconds, and a give-up for want of budget is correct behaviour but not theirs
+ * (bench:migrate measures the downtime against the real 300 ms limit).
+ */
+export const NO_DOWNTIME_LIMIT_MS = 600_000;
 
 export interface Daemon {
   svc: VgpuServiceImpl;
   mig: MigrationService;
   logger: MemoryLogger;
+  bus: EventBusImpl;
 }
 
 export interface SimGpu {
@@ -37,7 +46,7 @@ export interface SimGpu {
 export async function startGpu(bdf: string, fbGiB = 8n): Promise<SimGpu> {
   const dev = await startSimDevice({ board: 'rtx6000-ada', bdf, mode: 'worker', fbBytes: fbGiB * GiB });
   const logger = new MemoryLogger();
-  const gpu = await new AdaHal().open(dev.pciInfo(), { logger, rpcTimeoutMs: 5000 });
+  const gpu = await new AdaHal().open(dev.pciInfo(), { logger, rpcTimeoutMs: RPC_GUARD_MS });
   await gpu.firmware.boot({ version: '570.144', source: 'test' });
   const mgr = await PgpuManager.create({ gpu, logger, metadataDir: dirname(ensureDefaultMetadata()), policy: 'heterogeneous' });
   return { dev, gpu, mgr };
@@ -46,11 +55,14 @@ export async function startGpu(bdf: string, fbGiB = 8n): Promise<SimGpu> {
 export function daemon(gpus: SimGpu[], name: string): Daemon {
   const logger = new MemoryLogger({ level: 'info' });
   const bus = new EventBusImpl(logger);
-  const config = configSchema.parse({ timeouts: { rpcMs: 5000, bootloadMs: 3000, scrubMs: 10000 } });
+  const config = configSchema.parse({ timeouts: { rpcMs: RPC_GUARD_MS, bootloadMs: RPC_GUARD_MS, scrubMs: RPC_GUARD_MS } });
   const svc = new VgpuServiceImpl(null as never, bus, new ExceptionRelayImpl(bus, logger), logger, config, undefined);
+  // No scrubber on purpose: a failed migration must zero the destination FB by itself, and a lifecycle scrub at
+  // the destroy that follows would hide it if it did not.
+  svc.configure({ allowUnscrubbedFb: true });
   for (const g of gpus) svc.attach(g.gpu, g.mgr);
   void name;
-  return { svc, mig: new MigrationService(svc, new LifecycleDeviceAccess(svc), logger, loadNativeOps()), logger };
+  return { svc, mig: new MigrationService(svc, new LifecycleDeviceAccess(svc), logger, loadNativeOps()), logger, bus };
 }
 
 export async function stopGpu(g: SimGpu | undefined): Promise<void> {
@@ -97,4 +109,17 @@ export async function makeSource(d: Daemon, gpu: SimGpu, vf: number): Promise<st
 export async function dispose(d: Daemon, id: string): Promise<void> {
   d.mig.forget(id);
   await d.svc.destroy(id, { force: true });
+}
+
+/** Resolves once daemon `d` has no vGPU left (at once if it has none), on its bus events, no clock involved. */
+export function noVgpusLeft(d: Daemon): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (d.svc.list().length > 0) return;
+      off();
+      resolve();
+    };
+    const off = d.bus.on('vgpu:state', check);
+    check();
+  });
 }

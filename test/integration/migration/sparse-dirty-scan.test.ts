@@ -19,6 +19,7 @@ import { arenaRegion } from '../../../plugins/migration/fb-region.js';
 import { inProcessPair } from '../../../plugins/migration/transport.js';
 import { migrateSource, receiveMigration } from '../../../plugins/migration/precopy-engine.js';
 import type { MigrationCompat } from '../../../plugins/migration/stream/compat.js';
+import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 const ops = loadNativeOps();
 const native = ops.kind === 'native';
@@ -37,7 +38,7 @@ describe('hash dirty tracking on a process-mode simulated GPU', { skip: native ?
     const bdf = '0000:43:00.0';
     dev = await startSimDevice({ board: 'rtx6000-ada', bdf, mode: 'process', dir });
     const bus = new SimPciBus({ dirs: [dir] });
-    const gpu = await new AdaHal().open((await bus.list())[0]!, { logger: new MemoryLogger(), rpcTimeoutMs: 5000 });
+    const gpu = await new AdaHal().open((await bus.list())[0]!, { logger: new MemoryLogger(), rpcTimeoutMs: RPC_GUARD_MS });
     closers.push(() => gpu.detach());
     assert.ok(gpu.memory.hashPages !== undefined, 'the Ada backing hashes pages itself');
     const range = gpu.memory.reserve({ size: 2n * GiB, align: 64n << 20n, owner: 'vgpu-1', label: 'guest-fb' });

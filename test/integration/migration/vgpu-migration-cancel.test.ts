@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isVgpuError } from '../../../core/contracts/exceptions.js';
 import { MigState } from '../../../plugins/migration/fsm.js';
-import { daemon, dispose, fbHash, fill, makeSource, startGpu, stopGpu, type Daemon, type SimGpu } from './harness.js';
+import { NO_DOWNTIME_LIMIT_MS, daemon, dispose, fbHash, fill, makeSource, startGpu, stopGpu, type Daemon, type SimGpu } from './harness.js';
 
 let A: SimGpu, B: SimGpu;
 let local: Daemon;
@@ -30,7 +30,7 @@ describe('vGPU migration on the simulator: cancel', () => {
         const before = await fbHash(local, id);
         const ac = new AbortController();
         await assert.rejects(local.mig.migrateVgpu(id, {
-          to: B.gpu.bdf, signal: ac.signal, onProgress: (p) => { if (p.phase === stage) ac.abort(); },
+          to: B.gpu.bdf, signal: ac.signal, downtimeMs: NO_DOWNTIME_LIMIT_MS, onProgress: (p) => { if (p.phase === stage) ac.abort(); },
         }), (e: unknown) => isVgpuError(e, 'VGPU_ECANCELED'));
         assert.equal(local.mig.getState(id), MigState.RUNNING);
         assert.deepEqual(local.svc.list({ gpu: B.gpu.bdf }), []);

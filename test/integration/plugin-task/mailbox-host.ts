@@ -10,18 +10,13 @@ import {
   CTRL_BUFFER, GSP_PLUGIN_BOOTLOADED, MgmtHeap, RESPONSE_BUFFER, VF_PRIV_DOORBELL_OFFSET, doorbellValue, initialCtrlHeader,
 } from '../../../core/firmware-abi/vgpu-mailbox.js';
 import type { SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
+import { until as untilShared } from '../../helpers/until.js';
 
 const MiB = 1n << 20n;
 
-/** Poll `f` until it returns a value other than undefined, up to `ms`. */
-export async function until<T>(what: string, f: () => T | undefined, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
+/** Poll `f` until it returns a value other than undefined (test/helpers/until.ts). */
+export async function until<T>(what: string, f: () => T | undefined): Promise<T> {
+  return untilShared(what, f, 1);
 }
 
 export interface VgpuSlot {
@@ -80,8 +75,8 @@ export class MailboxHost {
     return this.comm.readUInt32LE(MgmtHeap.RESPONSE_OFFSET + RESPONSE_BUFFER.offsetOf(field));
   }
 
-  async waitBootloaded(ms = 5000): Promise<void> {
-    await until('the BOOTLOADED magic', () => (this.ctrlSeq() === GSP_PLUGIN_BOOTLOADED ? true : undefined), ms);
+  async waitBootloaded(): Promise<void> {
+    await until('the BOOTLOADED magic', () => (this.ctrlSeq() === GSP_PLUGIN_BOOTLOADED ? true : undefined));
   }
 
   /** Bootload + header + magic, as create step C6–C7 does before its first call. */

@@ -19,6 +19,7 @@ import { readErrorRecords } from '../../../hal/ada-lovelace/sim/plugin-task-erro
 import { PLUGIN_RPC_VERSION } from '../../../hal/ada-lovelace/sim/plugin-task.js';
 import { decodeContextImage } from '../../../hal/ada-lovelace/sim/plugin-task-context.js';
 import { MailboxHost, slot, until } from './mailbox-host.js';
+import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 const GiB = 1n << 30n;
 const TYPE = 945;
@@ -28,7 +29,7 @@ let client: RmClient;
 
 before(async () => {
   dev = await startSimDevice({ board: 'rtx6000-ada', bdf: '0000:41:00.0', mode: 'worker', fbBytes: 8n * GiB, gspHeartbeatMs: 50 });
-  gpu = await new AdaHal().open(dev.pciInfo(), { logger: new MemoryLogger(), rpcTimeoutMs: 3000 });
+  gpu = await new AdaHal().open(dev.pciInfo(), { logger: new MemoryLogger(), rpcTimeoutMs: RPC_GUARD_MS });
   await gpu.firmware.boot({ version: '570.144' });
   client = await gpu.firmware.allocClient();
 });

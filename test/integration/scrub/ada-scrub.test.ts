@@ -17,6 +17,7 @@ import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/
 import { loadNativeOps } from '../../../native/index.js';
 import { CeScrubber } from '../../../plugins/scrub/ce-scrubber.js';
 import { loopTurnsDuring } from '../../helpers/loop-turns.js';
+import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 const MiB = 1n << 20n;
 const GiB = 1n << 30n;
@@ -32,7 +33,7 @@ async function openAda(mode: 'worker' | 'process', fbBytes: bigint, bdf: string)
   const dev = await startSimDevice({ board: 'l40s', bdf, mode, fbBytes, ...(mode === 'process' ? { dir } : {}) });
   devices.push(dev);
   const logger = new MemoryLogger();
-  const gpu = await new AdaHal().open(dev.pciInfo(), { logger, rpcTimeoutMs: 5000 });
+  const gpu = await new AdaHal().open(dev.pciInfo(), { logger, rpcTimeoutMs: RPC_GUARD_MS });
   await gpu.firmware.boot({ version: '570.144', source: 'test' });
   const bus = new EventBusImpl(logger);
   const scrubber = new CeScrubber(bus, logger, monotonicClock, () => ({ verify: false, timeoutMs: 4000, submitBytes: 2n * GiB, hostFallback: false }));

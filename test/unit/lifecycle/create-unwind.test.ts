@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isVgpuError } from '../../../core/contracts/exceptions.js';
+import { ErrorCode, isVgpuError } from '../../../core/contracts/exceptions.js';
 import { RmControl } from '../../../core/firmware-abi/rm-controls.js';
 import { MgmtHeap, VgpuRpcMsg, decodeConfigParams } from '../../../core/firmware-abi/vgpu-mailbox.js';
 import { VfAbiError } from '../../../core/manager/vf-abi-error.js';
@@ -124,8 +124,21 @@ test('failing SHUTDOWN/CLEANUP controls are logged and destroy still frees every
   assert.ok(r.logger.lines.some((l) => /SHUTDOWN_GSP_VGPU_PLUGIN_TASK failed/.test(l.message)));
 });
 
-test('without a scrubber the create warns once and skips the scrub', async () => {
+test('without a scrubber, create and reset are refused (typed, nothing made): unscrubbed FB is never handed out', async () => {
   const r = await rig({ scrubber: null });
+  const calls = r.mock.calls.length;
+  assert.throws(() => r.lc.create(0, T1Q), (e: unknown) => isVgpuError(e, ErrorCode.IllegalState)
+    && /no FB scrubber is bound/.test(e.message) && /scrub plugin/.test(e.hint) && /allowUnscrubbedFb/.test(e.hint));
+  assert.equal(r.mock.calls.length, calls, 'not one call reached the GPU');
+  assert.deepEqual(r.mock.books(), r.baseline);
+  assert.equal(r.mgr.selectionOf(0), undefined, 'the VF got no type');
+  assert.deepEqual(r.lc.records(), []);
+  // The reset refusal (an adopted vGPU on a daemon restarted without the scrub plugin) is proven end to end in
+  // test/e2e/scrub-wired.test.ts.
+});
+
+test('with allowUnscrubbedFb and no scrubber the create warns once and skips the scrub', async () => {
+  const r = await rig({ scrubber: null, allowUnscrubbedFb: true });
   const a = await r.lc.create(0, T1Q);
   const b = await r.lc.create(1, T1Q);
   assert.equal(r.logger.lines.filter((l) => /no FB scrubber/.test(l.message)).length, 1);

@@ -8,17 +8,19 @@ import type { VgpudPlugin } from '../../../core/contracts/plugin.js';
 import { createMockHalPlugin } from '../../../hal/mock/mock-hal-plugin.js';
 import { MockHal } from '../../../hal/mock/mock-hal.js';
 import { createLifecyclePlugin } from '../../../plugins/lifecycle/lifecycle-plugin.js';
+import { createScrubPlugin } from '../../../plugins/scrub/scrub-plugin.js';
 import { VgpuServiceImpl } from '../../../plugins/lifecycle/vgpu-service-impl.js';
 import { FakePluginTasks } from '../../helpers/fake-plugin-task.js';
 import { createTestContainer } from '../../helpers/test-container.js';
 import { BDF, GiB, answerManagerControls, metadata, readMeta } from './lifecycle-rig.js';
 
 /** A started container with the mock HAL, the lifecycle and `extra` plugins; `readFile` serves the metadata file. */
-async function daemon(o: { extra?: VgpudPlugin[]; config?: Record<string, unknown>; readFile?: () => Promise<Uint8Array> } = {}) {
+async function daemon(o: { extra?: VgpudPlugin[]; config?: Record<string, unknown>; readFile?: () => Promise<Uint8Array>; scrub?: boolean } = {}) {
   const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 4 }], rpcTimeoutMs: 2000 });
   const readFile = o.readFile ?? readMeta(metadata());
   const tc = await createTestContainer({
-    plugins: [createMockHalPlugin(mock), ...(o.extra ?? []), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile }) } })],
+    // The scrub plugin too, as the daemon wires it: a lifecycle without a scrubber refuses to create.
+    plugins: [createMockHalPlugin(mock), ...(o.scrub === false ? [] : [createScrubPlugin()]), ...(o.extra ?? []), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile }) } })],
     config: { timeouts: { bootloadMs: 500, rpcMs: 1000 }, ...o.config } as never,
     start: false,
   });
@@ -75,6 +77,38 @@ test('the plugin binds the VgpuService: gpus, types, create by short name, VF AB
   assert.equal(service.gpus()[0]?.policy, 'heterogeneous');
   const books = mock.books();
   assert.deepEqual([books.fbRanges, books.mappings, books.chidRanges, books.clients.length], [[], [], [], 1]);
+});
+
+test('without the scrub plugin the service refuses to create and says so at start; allowUnscrubbedFb creates, logged as an error', async (t) => {
+  const plain = await daemon({ scrub: false });
+  t.after(() => plain.tc.stop());
+  assert.ok(plain.tc.logger.lines.some((l) => l.level === 'warn' && /no FB scrubber is bound.*will be refused/.test(l.message)), 'the start warns');
+  await assert.rejects(plain.service.create({ gpu: BDF, type: '24Q' }), (e) => isVgpuError(e, 'VGPU_ESTATE') && /no FB scrubber is bound/.test(e.message));
+  assert.deepEqual(plain.service.list(), []);
+  assert.equal(plain.service.types(BDF).find((x) => x.id === 949)?.available, 2, 'the refused create selected no VF type');
+
+  const allowed = await daemon({ scrub: false, config: { plugins: { lifecycle: { allowUnscrubbedFb: true } } } });
+  t.after(() => allowed.tc.stop());
+  assert.ok(allowed.tc.logger.lines.some((l) => l.level === 'error' && /FB SCRUBBING IS OFF/.test(l.message)), 'logged loudly at start');
+  const v = await allowed.service.create({ gpu: BDF, type: '24Q' });
+  await allowed.service.destroy(v.id);
+});
+
+test('create with a caller\'s UUID (as mdev takes one): used for the firmware and shown; a malformed or taken one is refused', async (t) => {
+  const { tc, service } = await daemon();
+  t.after(() => tc.stop());
+  const uuid = '3b9d5a4e-2f6c-4e1a-9a51-0c7d2b8e6f10';
+  const v = await service.create({ gpu: BDF, type: '1Q', uuid: uuid.toUpperCase().replace(/-/g, '') });
+  assert.equal(v.uuid, uuid);
+  assert.equal(service.get(v.id).uuid, uuid);
+  await assert.rejects(service.create({ gpu: BDF, type: '1Q', uuid }), (e) => isVgpuError(e, 'VGPU_EBUSY') && e.message.includes(v.id));
+  await assert.rejects(service.create({ gpu: BDF, type: '1Q', uuid: 'not-a-uuid' }), (e) => isVgpuError(e, 'VGPU_EINVAL'));
+  assert.equal(service.list().length, 1, 'the refused creates made nothing');
+  const w = await service.create({ gpu: BDF, type: '1Q' });
+  assert.match(w.uuid ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  assert.notEqual(w.uuid, uuid);
+  await service.destroy(v.id);
+  await service.destroy(w.id);
 });
 
 test('stopping the plugin leaves running vGPUs alone', async () => {

@@ -74,7 +74,9 @@ export interface RigOptions {
   types?: VgpuTypeRecord[];
   policy?: VgpuPolicy;
   task?: FakePluginTaskOptions;
+  /** null: no scrubber (then create is refused unless allowUnscrubbedFb). */
   scrubber?: FbScrubber | null;
+  allowUnscrubbedFb?: boolean;
   timeouts?: Partial<LifecycleTimeouts>;
   totalVfs?: number;
   /** Write-ahead journal for the lifecycle (none by default). */
@@ -118,7 +120,7 @@ export async function rig(opts: RigOptions = {}): Promise<Rig> {
   const scrubber = opts.scrubber === null ? undefined : (opts.scrubber as RecordingScrubber | undefined) ?? new RecordingScrubber();
   let n = 0;
   const lc = new GpuLifecycle({
-    gpu, mgr, bus, relay, logger, scrubber,
+    gpu, mgr, bus, relay, logger, scrubber, ...(opts.allowUnscrubbedFb !== undefined ? { allowUnscrubbedFb: opts.allowUnscrubbedFb } : {}),
     timeouts: { rpcMs: 2000, bootloadMs: 300, mailboxMs: 300, scrubMs: 1000, pollIntervalMs: 1, ...opts.timeouts },
     newId: () => `vgpu-${++n}`,
     ...(opts.journal !== undefined ? { journal: opts.journal } : {}),

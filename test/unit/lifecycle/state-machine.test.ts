@@ -120,9 +120,9 @@ test('the mailbox has one call in flight per vGPU, bounded waits and typed failu
   const seqs = r.tasks.messagesOf(1).map((m) => m.seq);
   assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'sequence numbers go up by one per call');
   await assert.rejects(ch.call(VgpuRpcMsg.GET_GUEST_INFO), (e) => isVgpuError(e, 'VGPU_ERPC') && e.details['resultCode'] === 0x22);
-  const t0 = performance.now();
-  await assert.rejects(ch.call(VgpuRpcMsg.CONSOLE_VNC_STATE, new Uint8Array(0), { timeoutMs: 50 }), (e) => isVgpuError(e, 'VGPU_ETIMEDOUT'));
-  assert.ok(performance.now() - t0 < 2000);
+  // The call's own timeout applies, not the rig's 300 ms mailbox default.
+  await assert.rejects(ch.call(VgpuRpcMsg.CONSOLE_VNC_STATE, new Uint8Array(0), { timeoutMs: 50 }),
+    (e) => isVgpuError(e, 'VGPU_ETIMEDOUT') && e.details['timeoutMs'] === 50);
   await assert.rejects(ch.call(VgpuRpcMsg.UPDATE_BME_STATE, new Uint8Array(5000)), (e) => isVgpuError(e, 'VGPU_EINVAL'));
   await assert.rejects(ch.call(99), (e) => isVgpuError(e, 'VGPU_EINVAL'));
   // a failed call does not block the next one

@@ -91,14 +91,27 @@ describe('copy-engine scrub on the mock HAL', () => {
     assert.deepEqual(leftovers(f.gpu), CLEAN);
   });
 
-  it('times out with VGPU_ETIMEDOUT when the engine never signals, and frees every resource', async (t) => {
+  it('times out with VGPU_ETIMEDOUT when the engine never signals, not before its timeout, and frees every resource', async (t) => {
     const f = await scrubFixture();
     t.after(() => f.close());
     f.gpu.channels.engine.hang = true;
     const req = f.slice(4n * MiB);
-    const t0 = performance.now();
-    await assert.rejects(f.scrubber.scrub({ ...req, timeoutMs: 200 }), (e) => isVgpuError(e, ErrorCode.RpcTimeout));
-    assert.ok(performance.now() - t0 >= 190, 'waited for the timeout');
+    // Mocked timers: the scrub's clock moves only when the test says, 10 ms at a time, so "it waited its 200 ms"
+    // is counted, not measured (setImmediate stays real and lets the scrub run between steps).
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+    let settled = false;
+    const scrub = assert.rejects(f.scrubber.scrub({ ...req, timeoutMs: 200 }), (e) => isVgpuError(e, ErrorCode.RpcTimeout) && e.details['timeoutMs'] === 200)
+      .finally(() => { settled = true; });
+    let waitedMs = 0;
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
+      if (settled) break;
+      t.mock.timers.tick(10);
+      waitedMs += 10;
+    }
+    await scrub;
+    t.mock.timers.reset();
+    assert.ok(waitedMs >= 200, `gave up after ${waitedMs} ms of its 200 ms`);
     assert.deepEqual(leftovers(f.gpu), CLEAN);
     assert.equal(f.bus.listenerCount('channel:nonstall'), 0);
     assert.equal(f.gpu.books().fbRanges.length, 1, 'only the guest FB remains');
