@@ -21,7 +21,7 @@ import type { HalConformanceModule, HalFixture, HalFixtureOptions } from '../../
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import { GspFunction } from '../gsp/gsp-layout.js';
 import { AdaHal } from './ada-hal.js';
-import { SimPciBus } from './sim/sim-pci-bus.js';
+import { SimPciBus } from '../sim/device/sim-pci-bus.js';
 import { startSimDevice, type SimDeviceHandle } from './sim/start-sim-device.js';
 
 const GiB = 1n << 30n;

@@ -1,170 +1,18 @@
 /**
- * The Ada Lovelace HAL: claims the vGPU-capable Ada boards of chips.ts and opens them. Today the only transport is
- * the simulator ('ada-sim': a device region in a file or a SharedArrayBuffer); a real card behind sysfs/VFIO
- * would be another transport of the same HAL, with the same chip table.
- *
- * open(): probe (transport, id) → claim (chip table) → map the device region → check the device header and the
- * NV_PMC_BOOT_0 identification against the claimed chip → hardware configuration → Firmware/Memory/Channels.
- * It does not boot GSP-RM (the caller does, so the boot is logged as its own step) — except that a GSP-RM found
- * already running (daemon restart) is attached to, not rebooted.
+ * The Ada Lovelace HAL: the generation-neutral GSP HAL (hal/gsp-gpu/gsp-hal.ts) over the Ada board table
+ * (chips.ts). Everything Ada-specific is in that table: PCI ids, FB, engines, NV_PMC_BOOT_0 identity, firmware floor.
  */
 import { injectable } from 'inversify';
-import type { GpuOpenOptions, Hal, HardwareConfig, PciDeviceInfo, PciId, PhysicalGpu } from '../../core/contracts/hal.js';
-import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
-import { FramebufferMemoryImpl, type FbBackingStore } from '../../core/alloc/framebuffer-memory.js';
-import type { SharedArena } from '../../native/native-ops.js';
-import { loadNativeOps } from '../../native/index.js';
-import {
-  ADA_ARCHITECTURE, ADA_BOARDS, ADA_IMPLEMENTATION, ENGINE_BITMAP_BYTES, NVIDIA_VENDOR_ID, boardByDeviceId, decodeBoot0,
-  engineBitmap, supportedBoardList, type AdaBoard,
-} from './chips.js';
-import { ADA_VGPU_CHID_COUNT } from './ada-channel-pool.js';
-import { AdaCopyChannelPool } from './ada-copy-channel.js';
-import { AdaFirmwareClient } from './ada-firmware-client.js';
-import { AdaPhysicalGpu } from './ada-physical-gpu.js';
-import { Bar0, DeviceState, LAYOUT_MAGIC, LAYOUT_VERSION, Region } from './sim/device-layout.js';
-import { readHeader } from './sim/device-region.js';
-import { readIdentity, readSriov } from './sim/pci-config.js';
-import { ADA_SIM_TRANSPORT, type AdaSimTransport } from './sim/sim-pci-bus.js';
+import { GspHal } from '../gsp-gpu/gsp-hal.js';
+import { ADA_BOARD_TABLE } from './chips.js';
 
 export const ADA_HAL_ID = 'ada-lovelace';
 
 @injectable()
-export class AdaHal implements Hal {
-  readonly id = ADA_HAL_ID;
-  readonly generation = 'Ada Lovelace';
-  readonly claims: readonly PciId[] = ADA_BOARDS.map((b) => ({ vendorId: b.vendorId, deviceId: b.deviceId }));
-
-  supports(device: PciDeviceInfo): boolean {
-    return device.vendorId === NVIDIA_VENDOR_ID && boardByDeviceId(device.deviceId) !== undefined &&
-      device.transport.kind === ADA_SIM_TRANSPORT;
-  }
-
-  async open(device: PciDeviceInfo, opts: GpuOpenOptions): Promise<PhysicalGpu> {
-    const log = opts.logger.child({ gpu: device.bdf });
-    log.info('probe', { vendorId: hex(device.vendorId), deviceId: hex(device.deviceId), transport: device.transport.kind });
-    const board = boardByDeviceId(device.deviceId);
-    if (device.vendorId !== NVIDIA_VENDOR_ID || board === undefined) {
-      throw new VgpuError(ErrorCode.UnsupportedDevice,
-        `${device.bdf} (${hex(device.vendorId)}:${hex(device.deviceId)}) is not an Ada board with vGPU support`, {
-          hint: `the Ada HAL drives: ${supportedBoardList()}`,
-          details: { bdf: device.bdf, vendorId: device.vendorId, deviceId: device.deviceId, supported: ADA_BOARDS.map((b) => b.key) },
-        });
-    }
-    if (device.transport.kind !== ADA_SIM_TRANSPORT) {
-      throw new VgpuError(ErrorCode.UnsupportedDevice, `${device.bdf}: transport "${device.transport.kind}" is not one the Ada HAL speaks`, {
-        hint: "list the device through the Ada simulator's PCI bus (transport 'ada-sim')",
-      });
-    }
-    log.info('claim', { board: board.key, name: board.name, chip: board.chip });
-    const arena = mapRegion(device.transport as AdaSimTransport);
-    try {
-      const header = checkRegion(arena, device, board);
-      const config = hardwareConfig(arena, board, header.fbBytes);
-      log.info('hardware configuration', {
-        fbBytes: String(config.fbBytes), totalVfs: config.totalVfs, engines: config.engines.length, chids: config.channelCount,
-        boot0: hex(arena.load32(BigInt(Region.BAR0 + Bar0.PMC_BOOT_0))), simulatedFbOfBoard: String(header.boardFbBytes),
-      });
-      const firmware = new AdaFirmwareClient({
-        arena, board, bdf: device.bdf, fbBytes: header.fbBytes, logger: log.child({ component: 'gsp' }),
-        ...(opts.rpcTimeoutMs !== undefined ? { rpcTimeoutMs: opts.rpcTimeoutMs } : {}),
-      });
-      if (await firmware.attachIfRunning()) log.info('GSP-RM already running: attached (no reboot)', { version: firmware.info().version });
-      const store: FbBackingStore = {
-        window: (offset, length) => arena.window(BigInt(Region.FB) + offset, length),
-        fill: (offset, length, pattern) => arena.fill(BigInt(Region.FB) + offset, length, pattern),
-        verify: async (offset, length, pattern) => {
-          const at = await arena.verify(BigInt(Region.FB) + offset, length, pattern);
-          return at === null ? null : at - BigInt(Region.FB);
-        },
-        // The arena's page hash skips holes (SEEK_DATA) and runs on its threads: migration's dirty scans keep the
-        // simulated FB sparse and the loop free.
-        hashPages: (offset, length, pageSize) => arena.hashPages(BigInt(Region.FB) + offset, length, pageSize),
-      };
-      const memory = new FramebufferMemoryImpl({ totalBytes: header.fbBytes, name: `framebuffer of ${device.bdf}`, store });
-      // Copy-engine channels run host-side over the shared FB (ada-copy-channel.ts, scrub issue).
-      const channels = new AdaCopyChannelPool(device.bdf, {
-        bdf: device.bdf, store, isLive: (r) => memory.has(r), firmware, logger: log.child({ component: 'ce' }),
-      });
-      const gpu = new AdaPhysicalGpu({
-        bdf: device.bdf, arena, config, firmware, memory, channels, logger: log,
-      });
-      log.info('ready', { firmware: firmware.state });
-      return gpu;
-    } catch (e) {
-      arena.close();
-      throw e;
-    }
+export class AdaHal extends GspHal {
+  constructor() {
+    super(ADA_HAL_ID, ADA_BOARD_TABLE);
   }
 }
 
-function hex(n: number): string {
-  return `0x${(n >>> 0).toString(16)}`;
-}
-
-function mapRegion(t: AdaSimTransport): SharedArena {
-  const ops = loadNativeOps();
-  if (t.mode === 'worker') return ops.attachSab(t.sab);
-  if (t.mode === 'process') return ops.openArena(t.path);
-  throw new VgpuError(ErrorCode.UnsupportedDevice, `unknown ada-sim transport mode "${(t as { mode?: string }).mode}"`, {
-    hint: "use mode 'worker' (sab) or 'process' (path)",
-  });
-}
-
-/** Validate the region: an Ada sim header of our layout, a running device, and identification that agrees. */
-function checkRegion(arena: SharedArena, device: PciDeviceInfo, board: AdaBoard): ReturnType<typeof readHeader> {
-  const h = readHeader(arena);
-  if (h.magic !== LAYOUT_MAGIC || h.layoutVersion !== LAYOUT_VERSION) {
-    throw new VgpuError(ErrorCode.UnsupportedDevice,
-      `${device.bdf}: device region has magic ${hex(h.magic)} layout v${h.layoutVersion}, expected an Ada sim region v${LAYOUT_VERSION}`, {
-        hint: 'the simulator and the daemon are from different versions, or the path is not a device file; restart vgpu-sim',
-        details: { magic: h.magic, layoutVersion: h.layoutVersion },
-      });
-  }
-  if (h.deviceState !== DeviceState.Running) {
-    throw new VgpuError(ErrorCode.GpuLost, `${device.bdf}: the simulated device is not running (state ${h.deviceState})`, {
-      hint: 'start vgpu-sim for this device again; the FB contents are kept in its file',
-    });
-  }
-  const cfg = readIdentity(arena.window(BigInt(Region.PF_CONFIG), Region.CONFIG_SIZE));
-  if (cfg.deviceId !== device.deviceId || h.deviceId !== device.deviceId) {
-    throw new VgpuError(ErrorCode.UnsupportedDevice,
-      `${device.bdf}: bus says device ${hex(device.deviceId)} but the device reports ${hex(cfg.deviceId)} (header ${hex(h.deviceId)})`, {
-        hint: 'the bus listing is stale; list the devices again',
-      });
-  }
-  const boot0 = decodeBoot0(arena.load32(BigInt(Region.BAR0 + Bar0.PMC_BOOT_0)));
-  if (boot0.architecture !== ADA_ARCHITECTURE || boot0.implementation !== ADA_IMPLEMENTATION[board.chip]) {
-    throw new VgpuError(ErrorCode.UnsupportedDevice,
-      `${device.bdf}: NV_PMC_BOOT_0 says architecture ${hex(boot0.architecture)} implementation ${hex(boot0.implementation)}, ` +
-      `not ${board.chip} (${hex(ADA_ARCHITECTURE)}/${hex(ADA_IMPLEMENTATION[board.chip])})`, {
-        hint: 'the PCI id and the chip disagree: a mislabelled device or a corrupt register window',
-        details: { architecture: boot0.architecture, implementation: boot0.implementation, expected: board.chip },
-      });
-  }
-  return h;
-}
-
-function hardwareConfig(arena: SharedArena, board: AdaBoard, fbBytes: bigint): HardwareConfig {
-  const cfgBuf = arena.window(BigInt(Region.PF_CONFIG), Region.CONFIG_SIZE);
-  const id = readIdentity(cfgBuf);
-  const sriov = readSriov(cfgBuf);
-  const h = readHeader(arena);
-  return Object.freeze({
-    name: board.name,
-    generation: 'Ada Lovelace',
-    pci: { vendorId: id.vendorId, deviceId: id.deviceId },
-    fbBytes,
-    engines: Object.freeze([...board.engines]),
-    engineBitmap: engineBitmap(board.engines),
-    channelCount: ADA_VGPU_CHID_COUNT,
-    totalVfs: sriov?.totalVfs ?? 0,
-    pfBars: { ...h.pfBars },
-    vfBars: { ...h.vfBars },
-    copyEngineClass: board.copyEngineClass,
-    firmwareFloor: board.firmwareFloor,
-    eccSupported: board.eccSupported,
-  });
-}
-
-export { ENGINE_BITMAP_BYTES };
+export { ENGINE_BITMAP_BYTES } from '../sim/board/sim-board.js';

@@ -1,96 +1,10 @@
 #!/usr/bin/env node
 /**
- * vgpu-sim: one simulated Ada GPU as its own process.
- *
- *   node bin/vgpu-sim.mjs --board rtx6000-ada --bdf 0000:41:00.0 --dir /dev/shm/vgpud-sim   (compiled or from source)
- *
- * Creates the sparse device file `<dir>/<bdf>.vgpusim` (or re-attaches to it, keeping its FB), runs the device
- * and its GSP-RM thread, writes `<dir>/<bdf>.json` for discovery, and exits cleanly on SIGTERM/SIGINT (descriptor
- * removed, file kept). It is a separate process so it outlives a daemon that dies or restarts — like a GPU.
- *
- * When started with an IPC channel (child_process.fork / spawn with 'ipc'), it also obeys test controls
- * ({id, op, args} messages; see sim-ipc.ts) and announces {op:'ready', descriptor}. Losing the channel does not
- * stop the device.
+ * The Ada boards' `vgpu-sim` entry: the generation-neutral process runner (hal/sim/device/run-vgpu-sim.ts) with
+ * the Ada board table. A process-mode Ada device started by startSimDevice runs this module; bin/vgpu-sim.ts is the
+ * operator's entry that knows every built-in generation.
  */
-import { Command } from 'commander';
-import { loadNativeOps } from '../../../native/index.js';
-import { isVgpuError } from '../../../core/contracts/exceptions.js';
-import { ADA_BOARDS, ADA_FIRMWARE_FLOOR, boardByKey } from '../chips.js';
-import { LAYOUT_VERSION, regionBytes } from './device-layout.js';
-import { SimDevice } from './sim-device.js';
-import { DEFAULT_SIM_DIR, removeDescriptor, simPaths, writeDescriptor, type SimDescriptor } from './sim-descriptor.js';
-import { handleIpcRequest, type SimIpcRequest } from './sim-ipc.js';
+import { ADA_BOARD_TABLE } from '../chips.js';
+import { runVgpuSim } from '../../sim/device/run-vgpu-sim.js';
 
-function fail(message: string, hint: string): never {
-  console.error(`vgpu-sim: ${message}\n  hint: ${hint}`);
-  process.exit(2);
-}
-
-async function main(): Promise<void> {
-  const program = new Command()
-    .name('vgpu-sim')
-    .description('Run one simulated NVIDIA Ada GPU (SR-IOV PF with GSP-RM) for vgpud')
-    .requiredOption('--board <key>', `board: ${ADA_BOARDS.map((b) => b.key).join(', ')}`)
-    .requiredOption('--bdf <bdf>', 'PCI address of the PF, e.g. 0000:41:00.0')
-    .option('--dir <dir>', 'directory for the device file and descriptor', DEFAULT_SIM_DIR)
-    .option('--firmware-version <v>', 'GSP-RM build the device carries', ADA_FIRMWARE_FLOOR)
-    .option('--fb-bytes <n>', 'simulated FB size in bytes (default: the board\'s)')
-    .option('--num-vfs <n>', 'VFs enabled at power-on (default: TotalVFs)')
-    .option('--verbose', 'print GSP warnings to stderr', false)
-    .parse(process.argv);
-  const o = program.opts<{ board: string; bdf: string; dir: string; firmwareVersion: string; fbBytes?: string; numVfs?: string; verbose: boolean }>();
-  const board = boardByKey(o.board) ?? fail(`unknown board "${o.board}"`, `use one of ${ADA_BOARDS.map((b) => b.key).join(', ')}`);
-  const fbBytes = o.fbBytes !== undefined ? BigInt(o.fbBytes) : board.fbBytes;
-  if (fbBytes <= 0n || fbBytes % 4096n !== 0n || fbBytes > board.fbBytes) {
-    fail(`--fb-bytes ${fbBytes} is not a page-aligned size up to the board's ${board.fbBytes}`, 'pass a multiple of 4096 no larger than the board FB');
-  }
-  const numVfs = o.numVfs !== undefined ? Number(o.numVfs) : board.totalVfs;
-  const ops = loadNativeOps();
-  if (ops.kind !== 'native') {
-    fail('process mode needs the native addon (file-backed regions shared between processes)', 'run `npm run build:native`, or use startSimDevice({mode: "worker"})');
-  }
-  const { region } = simPaths(o.dir, o.bdf);
-  const { mkdirSync } = await import('node:fs');
-  mkdirSync(o.dir, { recursive: true });
-  const arena = ops.createArena({ size: regionBytes(fbBytes), path: region });
-  const device = new SimDevice({ arena, board, bdf: o.bdf, fbBytes, firmwareVersion: o.firmwareVersion, numVfs, verbose: o.verbose });
-  device.start();
-  const descriptor: SimDescriptor = {
-    kind: 'ada-sim', board: board.key, bdf: o.bdf, path: region, pid: process.pid, fbBytes: fbBytes.toString(),
-    firmwareVersion: o.firmwareVersion, layoutVersion: LAYOUT_VERSION, startedAt: new Date().toISOString(),
-  };
-  writeDescriptor(o.dir, descriptor);
-
-  let stopping = false;
-  const shutdown = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    try {
-      await device.stop();
-    } finally {
-      removeDescriptor(o.dir, o.bdf);
-      arena.close();
-      if (o.verbose) console.error(`vgpu-sim: ${o.bdf} stopped on ${signal}`);
-      process.exit(0);
-    }
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-
-  if (process.send !== undefined) {
-    process.on('message', (m: SimIpcRequest) => {
-      void handleIpcRequest(device, m).then((reply) => process.send?.(reply));
-    });
-    // A parent that goes away must not take the GPU with it.
-    process.on('disconnect', () => {
-      if (o.verbose) console.error('vgpu-sim: parent disconnected; device keeps running');
-    });
-    process.send({ op: 'ready', descriptor, reattached: device.reattached });
-  }
-  console.log(JSON.stringify({ ready: true, ...descriptor, reattached: device.reattached }));
-}
-
-main().catch((e: unknown) => {
-  console.error(`vgpu-sim: ${(e as Error).message}${isVgpuError(e) ? `\n  hint: ${e.hint}` : ''}`);
-  process.exit(1);
-});
+runVgpuSim([ADA_BOARD_TABLE]);

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { VgpuRpcMsg } from '../../../core/firmware-abi/vgpu-mailbox.js';
-import { replayGuestWorkload, type GuestWorkloadStats } from '../../../hal/ada-lovelace/sim/guest-workload.js';
+import { replayGuestWorkload, type GuestWorkloadStats } from '../../../hal/sim/device/guest-workload.js';
 import { simRig, type SimRig } from '../lifecycle/sim-rig.js';
 
 describe('simulated guest workload', () => {

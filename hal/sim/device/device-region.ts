@@ -9,8 +9,8 @@
  */
 import type { SharedArena } from '../../../native/native-ops.js';
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
-import type { AdaBoard } from '../chips.js';
-import { boardByKey, boot0For } from '../chips.js';
+import type { SimBoard } from '../board/sim-board.js';
+import { boot0For } from '../board/sim-board.js';
 import {
   Bar0, Cpuctl, DEVICE_HEARTBEAT_MS, DeviceState, Header, LAYOUT_MAGIC, LAYOUT_VERSION, MAX_VFS, Region, regionBytes, vfConfigOffset,
 } from './device-layout.js';
@@ -18,7 +18,7 @@ import { buildPfConfig, buildVfConfig } from './pci-config.js';
 import { initLogRing } from './log-ring.js';
 
 export interface PowerOnOptions {
-  board: AdaBoard;
+  board: SimBoard;
   bdf: string;
   fbBytes: bigint;
   firmwareVersion: string;
@@ -136,7 +136,7 @@ export function powerOnRegion(arena: SharedArena, o: PowerOnOptions): { reattach
     const info = readHeader(arena);
     if (info.magic !== LAYOUT_MAGIC || info.layoutVersion !== LAYOUT_VERSION) {
       throw new VgpuError(ErrorCode.UnsupportedDevice,
-        `device region holds magic 0x${info.magic.toString(16)} layout v${info.layoutVersion}, not an Ada sim layout v${LAYOUT_VERSION}`, {
+        `device region holds magic 0x${info.magic.toString(16)} layout v${info.layoutVersion}, not a simulated-GPU layout v${LAYOUT_VERSION}`, {
           hint: 'this file belongs to another simulator version or program; remove it (it is only simulated state) or use another --dir',
         });
     }
@@ -201,13 +201,6 @@ function writeRegisters(arena: SharedArena, o: PowerOnOptions, pfConfig: Buffer)
   reg(Bar0.PGSP_MAILBOX0, 0);
   reg(Bar0.PGSP_MAILBOX1, 0);
   reg(Bar0.PGSP_CPUCTL, Cpuctl.HALTED); // a powered-on GPU's GSP waits for the host to start it
-}
-
-/** Board of a region (from its header), or undefined when the header is not an Ada sim header. */
-export function boardOfRegion(arena: SharedArena): AdaBoard | undefined {
-  const info = readHeader(arena);
-  if (info.magic !== LAYOUT_MAGIC) return undefined;
-  return boardByKey(info.boardKey);
 }
 
 export function setDeviceState(arena: SharedArena, state: DeviceState): void {

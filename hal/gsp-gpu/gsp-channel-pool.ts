@@ -1,11 +1,12 @@
 /**
- * CHIDs of an Ada GPU reserved for vGPUs (seed spec §1.4 ops 11–13, §11 item 4).
+ * CHIDs of a GSP GPU reserved for vGPUs (docs/lifecycle.md). The pool size is the board's `channelCount`
+ * (hal/sim/board/sim-board.ts); the default below is Ada's.
  *
- * Pool size: Ada's host channel space is 2048 CHIDs; the RFC v1 core kept 512 for its own use and gave the other
+ * Pool size on Ada: the host channel space is 2048 CHIDs; the RFC v1 core kept 512 for its own use and gave the other
  * 1536 to vGPUs (V1-CHID), while the nova-core WIP reports all 2048. We reserve the full 2048 for vGPUs because in
  * this design the host driver allocates no channels of its own outside the vGPU manager (its scrub channel uses
  * the vGPU's own last CHID, seed spec §5), and 2048 keeps the upstream per-vGPU formula exact:
- * prev_pow2(2048 / 32) = 64 CHIDs for a 32-instance type, as in NVIDIA's captured config snapshot (§4.5).
+ * prev_pow2(2048 / 32) = 64 CHIDs for a 32-instance type, as in NVIDIA's captured config snapshot (docs/lifecycle.md).
  *
  * The copy-engine channel (op 23) belongs to the scrub issue: until then it throws VGPU_ENODEV and the HAL does
  * not advertise 'ce-chan-alloc'.
@@ -14,16 +15,17 @@ import type { CopyChannel } from '../../core/contracts/channels.js';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import { ChannelPoolBase } from '../../core/alloc/channel-pool.js';
 
-export const ADA_VGPU_CHID_COUNT = 2048;
+/** Ada's vGPU CHID pool (see above); other generations state theirs in their board table. */
+export const VGPU_CHID_COUNT = 2048;
 
-export class AdaChannelPool extends ChannelPoolBase {
-  constructor(private readonly bdf: string) {
-    super(ADA_VGPU_CHID_COUNT, { name: `CHID pool of ${bdf}` });
+export class GspChannelPool extends ChannelPoolBase {
+  constructor(private readonly bdf: string, channelCount = VGPU_CHID_COUNT) {
+    super(channelCount, { name: `CHID pool of ${bdf}` });
   }
 
   allocCopyChannel(chid: number, owner: string): Promise<CopyChannel> {
     return Promise.reject(new VgpuError(ErrorCode.UnsupportedDevice, `copy-engine channels are not implemented for ${this.bdf} yet`, {
-      hint: "the Ada HAL does not advertise 'ce-chan-alloc'; scrub with memory.fill (host fill) until it does",
+      hint: "the HAL does not advertise 'ce-chan-alloc'; scrub with memory.fill (host fill) until it does",
       details: { chid, owner },
     }));
   }

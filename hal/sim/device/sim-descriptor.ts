@@ -24,7 +24,7 @@ export function defaultSimDir(env: NodeJS.ProcessEnv = process.env): string {
 export const DEFAULT_SIM_DIR = defaultSimDir();
 
 export interface SimDescriptor {
-  kind: 'ada-sim';
+  kind: 'gsp-sim';
   board: string;
   bdf: string;
   /** Region file (process mode). */
@@ -74,7 +74,7 @@ export function listDescriptors(dir: string): { live: SimDescriptor[]; stale: st
     const p = join(dir, f);
     try {
       const d = JSON.parse(readFileSync(p, 'utf8')) as SimDescriptor;
-      if (d.kind !== 'ada-sim' || typeof d.pid !== 'number' || typeof d.path !== 'string') throw new Error('not an ada-sim descriptor');
+      if (d.kind !== 'gsp-sim' || typeof d.pid !== 'number' || typeof d.path !== 'string') throw new Error('not an gsp-sim descriptor');
       if (pidAlive(d.pid) && existsSync(d.path)) live.push(d);
       else stale.push(p);
     } catch {

@@ -12,8 +12,8 @@
  *
  * Register offsets are the PCI / PCIe specification's.
  */
-import type { AdaBoard } from '../chips.js';
-import { CLASS_3D_CONTROLLER } from '../chips.js';
+import type { SimBoard } from '../board/sim-board.js';
+import { CLASS_3D_CONTROLLER } from '../board/sim-board.js';
 
 export const Cfg = {
   VENDOR_ID: 0x00,
@@ -86,7 +86,7 @@ function writeClass(buf: Buffer, classCode: number, revision: number): void {
 }
 
 /** Fill a zeroed 4 KiB buffer with the PF's config space. `numVfs` VFs are enabled (VF Enable + MSE set). */
-export function buildPfConfig(buf: Buffer, board: AdaBoard, numVfs: number): void {
+export function buildPfConfig(buf: Buffer, board: SimBoard, numVfs: number): void {
   buf.fill(0);
   buf.writeUInt16LE(board.vendorId, Cfg.VENDOR_ID);
   buf.writeUInt16LE(board.deviceId, Cfg.DEVICE_ID);
@@ -130,7 +130,7 @@ export function buildPfConfig(buf: Buffer, board: AdaBoard, numVfs: number): voi
 }
 
 /** Fill a zeroed 4 KiB buffer with VF `index`'s config space. */
-export function buildVfConfig(buf: Buffer, board: AdaBoard): void {
+export function buildVfConfig(buf: Buffer, board: SimBoard): void {
   buf.fill(0);
   buf.writeUInt16LE(board.vendorId, Cfg.VENDOR_ID);
   buf.writeUInt16LE(board.vfDeviceId, Cfg.DEVICE_ID);

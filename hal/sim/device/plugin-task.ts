@@ -31,7 +31,7 @@ import {
   CONFIG_PARAMS_PAYLOAD, CTRL_BUFFER, CTRL_BUFF_VERSION, GSP_PLUGIN_BOOTLOADED, MgmtHeap, RESPONSE_BUFFER,
   UPDATE_BME_STATE_PAYLOAD, VERSION_NEGOTIATION_PAYLOAD, VgpuRpcMsg, decodeBmeState, decodeConfigParams, vgpuRpcMsgName,
 } from '../../../core/firmware-abi/vgpu-mailbox.js';
-import { NvStatus } from '../gsp-boot-params.js';
+import { NvStatus } from '../../gsp/gsp-boot-params.js';
 import { decodeContextImage, encodeContextImage, newContext, type FirmwareContext } from './plugin-task-context.js';
 import { ERROR_PUT_OFFSET, writeErrorRecord } from './plugin-task-error-buffer.js';
 import { currentPluginTaskRuntime } from './plugin-task-runtime.js';
@@ -123,7 +123,7 @@ export class PluginTask {
       `mgmt heap 0x${this.params.pluginHeapMemoryPhysAddr.toString(16)}+0x${this.params.pluginHeapMemoryLength.toString(16)}`);
     const rt = currentPluginTaskRuntime();
     if (rt === null) {
-      // AdaFirmware used without the device's GSP thread (unit tests of the firmware alone): no FB to serve.
+      // SimGspRm used without the device's GSP thread (unit tests of the firmware alone): no FB to serve.
       this.env.log('vgpu-task', `vgpu task gfid ${this.gfid}: no mailbox runtime on this thread; not serving the host`);
       return;
     }

@@ -6,7 +6,7 @@
  * GSP_INIT_DONE event → read the running build back with GSP_GET_FEATURES.
  *
  * A firmware that crashes (or whose heartbeat stops) fails every in-flight call with GpuLost — nobody hangs — and
- * listeners get one pseudo-event ADA_GSP_LOST_EVENT so owners can react without polling.
+ * listeners get one pseudo-event GSP_LOST_EVENT so owners can react without polling.
  */
 import { EventEmitter } from 'eventemitter3';
 import type { FirmwareEventRecord } from '../../core/contracts/events.js';
@@ -21,21 +21,21 @@ import { GSP_GET_FEATURES_PARAMS, RmControl, decodeGspFeatures } from '../../cor
 import { GspEvent, GspFunction, GspFwState, gspFunctionName } from '../gsp/gsp-layout.js';
 import { GspRpcClient, type GspEvent as GspTransportEvent } from '../gsp/gsp-rpc-client.js';
 import { rmAlloc, rmControl, rmFree } from '../gsp/rm-payload.js';
-import type { AdaBoard } from './chips.js';
-import { GSP_SYSTEM_INFO, NvStatus, REG_SRIOV_MODE, encodeRegistry } from './gsp-boot-params.js';
-import { gfidFromEventPayload } from './gsp-event-payloads.js';
-import { Bar0, Cpuctl, LOG_DIR_ENTRY_BYTES, MAX_VFS, Region, logDirEntryOffset } from './sim/device-layout.js';
-import { readLogRing } from './sim/log-ring.js';
-import { parseBdf } from './sim/pci-config.js';
+import type { SimBoard } from '../sim/board/sim-board.js';
+import { GSP_SYSTEM_INFO, NvStatus, REG_SRIOV_MODE, encodeRegistry } from '../gsp/gsp-boot-params.js';
+import { gfidFromEventPayload } from '../gsp/gsp-event-payloads.js';
+import { Bar0, Cpuctl, LOG_DIR_ENTRY_BYTES, MAX_VFS, Region, logDirEntryOffset } from '../sim/device/device-layout.js';
+import { readLogRing } from '../sim/device/log-ring.js';
+import { parseBdf } from '../sim/device/pci-config.js';
 import { compareVersions } from '../../core/firmware-abi/firmware-version.js';
 
 /** Pseudo event id delivered to listeners when GSP-RM is lost (crash, stalled heartbeat). Outside GSP's range
  *  (real events end at NUM_EVENTS 0x1023). */
-export const ADA_GSP_LOST_EVENT = 0x1fff;
+export const GSP_LOST_EVENT = 0x1fff;
 
-export interface AdaFirmwareClientOptions {
+export interface GspFirmwareClientOptions {
   arena: SharedArena;
-  board: AdaBoard;
+  board: SimBoard;
   bdf: string;
   fbBytes: bigint;
   logger: Logger;
@@ -54,7 +54,7 @@ const H_SUBDEVICE = 0x5d000000;
 /** The version probe's RM client: low 24 bits 0xffffff, which `nextHandle` (1..0xfffffe) never produces. */
 export const PROBE_CLIENT = (H_CLIENT | 0xffffff) >>> 0;
 
-export class AdaFirmwareClient implements Firmware {
+export class GspFirmwareClient implements Firmware {
   private state_: FirmwareState = 'off';
   private client: GspRpcClient | null = null;
   private version = '';
@@ -68,7 +68,7 @@ export class AdaFirmwareClient implements Firmware {
   private readonly freed = new Set<number>();
   private unsubs: Array<() => void> = [];
 
-  constructor(private readonly o: AdaFirmwareClientOptions) {
+  constructor(private readonly o: GspFirmwareClientOptions) {
     this.log = o.logger;
     this.timeoutMs = o.rpcTimeoutMs ?? 6000;
   }
@@ -356,7 +356,7 @@ export class AdaFirmwareClient implements Firmware {
       this.state_ = 'crashed';
       this.log.error('GSP-RM lost', { reason: err.message });
       this.emitRecord({
-        gpu: this.o.bdf, eventId: ADA_GSP_LOST_EVENT, name: 'GSP_LOST',
+        gpu: this.o.bdf, eventId: GSP_LOST_EVENT, name: 'GSP_LOST',
         payload: new TextEncoder().encode(err.message), at: Date.now(),
       });
       this.emitter.emit('end');

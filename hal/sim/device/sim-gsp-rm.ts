@@ -1,5 +1,5 @@
 /**
- * The simulated GSP-RM of an Ada board: what the firmware does with each RPC. Transport-free — the GSP server
+ * The simulated GSP-RM of a board (any GSP generation; the board record gives the facts): what the firmware does with each RPC. Transport-free — the GSP server
  * (hal/sim/gsp) decodes queue elements and calls `handle`; this class answers with an rpc_result and a reply
  * payload, and raises events through `io.postEvent`. It runs on the device's GSP thread, never on the host's.
  *
@@ -29,9 +29,9 @@ import {
   encodeVmmuSegmentSize, rmControlName, type BootloadParams,
 } from '../../../core/firmware-abi/rm-controls.js';
 import { ADD_VGPU_TYPE_PARAMS, decodeAddVgpuTypeParams, type VgpuInfoRecord } from '../../../core/metadata/vgpu-info-record.js';
-import type { AdaBoard } from '../chips.js';
-import { GSP_SYSTEM_INFO, NvStatus, REG_SRIOV_MODE, decodeRegistry, type GspSystemInfo } from '../gsp-boot-params.js';
-import { MMU_FAULT_QUEUED, POST_EVENT, RC_TRIGGERED, encodeOsErrorLog } from '../gsp-event-payloads.js';
+import type { SimBoard } from '../board/sim-board.js';
+import { GSP_SYSTEM_INFO, NvStatus, REG_SRIOV_MODE, decodeRegistry, type GspSystemInfo } from '../../gsp/gsp-boot-params.js';
+import { MMU_FAULT_QUEUED, POST_EVENT, RC_TRIGGERED, encodeOsErrorLog } from '../../gsp/gsp-event-payloads.js';
 import { Bar0, Header, LOG_DIR_ENTRY_BYTES, Region, logDirEntryOffset } from './device-layout.js';
 import { appendLogRing, initLogRing } from './log-ring.js';
 import { PluginTask } from './plugin-task.js';
@@ -43,8 +43,8 @@ export interface FirmwareIo {
   postEvent(fn: number, payload: Uint8Array, gfid?: number): void;
 }
 
-export interface AdaFirmwareOptions {
-  board: AdaBoard;
+export interface SimGspRmOptions {
+  board: SimBoard;
   firmwareVersion: string;
   numVfs: number;
   fbOffset: bigint;
@@ -83,7 +83,7 @@ export type SimEventRequest =
 
 const MAX_CLIENTS = 4096;
 
-export class AdaFirmware {
+export class SimGspRm {
   private phase: Phase = 'reset';
   private systemInfo: GspSystemInfo | null = null;
   private registry = new Map<string, number>();
@@ -92,7 +92,7 @@ export class AdaFirmware {
   private types: VgpuInfoRecord[] = [];
   private readonly eccEnabled: boolean;
 
-  constructor(private readonly io: FirmwareIo, private readonly opts: AdaFirmwareOptions) {
+  constructor(private readonly io: FirmwareIo, private readonly opts: SimGspRmOptions) {
     this.eccEnabled = opts.eccEnabled ?? opts.board.eccEnabledDefault;
     initLogRing(this.arenaWindow(Region.GSP_LOG, Region.GSP_LOG_SIZE));
     this.gspLog(`GSP-RM ${opts.firmwareVersion} (simulated ${opts.board.chip}, ${opts.board.name}) started; waiting for system info`);

@@ -10,21 +10,21 @@ import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { FramebufferMemory } from '../../core/contracts/memory.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { SharedArena } from '../../native/native-ops.js';
-import type { AdaFirmwareClient } from './ada-firmware-client.js';
-import { MAX_VFS, Region, vfConfigOffset } from './sim/device-layout.js';
-import { readIdentity, readSriov, vfBdf } from './sim/pci-config.js';
-import { hostEventSeq, readHostEvents } from './sim/host-events.js';
+import type { GspFirmwareClient } from './gsp-firmware-client.js';
+import { MAX_VFS, Region, vfConfigOffset } from '../sim/device/device-layout.js';
+import { readIdentity, readSriov, vfBdf } from '../sim/device/pci-config.js';
+import { hostEventSeq, readHostEvents } from '../sim/device/host-events.js';
 
 /** How often the HAL looks at the device's host-event word while someone listens (an unref'd timer). */
 const HOST_EVENT_POLL_MS = 20;
 
-/** What the Ada HAL can do (INTF driver_caps). CE channels and pushbuffers: ada-copy-channel.ts (scrub issue). */
-export const ADA_CAPS: ReadonlySet<HalCapability> = new Set<HalCapability>([
+/** What a GSP HAL can do (INTF driver_caps). CE channels and pushbuffers: gsp-copy-channel.ts. */
+export const GSP_GPU_CAPS: ReadonlySet<HalCapability> = new Set<HalCapability>([
   'gsp-client-alloc', 'rm-alloc', 'chid-alloc', 'fb-mem-alloc', 'fb-mem-bar1-map', 'pf-event-delivery',
   'chan-mem-map', 'ce-chan-alloc', 'pushbuf-submit',
 ]);
 
-export class AdaRegisterWindow implements RegisterWindow {
+export class GspRegisterWindow implements RegisterWindow {
   constructor(private readonly arena: SharedArena, private readonly size: number) {}
 
   read32(offset: number): number {
@@ -46,22 +46,24 @@ export class AdaRegisterWindow implements RegisterWindow {
   }
 }
 
-export interface AdaPhysicalGpuParts {
+export interface GspPhysicalGpuParts {
+  /** Id of the HAL that opened it ('ada-lovelace', 'hopper'). */
+  halId: string;
   bdf: string;
   arena: SharedArena;
   config: HardwareConfig;
-  firmware: AdaFirmwareClient;
+  firmware: GspFirmwareClient;
   memory: FramebufferMemory;
   channels: ChannelPool;
   logger: Logger;
 }
 
-export class AdaPhysicalGpu implements PhysicalGpu {
-  readonly halId = 'ada-lovelace';
+export class GspPhysicalGpu implements PhysicalGpu {
+  readonly halId: string;
   readonly bdf: string;
   readonly config: HardwareConfig;
-  readonly caps = ADA_CAPS;
-  readonly firmware: AdaFirmwareClient;
+  readonly caps = GSP_GPU_CAPS;
+  readonly firmware: GspFirmwareClient;
   readonly memory: FramebufferMemory;
   readonly channels: ChannelPool;
   readonly registers: RegisterWindow;
@@ -72,7 +74,8 @@ export class AdaPhysicalGpu implements PhysicalGpu {
   private hostEventTimer: NodeJS.Timeout | null = null;
   private released = false;
 
-  constructor(p: AdaPhysicalGpuParts) {
+  constructor(p: GspPhysicalGpuParts) {
+    this.halId = p.halId;
     this.bdf = p.bdf;
     this.arena = p.arena;
     this.config = p.config;
@@ -80,7 +83,7 @@ export class AdaPhysicalGpu implements PhysicalGpu {
     this.memory = p.memory;
     this.channels = p.channels;
     this.log = p.logger;
-    this.registers = new AdaRegisterWindow(p.arena, Region.BAR0_SIZE);
+    this.registers = new GspRegisterWindow(p.arena, Region.BAR0_SIZE);
     // Events posted before we opened the device are history, not news.
     this.hostEventCursor = hostEventSeq(p.arena);
   }

@@ -1,9 +1,9 @@
 /**
- * The device itself: one simulated Ada GPU running on a region it has been given. Used by both modes — the
+ * The device itself: one simulated GSP GPU (any generation) running on a region it has been given. Used by both modes — the
  * vgpu-sim process (file region) and startSimDevice in worker mode (SAB region) — so the two behave the same.
  *
  * Threads: this object lives on the device's main thread (the vgpu-sim process, or the test's main thread in
- * worker mode). GSP-RM runs on its OWN worker thread (hal/sim/gsp/gsp-worker.ts with ada-firmware-handler.ts),
+ * worker mode). GSP-RM runs on its OWN worker thread (hal/sim/gsp/gsp-worker.ts with sim-gsp-rm-handler.ts),
  * started when the host sets STARTCPU in the GSP falcon's CPUCTL register — as a real driver starts the GSP after
  * it has set up the shared queues — and stopped on the halt request or when the device stops.
  *
@@ -14,11 +14,11 @@ import { siblingModule } from '../../../core/runtime/module-entry.js';
 import type { SharedArena } from '../../../native/native-ops.js';
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import { GspControl, GspFwState, GspRegion } from '../../gsp/gsp-layout.js';
-import { startGspWorker, type GspWorkerHandle } from '../../sim/gsp/gsp-worker-host.js';
-import type { GspFault, GspServerStats } from '../../sim/gsp/gsp-rpc-server.js';
-import type { AdaBoard } from '../chips.js';
-import type { SimEventRequest } from './ada-firmware.js';
-import type { AdaFirmwareCommand, AdaFirmwareHandlerOptions } from './ada-firmware-handler.js';
+import { startGspWorker, type GspWorkerHandle } from '../gsp/gsp-worker-host.js';
+import type { GspFault, GspServerStats } from '../gsp/gsp-rpc-server.js';
+import type { SimBoard } from '../board/sim-board.js';
+import type { SimEventRequest } from './sim-gsp-rm.js';
+import type { SimGspRmCommand, SimGspRmHandlerOptions } from './sim-gsp-rm-handler.js';
 import { Bar0, Cpuctl, DEVICE_HEARTBEAT_MS, DeviceState, Header, Region } from './device-layout.js';
 import { powerOnRegion, setDeviceState } from './device-region.js';
 import { postHostEvent } from './host-events.js';
@@ -27,7 +27,7 @@ import type { GuestWorkloadCommand, GuestWorkloadStats } from './guest-workload.
 
 export interface SimDeviceOptions {
   arena: SharedArena;
-  board: AdaBoard;
+  board: SimBoard;
   bdf: string;
   fbBytes: bigint;
   firmwareVersion: string;
@@ -70,7 +70,7 @@ export interface SimTestControls {
   guestWorkload(gfid: number, cmd: GuestWorkloadCommand): Promise<GuestWorkloadStats | null>;
 }
 
-const HANDLER_MODULE = siblingModule(import.meta.url, './ada-firmware-handler');
+const HANDLER_MODULE = siblingModule(import.meta.url, './sim-gsp-rm-handler');
 
 export class SimDevice implements SimTestControls {
   readonly reattached: boolean;
@@ -146,8 +146,8 @@ export class SimDevice implements SimTestControls {
     // A restart replaces whatever GSP thread ran before (after a crash the old thread still exists).
     if (this.gsp !== null) await this.stopGsp();
     a.store32(this.cpuctl, 0);
-    const opts: AdaFirmwareHandlerOptions = {
-      boardKey: this.o.board.key,
+    const opts: SimGspRmHandlerOptions = {
+      board: this.o.board,
       firmwareVersion: this.o.firmwareVersion,
       numVfs: this.o.numVfs,
       fbOffset: String(Region.FB),
@@ -208,7 +208,7 @@ export class SimDevice implements SimTestControls {
     if (this.gspStarting !== null) await this.gspStarting;
     if (this.gsp === null) {
       throw new VgpuError(ErrorCode.IllegalState, `GSP-RM of ${this.o.bdf} is not running`, {
-        hint: 'boot the GPU (AdaHal open + firmware.boot) before injecting faults or raising events',
+        hint: 'boot the GPU (open it with its HAL and boot the firmware) before injecting faults or raising events',
       });
     }
     return this.gsp;
@@ -223,16 +223,16 @@ export class SimDevice implements SimTestControls {
     this.mirrorFirmwareState();
   }
   async raiseEvent(event: SimEventRequest): Promise<void> {
-    await (await this.need()).command({ op: 'raise', event } satisfies AdaFirmwareCommand);
+    await (await this.need()).command({ op: 'raise', event } satisfies SimGspRmCommand);
   }
   async uploadedTypes(): Promise<Array<{ id: number; name: string; maxInstance: number; fbLength: string }>> {
-    return (await (await this.need()).command({ op: 'types' } satisfies AdaFirmwareCommand)) as Array<{ id: number; name: string; maxInstance: number; fbLength: string }>;
+    return (await (await this.need()).command({ op: 'types' } satisfies SimGspRmCommand)) as Array<{ id: number; name: string; maxInstance: number; fbLength: string }>;
   }
   async pluginTask(gfid: number): Promise<'running' | 'shutdown' | null> {
-    return (await (await this.need()).command({ op: 'task', gfid } satisfies AdaFirmwareCommand)) as 'running' | 'shutdown' | null;
+    return (await (await this.need()).command({ op: 'task', gfid } satisfies SimGspRmCommand)) as 'running' | 'shutdown' | null;
   }
   async rmClients(): Promise<number> {
-    return (await (await this.need()).command({ op: 'clients' } satisfies AdaFirmwareCommand)) as number;
+    return (await (await this.need()).command({ op: 'clients' } satisfies SimGspRmCommand)) as number;
   }
   async gspStats(): Promise<GspServerStats> {
     return (await this.need()).stats();
@@ -252,7 +252,7 @@ export class SimDevice implements SimTestControls {
     postHostEvent(this.o.arena, { kind: e.kind });
   }
   async guestWorkload(gfid: number, cmd: GuestWorkloadCommand): Promise<GuestWorkloadStats | null> {
-    return (await (await this.need()).command({ op: 'guest-workload', gfid, cmd } satisfies AdaFirmwareCommand)) as GuestWorkloadStats | null;
+    return (await (await this.need()).command({ op: 'guest-workload', gfid, cmd } satisfies SimGspRmCommand)) as GuestWorkloadStats | null;
   }
   async gspRunning(): Promise<boolean> {
     if (this.gspStarting !== null) await this.gspStarting;

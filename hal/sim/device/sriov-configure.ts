@@ -4,11 +4,11 @@
  * or all-ones) and the header's VF count. The HAL's `vfs()` reads exactly these.
  */
 import type { SharedArena } from '../../../native/native-ops.js';
-import type { AdaBoard } from '../chips.js';
+import type { SimBoard } from '../board/sim-board.js';
 import { Bar0, Header, MAX_VFS, Region, vfConfigOffset } from './device-layout.js';
 import { buildPfConfig, buildVfConfig } from './pci-config.js';
 
-export function setNumVfs(arena: SharedArena, board: AdaBoard, numVfs: number): void {
+export function setNumVfs(arena: SharedArena, board: SimBoard, numVfs: number): void {
   const pf = arena.window(BigInt(Region.PF_CONFIG), Region.CONFIG_SIZE);
   buildPfConfig(pf, board, numVfs);
   arena.window(BigInt(Region.BAR0 + Bar0.PCFG), 0x1000).set(pf.subarray(0, 0x1000));

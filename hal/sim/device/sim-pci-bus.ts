@@ -1,9 +1,9 @@
 /**
- * A PciBus over simulated Ada GPUs: devices announced by descriptor files in a directory (vgpu-sim processes) and
+ * A PciBus over simulated GSP GPUs (any generation): devices announced by descriptor files in a directory (vgpu-sim processes) and
  * devices registered in-process (worker mode). Each listing is read from the device's own config space, like a
  * real bus scan, so a test that changes the device sees the change here.
  *
- * Transport the AdaHal reads: `{ kind: 'ada-sim', mode: 'process', path }` or `{ kind: 'ada-sim', mode: 'worker',
+ * Transport the GSP HAL (hal/gsp-gpu) reads: `{ kind: 'gsp-sim', mode: 'process', path }` or `{ kind: 'gsp-sim', mode: 'worker',
  * sab }` (the region's SharedArrayBuffer).
  */
 import type { PciBus, PciDeviceInfo } from '../../../core/contracts/hal.js';
@@ -16,14 +16,14 @@ import { readHeader } from './device-region.js';
 import { listDescriptors } from './sim-descriptor.js';
 import { LAYOUT_MAGIC } from './device-layout.js';
 
-export const ADA_SIM_TRANSPORT = 'ada-sim';
+export const SIM_TRANSPORT = 'gsp-sim';
 
-export type AdaSimTransport =
-  | { kind: 'ada-sim'; mode: 'process'; path: string }
-  | { kind: 'ada-sim'; mode: 'worker'; sab: SharedArrayBuffer };
+export type SimTransport =
+  | { kind: 'gsp-sim'; mode: 'process'; path: string }
+  | { kind: 'gsp-sim'; mode: 'worker'; sab: SharedArrayBuffer };
 
 /** Enumerate one device from its region, as a bus scan reads config space. */
-export function pciInfoFromRegion(arena: SharedArena, transport: AdaSimTransport): PciDeviceInfo {
+export function pciInfoFromRegion(arena: SharedArena, transport: SimTransport): PciDeviceInfo {
   const header = readHeader(arena);
   const cfg = arena.window(BigInt(Region.PF_CONFIG), Region.CONFIG_SIZE);
   const id = readIdentity(cfg);
@@ -50,7 +50,7 @@ export interface SimPciBusOptions {
 }
 
 export class SimPciBus implements PciBus {
-  readonly name = 'ada-sim';
+  readonly name = 'gsp-sim';
   private readonly dirs: string[];
   private readonly local = new Map<string, SharedArena>();
   private readonly log: Logger | undefined;
@@ -78,7 +78,7 @@ export class SimPciBus implements PciBus {
     const out = new Map<string, PciDeviceInfo>();
     for (const arena of this.local.values()) {
       const sab = arena.sab as SharedArrayBuffer;
-      const info = pciInfoFromRegion(arena, { kind: 'ada-sim', mode: 'worker', sab });
+      const info = pciInfoFromRegion(arena, { kind: 'gsp-sim', mode: 'worker', sab });
       out.set(info.bdf, info);
     }
     for (const dir of this.dirs) {
@@ -90,7 +90,7 @@ export class SimPciBus implements PciBus {
         try {
           arena = loadNativeOps().openArena(d.path);
           if (readHeader(arena).magic !== LAYOUT_MAGIC) continue;
-          out.set(d.bdf, pciInfoFromRegion(arena, { kind: 'ada-sim', mode: 'process', path: d.path }));
+          out.set(d.bdf, pciInfoFromRegion(arena, { kind: 'gsp-sim', mode: 'process', path: d.path }));
         } catch (e) {
           this.log?.warn('cannot read simulated device', { bdf: d.bdf, path: d.path, error: (e as Error).message });
         } finally {

@@ -1,5 +1,5 @@
 /**
- * Copy-engine channels of a simulated Ada GPU (seed spec §1.4 ops 21–27) and the CHID pool that hands them out.
+ * Copy-engine channels of a simulated GSP GPU (seed spec §1.4 ops 21–27) and the CHID pool that hands them out.
  *
  * Where the copy engine runs: on the HOST side, over the device's shared FB. The FB is one SharedArena that the
  * device (worker or vgpu-sim process) and the host both map, so the host-side engine writes the very bytes the
@@ -24,18 +24,18 @@ import type { FirmwareState } from '../../core/contracts/firmware.js';
 import type { FbRange } from '../../core/contracts/memory.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import { SimCopyChannel } from '../sim/ce/sim-copy-channel.js';
-import { AdaChannelPool } from './ada-channel-pool.js';
-import { NV2080_ENGINE_TYPE } from './chips.js';
-import { RC_TRIGGERED } from './gsp-event-payloads.js';
+import { GspChannelPool } from './gsp-channel-pool.js';
+import { NV2080_ENGINE_TYPE } from '../sim/board/sim-board.js';
+import { RC_TRIGGERED } from '../gsp/gsp-event-payloads.js';
 import { GspEvent } from '../gsp/gsp-layout.js';
 
-export const ADA_FIFO_NONSTALL = { id: 5, name: 'FIFO_NONSTALL' } as const;
+export const FIFO_NONSTALL_EVENT = { id: 5, name: 'FIFO_NONSTALL' } as const;
 /** Pushbuffer of a scrub channel: 4096 dwords (16 KiB), room for many 150-dword scrub submissions. */
-export const ADA_PUSHBUF_DWORDS = 4096;
+export const CE_PUSHBUF_DWORDS = 4096;
 const CE_HANDLE_BASE = 0xce000000;
 
 /** What the channels need from the rest of the opened GPU. */
-export interface AdaCopyChannelDeps {
+export interface GspCopyChannelDeps {
   bdf: string;
   /** FB bytes, offset 0 = FB offset 0. */
   store: FbBackingStore;
@@ -43,19 +43,19 @@ export interface AdaCopyChannelDeps {
   isLive(range: FbRange): boolean;
   firmware: {
     readonly state: FirmwareState;
-    /** Deliver a host-side interrupt to the firmware's event listeners (AdaFirmwareClient.raiseInterrupt). */
+    /** Deliver a host-side interrupt to the firmware's event listeners (GspFirmwareClient.raiseInterrupt). */
     raiseInterrupt(eventId: number, name: string, payload: Uint8Array): void;
   };
   logger?: Logger;
   pushbufDwords?: number;
 }
 
-export class AdaCopyChannelPool extends AdaChannelPool {
+export class GspCopyChannelPool extends GspChannelPool {
   private readonly copyChannels = new Map<number, SimCopyChannel>();
   private nextHandle = 1;
 
-  constructor(bdf: string, private readonly deps: AdaCopyChannelDeps) {
-    super(bdf);
+  constructor(bdf: string, private readonly deps: GspCopyChannelDeps, channelCount?: number) {
+    super(bdf, channelCount);
   }
 
   override async allocCopyChannel(chid: number, owner: string): Promise<CopyChannel> {
@@ -74,10 +74,10 @@ export class AdaCopyChannelPool extends AdaChannelPool {
     const ch = new SimCopyChannel({
       chid, owner,
       objectHandle: (CE_HANDLE_BASE | (this.nextHandle++ & 0xffffff)) >>> 0,
-      pushbufDwords: this.deps.pushbufDwords ?? ADA_PUSHBUF_DWORDS,
+      pushbufDwords: this.deps.pushbufDwords ?? CE_PUSHBUF_DWORDS,
       store: this.deps.store,
       isLive: (r) => this.deps.isLive(r),
-      raiseNonstall: (c) => this.deps.firmware.raiseInterrupt(ADA_FIFO_NONSTALL.id, ADA_FIFO_NONSTALL.name, u32(c)),
+      raiseNonstall: (c) => this.deps.firmware.raiseInterrupt(FIFO_NONSTALL_EVENT.id, FIFO_NONSTALL_EVENT.name, u32(c)),
       raiseError: (c, message) => {
         this.deps.logger?.error('copy channel error (RC)', { chid: c, message });
         this.deps.firmware.raiseInterrupt(GspEvent.RC_TRIGGERED, 'RC_TRIGGERED',

@@ -1,14 +1,14 @@
 /**
  * What the plugin tasks of one simulated GSP share: the device region, and the watcher of the VF priv doorbell
  * (PF BAR0 0xB82200, seed spec §4.6). Installed once per GSP thread by ada-firmware-handler.ts; a PluginTask
- * started on a thread without it (AdaFirmware in a unit test) only logs.
+ * started on a thread without it (SimGspRm in a unit test) only logs.
  *
  * Doorbell: every gfid rings the same register with gfid·32 + 17, so a value says little — two hosts can ring
  * before the device looks. The watcher therefore treats the register as "something happened": it consumes it
  * (writes 0), then lets EVERY task scan its own control buffer for a new sequence number. It then sleeps on the
  * word with wait32(…, 0): a ring after the scan has made the word non-zero and wakes it (or returns at once),
  * so no ring is lost between the scan and the sleep. The host's register write also wakes the word
- * (AdaRegisterWindow.write32); the bounded timeout only paces the header wait and notices a stopped GSP.
+ * (GspRegisterWindow.write32); the bounded timeout only paces the header wait and notices a stopped GSP.
  */
 import type { SharedArena } from '../../../native/native-ops.js';
 import { MgmtHeap, gfidFromDoorbell } from '../../../core/firmware-abi/vgpu-mailbox.js';

@@ -1,18 +1,19 @@
 /**
- * Handler module of the simulated Ada GSP-RM: loaded by hal/sim/gsp/gsp-worker.ts on the device's GSP thread
- * (`handlerModule`), it builds the AdaFirmware for this device and answers the device's own control commands
+ * Handler module of the simulated GSP-RM (any generation: the board comes in the options): loaded by hal/sim/gsp/gsp-worker.ts on the device's GSP thread
+ * (`handlerModule`), it builds the SimGspRm for this device and answers the device's own control commands
  * (raise an event, inspect uploaded types and plugin tasks) sent with `GspWorkerHandle.command()`.
  */
-import type { GspHandlerContext } from '../../sim/gsp/gsp-worker-protocol.js';
-import type { GspRpcHandler } from '../../sim/gsp/gsp-rpc-server.js';
-import { boardByKey } from '../chips.js';
-import { AdaFirmware, type SimEventRequest } from './ada-firmware.js';
+import type { GspHandlerContext } from '../gsp/gsp-worker-protocol.js';
+import type { GspRpcHandler } from '../gsp/gsp-rpc-server.js';
+import type { SimBoard } from '../board/sim-board.js';
+import { SimGspRm, type SimEventRequest } from './sim-gsp-rm.js';
 import { installPluginTaskRuntime } from './plugin-task-runtime.js';
 import type { GuestWorkloadCommand } from './guest-workload.js';
 
-/** `handlerOptions` the device passes (structured-cloneable: bigints as decimal strings). */
-export interface AdaFirmwareHandlerOptions {
-  boardKey: string;
+/** `handlerOptions` the device passes (structured clone: the board record travels whole, so the GSP thread needs
+ *  no generation's board table). */
+export interface SimGspRmHandlerOptions {
+  board: SimBoard;
   firmwareVersion: string;
   numVfs: number;
   fbOffset: string;
@@ -21,7 +22,7 @@ export interface AdaFirmwareHandlerOptions {
 }
 
 /** Commands the device sends to its GSP thread. */
-export type AdaFirmwareCommand =
+export type SimGspRmCommand =
   | { op: 'raise'; event: SimEventRequest }
   | { op: 'types' }
   | { op: 'task'; gfid: number }
@@ -29,10 +30,9 @@ export type AdaFirmwareCommand =
   | { op: 'guest-workload'; gfid: number; cmd: GuestWorkloadCommand };
 
 export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
-  const o = ctx.options as AdaFirmwareHandlerOptions;
-  const board = boardByKey(o.boardKey);
-  if (board === undefined) throw new Error(`ada firmware: unknown board "${o.boardKey}"`);
-  const fw = new AdaFirmware(
+  const o = ctx.options as SimGspRmHandlerOptions;
+  const board = o.board;
+  const fw = new SimGspRm(
     { arena: ctx.arena, postEvent: (fn, payload, gfid) => ctx.postEvent(fn, payload, gfid !== undefined ? { gfid } : {}) },
     {
       board,
@@ -51,7 +51,7 @@ export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
     taskState: (gfid) => fw.taskState(gfid),
   });
   ctx.onCommand((data) => {
-    const cmd = data as AdaFirmwareCommand;
+    const cmd = data as SimGspRmCommand;
     switch (cmd.op) {
       case 'raise':
         fw.raiseEvent(cmd.event);
@@ -65,7 +65,7 @@ export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
       case 'guest-workload':
         return runtime.guestWorkload(cmd.gfid, cmd.cmd);
       default:
-        throw new Error(`ada firmware: unknown command ${JSON.stringify(data)}`);
+        throw new Error(`simulated GSP-RM: unknown command ${JSON.stringify(data)}`);
     }
   });
   return (fn, payload, info) => fw.handle(fn, payload, info.gfid);

@@ -12,7 +12,7 @@
  *   fault buffer, so it carries its own record {gfid, engine, faultType, faultAddress u64} — simulator layout.
  */
 import { StructLayout, cString, toCString } from '../../core/firmware-abi/struct-layout.js';
-import { GspEvent } from '../gsp/gsp-layout.js';
+import { GspEvent } from './gsp-layout.js';
 
 export interface RcTriggered {
   nv2080EngineType: number;
