@@ -4,12 +4,15 @@
 import type { VgpudPlugin } from '../core/contracts/plugin.js';
 import { createAdaHalPlugin } from '../hal/ada-lovelace/ada-hal-plugin.js';
 import { createApiPlugin } from '../plugins/api/api-plugin.js';
+import { createK8sPlugin } from '../plugins/k8s/k8s-plugin.js';
+import { createDevicePluginPlugin } from '../plugins/k8s-device-plugin/device-plugin-plugin.js';
 import { createLifecyclePlugin } from '../plugins/lifecycle/lifecycle-plugin.js';
 import { createLoggingPlugin } from '../plugins/logging/logging-plugin.js';
 import { createMetricsPlugin } from '../plugins/metrics/metrics-plugin.js';
 import { createMigrationPlugin } from '../plugins/migration/migration-plugin.js';
 import { createScrubPlugin } from '../plugins/scrub/scrub-plugin.js';
 import { createStatePlugin } from '../plugins/state/state-plugin.js';
+import { createVfioUserPlugin } from '../plugins/vfio-user/vfio-user-plugin.js';
 
 export function builtinPlugins(): VgpudPlugin[] {
   return [
@@ -21,5 +24,9 @@ export function builtinPlugins(): VgpudPlugin[] {
     createApiPlugin(),
     createMetricsPlugin(),
     createMigrationPlugin(),
+    createVfioUserPlugin(),
+    // Inert unless the config has a plugins.k8s section (docs/kubernetes.md).
+    createK8sPlugin(),
+    createDevicePluginPlugin(),
   ];
 }

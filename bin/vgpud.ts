@@ -9,13 +9,14 @@ import 'reflect-metadata';
 import { Command, CommanderError, Option } from 'commander';
 import { createContainer, type CreatedContainer } from '../core/container.js';
 import { ErrorCode, isVgpuError } from '../core/contracts/exceptions.js';
+import type { EventBus } from '../core/contracts/events.js';
 import type { VgpuService } from '../core/contracts/vgpu-service.js';
 import { createLogger, type RootLogger } from '../core/logging/create-logger.js';
 import { TOKENS } from '../core/tokens.js';
 import { builtinPlugins } from './builtin-plugins.js';
 import { bytes, table } from './cli/format.js';
 import { daemonConfig, type DaemonFlags } from './daemon/daemon-config.js';
-import { ensureSims, processModeSims } from './daemon/ensure-sim.js';
+import { ensureSims, processModeSims, respawnSims } from './daemon/ensure-sim.js';
 import { applyReload } from './daemon/reload-config.js';
 import { createNotifier } from './daemon/sd-notify.js';
 import { ignoreClosedPipe } from './cli/closed-pipe.js';
@@ -105,8 +106,10 @@ async function main(): Promise<void> {
     // The built-in config is one simulated GPU: bare `vgpud` must work like `npm start`, so it starts that GPU's
     // simulator when none runs. With a config file the operator says so (--spawn-sim), or runs vgpu-sim as a service.
     const plugins = builtinPlugins();
-    if (flags.spawnSim ?? flags.config === undefined) await ensureSims(processModeSims(config, plugins), logger.child({ component: 'sim' }));
+    const sims = processModeSims(config, plugins);
+    if (flags.spawnSim ?? flags.config === undefined) await ensureSims(sims, logger.child({ component: 'sim' }));
     created = await createContainer({ config, logger, plugins });
+    if (flags.spawnSim === true) respawnSims(sims, created.container.get<EventBus>(TOKENS.EventBus), logger.child({ component: 'sim' }));
     await created.host.start();
   } catch (e) {
     logger.error('vgpud failed to start', { error: e });

@@ -21,6 +21,8 @@ export interface HalRegistry {
   byId(id: string): Hal;
   /** Every device of every bound PCI bus; a bus that fails to list is logged and skipped. */
   devices(): Promise<PciDeviceInfo[]>;
+  /** The BDFs the buses were configured to find (PciBus.expected), lower-case, without duplicates. */
+  expectedDevices(): string[];
 }
 
 const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
@@ -63,6 +65,12 @@ export class HalRegistryImpl implements HalRegistry {
     throw new VgpuError(ErrorCode.UnsupportedDevice, `no HAL with id '${id}' is loaded (loaded: ${ids.join(', ') || 'none'})`, {
       hint: 'fix gpus[].hal in the config or enable the HAL plugin', details: { id, loaded: ids },
     });
+  }
+
+  expectedDevices(): string[] {
+    const out = new Set<string>();
+    for (const bus of this.buses) for (const bdf of bus.expected?.() ?? []) out.add(bdf.toLowerCase());
+    return [...out].sort();
   }
 
   async devices(): Promise<PciDeviceInfo[]> {

@@ -53,6 +53,17 @@ export const TOKENS = {
    * (migration, later vfio-user), bound by the 'lifecycle' plugin (capability 'vgpu-device-access').
    */
   VgpuDeviceAccess: Symbol.for('vgpud.VgpuDeviceAccess'),
+  /** Releases a vGPU from its VMM before a forced destroy (`VgpuReleaser`), bound by the vfio-user plugin; may be unbound. */
+  VgpuReleaser: Symbol.for('vgpud.VgpuReleaser'),
+  /** A vGPU's migration state machine as a VMM drives it (`MigrationPort`), bound by the migration plugin; may be unbound. */
+  MigrationPort: Symbol.for('vgpud.MigrationPort'),
+  /** Sockets, attached VMMs and traffic of served vGPUs (`VgpuAttachments`), bound by the vfio-user plugin; may be unbound. */
+  VgpuAttachments: Symbol.for('vgpud.VgpuAttachments'),
+  /**
+   * Who holds each vGPU outside the daemon (`VgpuHolders`, core/contracts/vgpu-holders.ts): on a Kubernetes node the
+   * pod, from the kubelet's PodResources API. Bound by the 'k8s' plugin (capability 'vgpu-holders'); may be unbound.
+   */
+  VgpuHolders: Symbol.for('vgpud.VgpuHolders'),
 } as const;
 
 export type TokenName = keyof typeof TOKENS;

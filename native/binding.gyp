@@ -13,7 +13,11 @@
         "src/buffer-hash.cc",
         "src/extents.cc",
         "src/futex.cc",
-        "src/sd-notify.cc"
+        "src/sd-notify.cc",
+        "src/fd-socket.cc",
+        "src/fd-misc.cc",
+        "src/fd-map.cc",
+        "src/fd-watch.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -8,6 +8,8 @@ export const EXIT = {
   refused: 3,
   /** The daemon failed (HTTP 5xx) or could not be reached. */
   daemon: 4,
+  /** `status`: a configured GPU is not managed (lost, being reset, unbound, absent, or its probe failed). */
+  degraded: 5,
 } as const;
 
 export const EXIT_CODES_HELP = `
@@ -16,7 +18,8 @@ Exit codes:
   1  assert: the layout is not applied (the diff is printed)
   2  usage error (bad arguments; nothing was sent)
   3  refused by the daemon (4xx: invalid request, not found, busy, no space)
-  4  daemon failure (5xx) or daemon unreachable (not running, wrong --socket)`;
+  4  daemon failure (5xx) or daemon unreachable (not running, wrong --socket)
+  5  status: a configured GPU is not managed (lost, being reset, unbound, absent, probe failed; the reason is printed)`;
 
 export class CliError extends Error {
   constructor(message: string, readonly exitCode: number, readonly hint?: string, readonly errno?: string) {

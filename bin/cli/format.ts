@@ -17,7 +17,7 @@ export function bytes(v: string | number | bigint): string {
 }
 
 export interface GpuRow {
-  bdf: string; name: string; state: string; policy: string; vgpus: number;
+  bdf: string; name: string; state: string; reason?: string; policy: string; vgpus: number;
   fb: { total: string; used: string; free: string; stranded: string };
 }
 

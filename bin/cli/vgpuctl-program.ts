@@ -13,6 +13,7 @@ import { clientSocketPath } from './default-paths.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { bytes, gpuTable, table, type GpuRow } from './format.js';
 import { ProgressBar } from './progress-bar.js';
+import { vmmArgs } from './vmm-args.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -25,6 +26,9 @@ interface Vgpu {
   fb: { offset: string; size: string }; profileFbBytes?: string; chids: { offset: number; count: number }; createdAt: number;
   lastScrub?: { at: number; bytes: string; durationMs: number; verified: boolean | null; reason: string };
   error?: { code: string; message: string; step?: string };
+  vfioUser?: { socket: string; attached: boolean; clientPid?: number };
+  /** Who holds it (on a Kubernetes node: the pod the kubelet allocated it to). */
+  holder?: { namespace: string; pod: string; container?: string; resource?: string };
 }
 interface Quarantined { gpu: string; vf: number; vfBdf: string; vgpuId?: string; reason: string; unknown: string[]; blocksCreates: boolean }
 interface TypeRow { id: number; name: string; fbBytes: string; profileFbBytes: string; guestFbBytes: string; maxInstances: number; available: number }
@@ -176,19 +180,30 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .option('--json', 'print JSON'), 'vgpuctl status')
     .action(async (o: { json?: boolean }) => {
       const s = await (await client()).call<{
-        pid: number; uptimeSec: number; socket?: string; gpus: GpuRow[]; vgpus: { total: number; byState: Record<string, number> };
-        plugins?: { name: string; state: string }[]; quarantine?: Quarantined[];
+        pid: number; uptimeSec: number; socket?: string; healthy?: boolean; gpus: GpuRow[]; unmanaged?: { bdf: string; reason: string }[];
+        vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[]; quarantine?: Quarantined[];
       }>('GET', '/v1/status');
-      if (o.json) return json(s);
+      // Not healthy = a configured GPU is not managed: the exit code says so to scripts and health checks.
+      const problems = [
+        ...s.gpus.filter((g) => g.state !== 'ready' && g.state !== 'suspended').map((g) => `GPU ${g.bdf} is ${g.state}: ${g.reason ?? 'no reason given'}`),
+        ...(s.unmanaged ?? []).map((u) => `GPU ${u.bdf} is not managed: ${u.reason}`),
+      ];
+      const code = s.healthy === false || problems.length > 0 ? EXIT.degraded : EXIT.ok;
+      if (o.json) {
+        json(s);
+        if (code !== EXIT.ok) throw new CliError('', code);
+        return;
+      }
       out(`vgpud pid ${s.pid}, up ${s.uptimeSec}s, socket ${s.socket ?? '?'}`);
       out(`vGPUs: ${s.vgpus.total}${Object.keys(s.vgpus.byState).length ? ` (${Object.entries(s.vgpus.byState).map(([k, v]) => `${v} ${k}`).join(', ')})` : ''}`);
       if (s.plugins) out(`plugins: ${s.plugins.map((p) => `${p.name}(${p.state})`).join(' ')}`);
-      out(gpuTable(s.gpus));
+      out(s.gpus.length === 0 ? 'no GPUs managed' : gpuTable(s.gpus));
       for (const q of s.quarantine ?? []) {
         out(`QUARANTINED VF ${q.vfBdf} (VF ${q.vf} of ${q.gpu}${q.vgpuId !== undefined ? `, was ${q.vgpuId}` : ''}): ${q.reason}`);
         out(`  unknown: ${q.unknown.length > 0 ? q.unknown.join(', ') : 'nothing'}${q.blocksCreates ? ' — creates on this GPU wait for the release' : ''}`);
         out(`  release (tears down what the device may still hold for it): vgpuctl vf ${q.vfBdf} release`);
       }
+      if (problems.length > 0) throw new CliError(problems.join('\n         '), code);
     });
 
   example(program.command('gpus').description('list the physical GPUs the daemon manages').option('--json', 'print JSON'), 'vgpuctl gpus --json')
@@ -235,8 +250,11 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
     .action(async (o: { gpu?: string; json?: boolean }) => {
       const r = await (await client()).call<{ vgpus: Vgpu[] }>('GET', `/v1/vgpus${o.gpu ? `?gpu=${o.gpu}` : ''}`);
       if (o.json) return json(r);
-      out(r.vgpus.length === 0 ? 'no vGPUs' : table(['ID', 'GPU', 'VF', 'TYPE', 'STATE', 'FB', 'IN USE'],
-        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, bytes(v.fb.size), v.inUse ? 'yes' : 'no'])));
+      // The HOLDER column only where something holds a vGPU (a Kubernetes node), so a plain host's table is unchanged.
+      const held = r.vgpus.some((v) => v.holder !== undefined);
+      out(r.vgpus.length === 0 ? 'no vGPUs' : table(['ID', 'GPU', 'VF', 'TYPE', 'STATE', 'FB', 'IN USE', 'VMM PID', ...(held ? ['HOLDER'] : [])],
+        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, bytes(v.fb.size), v.inUse ? 'yes' : 'no', v.vfioUser?.clientPid ?? '-',
+          ...(held ? [v.holder ? `${v.holder.namespace}/${v.holder.pod}` : '-'] : [])])));
     });
 
   example(program.command('show').description('details of one vGPU').argument('<id>', 'vGPU id').option('--json', 'print JSON'), 'vgpuctl show vgpu-1')
@@ -248,9 +266,35 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
         ['fb', `${bytes(v.fb.size)} guest-visible${v.profileFbBytes !== undefined ? ` of a ${bytes(v.profileFbBytes)} profile` : ''}, at offset 0x${BigInt(v.fb.offset).toString(16)}`], ['channels', `${v.chids.count} from ${v.chids.offset}`],
         ['in use', v.inUse ? 'yes' : 'no'], ['created', new Date(v.createdAt).toISOString()],
       ];
+      if (v.vfioUser) {
+        rows.push(['socket', v.vfioUser.socket]);
+        rows.push(['vmm', v.vfioUser.attached ? `attached (pid ${v.vfioUser.clientPid ?? '?'})` : 'none attached']);
+      }
       if (v.lastScrub) rows.push(['last scrub', `${bytes(v.lastScrub.bytes)} in ${formatDuration(v.lastScrub.durationMs)} (${v.lastScrub.reason}), verified: ${v.lastScrub.verified === null ? 'not run' : v.lastScrub.verified ? 'yes' : 'FAILED'}`]);
       if (v.error) rows.push(['error', `${v.error.code}: ${v.error.message}${v.error.step ? ` (step ${v.error.step})` : ''}`]);
+      if (v.holder) {
+        const h = v.holder;
+        const more = [h.container !== undefined ? `container ${h.container}` : '', h.resource ?? ''].filter((x) => x !== '');
+        rows.push(['holder', `pod ${h.namespace}/${h.pod}${more.length > 0 ? ` (${more.join(', ')})` : ''}`]);
+      }
       out(rows.map(([k, val]) => `${k.padEnd(11)} ${val}`).join('\n'));
+    });
+
+  example(program.command('qemu-args').description('how to give a vGPU to a VM: the VMM options for its vfio-user socket')
+    .argument('<id>', 'vGPU id')
+    .option('--libvirt', 'a libvirt domain XML snippet (QEMU command-line passthrough)')
+    .option('--cloud-hypervisor', 'cloud-hypervisor options instead of QEMU\'s')
+    .option('--json', 'print JSON'), 'vgpuctl qemu-args vgpu-1')
+    .action(async (id: string, o: { libvirt?: boolean; cloudHypervisor?: boolean; json?: boolean }) => {
+      const { vgpu: v } = await (await client()).call<{ vgpu: Vgpu }>('GET', `/v1/vgpus/${encodeURIComponent(id)}`);
+      if (v.vfioUser === undefined) {
+        throw new CliError(`${id} is not served through vfio-user`, EXIT.refused, 'enable the vfio-user plugin (plugins.enabled) and check `vgpuctl status`');
+      }
+      const a = vmmArgs(v.vfioUser.socket);
+      if (o.json) return json({ vgpu: v.id, socket: v.vfioUser.socket, ...a });
+      out(o.libvirt ? a.libvirt : o.cloudHypervisor ? a.cloudHypervisor.join(' ') : a.qemu.join(' '));
+      // Notes on stderr: stdout stays pasteable into a command line.
+      for (const n of a.notes) io.stderr.write(`# ${n}\n`);
     });
 
   example(program.command('destroy').description('destroy a vGPU (its FB is scrubbed)').argument('<id>', 'vGPU id')

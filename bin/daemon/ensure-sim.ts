@@ -9,6 +9,7 @@ import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeArgsFor } from '../../core/runtime/module-entry.js';
 import type { VgpudConfig } from '../../core/config/config-schema.js';
+import type { EventBus } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { VgpudPlugin } from '../../core/contracts/plugin.js';
@@ -64,4 +65,23 @@ export async function ensureSims(sims: SimToEnsure[], log: Logger, timeoutMs = 3
       await new Promise((r) => setTimeout(r, 100)); // bounded poll of the descriptor file, with a deadline
     }
   }
+}
+
+/**
+ * With --spawn-sim the daemon started the simulators, so it also restarts one that dies — the simulator's
+ * equivalent of a slot power cycle: the GPU's reset waits for its device (gpu:reset 'waiting'), and a new vgpu-sim
+ * on the same device file (FB kept) is what it waits for. Returns unsubscribe.
+ */
+export function respawnSims(sims: SimToEnsure[], bus: EventBus, log: Logger): () => void {
+  const byBdf = new Map(sims.map((s) => [s.bdf.toLowerCase(), s]));
+  let chain: Promise<void> = Promise.resolve();
+  return bus.on('gpu:reset', (e) => {
+    if (e.phase !== 'waiting') return;
+    const sim = byBdf.get(e.gpu.toLowerCase());
+    if (sim === undefined) return;
+    log.warn('the simulated GPU is gone: starting its vgpu-sim again (same device file, FB kept)', { bdf: sim.bdf, dir: sim.dir });
+    chain = chain.then(() => ensureSims([sim], log)).catch((error: unknown) => {
+      log.error('could not restart the simulated GPU; start it by hand', { bdf: sim.bdf, error });
+    });
+  });
 }

@@ -30,7 +30,14 @@ export interface BusEvents {
   'gpu:probed': (e: { gpu: string; name: string }) => void;
   'gpu:ready': (e: { gpu: string }) => void;
   'gpu:lost': (e: { gpu: string; reason: string }) => void;
+  /**
+   * The GPU reset that follows a loss: 'begin', 'waiting' (for a device that is gone to come back), then 'done'
+   * (ready again; `lostVgpus` did not survive) or 'failed' (it stays lost).
+   */
+  'gpu:reset': (e: { gpu: string; phase: 'begin' | 'waiting' | 'done' | 'failed'; reason?: string; lostVgpus?: string[] }) => void;
   'vgpu:state': (e: { gpu: string; vgpuId: string; vf: number; from: VgpuState | null; to: VgpuState; reason?: string }) => void;
+  /** A VF's selected type changed through the VF ABI (current_vgpu_type); 0 = deselected. */
+  'vf:type': (e: { gpu: string; vf: number; vfBdf: string; typeId: number }) => void;
   'vgpu:step': (e: { gpu: string; vgpuId: string; step: string; phase: 'begin' | 'done' | 'undo' | 'failed' }) => void;
   'firmware:event': (e: FirmwareEventRecord) => void;
   /** FIFO non-stall interrupt of a channel (seed spec §9 id 5): wakes copy-engine waiters. */
@@ -42,6 +49,16 @@ export interface BusEvents {
   'log:line': (e: { gpu: string; vgpuId?: string; area: string; line: string }) => void;
   /** One finished GSP RPC (for the latency histogram); `error` is the VgpuError code when it failed. */
   'rpc:latency': (e: { gpu: string; fn: string; ms: number; error?: string }) => void;
+  /**
+   * A re-layout is about to change the node's vGPUs (the Kubernetes node agent applying the config its Node label
+   * names). Whoever hands vGPUs out (the kubelet device plugin) stops doing so until the matching 'layout:end' —
+   * what NVIDIA's vgpu-device-manager does by pausing the device plugin's operand label.
+   */
+  'layout:begin': (e: { source: string; config: string }) => void;
+  /** The re-layout of the matching 'layout:begin' ended (also when it failed: `ok` false and the reason). */
+  'layout:end': (e: { source: string; config: string; ok: boolean; error?: string }) => void;
+  /** The kubelet device plugin handed vGPUs to a container (Allocate): who holds them is about to change. */
+  'device:allocated': (e: { resource: string; vgpus: string[] }) => void;
 }
 
 export type BusEventName = keyof BusEvents;

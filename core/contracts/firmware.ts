@@ -20,6 +20,12 @@ export interface FirmwareInfo {
   version: string;
   /** True once GSP_INIT_DONE arrived. */
   initDone: boolean;
+  /**
+   * True when the HAL attached to a firmware that was already running (a daemon restart: what an earlier run made
+   * may still live in it); false when this host booted it (nothing of an earlier run can). Absent: the HAL cannot
+   * tell.
+   */
+  attached?: boolean;
 }
 
 export interface RpcOptions {
@@ -44,6 +50,16 @@ export interface RmClient {
 export type LogContext = 'init-task' | 'vgpu-task' | 'kernel' | 'gsp';
 
 export type RpcObserver = (e: { fn: string; ms: number; error?: string }) => void;
+
+/** Log text written since a cursor (Firmware.readLogSince). */
+export interface LogChunk {
+  /** The new bytes, oldest first (complete lines or not: the reader splits them). */
+  text: Uint8Array;
+  /** Cursor for the next call: the area's running count of bytes ever written. */
+  cursor: number;
+  /** Bytes written since the old cursor that the area no longer holds (it wrapped): 0 normally. */
+  lost: number;
+}
 
 export type FirmwareEventListener = (event: FirmwareEventRecord) => void;
 
@@ -87,4 +103,16 @@ export interface Firmware {
 
   /** Snapshot of a log buffer: the GSP's own (`'gsp'`) or one of a vGPU's areas (by gfid). */
   readLog(context: LogContext, gfid?: number): Uint8Array;
+
+  /**
+   * Only what a vGPU's log area received since `cursor` (0 at first; then the returned cursor). Optional: without it
+   * a reader diffs `readLog` snapshots, which copies the whole area every time.
+   */
+  readLogSince?(context: LogContext, gfid: number, cursor: number): LogChunk;
+
+  /**
+   * Told when the firmware wrote log text for a gfid (on a GSP, the interrupt the host services and reads the logs
+   * on). Optional: a firmware that cannot say so is polled by whoever drains its logs. Returns unsubscribe.
+   */
+  onLogWritten?(listener: (gfid: number) => void): () => void;
 }

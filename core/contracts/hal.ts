@@ -13,6 +13,7 @@ import type { ChannelPool } from './channels.js';
 import type { Firmware } from './firmware.js';
 import type { FramebufferMemory } from './memory.js';
 import type { Logger } from './logger.js';
+import type { GuestPortLocator } from './guest-port.js';
 
 export interface PciId {
   vendorId: number;
@@ -31,6 +32,12 @@ export interface PciDeviceInfo {
   classCode: number;
   revision: number;
   sriov?: { totalVfs: number; numVfs: number; firstVfOffset: number; vfStride: number };
+  /**
+   * NUMA node the device is attached to, when the bus knows it (Linux: /sys/bus/pci/devices/<bdf>/numa_node, where
+   * -1 means "no NUMA information": report that as absent). The Kubernetes device plugin hands it to the kubelet's
+   * topology manager.
+   */
+  numaNode?: number;
   /** How to reach the device: the bus that listed it fills this; only the matching HAL reads it. */
   transport: { kind: string; [key: string]: unknown };
 }
@@ -39,6 +46,11 @@ export interface PciDeviceInfo {
 export interface PciBus {
   readonly name: string;
   list(): Promise<PciDeviceInfo[]>;
+  /**
+   * BDFs this bus was configured to find (its config names them). Optional. A configured device the daemon does not
+   * manage — absent from `list`, or failing its probe — makes `status` say so and exit non-zero.
+   */
+  expected?(): readonly string[];
 }
 
 export interface BarSizes {
@@ -81,7 +93,8 @@ export type HalCapability =
   | 'ce-chan-alloc'
   | 'pushbuf-submit'
   | 'pf-event-delivery'
-  | 'suspend-resume';
+  | 'suspend-resume'
+  | 'gpu-reset';
 
 /** 32-bit register window (PF BAR0): identification, GSP mailboxes, doorbells. */
 export interface RegisterWindow {
@@ -110,6 +123,11 @@ export interface PhysicalGpu {
   readonly channels: ChannelPool;
   readonly registers: RegisterWindow;
   vfs(): VirtualFunction[];
+  /**
+   * Where the guest-visible side of this GPU's VFs can be opened (core/contracts/guest-port.ts), by another process
+   * if the locator's options are JSON. Absent when the HAL cannot present VFs to a VMM.
+   */
+  readonly guestPort?: GuestPortLocator;
   /** Host events of this PF (unbind, SR-IOV reconfigure, suspend/resume). Returns unsubscribe. */
   onHostEvent(listener: HostEventListener): () => void;
   /**
@@ -119,6 +137,20 @@ export interface PhysicalGpu {
   detach(): Promise<void>;
   /** Shut the GPU down: firmware stopped, every host resource freed. */
   close(): Promise<void>;
+  /**
+   * Reset the GPU after it was lost — the path a host takes after a fatal firmware error or a device that fell off
+   * the bus: wait until the device is present again (a device that is gone must come back first; `onWaiting` says
+   * so once), reset the function, and leave the firmware 'off' with nothing of the old one left (RM clients,
+   * plugin tasks). The caller boots the firmware again. FB contents are kept. Optional (capability 'gpu-reset');
+   * `signal` ends a wait for the device with VGPU_ECANCELED.
+   */
+  reset?(opts?: GpuResetOptions): Promise<void>;
+}
+
+export interface GpuResetOptions {
+  signal?: AbortSignal;
+  /** Called once when the reset has to wait for the device to come back, with why. */
+  onWaiting?: (why: string) => void;
 }
 
 export interface GpuOpenOptions {

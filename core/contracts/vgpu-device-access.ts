@@ -10,8 +10,8 @@
  * published here in core terms (FbRange, FramebufferMemory, HostMapping, an RPC caller), never as the lifecycle's
  * own classes.
  *
- * The vfio-user face will need more of the same kind on this handle (the VMM opening/closing the device, i.e. the
- * in-use mark, and the BME toggle the lifecycle already implements); add them here when it lands, not before.
+ * The vfio-user face reports here what a VMM does with the device: that one attached (the in-use mark, with the
+ * VMM's pid and the socket it came through) and bus-mastering changes (UPDATE_BME_STATE to the firmware task).
  *
  * A handle is a live view: its getters read the vGPU's current state and resources at each access, so a handle
  * taken while the vGPU was ready shows it 'stopping'/'destroyed' (resources undefined) once it is being destroyed.
@@ -63,6 +63,13 @@ export interface VgpuDeviceHandle {
   readonly commMapping: HostMapping | undefined;
   /** VFIO_DEVICE_RESET of the vGPU (RPC RESET, then the guest FB is scrubbed). Only a ready vGPU can be reset. */
   reset(): Promise<void>;
+  /** The guest's Bus Master Enable changed: UPDATE_BME_STATE to the firmware task (seed spec §2.7). */
+  setBme(enable: boolean): Promise<void>;
+  /**
+   * Where VMMs reach this vGPU and who is attached: `pid` null = served but no VMM attached. A vGPU with an
+   * attached VMM is in use (destroy needs force). null = not served at all.
+   */
+  setExposure(e: { socket: string; pid: number | null } | null): void;
 }
 
 export interface VgpuDeviceAccess {

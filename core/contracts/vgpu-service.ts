@@ -24,12 +24,22 @@ export interface GpuSummary {
    * Absent when the service does not know the host's devices; layouts then count the managed GPUs by address.
    */
   index?: number;
+  /** NUMA node of the GPU (PciDeviceInfo.numaNode), when the bus reported one. */
+  numaNode?: number;
   firmwareVersion: string;
-  state: 'ready' | 'lost' | 'suspended' | 'unbound';
+  state: 'ready' | 'lost' | 'resetting' | 'suspended' | 'unbound';
+  /** Why the GPU is not ready (what was lost, what its reset waits for); absent while ready. */
+  reason?: string;
   policy: TypePolicy;
   totalVfs: number;
   fb: { total: bigint; used: bigint; free: bigint; stranded: bigint; largestFree: bigint };
   vgpus: number;
+}
+
+/** A GPU the config (or a bus) names that the daemon does not manage, and why. */
+export interface UnmanagedGpu {
+  bdf: string;
+  reason: string;
 }
 
 export interface VgpuTypeInfo {
@@ -83,6 +93,11 @@ export interface VgpuInfo {
   uuid?: string;
   /** Set while a VMM holds the device (open). Destroying an in-use vGPU needs `force`. */
   inUse: boolean;
+  /**
+   * The vfio-user socket a VMM attaches to, whether a VMM is attached and its pid (docs/vfio-user.md). Absent when
+   * no vfio-user face runs. The Kubernetes device plugin mounts `socket` into the container it allocates the vGPU to.
+   */
+  vfioUser?: { socket: string; attached: boolean; clientPid?: number };
   lastScrub?: ScrubRecord;
   error?: { code: string; message: string; step?: string };
   /** The control-API request that created it (journalled with the vGPU, so a restart can finish or undo it). */
@@ -91,8 +106,11 @@ export interface VgpuInfo {
 
 export interface CreateVgpuRequest {
   gpu: string;
-  /** Type id or full/short name ("NVIDIA RTX6000-Ada-24Q", "RTX6000-Ada-24Q", "24Q"). */
-  type: number | string;
+  /**
+   * Type id or full/short name ("NVIDIA RTX6000-Ada-24Q", "RTX6000-Ada-24Q", "24Q"). May be left out when `vf`
+   * names a VF whose type was selected through current_vgpu_type (upstream's flow: select, then open).
+   */
+  type?: number | string;
   /** VF index; the first free VF when absent. */
   vf?: number;
   /**
@@ -140,8 +158,22 @@ export interface VfReleaseReport {
   done: string[];
 }
 
+/** One VF of a GPU: its index, address, selected type (0 = none) and the vGPU on it, if any. */
+export interface VfSummary {
+  index: number;
+  bdf: string;
+  typeId: number;
+  vgpuId?: string;
+}
+
 export interface VgpuService {
   gpus(): GpuSummary[];
+  /**
+   * Configured GPUs the daemon does not manage (not on any bus, or their probe failed), with the reason. Optional:
+   * a service without it reports none. `status` is unhealthy (exit non-zero) while this is non-empty or a managed
+   * GPU is lost or resetting.
+   */
+  unmanaged?(): UnmanagedGpu[];
   types(gpu: string, opts?: { all?: boolean }): VgpuTypeInfo[];
   list(filter?: { gpu?: string }): VgpuInfo[];
   /** Throws VGPU_ENOENT for an unknown id. */
@@ -158,6 +190,8 @@ export interface VgpuService {
   readVfAttribute(vfBdf: string, attr: VfAttribute): string;
   writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void;
   setPolicy(gpu: string, policy: TypePolicy): void;
+  /** The VFs of a GPU with their type selections (optional: a backend may not enumerate VFs). */
+  vfs?(gpu: string): VfSummary[];
   /**
    * Load the metadata file again (SIGHUP) and upload it, per GPU. A GPU whose running or selected vGPU types the new
    * file would change keeps its old types and says why; nothing is half-applied.

@@ -59,7 +59,7 @@ export interface GuestFbRegion {
 
 export class PgpuManager {
   readonly gpu: PhysicalGpu;
-  readonly client: RmClient;
+  private client_: RmClient;
   readonly vmmuSegmentSize: bigint;
   readonly eccEnabled: boolean;
   readonly engineBitmap: Uint8Array;
@@ -89,7 +89,7 @@ export class PgpuManager {
     region: GuestFbRegion; logger: Logger; rpcOpts: { timeoutMs?: number }; scratchPages: number;
   }) {
     this.gpu = init.gpu;
-    this.client = init.client;
+    this.client_ = init.client;
     this.vmmuSegmentSize = init.vmmuSegmentSize;
     this.eccEnabled = init.eccEnabled;
     this.engineBitmap = init.engineBitmap;
@@ -213,6 +213,40 @@ export class PgpuManager {
     return this.metadataFile;
   }
 
+  /** The manager's own RM client (M3); a new one after each GPU reset. */
+  get client(): RmClient {
+    return this.client_;
+  }
+
+  /**
+   * After a GPU reset the firmware is a fresh GSP-RM: the manager's client and the vGPU types it uploaded are gone
+   * with the old one. Allocate a new client (with `hClient`, journalled before, when given), check the firmware is
+   * the build the types were loaded for, and upload the same types again. Everything host-side (policy, VF type
+   * selections, the guest-FB region) is kept: the device is the same board with the same FB. Nothing is left
+   * allocated on failure.
+   */
+  async rebindAfterReset(opts: { hClient?: number; timeoutMs?: number } = {}): Promise<void> {
+    this.assertOpen();
+    const fw = this.gpu.firmware;
+    const rpc = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : this.rpcOpts;
+    const client = await fw.allocClient({ ...rpc, ...(opts.hClient !== undefined ? { hClient: opts.hClient } : {}) });
+    try {
+      const features = decodeGspFeatures(await fw.control(client, RmControl.GSP_GET_FEATURES, encodeGspFeatures({}), rpc));
+      if (features.firmwareVersion !== this.firmwareVersion) {
+        throw new VgpuError(ErrorCode.FirmwareRpc, `after the reset ${this.gpu.bdf} runs GSP ${features.firmwareVersion}, not ${this.firmwareVersion} its types were loaded for`, {
+          hint: 'restart the daemon so it loads the metadata of the new firmware',
+        });
+      }
+      const blob = blobFor(this.metadataFile, this.gpu.config.pci.deviceId);
+      await fw.control(client, blob.rmctrlCmd, blob.rmctrlPayload, rpc);
+    } catch (error) {
+      await fw.freeClient(client, rpc).catch(() => undefined);
+      throw error;
+    }
+    this.client_ = client;
+    this.logger.info('vGPU manager re-bound after a GPU reset', { hClient: client.hClient, types: this.policy.types.length });
+  }
+
   /** Installed vGPU types, in metadata order. */
   installedTypes(): readonly VgpuTypeRecord[] {
     return this.policy.types;
@@ -317,7 +351,7 @@ export class PgpuManager {
           hint: 'destroy and deselect the vGPUs of that type first, or load metadata that keeps the type unchanged',
         });
       }
-      await this.gpu.firmware.control(this.client, blob.rmctrlCmd, blob.rmctrlPayload, this.rpcOpts);
+      await this.gpu.firmware.control(this.client_, blob.rmctrlCmd, blob.rmctrlPayload, this.rpcOpts);
       this.policy.replaceTypes(types);
       this.metadataFile = file;
       this.logger.info('vGPU metadata reloaded', { types: types.length });
@@ -336,7 +370,7 @@ export class PgpuManager {
       });
     }
     this.closed = true;
-    await this.gpu.firmware.freeClient(this.client, this.rpcOpts);
+    await this.gpu.firmware.freeClient(this.client_, this.rpcOpts);
   }
 
   /** Heaps promised to selected VFs that hold none yet (except `exceptVf`'s own). */

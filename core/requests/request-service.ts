@@ -99,6 +99,10 @@ export class RequestServiceImpl implements RequestService {
 
   /** Refuse up front what cannot fit (nothing is made): more than the type's max instances or its availability. */
   private precheckCreate(req: CreateRequest): void {
+    // A GPU that cannot create now (lost, being reset, suspended, unbound) has no availability to compare with: the
+    // create itself refuses, naming why, rather than a misleading "0 more fit".
+    const gpu = this.service.gpus().find((g) => g.bdf.toLowerCase() === req.gpu.toLowerCase());
+    if (gpu !== undefined && gpu.state !== 'ready') return;
     let types;
     try {
       types = this.service.types(req.gpu, { all: true });

@@ -12,7 +12,7 @@ import { EventEmitter } from 'eventemitter3';
 import type { FirmwareEventRecord } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError, isVgpuError } from '../../core/contracts/exceptions.js';
 import type {
-  Firmware, FirmwareEventListener, FirmwareImage, FirmwareInfo, FirmwareState, LogContext, RmClient, RpcObserver, RpcOptions,
+  Firmware, FirmwareEventListener, FirmwareImage, FirmwareInfo, FirmwareState, LogChunk, LogContext, RmClient, RpcObserver, RpcOptions,
 } from '../../core/contracts/firmware.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { SharedArena } from '../../native/native-ops.js';
@@ -25,7 +25,8 @@ import type { SimBoard } from '../sim/board/sim-board.js';
 import { GSP_SYSTEM_INFO, NvStatus, REG_SRIOV_MODE, encodeRegistry } from '../gsp/gsp-boot-params.js';
 import { gfidFromEventPayload } from '../gsp/gsp-event-payloads.js';
 import { Bar0, Cpuctl, LOG_DIR_ENTRY_BYTES, MAX_VFS, Region, logDirEntryOffset } from '../sim/device/device-layout.js';
-import { readLogRing } from '../sim/device/log-ring.js';
+import { readLogRing, readLogRingSince } from '../sim/device/log-ring.js';
+import { ringDevice } from '../sim/device/irq-protocol.js';
 import { parseBdf } from '../sim/device/pci-config.js';
 import { compareVersions } from '../../core/firmware-abi/firmware-version.js';
 
@@ -67,6 +68,11 @@ export class GspFirmwareClient implements Firmware {
   private nextHandle = 1 + Math.floor(Math.random() * 0x7fff00);
   private readonly freed = new Set<number>();
   private unsubs: Array<() => void> = [];
+  /** Why the device went away (deviceGone), or null. */
+  private gone: string | null = null;
+  /** Attached to a GSP-RM an earlier host left running (FirmwareInfo.attached). */
+  private attached = false;
+  private readonly logListeners = new Set<(gfid: number) => void>();
 
   constructor(private readonly o: GspFirmwareClientOptions) {
     this.log = o.logger;
@@ -78,7 +84,7 @@ export class GspFirmwareClient implements Firmware {
   }
 
   info(): FirmwareInfo {
-    return { version: this.version, initDone: this.initDone };
+    return { version: this.version, initDone: this.initDone, attached: this.attached };
   }
 
   /**
@@ -95,6 +101,7 @@ export class GspFirmwareClient implements Firmware {
     this.wire(c);
     this.state_ = 'running';
     this.initDone = true;
+    this.attached = true;
     this.version = await this.queryVersion({});
     this.log.info('attached to running GSP-RM', { version: this.version });
     return true;
@@ -112,9 +119,15 @@ export class GspFirmwareClient implements Firmware {
     if (this.state_ === 'booting') {
       throw new VgpuError(ErrorCode.Busy, `GSP of ${this.o.bdf} is already booting`, { hint: 'wait for the first boot() to finish' });
     }
+    if (this.gone !== null) {
+      throw new VgpuError(ErrorCode.GpuLost, `cannot boot GSP-RM of ${this.o.bdf}: the device is gone (${this.gone})`, {
+        hint: 'start the device again and reset the GPU',
+      });
+    }
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     this.state_ = 'booting';
     this.initDone = false;
+    this.attached = false;
     this.log.info('GSP boot: loading image', { image: image.version, source: image.source ?? 'embedded' });
     try {
       await this.dropClient();
@@ -139,7 +152,7 @@ export class GspFirmwareClient implements Firmware {
       this.log.info('GSP boot: starting GSP-RM (CPUCTL.STARTCPU)');
       const cpuctl = BigInt(Region.BAR0 + Bar0.PGSP_CPUCTL);
       this.o.arena.store32(cpuctl, Cpuctl.STARTCPU);
-      this.o.arena.wake32(cpuctl);
+      ringDevice(this.o.arena);
       await c.waitReady(timeoutMs);
       await withTimeout(initDone, timeoutMs, () => new VgpuError(ErrorCode.FirmwareBoot, `GSP-RM of ${this.o.bdf} did not report GSP_INIT_DONE within ${timeoutMs} ms`, {
         hint: 'read the GSP log (readLog("gsp")) for where initialisation stopped',
@@ -177,11 +190,14 @@ export class GspFirmwareClient implements Firmware {
     this.log.info('GSP shutdown');
     const cpuctl = BigInt(Region.BAR0 + Bar0.PGSP_CPUCTL);
     this.o.arena.store32(cpuctl, (this.o.arena.load32(cpuctl) | Cpuctl.SIM_HALT_REQUEST) >>> 0);
-    this.o.arena.wake32(cpuctl);
-    // Bounded wait for the device to halt its GSP (the device clears the request when done).
+    ringDevice(this.o.arena);
+    // Bounded wait for the device to halt its GSP (the device clears the request and wakes the word when done; a
+    // device that is gone never will, hence the deadline).
     const deadline = Date.now() + 5000;
-    while ((this.o.arena.load32(cpuctl) & Cpuctl.SIM_HALT_REQUEST) !== 0 && Date.now() < deadline) {
-      await this.o.arena.wait32(cpuctl, this.o.arena.load32(cpuctl), 50);
+    for (let v = this.o.arena.load32(cpuctl); (v & Cpuctl.SIM_HALT_REQUEST) !== 0 && this.gone === null; v = this.o.arena.load32(cpuctl)) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await this.o.arena.wait32(cpuctl, v, Math.min(left, 1000));
     }
     await this.dropClient();
     this.state_ = 'off';
@@ -192,6 +208,43 @@ export class GspFirmwareClient implements Firmware {
   async release(): Promise<void> {
     await this.dropClient();
     this.state_ = 'off';
+  }
+
+  /**
+   * The device itself is gone (its interrupt link closed: the process died, or the device stopped) — on silicon,
+   * "GPU has fallen off the bus" (Xid 79). Every call in flight fails now with GpuLost instead of waiting for a
+   * heartbeat that will never move, and listeners get the lost event named GPU_LOST (GSP_LOST is a firmware that
+   * crashed or hung on a device that is still there).
+   */
+  deviceGone(reason: string): void {
+    if (this.gone !== null) return;
+    this.gone = reason;
+    const c = this.client;
+    if (c !== null && c.lost === null) {
+      c.abort(new VgpuError(ErrorCode.GpuLost, reason, { hint: 'the device is gone: start it again; the GPU is reset when it is back' }));
+      return; // the client's lost listener (wire) reports it
+    }
+    this.state_ = 'crashed';
+    this.reportLost(reason);
+  }
+
+  /** Reason the device went away, or null while it is there. */
+  get goneReason(): string | null {
+    return this.gone;
+  }
+
+  /**
+   * Forget everything about the firmware before a GPU reset: drop the transport without talking to GSP-RM (it is
+   * dead or about to be reset), state 'off'. `boot` afterwards starts a fresh GSP-RM on re-initialised queues.
+   */
+  async forgetForReset(): Promise<void> {
+    await this.dropClient();
+    this.state_ = 'off';
+    this.initDone = false;
+    this.attached = false;
+    this.version = '';
+    this.gone = null;
+    this.freed.clear();
   }
 
   rpc(fn: number, payload: Uint8Array, opts: RpcOptions = {}): Promise<Uint8Array> {
@@ -315,10 +368,40 @@ export class GspFirmwareClient implements Firmware {
   }
 
   readLog(context: LogContext, gfid?: number): Uint8Array {
+    const ring = this.logArea(context, gfid, 'readLog');
+    return ring === null ? new Uint8Array(0) : readLogRing(ring);
+  }
+
+  /** Only the text written since `cursor` (the ring's running byte count): no copy of what was read before. */
+  readLogSince(context: LogContext, gfid: number, cursor: number): LogChunk {
+    const ring = this.logArea(context, gfid, 'readLogSince');
+    return ring === null ? { text: new Uint8Array(0), cursor, lost: 0 } : readLogRingSince(ring, cursor);
+  }
+
+  /** Log text was written for `gfid` (the device's log interrupt); the logging plugin drains on it instead of polling. */
+  onLogWritten(listener: (gfid: number) => void): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
+  }
+
+  /** Called by the GPU when the device raises a log interrupt. */
+  logInterrupt(gfids: readonly number[]): void {
+    for (const g of gfids) {
+      for (const l of this.logListeners) {
+        try {
+          l(g);
+        } catch (err) {
+          this.log.error('log listener threw', { gfid: g, error: (err as Error).message });
+        }
+      }
+    }
+  }
+
+  private logArea(context: LogContext, gfid: number | undefined, what: string): Buffer | null {
     const a = this.o.arena;
-    if (context === 'gsp') return readLogRing(a.window(BigInt(Region.GSP_LOG), Region.GSP_LOG_SIZE));
+    if (context === 'gsp') return a.window(BigInt(Region.GSP_LOG), Region.GSP_LOG_SIZE);
     if (gfid === undefined || !Number.isInteger(gfid) || gfid < 1 || gfid > MAX_VFS) {
-      throw new VgpuError(ErrorCode.InvalidArgument, `readLog('${context}') needs the vGPU's gfid (1..${MAX_VFS}), got ${String(gfid)}`, {
+      throw new VgpuError(ErrorCode.InvalidArgument, `${what}('${context}') needs the vGPU's gfid (1..${MAX_VFS}), got ${String(gfid)}`, {
         hint: "pass the gfid of the vGPU whose log you want; 'gsp' is the only per-GPU log",
       });
     }
@@ -326,8 +409,8 @@ export class GspFirmwareClient implements Firmware {
     const idx = context === 'init-task' ? 0 : context === 'vgpu-task' ? 1 : 2;
     const off = dir.readBigUInt64LE(idx * 16);
     const size = dir.readBigUInt64LE(idx * 16 + 8);
-    if (size === 0n || off + size > this.o.fbBytes) return new Uint8Array(0); // no plugin task for this gfid
-    return readLogRing(a.window(BigInt(Region.FB) + off, Number(size)));
+    if (size === 0n || off + size > this.o.fbBytes) return null; // no plugin task for this gfid
+    return a.window(BigInt(Region.FB) + off, Number(size));
   }
 
   /**
@@ -354,13 +437,15 @@ export class GspFirmwareClient implements Firmware {
     this.unsubs.push(c.onEvent((e) => this.deliver(e)));
     this.unsubs.push(c.onLost((err) => {
       this.state_ = 'crashed';
-      this.log.error('GSP-RM lost', { reason: err.message });
-      this.emitRecord({
-        gpu: this.o.bdf, eventId: GSP_LOST_EVENT, name: 'GSP_LOST',
-        payload: new TextEncoder().encode(err.message), at: Date.now(),
-      });
-      this.emitter.emit('end');
+      this.reportLost(this.gone ?? withXid(err));
     }));
+  }
+
+  private reportLost(reason: string): void {
+    const name = this.gone !== null ? 'GPU_LOST' : 'GSP_LOST';
+    this.log.error(name === 'GPU_LOST' ? 'GPU lost: the device is gone' : 'GSP-RM lost', { reason });
+    this.emitRecord({ gpu: this.o.bdf, eventId: GSP_LOST_EVENT, name, payload: new TextEncoder().encode(reason), at: Date.now() });
+    this.emitter.emit('end');
   }
 
   private deliver(e: GspTransportEvent): void {
@@ -389,6 +474,11 @@ export class GspFirmwareClient implements Firmware {
   }
 
   private need(): GspRpcClient {
+    if (this.gone !== null) {
+      throw new VgpuError(ErrorCode.GpuLost, `${this.o.bdf} is gone: ${this.gone}`, {
+        hint: 'start the device again; the GPU is reset and its firmware rebooted when it is back',
+      });
+    }
     if (this.client === null || this.state_ !== 'running') {
       const lost = this.client?.lost;
       if (lost) throw lost;
@@ -439,6 +529,16 @@ export class GspFirmwareClient implements Firmware {
       b64bitBar2: true,
     });
   }
+}
+
+/**
+ * How NVIDIA's driver would report a GSP-RM loss (Xid catalogue, docs.nvidia.com/deploy/xid-errors): a firmware that
+ * stopped answering while the host waited is Xid 119 "GSP RPC timeout"; one that crashed or broke its queues is
+ * Xid 120 "GSP error" (OpenRM kernel_gsp_tu102.c kgspHealthCheck_TU102 reports its crash reports as Xid 120).
+ */
+function withXid(err: VgpuError): string {
+  const hung = err.details['heartbeatTimeoutMs'] !== undefined;
+  return `${hung ? 'Xid 119 (GSP RPC timeout)' : 'Xid 120 (GSP error)'}: ${err.message}`;
 }
 
 function tooOld(version: string, floor: string, what: string): VgpuError {

@@ -9,6 +9,8 @@
  * It does not boot GSP-RM (the caller does, so the boot is logged as its own step) — except that a GSP-RM found
  * already running (daemon restart) is attached to, not rebooted.
  */
+import { fileURLToPath } from 'node:url';
+import type { GuestPortLocator } from '../../core/contracts/guest-port.js';
 import type { GpuOpenOptions, Hal, HardwareConfig, PciDeviceInfo, PciId, PhysicalGpu } from '../../core/contracts/hal.js';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import { FramebufferMemoryImpl, type FbBackingStore } from '../../core/alloc/framebuffer-memory.js';
@@ -22,6 +24,8 @@ import { GspPhysicalGpu } from './gsp-physical-gpu.js';
 import { Bar0, DeviceState, LAYOUT_MAGIC, LAYOUT_VERSION, Region } from '../sim/device/device-layout.js';
 import { readHeader } from '../sim/device/device-region.js';
 import { readIdentity, readSriov } from '../sim/device/pci-config.js';
+import { readIrqAddress } from '../sim/device/irq-protocol.js';
+import { IrqLink } from './irq-link.js';
 import { SIM_TRANSPORT, type SimTransport } from '../sim/device/sim-pci-bus.js';
 
 export class GspHal implements Hal {
@@ -60,8 +64,13 @@ export class GspHal implements Hal {
     }
     log.info('claim', { board: board.key, name: board.name, chip: board.chip });
     const arena = mapRegion(device.transport as SimTransport);
+    let link: IrqLink | undefined;
+    let gpu: GspPhysicalGpu | undefined;
     try {
       const header = checkRegion(arena, device, board);
+      // The device's interrupt link first: a device that does not answer on it is not running, whatever its header
+      // says (a simulator killed with -9 leaves "running" behind).
+      link = await connectLink(arena, device.bdf);
       const config = hardwareConfig(arena, board, header.fbBytes, gen);
       log.info('hardware configuration', {
         fbBytes: String(config.fbBytes), totalVfs: config.totalVfs, engines: config.engines.length, chids: config.channelCount,
@@ -71,7 +80,6 @@ export class GspHal implements Hal {
         arena, board, bdf: device.bdf, fbBytes: header.fbBytes, logger: log.child({ component: 'gsp' }),
         ...(opts.rpcTimeoutMs !== undefined ? { rpcTimeoutMs: opts.rpcTimeoutMs } : {}),
       });
-      if (await firmware.attachIfRunning()) log.info('GSP-RM already running: attached (no reboot)', { version: firmware.info().version });
       const store: FbBackingStore = {
         window: (offset, length) => arena.window(BigInt(Region.FB) + offset, length),
         fill: (offset, length, pattern) => arena.fill(BigInt(Region.FB) + offset, length, pattern),
@@ -88,16 +96,50 @@ export class GspHal implements Hal {
       const channels = new GspCopyChannelPool(device.bdf, {
         bdf: device.bdf, store, isLive: (r) => memory.has(r), firmware, logger: log.child({ component: 'ce' }),
       }, board.channelCount);
-      const gpu = new GspPhysicalGpu({
-        halId: this.id, bdf: device.bdf, arena, config, firmware, memory, channels, logger: log,
+      gpu = new GspPhysicalGpu({
+        halId: this.id, bdf: device.bdf, arena, config, firmware, memory, channels, logger: log, link,
+        guestPort: guestPortLocator(device.bdf, device.transport as SimTransport),
       });
+      try {
+        if (await firmware.attachIfRunning()) log.info('GSP-RM already running: attached (no reboot)', { version: firmware.info().version });
+      } catch (e) {
+        // Its control page says RUNNING but it does not answer (hung, or left so by a device that died): what a host
+        // does with an unresponsive GSP is reset the GPU (OpenRM: Xid 119, then "GPU reset required"). The file and
+        // its FB stay; the caller boots a fresh GSP-RM.
+        log.warn('GSP-RM says it runs but does not answer: resetting the GPU', { error: (e as Error).message });
+        await gpu.reset();
+      }
       log.info('ready', { firmware: firmware.state });
       return gpu;
     } catch (e) {
-      arena.close();
+      // Once built, the GPU owns the mapping and the link: its detach releases both (the device keeps running).
+      if (gpu !== undefined) {
+        await gpu.detach().catch(() => undefined);
+      } else {
+        link?.close();
+        arena.close();
+      }
       throw e;
     }
   }
+}
+
+/** The device's interrupt link, from the address its header publishes. GpuLost when nothing answers there. */
+async function connectLink(arena: SharedArena, bdf: string): Promise<IrqLink> {
+  const address = readIrqAddress(arena);
+  if (address === null) {
+    throw new VgpuError(ErrorCode.GpuLost, `${bdf}: the simulated device publishes no interrupt link (it is not running, or older than this HAL)`, {
+      hint: 'start vgpu-sim for this device again; its FB is kept in its file',
+    });
+  }
+  return IrqLink.connect(address);
+}
+
+/** The guest side of the VFs, for the vfio-user front: the module (.ts under tsx, .js once compiled) and the region. */
+const GUEST_PORT_MODULE = fileURLToPath(new URL(`../sim/device/vf/vf-guest-port${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+
+function guestPortLocator(bdf: string, t: SimTransport): GuestPortLocator {
+  return { module: GUEST_PORT_MODULE, options: t.mode === 'process' ? { gpu: bdf, path: t.path } : { gpu: bdf, sab: t.sab } };
 }
 
 function hex(n: number): string {

@@ -121,6 +121,7 @@ export function createSimGpuHalPlugin<H extends Hal>(spec: SimGpuHalPluginSpec<H
       for (const d of cfg.dirs) sim.addDir(d);
       try {
         for (const d of cfg.devices) {
+          sim.expect(d.bdf);
           if (d.mode === 'worker') {
             ctx.logger.info('starting simulated GPU (worker)', { board: d.board, bdf: d.bdf });
             const dev = await startSimDevice({

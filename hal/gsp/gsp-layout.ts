@@ -277,6 +277,14 @@ export const GspControl = {
   HEARTBEAT_PERIOD_MS: 0x30,
   /** Reason code the GSP left when it crashed (0 = none; simulator-defined). */
   CRASH_REASON: 0x34,
+  /**
+   * Non-zero while the host has calls waiting for a reply (it sets it before publishing the first, clears it when
+   * the last is answered). The simulated GSP keeps HEARTBEAT moving only while this is set: a host reads the
+   * heartbeat only while it waits (OpenRM's health check sits in its reply-wait path), and an idle GSP thread
+   * with a timer would cost every idle simulator a wake-up per period. Simulator layout; a real GSP-RM's heartbeat
+   * runs always.
+   */
+  HOST_WAITING: 0x38,
 } as const;
 
 export const GSP_CONTROL_MAGIC = 0x43505347; // 'GSPC'

@@ -104,6 +104,8 @@ export class GspRpcClient implements GspRpcCaller {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = 0;
   private idle = true;
+  /** Health ticker, running only while a call is in flight (startWaiting). */
+  private ticker: NodeJS.Timeout | null = null;
   private readonly emitter = new EventEmitter<ClientEvents>();
   private readonly log: Logger;
   private readonly pollMs: number;
@@ -289,7 +291,7 @@ export class GspRpcClient implements GspRpcCaller {
     const next = this.nextSeq + elementsFor(p.payload.length);
     this.nextSeq = next > 0xffffffff ? next - 0xffffffff : next;
     this.current = p;
-    this.markHeartbeat();
+    this.startWaiting();
     // Written now; published (one doorbell) by a microtask or by the receive loop, whichever comes first.
     p.recyclable = this.sender.send(p);
   }
@@ -305,6 +307,7 @@ export class GspRpcClient implements GspRpcCaller {
       this.queue.length = 0;
       this.queueHead = 0;
     }
+    if (this.current === null) this.stopWaiting();
   }
 
   /** An asynchronous send is wholly in the ring. */
@@ -516,6 +519,15 @@ export class GspRpcClient implements GspRpcCaller {
     return () => this.emitter.off('lost', listener);
   }
 
+  /**
+   * The device is gone (the HAL learnt it from outside the queues, e.g. its interrupt link closed): fail every call
+   * now with `error` (GpuLost) and call the lost listeners, as a crash seen in the queues would. Idempotent.
+   */
+  abort(error: VgpuError): void {
+    this.lose(error);
+    this.ep.inbound.ring(true); // wake our own receive loop so it ends
+  }
+
   /** Stop the client: the call in flight and every queued one reject with Cancelled. The region stays as it is. */
   close(): Promise<void> {
     if (!this.closed) {
@@ -531,13 +543,6 @@ export class GspRpcClient implements GspRpcCaller {
   private async loop(): Promise<void> {
     const ready = (): boolean => this.receiver.hasInput();
     const sender = this.sender;
-    // The loop sleeps without a timeout and this ONE ticker wakes it for health checks. A timeout on every sleep
-    // left a timer behind per sleep (V8 schedules it and only cancels it when it comes due): at tens of
-    // thousands of sleeps a second they piled up and fired stale, and the loop slowed by half after a second.
-    const ticker = setInterval(() => {
-      if (this.idle) this.ep.inbound.ring(true);
-    }, this.pollMs);
-    ticker.unref();
     try {
       while (!this.closed && this.lostError === null) {
         const n = this.receiver.drain(this.sink);
@@ -567,8 +572,37 @@ export class GspRpcClient implements GspRpcCaller {
         cause: e,
       }));
     } finally {
-      clearInterval(ticker);
+      this.stopTicker();
     }
+  }
+
+  /**
+   * A call went in flight: tell the firmware we wait (its heartbeat runs only then, GspControl.HOST_WAITING) and make
+   * sure the ONE health ticker runs. The loop sleeps without a timeout; the ticker wakes it to check the heartbeat
+   * while a call waits — and only then: an idle client has no timer at all, it wakes only when the firmware rings
+   * (a reply, an event, a state change such as a crash). A timeout on every sleep instead left a timer behind per
+   * sleep (V8 schedules it and only cancels it when it comes due): at tens of thousands of sleeps a second they
+   * piled up and fired stale, and the loop slowed by half after a second.
+   */
+  private startWaiting(): void {
+    this.markHeartbeat();
+    this.view.setControl(GspControl.HOST_WAITING, 1);
+    if (this.ticker !== null || this.closed || this.lostError !== null) return;
+    this.ticker = setInterval(() => {
+      if (this.current === null) this.stopTicker();
+      else if (this.idle) this.ep.inbound.ring(true);
+    }, this.pollMs);
+    this.ticker.unref();
+  }
+
+  /** Nothing in flight any more: the firmware may let its heartbeat rest. The ticker stops at its next tick. */
+  private stopWaiting(): void {
+    this.view.setControl(GspControl.HOST_WAITING, 0);
+  }
+
+  private stopTicker(): void {
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
   }
 
 
@@ -647,6 +681,8 @@ export class GspRpcClient implements GspRpcCaller {
     this.sender.failAll(error());
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    this.stopWaiting();
+    this.stopTicker();
   }
 
   private lostCopy(): VgpuError {

@@ -10,7 +10,7 @@ import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 
 /** Operations that return a promise: every fault mode applies. */
 export const MOCK_ASYNC_OPS = [
-  'pci.list', 'hal.open', 'gpu.detach', 'gpu.close',
+  'pci.list', 'hal.open', 'gpu.detach', 'gpu.close', 'gpu.reset',
   'firmware.boot', 'firmware.shutdown', 'firmware.rpc', 'firmware.allocClient', 'firmware.freeClient', 'firmware.control',
   'memory.fill', 'channels.allocCopyChannel', 'channel.submit', 'channel.free',
 ] as const;

@@ -11,7 +11,7 @@
 import type { FirmwareEventRecord } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type {
-  Firmware, FirmwareEventListener, FirmwareImage, FirmwareInfo, FirmwareState, LogContext, RmClient, RpcOptions,
+  Firmware, FirmwareEventListener, FirmwareImage, FirmwareInfo, FirmwareState, LogChunk, LogContext, RmClient, RpcOptions,
 } from '../../core/contracts/firmware.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import { compareVersions } from '../../core/firmware-abi/firmware-version.js';
@@ -55,6 +55,7 @@ export class MockFirmware implements Firmware {
   private readonly listeners = new Set<FirmwareEventListener>();
   private readonly streams = new Set<{ push(e: FirmwareEventRecord): void; end(): void }>();
   private readonly logs = new Map<string, Buffer[]>();
+  private readonly logListeners = new Set<(gfid: number) => void>();
 
   constructor(private readonly controls: MockControls, private readonly ctx: () => RunContext, private readonly opts: MockFirmwareOptions) {}
 
@@ -202,6 +203,18 @@ export class MockFirmware implements Firmware {
     return Buffer.concat(this.logs.get(this.logKey(context, gfid)) ?? []);
   }
 
+  /** The mock's areas never wrap: the cursor is a byte count into everything appended. */
+  readLogSince(context: LogContext, gfid: number, cursor: number): LogChunk {
+    const all = this.readLog(context, gfid);
+    const from = cursor > all.byteLength ? 0 : cursor; // an area that restarted (new vGPU on the gfid)
+    return { text: all.subarray(from), cursor: all.byteLength, lost: 0 };
+  }
+
+  onLogWritten(listener: (gfid: number) => void): () => void {
+    this.logListeners.add(listener);
+    return () => { this.logListeners.delete(listener); };
+  }
+
   // ---- test controls ----
 
   /** Answer control `cmd` with `handler` (replacing any earlier one); returns a function that removes it. */
@@ -245,6 +258,7 @@ export class MockFirmware implements Firmware {
     const list = this.logs.get(key) ?? [];
     list.push(Buffer.from(text, 'utf8'));
     this.logs.set(key, list);
+    if (context !== 'gsp') for (const l of [...this.logListeners]) l(gfid);
   }
 
   /** The GSP dies: state 'crashed', clients forgotten, in-flight calls rejected with VGPU_ELOST, GPU_LOST emitted. */

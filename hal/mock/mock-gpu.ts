@@ -98,6 +98,12 @@ export class MockGpu implements PhysicalGpu {
       pushbufDwords: spec.pushbufDwords, copyEngineClass: spec.copyEngineClass, now,
     });
     this.registers = new MockRegisters(controls, ctx, Number(spec.pfBars.bar0), spec.registers);
+    this.reset = this.caps.has('gpu-reset')
+      ? (o) => this.controls.run('gpu.reset', {}, { gpu: this.bdf, timeoutMs: 6000, ...(o?.signal !== undefined ? { signal: o.signal } : {}) }, () => {
+        if (this.st !== 'attached') throw new VgpuError(ErrorCode.IllegalState, `${this.bdf} is ${this.st}`, { hint: 'open it again' });
+        this.firmware.stop('off');
+      })
+      : undefined;
   }
 
   get state(): 'attached' | 'detached' | 'closed' {
@@ -142,6 +148,13 @@ export class MockGpu implements PhysicalGpu {
       this.onGone(this, 'closed');
     });
   }
+
+  /**
+   * GPU reset (PhysicalGpu.reset): the firmware goes 'off' with every client forgotten; FB contents stay. Present
+   * only when the spec has the 'gpu-reset' capability (a test that wants a GPU lost for good leaves it out). A fault
+   * on op 'gpu.reset' fails or hangs it like any other call.
+   */
+  readonly reset: PhysicalGpu['reset'];
 
   // ---- test controls ----
 

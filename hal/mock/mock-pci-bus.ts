@@ -8,7 +8,7 @@ import { MockControls } from './mock-controls.js';
 
 export const ALL_MOCK_CAPS: readonly HalCapability[] = [
   'gsp-client-alloc', 'rm-alloc', 'chid-alloc', 'fb-mem-alloc', 'fb-mem-bar1-map', 'chan-mem-map', 'ce-chan-alloc',
-  'pushbuf-submit', 'pf-event-delivery', 'suspend-resume',
+  'pushbuf-submit', 'pf-event-delivery', 'suspend-resume', 'gpu-reset',
 ];
 
 export interface MockDeviceOptions {
@@ -18,6 +18,8 @@ export interface MockDeviceOptions {
   deviceId?: number;
   subsystemVendorId?: number;
   subsystemId?: number;
+  /** NUMA node the bus reports for the device (absent: none, as on a host without NUMA information). */
+  numaNode?: number;
   classCode?: number;
   revision?: number;
   /** Marketing name in HardwareConfig. */
@@ -53,7 +55,7 @@ export interface MockDeviceOptions {
   maxCommitBytes?: bigint;
 }
 
-export type MockDeviceSpec = Readonly<Required<Omit<MockDeviceOptions, 'firmwareVersion' | 'maxCommitBytes' | 'pfBars' | 'vfBars'>>> & {
+export type MockDeviceSpec = Readonly<Required<Omit<MockDeviceOptions, 'firmwareVersion' | 'maxCommitBytes' | 'pfBars' | 'vfBars' | 'numaNode'>>> & {
   readonly firmwareVersion?: string;
   readonly maxCommitBytes?: bigint;
   readonly pfBars: BarSizes;
@@ -131,6 +133,7 @@ export class MockPciBus implements PciBus {
       classCode: spec.classCode,
       revision: spec.revision,
       sriov: { totalVfs: spec.totalVfs, numVfs: spec.numVfs, firstVfOffset: spec.firstVfOffset, vfStride: spec.vfStride },
+      ...(opts.numaNode !== undefined ? { numaNode: opts.numaNode } : {}),
       transport: { kind: 'mock', bus: this.name, spec },
     };
     this.devices.set(spec.bdf, info);

@@ -70,6 +70,8 @@ export class MockPluginTasks {
       t.cleanups.push(gfid);
       t.tasks.delete(gfid);
     }));
+    // A (re)booted GSP-RM runs no plugin task: after a GPU reset the tasks of the old one are gone.
+    t.off.push(fw.onEvent((e) => { if (e.name === 'GSP_INIT_DONE') t.tasks.clear(); }));
     t.off.push(gpu.registers.onWrite(VF_PRIV_DOORBELL_OFFSET, (value) => {
       const gfid = gfidFromDoorbell(value);
       if (gfid !== null) setImmediate(() => t.serve(gfid));

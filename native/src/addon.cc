@@ -1,6 +1,7 @@
 // Module entry: registers the Arena class and the free functions. State lives in InstanceData (one per
 // environment), so the addon loads safely in worker threads too.
 #include "common.h"
+#include "fd-ops.h"
 #include "kernels.h"
 
 namespace vgpu {
@@ -19,6 +20,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bufferHashName", Napi::String::New(env, "vgpu-buffer-hash-v1"));
   exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
   exports.Set("pageHashName", Napi::String::New(env, "vgpu-page-hash-v1"));
+  // Descriptor passing (vfio-user): sockets with SCM_RIGHTS, eventfds, fd mappings, readiness watchers.
+  InitFdSocket(env, exports);
+  InitFdMisc(env, exports);
+  exports.Set("FdMap", DefineFdMap(env));
+  exports.Set("FdWatcher", DefineFdWatcher(env));
   return exports;
 }
 

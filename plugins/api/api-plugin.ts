@@ -14,6 +14,7 @@ import type { EventBus } from '../../core/contracts/events.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { PluginContext, VgpudPlugin } from '../../core/contracts/plugin.js';
 import type { RequestService } from '../../core/contracts/requests.js';
+import type { VgpuHolders } from '../../core/contracts/vgpu-holders.js';
 import type { VgpuService } from '../../core/contracts/vgpu-service.js';
 import type { PluginHost } from '../../core/plugin-host.js';
 import type { VgpuJournal } from '../../core/contracts/vgpu-journal.js';
@@ -65,8 +66,9 @@ export function createApiPlugin(): VgpudPlugin {
 
       const routes = c.isBound(TOKENS.HttpRoutes) ? c.getAll<HttpRouteContribution>(TOKENS.HttpRoutes) : [];
       const requests = c.isBound(TOKENS.Requests) ? c.get<RequestService>(TOKENS.Requests) : undefined;
+      const holders = c.isBound(TOKENS.VgpuHolders) ? c.get<VgpuHolders>(TOKENS.VgpuHolders) : undefined;
       holder.api = await buildApiApp({
-        service, bus, logger: log, routes, ...(requests !== undefined ? { requests } : {}),
+        service, bus, logger: log, routes, ...(requests !== undefined ? { requests } : {}), ...(holders !== undefined ? { holders } : {}),
         status: () => ({
           socket: holder.socketPath,
           stateDir: config.api.stateDir,

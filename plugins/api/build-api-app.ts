@@ -9,7 +9,8 @@ import type { BusEventName, EventBus } from '../../core/contracts/events.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { RequestRecord } from '../../core/contracts/request-journal.js';
 import type { RequestService } from '../../core/contracts/requests.js';
-import type { VgpuService } from '../../core/contracts/vgpu-service.js';
+import type { VgpuHolders } from '../../core/contracts/vgpu-holders.js';
+import type { VgpuInfo, VgpuService } from '../../core/contracts/vgpu-service.js';
 import { validateLayout, type LayoutFile } from '../../core/layout/layout-file.js';
 import { planLayoutRequest } from '../../core/layout/plan-layout-request.js';
 import { RequestServiceImpl } from '../../core/requests/request-service.js';
@@ -35,11 +36,14 @@ export interface ApiAppOptions {
   routes?: readonly HttpRouteContribution[];
   /** Journalled all-or-none requests (TOKENS.Requests); an in-memory one over `service` when absent. */
   requests?: RequestService;
+  /** Who holds each vGPU (TOKENS.VgpuHolders, e.g. the pod on a Kubernetes node): shown as `holder`. */
+  holders?: VgpuHolders;
 }
 
 /** Bus events GET /v1/events streams when the client names none (the high-rate ones must be asked for). */
 export const DEFAULT_STREAM_EVENTS: readonly BusEventName[] = [
-  'vgpu:state', 'vgpu:step', 'scrub:progress', 'gpu:probed', 'gpu:ready', 'gpu:lost', 'host:event', 'exception', 'log:line',
+  'vgpu:state', 'vgpu:step', 'scrub:progress', 'gpu:probed', 'gpu:ready', 'gpu:lost', 'gpu:reset', 'host:event', 'exception', 'log:line',
+  'layout:begin', 'layout:end', 'device:allocated',
 ];
 const ALL_EVENTS: readonly BusEventName[] = [...DEFAULT_STREAM_EVENTS, 'firmware:event', 'channel:nonstall', 'rpc:latency'];
 
@@ -101,9 +105,15 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     const vgpus = service.list();
     const byState: Record<string, number> = {};
     for (const v of vgpus) byState[v.state] = (byState[v.state] ?? 0) + 1;
+    const unmanaged = service.unmanaged?.() ?? [];
+    // Healthy: every configured GPU is managed and can host vGPUs (suspended counts: the host resumes it).
+    const healthy = unmanaged.length === 0 && gpus.every((g) => g.state === 'ready' || g.state === 'suspended');
     return send({
-      daemon: 'vgpud', pid: process.pid, uptimeSec: Math.round((Date.now() - started) / 1000),
-      gpus: gpus.map((g) => ({ bdf: g.bdf, name: g.name, state: g.state, policy: g.policy, vgpus: g.vgpus, fb: g.fb })),
+      daemon: 'vgpud', pid: process.pid, uptimeSec: Math.round((Date.now() - started) / 1000), healthy,
+      gpus: gpus.map((g) => ({
+        bdf: g.bdf, name: g.name, state: g.state, ...(g.reason !== undefined ? { reason: g.reason } : {}), policy: g.policy, vgpus: g.vgpus, fb: g.fb,
+      })),
+      unmanaged,
       vgpus: { total: vgpus.length, byState },
       // VFs out of service because the journal lost their state, each with the command that releases it.
       quarantine: service.quarantined?.() ?? [],
@@ -127,9 +137,16 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     return send({ gpu: bdf, policy });
   });
 
+  /** The vGPUs with who holds them, when a holder source is bound (it may ask the kubelet: awaited). */
+  const withHolders = async (vgpus: VgpuInfo[]): Promise<(VgpuInfo & { holder?: unknown })[]> => {
+    if (opts.holders === undefined) return vgpus;
+    const held = await opts.holders.current();
+    return vgpus.map((v) => (held.has(v.id) ? { ...v, holder: held.get(v.id) } : v));
+  };
+
   app.get('/v1/vgpus', async (req) => {
     const { gpu } = parseOr(listQuery, req.query, 'query');
-    return send({ vgpus: service.list(gpu !== undefined ? { gpu } : undefined) });
+    return send({ vgpus: await withHolders(service.list(gpu !== undefined ? { gpu } : undefined)) });
   });
 
   app.post('/v1/vgpus', async (req, reply) => {
@@ -144,7 +161,8 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
 
   app.get('/v1/vgpus/:id', async (req) => {
     const { id } = parseOr(idParams, req.params, 'vGPU id');
-    return send({ vgpu: service.get(id) });
+    const [vgpu] = await withHolders([service.get(id)]);
+    return send({ vgpu });
   });
 
   app.delete('/v1/vgpus/:id', async (req, reply) => {

@@ -15,6 +15,7 @@ import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type { GpuSummary } from '../../core/contracts/vgpu-service.js';
 import type { JournalGpu, JournalQuarantine, JournalVgpu, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { QuarantinedVf, VfReleaseReport } from '../../core/contracts/vgpu-service.js';
+import type { VgpuReleaser } from '../../core/contracts/vgpu-releaser.js';
 import { MgmtHeap, VgpuRpcMsg, encodeBmeState } from '../../core/firmware-abi/vgpu-mailbox.js';
 import { RmControl, encodePluginCleanupParams, encodeShutdownParams } from '../../core/firmware-abi/rm-controls.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
@@ -44,6 +45,8 @@ export interface GpuLifecycleOptions {
   verifyScrub?: boolean;
   /** New vGPU id (unique across GPUs). */
   newId: () => string;
+  /** Releases a vGPU from its VMM before a forced destroy (the vfio-user face); absent = nothing to release. */
+  releaser?: VgpuReleaser | undefined;
   vmPid?: number;
   /** Write-ahead journal; absent = no persistence (unit tests). */
   journal?: VgpuJournal | undefined;
@@ -75,6 +78,13 @@ export class GpuLifecycle {
   /** VFs whose state the journal lost: out of service until an operator releases them (vf-quarantine.ts). */
   private readonly vfQuarantine: VfQuarantine;
   private readonly releasing = new Map<number, Promise<VfReleaseReport>>();
+  /** Why the GPU is not ready (lost, resetting), for `status`; null while ready. */
+  private why: string | null = null;
+  /** The GPU reset that follows a loss, while it runs (gpu-reset capability). */
+  private recovery: { abort: AbortController; done: Promise<void> } | null = null;
+  private detached = false;
+  /** GPU resets completed since the start (status, metrics). */
+  resets = 0;
 
   constructor(private readonly o: GpuLifecycleOptions) {
     this.gpu = o.gpu;
@@ -106,6 +116,16 @@ export class GpuLifecycle {
     return this.st;
   }
 
+  /** Why the GPU is not ready (null while it is). */
+  get reason(): string | null {
+    return this.st === 'ready' ? null : this.why ?? this.st;
+  }
+
+  /** Resolves when a running GPU reset has finished (or at once when none runs). Tests, shutdown. */
+  async recovered(): Promise<void> {
+    await this.recovery?.done;
+  }
+
   /** Subscribe to host and firmware events. */
   start(): void {
     this.unsubscribe.push(this.gpu.onHostEvent((e) => this.onHostEvent(e.kind, e.numVfs)));
@@ -123,6 +143,8 @@ export class GpuLifecycle {
 
   /** Stop listening; vGPUs keep running (daemon restart / warm update must not destroy them). */
   detach(): void {
+    this.detached = true;
+    this.recovery?.abort.abort();
     for (const u of this.unsubscribe.splice(0)) u();
   }
 
@@ -257,7 +279,7 @@ export class GpuLifecycle {
         if (unit.name === 'register') continue;
         current = unit.name;
         if (signal?.aborted) throw new VgpuError(ErrorCode.Cancelled, `create of ${rec.id} was cancelled`, { hint: 'the caller aborted it' });
-        if (this.st === 'lost') throw this.lostError();
+        if (this.st === 'lost' || this.st === 'resetting') throw this.lostError();
         if (unit.name === 'rm-client' && this.o.newClientHandle !== undefined) {
           // The handle goes to the journal BEFORE the firmware allocates it (with the FB/heap/CHIDs taken so far).
           rec.clientHandle = await this.o.newClientHandle();
@@ -289,7 +311,7 @@ export class GpuLifecycle {
       return rec;
     } catch (cause) {
       this.step(rec, current, 'failed');
-      const lost = this.st === 'lost';
+      const lost = this.st === 'lost' || this.st === 'resetting';
       await this.walkBack(rec, lost ? 'lost' : 'unwind');
       const inner = cause instanceof Error ? cause.message : String(cause);
       const journalFailed = current === 'register' && isVgpuError(cause) && (cause.code === ErrorCode.StateFull || cause.code === ErrorCode.Journal);
@@ -333,8 +355,13 @@ export class GpuLifecycle {
       });
     }
     if (rec.inUse && opts.force !== true) {
-      throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in use by a VM`, { hint: 'stop the VM first, or pass force', details: { vgpu: id } });
+      const pid = rec.exposure?.pid ?? null;
+      throw new VgpuError(ErrorCode.Busy, `vGPU ${id} is in use by a VM${pid !== null ? ` (VMM pid ${pid}, attached through ${rec.exposure!.socket})` : ''}`, {
+        hint: 'stop the VM first, or pass force (the VMM is asked to release the device and disconnected)',
+        details: { vgpu: id, ...(pid !== null ? { vmmPid: pid } : {}) },
+      });
     }
+    const release = rec.inUse && opts.force === true && rec.exposure?.pid != null ? this.o.releaser : undefined;
     if (rec.state === 'lost') {
       // Nothing left to free on the host: drop the record.
       rec.destroying = this.queue.run(rec.vf.index, async () => {
@@ -347,6 +374,14 @@ export class GpuLifecycle {
     }
     this.transition(rec, 'stopping'); // synchronous: a reset or a second destroy now sees 'stopping'
     rec.destroying = this.queue.run(rec.vf.index, async () => {
+      if (release !== undefined) {
+        // Forced destroy of an attached vGPU: the VMM is told and disconnected before anything is torn down.
+        try {
+          await release.release(rec.id, 'vGPU destroyed (forced)');
+        } catch (error) {
+          this.log.warn('could not release the vGPU from its VMM; destroying anyway', { vgpu: rec.id, error });
+        }
+      }
       // Write-ahead: 'stopping' is on disk before the first teardown step; a crash mid-walk is rolled back at start.
       try {
         await this.journalPut(rec, 'stopping');
@@ -437,7 +472,17 @@ export class GpuLifecycle {
   setInUse(id: string, inUse: boolean): void {
     const rec = this.byId.get(id);
     if (rec === undefined) throw notFound(id);
-    rec.inUse = inUse;
+    rec.markedInUse = inUse;
+  }
+
+  /** The vfio-user face reports the socket and the attached VMM (pid null: none attached). */
+  setExposure(id: string, e: { socket: string; pid: number | null } | null): void {
+    const rec = this.byId.get(id);
+    if (rec === undefined) throw notFound(id);
+    const was = rec.exposure?.pid ?? null;
+    rec.exposure = e;
+    const now = e?.pid ?? null;
+    if (was !== now) rec.log(now !== null ? `VMM attached (pid ${now}) through ${e!.socket}` : `VMM detached${was !== null ? ` (pid ${was})` : ''}`);
   }
 
   /**
@@ -631,6 +676,37 @@ export class GpuLifecycle {
   }
 
   /**
+   * A journalled vGPU the device cannot hold any more: GSP-RM was rebooted while no daemon watched (the device was
+   * restarted, or reset). Its firmware side is undone (idempotent, fast on a fresh GSP-RM) and its guest FB scrubbed,
+   * and it is listed as 'lost' with the reason until an operator destroys it — reported, as a GPU reset reports the
+   * vGPUs it took, rather than silently gone. Its VF keeps its type selection until then.
+   */
+  async reportLost(j: JournalVgpu, reason: string): Promise<VgpuRecord | undefined> {
+    await this.rollbackJournalled(j);
+    const vf = this.vfOf(j.vf);
+    const type = this.mgr.policy.typeById(j.typeId);
+    if (vf === undefined || type === undefined || this.byVf.has(j.vf) || this.byId.has(j.id)) return undefined;
+    let sel = this.mgr.selectionOf(j.vf);
+    try {
+      if (sel === undefined) sel = this.mgr.policy.select(j.vf, j.typeId, { placementAt: j.placementId });
+    } catch (error) {
+      this.log.warn('a vGPU lost while the daemon was down cannot be listed (its VF type cannot be selected again)', { vgpu: j.id, error });
+      return undefined;
+    }
+    if (sel.type.id !== j.typeId) return undefined;
+    const rec = new VgpuRecord(j.id, this.bdf, vf, type, sel, { uuid: Uint8Array.from(Buffer.from(j.uuid, 'hex')), createdAt: j.createdAt });
+    rec.autoSelected = j.autoSelected;
+    rec.state = 'lost';
+    rec.error = { code: ErrorCode.GpuLost, message: reason };
+    this.byId.set(rec.id, rec);
+    this.byVf.set(j.vf, rec);
+    this.mgr.setVfOpen(j.vf, true);
+    rec.log(`lost: ${reason}`);
+    this.o.bus.emit('vgpu:state', { gpu: this.bdf, vgpuId: rec.id, vf: rec.vf.index, from: null, to: 'lost', reason });
+    return rec;
+  }
+
+  /**
    * Undo what a journalled vGPU may hold without re-attaching it (a create or destroy a crash interrupted, or a
    * failed adopt): shut down and clean up the plugin task of its gfid, free its RM client (by the journalled
    * handle even if the allocation never finished), and scrub what was its guest FB. Every step is idempotent and
@@ -759,7 +835,7 @@ export class GpuLifecycle {
   // firmware events: loss and exceptions
 
   private onFirmwareEvent(e: FirmwareEventRecord): void {
-    if (this.gpu.firmware.state === 'crashed' || e.name === 'GPU_LOST' || e.name === 'GSP_LOST') {
+    if (e.name === 'GPU_LOST' || e.name === 'GSP_LOST' || (this.gpu.firmware.state === 'crashed' && this.st !== 'resetting')) {
       this.markLost(Buffer.from(e.payload).toString('utf8') || e.name);
       return;
     }
@@ -778,8 +854,14 @@ export class GpuLifecycle {
    * is freed. No firmware call is made: a dead GSP would only time out, and it holds nothing any more.
    */
   markLost(reason: string): void {
-    if (this.st === 'lost') return;
+    if (this.st === 'lost' || this.st === 'resetting') {
+      // Lost again (the device came back and went away, or a reset failed and the device was restarted): the next
+      // reset waits for the next device. A reset already waiting simply goes on.
+      if (this.recovery === null) this.startRecovery(reason);
+      return;
+    }
     this.st = 'lost';
+    this.why = reason;
     this.log.error('GPU lost: every vGPU on it is lost', { reason });
     this.o.bus.emit('gpu:lost', { gpu: this.bdf, reason });
     this.o.relay.report({ gpu: this.bdf, source: 'firmware', kind: 'gsp-crash', fatal: true, at: Date.now(), message: `GPU lost: ${reason}` });
@@ -796,15 +878,91 @@ export class GpuLifecycle {
         r.res.channel?.close('GPU lost'); // its create fails at the next step and unwinds in 'lost' mode
       }
     }
+    this.startRecovery(reason);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // GPU reset after a loss
+
+  /**
+   * The path a host takes after a fatal GSP error or a device that fell off the bus (OpenRM marks the GPU "reset
+   * required", kernel_gsp_tu102.c gpuMarkDeviceForReset; NVIDIA's Xid catalogue lists a GPU reset as the action for
+   * Xid 119/120): every vGPU is already 'lost' with its host side freed; wait for the device if it is gone, reset it
+   * (HAL), boot GSP-RM again, give the manager a new RM client with the types uploaded again, and the GPU is 'ready'
+   * — same FB file, nothing deleted. The lost vGPUs stay listed as 'lost' (with the reason) until an operator
+   * destroys them: their guests must be restarted on new vGPUs, as after a reset on real hardware.
+   */
+  private startRecovery(reason: string): void {
+    if (this.gpu.reset === undefined || this.recovery !== null || this.detached) return;
+    const abort = new AbortController();
+    const done = this.recover(reason, abort.signal).finally(() => {
+      if (this.recovery?.abort === abort) this.recovery = null;
+    });
+    this.recovery = { abort, done };
+  }
+
+  private async recover(reason: string, signal: AbortSignal): Promise<void> {
+    const t0 = performance.now();
+    this.o.bus.emit('gpu:reset', { gpu: this.bdf, phase: 'begin', reason });
+    try {
+      // The lost vGPUs' host-side walks run in their VF queues: they finish before the device is touched.
+      await this.queue.idle();
+      await this.gpu.reset!({
+        signal,
+        onWaiting: (why) => {
+          this.why = `${reason}; ${why}`;
+          this.log.warn('GPU reset waits for the device', { why });
+          this.o.bus.emit('gpu:reset', { gpu: this.bdf, phase: 'waiting', reason: why });
+        },
+      });
+      this.st = 'resetting';
+      this.why = `GPU reset after: ${reason}`;
+      const timeoutMs = this.o.timeouts.rpcMs;
+      const fw = await this.gpu.firmware.boot({ version: this.gpu.config.firmwareFloor, source: 'gpu-reset' }, { timeoutMs });
+      // Write-ahead, as at start: the manager's new client handle is journalled before the firmware allocates it.
+      const hClient = this.o.newClientHandle !== undefined ? await this.o.newClientHandle() : undefined;
+      if (hClient !== undefined) {
+        this.managerClients = [hClient];
+        await this.persistGpuNow();
+      }
+      await this.mgr.rebindAfterReset({ timeoutMs, ...(hClient !== undefined ? { hClient } : {}) });
+      if (hClient === undefined) this.managerClients = [this.mgr.client.hClient];
+      const lost = this.records().filter((r) => r.state === 'lost');
+      // The reset took GSP-RM's state with it: nothing journalled for them is alive in the device any more.
+      for (const r of lost) await this.journalRemove(r.id);
+      this.persistGpu();
+      this.st = 'ready';
+      this.why = null;
+      this.resets++;
+      const ms = Math.round(performance.now() - t0);
+      this.log.warn('GPU reset done: GSP-RM rebooted, the GPU is ready; its vGPUs were lost and stay listed as lost until destroyed', {
+        firmware: fw.version, lostVgpus: lost.map((r) => r.id), ms,
+      });
+      for (const r of lost) r.log(`the GPU was reset (${reason}); this vGPU did not survive: destroy it and create a new one`);
+      this.o.bus.emit('gpu:reset', { gpu: this.bdf, phase: 'done', lostVgpus: lost.map((r) => r.id) });
+      this.o.bus.emit('gpu:ready', { gpu: this.bdf });
+    } catch (error) {
+      if (this.detached || signal.aborted) return;
+      this.st = 'lost';
+      this.why = `GPU reset failed: ${(error as Error).message} (after: ${reason})`;
+      this.log.error('GPU reset failed; the GPU stays lost until its device is restarted', { error });
+      this.o.bus.emit('gpu:reset', { gpu: this.bdf, phase: 'failed', reason: (error as Error).message });
+    }
   }
 
   private lostError(): VgpuError {
-    return new VgpuError(ErrorCode.GpuLost, `${this.bdf} is lost`, { hint: 'reset the GPU and restart the daemon', details: { gpu: this.bdf } });
+    const resetting = this.recovery !== null;
+    return new VgpuError(ErrorCode.GpuLost, `${this.bdf} is lost: ${this.why ?? 'its firmware or device is gone'}`, {
+      hint: resetting
+        ? 'the GPU is being reset and comes back by itself (its device must be running); `vgpuctl status` says where it is'
+        : 'restart its device (vgpu-sim); the daemon resets the GPU when the device is back',
+      details: { gpu: this.bdf, state: this.st },
+    });
   }
 
   private assertUsable(what: string): void {
     if (this.st === 'ready') return;
-    if (this.st === 'lost') throw this.lostError();
+    if (this.st === 'lost' || this.st === 'resetting') throw this.lostError();
     throw new VgpuError(ErrorCode.IllegalState, `cannot ${what} on ${this.bdf}: the GPU is ${this.st}`, {
       hint: this.st === 'suspended' ? 'wait for the host to resume' : 'rebind the GPU and restart the daemon', details: { gpu: this.bdf, state: this.st },
     });

@@ -55,4 +55,12 @@ class LifecycleVgpuHandle implements VgpuDeviceHandle {
   reset(): Promise<void> {
     return this.lc.reset(this.rec.id);
   }
+
+  setBme(enable: boolean): Promise<void> {
+    return this.lc.setBme(this.rec.id, enable);
+  }
+
+  setExposure(e: { socket: string; pid: number | null } | null): void {
+    this.lc.setExposure(this.rec.id, e);
+  }
 }

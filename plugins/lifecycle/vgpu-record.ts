@@ -32,7 +32,10 @@ export class VgpuRecord {
   state: VgpuState = 'creating';
   readonly res: VgpuResources = {};
   readonly createdAt: number;
-  inUse = false;
+  /** Where VMMs reach the vGPU (its vfio-user socket) and the attached VMM's pid, as the vfio-user face reports. */
+  exposure: { socket: string; pid: number | null } | null = null;
+  /** In use by other means than an attached VMM (setInUse; tests and backends without a vfio-user face). */
+  markedInUse = false;
   /** Quiesced by a host 'suspend' (MIGRATION_STOP_WORK sent). */
   suspended = false;
   lastScrub?: ScrubRecord;
@@ -62,6 +65,11 @@ export class VgpuRecord {
   ) {
     this.uuid = adopted?.uuid ?? uuidBytes(crypto.randomUUID());
     this.createdAt = adopted?.createdAt ?? Date.now();
+  }
+
+  /** In use while a VMM is attached (or marked): destroy then needs force. */
+  get inUse(): boolean {
+    return this.markedInUse || (this.exposure !== null && this.exposure.pid !== null);
   }
 
   get uuidHex(): string {
@@ -107,6 +115,9 @@ export class VgpuRecord {
       createdAt: this.createdAt,
       uuid: dashedUuid(this.uuid),
       inUse: this.inUse,
+      ...(this.exposure !== null ? {
+        vfioUser: { socket: this.exposure.socket, attached: this.exposure.pid !== null, ...(this.exposure.pid !== null ? { clientPid: this.exposure.pid } : {}) },
+      } : {}),
       ...(this.lastScrub !== undefined ? { lastScrub: this.lastScrub } : {}),
       ...(this.error !== undefined ? { error: { ...this.error } } : {}),
       ...(this.requestId !== undefined ? { requestId: this.requestId } : {}),

@@ -12,7 +12,8 @@ import type { PciDeviceInfo, PhysicalGpu } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type {
-  CreateVgpuRequest, GpuSummary, QuarantinedVf, TypePolicy, VfAttribute, VfReleaseReport, VgpuInfo, VgpuService, VgpuTypeInfo,
+  CreateVgpuRequest, GpuSummary, QuarantinedVf, TypePolicy, UnmanagedGpu, VfAttribute, VfReleaseReport, VfSummary, VgpuInfo, VgpuService,
+  VgpuTypeInfo,
 } from '../../core/contracts/vgpu-service.js';
 import type { JournalDamage, JournalGpu, ReconcileReport, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { HalRegistry } from '../../core/hal-registry.js';
@@ -21,6 +22,7 @@ import { readFile } from 'node:fs/promises';
 import { metadataFileName } from '../../core/metadata/metadata-format.js';
 import type { GpuRegistry } from '../../core/gpu-registry.js';
 import type { VgpuLogStore } from '../../core/contracts/vgpu-log-store.js';
+import type { VgpuReleaser } from '../../core/contracts/vgpu-releaser.js';
 import { PgpuManager, type PgpuManagerOptions } from '../../core/manager/pgpu-manager.js';
 import { TOKENS } from '../../core/tokens.js';
 import type { LifecycleTimeouts } from './create-steps.js';
@@ -62,6 +64,7 @@ export class VgpuServiceImpl implements VgpuService {
     @inject(TOKENS.VgpuJournal) @optional() private readonly journal?: VgpuJournal,
     @inject(TOKENS.GpuRegistry) @optional() private readonly gpuRegistry?: GpuRegistry,
     @inject(TOKENS.VgpuLogStore) @optional() private readonly logStore?: VgpuLogStore,
+    @inject(TOKENS.VgpuReleaser) @optional() private readonly releaser?: VgpuReleaser,
   ) {
     this.log = logger.child({ component: 'lifecycle' });
   }
@@ -121,7 +124,7 @@ export class VgpuServiceImpl implements VgpuService {
           ...opts.manager?.(p.gpu),
         });
         const lc = this.attach(p.gpu, mgr);
-        if (j !== undefined) await this.reconcileGpu(lc, j, prev, managerClients, damaged);
+        if (j !== undefined) await this.reconcileGpu(lc, j, prev, managerClients, damaged, p.firmware.attached === false);
       } catch (error) {
         this.log.error('vGPU manager init failed; this GPU will host no vGPUs', { gpu: p.gpu.bdf, error });
         try {
@@ -154,7 +157,9 @@ export class VgpuServiceImpl implements VgpuService {
    * Make one GPU match the journal after a (re)start: free the manager clients of earlier runs, adopt the vGPUs
    * journalled ready (same id, VF, FB), roll back the half-way ones, restore the VF type selections.
    */
-  private async reconcileGpu(lc: GpuLifecycle, j: VgpuJournal, prev: JournalGpu | undefined, managerClients: number[], damaged: readonly JournalDamage[]): Promise<void> {
+  private async reconcileGpu(
+    lc: GpuLifecycle, j: VgpuJournal, prev: JournalGpu | undefined, managerClients: number[], damaged: readonly JournalDamage[], freshFirmware: boolean,
+  ): Promise<void> {
     const report = this.reconcileReport;
     const fw = lc.gpu.firmware;
     const mine = mgrClientOf(lc);
@@ -170,6 +175,16 @@ export class VgpuServiceImpl implements VgpuService {
     lc.managerClients = [mine];
     const rolledBackAuto = new Set<number>();
     for (const r of j.vgpus().filter((x) => x.gpu === lc.bdf)) {
+      if (r.state === 'ready' && freshFirmware) {
+        // This run booted GSP-RM itself: whatever the journal says ran before died with the old one (the device was
+        // restarted or reset meanwhile). No point asking a plugin task that cannot exist — report the vGPU lost.
+        const why = 'GSP-RM was rebooted while the daemon was down (the device was restarted or reset): the vGPU did not survive';
+        await lc.reportLost(r, why);
+        report.rolledBack.push({ id: r.id, why });
+        this.log.warn('a journalled vGPU did not survive a device restart; listed as lost', { gpu: lc.bdf, vgpu: r.id, vf: r.vf });
+        await j.removeVgpu(r.id);
+        continue;
+      }
       if (r.state === 'ready') {
         try {
           await lc.adopt(r);
@@ -288,6 +303,7 @@ export class VgpuServiceImpl implements VgpuService {
       verifyScrub: this.opts.verifyScrub ?? false, allowUnscrubbedFb: this.opts.allowUnscrubbedFb ?? false,
       newId: () => `vgpu-${this.ids !== undefined ? this.ids.take() : this.nextId++}`,
       journal: this.journal,
+      releaser: this.releaser,
       newClientHandle: this.handles !== undefined ? async () => rmHandle(await this.handles!.takeAsync()) : undefined,
     });
     lc.start();
@@ -328,12 +344,31 @@ export class VgpuServiceImpl implements VgpuService {
         bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId, pciVendorId: g.config.pci.vendorId,
         ...(host !== undefined ? {
           index: host.index, pciSubsystem: { vendorId: host.device.subsystemVendorId, deviceId: host.device.subsystemId },
+          ...(host.device.numaNode !== undefined && host.device.numaNode >= 0 ? { numaNode: host.device.numaNode } : {}),
         } : {}),
-        firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,
+        firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, ...(lc.reason !== null ? { reason: lc.reason } : {}),
+        policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,
         fb: { total: g.memory.totalBytes, used: s.used, free: s.free, stranded: lc.mgr.policy.strandedBytes(), largestFree: s.largestFree },
         vgpus: lc.records().length,
       };
     });
+  }
+
+  unmanaged(): UnmanagedGpu[] {
+    const managed = new Set([...this.gpusByBdf.keys()].map((b) => b.toLowerCase()));
+    const out = new Map<string, string>();
+    for (const f of this.probeFailures) {
+      const bdf = f.device.bdf.toLowerCase();
+      if (!managed.has(bdf)) out.set(bdf, `its probe failed at step '${f.step}': ${f.error.message}`);
+    }
+    const configured = [
+      ...(this.registry?.expectedDevices?.() ?? []),
+      ...this.config.gpus.flatMap((g) => (g.bdf !== undefined ? [g.bdf.toLowerCase()] : [])),
+    ];
+    for (const bdf of configured) {
+      if (!managed.has(bdf) && !out.has(bdf)) out.set(bdf, 'configured, but no bus lists it (is its device running?); restart the daemon once it is');
+    }
+    return [...out].sort(([a], [b]) => a.localeCompare(b)).map(([bdf, reason]) => ({ bdf, reason }));
   }
 
   types(gpu: string, opts: { all?: boolean } = {}): VgpuTypeInfo[] {
@@ -369,7 +404,12 @@ export class VgpuServiceImpl implements VgpuService {
 
   list(filter: { gpu?: string } = {}): VgpuInfo[] {
     const lcs = filter.gpu !== undefined ? [this.lifecycle(filter.gpu)] : [...this.gpusByBdf.values()];
-    return lcs.flatMap((lc) => lc.records().map((r) => this.infoOf(lc, r)));
+    // The display facts come from decoding the GPU's whole type-upload payload: once per GPU, not once per vGPU (per
+    // vGPU it made GET /v1/vgpus with 256 vGPUs take ~50 ms and churn the heap; bench:scale).
+    return lcs.flatMap((lc) => {
+      const display = typeDisplay(lc.mgr);
+      return lc.records().map((r) => this.infoOf(lc, r, display));
+    });
   }
 
   get(id: string): VgpuInfo {
@@ -378,10 +418,10 @@ export class VgpuServiceImpl implements VgpuService {
   }
 
   /** A record's info with its type's profile size next to the guest FB (from the GSP records of the metadata). */
-  private infoOf(lc: GpuLifecycle, rec: VgpuRecord): VgpuInfo {
+  private infoOf(lc: GpuLifecycle, rec: VgpuRecord, display: ReturnType<typeof typeDisplay> = typeDisplay(lc.mgr)): VgpuInfo {
     const info = rec.info();
     const type = lc.mgr.policy.typeById(info.typeId);
-    return type === undefined ? info : { ...info, profileFbBytes: profileBytesOf(type, typeDisplay(lc.mgr)) };
+    return type === undefined ? info : { ...info, profileFbBytes: profileBytesOf(type, display) };
   }
 
   async create(req: CreateVgpuRequest): Promise<VgpuInfo> {
@@ -458,6 +498,7 @@ export class VgpuServiceImpl implements VgpuService {
     // The ABI refuses a change while the VF has a vGPU (EBUSY: the lifecycle marks it open).
     lc.mgr.abi.writeCurrent(vf, value);
     lc.persistGpu();
+    this.bus.emit('vf:type', { gpu: lc.bdf, vf, vfBdf: lc.vfOf(vf)!.bdf, typeId: lc.mgr.selectionOf(vf)?.type.id ?? 0 });
     // A type written by the operator is theirs: a vGPU created on this VF later does not deselect it on destroy.
   }
 
@@ -479,6 +520,17 @@ export class VgpuServiceImpl implements VgpuService {
       }
     }
     return out;
+  }
+
+  vfs(gpu: string): VfSummary[] {
+    const lc = this.lifecycle(gpu);
+    return lc.gpu.vfs().map((v) => {
+      const rec = lc.byGfid(v.gfid);
+      return {
+        index: v.index, bdf: v.bdf, typeId: lc.mgr.selectionOf(v.index)?.type.id ?? 0,
+        ...(rec !== undefined ? { vgpuId: rec.id } : {}),
+      };
+    });
   }
 
   setPolicy(gpu: string, policy: TypePolicy): void {

@@ -20,6 +20,8 @@ const NEXT: Record<VgpuState, readonly VgpuState[]> = {
 export function canTransition(from: VgpuState | null, to: VgpuState): boolean {
   return from === null ? to === 'creating' : NEXT[from].includes(to);
 }
+// (A vGPU found lost at a restart — GPU reset while the daemon was down — is listed straight as 'lost' by
+// GpuLifecycle.reportLost, as an adopted one is listed straight as 'ready': no transition, nothing was created.)
 
 export function assertTransition(id: string, from: VgpuState | null, to: VgpuState): void {
   if (!canTransition(from, to)) {

@@ -63,3 +63,47 @@ export class LogAreaReader {
     return l.length > 0 ? [l] : [];
   }
 }
+
+/**
+ * The same for a firmware that can say what is new itself (Firmware.readLogSince): it keeps a cursor and the last
+ * partial line, never a copy of the area — which for 256 vGPUs × 3 areas was most of the drainer's memory and all of
+ * its CPU (every drain copied and compared every area).
+ */
+export class LogCursorReader {
+  private cursor = 0;
+  private partial = '';
+
+  /** Where the next read starts. */
+  get position(): number {
+    return this.cursor;
+  }
+
+  /** New complete lines of a chunk read from `position` (trailing NULs and CRs dropped). */
+  next(chunk: { text: Uint8Array; cursor: number; lost: number }): string[] {
+    this.cursor = chunk.cursor;
+    if (chunk.text.byteLength === 0 && chunk.lost === 0) return [];
+    let text = Buffer.from(chunk.text.buffer, chunk.text.byteOffset, chunk.text.byteLength).toString('utf8').replace(/\0+/g, '');
+    const lines: string[] = [];
+    if (chunk.lost > 0) {
+      // The ring wrapped past what we had read: the first line we see is cut; skip to the next whole one.
+      lines.push('[log text lost: the firmware ring wrapped between two drains]');
+      const nl = text.indexOf('\n');
+      text = nl >= 0 ? text.slice(nl + 1) : '';
+      this.partial = '';
+    }
+    const parts = (this.partial + text).split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const l of parts) {
+      const line = l.replace(/\r$/, '');
+      if (line.length > 0) lines.push(line);
+    }
+    return lines;
+  }
+
+  /** A partial last line, returned once at the final drain. */
+  flush(): string[] {
+    const l = this.partial;
+    this.partial = '';
+    return l.length > 0 ? [l] : [];
+  }
+}

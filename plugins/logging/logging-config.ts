@@ -12,8 +12,14 @@ export const loggingConfigSchema = z.strictObject({
   maxBytes: z.number().int().min(1024).default(1024 * 1024),
   /** Rotated files kept per vGPU (`.1` … `.maxFiles`); 0 = truncate instead of keeping any. */
   maxFiles: z.number().int().nonnegative().default(5),
-  /** How often the firmware log areas of running vGPUs are drained. */
-  pollMs: z.number().int().min(10).default(250),
+  /**
+   * Longest a firmware log line waits before it is drained (to the files, the daemon log and the store): lines are
+   * drained when the firmware says it wrote some, batched over this window. Only a firmware that cannot notify is
+   * swept on this period instead.
+   */
+  maxDelayMs: z.number().int().min(10).optional(),
+  /** Older name of maxDelayMs (it was the poll period), still accepted. */
+  pollMs: z.number().int().min(10).optional(),
   /** Lines kept in memory per vGPU for `VgpuLogStore` (the API's `logs`). */
   keepLines: z.number().int().positive().default(5000),
   /**
@@ -29,7 +35,7 @@ export interface LoggingSettings {
   dir: string;
   maxBytes: number;
   maxFiles: number;
-  pollMs: number;
+  maxDelayMs: number;
   keepLines: number;
   keepDestroyed: number;
   keepDestroyedHours: number;
@@ -39,12 +45,12 @@ export function parseLoggingConfig(raw: unknown, stateDir: string): LoggingSetti
   const parsed = loggingConfigSchema.safeParse(raw ?? undefined);
   if (!parsed.success) {
     throw new VgpuError(ErrorCode.Config, `plugins.logging: ${z.prettifyError(parsed.error)}`, {
-      hint: 'plugins.logging takes { dir?: string, maxBytes?: number, maxFiles?: number, pollMs?: number, keepLines?: number, keepDestroyed?: number, keepDestroyedHours?: number }',
+      hint: 'plugins.logging takes { dir?: string, maxBytes?: number, maxFiles?: number, maxDelayMs?: number, keepLines?: number, keepDestroyed?: number, keepDestroyedHours?: number }',
     });
   }
   const c = parsed.data;
   return {
-    dir: c.dir ?? join(stateDir, 'logs'), maxBytes: c.maxBytes, maxFiles: c.maxFiles, pollMs: c.pollMs, keepLines: c.keepLines,
+    dir: c.dir ?? join(stateDir, 'logs'), maxBytes: c.maxBytes, maxFiles: c.maxFiles, maxDelayMs: c.maxDelayMs ?? c.pollMs ?? 250, keepLines: c.keepLines,
     keepDestroyed: c.keepDestroyed, keepDestroyedHours: c.keepDestroyedHours,
   };
 }

@@ -2,7 +2,7 @@
  * Plugin 'logging': drains each vGPU's firmware log areas into the daemon log, per-vGPU rotating files and
  * 'log:line' events, and keeps the lines (TOKENS.VgpuLogStore) after the vGPU is gone until its VF is reused.
  *
- * Config (`plugins.logging`): `{ dir?, maxBytes?, maxFiles?, pollMs?, keepLines?, keepDestroyed?, keepDestroyedHours? }`
+ * Config (`plugins.logging`): `{ dir?, maxBytes?, maxFiles?, maxDelayMs?, keepLines?, keepDestroyed?, keepDestroyedHours? }`
  * (logging-config.ts).
  * Needs only the core (event bus, GPU registry, config); the daemon runs the same without it.
  */

@@ -7,7 +7,9 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EventBus } from '../../core/contracts/events.js';
+import type { VgpuHolders } from '../../core/contracts/vgpu-holders.js';
 import type { VgpuService } from '../../core/contracts/vgpu-service.js';
+import type { VgpuAttachments } from '../../core/contracts/vgpu-attachments.js';
 
 export interface VgpudMetrics {
   registry: Registry;
@@ -15,9 +17,20 @@ export interface VgpudMetrics {
   attach(bus: EventBus): () => void;
 }
 
-export function createVgpudMetrics(service: () => VgpuService, opts: { processMetrics?: boolean } = {}): VgpudMetrics {
+export interface VgpudMetricsOptions {
+  processMetrics?: boolean;
+  /** The vfio-user face's per-vGPU view, when that plugin runs (read at scrape time). */
+  attachments?: () => VgpuAttachments | undefined;
+  /** Who holds each vGPU (a Kubernetes node's pods), when the k8s plugin runs. */
+  holders?: () => VgpuHolders | undefined;
+}
+
+export function createVgpudMetrics(service: () => VgpuService, opts: VgpudMetricsOptions = {}): VgpudMetrics {
   const registry = new Registry();
-  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'vgpud_' });
+  // prom-client samples event-loop delay with a libuv timer at this period (its default, 10 ms, wakes an idle daemon
+  // 100 times a second — most of what "idle" cost with no vGPUs at all). Once a second is plenty for a gauge scraped
+  // every 15 s or more.
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'vgpud_', eventLoopMonitoringPrecision: 1000 });
   const registers = [registry];
 
   new Gauge({
@@ -60,12 +73,19 @@ export function createVgpudMetrics(service: () => VgpuService, opts: { processMe
     },
   });
   new Gauge({
-    name: 'vgpud_vgpu_info', help: 'A vGPU (value 1); labels carry its GPU, VF, type and state',
-    labelNames: ['vgpu', 'gpu', 'vf', 'type', 'state', 'in_use'] as const, registers,
-    collect() {
+    name: 'vgpud_vgpu_info',
+    help: 'A vGPU (value 1); labels carry its GPU, VF, type, state and, on a Kubernetes node, the pod and namespace holding it',
+    // `pod`/`namespace` as the Kubernetes instrumentation guidelines name them, so a join with the pod's own metrics works.
+    labelNames: ['vgpu', 'gpu', 'vf', 'type', 'state', 'in_use', 'namespace', 'pod'] as const, registers,
+    async collect() {
+      const held = await opts.holders?.()?.current();
       this.reset();
       for (const v of service().list()) {
-        this.set({ vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state, in_use: v.inUse ? '1' : '0' }, 1);
+        const h = held?.get(v.id);
+        this.set({
+          vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state, in_use: v.inUse ? '1' : '0',
+          namespace: h?.namespace ?? '', pod: h?.pod ?? '',
+        }, 1);
       }
     },
   });
@@ -95,6 +115,54 @@ export function createVgpudMetrics(service: () => VgpuService, opts: { processMe
       for (const v of service().list()) {
         if (v.lastScrub) this.set({ vgpu: v.id, gpu: v.gpu }, v.lastScrub.verified === null ? -1 : v.lastScrub.verified ? 1 : 0);
       }
+    },
+  });
+
+  // vfio-user: one snapshot of the fronts per scrape, shared by the four families below (each collect() asks
+  // for it; the first one of a scrape fetches it).
+  let snap: ReturnType<VgpuAttachments['snapshot']> | null = null;
+  const attachments = (): ReturnType<VgpuAttachments['snapshot']> => {
+    if (snap === null) {
+      snap = opts.attachments?.()?.snapshot().catch(() => []) ?? Promise.resolve([]);
+      const taken = snap;
+      void taken.finally(() => setImmediate(() => { if (snap === taken) snap = null; }));
+    }
+    return snap;
+  };
+  new Gauge({
+    name: 'vgpud_vgpu_vfio_user_attached', help: 'A VMM is attached to the vGPU\'s vfio-user socket (1) or not (0)',
+    labelNames: ['vgpu', 'gpu', 'vf'] as const, registers,
+    async collect() {
+      this.reset();
+      for (const a of await attachments()) this.set({ vgpu: a.vgpuId, gpu: a.gpu, vf: String(a.vf) }, a.attached ? 1 : 0);
+    },
+  });
+  // Totals kept by the device front (since the vGPU was first served by it); per second: rate() in PromQL.
+  new Counter({
+    name: 'vgpud_vgpu_vfio_user_mmio_accesses_total', help: 'Trapped BAR0 accesses of the VMM (REGION_READ / REGION_WRITE)',
+    labelNames: ['vgpu', 'gpu', 'op'] as const, registers,
+    async collect() {
+      this.reset();
+      for (const a of await attachments()) {
+        this.inc({ vgpu: a.vgpuId, gpu: a.gpu, op: 'read' }, a.mmioReads);
+        this.inc({ vgpu: a.vgpuId, gpu: a.gpu, op: 'write' }, a.mmioWrites);
+      }
+    },
+  });
+  new Counter({
+    name: 'vgpud_vgpu_vfio_user_interrupts_total', help: 'Interrupts delivered to the VMM (eventfd signals)',
+    labelNames: ['vgpu', 'gpu'] as const, registers,
+    async collect() {
+      this.reset();
+      for (const a of await attachments()) this.inc({ vgpu: a.vgpuId, gpu: a.gpu }, a.interrupts);
+    },
+  });
+  new Counter({
+    name: 'vgpud_vgpu_vfio_user_dma_bytes_total', help: 'Bytes the device moved to or from the VMM\'s memory',
+    labelNames: ['vgpu', 'gpu'] as const, registers,
+    async collect() {
+      this.reset();
+      for (const a of await attachments()) this.inc({ vgpu: a.vgpuId, gpu: a.gpu }, a.dmaBytes);
     },
   });
 

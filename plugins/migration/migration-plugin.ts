@@ -13,6 +13,7 @@ import { MigrationService } from './migration-service.js';
 import { migrateRoute } from './migrate-route.js';
 import { IncomingLedger } from './incoming-ledger.js';
 import type { VgpudConfig } from '../../core/config/config-schema.js';
+import { VfioMigrationPort } from './vfio-migration-port.js';
 
 export const MIGRATION_PLUGIN_NAME = 'migration';
 
@@ -37,6 +38,7 @@ export function createMigrationPlugin(): VgpudPlugin {
     module: new ContainerModule(({ bind }) => {
       bind(MigrationService).toSelf().inSingletonScope();
       bind(TOKENS.Migration).toService(MigrationService);
+      bind(TOKENS.MigrationPort).toDynamicValue((ctx) => new VfioMigrationPort(ctx.get<MigrationService>(TOKENS.Migration))).inSingletonScope();
       bind(TOKENS.HttpRoutes).toDynamicValue((ctx) => migrateRoute(ctx.get<MigrationService>(TOKENS.Migration)));
     }),
     async start(ctx) {

@@ -19,7 +19,14 @@
 import { GspRegion } from '../../gsp/gsp-layout.js';
 
 export const LAYOUT_MAGIC = 0x4d534756; // 'VGSM' as bytes V G S M
-export const LAYOUT_VERSION = 1;
+/**
+ * 2: the header gained the device doorbell and the interrupt-link address (0x100..0x178), and the device heartbeat
+ * word went quiet (liveness is the link now). Nothing else moved, so a version-1 file is upgraded in place at the
+ * next power-on (device-region.ts) instead of being refused: its FB is kept.
+ */
+export const LAYOUT_VERSION = 2;
+/** Older layouts a power-on upgrades in place (same offsets for everything they have). */
+export const UPGRADABLE_LAYOUT_VERSIONS: readonly number[] = [1];
 
 export const MAX_VFS = 32;
 const KiB = 0x400;
@@ -71,7 +78,11 @@ export const Header = {
   SIM_PID: 0x18,
   /** Incremented every time a simulator (re)starts on this region: lets a host tell "same device" from "rebooted". */
   GENERATION: 0x1c,
-  /** Bumped every HEARTBEAT_MS by the device's main thread while it runs. */
+  /**
+   * Layout 1 had the device's main thread bump this every 200 ms. Nobody read it, and a timer per device is an idle
+   * cost, so it stays 0 now: whether the device lives is what its interrupt link says (the link closes when the
+   * device process dies, which the kernel reports at once).
+   */
   HEARTBEAT: 0x20,
   TOTAL_VFS: 0x24,
   NUM_VFS: 0x28,
@@ -101,6 +112,20 @@ export const Header = {
   BDF: 0xe0,
   STRING_BYTES: 32,
   BDF_BYTES: 16,
+  /**
+   * Device doorbell (simulator's stand-in for the device seeing a host write on its bus): the host bumps this word
+   * and wakes it after a register or config write the device must act on (GSP CPUCTL, the PF's FLR bit); the
+   * device's main thread sleeps on it and nothing else.
+   */
+  DEVICE_DOORBELL: 0x100,
+  /** u32 byte length of IRQ_ADDRESS. */
+  IRQ_ADDRESS_LEN: 0x104,
+  /**
+   * Where the device's interrupt link listens (sim/irq-protocol.ts): a Unix socket address, an abstract name
+   * written with a leading '@'. Up to IRQ_ADDRESS_BYTES bytes.
+   */
+  IRQ_ADDRESS: 0x108,
+  IRQ_ADDRESS_BYTES: 112,
 } as const;
 
 export const DeviceState = {
@@ -113,8 +138,8 @@ export const DeviceState = {
 } as const;
 export type DeviceState = (typeof DeviceState)[keyof typeof DeviceState];
 
-/** How often the device bumps Header.HEARTBEAT. */
-export const DEVICE_HEARTBEAT_MS = 200;
+/** Header.HEARTBEAT_MS of layout 2: 0, the device keeps no heartbeat (see Header.HEARTBEAT). */
+export const DEVICE_HEARTBEAT_MS = 0;
 
 /**
  * PF BAR0 register offsets the simulator populates (real offsets; nothing else in the 16 MiB window is backed).

@@ -9,13 +9,16 @@
  */
 import type { SharedArena } from '../../../native/native-ops.js';
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
+import { GSP_CONTROL_MAGIC, GspControl, GspFwState, GspRegion } from '../../gsp/gsp-layout.js';
 import type { SimBoard } from '../board/sim-board.js';
 import { boot0For } from '../board/sim-board.js';
 import {
-  Bar0, Cpuctl, DEVICE_HEARTBEAT_MS, DeviceState, Header, LAYOUT_MAGIC, LAYOUT_VERSION, MAX_VFS, Region, regionBytes, vfConfigOffset,
+  Bar0, Cpuctl, DEVICE_HEARTBEAT_MS, DeviceState, Header, LAYOUT_MAGIC, LAYOUT_VERSION, MAX_VFS, Region, UPGRADABLE_LAYOUT_VERSIONS,
+  regionBytes, vfConfigOffset,
 } from './device-layout.js';
 import { buildPfConfig, buildVfConfig } from './pci-config.js';
 import { initLogRing } from './log-ring.js';
+import { VF_PAGES, VF_REGION_END } from './vf/vf-layout.js';
 
 export interface PowerOnOptions {
   board: SimBoard;
@@ -134,7 +137,8 @@ export function powerOnRegion(arena: SharedArena, o: PowerOnOptions): { reattach
   let reattached = false;
   if (magic !== 0) {
     const info = readHeader(arena);
-    if (info.magic !== LAYOUT_MAGIC || info.layoutVersion !== LAYOUT_VERSION) {
+    const known = info.layoutVersion === LAYOUT_VERSION || UPGRADABLE_LAYOUT_VERSIONS.includes(info.layoutVersion);
+    if (info.magic !== LAYOUT_MAGIC || !known) {
       throw new VgpuError(ErrorCode.UnsupportedDevice,
         `device region holds magic 0x${info.magic.toString(16)} layout v${info.layoutVersion}, not a simulated-GPU layout v${LAYOUT_VERSION}`, {
           hint: 'this file belongs to another simulator version or program; remove it (it is only simulated state) or use another --dir',
@@ -156,6 +160,9 @@ export function powerOnRegion(arena: SharedArena, o: PowerOnOptions): { reattach
   h.writeUInt32LE(o.pid >>> 0, Header.SIM_PID);
   h.writeUInt32LE((h.readUInt32LE(Header.GENERATION) + 1) >>> 0, Header.GENERATION);
   h.writeUInt32LE(DEVICE_HEARTBEAT_MS, Header.HEARTBEAT_MS);
+  h.writeUInt32LE(0, Header.HEARTBEAT);
+  // No interrupt link until the device listens again (a host must not dial the address of a dead device).
+  h.fill(0, Header.IRQ_ADDRESS_LEN, Header.IRQ_ADDRESS + Header.IRQ_ADDRESS_BYTES);
   h.writeUInt32LE(o.board.totalVfs, Header.TOTAL_VFS);
   h.writeUInt32LE(o.numVfs, Header.NUM_VFS);
   h.writeBigUInt64LE(BigInt(Region.FB), Header.FB_OFFSET);
@@ -185,8 +192,32 @@ export function powerOnRegion(arena: SharedArena, o: PowerOnOptions): { reattach
     else vf.fill(0xff); // an absent function reads all-ones
   }
   writeRegisters(arena, o, pf);
+  // The VFs' guest-visible state (registers, firmware records, DMA mailboxes) powers on cleared, like the registers.
+  arena.window(BigInt(VF_PAGES), VF_REGION_END - VF_PAGES).fill(0);
   initLogRing(arena.window(BigInt(Region.GSP_LOG), Region.GSP_LOG_SIZE));
+  resetFirmwareState(arena);
   return { reattached };
+}
+
+/**
+ * What a power cycle (or a function-level reset) does to the firmware's side of the region: GSP-RM is not running
+ * any more, whatever the control page last said. A device file left by a simulator that died (kill -9) still
+ * reads FW_STATE = RUNNING with a frozen heartbeat; a host that believed it would attach to a firmware nobody runs
+ * and fail the GPU. The plugin tasks died with GSP-RM, so the log directory (the firmware's record of where their
+ * log rings are) is cleared too. FB contents — guest memory and the rings themselves — stay as they are.
+ * The queue region itself belongs to the host, which initialises it again when it boots GSP-RM.
+ */
+export function resetFirmwareState(arena: SharedArena): void {
+  const control = BigInt(Region.GSP_QUEUES + GspRegion.CONTROL);
+  if (arena.load32(control + BigInt(GspControl.MAGIC)) === GSP_CONTROL_MAGIC) {
+    arena.store32(control + BigInt(GspControl.CRASH_REASON), 0);
+    arena.store32(control + BigInt(GspControl.FW_STATE), GspFwState.Off);
+  }
+  arena.window(BigInt(Region.LOG_DIRECTORY), Region.CONFIG_SIZE).fill(0);
+  arena.store32(BigInt(Header.FIRMWARE_STATE), GspFwState.Off);
+  arena.store32(BigInt(Region.BAR0 + Bar0.PGSP_MAILBOX0), 0);
+  arena.store32(BigInt(Region.BAR0 + Bar0.PGSP_MAILBOX1), 0);
+  arena.store32(BigInt(Region.BAR0 + Bar0.PGSP_CPUCTL), Cpuctl.HALTED);
 }
 
 function writeRegisters(arena: SharedArena, o: PowerOnOptions, pfConfig: Buffer): void {

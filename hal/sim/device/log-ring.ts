@@ -61,3 +61,31 @@ export function readLogRing(buf: Buffer): Uint8Array {
   if (first < len) out.set(buf.subarray(LOG_RING_HEADER, LOG_RING_HEADER + (len - first)), first);
   return out;
 }
+
+/**
+ * What the ring received since `cursor` (a value of its running `written` count): the new bytes, the next cursor, and
+ * how many bytes since the cursor the ring no longer holds because it wrapped. A cursor from a ring that was
+ * re-initialised since (written went back below it) restarts from the oldest byte kept.
+ */
+export function readLogRingSince(buf: Buffer, cursor: number): { text: Uint8Array; cursor: number; lost: number } {
+  if (!isLogRing(buf)) return { text: new Uint8Array(0), cursor: 0, lost: 0 };
+  const capacity = buf.readUInt32LE(4);
+  const written = buf.readUInt32LE(8);
+  let from = cursor >>> 0;
+  let delta = (written - from) >>> 0;
+  if (delta > written && written < capacity) {
+    // The ring was reset under us (a new task on this gfid): everything in it is new.
+    from = 0;
+    delta = written;
+  }
+  const lost = delta > capacity ? delta - capacity : 0;
+  const len = delta - lost;
+  const out = new Uint8Array(len);
+  if (len > 0) {
+    const start = ((written - len) >>> 0) % capacity;
+    const first = Math.min(capacity - start, len);
+    out.set(buf.subarray(LOG_RING_HEADER + start, LOG_RING_HEADER + start + first), 0);
+    if (first < len) out.set(buf.subarray(LOG_RING_HEADER, LOG_RING_HEADER + (len - first)), first);
+  }
+  return { text: out, cursor: written, lost };
+}

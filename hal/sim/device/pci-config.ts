@@ -5,8 +5,10 @@
  * PF:  type-0 header; capability list 0x34 → 0x60 Power Management → 0x78 PCI Express (endpoint);
  *      extended capability at 0x100: SR-IOV (id 0x0010, v1) with TotalVFs/NumVFs/VF offset/stride/VF device id
  *      and the VF BAR flag words.
- * VF:  type-0 header, class 0x030200; capability list 0x34 → 0x60 PCI Express (FLR capable, used by the VF FLR
- *      of seed spec §2.6) → 0x7C MSI-X (the window the VFIO emulation passes through, seed spec §10.5).
+ * VF:  type-0 header, class 0x030200; capability list 0x34 → 0x40 PCI Express v2 (endpoint, FLR capable, used by
+ *      the VF FLR of seed spec §2.6; a v2 structure is 0x3C bytes, so it ends at 0x7B) → 0x7C MSI-X (the window the
+ *      VFIO emulation passes through, seed spec §10.5). The capabilities must not overlap: QEMU refuses a device
+ *      whose capabilities do (hw/pci/pci.c pci_add_capability).
  *      Simplification: the PCIe spec has a VF answer 0xFFFF for vendor/device and Linux substitutes the PF's values;
  *      the simulated VF stores what `lspci` finally shows (0x10de / VF device id).
  *
@@ -45,7 +47,7 @@ export const EXT_CAP_ID_SRIOV = 0x0010;
 export const PF_PM_CAP = 0x60;
 export const PF_PCIE_CAP = 0x78;
 export const SRIOV_CAP = 0x100;
-export const VF_PCIE_CAP = 0x60;
+export const VF_PCIE_CAP = 0x40;
 export const VF_MSIX_CAP = 0x7c;
 
 /** SR-IOV extended capability register offsets (relative to the capability). */
@@ -75,6 +77,13 @@ const BAR_MEM64_PREFETCH = 0xc;
 
 /** PCIe Device Capabilities bit 28: Function Level Reset capable. */
 const PCIE_DEVCAP_FLR = 1 << 28;
+/**
+ * PCIe Device Control (capability + 8), bit 15 "Initiate Function Level Reset": the host sets it to reset the
+ * function and the bit reads back 0 (Linux drivers/pci/pci.c pcie_flr() sets PCI_EXP_DEVCTL_BCR_FLR and waits
+ * 100 ms; QEMU hw/pci/pcie.c pcie_cap_flr_write_config() resets the device and clears the bit).
+ */
+export const PCIE_DEVCTL = 8;
+export const PCIE_DEVCTL_BCR_FLR = 0x8000;
 /** MSI-X vectors a VF offers [unverified; simulator choice]. */
 const VF_MSIX_VECTORS = 32;
 
@@ -141,8 +150,12 @@ export function buildVfConfig(buf: Buffer, board: SimBoard): void {
   buf.writeUInt8(VF_PCIE_CAP, Cfg.CAP_PTR);
   buf.writeUInt8(CAP_ID_PCIE, VF_PCIE_CAP);
   buf.writeUInt8(VF_MSIX_CAP, VF_PCIE_CAP + 1);
-  buf.writeUInt16LE(0x0002, VF_PCIE_CAP + 2);
-  buf.writeUInt32LE(PCIE_DEVCAP_FLR >>> 0, VF_PCIE_CAP + 4);
+  buf.writeUInt16LE(0x0002, VF_PCIE_CAP + 2); // version 2, endpoint
+  buf.writeUInt32LE((PCIE_DEVCAP_FLR | 0x1) >>> 0, VF_PCIE_CAP + 4); // FLR, max payload 256 B [simulator choice]
+  // Link capabilities and status: 16 GT/s (PCIe 4.0) x16, as the board's datasheet gives its host interface
+  // (RTX 6000 Ada / L40 / L40S: "PCIe Gen 4 x16").
+  buf.writeUInt32LE((4 | (16 << 4)) >>> 0, VF_PCIE_CAP + 0x0c);
+  buf.writeUInt16LE(4 | (16 << 4), VF_PCIE_CAP + 0x12);
   buf.writeUInt8(CAP_ID_MSIX, VF_MSIX_CAP);
   buf.writeUInt8(0, VF_MSIX_CAP + 1);
   buf.writeUInt16LE(VF_MSIX_VECTORS - 1, VF_MSIX_CAP + 2); // table size − 1

@@ -8,7 +8,9 @@
  * (writes 0), then lets EVERY task scan its own control buffer for a new sequence number. It then sleeps on the
  * word with wait32(…, 0): a ring after the scan has made the word non-zero and wakes it (or returns at once),
  * so no ring is lost between the scan and the sleep. The host's register write also wakes the word
- * (GspRegisterWindow.write32); the bounded timeout only paces the header wait and notices a stopped GSP.
+ * (GspRegisterWindow.write32). Idle, the watcher sleeps with no timeout at all — a doorbell, a new task or the GSP
+ * halting (wake()) is what wakes it; only a task waiting for its host header or consuming a restore (both FB
+ * writes, which ring nothing) is scanned on a short period, and only for as long as that lasts.
  */
 import type { SharedArena } from '../../../native/native-ops.js';
 import { MgmtHeap, gfidFromDoorbell } from '../../../core/firmware-abi/vgpu-mailbox.js';
@@ -27,9 +29,11 @@ export interface PluginTaskRuntimeIo {
   taskState(gfid: number): 'running' | 'shutdown' | undefined;
 }
 
-/** Scan period while a task waits for its host header or consumes a restore, and otherwise. */
+/** What the device writes into the doorbell register to wake its own watcher (no host writes it: not gfid·32 + 17). */
+const INTERNAL_POKE = 0xffffffff;
+
+/** Scan period while a task waits for its host header or consumes a restore (FB writes ring no doorbell). */
 const HEADER_SCAN_MS = 2;
-const IDLE_SCAN_MS = 200;
 
 let current: PluginTaskRuntime | null = null;
 
@@ -55,6 +59,15 @@ export class PluginTaskRuntime {
     this.bell = BigInt(Region.BAR0 + Bar0.VF_PRIV_DOORBELL);
   }
 
+  /** The device region and where FB byte 0 is in it (the guest side of a task reaches the VF pages through it). */
+  get arena(): SharedArena {
+    return this.io.arena;
+  }
+
+  get fbBase(): bigint {
+    return this.io.fbOffset;
+  }
+
   memoryFor(heapAddr: bigint): PluginTaskMemory {
     const a = this.io.arena;
     const base = this.io.fbOffset + heapAddr;
@@ -71,8 +84,25 @@ export class PluginTaskRuntime {
     // The watcher may be asleep in a long idle wait from before this task existed, and the host's control-buffer
     // header (what a new task waits for) is an FB write, not a register write that would wake it: wake it now so
     // the new task is scanned at the fast rate from the start.
-    this.io.arena.wake32(this.bell);
+    this.poke();
     this.loop ??= this.watch().finally(() => { this.loop = null; });
+  }
+
+  /** Wake the watcher (GSP-RM halted: it must notice and end instead of sleeping on). */
+  wake(): void {
+    this.poke();
+  }
+
+  /**
+   * Wake the watcher from inside the device. The word must CHANGE, not only be woken: the addon's futex wait can be
+   * entered a moment after a bare wake (its waiter thread starts late under load), and would then sleep on with the
+   * value it expected — forever, since the watcher has no timeout. A register still holding the host's ring is
+   * already a change; otherwise the device writes its own marker, which the scan treats as "look", not as a gfid.
+   */
+  private poke(): void {
+    const a = this.io.arena;
+    if (a.load32(this.bell) === 0) a.store32(this.bell, INTERNAL_POKE);
+    a.wake32(this.bell);
   }
 
   task(gfid: number): PluginTask | undefined {
@@ -127,8 +157,10 @@ export class PluginTaskRuntime {
       let rung: number | null = null;
       if (v !== 0) {
         a.store32(this.bell, 0);
-        this.rings++;
-        rung = gfidFromDoorbell(v);
+        if (v !== INTERNAL_POKE) {
+          this.rings++;
+          rung = gfidFromDoorbell(v);
+        }
       }
       try {
         this.scan(rung);
@@ -136,8 +168,10 @@ export class PluginTaskRuntime {
         // A task bug must not kill the GSP thread's other tasks; it shows in the GSP log.
         this.gspLog(`plugin task scan failed: ${(e as Error).stack ?? String(e)}`);
       }
-      const waiting = [...this.tasks.values()].some((t) => t.needsFastScan);
-      await a.wait32(this.bell, 0, waiting ? HEADER_SCAN_MS : IDLE_SCAN_MS);
+      let fast = false;
+      for (const t of this.tasks.values()) if (t.needsFastScan) { fast = true; break; }
+      if (!this.io.isRunning()) break;
+      await a.wait32(this.bell, 0, fast ? HEADER_SCAN_MS : Infinity);
     }
   }
 

@@ -35,6 +35,7 @@ import { NvStatus } from '../../gsp/gsp-boot-params.js';
 import { decodeContextImage, encodeContextImage, newContext, type FirmwareContext } from './plugin-task-context.js';
 import { ERROR_PUT_OFFSET, writeErrorRecord } from './plugin-task-error-buffer.js';
 import { currentPluginTaskRuntime } from './plugin-task-runtime.js';
+import { GuestRpcService } from './vf/guest-rpc-service.js';
 
 export type PluginTaskState = 'running' | 'shutdown';
 export type PluginLogArea = 'init-task' | 'vgpu-task' | 'kernel';
@@ -57,6 +58,12 @@ export const PLUGIN_RPC_VERSION = 0x0001_0000;
 
 /** Device phase as the migration messages move it. */
 export type WorkState = 'running' | 'stopped' | 'saved' | 'restoring' | 'restored';
+
+/**
+ * How long a task scans fast for its host header or the next restore bytes: upstream's own bootload wait (the host
+ * gives the BOOTLOADED magic 10 s, seed spec §4.6), after which a host has given up anyway.
+ */
+const FAST_SCAN_LIMIT_MS = 10_000;
 
 /** Largest restore the task accepts: far above its image, far below the 2 MiB ring × a few laps. */
 const MAX_RESTORE_BYTES = 1024 * 1024;
@@ -92,13 +99,15 @@ export class PluginTask {
   stoppedAt: number | null = null;
   /** 'await-header' until the host's control-buffer header is seen and the magic written. */
   phase: 'await-header' | 'serving' = 'await-header';
-  work: WorkState = 'running';
+  private workState: WorkState = 'running';
+  /** The guest's side of the task (VF doorbell, guest RPC): present once the task runs on a device's GSP thread. */
+  private guest: GuestRpcService | null = null;
   /** Last ctrl.message_seq_num this task has seen (the magic once it wrote it). */
   private lastSeq = 0;
   private mem: PluginTaskMemory | null = null;
   private ctx: FirmwareContext;
   private negotiated = 0;
-  private restore: { total: number; get: number; bytes: Buffer } | null = null;
+  private restore: { total: number; get: number; bytes: Buffer; progressAt: number } | null = null;
   private headerComplaint: string | null = null;
 
   constructor(
@@ -109,6 +118,26 @@ export class PluginTask {
     private readonly env: PluginTaskEnv,
   ) {
     this.ctx = newContext(gfid, params.vgpuType);
+  }
+
+  get work(): WorkState {
+    return this.workState;
+  }
+
+  /** Every change of the work state is published for the guest side: it answers the guest only while running. */
+  set work(w: WorkState) {
+    this.workState = w;
+    this.guest?.setWork(w === 'running');
+  }
+
+  /** The guest's firmware-exception record and interrupt (RC, MMU fault on this gfid). */
+  guestException(eventId: number): void {
+    this.guest?.exception(eventId);
+  }
+
+  /** Guest RPC calls answered (tests). */
+  get guestCallsAnswered(): number {
+    return this.guest?.answered ?? 0;
   }
 
   /** The vGPU's firmware context (tests and the device's own controls read it). */
@@ -128,6 +157,11 @@ export class PluginTask {
       return;
     }
     this.mem = rt.memoryFor(this.params.pluginHeapMemoryPhysAddr);
+    this.guest = new GuestRpcService({
+      arena: rt.arena, gfid: this.gfid, typeId: this.params.vgpuType, fbBase: rt.fbBase,
+      slice: { offset: this.params.guestFbPhysAddrList[0] ?? 0n, size: this.params.guestFbLengthList[0] ?? 0n },
+      log: (line) => this.env.log('vgpu-task', line),
+    });
     // FB is not cleared between tenants of a heap: a stale "processed" from the last vGPU would answer the host's
     // first call before we saw it. The control buffer is the host's; it is left alone.
     this.mem.comm.fill(0, MgmtHeap.RESPONSE_OFFSET, MgmtHeap.RESPONSE_OFFSET + MgmtHeap.RESPONSE_SIZE);
@@ -141,13 +175,22 @@ export class PluginTask {
     if (this.state === 'shutdown') return;
     this.state = 'shutdown';
     this.stoppedAt = Date.now();
+    this.guest?.stop();
     this.env.log('init-task', `plugin task for gfid ${this.gfid} shut down`);
   }
 
-  /** True while the task waits for the host header or consumes a restore (the runtime then scans every 2 ms). */
+  /**
+   * True while the task waits for the host header or consumes a restore (the runtime then scans every 2 ms: both
+   * are FB writes, which ring no doorbell). Bounded: a host that went away half-way would otherwise leave the GSP
+   * thread scanning at 500 Hz for good. Past FAST_SCAN_LIMIT_MS without progress the task waits for doorbells only
+   * (the host's next doorbell makes it look again).
+   */
   get needsFastScan(): boolean {
     if (this.state !== 'running' || this.mem === null) return false;
-    return this.phase === 'await-header' || (this.restore !== null && this.restore.get < this.restore.total);
+    const now = Date.now();
+    if (this.phase === 'await-header') return now - this.startedAt < FAST_SCAN_LIMIT_MS;
+    const r = this.restore;
+    return r !== null && r.get < r.total && now - r.progressAt < FAST_SCAN_LIMIT_MS;
   }
 
   /**
@@ -155,6 +198,11 @@ export class PluginTask {
    * gfids share the doorbell register, so the sequence number in our own control buffer decides, not the value.
    */
   poll(): void {
+    this.pollHost();
+    if (this.state === 'running') this.guest?.poll(this.workState === 'running');
+  }
+
+  private pollHost(): void {
     const m = this.mem;
     if (m === null) return;
     if (this.state !== 'running') {
@@ -187,6 +235,7 @@ export class PluginTask {
     const put = m.load32(CPU_MIG);
     let avail = Math.min((put - r.get) >>> 0, r.total - r.get);
     if (avail > MgmtHeap.MIGRATION_SIZE) return; // a PUT more than a ring ahead is garbage: wait for a sane one
+    const before = r.get;
     while (avail > 0) {
       const pos = r.get % MgmtHeap.MIGRATION_SIZE;
       const n = Math.min(avail, MgmtHeap.MIGRATION_SIZE - pos);
@@ -194,6 +243,7 @@ export class PluginTask {
       r.get += n;
       avail -= n;
     }
+    if (r.get !== before) r.progressAt = Date.now();
     m.store32(GSP_MIG, r.get); // GET advances after the bytes are copied out: the host may reuse that space
     if (r.get === r.total) this.env.log('vgpu-task', `gfid ${this.gfid}: ${r.total} bytes of migration state received`);
   }
@@ -332,6 +382,7 @@ export class PluginTask {
     if (c.num_plugin_channels === 0 || c.num_plugin_channels > c.num_channels) bad(`num_plugin_channels ${c.num_plugin_channels} out of 1..${c.num_channels}`);
     if (c.vm_pid !== p.vmPid) bad(`vm_pid ${c.vm_pid} is not the bootloaded ${p.vmPid}`);
     this.ctx.config = raw;
+    this.guest?.setType(c.vgpu_type);
     // The type is known now: the opaque part of the context follows it (seed gfid + type).
     const fresh = newContext(this.gfid, c.vgpu_type);
     this.ctx.blobSeed = fresh.blobSeed;
@@ -367,7 +418,7 @@ export class PluginTask {
       this.work = 'stopped';
       throw new CallError(NvStatus.INVALID_ARGUMENT, `restore of ${total} bytes (expected 1..${MAX_RESTORE_BYTES})`);
     }
-    this.restore = { total: Number(total), get: 0, bytes: Buffer.alloc(Number(total)) };
+    this.restore = { total: Number(total), get: 0, bytes: Buffer.alloc(Number(total)), progressAt: Date.now() };
     m.store32(GSP_MIG, 0);
     return `expecting ${total} bytes`;
   }

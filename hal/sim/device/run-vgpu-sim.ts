@@ -16,9 +16,12 @@ import { Command } from 'commander';
 import { loadNativeOps } from '../../../native/index.js';
 import { isVgpuError } from '../../../core/contracts/exceptions.js';
 import type { BoardTable } from '../board/board-table.js';
-import { LAYOUT_VERSION, regionBytes } from './device-layout.js';
+import { DeviceState, LAYOUT_MAGIC, LAYOUT_VERSION, regionBytes } from './device-layout.js';
+import { readHeader } from './device-region.js';
 import { SimDevice } from './sim-device.js';
 import { DEFAULT_SIM_DIR, removeDescriptor, simPaths, writeDescriptor, type SimDescriptor } from './sim-descriptor.js';
+import { readIrqAddress } from './irq-protocol.js';
+import { IrqLink } from '../../gsp-gpu/irq-link.js';
 import { handleIpcRequest, type SimIpcRequest } from './sim-ipc.js';
 
 function fail(message: string, hint: string): never {
@@ -56,8 +59,20 @@ async function main(tables: readonly BoardTable[]): Promise<void> {
   const { mkdirSync } = await import('node:fs');
   mkdirSync(o.dir, { recursive: true });
   const arena = ops.createArena({ size: regionBytes(fbBytes), path: region });
+  // Two simulators on one file would both think they own the GPU. A device whose process died (kill -9) leaves its
+  // header saying Running, but its interrupt link died with it (an abstract socket): only a device that still
+  // answers on its link is alive. That one is refused; a dead one is taken over, its FB kept.
+  const prev = readHeader(arena);
+  const prevLink = prev.magic === LAYOUT_MAGIC && prev.deviceState === DeviceState.Running ? readIrqAddress(arena) : null;
+  if (prevLink !== null) {
+    const alive = await IrqLink.connect(prevLink, 2000).then((l) => { l.close(); return true; }, () => false);
+    if (alive) {
+      arena.close();
+      fail(`${region} is served by another vgpu-sim (pid ${prev.simPid})`, `stop it first (kill -TERM ${prev.simPid}), or use another --dir`);
+    }
+  }
   const device = new SimDevice({ arena, board, bdf: o.bdf, fbBytes, firmwareVersion, numVfs, verbose: o.verbose });
-  device.start();
+  await device.start();
   const descriptor: SimDescriptor = {
     kind: 'gsp-sim', board: board.key, bdf: o.bdf, path: region, pid: process.pid, fbBytes: fbBytes.toString(),
     firmwareVersion, layoutVersion: LAYOUT_VERSION, startedAt: new Date().toISOString(),

@@ -9,6 +9,8 @@ import type { SimBoard } from '../board/sim-board.js';
 import { SimGspRm, type SimEventRequest } from './sim-gsp-rm.js';
 import { installPluginTaskRuntime } from './plugin-task-runtime.js';
 import type { GuestWorkloadCommand } from './guest-workload.js';
+import { GspFwState } from '../../gsp/gsp-layout.js';
+import type { IrqMessage } from './irq-protocol.js';
 
 /** `handlerOptions` the device passes (structured clone: the board record travels whole, so the GSP thread needs
  *  no generation's board table). */
@@ -32,8 +34,21 @@ export type SimGspRmCommand =
 export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
   const o = ctx.options as SimGspRmHandlerOptions;
   const board = o.board;
+  // Log text of many calls in one turn of this thread becomes ONE interrupt naming every gfid that wrote.
+  const wrote = new Set<number>();
+  const flushLogIrq = (): void => {
+    const gfids = [...wrote].sort((a, b) => a - b);
+    wrote.clear();
+    ctx.raiseIrq({ t: 'irq', src: 'log', gfids } satisfies IrqMessage);
+  };
+  const logWritten = (gfid: number): void => {
+    if (wrote.size === 0) setImmediate(flushLogIrq);
+    wrote.add(gfid);
+  };
   const fw = new SimGspRm(
-    { arena: ctx.arena, postEvent: (fn, payload, gfid) => ctx.postEvent(fn, payload, gfid !== undefined ? { gfid } : {}) },
+    {
+      arena: ctx.arena, postEvent: (fn, payload, gfid) => ctx.postEvent(fn, payload, gfid !== undefined ? { gfid } : {}), logWritten,
+    },
     {
       board,
       firmwareVersion: o.firmwareVersion,
@@ -49,6 +64,10 @@ export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
     fbOffset: BigInt(o.fbOffset),
     isRunning: () => ctx.server.isRunning,
     taskState: (gfid) => fw.taskState(gfid),
+  });
+  ctx.server.onHalt((state) => {
+    runtime.wake(); // its watcher sleeps without a timeout: it must see the halt and end
+    ctx.raiseIrq({ t: 'irq', src: 'gsp', state: state === GspFwState.Crashed ? 'crashed' : 'stopped' } satisfies IrqMessage);
   });
   ctx.onCommand((data) => {
     const cmd = data as SimGspRmCommand;

@@ -33,6 +33,7 @@ import type { SimBoard } from '../board/sim-board.js';
 import { GSP_SYSTEM_INFO, NvStatus, REG_SRIOV_MODE, decodeRegistry, type GspSystemInfo } from '../../gsp/gsp-boot-params.js';
 import { MMU_FAULT_QUEUED, POST_EVENT, RC_TRIGGERED, encodeOsErrorLog } from '../../gsp/gsp-event-payloads.js';
 import { Bar0, Header, LOG_DIR_ENTRY_BYTES, Region, logDirEntryOffset } from './device-layout.js';
+import { clearVfTaskRecord } from './vf/guest-rpc-service.js';
 import { appendLogRing, initLogRing } from './log-ring.js';
 import { PluginTask } from './plugin-task.js';
 import { firmwareVersionWord } from './device-region.js';
@@ -41,6 +42,8 @@ export interface FirmwareIo {
   arena: SharedArena;
   /** Queue an event to the host (function ≥ 0x1000), tagged with `gfid` in the RPC header. */
   postEvent(fn: number, payload: Uint8Array, gfid?: number): void;
+  /** A plugin task of `gfid` appended to one of its log rings (the device raises a log interrupt for it). */
+  logWritten?(gfid: number): void;
 }
 
 export interface SimGspRmOptions {
@@ -421,6 +424,7 @@ export class SimGspRm {
     }
     this.tasks.delete(gfid);
     this.writeLogDirectory(gfid, null);
+    clearVfTaskRecord(this.io.arena, gfid - 1);
     this.gspLog(`plugin task gfid ${gfid} resources cleaned up`);
     return NvStatus.OK;
   }
@@ -436,12 +440,14 @@ export class SimGspRm {
           exceptType: ev.exceptType ?? 31, scope: 0, partitionAttributionId: 0,
         }), ev.gfid);
         if (this.tasks.has(ev.gfid)) this.taskLog(ev.gfid, 'kernel', `robust channel error on chid ${ev.chid ?? 0}`);
+        this.tasks.get(ev.gfid)?.task.guestException(GspEvent.RC_TRIGGERED);
         return;
       case 'mmu-fault':
         this.gspLog(`MMU fault on gfid ${ev.gfid} at 0x${(ev.faultAddress ?? 0n).toString(16)}`);
         this.io.postEvent(GspEvent.MMU_FAULT_QUEUED, MMU_FAULT_QUEUED.encode({
           gfid: ev.gfid, engine: ev.engine ?? 1, faultType: ev.faultType ?? 0, faultAddress: ev.faultAddress ?? 0n,
         }), ev.gfid);
+        this.tasks.get(ev.gfid)?.task.guestException(GspEvent.MMU_FAULT_QUEUED);
         return;
       case 'error-log':
         this.gspLog(`error log: ${ev.message}`);
@@ -490,6 +496,7 @@ export class SimGspRm {
       : area === 'vgpu-task' ? [p.vgpuTaskLogBuffOffset, p.vgpuTaskLogBuffSize]
         : [p.kernelLogBuffOffset, p.kernelLogBuffSize];
     appendLogRing(this.fbWindow(off, Number(size)), `[${new Date().toISOString()}] ${line}\n`);
+    this.io.logWritten?.(gfid);
   }
 }
 

@@ -7,8 +7,12 @@ import type { ChildProcess } from 'node:child_process';
 import { ErrorCode, VgpuError, type ErrorCode as ErrorCodeT } from '../../../core/contracts/exceptions.js';
 import type { SimTestControls } from './sim-device.js';
 
-type ControlName = 'inject' | 'crash' | 'raiseEvent' | 'uploadedTypes' | 'pluginTask' | 'rmClients' | 'gspStats' | 'gspRunning' | 'hostEvent' | 'guestWorkload';
-const CONTROLS: readonly ControlName[] = ['inject', 'crash', 'raiseEvent', 'uploadedTypes', 'pluginTask', 'rmClients', 'gspStats', 'gspRunning', 'hostEvent', 'guestWorkload'];
+type ControlName = 'inject' | 'crash' | 'raiseEvent' | 'uploadedTypes' | 'pluginTask' | 'rmClients' | 'gspStats' | 'gspRunning' | 'hostEvent'
+  | 'guestWorkload' | 'unplug' | 'replug' | 'irqListeners' | 'hangGsp';
+const CONTROLS: readonly ControlName[] = [
+  'inject', 'crash', 'raiseEvent', 'uploadedTypes', 'pluginTask', 'rmClients', 'gspStats', 'gspRunning', 'hostEvent', 'guestWorkload', 'unplug',
+  'replug', 'irqListeners', 'hangGsp',
+];
 
 export interface SimIpcRequest {
   id: number;
@@ -90,5 +94,9 @@ export function ipcControls(child: ChildProcess): SimTestControls {
     gspRunning: async () => (await call('gspRunning')) as boolean,
     hostEvent: async (e) => { await call('hostEvent', e); },
     guestWorkload: async (gfid, cmd) => (await call('guestWorkload', gfid, cmd)) as Awaited<ReturnType<SimTestControls['guestWorkload']>>,
+    unplug: async () => { await call('unplug'); },
+    replug: async () => { await call('replug'); },
+    irqListeners: async () => (await call('irqListeners')) as number,
+    hangGsp: async () => { await call('hangGsp'); },
   };
 }

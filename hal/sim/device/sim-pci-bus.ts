@@ -53,6 +53,7 @@ export class SimPciBus implements PciBus {
   readonly name = 'gsp-sim';
   private readonly dirs: string[];
   private readonly local = new Map<string, SharedArena>();
+  private readonly expectedBdfs = new Set<string>();
   private readonly log: Logger | undefined;
 
   constructor(opts: SimPciBusOptions = {}) {
@@ -72,6 +73,15 @@ export class SimPciBus implements PciBus {
 
   addDir(dir: string): void {
     if (!this.dirs.includes(dir)) this.dirs.push(dir);
+  }
+
+  /** A device the config names: the daemon reports it when it does not manage it (PciBus.expected). */
+  expect(bdf: string): void {
+    this.expectedBdfs.add(bdf.toLowerCase());
+  }
+
+  expected(): readonly string[] {
+    return [...this.expectedBdfs];
   }
 
   async list(): Promise<PciDeviceInfo[]> {

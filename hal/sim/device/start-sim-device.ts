@@ -124,7 +124,7 @@ async function startWorker(opts: StartSimDeviceOptions, board: SimBoard, firmwar
     ...(opts.gspHeartbeatMs !== undefined ? { gspHeartbeatMs: opts.gspHeartbeatMs } : {}),
     ...(opts.verbose !== undefined ? { verbose: opts.verbose } : {}),
   });
-  device.start();
+  await device.start();
   const sab = arena.sab as SharedArrayBuffer;
   let stopped: Promise<void> | null = null;
   return {

@@ -17,7 +17,8 @@
  * them from its own tasks, and the host must take them while it waits for a reply.
  *
  * It also owns the firmware side of the control page: FW_STATE (booting → running → crashed/stopped), the
- * heartbeat the host uses for crash detection, and the host interrupt word.
+ * heartbeat the host uses for crash detection (kept moving only while the host waits for a reply: HOST_WAITING),
+ * and the host interrupt word.
  *
  * Fault injection: fail the Nth call of a function with a result code, drop a reply, delay a reply (the firmware
  * is busy for that long), corrupt the next outgoing element after its checksum (OpenRM's message-queue
@@ -150,6 +151,7 @@ export class GspRpcServer {
   private readonly heartbeatMs: number;
   private readonly spaceTimeoutMs: number;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private readonly haltListeners = new Set<(state: GspFwState) => void>();
   private running = false;
   private faults: ArmedFault[] = [];
   private eventSeq = 0;
@@ -217,7 +219,6 @@ export class GspRpcServer {
     this.receiver = new GspReceiver(ep);
     v.setControl(GspControl.CRASH_REASON, 0);
     v.setControl(GspControl.HEARTBEAT_PERIOD_MS, this.heartbeatMs);
-    this.heartbeatTimer = setInterval(() => Atomics.add(v.i32, (GspRegion.CONTROL + GspControl.HEARTBEAT) >>> 2, 1), this.heartbeatMs);
     this.running = true;
     v.setControl(GspControl.FW_STATE, GspFwState.Running);
     ep.outbound.ring(true); // state changed: interrupt the host
@@ -264,6 +265,33 @@ export class GspRpcServer {
     if (this.sender !== null) this.sender.corruptNext = false;
   }
 
+  /** Called once when the firmware stops answering (crash or orderly stop), after FW_STATE is written. */
+  onHalt(listener: (state: GspFwState) => void): () => void {
+    this.haltListeners.add(listener);
+    return () => this.haltListeners.delete(listener);
+  }
+
+  /**
+   * The heartbeat runs while the host waits for replies (GspControl.HOST_WAITING) and stops by itself when the host
+   * stops waiting: an idle firmware thread sleeps on its doorbell with no timer at all. Looked at whenever the
+   * command loop wakes, which a host that starts waiting always causes (it publishes a command and rings).
+   */
+  private pumpHeartbeat(): void {
+    if (this.heartbeatTimer !== null || !this.running) return;
+    const v = this.view;
+    if (v.control(GspControl.HOST_WAITING) === 0) return;
+    const beat = (): void => { Atomics.add(v.i32, (GspRegion.CONTROL + GspControl.HEARTBEAT) >>> 2, 1); };
+    beat();
+    this.heartbeatTimer = setInterval(() => {
+      if (!this.running || v.control(GspControl.HOST_WAITING) === 0) {
+        if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+        this.heartbeatTimer = null;
+        return;
+      }
+      beat();
+    }, this.heartbeatMs);
+  }
+
   /** Stop answering, mark the firmware crashed, interrupt the host. */
   crash(reason: number = GspCrashReason.Injected): void {
     this.halt(GspFwState.Crashed, reason);
@@ -286,6 +314,13 @@ export class GspRpcServer {
     this.sender?.failAll(new VgpuError(ErrorCode.GpuLost, 'GSP halted', { hint: 'restart the simulated GSP' }));
     this.ep?.outbound.ring(true); // the host must notice now, not at its next poll
     this.ep?.inbound.ring(true); // wake our own loop so it exits
+    for (const l of [...this.haltListeners]) {
+      try {
+        l(state);
+      } catch (e) {
+        this.log.error('GSP halt listener threw', { error: (e as Error).message });
+      }
+    }
   }
 
   private notStarted(): VgpuError {
@@ -299,6 +334,7 @@ export class GspRpcServer {
     const ready = (): boolean => rx.hasInput();
     let lastYield = performance.now();
     while (this.running) {
+      this.pumpHeartbeat();
       // Drain every command there is; synchronous handlers write their replies into the ring as they go.
       const n = rx.drain(this.sink);
       if (n > 0) {

@@ -25,6 +25,8 @@ export interface StartGspWorkerOptions {
   verbose?: boolean;
   /** How long to wait for the worker to come up. Default 10 s. */
   startTimeoutMs?: number;
+  /** Interrupts the firmware raises (GspHandlerContext.raiseIrq), in order. */
+  onIrq?: (data: unknown) => void;
 }
 
 export interface GspWorkerHandle {
@@ -79,6 +81,8 @@ export async function startGspWorker(opts: StartGspWorkerOptions): Promise<GspWo
         reject(new VgpuError((m.code as ErrorCodeT | undefined) ?? ErrorCode.FirmwareBoot, `simulated GSP failed to start: ${m.message}`, {
           hint: 'check the handler module and that the host client initialised the region first',
         }));
+      } else if (m.op === 'irq') {
+        opts.onIrq?.(m.data);
       } else if (m.op === 'ack') {
         const w = waiting.get(m.id);
         if (w === undefined) return;

@@ -34,6 +34,8 @@ export type GspWorkerCommand =
 
 export type GspWorkerMessage =
   | { op: 'ready' }
+  /** An interrupt the firmware raises to its device (ctx.raiseIrq); the device decides what the host sees. */
+  | { op: 'irq'; data: unknown }
   | { op: 'fatal'; message: string; code?: string }
   | { op: 'ack'; id: number; value?: unknown; error?: { message: string; code?: string } };
 
@@ -49,6 +51,11 @@ export interface GspHandlerContext {
   postEvent(fn: number, payload?: Uint8Array, opts?: { gfid?: number }): void;
   /** Receive 'custom' commands from the parent thread; the return value (or resolution) is the ack value. */
   onCommand(listener: (data: unknown) => unknown): void;
+  /**
+   * Raise an interrupt to the device this firmware runs in (its parent thread's `onIrq`): the firmware's way to
+   * say "look now" about something outside the message queue, such as new log text. Structured-cloneable data.
+   */
+  raiseIrq(data: unknown): void;
 }
 
 /** The export a handler module must provide. */

@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     onCommand: (l) => {
       onCommand = l;
     },
+    raiseIrq: (d) => post({ op: 'irq', data: d }),
   };
   const mod = (await import(moduleUrl(data.handlerModule ?? siblingModule(import.meta.url, './echo-handler')))) as {
     createHandler?: CreateGspHandler;

@@ -63,9 +63,12 @@ export interface StartOptions {
 
 export interface Harness {
   dir: string;
+  /** Directory of the simulated GPU's device file and descriptor. */
+  simDir: string;
   socket: string;
   state: string;
   config: string;
+  /** The simulated GPU; a test that restarts it puts the new handle here (close() stops this one). */
   sim: SimDeviceHandle;
   daemon: Daemon | undefined;
   start(): Promise<Daemon>;
@@ -73,8 +76,11 @@ export interface Harness {
   startWith(args: string[], opts?: StartOptions): Promise<Daemon>;
   ctl(...args: string[]): Promise<{ code: number; out: string; err: string }>;
   http(method: string, path: string, body?: unknown, agent?: Agent): Promise<{ status: number; body: string }>;
-  /** Wait for the first bus event on /v1/events that matches; resolves with it (the stream is closed). */
-  waitEvent(match: (e: { event: string; data: Record<string, unknown> }) => boolean, timeoutMs?: number): Promise<{ ready: Promise<void>; event: Promise<Record<string, unknown>> }>;
+  /**
+   * Wait for the first bus event on /v1/events that matches; resolves with it (the stream is closed). `events` is the
+   * stream's filter (default vgpu:step,vgpu:state).
+   */
+  waitEvent(match: (e: { event: string; data: Record<string, unknown> }) => boolean, timeoutMs?: number, events?: string): Promise<{ ready: Promise<void>; event: Promise<Record<string, unknown>> }>;
   close(): Promise<void>;
 }
 
@@ -104,32 +110,19 @@ export async function createHarness(prefix: string, opts: HarnessOptions = {}): 
     '',
   ].join('\n'));
   const h: Harness = {
-    dir, socket, state, config, sim, daemon: undefined,
+    dir, simDir, socket, state, config, sim, daemon: undefined,
     start: () => h.startWith(['--config', config]),
     async startWith(args, opts) {
       h.daemon = await startDaemon([...args, '--socket', socket, '--state-dir', state], opts);
       return h.daemon;
     },
     ctl: (...args) => ctl(socket, ...args),
-    http: (method, path, body, agent) => new Promise((r, j) => {
-      const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const req = request({
-        socketPath: socket, path, method, ...(agent !== undefined ? { agent } : {}),
-        headers: data === undefined ? {} : { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', 'content-length': Buffer.byteLength(data) },
-      }, (res) => {
-        let b = '';
-        res.on('data', (c: Buffer) => { b += c.toString(); });
-        res.on('end', () => r({ status: res.statusCode ?? 0, body: b }));
-      });
-      req.on('error', j);
-      if (data !== undefined) req.write(data);
-      req.end();
-    }),
-    async waitEvent(match, timeoutMs = 120_000) {
+    http: (method, path, body, agent) => socketHttp(socket, method, path, body, agent),
+    async waitEvent(match, timeoutMs = 120_000, events = 'vgpu:step,vgpu:state') {
       let onReady!: () => void;
       const ready = new Promise<void>((r) => { onReady = r; });
       const event = new Promise<Record<string, unknown>>((resolveEvent, reject) => {
-        const req = request({ socketPath: socket, path: '/v1/events?events=vgpu:step,vgpu:state', method: 'GET' }, (res) => {
+        const req = request({ socketPath: socket, path: `/v1/events?events=${events}`, method: 'GET' }, (res) => {
           let buf = '';
           const timer = setTimeout(() => { req.destroy(); reject(new Error('no matching event in time')); }, timeoutMs);
           res.on('data', (c: Buffer) => {
@@ -156,11 +149,29 @@ export async function createHarness(prefix: string, opts: HarnessOptions = {}): 
         h.daemon.proc.kill('SIGKILL');
         await h.daemon.exited;
       }
-      await sim.stop();
+      await h.sim.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return h;
+}
+
+/** One HTTP request to the daemon's Unix socket (a string body is sent as text/plain, anything else as JSON). */
+export function socketHttp(socket: string, method: string, path: string, body?: unknown, agent?: Agent): Promise<{ status: number; body: string }> {
+  return new Promise((r, j) => {
+    const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const req = request({
+      socketPath: socket, path, method, ...(agent !== undefined ? { agent } : {}),
+      headers: data === undefined ? {} : { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', 'content-length': Buffer.byteLength(data) },
+    }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => { b += c.toString(); });
+      res.on('end', () => r({ status: res.statusCode ?? 0, body: b }));
+    });
+    req.on('error', j);
+    if (data !== undefined) req.write(data);
+    req.end();
+  });
 }
 
 /** Run the real `vgpuctl` against `socket`; resolves with its exit code and output (never rejects). */

@@ -54,7 +54,7 @@ describe('Ada boards on the simulator (worker mode)', () => {
       assert.equal(vfs[31]?.gfid, 32);
 
       const fw = await gpu.firmware.boot({ version: '570.144', source: 'test' });
-      assert.deepEqual(fw, { version: '570.144', initDone: true });
+      assert.deepEqual(fw, { version: '570.144', initDone: true, attached: false }); // this host booted it
       assert.equal(gpu.firmware.state, 'running');
 
       const client = await gpu.firmware.allocClient();

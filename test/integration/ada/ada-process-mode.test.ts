@@ -81,4 +81,29 @@ describe('Ada simulator in process mode', { skip: native ? false : 'needs the na
     assert.equal(existsSync(region), true, 'device file kept');
     assert.deepEqual(await bus.list(), []);
   });
+
+  it('a device file whose vgpu-sim was killed with -9 is taken over by a new one: firmware off (not a frozen "running"), boots, FB kept', async () => {
+    const bdf = '0000:42:00.0';
+    const first = await startSimDevice({ board: 'rtx6000-ada', bdf, mode: 'process', dir });
+    const gpu1 = await new AdaHal().open(first.pciInfo(), { logger: new MemoryLogger(), rpcTimeoutMs: 5000 });
+    attached.add(gpu1);
+    await gpu1.firmware.boot({ version: '570.144' });
+    const lost = new Promise<string>((resolve) => gpu1.firmware.onEvent((e) => { if (e.name === 'GPU_LOST') resolve(Buffer.from(e.payload).toString()); }));
+    first.fbWindow(0x10_0000n, 5).set(Buffer.from('kept!'));
+    first.child!.kill('SIGKILL');
+    assert.match(await lost, /Xid 79/, 'the open GPU learns of the death from its link, with no call in flight');
+    await gpu1.detach();
+    attached.delete(gpu1);
+    await first.stop();
+
+    dev = await startSimDevice({ board: 'rtx6000-ada', bdf, mode: 'process', dir });
+    const logger = new MemoryLogger();
+    const gpu2 = await new AdaHal().open(dev.pciInfo(), { logger, rpcTimeoutMs: 5000 });
+    attached.add(gpu2);
+    assert.equal(gpu2.firmware.state, 'off', 'the new device powered on with GSP-RM halted');
+    assert.equal((await gpu2.firmware.boot({ version: '570.144' })).version, '570.144');
+    assert.deepEqual(Buffer.from(dev.fbWindow(0x10_0000n, 5)), Buffer.from('kept!'));
+    await gpu2.close();
+    attached.delete(gpu2);
+  });
 });

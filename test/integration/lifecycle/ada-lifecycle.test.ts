@@ -30,8 +30,8 @@ before(async () => {
   const gpus = new GpuRegistryImpl();
   gpus.add(r.gpu);
   store = new VgpuLogStoreImpl(5000);
-  // pollMs high: the test drains explicitly (drainAll) and at the state changes, as the plugin does.
-  drainer = new FirmwareLogDrainer(r.bus, gpus, new MemoryLogger({ level: 'warn' }), store, { dir: logDir, maxBytes: 1 << 20, maxFiles: 2, pollMs: 60_000, keepLines: 5000, keepDestroyed: 16, keepDestroyedHours: 0 });
+  // maxDelayMs high: the test drains explicitly (drainAll) and at the state changes, as the plugin does.
+  drainer = new FirmwareLogDrainer(r.bus, gpus, new MemoryLogger({ level: 'warn' }), store, { dir: logDir, maxBytes: 1 << 20, maxFiles: 2, maxDelayMs: 60_000, keepLines: 5000, keepDestroyed: 16, keepDestroyedHours: 0 });
   drainer.start();
 });
 after(async () => {

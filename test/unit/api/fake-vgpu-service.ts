@@ -69,7 +69,7 @@ export class FakeVgpuService implements VgpuService {
   async create(req: CreateVgpuRequest): Promise<VgpuInfo> {
     this.createCalls += 1;
     this.gpuOrThrow(req.gpu);
-    const t = this.resolveType(req.type);
+    const t = this.resolveType(req.type ?? 0);
     if (this.opts.failCreateAt === this.createCalls) {
       throw new VgpuError(ErrorCode.NoSpace, 'injected: no FB left', { hint: 'destroy a vGPU first' });
     }

@@ -76,6 +76,31 @@ describe('vgpuctl against a fake daemon', () => {
     assert.equal(svc.createCalls, 2);
   });
 
+  it('shows the vfio-user socket and VMM, and prints the VMM options for it (qemu-args)', async () => {
+    const c = await ctl('create', '--gpu', FAKE_GPU, '--type', 'RTX6000-Ada-24Q', '--json');
+    const id = JSON.parse(c.out).vgpus[0].id as string;
+    const nope = await ctl('qemu-args', id);
+    assert.equal(nope.code, 3);
+    assert.match(nope.err, /not served through vfio-user/);
+    const socket = "/run/vgpud/vgpud-vfio-user/0000:41:01.0.sock";
+    svc.vgpus.get(id)!.vfioUser = { socket, attached: true, clientPid: 4242 };
+    assert.match((await ctl('list')).out, new RegExp(`^${id}\\s.*\\s4242$`, 'm'));
+    const s = await ctl('show', id);
+    assert.match(s.out, new RegExp(`socket\\s+${socket.replace(/[.]/g, '\\.')}`));
+    assert.match(s.out, /vmm\s+attached \(pid 4242\)/);
+    const q = await ctl('qemu-args', id);
+    assert.equal(q.code, 0, q.err);
+    assert.equal(q.out.trim(), `-device '{"driver":"vfio-user-pci","socket":{"path":"${socket}","type":"unix"}}'`);
+    assert.match(q.err, /share=on/);
+    assert.equal((await ctl('qemu-args', id, '--cloud-hypervisor')).out.trim(), `--user-device socket=${socket}`);
+    const x = await ctl('qemu-args', id, '--libvirt');
+    assert.match(x.out, /<access mode='shared'\/>/);
+    assert.ok(x.out.includes(`<qemu:arg value='{"driver":"vfio-user-pci","socket":{"path":"${socket}","type":"unix"}}'/>`), x.out);
+    const j = JSON.parse((await ctl('qemu-args', id, '--json')).out) as { socket: string; qemu: string[] };
+    assert.equal(j.socket, socket);
+    await ctl('destroy', id);
+  });
+
   it('exit 3 with the daemon\'s message and hint when it refuses', async () => {
     const r = await ctl('show', 'vgpu-404');
     assert.equal(r.code, 3);
@@ -118,7 +143,7 @@ describe('vgpuctl against a fake daemon', () => {
   });
 
   it('--help of every command shows an example and the exit codes', async () => {
-    for (const cmd of ['gpus', 'types', 'create', 'list', 'show', 'destroy', 'apply', 'assert', 'logs', 'vf', 'status', 'policy']) {
+    for (const cmd of ['gpus', 'types', 'create', 'list', 'show', 'destroy', 'apply', 'assert', 'logs', 'vf', 'status', 'policy', 'qemu-args']) {
       const h = await ctl(cmd, '--help');
       assert.equal(h.code, 0, cmd);
       assert.match(h.out, /Example:\n {2}vgpuctl /, cmd);

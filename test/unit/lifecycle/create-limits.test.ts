@@ -50,7 +50,8 @@ test('types counts CHID runs: a type whose run no longer fits is listed with 0 a
   const tc = await createTestContainer({
     // A 4 GiB type capped at 2 instances: 1024 CHIDs each, but little FB, so its CHID run binds before its FB.
     plugins: [createMockHalPlugin(mock), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: readMeta(metadata([...TYPES, vtype(960, 'NVIDIA RTX6000-Ada-4C', 4, 2)])) }) } })],
-    config: { timeouts: { bootloadMs: 500, rpcMs: 1000 }, gpus: [{ policy: 'heterogeneous' }] } as never,
+    // No scrub plugin here: this test is about CHID runs, not the guest FB's contents.
+    config: { timeouts: { bootloadMs: 500, rpcMs: 1000 }, gpus: [{ policy: 'heterogeneous' }], plugins: { lifecycle: { allowUnscrubbedFb: true } } } as never,
     start: false,
   });
   tc.container.get<EventBus>(TOKENS.EventBus).on('gpu:probed', (e) => {

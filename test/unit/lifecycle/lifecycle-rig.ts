@@ -19,6 +19,7 @@ import { PgpuManager } from '../../../core/manager/pgpu-manager.js';
 import type { VgpuPolicy } from '../../../core/manager/type-policy.js';
 import { MockHal } from '../../../hal/mock/mock-hal.js';
 import { answerManagerControls } from '../../../hal/mock/mock-manager-controls.js';
+import { ALL_MOCK_CAPS } from '../../../hal/mock/mock-pci-bus.js';
 import type { MockBooks, MockGpu } from '../../../hal/mock/mock-gpu.js';
 import { GpuLifecycle } from '../../../plugins/lifecycle/gpu-lifecycle.js';
 import type { LifecycleTimeouts } from '../../../plugins/lifecycle/create-steps.js';
@@ -81,6 +82,8 @@ export interface RigOptions {
   totalVfs?: number;
   /** Write-ahead journal for the lifecycle (none by default). */
   journal?: VgpuJournal;
+  /** A mock without the 'gpu-reset' capability: a lost GPU stays lost. */
+  noReset?: boolean;
   /** ECC enabled on the GPU (default off). */
   ecc?: boolean;
 }
@@ -102,7 +105,10 @@ export interface Rig {
 }
 
 export async function rig(opts: RigOptions = {}): Promise<Rig> {
-  const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: opts.totalVfs ?? 8 }], rpcTimeoutMs: 2000 });
+  const mock = new MockHal({
+    devices: [{ bdf: BDF, totalVfs: opts.totalVfs ?? 8, ...(opts.noReset === true ? { caps: ALL_MOCK_CAPS.filter((c) => c !== 'gpu-reset') } : {}) }],
+    rpcTimeoutMs: 2000,
+  });
   const logger = new MemoryLogger({ level: 'debug' });
   const gpu = await mock.openDevice(undefined, { logger });
   await gpu.firmware.boot({ version: '570.144' });

@@ -32,8 +32,8 @@ async function rig(logging: Record<string, unknown> = {}, withPlugin = true) {
   dir = mkdtempSync(join(tmpdir(), 'vgpud-logging-'));
   tc = await createTestContainer({
     plugins: withPlugin ? [createLoggingPlugin()] : [],
-    // pollMs is long: the tests drain explicitly, never wait on the timer.
-    config: { api: { stateDir: dir }, plugins: { logging: { pollMs: 60_000, ...logging } } },
+    // maxDelayMs is long: the tests drain explicitly, never wait on the timer.
+    config: { api: { stateDir: dir }, plugins: { logging: { maxDelayMs: 60_000, ...logging } } },
   });
   const gpu = await new MockHal({ devices: [{ bdf: BDF }] }).openDevice() as MockGpu;
   await gpu.firmware.boot({ version: '570.144' });
@@ -115,6 +115,24 @@ describe('logging plugin', () => {
     r.state('vg-new', 4, 'creating');
     assert.deepEqual(store(r.tc).lines('vg-old'), []);
     assert.deepEqual(store(r.tc).vgpus().sort(), ['vg-new', 'vg-other']);
+  });
+
+  it('drains when the firmware says it wrote, without being asked, and not while it writes nothing', async () => {
+    const r = await rig({ maxDelayMs: 10 });
+    r.state('vg-n', 2, 'ready');
+    const before = drainer(r.tc).drainCount;
+    assert.equal(drainer(r.tc).notifies(BDF), true, 'the mock firmware notifies: no sweep timer for this GPU');
+    const line = new Promise<string>((resolve) => r.bus.on('log:line', (e) => { if (e.vgpuId === 'vg-n') resolve(`${e.area}: ${e.line}`); }));
+    r.gpu.firmware.appendLog('kernel', 3, 'RC on chid 9\n');
+    assert.equal(await line, 'kernel: RC on chid 9');
+    assert.deepEqual(store(r.tc).lines('vg-n'), ['[kernel] RC on chid 9']);
+    assert.equal(drainer(r.tc).drainCount, before + 1, 'one drain for the notification, none otherwise');
+    // Text written for a gfid with no vGPU drains nothing.
+    r.gpu.firmware.appendLog('kernel', 7, 'nobody here\n');
+    const next = new Promise<string>((resolve) => r.bus.on('log:line', (e) => { if (e.vgpuId === 'vg-n') resolve(e.line); }));
+    r.gpu.firmware.appendLog('vgpu-task', 3, 'seq 5 GET_GUEST_INFO: ok\n');
+    assert.equal(await next, 'seq 5 GET_GUEST_INFO: ok');
+    assert.equal(drainer(r.tc).drainCount, before + 2);
   });
 
   it('refuses a bad config section at start, naming the key', async () => {

@@ -1,0 +1,43 @@
+// What /proc says about a process and the host: CPU time, resident memory, load, CPU model. Linux only.
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux this runs on). */
+const TICKS_PER_SECOND = 100;
+
+/** User + system CPU seconds a process (all its threads) has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Field 2 (comm) may contain spaces and parentheses: split after its closing ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After comm: state is fields[0], so utime (field 14) is fields[11] and stime (field 15) fields[12].
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** Resident set size in bytes (VmRSS). */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+export function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+export function cpuModel(): string {
+  const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+  return `${m?.[1]?.trim() ?? 'unknown CPU'} × ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor\s*:/gm)?.length ?? '?'}`;
+}
+
+/** CPU (% of one core) and RSS of each pid over `seconds`, sampled at the start and the end only. */
+export async function idleWindow(pids: number[], seconds: number): Promise<Array<{ pid: number; cpuPct: number; rss: number }>> {
+  const before = pids.map((p) => cpuSeconds(p));
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const wall = (performance.now() - t0) / 1000;
+  return pids.map((pid, i) => ({ pid, cpuPct: ((cpuSeconds(pid) - before[i]!) / wall) * 100, rss: rssBytes(pid) }));
+}
+
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
