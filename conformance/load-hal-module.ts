@@ -20,7 +20,7 @@ export interface LoadedHalModule {
 }
 
 /** The repository's own HAL modules, in the order `npm run conformance` runs them without --hal. */
-export const BUILTIN_HAL_MODULES: readonly string[] = ['../hal/mock/mock-conformance', '../hal/ada-lovelace/ada-conformance'];
+export const BUILTIN_HAL_MODULES: readonly string[] = ['../hal/mock/mock-conformance', '../hal/ada-lovelace/ada-conformance', '../hal/hopper/hopper-conformance'];
 
 export async function loadHalModule(spec: string, cwd = process.cwd()): Promise<LoadedHalModule> {
   const path = isAbsolute(spec) ? spec : resolve(cwd, spec);
