@@ -118,8 +118,10 @@ describe('simulated GSP-RM faults', () => {
     const { gpu: g, dev: d, client } = await bootGpu();
     await d.controls.inject({ kind: 'delay-reply', fn: GspFunction.GSP_RM_CONTROL, ms: 150 });
     assert.equal(await version(g, client), '570.144');
-    // Delayed past the end of the test: the 200 ms timeout is the only way this call can end.
-    await d.controls.inject({ kind: 'delay-reply', fn: GspFunction.GSP_RM_CONTROL, ms: 600_000 });
+    // A reply ten times later than the caller's timeout: the caller gets RpcTimeout. GSP-RM serves one command at a
+    // time (docs/reference/gsp-queues.md), so the next call is answered only after the late reply went out — and that
+    // late reply, whose sequence no caller waits for any more, must be dropped, not taken as the next call's answer.
+    await d.controls.inject({ kind: 'delay-reply', fn: GspFunction.GSP_RM_CONTROL, ms: 2000 });
     await assert.rejects(g.firmware.control(client, RmControl.GSP_GET_FEATURES, new Uint8Array(GSP_GET_FEATURES_PARAMS.size), { timeoutMs: 200 }),
       (e) => code(e) === ErrorCode.RpcTimeout);
     assert.equal(await version(g, client), '570.144');
