@@ -14,7 +14,7 @@ import { DOTTED_VERSION, hex, pciId, size } from '../describe.js';
 const CAPABILITY_TABLE = {
   'gsp-client-alloc': true, 'rm-alloc': true, 'chid-alloc': true, 'fb-mem-alloc': true, 'fb-mem-bar1-map': true,
   'chan-mem-map': true, 'ce-chan-alloc': true, 'pushbuf-submit': true, 'pf-event-delivery': true, 'suspend-resume': true,
-  'gpu-reset': true,
+  'gpu-reset': true, 'sriov-configure': true,
 } as const satisfies Record<HalCapability, true>;
 const KNOWN_CAPS: ReadonlySet<string> = new Set(Object.keys(CAPABILITY_TABLE));
 

@@ -24,6 +24,15 @@ import { defineCheck } from '../check.js';
 import { describeError, differing, hex, patternBytes, plural, size, span } from '../describe.js';
 
 const PAGE = 4096;
+
+/** A vGPU as the daemon's own lifecycle reports it on a GSP HAL: with its guest FB and CHIDs (optional in the
+ *  contract, for backends that do not place vGPUs themselves). */
+type Placed = VgpuInfo & { fb: NonNullable<VgpuInfo['fb']>; chids: NonNullable<VgpuInfo['chids']> };
+
+function placed(ctx: CheckContext, v: VgpuInfo): Placed {
+  ctx.expect(v.fb !== undefined && v.chids !== undefined, () => `create of ${v.id} reported no guest FB or CHIDs placement`);
+  return v as Placed;
+}
 const GUEST_DATA = 0x6e75_6c6c;
 
 /** The fixture's HAL, recording every GPU it opens (and running the fixture's onOpen on it). */
@@ -95,7 +104,8 @@ export const lifecycleChecks = [
       ctx.fail(`no vGPU type can be created twice on the empty ${ctx.bdf}: types() lists ${JSON.stringify(service.types(ctx.bdf, { all: true }).map((t) => [t.name, t.available]))} ` +
         `(metadata in ${metadataDir})`);
     }
-    const type = [...types].sort((x, y) => (x.profileFbBytes < y.profileFbBytes ? -1 : x.profileFbBytes > y.profileFbBytes ? 1 : x.id - y.id))[0]!;
+    const prof = (t: (typeof types)[number]): bigint => t.profileFbBytes ?? t.fbBytes ?? 0n;
+    const type = [...types].sort((x, y) => (prof(x) < prof(y) ? -1 : prof(x) > prof(y) ? 1 : x.id - y.id))[0]!;
 
     const bus = created.container.get<EventBus>(TOKENS.EventBus);
     const steps: Parameters<BusEvents['vgpu:step']>[0][] = [];
@@ -108,9 +118,9 @@ export const lifecycleChecks = [
     const usedBefore = gpu.memory.stats().used;
     const clientsBefore = ctx.fixture.inspect === undefined ? undefined : await ctx.attempt('inspect.rmClients()', () => ctx.fixture.inspect!.rmClients(ctx.bdf));
 
-    const vgpus: VgpuInfo[] = [];
+    const vgpus: Placed[] = [];
     for (let i = 0; i < 2; i++) {
-      const v = await ctx.attempt(`create of a ${type.name} vGPU (#${i + 1}) on ${ctx.bdf}`, () => service.create({ gpu: ctx.bdf, type: type.id }), s.callMs);
+      const v = placed(ctx, await ctx.attempt(`create of a ${type.name} vGPU (#${i + 1}) on ${ctx.bdf}`, () => service.create({ gpu: ctx.bdf, type: type.id }), s.callMs));
       vgpus.push(v);
       ctx.expect(v.state === 'ready', () => `create of ${v.id} resolved in state '${v.state}', not 'ready'`);
       const order = steps.filter((e) => e.vgpuId === v.id && e.phase === 'done').map((e) => e.step);
@@ -128,7 +138,7 @@ export const lifecycleChecks = [
       });
       map.unmap();
     }
-    const [v1, v2] = vgpus as [VgpuInfo, VgpuInfo];
+    const [v1, v2] = vgpus as [Placed, Placed];
     ctx.expect(v1.vf !== v2.vf && v1.gfid !== v2.gfid, () => `both vGPUs got VF ${v1.vf} / gfid ${v1.gfid}`);
     ctx.expect(v1.fb.offset + v1.fb.size <= v2.fb.offset || v2.fb.offset + v2.fb.size <= v1.fb.offset,
       () => `the two vGPUs' guest FBs overlap: ${span(v1.fb.offset, v1.fb.size)} and ${span(v2.fb.offset, v2.fb.size)}`);

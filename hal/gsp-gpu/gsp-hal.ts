@@ -24,6 +24,7 @@ import { GspPhysicalGpu } from './gsp-physical-gpu.js';
 import { Bar0, DeviceState, LAYOUT_MAGIC, LAYOUT_VERSION, Region } from '../sim/device/device-layout.js';
 import { readHeader } from '../sim/device/device-region.js';
 import { readIdentity, readSriov } from '../sim/device/pci-config.js';
+import { setNumVfs } from '../sim/device/sriov-configure.js';
 import { readIrqAddress } from '../sim/device/irq-protocol.js';
 import { IrqLink } from './irq-link.js';
 import { SIM_TRANSPORT, type SimTransport } from '../sim/device/sim-pci-bus.js';
@@ -90,6 +91,9 @@ export class GspHal implements Hal {
         // The arena's page hash skips holes (SEEK_DATA) and runs on its threads: migration's dirty scans keep the
         // simulated FB sparse and the loop free.
         hashPages: (offset, length, pageSize) => arena.hashPages(BigInt(Region.FB) + offset, length, pageSize),
+        // The simulated plugin task wakes the words it answers in (plugin-task-runtime.ts `publish32`): the host's
+        // mailbox waits sleep on them instead of polling on a timer.
+        waitWord32: async (offset, expected, timeoutMs) => { await arena.wait32(BigInt(Region.FB) + offset, expected, timeoutMs); },
       };
       const memory = new FramebufferMemoryImpl({ totalBytes: header.fbBytes, name: `framebuffer of ${device.bdf}`, store });
       // Copy-engine channels run host-side over the shared FB (gsp-copy-channel.ts).
@@ -99,6 +103,7 @@ export class GspHal implements Hal {
       gpu = new GspPhysicalGpu({
         halId: this.id, bdf: device.bdf, arena, config, firmware, memory, channels, logger: log, link,
         guestPort: guestPortLocator(device.bdf, device.transport as SimTransport),
+        writeSriovControl: (numVfs) => setNumVfs(arena, board, numVfs),
       });
       try {
         if (await firmware.attachIfRunning()) log.info('GSP-RM already running: attached (no reboot)', { version: firmware.info().version });

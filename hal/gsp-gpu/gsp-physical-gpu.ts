@@ -22,7 +22,7 @@ import { IrqLink } from './irq-link.js';
 /** What a GSP HAL can do (INTF driver_caps). CE channels and pushbuffers: gsp-copy-channel.ts. */
 export const GSP_GPU_CAPS: ReadonlySet<HalCapability> = new Set<HalCapability>([
   'gsp-client-alloc', 'rm-alloc', 'chid-alloc', 'fb-mem-alloc', 'fb-mem-bar1-map', 'pf-event-delivery',
-  'chan-mem-map', 'ce-chan-alloc', 'pushbuf-submit', 'gpu-reset',
+  'chan-mem-map', 'ce-chan-alloc', 'pushbuf-submit', 'gpu-reset', 'sriov-configure',
 ]);
 
 export class GspRegisterWindow implements RegisterWindow {
@@ -61,6 +61,11 @@ export interface GspPhysicalGpuParts {
   logger: Logger;
   /** The device's interrupt link (irq-link.ts), connected by the HAL's open. */
   link: IrqLink;
+  /**
+   * Program NumVFs and VF Enable in the PF's SR-IOV capability (what `pci_enable_sriov`/`pci_disable_sriov` write);
+   * the device's VF config spaces follow (sim/sriov-configure.ts).
+   */
+  writeSriovControl: (numVfs: number) => void;
 }
 
 /** Longest a function-level reset may take before the device is declared broken (Linux allows 60 s, pci.c). */
@@ -82,7 +87,10 @@ export class GspPhysicalGpu implements PhysicalGpu {
   private hostEventCursor: number;
   private link: IrqLink;
   private released = false;
+  private readonly writeSriovControl: (numVfs: number) => void;
   private resetting = false;
+  /** The last VF list vfs() built, and the SR-IOV state (NumVFs, offset, stride) it was built from. */
+  private vfCache: { key: string; list: readonly VirtualFunction[] } | null = null;
 
   constructor(p: GspPhysicalGpuParts) {
     this.halId = p.halId;
@@ -95,6 +103,7 @@ export class GspPhysicalGpu implements PhysicalGpu {
     this.channels = p.channels;
     this.log = p.logger;
     this.registers = new GspRegisterWindow(p.arena, Region.BAR0_SIZE);
+    this.writeSriovControl = p.writeSriovControl;
     // Events posted before we opened the device are history, not news.
     this.hostEventCursor = hostEventSeq(p.arena);
     this.link = p.link;
@@ -107,12 +116,18 @@ export class GspPhysicalGpu implements PhysicalGpu {
     const pf = this.arena.window(BigInt(Region.PF_CONFIG), Region.CONFIG_SIZE);
     const s = readSriov(pf);
     if (s === undefined) return [];
+    // Every create, select and status asks for the list; building it (each VF's config space and BDF) cost ~0.1 ms
+    // of a create. It changes only with the SR-IOV state read above (a VF's device ID is fixed while it is
+    // enabled), so it is rebuilt only when that changes.
+    const key = `${s.numVfs}/${s.firstVfOffset}/${s.vfStride}`;
+    if (this.vfCache?.key === key) return [...this.vfCache.list];
     const out: VirtualFunction[] = [];
     for (let i = 0; i < Math.min(s.numVfs, MAX_VFS); i++) {
       const id = readIdentity(this.arena.window(BigInt(vfConfigOffset(i)), Region.CONFIG_SIZE));
-      out.push({ index: i, gfid: i + 1, bdf: vfBdf(this.bdf, i, s.firstVfOffset, s.vfStride), deviceId: id.deviceId });
+      out.push(Object.freeze({ index: i, gfid: i + 1, bdf: vfBdf(this.bdf, i, s.firstVfOffset, s.vfStride), deviceId: id.deviceId }));
     }
-    return out;
+    this.vfCache = { key, list: out };
+    return [...out];
   }
 
   /**
@@ -123,6 +138,30 @@ export class GspPhysicalGpu implements PhysicalGpu {
     this.checkOpen();
     this.hostListeners.add(listener);
     return () => { this.hostListeners.delete(listener); };
+  }
+
+  /**
+   * The core driver's sriov_configure: the HAL is the PF's driver here, so it writes the SR-IOV capability itself
+   * and tells its own listeners, as the upstream core driver calls into the vGPU manager (no detour through the
+   * device's host-event ring, which carries what the device or the test harness raises). Range checks are the
+   * caller's (core/manager/sriov-numvfs-abi.ts); this only refuses what the capability cannot hold.
+   */
+  async setNumVfs(numVfs: number): Promise<void> {
+    this.checkOpen();
+    if (!Number.isInteger(numVfs) || numVfs < 0 || numVfs > this.config.totalVfs) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `${this.bdf}: ${String(numVfs)} VFs is outside 0..${this.config.totalVfs}`, {
+        hint: 'pass a count up to TotalVFs', details: { numVfs, totalVfs: this.config.totalVfs },
+      });
+    }
+    this.writeSriovControl(numVfs);
+    this.log.info(`SR-IOV configured: ${numVfs} VFs`);
+    for (const l of [...this.hostListeners]) {
+      try {
+        l({ kind: 'sriov-configure', numVfs });
+      } catch (err) {
+        this.log.error('host event listener threw', { kind: 'sriov-configure', error: (err as Error).message });
+      }
+    }
   }
 
   private wireLink(link: IrqLink): void {

@@ -1,8 +1,9 @@
 /**
- * The vGPU create sequence of the upstream manager (seed spec §2.3, C1–C8), one named unit per step, each with
- * `do` and `undo`. Unwinding a failed create runs the undos of the steps that completed, newest first (§2.6);
- * destroy (§2.5) is the same walk with mode 'destroy' (which scrubs before freeing the guest FB), and a lost GPU
- * walks it with mode 'lost' (no firmware calls: the firmware is gone and holds nothing any more).
+ * The vGPU create sequence of the upstream manager (docs/reference/create-order.md, C1–C8), one named unit per step,
+ * each with `do` and `undo`. Unwinding a failed create runs the undos of the steps that completed, newest first
+ * (docs/reference/create-order.md); destroy is the same walk with mode 'destroy' (which scrubs before freeing the
+ * guest FB), and a lost GPU walks it with mode 'lost' (no firmware calls: the firmware is gone and holds nothing any
+ * more).
  */
 import type { EventBus } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError, isVgpuError } from '../../core/contracts/exceptions.js';
@@ -18,7 +19,7 @@ import {
 import { MgmtHeap, VgpuRpcMsg, encodeConfigParams } from '../../core/firmware-abi/vgpu-mailbox.js';
 import { chidsPerVgpu } from '../../core/manager/chid-room.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
-import { HostRpcChannel } from './host-rpc-channel.js';
+import { HostRpcChannel, writeCtrlHeader } from './host-rpc-channel.js';
 import type { VgpuRecord } from './vgpu-record.js';
 
 export const CREATE_STEPS = [
@@ -209,8 +210,8 @@ export const STEP_UNITS: readonly StepUnit[] = [
         // Unwinding a create needs no scrub: no guest ever saw this FB, and the create scrub (if it ran) zeroed it.
         if (mode === 'destroy') await scrub(rec, env, 'destroy');
       } catch (error) {
-        // Upstream v2 returns here and leaks the FB block (seed spec §2.6). We free it anyway: the next vGPU that
-        // gets this FB is scrubbed at create, so nothing leaks to the next tenant either.
+        // Upstream v2 returns here and leaks the FB block (docs/reference/create-order.md). We free it anyway: the
+        // next vGPU that gets this FB is scrubbed at create, so nothing leaks to the next tenant either.
         env.logger.warn('destroy scrub failed; freeing the guest FB anyway (the next create scrubs it)', { vgpu: rec.id, error });
         rec.log(`destroy scrub failed: ${(error as Error).message}`);
       } finally {
@@ -236,6 +237,14 @@ export const STEP_UNITS: readonly StepUnit[] = [
         // message_seq_num_processed equal to our next sequence number would pass for an answer (upstream relies
         // on whatever the FB held).
         rec.res.heapMapping.write(MgmtHeap.CTRL_OFFSET, new Uint8Array(MgmtHeap.MIGRATION_OFFSET - MgmtHeap.CTRL_OFFSET));
+        // The control-buffer header goes in now, before BOOTLOAD, not only after it as upstream writes it: a plugin
+        // task that finds it when it starts answers with the BOOTLOADED magic at once, so the host's wait is not
+        // one period of the task's header scan (a header written later is an FB write, which rings nothing; the
+        // simulated task scans for it every 2 ms — that wait was 2.2 ms of a 5 ms create, docs/benchmarks.md).
+        // Inference: nothing in the public sources says GSP-RM clears the control buffer (host → GSP) when the task
+        // starts; should a firmware do so, rpc-setup writes the header again after BOOTLOAD (upstream's place),
+        // and the wait is then what upstream's is.
+        writeCtrlHeader(rec.res.heapMapping);
       } catch (error) {
         rec.res.heapMapping?.unmap();
         delete rec.res.heapMapping;
@@ -287,7 +296,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
         dbdf: rec.dbdf,
         gfid: rec.gfid,
         // Upstream v2 never sets vgpuType (it stays 0), so the firmware cannot check the type it boots against
-        // the uploaded table (seed spec §2.3, §11 item 11). We send the type id.
+        // the uploaded table (docs/reference/create-order.md). We send the type id.
         vgpuType: rec.type.id,
         vmPid: env.vmPid,
         swizzId: 0,
@@ -344,10 +353,10 @@ export const STEP_UNITS: readonly StepUnit[] = [
         callTimeoutMs: env.timeouts.mailboxMs, pollIntervalMs: env.timeouts.pollIntervalMs,
       });
       rec.res.channel = ch;
-      ch.writeHeader();
+      ch.writeHeader(); // again, where upstream writes it (see mgmt-heap): the same bytes, the magic untouched
       await ch.waitBootloaded(env.timeouts.bootloadMs, signal);
       const sig = signal !== undefined ? { signal } : {};
-      // v2 sends VERSION_NEGOTIATION without a payload (seed spec §4.5, §11 item 13); so do we.
+      // v2 sends VERSION_NEGOTIATION without a payload (docs/reference/host-rpc-mailbox.md); so do we.
       await ch.call(VgpuRpcMsg.VERSION_NEGOTIATION, new Uint8Array(0), sig);
       const heterogeneous = env.mgr.policy.policy === 'heterogeneous';
       await ch.call(VgpuRpcMsg.SETUP_CONFIG_PARAMS_AND_INIT, encodeConfigParams({

@@ -1,7 +1,7 @@
 /**
- * What the plugin tasks of one simulated GSP share: the device region, and the watcher of the VF priv doorbell
- * (PF BAR0 0xB82200, seed spec §4.6). Installed once per GSP thread by ada-firmware-handler.ts; a PluginTask
- * started on a thread without it (SimGspRm in a unit test) only logs.
+ * What the plugin tasks of one simulated GSP share: the device region, and the watcher of the VF priv doorbell (PF
+ * BAR0 0xB82200, docs/reference/host-rpc-mailbox.md). Installed once per GSP thread by sim-gsp-rm-handler.ts; a
+ * PluginTask started on a thread without it (SimGspRm in a unit test) only logs.
  *
  * Doorbell: every gfid rings the same register with gfid·32 + 17, so a value says little — two hosts can ring
  * before the device looks. The watcher therefore treats the register as "something happened": it consumes it
@@ -75,6 +75,10 @@ export class PluginTaskRuntime {
       comm: a.window(base, MgmtHeap.COMM_BUFF_SIZE),
       load32: (off) => a.load32(base + BigInt(off)),
       store32: (off, v) => a.store32(base + BigInt(off), v >>> 0),
+      publish32: (off, v) => {
+        a.store32(base + BigInt(off), v >>> 0);
+        a.wake32(base + BigInt(off));
+      },
     };
   }
 
