@@ -18,6 +18,7 @@ import { ensureDefaultMetadata } from '../../metadata/default-metadata.js';
 import { CREATE_STEPS } from '../../plugins/lifecycle/create-steps.js';
 import { createLifecyclePlugin } from '../../plugins/lifecycle/lifecycle-plugin.js';
 import { VgpuServiceImpl } from '../../plugins/lifecycle/vgpu-service-impl.js';
+import { createRouterPlugin } from '../../plugins/router/router-plugin.js';
 import { createScrubPlugin } from '../../plugins/scrub/scrub-plugin.js';
 import type { CheckContext } from '../check-context.js';
 import { defineCheck } from '../check.js';
@@ -83,7 +84,7 @@ export const lifecycleChecks = [
     const created = await ctx.attempt('building a container with the lifecycle and scrub plugins', () => createContainer({
       config: { timeouts: { rpcMs: s.rpcTimeoutMs, bootloadMs: s.waitMs, scrubMs: s.scrubTimeoutMs }, plugins: { scrub: { hostFallback: true } } },
       logger: ctx.logger,
-      plugins: [halPlugin(recordingHal(ctx, opened), ctx.fixture.bus, ctx.bdf), createScrubPlugin(), createLifecyclePlugin({ init: { metadataDir } })],
+      plugins: [halPlugin(recordingHal(ctx, opened), ctx.fixture.bus, ctx.bdf), createScrubPlugin(), createLifecyclePlugin({ init: { metadataDir } }), createRouterPlugin()],
       startTimeoutMs: s.callMs,
       stopTimeoutMs: s.callMs,
     }));
