@@ -3,6 +3,7 @@
  */
 import type { VgpudPlugin } from '../core/contracts/plugin.js';
 import { createAdaHalPlugin } from '../hal/ada-lovelace/ada-hal-plugin.js';
+import { createHopperHalPlugin } from '../hal/hopper/hopper-hal-plugin.js';
 import { createApiPlugin } from '../plugins/api/api-plugin.js';
 import { createK8sPlugin } from '../plugins/k8s/k8s-plugin.js';
 import { createDevicePluginPlugin } from '../plugins/k8s-device-plugin/device-plugin-plugin.js';
@@ -20,6 +21,7 @@ import { createVfioUserPlugin } from '../plugins/vfio-user/vfio-user-plugin.js';
 export function builtinPlugins(): VgpudPlugin[] {
   return [
     createAdaHalPlugin(),
+    createHopperHalPlugin(),
     createStatePlugin(),
     createScrubPlugin(),
     createLoggingPlugin(),

@@ -3,7 +3,7 @@
  * in their descriptors. SIGTERM, then a bounded wait for each to remove its descriptor; the device files (the FB)
  * are kept. Exit 0 when nothing is left running.
  */
-import { DEFAULT_SIM_DIR, listDescriptors, pidAlive } from '../hal/ada-lovelace/sim/sim-descriptor.js';
+import { DEFAULT_SIM_DIR, listDescriptors, pidAlive } from '../hal/sim/device/sim-descriptor.js';
 
 const dirs = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [DEFAULT_SIM_DIR];
 let left = 0;

@@ -21,7 +21,7 @@ import { applyReload } from './daemon/reload-config.js';
 import { createNotifier } from './daemon/sd-notify.js';
 import { ignoreClosedPipe } from './cli/closed-pipe.js';
 import { toJsonValue } from '../plugins/api/to-json.js';
-import { SYSTEM_SIM_DIR } from '../hal/ada-lovelace/sim/sim-descriptor.js';
+import { SYSTEM_SIM_DIR } from '../hal/sim/device/sim-descriptor.js';
 
 function parseFlags(argv: string[]): DaemonFlags & { spawnSim?: boolean } {
   const program = new Command('vgpud')
@@ -107,9 +107,11 @@ async function main(): Promise<void> {
   try {
     // The built-in config is one simulated GPU: bare `vgpud` must work like `npm start`, so it starts that GPU's
     // simulator when none runs. With a config file the operator says so (--spawn-sim), or runs vgpu-sim as a service.
-    if (flags.spawnSim ?? flags.config === undefined) await ensureSims(processModeSims(config), logger.child({ component: 'sim' }));
-    created = await createContainer({ config, logger, plugins: builtinPlugins() });
-    if (flags.spawnSim === true) respawnSims(processModeSims(config), created.container.get<EventBus>(TOKENS.EventBus), logger.child({ component: 'sim' }));
+    const plugins = builtinPlugins();
+    const sims = processModeSims(config, plugins);
+    if (flags.spawnSim ?? flags.config === undefined) await ensureSims(sims, logger.child({ component: 'sim' }));
+    created = await createContainer({ config, logger, plugins });
+    if (flags.spawnSim === true) respawnSims(sims, created.container.get<EventBus>(TOKENS.EventBus), logger.child({ component: 'sim' }));
     await created.host.start();
   } catch (e) {
     logger.error('vgpud failed to start', { error: e });

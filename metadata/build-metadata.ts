@@ -1,14 +1,15 @@
 /**
- * `npm run metadata:build [-- --source FILE.yaml] [--out DIR]`: compile the YAML type catalogue to
+ * `npm run metadata:build [-- --source FILE.yaml]… [--out DIR]`: compile the YAML type catalogues (default: every
+ * generation's, metadata/ada.yaml and metadata/hopper.yaml, into one file) to
  * DIR/vgpu-<gsp version>.bin and print its path, size and CRC. Reproducible: the same YAML gives the same bytes.
  */
 import { parseArgs } from 'node:util';
 import { isVgpuError } from '../core/contracts/exceptions.js';
-import { compileCatalogFile, DEFAULT_CATALOG_PATH, DEFAULT_OUT_DIR } from './compile-to-file.js';
+import { compileCatalogFile, DEFAULT_CATALOG_PATHS, DEFAULT_OUT_DIR } from './compile-to-file.js';
 
 function main(): number {
   const { values } = parseArgs({
-    options: { source: { type: 'string', default: DEFAULT_CATALOG_PATH }, out: { type: 'string', default: DEFAULT_OUT_DIR } },
+    options: { source: { type: 'string', multiple: true, default: [...DEFAULT_CATALOG_PATHS] }, out: { type: 'string', default: DEFAULT_OUT_DIR } },
     strict: true,
   });
   try {

@@ -69,6 +69,35 @@ export function loadCatalog(path: string): CompiledCatalog {
   return compileCatalog(readFileSync(path, 'utf8'), path);
 }
 
+/**
+ * Several catalogues (one per GPU generation: ada.yaml, hopper.yaml, …) as ONE metadata file: the daemon loads a
+ * single vgpu-<GSP version>.bin, so the generations' boards go into it side by side. They must name the same vGPU
+ * and GSP versions, and no PCI device id may appear twice.
+ */
+export function loadCatalogs(paths: readonly string[]): CompiledCatalog {
+  const parts = paths.map((p) => ({ path: p, cat: loadCatalog(p) }));
+  const first = parts[0];
+  if (first === undefined) throw catalogError('(none)', '', 'no catalogue to compile');
+  const seen = new Map<number, string>();
+  for (const { path, cat } of parts) {
+    for (const k of ['vgpuMajor', 'vgpuMinor', 'gspVersion'] as const) {
+      if (cat.spec[k] !== first.cat.spec[k]) {
+        throw catalogError(path, k, `${String(cat.spec[k])} differs from ${String(first.cat.spec[k])} in ${first.path}; one metadata file holds one version`);
+      }
+    }
+    cat.boards.forEach((b, bi) => {
+      const other = seen.get(b.deviceId);
+      if (other !== undefined) throw catalogError(path, `boards[${bi}].deviceId`, `device 0x${b.deviceId.toString(16)} is already described in ${other}`);
+      seen.set(b.deviceId, path);
+    });
+  }
+  if (parts.length === 1) return first.cat;
+  return Object.freeze({
+    spec: { ...first.cat.spec, blobs: parts.flatMap((x) => x.cat.spec.blobs) },
+    boards: Object.freeze(parts.flatMap((x) => x.cat.boards)),
+  });
+}
+
 /** The nominal FB of a type name in MiB: N GiB for "…-N<series>" (the schema has checked the suffix). */
 function nominalProfileMiB(name: string): number {
   return Number(nominalProfileBytes(name)! / MiB);

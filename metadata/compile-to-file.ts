@@ -7,10 +7,12 @@ import { dirname, join } from 'node:path';
 import { assetPath } from '../core/runtime/package-root.js';
 import { computeFileCrc, metadataFileName } from '../core/metadata/metadata-format.js';
 import { buildMetadata } from '../core/metadata/metadata-writer.js';
-import { loadCatalog } from './compile-catalog.js';
+import { loadCatalogs } from './compile-catalog.js';
 
 /** metadata/ada.yaml at the package root (a data file: found the same way from the sources and from dist/). */
 export const DEFAULT_CATALOG_PATH = assetPath('metadata', 'ada.yaml');
+/** Every generation's catalogue, compiled together into the one default metadata file. */
+export const DEFAULT_CATALOG_PATHS: readonly string[] = [DEFAULT_CATALOG_PATH, assetPath('metadata', 'hopper.yaml')];
 /** metadata/out/ at the package root (git-ignored) */
 export const DEFAULT_OUT_DIR = assetPath('metadata', 'out');
 
@@ -22,8 +24,8 @@ export interface CompiledFile {
   written: boolean;
 }
 
-export function compileCatalogFile(sourcePath = DEFAULT_CATALOG_PATH, outDir = DEFAULT_OUT_DIR): CompiledFile {
-  const { spec } = loadCatalog(sourcePath);
+export function compileCatalogFile(sourcePath: string | readonly string[] = DEFAULT_CATALOG_PATHS, outDir = DEFAULT_OUT_DIR): CompiledFile {
+  const { spec } = loadCatalogs(typeof sourcePath === 'string' ? [sourcePath] : sourcePath);
   const bytes = buildMetadata(spec);
   const path = join(outDir, metadataFileName(spec.gspVersion));
   const crc = computeFileCrc(bytes);

@@ -1,14 +1,15 @@
 /**
- * The metadata file the daemon loads by default: metadata/out/vgpu-570.144.bin, compiled from metadata/ada.yaml.
+ * The metadata file the daemon loads by default: metadata/out/vgpu-570.144.bin, compiled from every generation's catalogue
+ * (metadata/ada.yaml, metadata/hopper.yaml).
  * metadata/out/ is git-ignored, so the daemon builds the file on demand.
  */
-import { compileCatalogFile, DEFAULT_CATALOG_PATH, DEFAULT_OUT_DIR } from './compile-to-file.js';
+import { compileCatalogFile, DEFAULT_CATALOG_PATH, DEFAULT_CATALOG_PATHS, DEFAULT_OUT_DIR } from './compile-to-file.js';
 
-export { DEFAULT_CATALOG_PATH, DEFAULT_OUT_DIR };
+export { DEFAULT_CATALOG_PATH, DEFAULT_CATALOG_PATHS, DEFAULT_OUT_DIR };
 
 export interface EnsureDefaultMetadataOptions {
-  /** Catalogue to compile (default metadata/ada.yaml). */
-  sourcePath?: string;
+  /** Catalogue(s) to compile (default: every generation's, DEFAULT_CATALOG_PATHS). */
+  sourcePath?: string | readonly string[];
   /** Output folder (default metadata/out/). */
   outDir?: string;
 }
@@ -20,5 +21,5 @@ export interface EnsureDefaultMetadataOptions {
  * Throws VgpuError(Metadata) naming the YAML key when the catalogue is invalid.
  */
 export function ensureDefaultMetadata(opts: EnsureDefaultMetadataOptions = {}): string {
-  return compileCatalogFile(opts.sourcePath ?? DEFAULT_CATALOG_PATH, opts.outDir ?? DEFAULT_OUT_DIR).path;
+  return compileCatalogFile(opts.sourcePath ?? DEFAULT_CATALOG_PATHS, opts.outDir ?? DEFAULT_OUT_DIR).path;
 }

@@ -6,7 +6,7 @@
  * running; worker mode (in-process, dies with the daemon) stays available through a config file.
  */
 import type { VgpudConfigInput } from '../../core/config/config-schema.js';
-import { DEFAULT_SIM_DIR } from '../../hal/ada-lovelace/sim/sim-descriptor.js';
+import { DEFAULT_SIM_DIR } from '../../hal/sim/device/sim-descriptor.js';
 
 export const DEFAULT_SIM_BDF = '0000:41:00.0';
 export const DEFAULT_SIM_BOARD = 'rtx6000-ada';

@@ -7,36 +7,37 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeArgsFor, siblingModule } from '../../core/runtime/module-entry.js';
+import { nodeArgsFor } from '../../core/runtime/module-entry.js';
 import type { VgpudConfig } from '../../core/config/config-schema.js';
 import type { EventBus } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { Logger } from '../../core/contracts/logger.js';
-import { AdaHalPluginConfig } from '../../hal/ada-lovelace/ada-hal-plugin.js';
-import { DEFAULT_SIM_DIR, listDescriptors } from '../../hal/ada-lovelace/sim/sim-descriptor.js';
+import type { VgpudPlugin } from '../../core/contracts/plugin.js';
+import type { SimProcessSpec } from '../../hal/gsp-gpu/sim-gpu-hal-plugin.js';
+import { listDescriptors } from '../../hal/sim/device/sim-descriptor.js';
 
-export interface SimToEnsure {
-  board: string;
-  bdf: string;
-  dir: string;
-  fbBytes?: string;
-  firmwareVersion?: string;
+export type SimToEnsure = SimProcessSpec;
+
+/** A plugin that may need simulator processes (every GSP HAL plugin: hal/gsp-gpu/sim-gpu-hal-plugin.ts). */
+interface SimProcessProvider {
+  simProcesses(section: unknown): SimProcessSpec[];
 }
 
-/** The process-mode devices of the Ada HAL's config section. */
-export function processModeSims(config: Readonly<VgpudConfig>): SimToEnsure[] {
-  const parsed = AdaHalPluginConfig.safeParse((config.plugins as Record<string, unknown>)['hal-ada-lovelace'] ?? {});
-  if (!parsed.success) return []; // the plugin itself reports the bad section at start
-  return parsed.data.devices.filter((d) => d.mode === 'process').map((d) => ({
-    board: d.board, bdf: d.bdf, dir: d.dir ?? DEFAULT_SIM_DIR,
-    ...(d.fbBytes !== undefined ? { fbBytes: String(d.fbBytes) } : {}),
-    ...(d.firmwareVersion !== undefined ? { firmwareVersion: d.firmwareVersion } : {}),
-  }));
+function providesSims(p: VgpudPlugin): p is VgpudPlugin & SimProcessProvider {
+  return typeof (p as Partial<SimProcessProvider>).simProcesses === 'function';
+}
+
+/**
+ * The process-mode devices of every HAL plugin's config section, each with the vgpu-sim entry of its generation:
+ * each HAL plugin says which of its devices need a simulator process, so this code knows no generation.
+ */
+export function processModeSims(config: Readonly<VgpudConfig>, plugins: readonly VgpudPlugin[]): SimToEnsure[] {
+  const sections = config.plugins as Record<string, unknown>;
+  return plugins.filter(providesSims).flatMap((p) => p.simProcesses(sections[p.manifest.name]));
 }
 
 /** Spawn the missing simulators and wait (bounded) until each has published its descriptor. */
 export async function ensureSims(sims: SimToEnsure[], log: Logger, timeoutMs = 30_000): Promise<void> {
-  const script = siblingModule(import.meta.url, '../../hal/ada-lovelace/sim/vgpu-sim');
   for (const s of sims) {
     const alive = listDescriptors(s.dir).live.find((d) => d.bdf === s.bdf);
     if (alive !== undefined) {
@@ -46,7 +47,7 @@ export async function ensureSims(sims: SimToEnsure[], log: Logger, timeoutMs = 3
     mkdirSync(s.dir, { recursive: true });
     const logPath = join(s.dir, `${s.bdf}.log`);
     const out = openSync(logPath, 'a');
-    const args = [...nodeArgsFor(script), '--board', s.board, '--bdf', s.bdf, '--dir', s.dir];
+    const args = [...nodeArgsFor(s.script), '--board', s.board, '--bdf', s.bdf, '--dir', s.dir];
     if (s.fbBytes !== undefined) args.push('--fb-bytes', s.fbBytes);
     if (s.firmwareVersion !== undefined) args.push('--firmware-version', s.firmwareVersion);
     const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', out, out] });

@@ -9,7 +9,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 /** Folders compiled by tsconfig.build.json (all of them), relative to the package root. */
-export const SOURCE_DIRS = ['core', 'hal', 'plugins', 'bin', 'metadata'];
+export const SOURCE_DIRS = ['core', 'hal', 'plugins', 'bin', 'metadata', 'conformance'];
 /** native/: only its top-level .ts files (not node_modules/, build/). */
 export const SHALLOW_DIRS = ['native'];
 /** Files whose change changes the output too. */

@@ -31,6 +31,8 @@ export async function launch(entry) {
       '`npm run build` refreshes it\n');
   }
   const { register } = await import('tsx/esm/api');
-  register();
+  // The package's own tsconfig (decorators): tsx would otherwise look for one from the caller's working directory,
+  // and a bin started from elsewhere (a vendor's package running `conformance`, a unit file) would not compile.
+  register({ tsconfig: join(root, 'tsconfig.json') });
   await import(pathToFileURL(join(root, `${entry}.ts`)).href);
 }

@@ -4,3 +4,4 @@ export * from './rm-classes.js';
 export * from './rm-controls.js';
 export * from './vgpu-mailbox.js';
 export { NvStatus } from './nv-status.js';
+export { compareVersions } from './firmware-version.js';

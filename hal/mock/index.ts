@@ -12,3 +12,5 @@ export { FaultInjector, MOCK_ASYNC_OPS, MOCK_SYNC_OPS, type FaultSpec, type Faul
 export { CallRecorder, type MockCallRecord } from './mock-call-recorder.js';
 export { CE, methodHeader, decodePushbuf, runCopyEngine, type MethodWrite, type CeRunResult } from './ce-pushbuf-decoder.js';
 export { createMockHalPlugin, MOCK_HAL_PLUGIN_NAME } from './mock-hal-plugin.js';
+export { MockPluginTasks, type MockPluginTaskOptions, type MockPluginMessage } from './mock-plugin-tasks.js';
+export { answerManagerControls } from './mock-manager-controls.js';

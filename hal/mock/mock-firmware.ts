@@ -15,6 +15,7 @@ import type {
   Firmware, FirmwareEventListener, FirmwareImage, FirmwareInfo, FirmwareState, LogChunk, LogContext, RmClient, RpcOptions,
 } from '../../core/contracts/firmware.js';
 import type { Logger } from '../../core/contracts/logger.js';
+import { compareVersions } from '../../core/firmware-abi/firmware-version.js';
 import type { MockControls, RunContext } from './mock-controls.js';
 
 export const MOCK_EVENT = {
@@ -40,16 +41,8 @@ export interface MockFirmwareOptions {
   now: () => number;
 }
 
-/** Compare dotted numeric versions ("570.144" < "570.144.1" < "575.0"). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
+/** Re-exported for the mock's users; one implementation for every HAL (a garbled version never passes a floor). */
+export { compareVersions };
 
 const HANDLE_BASE = 0xcaf00000;
 
@@ -121,10 +114,24 @@ export class MockFirmware implements Firmware {
     });
   }
 
-  allocClient(opts?: RpcOptions): Promise<RmClient> {
-    return this.controls.run('firmware.allocClient', {}, this.runCtx(opts), () => {
+  allocClient(opts?: RpcOptions & { hClient?: number }): Promise<RmClient> {
+    const wanted = opts?.hClient;
+    return this.controls.run('firmware.allocClient', wanted !== undefined ? { hClient: wanted } : {}, this.runCtx(opts), () => {
       this.requireRunning('allocClient');
-      const client: RmClient = Object.freeze({ hClient: this.newHandle(), hDevice: this.newHandle(), hSubdevice: this.newHandle() });
+      // A caller-chosen handle (journalled before the call, so a crash cannot leak the client): RM refuses one
+      // already in use (NV_ERR_INSERT_DUPLICATE_NAME), and so does the mock.
+      if (wanted !== undefined && (!Number.isInteger(wanted) || wanted <= 0 || wanted > 0xffffffff)) {
+        throw new VgpuError(ErrorCode.InvalidArgument, `RM client handle ${String(wanted)} is not a non-zero 32-bit value`, {
+          hint: "pass a handle from the journal's rm-handle sequence, or none",
+        });
+      }
+      if (wanted !== undefined && this.clients.has(wanted >>> 0)) {
+        throw new VgpuError(ErrorCode.Busy, `RM client handle 0x${(wanted >>> 0).toString(16)} is already in use on ${this.opts.gpu}`, {
+          hint: 'free that client first, or let the firmware choose the handle',
+          details: { hClient: wanted },
+        });
+      }
+      const client: RmClient = Object.freeze({ hClient: wanted !== undefined ? wanted >>> 0 : this.newHandle(), hDevice: this.newHandle(), hSubdevice: this.newHandle() });
       this.clients.set(client.hClient, client);
       return client;
     });

@@ -13,7 +13,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listDescriptors, pidAlive } from '../../hal/ada-lovelace/sim/sim-descriptor.js';
+import { listDescriptors, pidAlive } from '../../hal/sim/device/sim-descriptor.js';
 import { ctl, GPU, root, setRunFrom, startDaemon, writeSimConfig, type Daemon } from './helpers/daemon-harness.js';
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {

@@ -20,7 +20,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listDescriptors, pidAlive } from '../../hal/ada-lovelace/sim/sim-descriptor.js';
+import { listDescriptors, pidAlive } from '../../hal/sim/device/sim-descriptor.js';
 import { ensureDefaultMetadata } from '../../metadata/default-metadata.js';
 import { GPU, VGPUD, ctl, root, startDaemon, vgpuctl, type Daemon } from './helpers/daemon-harness.js';
 

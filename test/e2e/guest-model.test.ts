@@ -16,7 +16,7 @@ import {
 } from './helpers/guest-model-rig.js';
 import { fdOpsAvailable, loadFdOps } from '../../native/fd-ops.js';
 import { boardByKey, boot0For, decodeBoot0, ADA_ARCHITECTURE, ADA_IMPLEMENTATION } from '../../hal/ada-lovelace/chips.js';
-import { vfConfigOffset } from '../../hal/ada-lovelace/sim/device-layout.js';
+import { vfConfigOffset } from '../../hal/sim/device/device-layout.js';
 import { VfioUserClient } from '../guest-model/vfio-user-client.js';
 import { VfioUserConnection } from '../guest-model/wire/vfio-user-connection.js';
 import { VfioUserClosedError, VfioUserErrnoError, isErrno } from '../guest-model/wire/errors.js';

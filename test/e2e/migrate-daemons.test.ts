@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { replayGuestWorkload, type GuestWorkloadStats } from '../../hal/ada-lovelace/sim/guest-workload.js';
+import { replayGuestWorkload, type GuestWorkloadStats } from '../../hal/sim/device/guest-workload.js';
 import { createHarness, GPU, type Harness } from './helpers/daemon-harness.js';
 
 const GPU_B = '0000:42:00.0';

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { createHarness, GPU, type Harness } from './daemon-harness.js';
 import { loadFdOps } from '../../../native/fd-ops.js';
-import { Bar0 as SimBar0, Region as SimRegion } from '../../../hal/ada-lovelace/sim/device-layout.js';
+import { Bar0 as SimBar0, Region as SimRegion } from '../../../hal/sim/device/device-layout.js';
 
 export interface VgpuJson {
   id: string;

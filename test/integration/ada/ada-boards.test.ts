@@ -12,7 +12,7 @@ import { MemoryLogger } from '../../../core/logging/memory-logger.js';
 import {
   GPU_GET_VMMU_SEGMENT_SIZE_PARAMS, GPU_QUERY_ECC_STATUS_PARAMS, RmControl, decodeEccStatus, decodeVmmuSegmentSize,
 } from '../../../core/firmware-abi/rm-controls.js';
-import { Bar0 } from '../../../hal/ada-lovelace/sim/device-layout.js';
+import { Bar0 } from '../../../hal/sim/device/device-layout.js';
 import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 const started: SimDeviceHandle[] = [];

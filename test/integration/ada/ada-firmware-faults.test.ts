@@ -16,9 +16,9 @@ import {
   encodePluginCleanupParams,
 } from '../../../core/firmware-abi/rm-controls.js';
 import { AdaHal } from '../../../hal/ada-lovelace/ada-hal.js';
-import { ADA_GSP_LOST_EVENT } from '../../../hal/ada-lovelace/ada-firmware-client.js';
+import { GSP_LOST_EVENT } from '../../../hal/gsp-gpu/gsp-firmware-client.js';
 import { GspEvent, GspFunction } from '../../../hal/gsp/gsp-layout.js';
-import { Bar0, Region } from '../../../hal/ada-lovelace/sim/device-layout.js';
+import { Bar0, Region } from '../../../hal/sim/device/device-layout.js';
 import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
 import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
@@ -139,7 +139,7 @@ describe('simulated GSP-RM faults', () => {
     // The in-flight call's reply is delayed and its timeout is as long, both far past the end of the test: it can
     // only settle because of the crash, and GpuLost (not RpcTimeout, not a reply) says it was failed by it.
     const { gpu: g, dev: d, client } = await bootGpu({ rpcTimeoutMs: 600_000 });
-    const lost = new Promise<FirmwareEventRecord>((resolve) => g.firmware.onEvent((e) => { if (e.eventId === ADA_GSP_LOST_EVENT) resolve(e); }));
+    const lost = new Promise<FirmwareEventRecord>((resolve) => g.firmware.onEvent((e) => { if (e.eventId === GSP_LOST_EVENT) resolve(e); }));
     await d.controls.inject({ kind: 'delay-reply', fn: GspFunction.GSP_RM_CONTROL, ms: 600_000 });
     const inflight = assert.rejects(version(g, client), (e) => code(e) === ErrorCode.GpuLost);
     await d.controls.crash();

@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { loadNativeOps } from '../../../native/index.js';
 import { MemoryLogger } from '../../../core/logging/memory-logger.js';
 import { AdaHal } from '../../../hal/ada-lovelace/ada-hal.js';
-import { PROBE_CLIENT } from '../../../hal/ada-lovelace/ada-firmware-client.js';
-import { SimPciBus } from '../../../hal/ada-lovelace/sim/sim-pci-bus.js';
+import { PROBE_CLIENT } from '../../../hal/gsp-gpu/gsp-firmware-client.js';
+import { SimPciBus } from '../../../hal/sim/device/sim-pci-bus.js';
 import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
-import { simPaths } from '../../../hal/ada-lovelace/sim/sim-descriptor.js';
+import { simPaths } from '../../../hal/sim/device/sim-descriptor.js';
 import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 const native = loadNativeOps().kind === 'native';
@@ -39,7 +39,7 @@ describe('Ada simulator in process mode', { skip: native ? false : 'needs the na
 
     const bus = new SimPciBus({ dirs: [dir] });
     const listed = await bus.list();
-    assert.deepEqual(listed.map((d) => [d.bdf, d.deviceId, d.transport.kind]), [[bdf, 0x26b1, 'ada-sim']]);
+    assert.deepEqual(listed.map((d) => [d.bdf, d.deviceId, d.transport.kind]), [[bdf, 0x26b1, 'gsp-sim']]);
 
     const gpu1 = await new AdaHal().open(listed[0]!, { logger: new MemoryLogger(), rpcTimeoutMs: RPC_GUARD_MS });
     attached.add(gpu1);

@@ -10,7 +10,7 @@ import { MemoryLogger } from '../../../core/logging/memory-logger.js';
 import { GpuProbe } from '../../../core/manager/gpu-probe.js';
 import { RmControl, encodeVmmuSegmentSize } from '../../../core/firmware-abi/rm-controls.js';
 import { AdaHal } from '../../../hal/ada-lovelace/ada-hal.js';
-import { SimPciBus } from '../../../hal/ada-lovelace/sim/sim-pci-bus.js';
+import { SimPciBus } from '../../../hal/sim/device/sim-pci-bus.js';
 import { startSimDevice } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
 
 test('RPCs of a probed simulated GPU reach the bus as rpc:latency, with the error code of a failed one', async (t) => {

@@ -18,7 +18,7 @@ import { LifecycleDeviceAccess } from '../../../plugins/lifecycle/lifecycle-devi
 import { VgpuServiceImpl } from '../../../plugins/lifecycle/vgpu-service-impl.js';
 import { MigrationService } from '../../../plugins/migration/migration-service.js';
 import type { VgpuMigrationDevice } from '../../../plugins/migration/vgpu-device.js';
-import { decodeContextImage } from '../../../hal/ada-lovelace/sim/plugin-task-context.js';
+import { decodeContextImage } from '../../../hal/sim/device/plugin-task-context.js';
 import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 
 const GiB = 1n << 30n;

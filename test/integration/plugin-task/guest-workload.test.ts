@@ -1,12 +1,12 @@
 /**
- * The simulator's guest workload (hal/ada-lovelace/sim/guest-workload.ts), which the two-daemon migration test uses
+ * The simulator's guest workload (hal/sim/device/guest-workload.ts), which the two-daemon migration test uses
  * as "the guest dirtying its FB": it writes only while the vGPU runs (MIGRATION_STOP_WORK holds it, RESUME_WORK lets
  * it go on), its window is exactly what replayGuestWorkload computes from its write count, and it ends with the vGPU.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { VgpuRpcMsg } from '../../../core/firmware-abi/vgpu-mailbox.js';
-import { replayGuestWorkload, type GuestWorkloadStats } from '../../../hal/ada-lovelace/sim/guest-workload.js';
+import { replayGuestWorkload, type GuestWorkloadStats } from '../../../hal/sim/device/guest-workload.js';
 import { simRig, type SimRig } from '../lifecycle/sim-rig.js';
 
 describe('simulated guest workload', () => {

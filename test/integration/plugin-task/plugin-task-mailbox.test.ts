@@ -16,9 +16,9 @@ import {
 } from '../../../core/firmware-abi/vgpu-mailbox.js';
 import { AdaHal } from '../../../hal/ada-lovelace/ada-hal.js';
 import { startSimDevice, type SimDeviceHandle } from '../../../hal/ada-lovelace/sim/start-sim-device.js';
-import { readErrorRecords } from '../../../hal/ada-lovelace/sim/plugin-task-error-buffer.js';
-import { PLUGIN_RPC_VERSION } from '../../../hal/ada-lovelace/sim/plugin-task.js';
-import { decodeContextImage } from '../../../hal/ada-lovelace/sim/plugin-task-context.js';
+import { readErrorRecords } from '../../../hal/sim/device/plugin-task-error-buffer.js';
+import { PLUGIN_RPC_VERSION } from '../../../hal/sim/device/plugin-task.js';
+import { decodeContextImage } from '../../../hal/sim/device/plugin-task-context.js';
 import { MailboxHost, slot, until } from './mailbox-host.js';
 import { RPC_GUARD_MS } from '../../helpers/guard-timeouts.js';
 

@@ -89,3 +89,43 @@ test('the plugin boundary check recognises a crossing, in every import form', ()
   // A file in a nested folder of the same plugin may import its parent folder.
   assert.deepEqual(crossPluginImports(join('plugins', 'migration', 'stream', 'x.ts'), `import { a } from '../fsm.js';`), []);
 });
+
+test('the conformance kit drives a HAL only through core contracts: nothing under conformance/ imports hal/', () => {
+  // A vendor runs the kit against their own HAL; a kit that reached into one of ours would test that one instead.
+  const files = readdirSync(join(root, 'conformance'), { recursive: true })
+    .map(String).filter((f) => f.endsWith('.ts')).map((f) => join('conformance', f));
+  assert.ok(files.length >= 10, `expected the kit's files, found ${files.length}`);
+  const offenders: string[] = [];
+  for (const f of files) {
+    for (const { spec, line } of specifiers(readFileSync(join(root, f), 'utf8'))) {
+      if (!spec.startsWith('.')) continue;
+      const target = relative(root, resolve(root, dirname(f), spec));
+      if (target.split(sep)[0] === 'hal') offenders.push(`${f}:${line}: imports ${spec}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
+
+/** Imports of any .ts file under `from` that land under `to` (both repository folders). */
+function importsBetween(from: string, to: string): string[] {
+  const files = readdirSync(join(root, from), { recursive: true }).map(String).filter((f) => f.endsWith('.ts')).map((f) => join(from, f));
+  const offenders: string[] = [];
+  for (const f of files) {
+    for (const { spec, line } of specifiers(readFileSync(join(root, f), 'utf8'))) {
+      if (!spec.startsWith('.')) continue;
+      const target = relative(root, resolve(root, dirname(f), spec));
+      if (target === to || target.startsWith(`${to}${sep}`)) offenders.push(`${f}:${line}: imports ${spec}`);
+    }
+  }
+  return offenders;
+}
+
+test('GPU generations share code only through generation-neutral folders: hal/hopper and hal/ada-lovelace never import each other', () => {
+  assert.ok(readdirSync(join(root, 'hal', 'hopper')).length > 0 && readdirSync(join(root, 'hal', 'ada-lovelace')).length > 0);
+  assert.deepEqual(importsBetween(join('hal', 'hopper'), join('hal', 'ada-lovelace')), []);
+  assert.deepEqual(importsBetween(join('hal', 'ada-lovelace'), join('hal', 'hopper')), []);
+  // …and what they share (simulator, GSP transport, the GSP HAL) imports neither.
+  for (const shared of ['sim', 'gsp', 'gsp-gpu']) {
+    for (const gen of ['ada-lovelace', 'hopper']) assert.deepEqual(importsBetween(join('hal', shared), join('hal', gen)), [], `hal/${shared} -> hal/${gen}`);
+  }
+});

@@ -14,12 +14,11 @@ import type { VgpuJournal } from '../../../core/contracts/vgpu-journal.js';
 import { MemoryLogger } from '../../../core/logging/memory-logger.js';
 import type { VgpuTypeRecord } from '../../../core/metadata/metadata-file.js';
 import { buildMetadata } from '../../../core/metadata/metadata-writer.js';
-import {
-  RmControl, encodeEccStatus, encodeGspFeatures, encodeVmmuSegmentSize,
-} from '../../../core/firmware-abi/rm-controls.js';
+import { RmControl } from '../../../core/firmware-abi/rm-controls.js';
 import { PgpuManager } from '../../../core/manager/pgpu-manager.js';
 import type { VgpuPolicy } from '../../../core/manager/type-policy.js';
 import { MockHal } from '../../../hal/mock/mock-hal.js';
+import { answerManagerControls } from '../../../hal/mock/mock-manager-controls.js';
 import { ALL_MOCK_CAPS } from '../../../hal/mock/mock-pci-bus.js';
 import type { MockBooks, MockGpu } from '../../../hal/mock/mock-gpu.js';
 import { GpuLifecycle } from '../../../plugins/lifecycle/gpu-lifecycle.js';
@@ -54,12 +53,7 @@ export function metadata(types: readonly VgpuTypeRecord[] = TYPES): Uint8Array {
 }
 
 /** Make a mock GPU answer the manager's bring-up controls (VMMU segment, ECC, features, type upload). */
-export function answerManagerControls(gpu: MockGpu, segmentSize = 512n * MiB, ecc = false): void {
-  gpu.firmware.onControl(RmControl.GPU_GET_VMMU_SEGMENT_SIZE, () => encodeVmmuSegmentSize(segmentSize));
-  gpu.firmware.onControl(RmControl.GPU_QUERY_ECC_STATUS, () => encodeEccStatus({ units: [{ enabled: ecc, supported: true }] }));
-  gpu.firmware.onControl(RmControl.GSP_GET_FEATURES, () => encodeGspFeatures({ bValid: true, firmwareVersion: '570.144' }));
-  gpu.firmware.onControl(RmControl.VGPU_MGR_INTERNAL_PGPU_ADD_VGPU_TYPE, () => {});
-}
+export { answerManagerControls };
 
 export const readMeta = (bytes: Uint8Array) => async (path: string): Promise<Uint8Array> => {
   if (!path.endsWith('vgpu-570.144.bin')) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { LogAreaReader, LogCursorReader } from '../../../plugins/logging/log-area-reader.js';
-import { appendLogRing, initLogRing, readLogRing, readLogRingSince, LOG_RING_HEADER } from '../../../hal/ada-lovelace/sim/log-ring.js';
+import { appendLogRing, initLogRing, readLogRing, readLogRingSince, LOG_RING_HEADER } from '../../../hal/sim/device/log-ring.js';
 
 describe('LogAreaReader over the simulator log ring', () => {
   it('returns each line once across ring wraps, and says when text was lost', () => {

@@ -1,5 +1,5 @@
 /**
- * Every Ada board of metadata/ada.yaml through the manager: the creatable list of an empty GPU is the board's
+ * Every board of every generation's catalogue (metadata/ada.yaml, metadata/hopper.yaml) through the manager: the creatable list of an empty GPU is the board's
  * table (read straight from the YAML), and a GPU filled with the largest type offers nothing more.
  */
 import { test } from 'node:test';
@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { buildMetadata } from '../../../core/metadata/metadata-writer.js';
-import { DEFAULT_CATALOG_PATH } from '../../../metadata/compile-to-file.js';
-import { loadCatalog } from '../../../metadata/compile-catalog.js';
+import { DEFAULT_CATALOG_PATHS } from '../../../metadata/compile-to-file.js';
+import { loadCatalogs } from '../../../metadata/compile-catalog.js';
 import { emptyBooks } from '../../../hal/mock/mock-gpu.js';
 import { MiB, rig } from './fixture.js';
 
@@ -18,8 +18,8 @@ interface YamlType { id: number; name: string; maxInstance: number }
 const nominalGiB = (t: YamlType): number => Number(/-(\d+)[QBAC]$/.exec(t.name)![1]);
 interface YamlBoard { key: string; deviceId: number; fbMiB: number; types: YamlType[] }
 
-const yamlBoards = (parse(readFileSync(DEFAULT_CATALOG_PATH, 'utf8')) as { boards: YamlBoard[] }).boards;
-const metadata = buildMetadata(loadCatalog(DEFAULT_CATALOG_PATH).spec);
+const yamlBoards = DEFAULT_CATALOG_PATHS.flatMap((p) => (parse(readFileSync(p, 'utf8')) as { boards: YamlBoard[] }).boards);
+const metadata = buildMetadata(loadCatalogs(DEFAULT_CATALOG_PATHS).spec);
 
 for (const board of yamlBoards) {
   for (const policy of ['homogeneous', 'heterogeneous'] as const) {

@@ -1,8 +1,8 @@
 /**
  * The promise an operator reads off `vgpuctl types` on an empty GPU: under the homogeneous policy every type of the
  * board's table is available max_instance times, and that many really get their guest FB and management heap.
- * Checked for every board of metadata/ada.yaml with the board's own hardware (FB size, VMMU segment size, VFs, ECC)
- * from the Ada chip table — a 32 MiB segment in the mock once hid that 64 MiB-segment boards fall one vGPU short.
+ * Checked for every board of every generation's catalogue (metadata/ada.yaml, metadata/hopper.yaml) with the board's
+ * own hardware (FB size, VMMU segment size, VFs, ECC) from its generation's chip table — a 32 MiB segment in the mock once hid that 64 MiB-segment boards fall one vGPU short.
  * Run twice per board: with the whole FB free (the simulator), and with the host reserve the catalogue assumes
  * (fbMiB − vgpuFbMiB) already taken, as GSP-RM takes it on a real board.
  */
@@ -13,16 +13,18 @@ import { parse } from 'yaml';
 import { buildMetadata } from '../../../core/metadata/metadata-writer.js';
 import type { VgpuTypeRecord } from '../../../core/metadata/metadata-file.js';
 import type { PgpuManager } from '../../../core/manager/pgpu-manager.js';
-import { DEFAULT_CATALOG_PATH } from '../../../metadata/compile-to-file.js';
-import { loadCatalog } from '../../../metadata/compile-catalog.js';
-import { boardByDeviceId } from '../../../hal/ada-lovelace/chips.js';
+import { DEFAULT_CATALOG_PATHS } from '../../../metadata/compile-to-file.js';
+import { loadCatalogs } from '../../../metadata/compile-catalog.js';
+import { ADA_BOARD_TABLE } from '../../../hal/ada-lovelace/chips.js';
+import { HOPPER_BOARD_TABLE } from '../../../hal/hopper/chips.js';
 import { MiB, rig } from './fixture.js';
 
 interface YamlType { id: number; name: string; maxInstance: number }
 interface YamlBoard { key: string; deviceId: number; fbMiB: number; vgpuFbMiB: number; types: YamlType[] }
 
-const yamlBoards = (parse(readFileSync(DEFAULT_CATALOG_PATH, 'utf8')) as { boards: YamlBoard[] }).boards;
-const metadata = buildMetadata(loadCatalog(DEFAULT_CATALOG_PATH).spec);
+const yamlBoards = DEFAULT_CATALOG_PATHS.flatMap((p) => (parse(readFileSync(p, 'utf8')) as { boards: YamlBoard[] }).boards);
+const metadata = buildMetadata(loadCatalogs(DEFAULT_CATALOG_PATHS).spec);
+const boardByDeviceId = (id: number) => ADA_BOARD_TABLE.byDeviceId(id) ?? HOPPER_BOARD_TABLE.byDeviceId(id);
 
 /** What `vgpuctl types` shows as AVAILABLE (the same terms as VgpuServiceImpl.types). */
 function available(mgr: PgpuManager, t: VgpuTypeRecord, vfCount: number): number {
@@ -41,7 +43,7 @@ for (const board of yamlBoards) {
     for (const ecc of [...new Set([false, chip?.eccEnabledDefault ?? false])]) {
       const label = `${board.key}, ECC ${ecc ? 'on' : 'off'}, ${hostReserve ? 'host reserve taken' : 'whole FB free'}`;
       test(`${label}: an empty GPU offers every type max_instance times, and that many fit`, async () => {
-        assert.ok(chip !== undefined, `board ${board.key} (0x${board.deviceId.toString(16)}) is in the Ada chip table`);
+        assert.ok(chip !== undefined, `board ${board.key} (0x${board.deviceId.toString(16)}) is in its generation's chip table`);
         assert.equal(chip.fbBytes, BigInt(board.fbMiB) * MiB, 'catalogue and chip table agree on the FB size');
         const r = await rig({
           device: { deviceId: board.deviceId, fbBytes: chip.fbBytes, totalVfs: chip.totalVfs },

@@ -48,7 +48,9 @@ describe('metadata:dump', () => {
     const path = join(out, 'vgpu-570.144.bin');
     const text = run('metadata/dump-metadata.ts', [path]);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /vGPU 18\.1, GSP 570\.144, 6 blob\(s\)/);
+    // Every generation's boards in one file: Ada's 6 and Hopper's 6.
+    assert.match(text.stdout, /vGPU 18\.1, GSP 570\.144, 12 blob\(s\)/);
+    assert.match(text.stdout, /blob 6: device 0x2331, 8 types/);
     assert.match(text.stdout, /blob 2: device 0x26b5, 29 types/);
     // Profile 1024 MiB next to the guest's 960 MiB, heap, BAR1, max, heads and resolution from the GSP record.
     assert.match(text.stdout, /869 +NVIDIA L40-1B +1024 +960 +32 +256 +32 +4 +5120x2880 +no/);

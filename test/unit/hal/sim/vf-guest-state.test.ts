@@ -1,5 +1,5 @@
 /**
- * The VF's guest-visible state in a migration (hal/ada-lovelace/sim/vf/vf-guest-state.ts): it travels in the
+ * The VF's guest-visible state in a migration (hal/sim/device/vf/vf-guest-state.ts): it travels in the
  * firmware context image (version 2), an image of the older version 1 is refused with a message saying why, and the
  * registers a restore stages reach the live registers only through the front (their one writer), before the guest's
  * next access — or not at all when a reset comes first.
@@ -8,10 +8,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { crc32 } from 'node:zlib';
 import { loadNativeOps } from '../../../../native/index.js';
-import { CONTEXT_HEADER_BYTES, CONTEXT_VF_SECTION, decodeContextImage, encodeContextImage, newContext } from '../../../../hal/ada-lovelace/sim/plugin-task-context.js';
-import { VF_REGION_END } from '../../../../hal/ada-lovelace/sim/vf/vf-layout.js';
-import { VfRegisterFile, VfReg } from '../../../../hal/ada-lovelace/sim/vf/vf-registers.js';
-import { adoptRestoredRegisters, restorePending, snapshotRegisters, stageRegisters, type VfGuestState } from '../../../../hal/ada-lovelace/sim/vf/vf-guest-state.js';
+import { CONTEXT_HEADER_BYTES, CONTEXT_VF_SECTION, decodeContextImage, encodeContextImage, newContext } from '../../../../hal/sim/device/plugin-task-context.js';
+import { VF_REGION_END } from '../../../../hal/sim/device/vf/vf-layout.js';
+import { VfRegisterFile, VfReg } from '../../../../hal/sim/device/vf/vf-registers.js';
+import { adoptRestoredRegisters, restorePending, snapshotRegisters, stageRegisters, type VfGuestState } from '../../../../hal/sim/device/vf/vf-guest-state.js';
 
 const state: VfGuestState = {
   regs: { leafEnable: [3, 0, 0, 0, 0, 0, 0, 0x80], topEnable: 1, pending: 0b10, scratch: Array.from({ length: 16 }, (_, i) => 0x1000 + i) },
