@@ -7,11 +7,14 @@ import { createApiPlugin } from '../plugins/api/api-plugin.js';
 import { createK8sPlugin } from '../plugins/k8s/k8s-plugin.js';
 import { createDevicePluginPlugin } from '../plugins/k8s-device-plugin/device-plugin-plugin.js';
 import { createLifecyclePlugin } from '../plugins/lifecycle/lifecycle-plugin.js';
+import { createSysfsPlugin } from '../plugins/linux-sysfs/sysfs-plugin.js';
 import { createLoggingPlugin } from '../plugins/logging/logging-plugin.js';
 import { createMetricsPlugin } from '../plugins/metrics/metrics-plugin.js';
 import { createMigrationPlugin } from '../plugins/migration/migration-plugin.js';
+import { createRouterPlugin } from '../plugins/router/router-plugin.js';
 import { createScrubPlugin } from '../plugins/scrub/scrub-plugin.js';
 import { createStatePlugin } from '../plugins/state/state-plugin.js';
+import { createSysfsFusePlugin } from '../plugins/sysfs-fuse/sysfs-fuse-plugin.js';
 import { createVfioUserPlugin } from '../plugins/vfio-user/vfio-user-plugin.js';
 
 export function builtinPlugins(): VgpudPlugin[] {
@@ -21,10 +24,13 @@ export function builtinPlugins(): VgpudPlugin[] {
     createScrubPlugin(),
     createLoggingPlugin(),
     createLifecyclePlugin(),
+    createSysfsPlugin(),
+    createRouterPlugin(),
     createApiPlugin(),
     createMetricsPlugin(),
     createMigrationPlugin(),
     createVfioUserPlugin(),
+    createSysfsFusePlugin(),
     // Inert unless the config has a plugins.k8s section (docs/kubernetes.md).
     createK8sPlugin(),
     createDevicePluginPlugin(),

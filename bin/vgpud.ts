@@ -34,6 +34,8 @@ function parseFlags(argv: string[]): DaemonFlags & { spawnSim?: boolean } {
     .addOption(new Option('--log-level <level>', 'log level').choices(['error', 'warn', 'info', 'debug']))
     .option('--spawn-sim', 'start a detached vgpu-sim for every process-mode simulated GPU that is not running (the default without --config)')
     .option('--no-spawn-sim', 'never start a simulator: attach only to vgpu-sim processes already running')
+    .option('--sysfs-mount <dir>', 'present the GPUs vgpud drives as a /sys-like tree (bus/pci/devices/…) through FUSE at <dir> (root)')
+    .option('--sysfs-root <dir>', 'sysfs root of the Linux sysfs backend, for hosts where NVIDIA\'s kernel driver owns the GPUs (default /sys)')
     .addHelpText('after', '\nExample:\n  vgpud --socket /tmp/vgpud.sock --state-dir /tmp/vgpud-state\n\nExit codes: 0 clean shutdown, 1 start failure or fatal error, 2 bad command line or config')
     .exitOverride();
   try {
@@ -158,8 +160,8 @@ function statusTable(service: VgpuService | undefined): string {
     } catch {
       // a GPU that cannot list types (lost) shows '-'
     }
-    const j = toJsonValue(g) as { fb: { used: string; total: string } };
-    return [g.bdf, g.name, g.state, g.firmwareVersion, g.vgpus, bytes(j.fb.used), bytes(j.fb.total), creatable];
+    const j = toJsonValue(g) as { fb?: { used: string; total: string } };
+    return [g.bdf, g.name, g.state, g.firmwareVersion, g.vgpus, j.fb ? bytes(j.fb.used) : '-', j.fb ? bytes(j.fb.total) : '-', creatable];
   }));
 }
 

@@ -4,8 +4,8 @@
  * Each listener is wrapped so that a throw (or a rejected promise from an async listener) is logged with the
  * event name and the error, and the other listeners still run. eventemitter3 on its own stops an emit at the
  * first throw and hands the error to whoever emitted — usually a hardware or firmware path that must not fail
- * because a subscriber is broken. The upstream driver's event chains stop at the first non-zero return (seed spec
- * §9); here every subscriber always sees every event.
+ * because a subscriber is broken. The upstream driver's event chains stop at the first non-zero return
+ * (docs/reference/core-driver-interface.md, events); here every subscriber always sees every event.
  */
 import { EventEmitter } from 'eventemitter3';
 import { inject, injectable } from 'inversify';

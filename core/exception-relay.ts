@@ -1,10 +1,11 @@
 /**
- * Routes hardware and firmware exceptions to the owner of the faulting resource (seed spec §1.2 duty 3).
+ * Routes hardware and firmware exceptions to the owner of the faulting resource
+ * (docs/reference/core-driver-interface.md duty 3).
  *
  * Upstream v2 forwards only FIFO non-stall events and leaves RC errors, MMU faults and error logs unrouted
- * (seed spec §9, §11 item 9). Here every exception is resolved to an owner — a vGPU when a resolver claims its
- * gfid (the vGPU manager registers one), else the physical GPU — then delivered to that owner's subscribers and to
- * `'*'`, emitted on the bus as `'exception'`, and logged on the owner's child logger.
+ * (docs/reference/core-driver-interface.md). Here every exception is resolved to an owner — a vGPU when a resolver
+ * claims its gfid (the vGPU manager registers one), else the physical GPU — then delivered to that owner's
+ * subscribers and to `'*'`, emitted on the bus as `'exception'`, and logged on the owner's child logger.
  */
 import { inject, injectable } from 'inversify';
 import type { EventBus } from './contracts/events.js';

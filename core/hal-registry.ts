@@ -1,7 +1,7 @@
 /**
  * Chooses the HAL for a PCI device among every HAL the plugins bound (TOKENS.Hal is a multi-binding), and lists
  * the devices of every bound PCI bus. This is the core driver's "is this device on my supported list" check
- * (seed spec §1.2 duty 6) made data-driven: the core knows no chip, only HALs that claim ids.
+ * (docs/reference/core-driver-interface.md duty 6) made data-driven: the core knows no chip, only HALs that claim ids.
  *
  * Resolve it only after the plugins are loaded (start hooks or later): it is a singleton, and the HAL list is
  * captured when it is first built.

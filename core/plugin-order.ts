@@ -14,10 +14,11 @@ export const CORE_CAPABILITIES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Capabilities several plugins may provide at once: every HAL and every PCI bus is collected with @multiInject.
- * Any other capability provided twice is ambiguous (which scrub runs?) and refused.
+ * Capabilities several plugins may provide at once: every HAL, every PCI bus and every vGPU backend (the router
+ * presents them as one service) is collected with @multiInject. Any other capability provided twice is ambiguous
+ * (which scrub runs?) and refused.
  */
-export const MULTI_CAPABILITIES: ReadonlySet<string> = new Set(['hal', 'pci-bus']);
+export const MULTI_CAPABILITIES: ReadonlySet<string> = new Set(['hal', 'pci-bus', 'vgpu-backend']);
 
 /** Thrown inside the sort to unwind to the optional edge at `depth` that closed a loop. */
 class Backtrack {

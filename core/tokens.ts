@@ -18,8 +18,18 @@ export const TOKENS = {
   /** Chooses the HAL for a device from the bound HALs. */
   HalRegistry: Symbol.for('vgpud.HalRegistry'),
   PluginHost: Symbol.for('vgpud.PluginHost'),
-  /** The vGPU manager of the core. */
+  /**
+   * The one VgpuService everything above the backends uses (the router of the 'vgpu-router' plugin, or a test's
+   * fake).
+   */
   VgpuManager: Symbol.for('vgpud.VgpuManager'),
+  /**
+   * Multi-binding: every VgpuBackend (core/contracts/vgpu-backend.ts): the userspace manager (lifecycle plugin) and
+   * the Linux sysfs backend; the router presents them as TOKENS.VgpuManager.
+   */
+  VgpuBackend: Symbol.for('vgpud.VgpuBackend'),
+  /** Host VF journal (`HostVfJournal`, core/contracts/host-vf-journal.ts) of the sysfs backend, bound by 'state'. */
+  HostVfJournal: Symbol.for('vgpud.HostVfJournal'),
   /** Native hot paths (addon or pure-TS fallback). */
   NativeOps: Symbol.for('vgpud.NativeOps'),
   /** Monotonic clock in ms; tests bind a fake. */

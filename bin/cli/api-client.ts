@@ -128,10 +128,14 @@ export class ApiClient {
 
   private check(r: ApiResponse): void {
     if (r.status >= 200 && r.status < 300) return;
-    let err: { code?: string; message?: string; hint?: string; details?: { request?: unknown } } = {};
+    let err: { code?: string; message?: string; hint?: string; details?: { request?: unknown; errno?: unknown } } = {};
     try { err = (JSON.parse(r.body) as { error?: typeof err }).error ?? {}; } catch { /* not JSON: use the status */ }
     const code = r.status >= 500 ? EXIT.daemon : EXIT.refused;
-    const message = `${err.message ?? `HTTP ${r.status}`}${err.code ? ` (${err.code})` : ''}`;
+    // A refusal that carries the kernel's errno (the per-VF ABI, sriov_numvfs) shows it next to the code, so an
+    // operator sees what `echo` into the sysfs file would have said.
+    const errno = typeof err.details?.errno === 'string' ? err.details.errno : undefined;
+    const tag = [err.code, errno !== undefined ? `errno ${errno}` : undefined].filter(Boolean).join(', ');
+    const message = `${err.message ?? `HTTP ${r.status}`}${tag ? ` (${tag})` : ''}`;
     // A request the daemon recorded (it got as far as its first step) can be looked at afterwards.
     const req = typeof err.details?.request === 'string' ? err.details.request : undefined;
     const hint = req === undefined ? err.hint : `${err.hint ?? ''}${err.hint ? '; ' : ''}the request's record: vgpuctl request ${req}`;

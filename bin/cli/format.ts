@@ -16,12 +16,14 @@ export function bytes(v: string | number | bigint): string {
   return u === 0 ? `${n} B` : `${x.toFixed(x >= 100 ? 0 : 1)} ${units[u]}`;
 }
 
+/** A GPU as the API sends it; `fb` is absent where the kernel driver accounts the FB (sysfs backend). */
 export interface GpuRow {
-  bdf: string; name: string; state: string; reason?: string; policy: string; vgpus: number;
-  fb: { total: string; used: string; free: string; stranded: string };
+  bdf: string; name: string; state: string; reason?: string; policy: string; vgpus: number; backend?: string;
+  fb?: { total: string; used: string; free: string; stranded: string };
 }
 
 export function gpuTable(gpus: GpuRow[]): string {
-  return table(['GPU', 'NAME', 'STATE', 'POLICY', 'VGPUS', 'FB USED', 'FB FREE', 'FB TOTAL'],
-    gpus.map((g) => [g.bdf, g.name, g.state, g.policy, g.vgpus, bytes(g.fb.used), bytes(g.fb.free), bytes(g.fb.total)]));
+  const fb = (g: GpuRow, k: 'used' | 'free' | 'total'): string => (g.fb === undefined ? '-' : bytes(g.fb[k]));
+  return table(['GPU', 'NAME', 'STATE', 'POLICY', 'BACKEND', 'VGPUS', 'FB USED', 'FB FREE', 'FB TOTAL'],
+    gpus.map((g) => [g.bdf, g.name, g.state, g.policy, g.backend ?? '-', g.vgpus, fb(g, 'used'), fb(g, 'free'), fb(g, 'total')]));
 }

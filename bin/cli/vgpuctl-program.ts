@@ -12,6 +12,7 @@ import type { ApiClient } from './api-client.js';
 import { clientSocketPath } from './default-paths.js';
 import { CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.js';
 import { bytes, gpuTable, table, type GpuRow } from './format.js';
+import { registerHostCommands, unmanagedText } from './host-commands.js';
 import { ProgressBar } from './progress-bar.js';
 import { vmmArgs } from './vmm-args.js';
 
@@ -21,9 +22,10 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
 }
 
+/** A vGPU as the API sends it; fb, chids and inUse are absent where the kernel keeps them (sysfs backend). */
 interface Vgpu {
-  id: string; gpu: string; vf: number; vfBdf: string; typeId: number; typeName: string; state: string; inUse: boolean;
-  fb: { offset: string; size: string }; profileFbBytes?: string; chids: { offset: number; count: number }; createdAt: number;
+  id: string; gpu: string; vf: number; vfBdf: string; typeId: number; typeName: string; state: string; inUse?: boolean;
+  fb?: { offset: string; size: string }; profileFbBytes?: string; chids?: { offset: number; count: number }; createdAt: number;
   lastScrub?: { at: number; bytes: string; durationMs: number; verified: boolean | null; reason: string };
   error?: { code: string; message: string; step?: string };
   vfioUser?: { socket: string; attached: boolean; clientPid?: number };
@@ -31,7 +33,13 @@ interface Vgpu {
   holder?: { namespace: string; pod: string; container?: string; resource?: string };
 }
 interface Quarantined { gpu: string; vf: number; vfBdf: string; vgpuId?: string; reason: string; unknown: string[]; blocksCreates: boolean }
-interface TypeRow { id: number; name: string; fbBytes: string; profileFbBytes: string; guestFbBytes: string; maxInstances: number; available: number }
+interface TypeRow { id: number; name: string; fbBytes?: string; profileFbBytes?: string; guestFbBytes?: string; maxInstances?: number; available: number }
+
+/** A size the backend may not know: "-" then (the sysfs backend does not learn a type's guest FB). */
+const maybeBytes = (v: string | undefined): string => (v === undefined ? '-' : bytes(v));
+/** The FB column of a vGPU: its guest FB, else its profile ("24.0 GiB profile"), else "-". */
+const vgpuFb = (v: Vgpu): string => (v.fb !== undefined ? bytes(v.fb.size) : v.profileFbBytes !== undefined ? `${bytes(v.profileFbBytes)} profile` : '-');
+const inUseText = (v: Vgpu): string => (v.inUse === undefined ? '?' : v.inUse ? 'yes' : 'no');
 interface PlanJson {
   gpus: { gpu: string; destroy: { id: string; typeName: string; inUse: boolean }[]; create: { typeName: string }[] }[];
   changes: number;
@@ -182,6 +190,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       const s = await (await client()).call<{
         pid: number; uptimeSec: number; socket?: string; healthy?: boolean; gpus: GpuRow[]; unmanaged?: { bdf: string; reason: string }[];
         vgpus: { total: number; byState: Record<string, number> }; plugins?: { name: string; state: string }[]; quarantine?: Quarantined[];
+        unmanagedVfs?: Parameters<typeof unmanagedText>[0];
       }>('GET', '/v1/status');
       // Not healthy = a configured GPU is not managed: the exit code says so to scripts and health checks.
       const problems = [
@@ -202,6 +211,10 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
         out(`QUARANTINED VF ${q.vfBdf} (VF ${q.vf} of ${q.gpu}${q.vgpuId !== undefined ? `, was ${q.vgpuId}` : ''}): ${q.reason}`);
         out(`  unknown: ${q.unknown.length > 0 ? q.unknown.join(', ') : 'nothing'}${q.blocksCreates ? ' — creates on this GPU wait for the release' : ''}`);
         out(`  release (tears down what the device may still hold for it): vgpuctl vf ${q.vfBdf} release`);
+      }
+      if (s.unmanagedVfs !== undefined && s.unmanagedVfs.length > 0) {
+        out(`\n${s.unmanagedVfs.length} VF(s) vgpud leaves alone (a type it did not set, or one changed behind its back):`);
+        out(unmanagedText(s.unmanagedVfs));
       }
       if (problems.length > 0) throw new CliError(problems.join('\n         '), code);
     });
@@ -224,7 +237,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       for (const g of gpus) result.push(await c.call<{ gpu: string; types: TypeRow[] }>('GET', `/v1/gpus/${g}/types${o.all ? '?all=1' : ''}`));
       if (o.json) return json(o.gpu !== undefined ? result[0] : { gpus: result });
       // PROFILE is the nominal size NVIDIA lists; GUEST FB what the VM sees once the heap is placed inside it.
-      const rows = result.flatMap((r) => r.types.map((t) => [r.gpu, t.id, short(t.name), bytes(t.profileFbBytes), bytes(t.guestFbBytes), t.maxInstances, t.available]));
+      const rows = result.flatMap((r) => r.types.map((t) => [r.gpu, t.id, short(t.name), maybeBytes(t.profileFbBytes), maybeBytes(t.guestFbBytes), t.maxInstances ?? '-', t.available]));
       out(rows.length === 0 ? `no creatable types${o.all ? '' : ' right now (try --all)'}` : table(['GPU', 'ID', 'TYPE', 'PROFILE', 'GUEST FB', 'MAX', 'AVAILABLE'], rows));
     });
 
@@ -242,7 +255,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
         gpu: o.gpu, type, count: o.count, requestId, ...(o.vf !== undefined ? { vf: o.vf } : {}),
       })));
       if (o.json) return json(r);
-      out(table(['ID', 'VF', 'VF BDF', 'TYPE', 'STATE', 'FB'], r.vgpus.map((v) => [v.id, v.vf, v.vfBdf, short(v.typeName), v.state, bytes(v.fb.size)])));
+      out(table(['ID', 'VF', 'VF BDF', 'TYPE', 'STATE', 'FB'], r.vgpus.map((v) => [v.id, v.vf, v.vfBdf, short(v.typeName), v.state, vgpuFb(v)])));
     });
 
   example(program.command('list').description('list vGPUs').option('--gpu <bdf>', 'only this GPU', bdfArg('--gpu'))
@@ -253,7 +266,7 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       // The HOLDER column only where something holds a vGPU (a Kubernetes node), so a plain host's table is unchanged.
       const held = r.vgpus.some((v) => v.holder !== undefined);
       out(r.vgpus.length === 0 ? 'no vGPUs' : table(['ID', 'GPU', 'VF', 'TYPE', 'STATE', 'FB', 'IN USE', 'VMM PID', ...(held ? ['HOLDER'] : [])],
-        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, bytes(v.fb.size), v.inUse ? 'yes' : 'no', v.vfioUser?.clientPid ?? '-',
+        r.vgpus.map((v) => [v.id, v.gpu, v.vf, short(v.typeName), v.state, vgpuFb(v), inUseText(v), v.vfioUser?.clientPid ?? '-',
           ...(held ? [v.holder ? `${v.holder.namespace}/${v.holder.pod}` : '-'] : [])])));
     });
 
@@ -263,8 +276,12 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       if (o.json) return json({ vgpu: v });
       const rows: [string, string][] = [
         ['id', v.id], ['gpu', v.gpu], ['vf', `${v.vf} (${v.vfBdf})`], ['type', `${short(v.typeName)} (id ${v.typeId})`], ['state', v.state],
-        ['fb', `${bytes(v.fb.size)} guest-visible${v.profileFbBytes !== undefined ? ` of a ${bytes(v.profileFbBytes)} profile` : ''}, at offset 0x${BigInt(v.fb.offset).toString(16)}`], ['channels', `${v.chids.count} from ${v.chids.offset}`],
-        ['in use', v.inUse ? 'yes' : 'no'], ['created', new Date(v.createdAt).toISOString()],
+        ['fb', v.fb !== undefined
+          ? `${bytes(v.fb.size)} guest-visible${v.profileFbBytes !== undefined ? ` of a ${bytes(v.profileFbBytes)} profile` : ''}, at offset 0x${BigInt(v.fb.offset).toString(16)}`
+          : `${v.profileFbBytes !== undefined ? `a ${bytes(v.profileFbBytes)} profile; ` : ''}the kernel driver keeps its FB placement`],
+        ...(v.chids !== undefined ? [['channels', `${v.chids.count} from ${v.chids.offset}`] as [string, string]] : []),
+        ['in use', v.inUse === undefined ? 'unknown (the kernel refuses a change with EBUSY while a VM holds it)' : v.inUse ? 'yes' : 'no'],
+        ['created', new Date(v.createdAt).toISOString()],
       ];
       if (v.vfioUser) {
         rows.push(['socket', v.vfioUser.socket]);
@@ -447,6 +464,8 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       if (o.json) return json(r);
       out(`${bdf}: policy ${policy}`);
     });
+
+  registerHostCommands({ program, client, out, json, example, bdfArg, intArg });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

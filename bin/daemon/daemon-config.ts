@@ -17,6 +17,17 @@ export interface DaemonFlags {
   stateDir?: string;
   logFormat?: 'human' | 'json';
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /** Present the GPUs vgpud drives as a sysfs tree through FUSE at this directory (plugins.sysfs-fuse.mount). */
+  sysfsMount?: string;
+  /** The sysfs root the Linux sysfs backend reads and writes (plugins.linux-sysfs.root; default /sys). */
+  sysfsRoot?: string;
+}
+
+/** `plugins.<name>` of the raw config with `key` set (a command-line flag over the file). */
+function withPluginKey(plugins: Record<string, unknown>, name: string, key: string, value: string | undefined): Record<string, unknown> {
+  if (value === undefined) return plugins;
+  const section = plugins[name];
+  return { ...plugins, [name]: { ...(section !== null && typeof section === 'object' ? section : {}), [key]: value } };
 }
 
 function readRaw(path: string): Record<string, unknown> {
@@ -51,5 +62,8 @@ export function daemonConfig(flags: DaemonFlags): Readonly<VgpudConfig> {
   const logging = { ...((raw.logging as Record<string, unknown> | undefined) ?? {}) };
   if (flags.logFormat) logging.format = flags.logFormat;
   if (flags.logLevel) logging.level = flags.logLevel;
-  return parseConfig({ ...raw, api, logging }, flags.config ?? 'built-in config');
+  let plugins = { ...((raw.plugins as Record<string, unknown> | undefined) ?? {}) };
+  plugins = withPluginKey(plugins, 'sysfs-fuse', 'mount', flags.sysfsMount);
+  plugins = withPluginKey(plugins, 'linux-sysfs', 'root', flags.sysfsRoot);
+  return parseConfig({ ...raw, api, logging, plugins }, flags.config ?? 'built-in config');
 }

@@ -1,6 +1,7 @@
 /**
- * The CHID half of a ChannelPool (seed spec §1.4 ops 11–13), shared by every HAL: contiguous CHID ranges on the
- * IdRangeAllocator. A HAL subclasses it and supplies `allocCopyChannel` (op 23), which needs its firmware.
+ * The CHID half of a ChannelPool (docs/reference/core-driver-interface.md ops 11–13), shared by every HAL: contiguous
+ * CHID ranges on the IdRangeAllocator. A HAL subclasses it and supplies `allocCopyChannel` (op 23), which needs its
+ * firmware.
  *
  * Unlike nova's WIP core (alloc/free_chids are no-ops there, so two vGPUs could share CHIDs), the pool really
  * tracks ranges and refuses overlaps, wrong counts and double frees.

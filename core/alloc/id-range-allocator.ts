@@ -1,5 +1,6 @@
 /**
- * Contiguous integer-ID ranges over [0, total): the CHID pool of a GPU (seed spec §1.4 ops 11–13).
+ * Contiguous integer-ID ranges over [0, total): the CHID pool of a GPU (docs/reference/core-driver-interface.md ops
+ * 11–13).
  *
  * Placement is first-fit from 0, like Linux `bitmap_find_next_zero_area(map, size, 0, count, 0)`. Two places where
  * this does better than a bare bitmap (and than nova's no-op `free_chids`): every range remembers its owner, and

@@ -23,7 +23,15 @@ const gpuSchema = z.strictObject({
   bdf: bdf.optional(),
   /** Force a HAL by id instead of choosing by PCI id. */
   hal: z.string().min(1).optional(),
-  /** Upstream v2 supports only homogeneous (seed spec §1.1); heterogeneous is this project's extension. */
+  /**
+   * Which backend manages this GPU: 'manager' (vgpud drives it through a HAL) or 'linux-sysfs' (NVIDIA's kernel
+   * driver does; vgpud writes the per-VF sysfs ABI). Absent = the backend that finds it (docs/real-hosts.md).
+   */
+  backend: z.string().min(1).optional(),
+  /**
+   * Upstream v2 supports only homogeneous (docs/reference/core-driver-interface.md); heterogeneous is this project's
+   * extension.
+   */
   policy: z.enum(['homogeneous', 'heterogeneous']).default('homogeneous'),
 });
 
@@ -56,7 +64,7 @@ const ms = z.number().int().positive();
 const timeoutsSchema = z.strictObject({
   /** GSP RPC reply timeout; OpenRM waits 1.5 × 4 s. */
   rpcMs: ms.default(6000),
-  /** vGPU bootload RPC (upstream: 10 s, seed spec §11 item 6). */
+  /** vGPU bootload RPC (upstream: 10 s, docs/reference/host-rpc-mailbox.md). */
   bootloadMs: ms.default(10_000),
   /** Copy-engine scrub of one vGPU's FB (upstream: 4 s). */
   scrubMs: ms.default(4000),

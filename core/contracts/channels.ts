@@ -1,6 +1,7 @@
 /**
  * Channels contract: the reserved pool of hardware channel IDs (CHIDs) for vGPUs and the copy-engine channel the
- * manager uses to scrub FB (seed spec §1.2 duty 2, §1.4 ops 11–13 and 21–27, §5).
+ * manager uses to scrub FB (docs/reference/core-driver-interface.md duty 2 and ops 11–13 and 21–27,
+ * docs/reference/copy-engine-scrub.md).
  */
 import type { FbRange } from './memory.js';
 import type { RpcOptions } from './firmware.js';
@@ -17,7 +18,7 @@ export interface ChannelStats {
   largestFree: number;
 }
 
-/** How a range is mapped into a channel's GPU address space (seed spec §1.4 map_mem_info). */
+/** How a range is mapped into a channel's GPU address space (docs/reference/core-driver-interface.md map_mem_info). */
 export interface ChannelMapOptions {
   offset?: bigint;
   size?: bigint;

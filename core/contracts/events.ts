@@ -22,7 +22,7 @@ export interface FirmwareEventRecord {
   at: number;
 }
 
-/** Host-side events of the physical function (seed spec §9), plus suspend/resume. */
+/** Host-side events of the physical function (docs/reference/core-driver-interface.md), plus suspend/resume. */
 export type HostEventKind = 'suspend' | 'resume' | 'unbind' | 'sriov-configure';
 
 export interface BusEvents {
@@ -40,7 +40,7 @@ export interface BusEvents {
   'vf:type': (e: { gpu: string; vf: number; vfBdf: string; typeId: number }) => void;
   'vgpu:step': (e: { gpu: string; vgpuId: string; step: string; phase: 'begin' | 'done' | 'undo' | 'failed' }) => void;
   'firmware:event': (e: FirmwareEventRecord) => void;
-  /** FIFO non-stall interrupt of a channel (seed spec §9 id 5): wakes copy-engine waiters. */
+  /** FIFO non-stall interrupt of a channel (docs/reference/core-driver-interface.md id 5): wakes copy-engine waiters. */
   'channel:nonstall': (e: { gpu: string; chid: number }) => void;
   'exception': (e: GpuException) => void;
   'scrub:progress': (e: { gpu: string; vgpuId: string; done: number; total: number }) => void;

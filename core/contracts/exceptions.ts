@@ -18,6 +18,8 @@ export const ErrorCode = {
   TooLarge: 'VGPU_E2BIG',
   /** A request body in a media type the route does not take. */
   MediaType: 'VGPU_EMEDIATYPE',
+  /** The kernel refused an attribute write for want of permission (EACCES/EPERM: not root, a read-only file). */
+  PermissionDenied: 'VGPU_EACCES',
   // state and concurrency
   Busy: 'VGPU_EBUSY',
   IllegalState: 'VGPU_ESTATE',

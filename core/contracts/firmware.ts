@@ -1,7 +1,8 @@
 /**
- * Firmware contract: the GSP of one physical GPU, as the core driver exposes it (seed spec §1.2 duty 1, §1.4 ops
- * 4–10, §8). The vGPU manager never sees queues or registers: it boots the firmware, allocates RM clients, sends
- * RM controls and raw RPCs, and listens to firmware events.
+ * Firmware contract: the GSP of one physical GPU, as the core driver exposes it
+ * (docs/reference/core-driver-interface.md duty 1 and ops 4–10, docs/reference/gsp-queues.md). The vGPU manager never
+ * sees queues or registers: it boots the firmware, allocates RM clients, sends RM controls and raw RPCs, and listens
+ * to firmware events.
  *
  * All calls are asynchronous and look synchronous to the caller: `await rpc(...)` resolves with the reply of that
  * call, whatever else is in flight.
@@ -37,8 +38,9 @@ export interface RpcOptions {
 export type FirmwareState = 'off' | 'booting' | 'running' | 'crashed';
 
 /**
- * An RM client allocated in the firmware: RM handles of the client, its device and subdevice objects (seed spec
- * §1.4 op 4 allocates client + device; controls addressed to the GPU go to the subdevice).
+ * An RM client allocated in the firmware: RM handles of the client, its device and subdevice objects
+ * (docs/reference/core-driver-interface.md op 4 allocates client + device; controls addressed to the GPU go to the
+ * subdevice).
  */
 export interface RmClient {
   readonly hClient: number;
@@ -46,7 +48,7 @@ export interface RmClient {
   readonly hSubdevice: number;
 }
 
-/** The three per-vGPU firmware log areas (seed spec §4.2, §6), plus the firmware's own log. */
+/** The three per-vGPU firmware log areas (docs/reference/host-rpc-mailbox.md), plus the firmware's own log. */
 export type LogContext = 'init-task' | 'vgpu-task' | 'kernel' | 'gsp';
 
 export type RpcObserver = (e: { fn: string; ms: number; error?: string }) => void;

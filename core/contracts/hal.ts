@@ -1,5 +1,6 @@
 /**
- * HAL contract: what a GPU-generation plugin provides (seed spec §1.2 duties 1–6, §10).
+ * HAL contract: what a GPU-generation plugin provides (docs/reference/core-driver-interface.md duties 1–6,
+ * docs/reference/ada-chips.md).
  *
  * A HAL claims PCI devices by id, opens one physical GPU (maps its BARs and shared memory, without booting it),
  * and hands the core that GPU's Firmware, FramebufferMemory and ChannelPool. The core and the plugins never
@@ -59,7 +60,10 @@ export interface BarSizes {
   bar3: bigint;
 }
 
-/** Static hardware configuration, known once the GPU is opened (seed spec §1.2 duty 5, §10). */
+/**
+ * Static hardware configuration, known once the GPU is opened (docs/reference/core-driver-interface.md duty 5,
+ * docs/reference/ada-chips.md).
+ */
 export interface HardwareConfig {
   /** Marketing name, e.g. "NVIDIA RTX 6000 Ada Generation". */
   name: string;
@@ -68,9 +72,12 @@ export interface HardwareConfig {
   fbBytes: bigint;
   /** NV2080 engine-type indices present on the GPU. */
   engines: readonly number[];
-  /** The same as a little-endian bitmap of `engineBitmapBytes` bytes (seed spec §1.4 ops 19–20). */
+  /**
+   * The same as a little-endian bitmap of `engineBitmapBytes` bytes (docs/reference/core-driver-interface.md ops
+   * 19–20).
+   */
   engineBitmap: Uint8Array;
-  /** CHIDs reserved for vGPUs (seed spec §1.4 op 13). */
+  /** CHIDs reserved for vGPUs (docs/reference/core-driver-interface.md op 13). */
   channelCount: number;
   totalVfs: number;
   pfBars: BarSizes;
@@ -82,7 +89,7 @@ export interface HardwareConfig {
   eccSupported: boolean;
 }
 
-/** Core-driver capabilities (seed spec §1.3 driver_caps), as names. */
+/** Core-driver capabilities (docs/reference/core-driver-interface.md driver_caps), as names. */
 export type HalCapability =
   | 'gsp-client-alloc'
   | 'rm-alloc'
@@ -94,7 +101,9 @@ export type HalCapability =
   | 'pushbuf-submit'
   | 'pf-event-delivery'
   | 'suspend-resume'
-  | 'gpu-reset';
+  | 'gpu-reset'
+  /** The core driver's `sriov_configure` (PhysicalGpu.setNumVfs): VFs can be enabled and disabled. */
+  | 'sriov-configure';
 
 /** 32-bit register window (PF BAR0): identification, GSP mailboxes, doorbells. */
 export interface RegisterWindow {
@@ -105,7 +114,7 @@ export interface RegisterWindow {
 export interface VirtualFunction {
   /** 0-based VF index (`pci_iov_vf_id`). */
   index: number;
-  /** GFID = VF index + 1; GFID 0 is the PF (seed spec §2.2). */
+  /** GFID = VF index + 1; GFID 0 is the PF (docs/reference/create-order.md). */
   gfid: number;
   bdf: string;
   deviceId: number;
@@ -130,6 +139,13 @@ export interface PhysicalGpu {
   readonly guestPort?: GuestPortLocator;
   /** Host events of this PF (unbind, SR-IOV reconfigure, suspend/resume). Returns unsubscribe. */
   onHostEvent(listener: HostEventListener): () => void;
+  /**
+   * The core driver's `pci_driver.sriov_configure` (the upstream RFC's nvkm adds one): enable `numVfs` VFs, or
+   * disable them all with 0, then tell the host-event listeners ('sriov-configure'). Absent (and 'sriov-configure'
+   * absent from `caps`) when the HAL cannot; the kernel's checks (counts, EBUSY) are the caller's
+   * (core/manager/sriov-numvfs-abi.ts).
+   */
+  setNumVfs?(numVfs: number): Promise<void>;
   /**
    * Release the host side only (warm update, daemon restart): the device, its firmware and its running vGPUs
    * keep going and a later `open` re-attaches.

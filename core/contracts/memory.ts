@@ -1,7 +1,7 @@
 /**
- * Memory contract: the framebuffer of one physical GPU as an address space (seed spec §1.2 duty 2, §1.4 ops
- * 14–18). The vGPU manager reserves the guest FB slice and the management heap here, and maps ranges for host
- * access (the upstream driver maps them into PF BAR1 and gets a CPU pointer).
+ * Memory contract: the framebuffer of one physical GPU as an address space (docs/reference/core-driver-interface.md
+ * duty 2 and ops 14–18). The vGPU manager reserves the guest FB slice and the management heap here, and maps ranges
+ * for host access (the upstream driver maps them into PF BAR1 and gets a CPU pointer).
  *
  * A framebuffer may exceed what a Node Buffer can hold (4 GiB): host access is always through windows.
  */

@@ -1,8 +1,8 @@
 /**
- * Scrubber contract: wipes a vGPU's framebuffer so no tenant ever sees another's data (seed spec §5). The scrub
- * plugin implements it with the copy engine (the upstream driver's path); the lifecycle calls it at create, after a
- * device reset and at destroy, and publishes the returned record (operators cannot otherwise see that a scrub
- * happened).
+ * Scrubber contract: wipes a vGPU's framebuffer so no tenant ever sees another's data
+ * (docs/reference/copy-engine-scrub.md). The scrub plugin implements it with the copy engine (the upstream driver's
+ * path); the lifecycle calls it at create, after a device reset and at destroy, and publishes the returned record
+ * (operators cannot otherwise see that a scrub happened).
  */
 import type { PhysicalGpu } from './hal.js';
 import type { FbRange } from './memory.js';

@@ -26,8 +26,9 @@ export interface VgpuRpcCallOptions extends RpcOptions {
 }
 
 /**
- * Host end of one vGPU's RPC mailbox (seed spec §4: control/response/message buffers in the management heap and
- * the VF priv doorbell). One call in flight per vGPU; each call waits for its own reply within a deadline.
+ * Host end of one vGPU's RPC mailbox (docs/reference/host-rpc-mailbox.md: control/response/message buffers in the
+ * management heap and the VF priv doorbell). One call in flight per vGPU; each call waits for its own reply within a
+ * deadline.
  */
 export interface VgpuRpcCaller {
   /** Send mailbox message `type` (a `VgpuRpcMsg` of core/firmware-abi/vgpu-mailbox.ts); resolves with the reply bytes. */
@@ -63,7 +64,7 @@ export interface VgpuDeviceHandle {
   readonly commMapping: HostMapping | undefined;
   /** VFIO_DEVICE_RESET of the vGPU (RPC RESET, then the guest FB is scrubbed). Only a ready vGPU can be reset. */
   reset(): Promise<void>;
-  /** The guest's Bus Master Enable changed: UPDATE_BME_STATE to the firmware task (seed spec §2.7). */
+  /** The guest's Bus Master Enable changed: UPDATE_BME_STATE to the firmware task (docs/reference/create-order.md). */
   setBme(enable: boolean): Promise<void>;
   /**
    * Where VMMs reach this vGPU and who is attached: `pid` null = served but no VMM attached. A vGPU with an

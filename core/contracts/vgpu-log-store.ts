@@ -1,8 +1,9 @@
 /**
  * VgpuLogStore contract: the firmware log lines of each vGPU as the logging plugin drained them (bound to
- * TOKENS.VgpuLogStore when that plugin is enabled). Like upstream's debugfs shadow copy (seed spec §6), a vGPU's
- * lines outlive its destroy and are dropped only when a new vGPU takes the same VF. The vGPU service reads it for
- * `logs()`; without the logging plugin it reads the live firmware log areas instead.
+ * TOKENS.VgpuLogStore when that plugin is enabled). Like upstream's debugfs shadow copy
+ * (docs/reference/host-rpc-mailbox.md), a vGPU's lines outlive its destroy and are dropped only when a new vGPU takes
+ * the same VF. The vGPU service reads it for `logs()`; without the logging plugin it reads the live firmware log
+ * areas instead.
  */
 export interface VgpuLogLine {
   /** 'init-task' | 'vgpu-task' | 'kernel'. */

@@ -1,7 +1,13 @@
 /**
- * VgpuService contract: what the daemon's faces (control API, metrics, later vfio-user and the Kubernetes device
- * plugin) call. Bound to TOKENS.VgpuManager. The faces never reach into the lifecycle or HAL plugins: everything
- * they show or change goes through here, and progress comes back as bus events ('scrub:progress', 'vgpu:state').
+ * VgpuService contract: what the daemon's faces (control API, metrics, the sysfs presenter, later vfio-user and the
+ * Kubernetes device plugin) call. Bound to TOKENS.VgpuManager. The faces never reach into the lifecycle, the sysfs
+ * backend or HAL plugins: everything they show or change goes through here, and progress comes back as bus events
+ * ('scrub:progress', 'vgpu:state').
+ *
+ * Two kinds of backend implement it (core/contracts/vgpu-backend.ts): the userspace manager, which drives the
+ * firmware itself and knows everything, and the Linux sysfs backend, where NVIDIA's kernel driver owns the GPU and
+ * keeps FB offsets, channel ids and in-use state to itself. Fields only one kind can know are optional and left out
+ * rather than invented; every consumer copes with their absence.
  *
  * Sizes are bigint inside the process; JSON faces print them as decimal strings.
  */
@@ -12,12 +18,20 @@ export type TypePolicy = 'homogeneous' | 'heterogeneous';
 export interface GpuSummary {
   bdf: string;
   name: string;
+  /** The HAL that drives it ('ada-lovelace', 'mock'), or the backend's name where the kernel drives it. */
   halId: string;
+  /**
+   * Which backend manages it: 'manager' (vgpud drives the GPU through a HAL) or 'linux-sysfs' (NVIDIA's kernel
+   * driver does; vgpud writes the per-VF type ABI). Absent in a service that is not behind the router.
+   */
+  backend?: string;
   pciDeviceId: number;
   /** PCI vendor id (0x10de when absent). */
   pciVendorId?: number;
   /** PCI subsystem ids, when the bus reported them (layout `device-filter`s may name them). */
   pciSubsystem?: { vendorId: number; deviceId: number };
+  /** 24-bit PCI class code (0x030000 VGA, 0x030200 3D controller), when known. */
+  pciClass?: number;
   /**
    * The GPU's index as NVIDIA's tools number GPUs (vgpu-device-manager `devices: [0, 1]`): its position among the
    * host's NVIDIA display/3D-controller PFs sorted by PCI address (docs/reference/vgpu-device-manager-layouts.md).
@@ -26,14 +40,49 @@ export interface GpuSummary {
   index?: number;
   /** NUMA node of the GPU (PciDeviceInfo.numaNode), when the bus reported one. */
   numaNode?: number;
+  /** GSP firmware version (userspace manager) or the NVIDIA kernel driver's version (sysfs backend). */
   firmwareVersion: string;
   state: 'ready' | 'lost' | 'resetting' | 'suspended' | 'unbound';
   /** Why the GPU is not ready (what was lost, what its reset waits for); absent while ready. */
   reason?: string;
   policy: TypePolicy;
   totalVfs: number;
-  fb: { total: bigint; used: bigint; free: bigint; stranded: bigint; largestFree: bigint };
+  /** VFs enabled now (sriov_numvfs). */
+  numVfs?: number;
+  /** FB accounting; absent where the kernel driver keeps it (sysfs backend). */
+  fb?: { total: bigint; used: bigint; free: bigint; stranded: bigint; largestFree: bigint };
   vgpus: number;
+}
+
+/** One enabled SR-IOV VF of a GPU. */
+export interface VfInfo {
+  /** 0-based VF index (`virtfnN`). */
+  index: number;
+  bdf: string;
+  /** PCI device id of the VF (the PF's `sriov_vf_device`), when known. */
+  deviceId?: number;
+  /** The VF's `current_vgpu_type` (0 = none). */
+  typeId: number;
+  /** The vGPU vgpud manages on it, if any. */
+  vgpuId?: string;
+}
+
+/**
+ * A VF whose vGPU type vgpud did not set, or changed behind vgpud's back. vgpud leaves such VFs alone (it never
+ * writes to them) and reports them; `adopt` takes a 'not-adopted' one over.
+ */
+export interface UnmanagedVf {
+  gpu: string;
+  vf: number;
+  vfBdf: string;
+  /** The type the VF holds now (0 when someone cleared a type vgpud had set). */
+  typeId: number;
+  typeName?: string;
+  /** 'not-adopted': a type vgpud never set (set before it ran, or by hand); 'changed': not what vgpud set. */
+  reason: 'not-adopted' | 'changed';
+  /** For 'changed': the vGPU vgpud had on this VF and the type it set. */
+  vgpuId?: string;
+  expectedTypeId?: number;
 }
 
 /** A GPU the config (or a bus) names that the daemon does not manage, and why. */
@@ -47,19 +96,28 @@ export interface VgpuTypeInfo {
   name: string;
   /** Last letter of the name: Q, B, A or C. */
   series: string;
-  /** Guest-visible FB of one vGPU of this type now (ECC-adjusted); the same number as `guestFbBytes`. */
-  fbBytes: bigint;
+  /**
+   * Guest-visible FB of one vGPU of this type now (ECC-adjusted); the same number as `guestFbBytes`. Absent where
+   * the kernel driver computes it and does not publish it (sysfs backend).
+   */
+  fbBytes?: bigint;
   /**
    * The profile's size: the nominal FB NVIDIA's tables and `mdevctl types` list for the type (N GiB for -N<series>).
-   * The management heap and reservation live inside it, so the guest sees a little less (`guestFbBytes`).
+   * The management heap and reservation live inside it, so the guest sees a little less (`guestFbBytes`). Absent
+   * only for a name that does not say.
    */
-  profileFbBytes: bigint;
+  profileFbBytes?: bigint;
   /** FB the guest of a vGPU of this type sees (the profile less heap and reservation, in whole VMMU segments). */
-  guestFbBytes: bigint;
-  maxInstances: number;
-  heads: number;
-  maxResolution: string;
-  /** How many more of this type can be created on the GPU right now. */
+  guestFbBytes?: bigint;
+  /** The type's max instances per GPU; absent where the kernel does not publish it (sysfs backend). */
+  maxInstances?: number;
+  heads?: number;
+  maxResolution?: string;
+  /**
+   * How many more of this type can be created on the GPU right now. Exact for the userspace manager; for the sysfs
+   * backend an upper bound (free VFs whose `creatable_vgpu_types` lists the type), so a check against it stays a
+   * necessary condition.
+   */
   available: number;
 }
 
@@ -82,17 +140,24 @@ export interface VgpuInfo {
   typeId: number;
   typeName: string;
   state: VgpuState;
-  /** The guest's FB: where it lives and its guest-visible size. */
-  fb: { offset: bigint; size: bigint };
+  /** The guest's FB: where it lives and its guest-visible size. Absent where the kernel keeps it (sysfs backend). */
+  fb?: { offset: bigint; size: bigint };
   /** The type's profile size (nominal FB), next to the guest-visible `fb.size`; unknown for an opaque metadata file. */
   profileFbBytes?: bigint;
   placementId?: number;
-  chids: { offset: number; count: number };
+  /** Channel ids of the vGPU; absent where the kernel keeps them (sysfs backend). */
+  chids?: { offset: number; count: number };
+  /** When vgpud created it (or adopted it). */
   createdAt: number;
   /** The UUID the vGPU's firmware task was configured with (lowercase, dashed). */
   uuid?: string;
-  /** Set while a VMM holds the device (open). Destroying an in-use vGPU needs `force`. */
-  inUse: boolean;
+  /**
+   * Set while a VMM holds the device (open). Destroying an in-use vGPU needs `force`. Absent where the backend
+   * cannot tell (sysfs backend: the kernel refuses a busy VF's type change with EBUSY instead).
+   */
+  inUse?: boolean;
+  /** NVIDIA's `gpu_instance_id` of the VF (MIG-backed types on real hosts), when the driver publishes it. */
+  gpuInstanceId?: number;
   /**
    * The vfio-user socket a VMM attaches to, whether a VMM is attached and its pid (docs/vfio-user.md). Absent when
    * no vfio-user face runs. The Kubernetes device plugin mounts `socket` into the container it allocates the vGPU to.
@@ -128,7 +193,23 @@ export interface CreateVgpuRequest {
   requestId?: string;
 }
 
-export type VfAttribute = 'creatable_vgpu_types' | 'current_vgpu_type';
+/** The per-VF ABI of the upstream RFC (both read; `current_vgpu_type` also written). */
+export type VfTypeAttribute = 'creatable_vgpu_types' | 'current_vgpu_type';
+/**
+ * NVIDIA's further per-VF attributes on real hosts (vGPU 17+ driver), read-only; only the sysfs backend has them
+ * (the upstream RFC, which the userspace manager follows, defines just the two above).
+ */
+export type VfExtraAttribute = 'vgpu_params' | 'gpu_instance_id' | 'placement_id';
+export type VfAttribute = VfTypeAttribute | VfExtraAttribute;
+export const VF_ATTRIBUTES: readonly VfAttribute[] = [
+  'creatable_vgpu_types', 'current_vgpu_type', 'vgpu_params', 'gpu_instance_id', 'placement_id',
+];
+
+/** What an adopt took over, and what it left (with why). */
+export interface AdoptResult {
+  adopted: VgpuInfo[];
+  skipped: { vfBdf: string; why: string }[];
+}
 
 /**
  * A VF kept out of service because the journal lost its state (its vGPU record was damaged): never handed to a
@@ -158,13 +239,8 @@ export interface VfReleaseReport {
   done: string[];
 }
 
-/** One VF of a GPU: its index, address, selected type (0 = none) and the vGPU on it, if any. */
-export interface VfSummary {
-  index: number;
-  bdf: string;
-  typeId: number;
-  vgpuId?: string;
-}
+/** One VF of a GPU: its index, address, selected type (0 = none) and the vGPU on it, if any (VfInfo's name on main). */
+export type VfSummary = VfInfo;
 
 export interface VgpuService {
   gpus(): GpuSummary[];
@@ -183,15 +259,35 @@ export interface VgpuService {
   /**
    * Reset the vGPU as a function-level reset of its VF does (what `echo 1 > /sys/bus/pci/devices/<VF>/reset` asks
    * of the VFIO variant driver; docs/reference/host-interfaces.md): the firmware's RESET, then its guest FB is
-   * scrubbed. Refused while a VM uses it unless `force`.
+   * scrubbed. Refused while a VM uses it unless `force`. Absent where the kernel owns the GPU (sysfs backend).
    */
   reset?(id: string, opts?: { force?: boolean }): Promise<void>;
-  /** The per-VF admin ABI (seed spec §3.5), byte-exact. */
+  /**
+   * The per-VF admin ABI (docs/reference/sysfs-abi.md), byte-exact: the text a read of the sysfs file gives, and
+   * a write refused with the kernel's errno (VfAbiError.errno). A write may complete asynchronously (the sysfs
+   * backend waits for the kernel's store); callers await it.
+   */
   readVfAttribute(vfBdf: string, attr: VfAttribute): string;
-  writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void;
+  writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void | Promise<void>;
   setPolicy(gpu: string, policy: TypePolicy): void;
-  /** The VFs of a GPU with their type selections (optional: a backend may not enumerate VFs). */
-  vfs?(gpu: string): VfSummary[];
+  /** The GPU's enabled VFs with their current type (the sysfs presenter lists them as `virtfnN`). */
+  vfs?(gpu: string): VfInfo[];
+  /**
+   * Write the PF's `sriov_numvfs`: `numVfs` VFs (0 disables them), with the kernel's rules (drivers/pci/iov.c
+   * sriov_numvfs_store): ERANGE above sriov_totalvfs, nothing to do for the current count, EBUSY to change a
+   * non-zero count to another non-zero one, ENOENT when the PF's driver cannot configure SR-IOV. Errors are
+   * VfAbiErrors carrying that errno.
+   */
+  configureVfs?(gpu: string, numVfs: number): Promise<void>;
+  /**
+   * Get GPUs ready to take vGPUs before a layout is applied to them: a GPU with no VFs enabled gets them (as
+   * NVIDIA's sriov-manage -e does), so the layout is planned against the types and VFs it really offers.
+   */
+  prepareGpus?(gpus: readonly string[]): Promise<void>;
+  /** VFs with a type vgpud did not set or that was changed behind its back (see UnmanagedVf). */
+  unmanagedVfs?(filter?: { gpu?: string }): UnmanagedVf[];
+  /** Take over VFs whose type vgpud did not set ('not-adopted'): all of them, a GPU's, or the listed VFs. */
+  adopt?(req: { gpu?: string; vfs?: string[] }): Promise<AdoptResult>;
   /**
    * Load the metadata file again (SIGHUP) and upload it, per GPU. A GPU whose running or selected vGPU types the new
    * file would change keeps its old types and says why; nothing is half-applied.

@@ -1,8 +1,8 @@
 /**
- * NV_STATUS values (RM status codes) as the firmware returns them, in RM control replies and `details.rmStatus`
- * of a rejected control. source: nvstatuscodes.h ordering (NO_MEMORY 0x51, NOT_READY
- * 0x55 and TIMEOUT_RETRY 0x66 confirmed by seed spec §8.4; INVALID_OBJECT_PARENT 0x36 confirmed by two independent
- * RM users); the others follow the same table from memory [unverified].
+ * NV_STATUS values (RM status codes) as the firmware returns them, in RM control replies and `details.rmStatus` of a
+ * rejected control. source: nvstatuscodes.h ordering (NO_MEMORY 0x51, NOT_READY 0x55 and TIMEOUT_RETRY 0x66 confirmed
+ * by nouveau rpc.c (docs/reference/gsp-queues.md); INVALID_OBJECT_PARENT 0x36 confirmed by two independent RM users);
+ * the others follow the same table from memory [unverified].
  */
 export const NvStatus = {
   OK: 0x00,

@@ -1,7 +1,8 @@
 /**
- * RM object classes the host allocates in GSP-RM (the `hClass` of an RM alloc). An RM client is an NV01_ROOT
- * object; under it the host allocates an NV01_DEVICE_0 and, under that, an NV20_SUBDEVICE_0 — RM controls with a
- * 0x2080xxxx command id are addressed to the subdevice (seed spec §1.4 op 4, §8).
+ * RM object classes the host allocates in GSP-RM (the `hClass` of an RM alloc). An RM client is an NV01_ROOT object;
+ * under it the host allocates an NV01_DEVICE_0 and, under that, an NV20_SUBDEVICE_0 — RM controls with a 0x2080xxxx
+ * command id are addressed to the subdevice (docs/reference/core-driver-interface.md op 4,
+ * docs/reference/gsp-queues.md).
  */
 export const RmClass = {
   NV01_ROOT: 0x0000_0000,

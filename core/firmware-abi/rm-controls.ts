@@ -4,7 +4,8 @@
  * exactly the same bytes. Offsets are computed from the C declaration by `StructLayout` (natural alignment,
  * little-endian); the table in docs/vgpu-types.md lists them and the unit tests pin them to hand-worked numbers.
  *
- * Sources: seed spec §2.1 (M4), §2.3 (bootload), §2.5 (shutdown/cleanup), §3.2 (GSP_GET_FEATURES, ADD_VGPU_TYPE).
+ * Sources: docs/reference/create-order.md (M4, bootload, shutdown/cleanup), docs/reference/metadata-format.md
+ * (GSP_GET_FEATURES, ADD_VGPU_TYPE).
  */
 import { ErrorCode, VgpuError } from '../contracts/exceptions.js';
 import { StructLayout, cString, toCString, type EncodeInput } from './struct-layout.js';
@@ -173,7 +174,8 @@ export function decodeEccStatus(bytes: Uint8Array): EccStatusParams {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// NV2080_CTRL_CMD_VGPU_MGR_INTERNAL_BOOTLOAD_GSP_VGPU_PLUGIN_TASK (0x20804001), 570 layout (seed spec §2.3)
+// NV2080_CTRL_CMD_VGPU_MGR_INTERNAL_BOOTLOAD_GSP_VGPU_PLUGIN_TASK (0x20804001), 570 layout
+// (docs/reference/create-order.md)
 
 export interface BootloadParams {
   dbdf: number;

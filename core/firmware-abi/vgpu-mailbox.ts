@@ -1,8 +1,8 @@
 /**
- * The per-vGPU host RPC mailbox (seed spec §4): a shared-memory channel between the host-side "CPU plugin" and the
- * GSP plugin task that BOOTLOAD starts for one GFID. It lives at the start of the vGPU's management heap in FB;
- * the host reaches it through a BAR1 mapping of the first `COMM_BUFF_SIZE` bytes, and rings a doorbell in PF BAR0.
- * Separate from the GSP command/message queues that carry RM controls.
+ * The per-vGPU host RPC mailbox (docs/reference/host-rpc-mailbox.md): a shared-memory channel between the host-side
+ * "CPU plugin" and the GSP plugin task that BOOTLOAD starts for one GFID. It lives at the start of the vGPU's
+ * management heap in FB; the host reaches it through a BAR1 mapping of the first `COMM_BUFF_SIZE` bytes, and rings a
+ * doorbell in PF BAR0. Separate from the GSP command/message queues that carry RM controls.
  *
  * Everything here is data and codecs; the host side (core) and the GSP side (simulator) both use it.
  */
@@ -12,7 +12,7 @@ import { StructLayout } from './struct-layout.js';
 const KiB = 1024;
 const MiB = 1024 * 1024;
 
-/** Mgmt-heap regions, offsets from the heap start (§4.2). Sizes in bytes. */
+/** Mgmt-heap regions, offsets from the heap start (docs/reference/host-rpc-mailbox.md). Sizes in bytes. */
 export const MgmtHeap = {
   CTRL_OFFSET: 0x000000,
   CTRL_SIZE: 4 * KiB,
@@ -43,7 +43,7 @@ export function logArea(context: 'init-task' | 'vgpu-task' | 'kernel'): { offset
   }
 }
 
-/** Message types `NV_VGPU_CPU_RPC_MSG_*` (§4.5). v2 uses 1, 2, 3 and 13. */
+/** Message types `NV_VGPU_CPU_RPC_MSG_*` (docs/reference/host-rpc-mailbox.md). v2 uses 1, 2, 3 and 13. */
 export const VgpuRpcMsg = {
   VERSION_NEGOTIATION: 1,
   SETUP_CONFIG_PARAMS_AND_INIT: 2,
@@ -94,7 +94,7 @@ export function gfidFromDoorbell(value: number): number | null {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Control buffer (host → GSP), VGPU_CPU_GSP_CTRL_BUFF_REGION version 1 (§4.3)
+// Control buffer (host → GSP), VGPU_CPU_GSP_CTRL_BUFF_REGION version 1 (docs/reference/host-rpc-mailbox.md)
 
 export interface HostInfo {
   vgpu_type_id: number;
@@ -158,7 +158,7 @@ export function initialCtrlHeader(): Partial<CtrlBuffer> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Response buffer (GSP → host), 570 layout (§4.4)
+// Response buffer (GSP → host), 570 layout (docs/reference/host-rpc-mailbox.md)
 
 export interface DisplaySurface {
   sequence_update_start: bigint;
@@ -237,7 +237,7 @@ export const RESPONSE_BUFFER = new StructLayout<ResponseBuffer>('VGPU_CPU_GSP_RE
 ]);
 
 // ---------------------------------------------------------------------------------------------------------------
-// Message payloads (§4.5)
+// Message payloads (docs/reference/host-rpc-mailbox.md)
 
 export interface VersionNegotiation {
   version_cpu: number;
@@ -298,12 +298,13 @@ export interface ConfigParams {
 
 /**
  * NV_VGPU_CPU_RPC_DATA_COPY_CONFIG_PARAMS (570): vgpu_uuid[16] 0, dbdf 16, driver_vm_vf_dbdf 20,
- * vgpu_device_instance_id 24, vgpu_type 28, vm_pid 32, swizz_id 36, num_channels 40, num_plugin_channels 44,
- * vmm_cap 48, migration_feature 52, hypervisor_type 56, host_cpu_arch 60, host_page_size 64, rev1[3] 72,
- * enable_uvm 75, linux_interrupt_optimization 76, vmm_migration_supported 77, rev2 78, enable_console_vnc 79,
+ * vgpu_device_instance_id 24, vgpu_type 28, vm_pid 32, swizz_id 36, num_channels 40, num_plugin_channels 44, vmm_cap
+ * 48, migration_feature 52, hypervisor_type 56, host_cpu_arch 60, host_page_size 64, rev1[3] 72, enable_uvm 75,
+ * linux_interrupt_optimization 76, vmm_migration_supported 77, rev2 78, enable_console_vnc 79,
  * use_non_stall_linux_events 80, rev3[3] 81, placement_id 84, rev4 88 (2 padding bytes before it — the implicit
- * padding REV-TT objected to), channel_usage_threshold_percentage 92, rev5 96, rev6 100, rev7 104; 112 bytes.
- * The 88-byte snapshot v2 copies covers [0, 88): everything up to and including placement_id and its padding.
+ * padding Timur Tabi objected to in review of RFC v2 patch 10), channel_usage_threshold_percentage 92, rev5 96, rev6
+ * 100, rev7 104; 112 bytes. The 88-byte snapshot v2 copies covers [0, 88): everything up to and including
+ * placement_id and its padding.
  */
 export const CONFIG_PARAMS_PAYLOAD = new StructLayout<ConfigParams>('NV_VGPU_CPU_RPC_DATA_COPY_CONFIG_PARAMS', [
   { name: 'vgpu_uuid', type: 'bytes', count: 16 },
@@ -347,8 +348,9 @@ export const SNAPSHOT_UUID = Uint8Array.from([
 ]);
 
 /**
- * The decoded values of v2's 88-byte snapshot (seed spec §4.5), including the fields v2 overrides (captured from an
- * L40-1B instance: vgpu_type 869, 64 channels, 3 plugin channels, swizz_id 0xFFFFFFFF). Everything else is 0.
+ * The decoded values of v2's 88-byte snapshot (docs/reference/host-rpc-mailbox.md), including the fields v2 overrides
+ * (captured from an L40-1B instance: vgpu_type 869, 64 channels, 3 plugin channels, swizz_id 0xFFFFFFFF). Everything
+ * else is 0.
  */
 export const CONFIG_SNAPSHOT_VALUES: Readonly<Partial<ConfigParams>> = Object.freeze({
   vgpu_uuid: SNAPSHOT_UUID,

@@ -56,16 +56,18 @@ export function assertFeasible(snap: LayoutSnapshot, desired: DesiredLayout, pla
       });
     }
     // A vGPU takes its whole profile from the GPU (guest FB plus the management heap and reservation inside it), so
-    // the profiles, NVIDIA's nominal sizes, are what must add up within the board's FB.
+    // the profiles, NVIDIA's nominal sizes, are what must add up within the board's FB. Where the kernel keeps the
+    // FB to itself (sysfs backend) there is nothing to add up against: the kernel's ENOSPC refuses instead.
     let fb = 0n;
     for (const [id, n] of final) fb += (typeOf(id)?.profileFbBytes ?? 0n) * BigInt(n);
-    if (fb > gpu.fb.total) {
+    if (gpu.fb !== undefined && fb > gpu.fb.total) {
       throw new VgpuError(ErrorCode.NoSpace, `the layout needs ${gib(fb)} of framebuffer on GPU ${g.gpu}, which has ${gib(gpu.fb.total)}`, {
         hint: 'ask for fewer or smaller vGPUs on this GPU', details: { ...details, binding: 'framebuffer', askedBytes: fb, totalBytes: gpu.fb.total },
       });
     }
     if (g.destroy.length === 0) {
-      // Nothing is freed first, so the manager's own "available now" bounds each type exactly.
+      // Nothing is freed first, so the backend's own "available now" bounds each type (exactly for the userspace
+      // manager; from above for the sysfs backend, which keeps the check a necessary condition).
       const adds = new Map<number, number>();
       for (const c of g.create) adds.set(c.typeId, (adds.get(c.typeId) ?? 0) + 1);
       for (const [id, n] of adds) {

@@ -76,6 +76,26 @@ const sameCounts = (a: Map<number, number>, b: Map<number, number>): boolean => 
   return nz(a) === nz(b);
 };
 
+/**
+ * The GPUs the entries would give at least one vGPU (device-filter and devices only: no type is resolved), so a
+ * backend can get them ready — enable their VFs — before the layout is planned against what they offer.
+ */
+export function gpusNeedingVgpus(entries: readonly LayoutEntry[], gpus: readonly GpuSummary[]): string[] {
+  const out = new Set<string>();
+  const indexed = indexedGpus(gpus);
+  for (const entry of entries) {
+    const wants = Object.values(entry['vgpu-devices']).some((n) => n > 0);
+    const filters = filtersOf(entry);
+    for (const g of indexed) {
+      if (!selects(entry, filters, g)) continue;
+      // The last entry that selects a GPU decides it, as in expandLayout.
+      if (wants) out.add(g.gpu.bdf);
+      else out.delete(g.gpu.bdf);
+    }
+  }
+  return [...out];
+}
+
 /** Expand `entries` (of config `config`) against the GPUs of `snap`. */
 export function expandLayout(config: string, entries: readonly LayoutEntry[], snap: LayoutSnapshot): ExpandedLayout {
   const desired: DesiredLayout = new Map();
@@ -96,7 +116,9 @@ export function expandLayout(config: string, entries: readonly LayoutEntry[], sn
       for (const [key, count] of Object.entries(entry['vgpu-devices'])) {
         const t = resolveTypeName(bdf, key, catalogue);
         const total = (counts.get(t.id) ?? 0) + count;
-        if (total > t.maxInstances) {
+        // A backend that does not know the type's max instances (sysfs: the kernel does not publish it) leaves the
+        // count to the kernel, which refuses the instance past it (ENOSPC) and the apply rolls back.
+        if (t.maxInstances !== undefined && total > t.maxInstances) {
           throw new VgpuError(ErrorCode.InvalidArgument,
             `config '${config}' entry ${i + 1} asks for ${total} × ${t.name.replace(/^NVIDIA\s+/, '')} on GPU ${bdf}; at most ${t.maxInstances} fit on one GPU (the type's max instances)`, {
               hint: `ask for ${t.maxInstances} or fewer (vgpuctl types --gpu ${bdf} --all shows each type's MAX)`,

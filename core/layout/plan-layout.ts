@@ -11,6 +11,7 @@ import type { DesiredLayout } from './expand-layout.js';
 import type { LayoutSnapshot } from './layout-snapshot.js';
 
 export interface PlannedCreate { gpu: string; typeId: number; typeName: string }
+/** `inUse` false also where the backend cannot tell (sysfs: the kernel refuses a busy VF with EBUSY instead). */
 export interface PlannedDestroy { gpu: string; id: string; vf: number; typeId: number; typeName: string; inUse: boolean }
 
 export interface GpuPlan {
@@ -47,10 +48,10 @@ export function planLayout(snap: LayoutSnapshot, desired: DesiredLayout, notes: 
       const want = counts.get(typeId) ?? 0;
       if (have.length > want) {
         // Destroy the least valuable first: failed ones, then idle ones, newest first; in-use ones last.
-        const rank = (v: VgpuInfo): number => (v.state === 'failed' || v.state === 'lost' ? 0 : v.inUse ? 2 : 1);
+        const rank = (v: VgpuInfo): number => (v.state === 'failed' || v.state === 'lost' ? 0 : v.inUse === true ? 2 : 1);
         const victims = [...have].sort((a, b) => rank(a) - rank(b) || b.createdAt - a.createdAt).slice(0, have.length - want);
         for (const v of victims) {
-          const d = { gpu, id: v.id, vf: v.vf, typeId, typeName: v.typeName, inUse: v.inUse };
+          const d = { gpu, id: v.id, vf: v.vf, typeId, typeName: v.typeName, inUse: v.inUse === true };
           destroy.push(d);
           if (v.inUse) blocked.push(d);
         }

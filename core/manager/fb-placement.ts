@@ -2,8 +2,9 @@
  * Placement of guest-FB slices inside the vGPU FB region of one GPU, in units of VMMU segments ("slots"). A
  * placement id is the slot index of a vGPU's first segment; its FB offset is `regionBase + id × segmentSize`.
  *
- * Why slots: the VMMU segment is the granule the GPU maps guest FB in (seed spec §10.2), so any finer placement
- * only creates unusable slivers. Working in slot numbers also keeps the state tiny and the arithmetic exact.
+ * Why slots: the VMMU segment is the granule the GPU maps guest FB in (docs/reference/ada-chips.md), so any finer
+ * placement only creates unusable slivers. Working in slot numbers also keeps the state tiny and the arithmetic
+ * exact.
  *
  * Strategy ('two-ended', the default), for mixed sizes (heterogeneous mode):
  *  1. Best fit over the free runs: take the smallest free run that holds the request, so a large run is not

@@ -1,5 +1,5 @@
 /**
- * Guest-FB size of a vGPU of a given type (seed spec §2.3 C3) and its footprint in VMMU segments.
+ * Guest-FB size of a vGPU of a given type (docs/reference/create-order.md C3) and its footprint in VMMU segments.
  *
  * ECC off: the type's fb_length. ECC on: ECC check bits eat part of the FB, so the upstream driver shrinks each
  * slice: ALIGN_DOWN(min(fb_length, ALIGN(total_fb, seg) / max_instance − fb_reservation − gsp_heap_size), seg),

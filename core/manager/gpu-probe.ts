@@ -121,7 +121,7 @@ export class GpuProbe {
   }
 }
 
-/** Seed spec §1.2 duty 6: vGPU needs SR-IOV, a reserved channel pool and a running firmware. */
+/** docs/reference/core-driver-interface.md duty 6: vGPU needs SR-IOV, a reserved channel pool and a running firmware. */
 function checkVgpuCapable(gpu: PhysicalGpu): void {
   const c = gpu.config;
   const problems: string[] = [];

@@ -1,6 +1,7 @@
 /**
- * The typed failure of a physical-GPU manager's bring-up: which step failed (seed spec §2.1 M3–M5), with the
- * underlying error as `cause`. Everything the steps before it acquired has been released when this is thrown.
+ * The typed failure of a physical-GPU manager's bring-up: which step failed (docs/reference/create-order.md M3–M5),
+ * with the underlying error as `cause`. Everything the steps before it acquired has been released when this is
+ * thrown.
  */
 import { VgpuError, isVgpuError, ErrorCode } from '../contracts/exceptions.js';
 

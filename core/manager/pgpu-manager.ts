@@ -1,7 +1,7 @@
 /**
- * The vGPU manager of one physical GPU: its bring-up (seed spec §2.1 M3–M5), its installed vGPU types, the type
- * policy and the per-VF admin ABI. Chip-neutral: everything it knows about the GPU comes through the PhysicalGpu
- * contract (HAL config, Firmware RM controls, FramebufferMemory).
+ * The vGPU manager of one physical GPU: its bring-up (docs/reference/create-order.md M3–M5), its installed vGPU
+ * types, the type policy and the per-VF admin ABI. Chip-neutral: everything it knows about the GPU comes through the
+ * PhysicalGpu contract (HAL config, Firmware RM controls, FramebufferMemory).
  *
  * Bring-up, each step named in the PgpuInitError a failure throws:
  *   alloc-client       the manager's own RM client (M3)

@@ -1,11 +1,11 @@
 /**
  * Which vGPU types each VF may take, and the bookkeeping of the types VFs have selected (one physical GPU).
  *
- * 'homogeneous' is the upstream RFC v2 behaviour (seed spec §3.5): the first selection makes its type the GPU's
- * active type; from then on only that type is creatable, until `max_instance` selections exist; the active type
- * clears when the last VF deselects. 'heterogeneous' (this project's extension, seed spec §11 item 10) allows mixed
- * types; each selection takes guest-FB segments from an `FbPlacement`, whose slot index is the placement id
- * reported to the firmware (SETUP_CONFIG placement_id).
+ * 'homogeneous' is the upstream RFC v2 behaviour (docs/reference/sysfs-abi.md): the first selection makes its type
+ * the GPU's active type; from then on only that type is creatable, until `max_instance` selections exist; the active
+ * type clears when the last VF deselects. 'heterogeneous' (this project's extension, docs/reference/vgpu-types.md)
+ * allows mixed types; each selection takes guest-FB segments from an `FbPlacement`, whose slot index is the placement
+ * id reported to the firmware (SETUP_CONFIG placement_id).
  *
  * Both modes place every selection in the FB region (in homogeneous mode the slices simply pack), so the vGPU
  * lifecycle can reserve the guest FB at a known offset in either mode. A selection reserves its placement: what
@@ -173,8 +173,8 @@ export class TypePolicy {
 
   /**
    * Give VF `vf` the type `typeId`. Idempotent for the same type (the upstream driver counts a re-write twice —
-   * seed spec §3.5 — which later lets the GPU believe it is full or go negative on deselect; here a re-write of
-   * the same type changes nothing). A different type while the VF has one is EINVAL: deselect first.
+   * docs/reference/sysfs-abi.md — which later lets the GPU believe it is full or go negative on deselect; here a
+   * re-write of the same type changes nothing). A different type while the VF has one is EINVAL: deselect first.
    */
   select(vf: number, typeId: number, opts: { placementAt?: number } = {}): TypeSelection {
     this.assertNotFrozen();

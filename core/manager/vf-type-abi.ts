@@ -9,6 +9,7 @@
  */
 import type { VgpuTypeRecord } from '../metadata/metadata-file.js';
 import type { TypePolicy } from './type-policy.js';
+import { kstrtoull } from './kstrtox.js';
 import { VfAbiError } from './vf-abi-error.js';
 
 export const CREATABLE_HEADER = 'ID    : vGPU Name\n';
@@ -25,39 +26,23 @@ export interface VfTypeAbiOptions {
   vfCount(): number;
 }
 
-/** ULONG_MAX on a 64-bit kernel: `kstrtoul` parses into an unsigned long. */
-const ULONG_MAX = 0xffff_ffff_ffff_ffffn;
-
 /**
- * Parse a `current_vgpu_type` write as upstream does: `kstrtoul(buf, 10, &id)` (RFC v2 vfio_sysfs.c), whose rules
- * are Linux lib/kstrtox.c: an optional leading '+', then base-10 digits (no "0x": base 10 is given, so no radix
- * prefix is looked for), then at most one '\n' and the end of the string. Overflow past ULONG_MAX is ERANGE, and it
- * is checked before the trailing characters ("99999999999999999999x" is ERANGE, not EINVAL); no digits, a '-',
- * spaces or any other trailing byte is EINVAL. sysfs hands the store a NUL-terminated copy of the write, so the
- * string ends at the first NUL. The result is a full unsigned long: an id above 2^32−1 parses, and then matches no
- * (u32) type id.
+ * Parse a `current_vgpu_type` write as upstream does: `kstrtoul(buf, 10, &id)` (RFC v2 vfio_sysfs.c), i.e. the
+ * kernel's `kstrtoull` in base 10 on a 64-bit kernel (core/manager/kstrtox.ts: an optional '+', decimal digits, at
+ * most one '\n'; overflow is ERANGE, checked before the trailing characters, so "99999999999999999999x" is ERANGE,
+ * not EINVAL). The result is a full unsigned long: an id above 2^32−1 parses, and then matches no (u32) type id.
  */
 export function parseTypeId(text: string): bigint {
+  const r = kstrtoull(text, 10);
+  if (r.ok) return r.value;
   const nul = text.indexOf('\0');
-  const s = nul < 0 ? text : text.slice(0, nul);
-  const shown = s.replace(/\n/g, '\\n');
-  let i = s.startsWith('+') ? 1 : 0;
-  const start = i;
-  let value = 0n;
-  let overflow = false;
-  for (; i < s.length && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39; i++) {
-    value = value * 10n + BigInt(s.charCodeAt(i) - 0x30);
-    if (value > ULONG_MAX) overflow = true;
-  }
-  if (overflow) {
+  const shown = (nul < 0 ? text : text.slice(0, nul)).replace(/\n/g, '\\n');
+  if (r.errno === 'ERANGE') {
     throw new VfAbiError('ERANGE', `"${shown}" overflows an unsigned long`, { hint: 'write a type id from creatable_vgpu_types' });
   }
-  if (i === start || (s[i] === '\n' ? i + 1 : i) !== s.length) {
-    throw new VfAbiError('EINVAL', `"${shown}" is not a decimal vGPU type id`, {
-      hint: 'write a type id from creatable_vgpu_types, or 0 to deselect',
-    });
-  }
-  return value;
+  throw new VfAbiError('EINVAL', `"${shown}" is not a decimal vGPU type id`, {
+    hint: 'write a type id from creatable_vgpu_types, or 0 to deselect',
+  });
 }
 
 export class VfTypeAbi {

@@ -4,7 +4,7 @@
  * canonical-form rules).
  */
 
-/** One vGPU type as the kernel stores it (`struct nvidia_vgpu_type`, seed spec §3.2). */
+/** One vGPU type as the kernel stores it (`struct nvidia_vgpu_type`, docs/reference/metadata-format.md). */
 export interface VgpuTypeRecord {
   /** Numeric type id shown in sysfs `creatable_vgpu_types` and written to `current_vgpu_type` (e.g. 941). */
   readonly id: number;

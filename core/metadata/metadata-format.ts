@@ -1,7 +1,7 @@
 /**
- * Byte layout of the upstream vGPU metadata file `nvidia/vgpu-<gsp version>.bin` (seed spec §3.2, RFC v2 P03
- * `metadata.h`). Offsets are relative to the start of the structure they belong to; all integers little-endian.
- * docs/metadata-format.md has the same tables for humans.
+ * Byte layout of the upstream vGPU metadata file `nvidia/vgpu-<gsp version>.bin` (docs/reference/metadata-format.md,
+ * RFC v2 patch 03 `metadata.h`). Offsets are relative to the start of the structure they belong to; all integers
+ * little-endian. docs/metadata-format.md has the same tables for humans.
  */
 import { crc32 as zlibCrc32 } from 'node:zlib';
 
@@ -45,7 +45,10 @@ export const TYPE_BLOB_HDR = {
   bytes: 56,
 } as const;
 
-/** Kernel type record `struct nvidia_vgpu_type` (96 bytes with natural C alignment, seed spec §3.2). */
+/**
+ * Kernel type record `struct nvidia_vgpu_type` (96 bytes with natural C alignment,
+ * docs/reference/metadata-format.md).
+ */
 export const TYPE_RECORD = {
   vgpuType: 0,
   name: 4,

@@ -1,9 +1,9 @@
 /**
- * Parser of the vGPU metadata file. It runs the checks in the kernel's order (seed spec §3.2: size, CRC,
- * identifier, num_blobs, GSP version, supported version, blob headers, blob contents, device selection) so a file
- * that loads in the upstream driver loads here, and adds the strict checks the kernel lacks (docs/metadata-format.md,
- * "Strictness"). The strict rules also make the accepted form canonical: every byte of an accepted file is
- * captured in the result, so `buildMetadata(parseMetadata(b))` gives back `b`.
+ * Parser of the vGPU metadata file. It runs the checks in the kernel's order (docs/reference/metadata-format.md:
+ * size, CRC, identifier, num_blobs, GSP version, supported version, blob headers, blob contents, device selection) so
+ * a file that loads in the upstream driver loads here, and adds the strict checks the kernel lacks
+ * (docs/metadata-format.md, "Strictness"). The strict rules also make the accepted form canonical: every byte of an
+ * accepted file is captured in the result, so `buildMetadata(parseMetadata(b))` gives back `b`.
  *
  * Pure: the result is a new deep-frozen object (byte arrays are private copies); a failure throws before anything
  * is returned, so nothing is ever half-visible.
@@ -39,7 +39,7 @@ export interface ParseMetadataOptions {
   pfDeviceId?: number;
 }
 
-/** The management heap must at least hold the CPU<->GSP comm buffer (seed spec §2.3, 0x274000 bytes). */
+/** The management heap must at least hold the CPU<->GSP comm buffer (docs/reference/create-order.md, 0x274000 bytes). */
 const MIN_GSP_HEAP = 0x274000n;
 const PAGE = 4096n;
 /** Sanity ceiling for byte sizes (256 TiB): far above any GPU, low enough that arithmetic stays exact. */

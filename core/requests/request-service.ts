@@ -17,8 +17,10 @@ import type { ApplyOutcome, ApplyRequest, CreateRequest, RequestRecovery, Reques
 import type { VgpuInfo, VgpuService } from '../contracts/vgpu-service.js';
 import { applyLayout, assertNotBlocked, rollbackSteps, type AppliedStep } from '../layout/apply-layout.js';
 import { assertFeasible } from '../layout/check-feasible.js';
+import { gpusNeedingVgpus } from '../layout/expand-layout.js';
 import { createsWaitForRelease } from '../manager/quarantine-refusal.js';
 import { planLayoutRequest } from '../layout/plan-layout-request.js';
+import { selectLayoutConfig } from '../layout/select-config.js';
 import { TOKENS } from '../tokens.js';
 import { MemoryRequestJournal } from './memory-request-journal.js';
 import { applyIntentOf, errorJson, markStep } from './request-record.js';
@@ -115,7 +117,7 @@ export class RequestServiceImpl implements RequestService {
       ?? types.find((x) => x.name.toLowerCase().endsWith(`-${key}`));
     if (t === undefined) return;
     const name = t.name.replace(/^NVIDIA\s+/, '');
-    if (req.count > t.maxInstances) {
+    if (t.maxInstances !== undefined && req.count > t.maxInstances) {
       throw new VgpuError(ErrorCode.InvalidArgument, `${req.count} × ${name} asked; at most ${t.maxInstances} fit on one GPU (the type's max instances)`, {
         hint: `ask for ${t.maxInstances} or fewer`, details: { gpu: req.gpu, type: t.name, asked: req.count, maxInstances: t.maxInstances },
       });
@@ -123,7 +125,9 @@ export class RequestServiceImpl implements RequestService {
     // A quarantined VF whose holdings are unknown makes every create wait: say that, not "0 more fit".
     const blocker = this.service.quarantined?.().find((q) => q.gpu === req.gpu && q.blocksCreates);
     if (blocker !== undefined) throw createsWaitForRelease(req.gpu, blocker);
-    if (req.count > t.available) {
+    // One vGPU on a named VF may take a type the operator selected there already (it needs no room beyond that
+    // selection, which "available" — room for one more — does not count): the create itself checks that case.
+    if (req.count > t.available && !(req.vf !== undefined && req.count === 1)) {
       throw new VgpuError(ErrorCode.NoSpace, `${req.count} × ${name} asked; ${t.available} more fit on ${req.gpu} now`, {
         hint: 'destroy vGPUs first, or ask for fewer (vgpuctl types shows AVAILABLE); nothing was created',
         details: { gpu: req.gpu, type: t.name, asked: req.count, available: t.available },
@@ -134,6 +138,12 @@ export class RequestServiceImpl implements RequestService {
   // ---- layout apply ----
 
   async apply(req: ApplyRequest): Promise<ApplyOutcome> {
+    if (req.dryRun !== true && this.service.prepareGpus !== undefined) {
+      // A GPU the layout gives vGPUs may have no VFs yet (after a reboot, on a real host): enable them first, so the
+      // plan sees what the GPU offers. A dry run changes nothing, so it plans against the GPU as it is.
+      const { entries } = selectLayoutConfig(req.layout, req.config);
+      await this.service.prepareGpus(gpusNeedingVgpus(entries, this.service.gpus()));
+    }
     const { config, snap, desired, plan } = planLayoutRequest(this.service, req.layout, req.config);
     const force = req.force === true;
     const dryRun = req.dryRun === true;

@@ -1,11 +1,13 @@
 /**
- * CHIDs of an Ada GPU reserved for vGPUs (seed spec §1.4 ops 11–13, §11 item 4).
+ * CHIDs of an Ada GPU reserved for vGPUs (docs/reference/core-driver-interface.md ops 11–13,
+ * docs/reference/create-order.md).
  *
  * Pool size: Ada's host channel space is 2048 CHIDs; the RFC v1 core kept 512 for its own use and gave the other
- * 1536 to vGPUs (V1-CHID), while the nova-core WIP reports all 2048. We reserve the full 2048 for vGPUs because in
- * this design the host driver allocates no channels of its own outside the vGPU manager (its scrub channel uses
- * the vGPU's own last CHID, seed spec §5), and 2048 keeps the upstream per-vGPU formula exact:
- * prev_pow2(2048 / 32) = 64 CHIDs for a 32-instance type, as in NVIDIA's captured config snapshot (§4.5).
+ * 1536 to vGPUs (RFC v1 patch "nvkm/vgpu: introduce the reserved channel allocator"), while the nova-core WIP reports
+ * all 2048. We reserve the full 2048 for vGPUs because in this design the host driver allocates no channels of its
+ * own outside the vGPU manager (its scrub channel uses the vGPU's own last CHID,
+ * docs/reference/copy-engine-scrub.md), and 2048 keeps the upstream per-vGPU formula exact: prev_pow2(2048 / 32) = 64
+ * CHIDs for a 32-instance type, as in NVIDIA's captured config snapshot (docs/reference/host-rpc-mailbox.md).
  *
  * The copy-engine channel (op 23) belongs to the scrub issue: until then it throws VGPU_ENODEV and the HAL does
  * not advertise 'ce-chan-alloc'.

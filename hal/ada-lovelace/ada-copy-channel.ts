@@ -1,5 +1,6 @@
 /**
- * Copy-engine channels of a simulated Ada GPU (seed spec §1.4 ops 21–27) and the CHID pool that hands them out.
+ * Copy-engine channels of a simulated Ada GPU (docs/reference/core-driver-interface.md ops 21–27) and the CHID pool
+ * that hands them out.
  *
  * Where the copy engine runs: on the HOST side, over the device's shared FB. The FB is one SharedArena that the
  * device (worker or vgpu-sim process) and the host both map, so the host-side engine writes the very bytes the
@@ -10,9 +11,9 @@
  *
  * The FIFO non-stall interrupt reaches the host as a firmware event record, through the same listeners and
  * streams as every GSP event: `{ eventId: 5, name: 'FIFO_NONSTALL', payload: u32 LE chid }` (5 is the id of the
- * core driver's PF channel event table, seed spec §9; no GSP event number collides with it). A pushbuffer the
- * engine refuses, or an MMU fault, raises RC_TRIGGERED (0x1004, rpc_rc_triggered head with engine COPY0 and the
- * CHID) instead, so a waiter times out as on a real channel error.
+ * core driver's PF channel event table, docs/reference/core-driver-interface.md; no GSP event number collides with
+ * it). A pushbuffer the engine refuses, or an MMU fault, raises RC_TRIGGERED (0x1004, rpc_rc_triggered head with
+ * engine COPY0 and the CHID) instead, so a waiter times out as on a real channel error.
  *
  * The CE object handle names the channel's AMPERE_DMA_COPY_B object; no RM object is allocated in GSP-RM for it,
  * because the host-side engine needs none (documented simplification).

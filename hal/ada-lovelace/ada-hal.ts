@@ -27,6 +27,7 @@ import { AdaPhysicalGpu } from './ada-physical-gpu.js';
 import { Bar0, DeviceState, LAYOUT_MAGIC, LAYOUT_VERSION, Region } from './sim/device-layout.js';
 import { readHeader } from './sim/device-region.js';
 import { readIdentity, readSriov } from './sim/pci-config.js';
+import { setNumVfs } from './sim/sriov-configure.js';
 import { readIrqAddress } from './sim/irq-protocol.js';
 import { IrqLink } from './irq-link.js';
 import { ADA_SIM_TRANSPORT, type AdaSimTransport } from './sim/sim-pci-bus.js';
@@ -97,6 +98,7 @@ export class AdaHal implements Hal {
       gpu = new AdaPhysicalGpu({
         bdf: device.bdf, arena, config, firmware, memory, channels, logger: log, link,
         guestPort: guestPortLocator(device.bdf, device.transport as AdaSimTransport),
+        writeSriovControl: (numVfs) => setNumVfs(arena, board, numVfs),
       });
       try {
         if (await firmware.attachIfRunning()) log.info('GSP-RM already running: attached (no reboot)', { version: firmware.info().version });

@@ -19,10 +19,13 @@ import { hostEventSeq, readHostEvents } from './sim/host-events.js';
 import { readIrqAddress, ringDevice, type IrqMessage } from './sim/irq-protocol.js';
 import { IrqLink } from './irq-link.js';
 
-/** What the Ada HAL can do (INTF driver_caps). CE channels and pushbuffers: ada-copy-channel.ts (scrub issue). */
+/**
+ * What the Ada HAL can do (docs/reference/core-driver-interface.md driver_caps). CE channels and pushbuffers:
+ * ada-copy-channel.ts (scrub issue).
+ */
 export const ADA_CAPS: ReadonlySet<HalCapability> = new Set<HalCapability>([
   'gsp-client-alloc', 'rm-alloc', 'chid-alloc', 'fb-mem-alloc', 'fb-mem-bar1-map', 'pf-event-delivery',
-  'chan-mem-map', 'ce-chan-alloc', 'pushbuf-submit', 'gpu-reset',
+  'chan-mem-map', 'ce-chan-alloc', 'pushbuf-submit', 'gpu-reset', 'sriov-configure',
 ]);
 
 export class AdaRegisterWindow implements RegisterWindow {
@@ -59,6 +62,11 @@ export interface AdaPhysicalGpuParts {
   logger: Logger;
   /** The device's interrupt link (irq-link.ts), connected by the HAL's open. */
   link: IrqLink;
+  /**
+   * Program NumVFs and VF Enable in the PF's SR-IOV capability (what `pci_enable_sriov`/`pci_disable_sriov` write);
+   * the device's VF config spaces follow (sim/sriov-configure.ts).
+   */
+  writeSriovControl: (numVfs: number) => void;
 }
 
 /** Longest a function-level reset may take before the device is declared broken (Linux allows 60 s, pci.c). */
@@ -80,6 +88,7 @@ export class AdaPhysicalGpu implements PhysicalGpu {
   private hostEventCursor: number;
   private link: IrqLink;
   private released = false;
+  private readonly writeSriovControl: (numVfs: number) => void;
   private resetting = false;
 
   constructor(p: AdaPhysicalGpuParts) {
@@ -92,6 +101,7 @@ export class AdaPhysicalGpu implements PhysicalGpu {
     this.channels = p.channels;
     this.log = p.logger;
     this.registers = new AdaRegisterWindow(p.arena, Region.BAR0_SIZE);
+    this.writeSriovControl = p.writeSriovControl;
     // Events posted before we opened the device are history, not news.
     this.hostEventCursor = hostEventSeq(p.arena);
     this.link = p.link;
@@ -120,6 +130,30 @@ export class AdaPhysicalGpu implements PhysicalGpu {
     this.checkOpen();
     this.hostListeners.add(listener);
     return () => { this.hostListeners.delete(listener); };
+  }
+
+  /**
+   * The core driver's sriov_configure: the HAL is the PF's driver here, so it writes the SR-IOV capability itself
+   * and tells its own listeners, as the upstream core driver calls into the vGPU manager (no detour through the
+   * device's host-event ring, which carries what the device or the test harness raises). Range checks are the
+   * caller's (core/manager/sriov-numvfs-abi.ts); this only refuses what the capability cannot hold.
+   */
+  async setNumVfs(numVfs: number): Promise<void> {
+    this.checkOpen();
+    if (!Number.isInteger(numVfs) || numVfs < 0 || numVfs > this.config.totalVfs) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `${this.bdf}: ${String(numVfs)} VFs is outside 0..${this.config.totalVfs}`, {
+        hint: 'pass a count up to TotalVFs', details: { numVfs, totalVfs: this.config.totalVfs },
+      });
+    }
+    this.writeSriovControl(numVfs);
+    this.log.info(`SR-IOV configured: ${numVfs} VFs`);
+    for (const l of [...this.hostListeners]) {
+      try {
+        l({ kind: 'sriov-configure', numVfs });
+      } catch (err) {
+        this.log.error('host event listener threw', { kind: 'sriov-configure', error: (err as Error).message });
+      }
+    }
   }
 
   private wireLink(link: IrqLink): void {

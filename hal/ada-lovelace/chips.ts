@@ -10,10 +10,10 @@
  * "AD102GL [RTX 5000 Ada Generation]" and 26b9 "AD102GL [L40S]").
  */
 
-/** NVIDIA's PCI vendor id (seed spec §10.1). */
+/** NVIDIA's PCI vendor id (docs/reference/ada-chips.md). */
 export const NVIDIA_VENDOR_ID = 0x10de;
 
-/** 3D controller class code: what an Ada datacenter PF and every VF report (seed spec §10.1, P11 VFIO match). */
+/** 3D controller class code: what an Ada datacenter PF and every VF report (docs/reference/ada-chips.md). */
 export const CLASS_3D_CONTROLLER = 0x030200;
 
 /**
@@ -42,18 +42,24 @@ export const NV2080_ENGINE_TYPE = {
   NVJPG2: 0x2d,
   NVJPG3: 0x2e,
   OFA0: 0x33,
-  /** NV2080_ENGINE_TYPE_LAST in 570 (0x3e in 535); source: seed spec §10.4 (P09). */
+  /**
+   * NV2080_ENGINE_TYPE_LAST in 570 (0x3e in 535); source: zhiwang-nvidia/linux
+   * `drivers/vfio/pci/nvidia-vgpu/include/nvrm/bootload.h` (docs/reference/ada-chips.md).
+   */
   LAST: 0x54,
 } as const;
 
-/** Bytes of the engine bitmap: one bit per engine type below LAST, rounded up to 8 bytes (P05 aligns it to 8). */
+/**
+ * Bytes of the engine bitmap: one bit per engine type below LAST, rounded up to 8 bytes (the RFC's manager aligns it
+ * to 8).
+ */
 export const ENGINE_BITMAP_BYTES = Math.ceil(Math.ceil(NV2080_ENGINE_TYPE.LAST / 8) / 8) * 8;
 
 /** AMPERE_DMA_COPY_B. source: clc7b5.h (class 0xc7b5); Ada CEs expose it (tinygrad ops_nv and nouveau ga102/ad102
  *  ce both pick AMPERE_DMA_COPY_B on AD10x). */
 export const ADA_COPY_ENGINE_CLASS = 0xc7b5;
 
-/** GSP-RM build the upstream vGPU series requires. source: seed spec §10.3 (P00, metadata version list). */
+/** GSP-RM build the upstream vGPU series requires. source: docs/reference/ada-chips.md "Firmware". */
 export const ADA_FIRMWARE_FLOOR = '570.144';
 
 /** NV_PMC_BOOT_0 architecture field value of Ada. source: nova-core gpu.rs `Architecture::Ada = 0x19`. */
@@ -104,11 +110,11 @@ const MiB = 1n << 20n;
 const E = NV2080_ENGINE_TYPE;
 /**
  * Engines of the full-size AD102 boards (RTX 6000 Ada, L40, L40S): 1 GR, CEs, 3 NVENC, 3 NVDEC, NVJPGs, 1 OFA.
- * source: engine kinds: nouveau r535 has ce/gr/nvenc/nvdec/nvjpg/ofa engines for AD10x (seed spec §10.4) [inferred].
- * NVENC×3 / NVDEC×3: NVIDIA RTX 6000 Ada datasheet "3x encode, 3x decode" (copy in atineoSE/coding-model-seeks-gpu
- * pipeline/pipeline/sources/rtx6000ada_specs.md) and the L40/L40S datasheet table "NVENC | NVDEC 3x | 3x" (reseller
- * copy, https://www.mullet.se/product.html?product_id=355414). Corrected from NVDEC×4 (no source had four).
- * NVJPG×4 and 6 CEs remain [unverified].
+ * source: engine kinds: nouveau r535 has ce/gr/nvenc/nvdec/nvjpg/ofa engines for AD10x (docs/reference/ada-chips.md)
+ * [inferred]. NVENC×3 / NVDEC×3: NVIDIA RTX 6000 Ada datasheet "3x encode, 3x decode" (copy in
+ * atineoSE/coding-model-seeks-gpu pipeline/pipeline/sources/rtx6000ada_specs.md) and the L40/L40S datasheet table
+ * "NVENC | NVDEC 3x | 3x" (reseller copy, https://www.mullet.se/product.html?product_id=355414). Corrected from
+ * NVDEC×4 (no source had four). NVJPG×4 and 6 CEs remain [unverified].
  */
 const AD102_ENGINES: readonly number[] = [
   E.GR0, E.COPY0, E.COPY1, E.COPY2, E.COPY3, E.COPY4, E.COPY5,
@@ -134,12 +140,12 @@ const AD104_ENGINES: readonly number[] = [
 /** Fields shared by every board of the table. */
 const COMMON = {
   vendorId: NVIDIA_VENDOR_ID,
-  subsystemVendorId: NVIDIA_VENDOR_ID, // source: OGKM-README lists 10DE subsystems for all of these (§10.1)
+  subsystemVendorId: NVIDIA_VENDOR_ID, // source: OGKM-README lists 10DE subsystems for all of these
   // source: L40S PFs list as "AD102GL [L40S] (rev a1)" in public lspci output (an EKS deployment write-up in a public
   // repo, found via the code index); the other boards' revision is [unverified] (A1 is NVIDIA's usual first stepping).
   revision: 0xa1,
   // source: L40S shows 32 VFs (https://github.com/harvester/harvester/issues/6487); NVA081_MAX_VGPU_PER_PGPU = 32
-  // (seed spec §2.8). Other SKUs [unverified].
+  // (docs/reference/create-order.md). Other SKUs [unverified].
   totalVfs: 32,
   // source (offset, L40S): VF 0 of an L40S sits at function 4 of the PF's bus, e.g. PF 0000:26:00.0 -> VF 0000:26:00.4
   // and a `creatable_vgpu_types` read at 0000:3d:00.4 (harvester pcidevices code comment and test fixture, indexed
@@ -148,10 +154,11 @@ const COMMON = {
   vfStride: 1,
   copyEngineClass: ADA_COPY_ENGINE_CLASS,
   firmwareFloor: ADA_FIRMWARE_FLOOR,
-  // [unverified] one of the five legal answers 32…512 MiB (seed spec §2.1, nvrm/vmmu.h). 64 MiB chosen: it keeps
-  // the ECC-on guest-FB formula (§2.3 C3) workable on the scaled-down FBs of worker-mode simulations.
+  // [unverified] one of the five legal answers 32…512 MiB (docs/reference/create-order.md, nvrm/vmmu.h). 64 MiB
+  // chosen: it keeps the ECC-on guest-FB formula (docs/reference/create-order.md C3) workable on the scaled-down FBs
+  // of worker-mode simulations.
   vmmuSegmentSize: 64n * MiB,
-  // source: L40/L40S/RTX 6000 Ada spec pages "48 GB GDDR6 with ECC" (§10.2); RTX 5000 Ada datasheet "Error Correcting
+  // source: L40/L40S/RTX 6000 Ada spec pages "48 GB GDDR6 with ECC"; RTX 5000 Ada datasheet "Error Correcting
   // Code (ECC): Yes" (rtx5000ada_specs.md above). L20 and L4 [unverified].
   eccSupported: true,
   // VF BARs [unverified]: BAR0 16 MiB register window like the PF, BAR1 1 GiB (≥ type bar1Length 256 MiB), BAR3 32 MiB.
@@ -171,11 +178,11 @@ export const ADA_BOARDS: readonly AdaBoard[] = [
     key: 'rtx6000-ada',
     name: 'NVIDIA RTX 6000 Ada Generation',
     chip: 'AD102',
-    deviceId: 0x26b1, // source: OGKM-README (§10.1); pci.ids "26b1 AD102GL [... RTX 6000 Ada Generation]"
-    subsystemId: 0x16a1, // source: OGKM-README (§10.1)
+    deviceId: 0x26b1, // source: OGKM-README; pci.ids "26b1 AD102GL [... RTX 6000 Ada Generation]"
+    subsystemId: 0x16a1, // source: OGKM-README
     vfDeviceId: 0x26b1, // [unverified] VFs assumed to carry the PF id (Blackwell RTX PRO 6000 VFs do, per
     // https://github.com/bigstack-oss/cubecos/issues/312); the vGPU's guest-visible id comes from the type
-    fbBytes: 48n * GiB, // source: RTX 6000 Ada spec page "48 GB GDDR6 with ECC" (§10.2)
+    fbBytes: 48n * GiB, // source: RTX 6000 Ada spec page "48 GB GDDR6 with ECC"
     pfBars: PF_BARS_DC, // [unverified] large-BAR (display-off) mode assumed, as vGPU needs
     engines: AD102_ENGINES,
     eccEnabledDefault: false, // [unverified] workstation boards ship with ECC off
@@ -185,8 +192,8 @@ export const ADA_BOARDS: readonly AdaBoard[] = [
     key: 'rtx5000-ada',
     name: 'NVIDIA RTX 5000 Ada Generation',
     chip: 'AD102', // source: pci.ids name "AD102GL [RTX 5000 Ada Generation]" for 26b2 (quoted in public code)
-    deviceId: 0x26b2, // source: OGKM-README (§10.1)
-    subsystemId: 0x17fa, // source: OGKM-README (§10.1)
+    deviceId: 0x26b2, // source: OGKM-README
+    subsystemId: 0x17fa, // source: OGKM-README
     vfDeviceId: 0x26b2, // [unverified]
     fbBytes: 32n * GiB, // source: NVIDIA RTX 5000 Ada datasheet "32GB GDDR6" (rtx5000ada_specs.md, see engines)
     pfBars: { bar0: 16n * MiB, bar1: 32n * GiB, bar3: 32n * MiB }, // [unverified]
@@ -197,11 +204,12 @@ export const ADA_BOARDS: readonly AdaBoard[] = [
     ...COMMON,
     key: 'l40',
     name: 'NVIDIA L40',
-    chip: 'AD102', // source: seed spec §10.1 (AD102 family 0x26Bx); pci.ids "26b5 AD102GL [L40]"
-    deviceId: 0x26b5, // source: OGKM-README (§10.1)
-    subsystemId: 0x169d, // source: OGKM-README (§10.1)
+    // source: docs/reference/ada-chips.md (OGKM-README places 0x26Bx in AD102); pci.ids "26b5 AD102GL [L40]"
+    chip: 'AD102',
+    deviceId: 0x26b5, // source: OGKM-README
+    subsystemId: 0x169d, // source: OGKM-README
     vfDeviceId: 0x26b5, // [unverified]
-    fbBytes: 48n * GiB, // source: L40 spec page (§10.2)
+    fbBytes: 48n * GiB, // source: L40 spec page
     pfBars: PF_BARS_DC,
     engines: AD102_ENGINES,
     eccEnabledDefault: true, // [unverified] datacenter boards ship with ECC on
@@ -211,10 +219,10 @@ export const ADA_BOARDS: readonly AdaBoard[] = [
     key: 'l40s',
     name: 'NVIDIA L40S',
     chip: 'AD102', // source: pci.ids "AD102GL [L40S]" for 26b9 (quoted in public code)
-    deviceId: 0x26b9, // source: OGKM-README (§10.1)
-    subsystemId: 0x1851, // source: OGKM-README (§10.1)
+    deviceId: 0x26b9, // source: OGKM-README
+    subsystemId: 0x1851, // source: OGKM-README
     vfDeviceId: 0x26b9, // [unverified]
-    fbBytes: 48n * GiB, // source: L40S spec page (§10.2)
+    fbBytes: 48n * GiB, // source: L40S spec page
     pfBars: PF_BARS_DC,
     engines: AD102_ENGINES,
     eccEnabledDefault: true, // [unverified]
@@ -227,8 +235,8 @@ export const ADA_BOARDS: readonly AdaBoard[] = [
     // https://pcpartdb.com/gpus/compare/nvidia-l4--vs--nvidia-l20, https://technical.city/pl/video/L20); no NVIDIA
     // datasheet was in reach. OGKM-README places 26BA in the AD102 (26Bx) range.
     chip: 'AD102',
-    deviceId: 0x26ba, // source: OGKM-README (§10.1)
-    subsystemId: 0x1957, // source: OGKM-README (§10.1)
+    deviceId: 0x26ba, // source: OGKM-README
+    subsystemId: 0x1957, // source: OGKM-README
     vfDeviceId: 0x26ba, // [unverified]
     fbBytes: 48n * GiB,
     pfBars: PF_BARS_DC,
@@ -239,11 +247,11 @@ export const ADA_BOARDS: readonly AdaBoard[] = [
     ...COMMON,
     key: 'l4',
     name: 'NVIDIA L4',
-    chip: 'AD104', // source: seed spec §10.1 "L4 (AD104)"; pci.ids "27b8 AD104GL [L4]"
-    deviceId: 0x27b8, // source: OGKM-README (§10.1)
-    subsystemId: 0x16ca, // source: OGKM-README (§10.1)
+    chip: 'AD104', // source: docs/reference/ada-chips.md; pci.ids "27b8 AD104GL [L4]"
+    deviceId: 0x27b8, // source: OGKM-README
+    subsystemId: 0x16ca, // source: OGKM-README
     vfDeviceId: 0x27b8, // [unverified]
-    fbBytes: 24n * GiB, // source: NVIDIA L4 vs L40S comparison page (§10.2)
+    fbBytes: 24n * GiB, // source: NVIDIA L4 vs L40S comparison page
     pfBars: { bar0: 16n * MiB, bar1: 32n * GiB, bar3: 32n * MiB }, // [unverified]
     engines: AD104_ENGINES,
     eccEnabledDefault: true, // [unverified]

@@ -3,13 +3,15 @@
  * GSP-RM never answers (docs/reference/gsp-queues.md) — and the RM status codes the simulated firmware uses.
  *
  * GSP_SET_SYSTEM_INFO (72): the real GspSystemInfo is a ~1 KiB struct of which vGPU needs only the GSP_VF_INFO part
- * (totalVFs, firstVFOffset, first VF BAR addresses, 64-bit BAR flags — V1-NVKM). We send a reduced struct with
- * those fields plus the PF's identity; it is the simulator's layout, not NVIDIA's (a known gap: the real struct is
- * `GspSystemInfo` of open-gpu-kernel-modules `gsp_static_config.h`, excerpted in nouveau's `rm/r570/nvrm/gsp.h`).
+ * (totalVFs, firstVFOffset, first VF BAR addresses, 64-bit BAR flags — docs/reference/core-driver-interface.md). We
+ * send a reduced struct with those fields plus the PF's identity; it is the simulator's layout, not NVIDIA's (a known
+ * gap: the real struct is `GspSystemInfo` of open-gpu-kernel-modules `gsp_static_config.h`, excerpted in nouveau's
+ * `rm/r570/nvrm/gsp.h`).
  *
  * SET_REGISTRY (73): the real payload is a packed string table; ours is {count u32, entries[count] of
- * {key char[64], value u32}}. The one key that matters for vGPU is RMSetSriovMode=1 (NOVA-BOOT; V1 patch 06):
- * without it the simulated GSP-RM refuses to bootload vGPU plugin tasks, as the real one would not enable SR-IOV.
+ * {key char[64], value u32}}. The one key that matters for vGPU is RMSetSriovMode=1 (nova-core's vGPU boot series;
+ * RFC v1 patch 06): without it the simulated GSP-RM refuses to bootload vGPU plugin tasks, as the real one would not
+ * enable SR-IOV.
  *
  * Both sides (ada-hal and sim/ada-firmware) import this file, so they cannot drift apart.
  */

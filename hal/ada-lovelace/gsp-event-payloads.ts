@@ -1,6 +1,6 @@
 /**
- * Payloads of the GSP → host events the Ada firmware raises (seed spec §8.5), shared by the simulator (encode)
- * and the HAL (decode, to tag each event with the gfid it concerns).
+ * Payloads of the GSP → host events the Ada firmware raises (docs/reference/gsp-queues.md), shared by the simulator
+ * (encode) and the HAL (decode, to tag each event with the gfid it concerns).
  *
  * RC_TRIGGERED: rpc_rc_triggered_v17_02 head (source: nouveau r570 nvrm/fifo.h excerpt of OGKM 570.144:
  *   nv2080EngineType, chid, gfid, exceptLevel, exceptType, scope, partitionAttributionId u16, …); we carry the

@@ -5,7 +5,8 @@
  * Two event records the mock synthesises, since GSP has no message for either (documented choice):
  *  - FIFO non-stall: a hardware interrupt on the real GPU, not a GSP event. The mock delivers it as a firmware
  *    event record `{ eventId: 5, name: 'FIFO_NONSTALL', payload: u32 LE chid }`; 5 is the FIFO_NONSTALL id of the
- *    core driver's PF event table (seed spec §9), so nothing collides with GSP event numbers (0x1000…).
+ *    core driver's PF event table (docs/reference/core-driver-interface.md), so nothing collides with GSP event
+ *    numbers (0x1000…).
  *  - GPU lost: `crash()` delivers `{ eventId: 0, name: 'GPU_LOST', payload: utf-8 reason }` and ends the stream.
  */
 import type { FirmwareEventRecord } from '../../core/contracts/events.js';

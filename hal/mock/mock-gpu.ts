@@ -85,6 +85,12 @@ export class MockGpu implements PhysicalGpu {
       eccSupported: spec.eccSupported,
     });
     this.caps = new Set(spec.caps);
+    // Present only with the capability, as the contract has it (a mock without it models a driver that lacks it).
+    if (this.caps.has('sriov-configure')) {
+      this.setNumVfs = async (numVfs: number): Promise<void> => {
+        this.hostEvent({ kind: 'sriov-configure', numVfs });
+      };
+    }
     const now = controls.now;
     this.firmware = new MockFirmware(controls, ctx, {
       gpu: this.bdf, floor: spec.firmwareFloor, logger: opts.logger, now,
@@ -162,6 +168,9 @@ export class MockGpu implements PhysicalGpu {
   crash(reason?: string): void {
     this.firmware.crash(reason);
   }
+
+  /** The core driver's sriov_configure (PhysicalGpu.setNumVfs); set in the constructor when caps allow it. */
+  setNumVfs?: (numVfs: number) => Promise<void>;
 
   /** Deliver a host event (unbind, sriov-configure with numVfs, suspend, resume) to onHostEvent listeners. */
   hostEvent(e: MockHostEvent): void {

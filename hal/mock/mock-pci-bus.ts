@@ -8,7 +8,7 @@ import { MockControls } from './mock-controls.js';
 
 export const ALL_MOCK_CAPS: readonly HalCapability[] = [
   'gsp-client-alloc', 'rm-alloc', 'chid-alloc', 'fb-mem-alloc', 'fb-mem-bar1-map', 'chan-mem-map', 'ce-chan-alloc',
-  'pushbuf-submit', 'pf-event-delivery', 'suspend-resume', 'gpu-reset',
+  'pushbuf-submit', 'pf-event-delivery', 'suspend-resume', 'gpu-reset', 'sriov-configure',
 ];
 
 export interface MockDeviceOptions {

@@ -16,6 +16,7 @@ import { planLayoutRequest } from '../../core/layout/plan-layout-request.js';
 import { RequestServiceImpl } from '../../core/requests/request-service.js';
 import { checkValueBounds } from '../../core/validation/bounded-value.js';
 import { frameworkErrorHandler, makeErrorHandler, parseOr, unsupportedMediaType } from './http-errors.js';
+import { addHostRoutes } from './host-routes.js';
 import { LayoutParser } from './layout-parser.js';
 import {
   BODY_LIMITS, BODY_LIMIT_BYTES, MAX_PARAM_LENGTH, assertBody, createBody, destroyQuery, eventsQuery, gpuParams, idParams, layoutBody,
@@ -111,12 +112,16 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     return send({
       daemon: 'vgpud', pid: process.pid, uptimeSec: Math.round((Date.now() - started) / 1000), healthy,
       gpus: gpus.map((g) => ({
-        bdf: g.bdf, name: g.name, state: g.state, ...(g.reason !== undefined ? { reason: g.reason } : {}), policy: g.policy, vgpus: g.vgpus, fb: g.fb,
+        bdf: g.bdf, name: g.name, state: g.state, ...(g.reason !== undefined ? { reason: g.reason } : {}), policy: g.policy,
+        backend: g.backend, vgpus: g.vgpus, fb: g.fb,
       })),
       unmanaged,
       vgpus: { total: vgpus.length, byState },
       // VFs out of service because the journal lost their state, each with the command that releases it.
       quarantine: service.quarantined?.() ?? [],
+      // VFs whose type vgpud did not set, or that changed behind its back: left alone, and shown here. They do not
+      // make the daemon unhealthy: a host set up before vgpud ran has them until `vgpuctl adopt`.
+      ...(service.unmanagedVfs !== undefined ? { unmanagedVfs: service.unmanagedVfs() } : {}),
       ...(requests.lastRecovery() !== undefined ? { requestRecovery: requests.lastRecovery() } : {}),
       ...(opts.status?.() ?? {}),
     });
@@ -206,7 +211,7 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
         hint: 'send the bytes you would write to the sysfs file, e.g. "0\\n" to clear current_vgpu_type',
       });
     }
-    service.writeVfAttribute(bdf, attr, req.body);
+    await service.writeVfAttribute(bdf, attr, req.body);
     return reply.code(204).send();
   });
 
@@ -267,6 +272,7 @@ export async function buildApiApp(opts: ApiAppOptions): Promise<ApiApp> {
     return reply;
   });
 
+  addHostRoutes(app, service);
   for (const contribute of opts.routes ?? []) await contribute(app);
   await app.ready();
   return { app, streams, layouts };

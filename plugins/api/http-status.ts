@@ -1,6 +1,6 @@
 /**
  * VgpuError code → HTTP status, by the code's family: 400 usage/invalid input, 404 not found, 409 busy/state/no space,
- * 413 body too large, 415 wrong media type, 507 state dir full, 503 device lost/timeout, 500 anything else. Kept apart from http-errors.ts (which needs zod and fastify types) so
+ * 403 permission denied, 413 body too large, 415 wrong media type, 507 state dir full, 503 device lost/timeout, 500 anything else. Kept apart from http-errors.ts (which needs zod and fastify types) so
  * vgpuctl can map a daemon's error code to an exit code without loading either.
  */
 import { ErrorCode } from '../../core/contracts/exceptions.js';
@@ -11,6 +11,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.Config]: 400,
   [ErrorCode.TooLarge]: 413,
   [ErrorCode.MediaType]: 415,
+  [ErrorCode.PermissionDenied]: 403,
   [ErrorCode.NotFound]: 404,
   [ErrorCode.Busy]: 409,
   [ErrorCode.IllegalState]: 409,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { BDF_PATTERN } from '../../core/config/config-schema.js';
 import { REQUEST_ID_PATTERN } from '../../core/contracts/request-journal.js';
 import { LAYOUT_LIMITS } from '../../core/layout/layout-limits.js';
+import { VF_ATTRIBUTES, type VfAttribute } from '../../core/contracts/vgpu-service.js';
 import type { ValueLimits } from '../../core/validation/bounded-value.js';
 
 /** Largest request body (fastify's bodyLimit): a bigger one is a 413 naming it. */
@@ -51,7 +52,14 @@ export const logsQuery = z.strictObject({
 });
 export const vfParams = z.strictObject({
   bdf: bdfSchema,
-  attr: z.enum(['creatable_vgpu_types', 'current_vgpu_type']),
+  attr: z.enum(VF_ATTRIBUTES as [VfAttribute, ...VfAttribute[]]),
+});
+/** PUT /v1/gpus/:bdf/sriov: the PF's `sriov_numvfs` (0 disables the VFs). */
+export const sriovBody = z.strictObject({ numVfs: z.number().int().min(0).max(0xffff) });
+/** POST /v1/adopt: every VF with a type vgpud did not set, those of one GPU, or the listed VFs. */
+export const adoptBody = z.strictObject({
+  gpu: bdfSchema.optional(),
+  vfs: z.array(bdfSchema).min(1).max(256).optional(),
 });
 export const vfBdfParams = z.strictObject({ bdf: bdfSchema });
 export const layoutBody = z.strictObject({

@@ -1,8 +1,9 @@
 /**
- * The vGPU create sequence of the upstream manager (seed spec §2.3, C1–C8), one named unit per step, each with
- * `do` and `undo`. Unwinding a failed create runs the undos of the steps that completed, newest first (§2.6);
- * destroy (§2.5) is the same walk with mode 'destroy' (which scrubs before freeing the guest FB), and a lost GPU
- * walks it with mode 'lost' (no firmware calls: the firmware is gone and holds nothing any more).
+ * The vGPU create sequence of the upstream manager (docs/reference/create-order.md, C1–C8), one named unit per step,
+ * each with `do` and `undo`. Unwinding a failed create runs the undos of the steps that completed, newest first
+ * (docs/reference/create-order.md); destroy is the same walk with mode 'destroy' (which scrubs before freeing the
+ * guest FB), and a lost GPU walks it with mode 'lost' (no firmware calls: the firmware is gone and holds nothing any
+ * more).
  */
 import type { EventBus } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError, isVgpuError } from '../../core/contracts/exceptions.js';
@@ -209,8 +210,8 @@ export const STEP_UNITS: readonly StepUnit[] = [
         // Unwinding a create needs no scrub: no guest ever saw this FB, and the create scrub (if it ran) zeroed it.
         if (mode === 'destroy') await scrub(rec, env, 'destroy');
       } catch (error) {
-        // Upstream v2 returns here and leaks the FB block (seed spec §2.6). We free it anyway: the next vGPU that
-        // gets this FB is scrubbed at create, so nothing leaks to the next tenant either.
+        // Upstream v2 returns here and leaks the FB block (docs/reference/create-order.md). We free it anyway: the
+        // next vGPU that gets this FB is scrubbed at create, so nothing leaks to the next tenant either.
         env.logger.warn('destroy scrub failed; freeing the guest FB anyway (the next create scrubs it)', { vgpu: rec.id, error });
         rec.log(`destroy scrub failed: ${(error as Error).message}`);
       } finally {
@@ -287,7 +288,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
         dbdf: rec.dbdf,
         gfid: rec.gfid,
         // Upstream v2 never sets vgpuType (it stays 0), so the firmware cannot check the type it boots against
-        // the uploaded table (seed spec §2.3, §11 item 11). We send the type id.
+        // the uploaded table (docs/reference/create-order.md). We send the type id.
         vgpuType: rec.type.id,
         vmPid: env.vmPid,
         swizzId: 0,
@@ -347,7 +348,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
       ch.writeHeader();
       await ch.waitBootloaded(env.timeouts.bootloadMs, signal);
       const sig = signal !== undefined ? { signal } : {};
-      // v2 sends VERSION_NEGOTIATION without a payload (seed spec §4.5, §11 item 13); so do we.
+      // v2 sends VERSION_NEGOTIATION without a payload (docs/reference/host-rpc-mailbox.md); so do we.
       await ch.call(VgpuRpcMsg.VERSION_NEGOTIATION, new Uint8Array(0), sig);
       const heterogeneous = env.mgr.policy.policy === 'heterogeneous';
       await ch.call(VgpuRpcMsg.SETUP_CONFIG_PARAMS_AND_INIT, encodeConfigParams({

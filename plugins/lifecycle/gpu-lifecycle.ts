@@ -1,6 +1,6 @@
 /**
  * The vGPU lifecycle of one physical GPU: create / destroy / reset / BME for each VF, the per-vGPU state machine,
- * host events (seed spec §9), firmware loss and exception routing.
+ * host events (docs/reference/core-driver-interface.md), firmware loss and exception routing.
  *
  * Concurrency: every operation on a VF runs in that VF's queue (KeyedQueue), different VFs in parallel. The
  * checks that decide whether a request is legal (VF free? vGPU ready?) and the state change that claims the VF run
@@ -57,7 +57,10 @@ export interface GpuLifecycleOptions {
 /** Steps an adopted vGPU has "done": every create step, so destroy walks back all of them. */
 const ALL_STEPS = STEP_UNITS.map((u) => u.name);
 
-/** Firmware events routed to the exception relay (seed spec §9, §11 item 9: upstream forwards none of them). */
+/**
+ * Firmware events routed to the exception relay (docs/reference/core-driver-interface.md: upstream forwards none of
+ * them).
+ */
 const EXCEPTION_EVENTS: Record<number, string> = { 0x1004: 'rc', 0x1005: 'mmu-fault', 0x1006: 'error-log' };
 
 export class GpuLifecycle {
@@ -342,8 +345,8 @@ export class GpuLifecycle {
   // destroy
 
   /**
-   * Destroy a vGPU (seed spec §2.5). In use by a VMM → EBUSY unless `force`. Destroying while it is being created is
-   * refused (IllegalState); a second destroy while one runs joins it.
+   * Destroy a vGPU (docs/reference/create-order.md). In use by a VMM → EBUSY unless `force`. Destroying while it is
+   * being created is refused (IllegalState); a second destroy while one runs joins it.
    */
   destroy(id: string, opts: { force?: boolean } = {}): Promise<void> {
     const rec = this.byId.get(id);
@@ -445,7 +448,7 @@ export class GpuLifecycle {
   // ---------------------------------------------------------------------------------------------------------------
   // reset, BME, in-use
 
-  /** VFIO_DEVICE_RESET (seed spec §2.7): RPC RESET, then scrub the guest FB (reason 'reset'). */
+  /** VFIO_DEVICE_RESET (docs/reference/create-order.md): RPC RESET, then scrub the guest FB (reason 'reset'). */
   reset(id: string): Promise<void> {
     const rec = this.readyRecord(id, 'reset');
     this.assertScrubber(`reset vGPU ${id}`);
@@ -459,7 +462,7 @@ export class GpuLifecycle {
     });
   }
 
-  /** UPDATE_BME_STATE {enable} (seed spec §2.7). Unlike upstream, close may send enable=false. */
+  /** UPDATE_BME_STATE {enable} (docs/reference/create-order.md). Unlike upstream, close may send enable=false. */
   setBme(id: string, enable: boolean): Promise<void> {
     const rec = this.readyRecord(id, 'change bus mastering of');
     return this.queue.run(rec.vf.index, async () => {
@@ -758,7 +761,7 @@ export class GpuLifecycle {
   }
 
   // ---------------------------------------------------------------------------------------------------------------
-  // host events (seed spec §9)
+  // host events (docs/reference/core-driver-interface.md)
 
   private onHostEvent(kind: 'suspend' | 'resume' | 'unbind' | 'sriov-configure', numVfs?: number): void {
     this.o.bus.emit('host:event', { gpu: this.bdf, kind, ...(numVfs !== undefined ? { numVfs } : {}) });
@@ -790,8 +793,9 @@ export class GpuLifecycle {
 
   /**
    * Tear down the matching vGPUs. Upstream SIGTERMs the VMM and waits, unbounded, for it to close the device
-   * (seed spec §9, §11 item 11): one hung VMM blocks the PF unbind forever. Here the device is gone, so the vGPU is
-   * destroyed now (forced) and every resource freed; the VMM sees its device vanish.
+   * (docs/reference/core-driver-interface.md, docs/reference/create-order.md): one hung VMM blocks the PF unbind
+   * forever. Here the device is gone, so the vGPU is destroyed now (forced) and every resource freed; the VMM sees
+   * its device vanish.
    */
   private async teardown(match: (r: VgpuRecord) => boolean, why: string): Promise<void> {
     const jobs: Promise<void>[] = [];
@@ -811,8 +815,9 @@ export class GpuLifecycle {
 
   /**
    * Suspend: quiesce each ready vGPU through its plugin task with MIGRATION_STOP_WORK; resume sends
-   * MIGRATION_RESUME_WORK. A documented choice (seed spec §11 item 9: v2 has no suspend path at all): it is the
-   * firmware's own "stop touching the GPU" request, the same the migration path uses before saving state.
+   * MIGRATION_RESUME_WORK. A documented choice (docs/reference/core-driver-interface.md: v2 has no suspend path at
+   * all): it is the firmware's own "stop touching the GPU" request, the same the migration path uses before saving
+   * state.
    */
   private async quiesce(stop: boolean): Promise<void> {
     const jobs = this.records().filter((r) => r.state === 'ready' && r.suspended !== stop).map((r) => this.queue.run(r.vf.index, async () => {

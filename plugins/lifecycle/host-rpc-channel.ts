@@ -1,11 +1,11 @@
 /**
- * The host side of one vGPU's RPC mailbox (seed spec §4): the control/response/message buffers at the start of the
- * vGPU's management heap (reached through the host mapping of its first 0x274000 bytes) and the VF priv doorbell
- * in PF BAR0.
+ * The host side of one vGPU's RPC mailbox (docs/reference/host-rpc-mailbox.md): the control/response/message buffers
+ * at the start of the vGPU's management heap (reached through the host mapping of its first 0x274000 bytes) and the
+ * VF priv doorbell in PF BAR0.
  *
  * One call in flight per vGPU (upstream holds a mutex; here a promise chain does the same without blocking the
  * event loop). Every wait is bounded by a deadline from the config: upstream polls up to 120 s per call and 10 s for
- * the bootloaded magic in a busy loop (seed spec §4.6, §11 item 6).
+ * the bootloaded magic in a busy loop (docs/reference/host-rpc-mailbox.md).
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { RegisterWindow } from '../../core/contracts/hal.js';

@@ -1,12 +1,12 @@
 /**
- * The lifecycle plugin: binds the vGPU manager (VgpuServiceImpl) to TOKENS.VgpuManager and the per-vGPU device
- * access (LifecycleDeviceAccess) to TOKENS.VgpuDeviceAccess, probes the GPUs and brings
- * up their managers at start. Stop leaves the vGPUs as they are: a daemon restart must not destroy running VMs'
- * GPUs. `detachAll()` on the service is the daemon's explicit "let go of everything" call.
+ * The lifecycle plugin: binds the vGPU manager (VgpuServiceImpl) as the 'manager' backend (TOKENS.VgpuBackend; the
+ * router presents it as TOKENS.VgpuManager) and the per-vGPU device access (LifecycleDeviceAccess) to
+ * TOKENS.VgpuDeviceAccess, probes the GPUs and brings up their managers at start. Stop leaves the vGPUs as they
+ * are: a daemon restart must not destroy running VMs' GPUs. `detachAll()` on the service is the daemon's explicit
+ * "let go of everything" call.
  */
 import { ContainerModule } from 'inversify';
 import type { VgpudPlugin } from '../../core/contracts/plugin.js';
-import type { RequestService } from '../../core/contracts/requests.js';
 import { TOKENS } from '../../core/tokens.js';
 import { parseLifecycleConfig } from './lifecycle-config.js';
 import { LifecycleDeviceAccess } from './lifecycle-device-access.js';
@@ -25,13 +25,13 @@ export function createLifecyclePlugin(opts: LifecyclePluginOptions = {}): VgpudP
       name: LIFECYCLE_PLUGIN_NAME,
       version: '0.1.0',
       description: 'vGPU lifecycle: create/destroy in the upstream order with exact unwinding, host events, exceptions',
-      provides: ['vgpu-service', 'vgpu-device-access', 'lifecycle'],
+      provides: ['vgpu-backend', 'vgpu-device-access', 'lifecycle'],
       requires: ['hal', 'pci-bus'],
       optional: ['scrub', 'logging', 'state'],
     },
     module: new ContainerModule(({ bind }) => {
       bind(VgpuServiceImpl).toSelf().inSingletonScope();
-      bind(TOKENS.VgpuManager).toService(VgpuServiceImpl);
+      bind(TOKENS.VgpuBackend).toService(VgpuServiceImpl);
       bind(TOKENS.VgpuDeviceAccess).to(LifecycleDeviceAccess).inSingletonScope();
     }),
     async start(ctx) {
@@ -40,9 +40,7 @@ export function createLifecyclePlugin(opts: LifecyclePluginOptions = {}): VgpudP
       await service.init({ ...config, ...opts.init });
       const gpus = service.gpus();
       ctx.logger.info('lifecycle ready', { gpus: gpus.map((g) => g.bdf), failed: service.probeFailures.map((f) => f.device.bdf) });
-      // Requests a crash interrupted are finished or rolled back now: after the vGPU journal was reconciled (their
-      // vGPUs are adopted with their request id), before any face (API, node agent) takes new requests.
-      if (ctx.container.isBound(TOKENS.Requests)) await ctx.container.get<RequestService>(TOKENS.Requests).recover();
+      // Interrupted requests are recovered by the router plugin once every backend has started.
     },
     stop(ctx) {
       // Leave vGPUs running; only stop listening to their GPUs.

@@ -1,10 +1,11 @@
 /**
  * A bounded poll for shared-memory handshakes (the mailbox's "bootloaded" magic and sequence numbers).
  *
- * Upstream busy-loops up to 120,000,000 × 1–2 µs (nominally 120 s) in the kernel (seed spec §4.6). In a Node
- * process a busy loop would freeze every other vGPU, the API and the event loop itself, so this yields between
- * checks: the first few with setImmediate (an answer that is already there costs microseconds), then short timers
- * so an idle wait does not spin a core. The deadline comes from the config, never a hard-coded 120 s.
+ * Upstream busy-loops up to 120,000,000 × 1–2 µs (nominally 120 s) in the kernel
+ * (docs/reference/host-rpc-mailbox.md). In a Node process a busy loop would freeze every other vGPU, the API and the
+ * event loop itself, so this yields between checks: the first few with setImmediate (an answer that is already there
+ * costs microseconds), then short timers so an idle wait does not spin a core. The deadline comes from the config,
+ * never a hard-coded 120 s.
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 

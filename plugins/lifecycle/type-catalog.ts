@@ -3,29 +3,14 @@
  * "24Q" to an installed type, and read heads, max resolution and the profile size from the uploaded GSP records
  * (NVA081_CTRL_VGPU_INFO; the kernel's type record does not carry them).
  */
-import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import { resolveType as resolveTypeSpec } from '../../core/manager/resolve-type.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
 import type { VgpuTypeRecord } from '../../core/metadata/metadata-file.js';
 import { decodeAddVgpuTypeParams, nominalProfileBytes } from '../../core/metadata/vgpu-info-record.js';
 
+/** Resolve a type the operator named (core/manager/resolve-type.ts), among the installed type records. */
 export function resolveType(types: readonly VgpuTypeRecord[], spec: number | string, gpu: string): VgpuTypeRecord {
-  const list = (): string => types.map((t) => `${t.id} ${t.name}`).join(', ');
-  const unknown = (): VgpuError => new VgpuError(ErrorCode.UnknownType, `${gpu} has no vGPU type '${spec}'`, {
-    hint: `installed types: ${list() || '(none)'}`, details: { gpu, type: spec },
-  });
-  if (typeof spec === 'number' || /^\d+$/.test(spec)) {
-    const t = types.find((x) => x.id === Number(spec));
-    if (t === undefined) throw unknown();
-    return t;
-  }
-  const want = spec.trim().toLowerCase();
-  const exact = types.filter((t) => t.name.toLowerCase() === want || t.name.toLowerCase() === `nvidia ${want}`);
-  const hits = exact.length > 0 ? exact : types.filter((t) => t.name.toLowerCase().endsWith(`-${want}`));
-  if (hits.length === 1) return hits[0]!;
-  if (hits.length === 0) throw unknown();
-  throw new VgpuError(ErrorCode.InvalidArgument, `'${spec}' matches several types on ${gpu}: ${hits.map((t) => t.name).join(', ')}`, {
-    hint: 'give the full name or the type id', details: { gpu, type: spec },
-  });
+  return resolveTypeSpec(types, spec, gpu);
 }
 
 export interface TypeDisplay {

@@ -1,6 +1,6 @@
 /**
- * What the lifecycle knows about one vGPU: identity (seed spec §2.2), the resources each create step acquired
- * (so unwinding and destroy free exactly those), its state and the facts shown to operators.
+ * What the lifecycle knows about one vGPU: identity (docs/reference/create-order.md), the resources each create step
+ * acquired (so unwinding and destroy free exactly those), its state and the facts shown to operators.
  */
 import type { ChannelRange } from '../../core/contracts/channels.js';
 import type { VgpuState } from '../../core/contracts/events.js';
@@ -80,8 +80,9 @@ export class VgpuRecord {
     return this.vf.gfid;
   }
 
-  /** Upstream-style DBDF: domain 31:16, bus 15:8, device 7:3, function 2:0 (V1-INTERNAL doc). Upstream forces
-   *  the domain to 0 (seed spec §11 item 11); we keep the VF's real domain, which is 0 on most hosts anyway. */
+  /** Upstream-style DBDF: domain 31:16, bus 15:8, device 7:3, function 2:0 (RFC v1 `ctrl2080vgpumgrinternal.h`
+   *  doc). Upstream forces the domain to 0 (docs/reference/create-order.md); we keep the VF's real domain, which is
+   *  0 on most hosts anyway. */
   get dbdf(): number {
     const m = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(this.vf.bdf);
     if (m === null) return 0;
@@ -98,7 +99,7 @@ export class VgpuRecord {
     return [...this.lines];
   }
 
-  info(): VgpuInfo {
+  info(): VgpuInfo & { fb: { offset: bigint; size: bigint }; chids: { offset: number; count: number }; inUse: boolean } {
     const fb = this.res.guestFb;
     return {
       id: this.id,

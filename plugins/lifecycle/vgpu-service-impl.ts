@@ -1,7 +1,11 @@
 /**
  * VgpuService (core/contracts/vgpu-service.ts) over the core's manager pieces: GPUs come from GpuProbe, each gets
- * a PgpuManager (types, policy, VF ABI) and a GpuLifecycle (create/destroy/events). Bound to TOKENS.VgpuManager by
- * the lifecycle plugin; the control API and metrics call only this.
+ * a PgpuManager (types, policy, VF ABI) and a GpuLifecycle (create/destroy/events). The 'manager' backend
+ * (core/contracts/vgpu-backend.ts): bound to TOKENS.VgpuBackend by the lifecycle plugin, and presented with the
+ * other backends as TOKENS.VgpuManager by the router; the control API and metrics call only that.
+ *
+ * This backend drives the GPU itself, so it knows every fact the contract leaves optional (FB offsets, channel ids,
+ * in-use state, max instances): its own return types say so (Manager*), for callers that hold it directly.
  */
 import { dirname, join } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
@@ -12,9 +16,12 @@ import type { PciDeviceInfo, PhysicalGpu } from '../../core/contracts/hal.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { FbScrubber } from '../../core/contracts/scrubber.js';
 import type {
-  CreateVgpuRequest, GpuSummary, QuarantinedVf, TypePolicy, UnmanagedGpu, VfAttribute, VfReleaseReport, VfSummary, VgpuInfo, VgpuService,
+  CreateVgpuRequest, GpuSummary, QuarantinedVf, TypePolicy, UnmanagedGpu, VfAttribute, VfInfo, VfReleaseReport, VgpuInfo,
   VgpuTypeInfo,
 } from '../../core/contracts/vgpu-service.js';
+import type { VgpuBackend } from '../../core/contracts/vgpu-backend.js';
+import { planNumVfs } from '../../core/manager/sriov-numvfs-abi.js';
+import { VfAbiError } from '../../core/manager/vf-abi-error.js';
 import type { JournalDamage, JournalGpu, ReconcileReport, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
 import type { HalRegistry } from '../../core/hal-registry.js';
 import { GpuProbe, type ProbeFailure } from '../../core/manager/gpu-probe.js';
@@ -27,12 +34,20 @@ import { PgpuManager, type PgpuManagerOptions } from '../../core/manager/pgpu-ma
 import { TOKENS } from '../../core/tokens.js';
 import type { LifecycleTimeouts } from './create-steps.js';
 import { GpuLifecycle } from './gpu-lifecycle.js';
-import { JournalSequenceBlock } from './journal-sequence.js';
+import { JournalSequenceBlock } from '../../core/alloc/journal-sequence-block.js';
 import { isDuplicateHandle, quarantineFromDamage, sequenceFloors } from './journal-damage.js';
 import type { LifecycleConfig } from './lifecycle-config.js';
 import { NO_PLACEMENT } from '../../core/manager/type-policy.js';
 import { profileBytesOf, resolveType, typeDisplay } from './type-catalog.js';
 import { dashedUuid, uuidBytes, type VgpuRecord } from './vgpu-record.js';
+
+/** What this backend always knows of a GPU, a type and a vGPU (the contract leaves these optional). */
+export type ManagerGpuSummary = GpuSummary & Required<Pick<GpuSummary, 'fb' | 'numVfs'>>;
+export type ManagerTypeInfo = VgpuTypeInfo & Required<Pick<VgpuTypeInfo, 'fbBytes' | 'profileFbBytes' | 'guestFbBytes' | 'maxInstances' | 'heads' | 'maxResolution'>>;
+export type ManagerVgpuInfo = VgpuInfo & Required<Pick<VgpuInfo, 'fb' | 'chids' | 'inUse'>>;
+
+/** The backend name of the userspace manager (config `gpus[].backend`). */
+export const MANAGER_BACKEND = 'manager';
 
 export interface ServiceInitOptions extends Partial<LifecycleConfig> {
   /** Overrides for PgpuManager.create (tests: readFile, strategy). */
@@ -40,7 +55,8 @@ export interface ServiceInitOptions extends Partial<LifecycleConfig> {
 }
 
 @injectable()
-export class VgpuServiceImpl implements VgpuService {
+export class VgpuServiceImpl implements VgpuBackend {
+  readonly backend = MANAGER_BACKEND;
   private readonly gpusByBdf = new Map<string, GpuLifecycle>();
   private readonly log: Logger;
   private nextId = 1;
@@ -335,7 +351,11 @@ export class VgpuServiceImpl implements VgpuService {
 
   // ---- VgpuService ----
 
-  gpus(): GpuSummary[] {
+  bdfs(): string[] {
+    return [...this.gpusByBdf.keys()].map((b) => b.toLowerCase());
+  }
+
+  gpus(): ManagerGpuSummary[] {
     return [...this.gpusByBdf.values()].map((lc) => {
       const g = lc.gpu;
       const s = g.memory.stats();
@@ -344,10 +364,11 @@ export class VgpuServiceImpl implements VgpuService {
         bdf: g.bdf, name: g.config.name, halId: g.halId, pciDeviceId: g.config.pci.deviceId, pciVendorId: g.config.pci.vendorId,
         ...(host !== undefined ? {
           index: host.index, pciSubsystem: { vendorId: host.device.subsystemVendorId, deviceId: host.device.subsystemId },
+          pciClass: host.device.classCode,
           ...(host.device.numaNode !== undefined && host.device.numaNode >= 0 ? { numaNode: host.device.numaNode } : {}),
         } : {}),
         firmwareVersion: lc.mgr.firmwareVersion, state: lc.state, ...(lc.reason !== null ? { reason: lc.reason } : {}),
-        policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs,
+        policy: lc.mgr.policy.policy, totalVfs: g.config.totalVfs, numVfs: g.vfs().length,
         fb: { total: g.memory.totalBytes, used: s.used, free: s.free, stranded: lc.mgr.policy.strandedBytes(), largestFree: s.largestFree },
         vgpus: lc.records().length,
       };
@@ -371,7 +392,7 @@ export class VgpuServiceImpl implements VgpuService {
     return [...out].sort(([a], [b]) => a.localeCompare(b)).map(([bdf, reason]) => ({ bdf, reason }));
   }
 
-  types(gpu: string, opts: { all?: boolean } = {}): VgpuTypeInfo[] {
+  types(gpu: string, opts: { all?: boolean } = {}): ManagerTypeInfo[] {
     const lc = this.lifecycle(gpu);
     const policy = lc.mgr.policy;
     const display = typeDisplay(lc.mgr);
@@ -402,7 +423,7 @@ export class VgpuServiceImpl implements VgpuService {
     return opts.all === true ? out : out.filter((t) => t.available > 0);
   }
 
-  list(filter: { gpu?: string } = {}): VgpuInfo[] {
+  list(filter: { gpu?: string } = {}): ManagerVgpuInfo[] {
     const lcs = filter.gpu !== undefined ? [this.lifecycle(filter.gpu)] : [...this.gpusByBdf.values()];
     // The display facts come from decoding the GPU's whole type-upload payload: once per GPU, not once per vGPU (per
     // vGPU it made GET /v1/vgpus with 256 vGPUs take ~50 ms and churn the heap; bench:scale).
@@ -412,19 +433,23 @@ export class VgpuServiceImpl implements VgpuService {
     });
   }
 
-  get(id: string): VgpuInfo {
+  hasVgpu(id: string): boolean {
+    return [...this.gpusByBdf.values()].some((lc) => lc.record(id) !== undefined || lc.retiredRecord(id) !== undefined);
+  }
+
+  get(id: string): ManagerVgpuInfo {
     const { lc, rec } = this.findRecord(id);
     return this.infoOf(lc, rec);
   }
 
   /** A record's info with its type's profile size next to the guest FB (from the GSP records of the metadata). */
-  private infoOf(lc: GpuLifecycle, rec: VgpuRecord, display: ReturnType<typeof typeDisplay> = typeDisplay(lc.mgr)): VgpuInfo {
+  private infoOf(lc: GpuLifecycle, rec: VgpuRecord, display: ReturnType<typeof typeDisplay> = typeDisplay(lc.mgr)): ManagerVgpuInfo {
     const info = rec.info();
     const type = lc.mgr.policy.typeById(info.typeId);
     return type === undefined ? info : { ...info, profileFbBytes: profileBytesOf(type, display) };
   }
 
-  async create(req: CreateVgpuRequest): Promise<VgpuInfo> {
+  async create(req: CreateVgpuRequest): Promise<ManagerVgpuInfo> {
     const lc = this.lifecycle(req.gpu);
     const type = req.type === undefined ? undefined : resolveType(lc.mgr.policy.types, req.type, req.gpu);
     const uuid = req.uuid === undefined ? undefined : this.freeUuid(req.uuid);
@@ -482,6 +507,59 @@ export class VgpuServiceImpl implements VgpuService {
     throw badAttr(attr);
   }
 
+  vfs(gpu: string): VfInfo[] {
+    const lc = this.lifecycle(gpu);
+    return lc.gpu.vfs().map((v) => {
+      const rec = lc.byGfid(v.gfid);
+      return {
+        index: v.index, bdf: v.bdf, deviceId: v.deviceId, typeId: lc.mgr.selectionOf(v.index)?.type.id ?? 0,
+        ...(rec !== undefined ? { vgpuId: rec.id } : {}),
+      };
+    });
+  }
+
+  /** A GPU a layout is about to give vGPUs gets all its VFs when it has none (as sriov-manage -e would). */
+  async prepareGpus(gpus: readonly string[]): Promise<void> {
+    for (const bdf of gpus) {
+      const g = this.lifecycle(bdf).gpu;
+      if (g.vfs().length === 0 && g.setNumVfs !== undefined) await this.configureVfs(bdf, g.config.totalVfs);
+    }
+  }
+
+  /**
+   * `sriov_numvfs` for a GPU this daemon drives: the kernel's checks (core/manager/sriov-numvfs-abi.ts), then the
+   * HAL's sriov_configure (PhysicalGpu.setNumVfs). Disabling while any VF holds a vGPU is refused with EBUSY: the
+   * upstream RFC has no answer for it (its core driver tears the VFs down under running VMs), so vgpud keeps the
+   * VMs' devices and says why [inference].
+   */
+  async configureVfs(gpu: string, numVfs: number): Promise<void> {
+    const lc = this.lifecycle(gpu);
+    const g = lc.gpu;
+    const action = planNumVfs({
+      gpu, requested: numVfs, current: g.vfs().length, total: g.config.totalVfs, driverCanConfigure: g.setNumVfs !== undefined,
+    });
+    if (action === 'none') return;
+    if (action === 'disable' && lc.records().length > 0) {
+      throw new VfAbiError('EBUSY', `${lc.records().length} VF(s) of ${gpu} hold a vGPU; the VFs cannot be disabled under them`, {
+        hint: 'destroy the vGPUs first (vgpuctl list)', details: { gpu, vgpus: lc.records().map((r) => r.id) },
+      });
+    }
+    const held = lc.quarantinedVfs().filter((q) => q.vf >= (action === 'disable' ? 0 : numVfs));
+    if (held.length > 0) {
+      // A quarantined VF may still hold FB, channels or a firmware task nobody has a record of: removing it would
+      // leave those behind for good. Its release tears them down first.
+      throw new VfAbiError('EBUSY', `${held.length} VF(s) of ${gpu} are quarantined; the VFs cannot be disabled before they are released`, {
+        hint: `vgpuctl vf ${held[0]!.vfBdf} release (see vgpuctl status)`, details: { gpu, quarantined: held.map((q) => q.vfBdf) },
+      });
+    }
+    await g.setNumVfs!(numVfs);
+    // The VFs past the new count are gone, and with them their type selections (the host-event handler does the
+    // same once its teardown settles; doing it here makes the write's effect visible when it returns).
+    for (const s of lc.mgr.policy.selections()) if (s.vf >= numVfs) lc.mgr.policy.deselect(s.vf);
+    this.log.info('SR-IOV reconfigured', { gpu, numVfs });
+    lc.persistGpu();
+  }
+
   writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void {
     const { lc, vf } = this.findVf(vfBdf);
     if (attr !== 'current_vgpu_type') {
@@ -520,17 +598,6 @@ export class VgpuServiceImpl implements VgpuService {
       }
     }
     return out;
-  }
-
-  vfs(gpu: string): VfSummary[] {
-    const lc = this.lifecycle(gpu);
-    return lc.gpu.vfs().map((v) => {
-      const rec = lc.byGfid(v.gfid);
-      return {
-        index: v.index, bdf: v.bdf, typeId: lc.mgr.selectionOf(v.index)?.type.id ?? 0,
-        ...(rec !== undefined ? { vgpuId: rec.id } : {}),
-      };
-    });
   }
 
   setPolicy(gpu: string, policy: TypePolicy): void {
@@ -592,7 +659,7 @@ export class VgpuServiceImpl implements VgpuService {
       const vf = lc.gpu.vfs().find((v) => v.bdf.toLowerCase() === vfBdf.toLowerCase());
       if (vf !== undefined) return { lc, vf: vf.index };
     }
-    throw new VgpuError(ErrorCode.NotFound, `no VF ${vfBdf} on a managed GPU`, { hint: 'list the GPUs and their VFs', details: { vfBdf } });
+    throw new VgpuError(ErrorCode.NotFound, `no VF ${vfBdf} on a managed GPU`, { hint: 'list the GPUs and their VFs', details: { vfBdf, noSuchVf: true } });
   }
 
   private policyFor(bdf: string): TypePolicy {
@@ -655,8 +722,10 @@ function withClientHandle(gpu: PhysicalGpu, hClient: number, nextHandle: (taken:
 const MAX_HANDLE_TRIES = 8;
 
 function badAttr(attr: string): VgpuError {
-  return new VgpuError(ErrorCode.InvalidArgument, `unknown VF attribute '${attr}'`, {
-    hint: 'use creatable_vgpu_types or current_vgpu_type',
+  // NVIDIA's further attributes (vgpu_params, placement_id, gpu_instance_id) exist on real hosts only; the upstream
+  // ABI this manager serves has the two, so for it they are files that do not exist.
+  return new VfAbiError('ENOENT', `VF attribute '${attr}' does not exist on a GPU vgpud drives (the upstream ABI has creatable_vgpu_types and current_vgpu_type)`, {
+    hint: 'read creatable_vgpu_types or current_vgpu_type', details: { attr },
   });
 }
 

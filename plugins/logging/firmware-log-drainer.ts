@@ -1,6 +1,7 @@
 /**
- * Drains the three per-vGPU firmware log areas (seed spec §6: init task, vGPU task, kernel) of every running vGPU
- * into a winston child logger `{gpu, vgpu}`, a rotating per-vGPU file, the VgpuLogStore and 'log:line' bus events.
+ * Drains the three per-vGPU firmware log areas (docs/reference/host-rpc-mailbox.md: init task, vGPU task, kernel) of
+ * every running vGPU into a winston child logger `{gpu, vgpu}`, a rotating per-vGPU file, the VgpuLogStore and
+ * 'log:line' bus events.
  *
  * Driven by the firmware, not by a clock: a firmware that says when it wrote (Firmware.onLogWritten — the simulated
  * GSP raises a log interrupt, as GSP-RM interrupts the host and OpenRM reads its logs when it services them) gets its

@@ -1,7 +1,7 @@
 /**
  * The firmware log lines of each vGPU, in memory, as the 'logging' plugin drained them (bound to
- * TOKENS.VgpuLogStore). Like upstream's debugfs shadow copy (seed spec §6), a vGPU's lines outlive its destroy and
- * are dropped only when a new vGPU takes the same VF.
+ * TOKENS.VgpuLogStore). Like upstream's debugfs shadow copy (docs/reference/host-rpc-mailbox.md), a vGPU's lines
+ * outlive its destroy and are dropped only when a new vGPU takes the same VF.
  */
 import type { VgpuLogLine, VgpuLogStore } from '../../core/contracts/vgpu-log-store.js';
 

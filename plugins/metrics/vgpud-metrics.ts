@@ -39,6 +39,8 @@ export function createVgpudMetrics(service: () => VgpuService, opts: VgpudMetric
     collect() {
       this.reset();
       for (const g of service().gpus()) {
+        // A GPU whose FB the kernel accounts (sysfs backend) has no series here rather than made-up numbers.
+        if (g.fb === undefined) continue;
         this.set({ gpu: g.bdf, kind: 'total' }, Number(g.fb.total));
         this.set({ gpu: g.bdf, kind: 'used' }, Number(g.fb.used));
         this.set({ gpu: g.bdf, kind: 'free' }, Number(g.fb.free));
@@ -83,7 +85,9 @@ export function createVgpudMetrics(service: () => VgpuService, opts: VgpudMetric
       for (const v of service().list()) {
         const h = held?.get(v.id);
         this.set({
-          vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state, in_use: v.inUse ? '1' : '0',
+          // in_use "" where the backend cannot tell (sysfs: the kernel answers EBUSY instead).
+          vgpu: v.id, gpu: v.gpu, vf: String(v.vf), type: v.typeName, state: v.state,
+          in_use: v.inUse === undefined ? '' : v.inUse ? '1' : '0',
           namespace: h?.namespace ?? '', pod: h?.pod ?? '',
         }, 1);
       }
@@ -93,7 +97,7 @@ export function createVgpudMetrics(service: () => VgpuService, opts: VgpudMetric
     name: 'vgpud_vgpu_fb_bytes', help: 'Framebuffer slice of a vGPU in bytes', labelNames: ['vgpu', 'gpu'] as const, registers,
     collect() {
       this.reset();
-      for (const v of service().list()) this.set({ vgpu: v.id, gpu: v.gpu }, Number(v.fb.size));
+      for (const v of service().list()) if (v.fb !== undefined) this.set({ vgpu: v.id, gpu: v.gpu }, Number(v.fb.size));
     },
   });
   new Gauge({
@@ -114,6 +118,35 @@ export function createVgpudMetrics(service: () => VgpuService, opts: VgpudMetric
       this.reset();
       for (const v of service().list()) {
         if (v.lastScrub) this.set({ vgpu: v.id, gpu: v.gpu }, v.lastScrub.verified === null ? -1 : v.lastScrub.verified ? 1 : 0);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'vgpud_unmanaged_vfs',
+    help: 'VFs holding a vGPU type vgpud did not set (reason not-adopted) or that changed behind its back (reason changed); vgpud leaves them alone',
+    labelNames: ['gpu', 'reason'] as const, registers,
+    collect() {
+      this.reset();
+      const counts = new Map<string, { gpu: string; reason: string; n: number }>();
+      for (const u of service().unmanagedVfs?.() ?? []) {
+        const key = `${u.gpu}|${u.reason}`;
+        const c = counts.get(key) ?? { gpu: u.gpu, reason: u.reason, n: 0 };
+        c.n += 1;
+        counts.set(key, c);
+      }
+      for (const c of counts.values()) this.set({ gpu: c.gpu, reason: c.reason }, c.n);
+    },
+  });
+  new Gauge({
+    name: 'vgpud_vf_type_changed',
+    help: 'A VF whose vGPU type is not the one vgpud set (value 1): the vGPU it made, the type it set, the type found (0: cleared)',
+    labelNames: ['gpu', 'vf', 'vgpu', 'expected_type', 'found_type'] as const, registers,
+    collect() {
+      this.reset();
+      for (const u of service().unmanagedVfs?.() ?? []) {
+        if (u.reason !== 'changed') continue;
+        this.set({ gpu: u.gpu, vf: u.vfBdf, vgpu: u.vgpuId ?? '', expected_type: String(u.expectedTypeId ?? ''), found_type: String(u.typeId) }, 1);
       }
     },
   });

@@ -3,7 +3,8 @@
  * engine knows how many bytes are dirty now, how fast the guest dirties (bytes/s) and how fast the transport moves
  * them (bytes/s). Stopping now would cost (in guest downtime) the remaining dirty bytes at transport speed plus
  * the stop cost (quiesce, final dirty scan, firmware-context save, restore and resume at the destination, the
- * final reply). QEMU makes the same call with its downtime-limit (default 300 ms, hardware-and-perf A1).
+ * final reply). QEMU makes the same call with its downtime-limit (default 300 ms: qemu/qemu `migration/options.c`
+ * `DEFAULT_MIGRATE_SET_DOWNTIME`).
  *
  * The stop cost is MEASURED where the caller can (`stopCostMs`: the last dirty scan, mailbox RPC round trips, what
  * earlier migrations' stops cost beyond their dirty bytes — see `estimateStopCost`); `policy.fixedStopMs` is only

@@ -19,7 +19,7 @@
 //   3. refuses when the answer is the "blocked" marker: STOP_COPY -> PRE_COPY and STOP_COPY -> PRE_COPY_P2P are
 //      not allowed (the uAPI reserves them for a future revision).
 //
-// DOING BETTER THAN UPSTREAM (seed-spec §11 item 11): in the kernel the blocked marker is the ERROR value, and
+// DOING BETTER THAN UPSTREAM (docs/reference/create-order.md): in the kernel the blocked marker is the ERROR value, and
 // ERROR's flag requirement is all-ones, so step 2 treats ERROR as "unavailable" and keeps re-looking it up
 // forever: STOP_COPY -> PRE_COPY on a PRE_COPY-capable device spins with the state mutex held (a soft lockup).
 // A fix ("terminate the skip loop on the ERROR sentinel", Fixes: 4db52602a607) was posted in 2026. We stop the
@@ -114,7 +114,7 @@ export function isSavingState(s: number): boolean {
 /**
  * Does the single arc `arcFrom -> arcTo` hand the user a NEW data fd? True when it enters the saving group from
  * outside it or enters RESUMING; on the arcs nextState() can produce that is exactly RUNNING->PRE_COPY,
- * RUNNING_P2P->PRE_COPY_P2P, STOP->STOP_COPY and STOP->RESUMING (hardware-and-perf §1.4). Moves inside the
+ * RUNNING_P2P->PRE_COPY_P2P, STOP->STOP_COPY and STOP->RESUMING (docs/reference/vfio-migration.md). Moves inside the
  * saving group keep the existing fd.
  */
 export function opensDataSession(arcFrom: number, arcTo: number): boolean {

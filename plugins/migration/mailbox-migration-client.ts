@@ -1,7 +1,8 @@
 /**
- * Host side of the migration RPCs of one vGPU's mailbox (seed spec §4, message types 4–10), as defined in
- * docs/migration.md "Mailbox protocol" (the upstream RFC has only the IDs and the buffer fields; the protocol is
- * ours). The 2 MiB migration buffer is a ring with free-running u32 byte counters (position = counter mod 2 MiB):
+ * Host side of the migration RPCs of one vGPU's mailbox (docs/reference/host-rpc-mailbox.md, message types 4–10), as
+ * defined in docs/migration.md "Mailbox protocol" (the upstream RFC has only the IDs and the buffer fields; the
+ * protocol is ours). The 2 MiB migration buffer is a ring with free-running u32 byte counters (position = counter mod
+ * 2 MiB):
  *
  * - SAVE (source, device stopped): GSP produces. Host zeroes ctrl.migration_buf_cpu_access_offset (GET), sets
  *   ctrl.is_migration_in_progress, calls MIGRATION_SAVE_STATE (returns once the save has started; the GSP has reset

@@ -1,5 +1,5 @@
 /**
- * FbScrubber with the copy engine: the upstream procedure (seed spec §5), step by step.
+ * FbScrubber with the copy engine: the upstream procedure (docs/reference/copy-engine-scrub.md), step by step.
  *
  *   1. CE channel on the vGPU's LAST CHID            6. zero the semaphore word through the host mapping
  *   2. 4 KiB semaphore page: channel VA + host map   7. begin(150), NOPs, bind, memset, semaphore + interrupt
@@ -11,8 +11,9 @@
  *  - A large FB goes out in several submissions (plugins.scrub.submitMiB, 2 GiB by default), steps 6–8 once per
  *    submission: 'scrub:progress' then reports bytes the engine really wrote, and the timeout applies per
  *    submission (a 4 s budget for a whole 48 GB FB is the user-reported upstream problem).
- *  - Every resource is released even when a step fails (upstream leaks on some error paths, §11 item 11); a
- *    teardown failure after a successful wipe is still reported, because it leaks device memory.
+ *  - Every resource is released even when a step fails (upstream leaks on some error paths,
+ *    docs/reference/create-order.md); a teardown failure after a successful wipe is still reported, because it
+ *    leaks device memory.
  *  - An inexact line split is an error, never a silently shortened wipe.
  */
 import type { EventBus } from '../../core/contracts/events.js';

@@ -1,9 +1,9 @@
 /**
- * Waits for a copy-engine semaphore word to become non-zero (seed spec §5 step 8), woken by the FIFO non-stall
- * interrupt of one CHID. The interrupt arrives as a firmware event (`FIFO_NONSTALL`, id 5, payload u32 LE chid —
- * the record the HALs deliver) and may also be forwarded on the bus as 'channel:nonstall'; both wake the waiter.
- * No busy loop: besides the events, a coarse timer re-reads the word in case an interrupt was lost (upstream
- * would sleep the whole 4 s on a lost wake-up).
+ * Waits for a copy-engine semaphore word to become non-zero (docs/reference/copy-engine-scrub.md step 8), woken by
+ * the FIFO non-stall interrupt of one CHID. The interrupt arrives as a firmware event (`FIFO_NONSTALL`, id 5, payload
+ * u32 LE chid — the record the HALs deliver) and may also be forwarded on the bus as 'channel:nonstall'; both wake
+ * the waiter. No busy loop: besides the events, a coarse timer re-reads the word in case an interrupt was lost
+ * (upstream would sleep the whole 4 s on a lost wake-up).
  */
 import type { EventBus, FirmwareEventRecord } from '../../core/contracts/events.js';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';

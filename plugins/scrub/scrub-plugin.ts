@@ -1,5 +1,5 @@
 /**
- * Plugin 'scrub': binds TOKENS.FbScrubber to the copy-engine scrubber (seed spec §5).
+ * Plugin 'scrub': binds TOKENS.FbScrubber to the copy-engine scrubber (docs/reference/copy-engine-scrub.md).
  *
  * Config (`plugins.scrub`): `{ verify?: boolean, timeoutMs?: number, submitMiB?: number, hostFallback?: boolean }`
  * (scrub-config.ts). It is read when the scrubber is first resolved and checked again at start, so a bad section

@@ -1,6 +1,7 @@
 /**
- * The scrub's pushbuffer (seed spec §5 steps 5 and 7), built exactly as the upstream driver emits it, method by
- * method against the Ampere/Ada DMA-copy class. Pure functions: no channel, no I/O, so tests compare dwords.
+ * The scrub's pushbuffer (docs/reference/copy-engine-scrub.md steps 5 and 7), built exactly as the upstream driver
+ * emits it, method by method against the Ampere/Ada DMA-copy class. Pure functions: no channel, no I/O, so tests
+ * compare dwords.
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import { CE, methodHeader, splitVa } from '../../hal/sim/ce/ce-methods.js';

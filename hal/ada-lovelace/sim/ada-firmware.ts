@@ -382,7 +382,8 @@ export class AdaFirmware {
       ['kernel', p.kernelLogBuffOffset, p.kernelLogBuffSize],
     ];
     for (const [name, off, size] of logs) {
-      // The upstream series passes heap ADDRESS + offset (seed spec §2.3): a log area must sit inside the heap.
+      // The upstream series passes heap ADDRESS + offset (docs/reference/create-order.md): a log area must sit inside
+      // the heap.
       if (size === 0n || off < ha || off + size > ha + hl) {
         return fail(NvStatus.INVALID_ADDRESS, `${name} log [0x${off.toString(16)}, +0x${size.toString(16)}) is not inside the plugin heap`);
       }

@@ -143,9 +143,10 @@ export const DEVICE_HEARTBEAT_MS = 0;
 
 /**
  * PF BAR0 register offsets the simulator populates (real offsets; nothing else in the 16 MiB window is backed).
- * Sources: NV_PMC_BOOT_0 @0 (OpenRM dev_boot.h); NV_PCFG mirror of config space @0x88000 (V1-NVKM reads
- * 0x88000+0xbf4/0xbfc); NV_PGSP falcon @0x110000, mailboxes at +0x40/+0x44, queue-head doorbell at +0xc00
- * (nouveau writes falcon 0xc00; seed spec §8.3); VF priv doorbell 0xB80000+0x2200 (seed spec §4.6).
+ * Sources: NV_PMC_BOOT_0 @0 (OpenRM dev_boot.h); NV_PCFG mirror of config space @0x88000 (RFC v1 nvkm `vgpu_mgr.c`
+ * reads 0x88000+0xbf4/0xbfc); NV_PGSP falcon @0x110000, mailboxes at +0x40/+0x44, queue-head doorbell at +0xc00
+ * (nouveau writes falcon 0xc00; docs/reference/gsp-queues.md); VF priv doorbell 0xB80000+0x2200
+ * (docs/reference/host-rpc-mailbox.md).
  */
 export const Bar0 = {
   PMC_BOOT_0: 0x000000,

@@ -1,8 +1,8 @@
 /**
- * Host events of the simulated PF (seed spec §9: SRIOV_CONFIGURE, DRIVER_UNBIND; plus suspend/resume, which v2
- * lists as a duty but never delivers): the device posts them into a small ring in the device header, the Ada HAL
- * watches it and calls its `onHostEvent` listeners. Both sides map the region, so this works in worker and in
- * process mode alike.
+ * Host events of the simulated PF (docs/reference/core-driver-interface.md: SRIOV_CONFIGURE, DRIVER_UNBIND; plus
+ * suspend/resume, which v2 lists as a duty but never delivers): the device posts them into a small ring in the device
+ * header, the Ada HAL watches it and calls its `onHostEvent` listeners. Both sides map the region, so this works in
+ * worker and in process mode alike.
  *
  *   Header + 0x200  SEQ     u32  events ever posted (the device bumps it last, after the record is written)
  *   Header + 0x204  reserved

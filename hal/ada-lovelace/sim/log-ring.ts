@@ -1,13 +1,13 @@
 /**
  * A byte ring for firmware logs, laid out in shared memory so the host can snapshot it synchronously
  * (Firmware.readLog) while the firmware thread appends. Used for GSP-RM's own log (device region) and for the
- * three per-vGPU log areas inside each vGPU's management heap in FB (seed spec §4.2, §6).
+ * three per-vGPU log areas inside each vGPU's management heap in FB (docs/reference/host-rpc-mailbox.md).
  *
  *   +0  magic 'LOGR' (u32)   +4 capacity: data bytes (u32)   +8 written: total bytes ever appended (u32, wraps)
  *   +12 reserved             +16 data[capacity]
  *
- * The real layout of these buffers is not public (seed spec §11 item 1); this one is the simulator's choice.
- * Single writer (the firmware thread); a reader may see a line being written, which is acceptable for logs.
+ * The real layout of these buffers is not public (docs/reference/host-rpc-mailbox.md); this one is the simulator's
+ * choice. Single writer (the firmware thread); a reader may see a line being written, which is acceptable for logs.
  */
 export const LOG_RING_MAGIC = 0x52474f4c; // 'LOGR'
 export const LOG_RING_HEADER = 16;

@@ -6,11 +6,11 @@
  *      extended capability at 0x100: SR-IOV (id 0x0010, v1) with TotalVFs/NumVFs/VF offset/stride/VF device id
  *      and the VF BAR flag words.
  * VF:  type-0 header, class 0x030200; capability list 0x34 → 0x40 PCI Express v2 (endpoint, FLR capable, used by
- *      the VF FLR of seed spec §2.6; a v2 structure is 0x3C bytes, so it ends at 0x7B) → 0x7C MSI-X (the window the
- *      VFIO emulation passes through, seed spec §10.5). The capabilities must not overlap: QEMU refuses a device
- *      whose capabilities do (hw/pci/pci.c pci_add_capability).
- *      Simplification: the PCIe spec has a VF answer 0xFFFF for vendor/device and Linux substitutes the PF's values;
- *      the simulated VF stores what `lspci` finally shows (0x10de / VF device id).
+ *      the VF FLR of docs/reference/create-order.md; a v2 structure is 0x3C bytes, so it ends at 0x7B) → 0x7C MSI-X
+ *      (the window the VFIO emulation passes through, docs/reference/ada-chips.md). The capabilities must not
+ *      overlap: QEMU refuses a device whose capabilities do (hw/pci/pci.c pci_add_capability). Simplification: the
+ *      PCIe spec has a VF answer 0xFFFF for vendor/device and Linux substitutes the PF's values; the simulated VF
+ *      stores what `lspci` finally shows (0x10de / VF device id).
  *
  * Register offsets are the PCI / PCIe specification's.
  */

@@ -1,11 +1,11 @@
 /**
  * The "firmware context" a simulated GSP plugin task keeps per vGPU, and its migration image.
  *
- * Real GSP plugin state is opaque (seed spec §7, §11 item 1/8); the simulator keeps a few KiB that behave like it:
- * what the host configured (SETUP_CONFIG payload), BME, counters, guest-reported info, and a deterministic
- * pseudo-random blob seeded by gfid + vGPU type standing in for "everything else the plugin knows". SAVE_STATE
- * streams the image out, RESTORE_STATE takes it in and verifies it, so a migration test can tell a faithful
- * round trip from a corrupted or mismatched one.
+ * Real GSP plugin state is opaque (docs/reference/vfio-migration.md, docs/reference/host-rpc-mailbox.md); the
+ * simulator keeps a few KiB that behave like it: what the host configured (SETUP_CONFIG payload), BME, counters,
+ * guest-reported info, and a deterministic pseudo-random blob seeded by gfid + vGPU type standing in for "everything
+ * else the plugin knows". SAVE_STATE streams the image out, RESTORE_STATE takes it in and verifies it, so a migration
+ * test can tell a faithful round trip from a corrupted or mismatched one.
  *
  * Image (simulator layout, little-endian):
  *   header 32 B: magic 'VCTX' u32 @0, version u32 @4 (=1), source gfid u32 @8, vgpu_type u32 @12,

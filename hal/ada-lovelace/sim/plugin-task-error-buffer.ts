@@ -1,6 +1,6 @@
 /**
- * The GSP plugin error buffer (mgmt heap 0x203000, 4 KiB, GSP → host; seed spec §4.2): its record format is not
- * public (§11 item 1), so the simulator defines one. 64 fixed records of 64 bytes, a ring indexed by two counters:
+ * The GSP plugin error buffer (mgmt heap 0x203000, 4 KiB, GSP → host; docs/reference/host-rpc-mailbox.md): its record
+ * format is not public, so the simulator defines one. 64 fixed records of 64 bytes, a ring indexed by two counters:
  *
  *   PUT = response.error_buff_gsp_put_idx  (records ever written by the plugin task, u32, wraps)
  *   GET = ctrl.error_buff_cpu_get_idx      (records the host has consumed; the host writes it)

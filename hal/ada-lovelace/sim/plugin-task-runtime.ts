@@ -1,7 +1,7 @@
 /**
- * What the plugin tasks of one simulated GSP share: the device region, and the watcher of the VF priv doorbell
- * (PF BAR0 0xB82200, seed spec §4.6). Installed once per GSP thread by ada-firmware-handler.ts; a PluginTask
- * started on a thread without it (AdaFirmware in a unit test) only logs.
+ * What the plugin tasks of one simulated GSP share: the device region, and the watcher of the VF priv doorbell (PF
+ * BAR0 0xB82200, docs/reference/host-rpc-mailbox.md). Installed once per GSP thread by ada-firmware-handler.ts; a
+ * PluginTask started on a thread without it (AdaFirmware in a unit test) only logs.
  *
  * Doorbell: every gfid rings the same register with gfid·32 + 17, so a value says little — two hosts can ring
  * before the device looks. The watcher therefore treats the register as "something happened": it consumes it

@@ -1,11 +1,11 @@
 /**
- * The per-vGPU "GSP plugin" task that BOOTLOAD_GSP_VGPU_PLUGIN_TASK starts inside GSP-RM for one gfid (seed spec
- * §2.3 C6–C7, §4). It runs on the device's GSP thread and serves the host RPC mailbox at the start of the vGPU's
- * mgmt heap in FB:
+ * The per-vGPU "GSP plugin" task that BOOTLOAD_GSP_VGPU_PLUGIN_TASK starts inside GSP-RM for one gfid
+ * (docs/reference/create-order.md C6–C7, docs/reference/host-rpc-mailbox.md). It runs on the device's GSP thread and
+ * serves the host RPC mailbox at the start of the vGPU's mgmt heap in FB:
  *
  *  1. start: clear the response and error buffers (the FB may hold a previous vGPU's), log to the init-task log.
- *  2. wait for the host's control-buffer header (version 1 and the four buffer offsets at their §4.2 places), then
- *     write GSP_PLUGIN_BOOTLOADED (0x4E654A6F) into ctrl.message_seq_num.
+ *  2. wait for the host's control-buffer header (version 1 and the four buffer offsets at their places in
+ *     docs/reference/host-rpc-mailbox.md), then write GSP_PLUGIN_BOOTLOADED (0x4E654A6F) into ctrl.message_seq_num.
  *  3. serve calls: on each doorbell scan (plugin-task-runtime.ts) a new ctrl.message_seq_num is a call; write
  *     response.message_seq_num_received, do the work, write result_code, then message_seq_num_processed last.
  *
@@ -53,7 +53,10 @@ export interface PluginTaskMemory {
   store32(off: number, v: number): void;
 }
 
-/** RPC protocol version this GSP plugin speaks (seed spec §11 item 13: values unspecified; simulator choice). */
+/**
+ * RPC protocol version this GSP plugin speaks (docs/reference/host-rpc-mailbox.md: values unspecified; simulator
+ * choice).
+ */
 export const PLUGIN_RPC_VERSION = 0x0001_0000;
 
 /** Device phase as the migration messages move it. */
@@ -61,7 +64,7 @@ export type WorkState = 'running' | 'stopped' | 'saved' | 'restoring' | 'restore
 
 /**
  * How long a task scans fast for its host header or the next restore bytes: upstream's own bootload wait (the host
- * gives the BOOTLOADED magic 10 s, seed spec §4.6), after which a host has given up anyway.
+ * gives the BOOTLOADED magic 10 s, docs/reference/host-rpc-mailbox.md), after which a host has given up anyway.
  */
 const FAST_SCAN_LIMIT_MS = 10_000;
 
@@ -79,7 +82,10 @@ const RESULT = R('result_code');
 const GSP_MIG = R('migration_buf_gsp_access_offset');
 const SAVE_COMPLETE = R('migration_state_save_complete');
 
-/** Expected header offsets (§4.3): the host writes these next to version 1. */
+/**
+ * Expected header offsets (docs/reference/host-rpc-mailbox.md, control buffer): the host writes these next to version
+ * 1.
+ */
 const HEADER_OFFSETS: Array<[string, number, number]> = [
   ['response_buff_offset', CTRL_BUFFER.offsetOf('response_buff_offset'), MgmtHeap.RESPONSE_OFFSET],
   ['message_buff_offset', CTRL_BUFFER.offsetOf('message_buff_offset'), MgmtHeap.MESSAGE_OFFSET],
@@ -375,7 +381,7 @@ export class PluginTask {
     const p = this.params;
     const bad = (why: string): never => { throw new CallError(NvStatus.INVALID_ARGUMENT, why); };
     if (c.dbdf !== p.dbdf) bad(`dbdf 0x${c.dbdf.toString(16)} is not the bootloaded 0x${p.dbdf.toString(16)}`);
-    // v2 leaves bootload vgpuType 0 (seed spec §2.3): then the config names the type; it may not be 0.
+    // v2 leaves bootload vgpuType 0 (docs/reference/create-order.md): then the config names the type; it may not be 0.
     if (c.vgpu_type === 0) bad('vgpu_type 0');
     if (p.vgpuType !== 0 && c.vgpu_type !== p.vgpuType) bad(`vgpu_type ${c.vgpu_type} is not the bootloaded ${p.vgpuType}`);
     if (c.num_channels === 0 || c.num_channels !== p.numChannels) bad(`num_channels ${c.num_channels} is not the bootloaded ${p.numChannels}`);
@@ -439,7 +445,7 @@ export class PluginTask {
     const mine = decodeConfigParams(this.ctx.config!);
     if (img.vgpuType !== mine.vgpu_type) throw new CallError(NvStatus.INVALID_ARGUMENT, `image of type ${img.vgpuType}, this vGPU is type ${mine.vgpu_type}`);
     const theirs = img.ctx.config === null ? null : decodeConfigParams(img.ctx.config);
-    // The guest sees its channel IDs: a different channel count cannot be restored (seed spec §7).
+    // The guest sees its channel IDs: a different channel count cannot be restored (docs/reference/vfio-migration.md).
     if (theirs !== null && theirs.num_channels !== mine.num_channels) {
       throw new CallError(NvStatus.INVALID_ARGUMENT, `image has ${theirs.num_channels} channels, this vGPU ${mine.num_channels}`);
     }

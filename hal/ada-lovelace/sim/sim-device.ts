@@ -64,8 +64,9 @@ export interface SimTestControls {
   /** True while a GSP thread runs. */
   gspRunning(): Promise<boolean>;
   /**
-   * A host-side event of the PF (seed spec §9), delivered to the HAL's `onHostEvent` listeners through the
-   * device's host-event ring. 'sriov-configure' also changes NumVFs in config space first (VFs past it vanish).
+   * A host-side event of the PF (docs/reference/core-driver-interface.md), delivered to the HAL's `onHostEvent`
+   * listeners through the device's host-event ring. 'sriov-configure' also changes NumVFs in config space first (VFs
+   * past it vanish).
    */
   hostEvent(e: { kind: 'unbind' | 'sriov-configure' | 'suspend' | 'resume'; numVfs?: number }): Promise<void>;
   /**

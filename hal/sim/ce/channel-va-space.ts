@@ -1,8 +1,8 @@
 /**
- * The GPU virtual address space of one simulated channel: a flat map from GPU VA to FB ranges (seed spec §1.4
- * op 21, channel_map_mem). No page tables: each mapping is one contiguous run, placed at the next free VA with
- * the alignment of its page size (2 MiB for huge pages, 64 KiB otherwise), starting above 4 GiB so a VA is never
- * mistaken for an FB offset.
+ * The GPU virtual address space of one simulated channel: a flat map from GPU VA to FB ranges
+ * (docs/reference/core-driver-interface.md op 21, channel_map_mem). No page tables: each mapping is one contiguous
+ * run, placed at the next free VA with the alignment of its page size (2 MiB for huge pages, 64 KiB otherwise),
+ * starting above 4 GiB so a VA is never mistaken for an FB offset.
  */
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import type { ChannelMapOptions } from '../../../core/contracts/channels.js';

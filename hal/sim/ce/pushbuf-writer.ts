@@ -1,7 +1,8 @@
 /**
- * The host's side of a channel's pushbuffer (seed spec §1.4 ops 25–26): `begin(n)` reserves room for n method
- * dwords, `emit` appends within the reservation, `take` hands the dwords to a submit and starts over. Shared by every
- * simulated copy channel (the mock's and the simulator's), so both refuse the same misuse the same way.
+ * The host's side of a channel's pushbuffer (docs/reference/core-driver-interface.md ops 25–26): `begin(n)` reserves
+ * room for n method dwords, `emit` appends within the reservation, `take` hands the dwords to a submit and starts
+ * over. Shared by every simulated copy channel (the mock's and the simulator's), so both refuse the same misuse the
+ * same way.
  */
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 

@@ -1,10 +1,10 @@
 /**
- * A CopyChannel (seed spec §1.4 ops 21–27) for a simulated GPU: its own VA space, a pushbuffer with begin/emit
- * accounting, and a submit that queues the dwords for the simulated copy engine. Work runs asynchronously and in
- * order per channel, as a GPFIFO does; completion is announced only by what the pushbuffer asks for (semaphore
- * release, non-stall interrupt), never by `submit` resolving. A pushbuffer the engine refuses, or an MMU fault,
- * is reported through `raiseError` (the HAL turns it into an RC event) and the waiter simply never sees its
- * semaphore, exactly as on a real channel.
+ * A CopyChannel (docs/reference/core-driver-interface.md ops 21–27) for a simulated GPU: its own VA space, a
+ * pushbuffer with begin/emit accounting, and a submit that queues the dwords for the simulated copy engine. Work runs
+ * asynchronously and in order per channel, as a GPFIFO does; completion is announced only by what the pushbuffer asks
+ * for (semaphore release, non-stall interrupt), never by `submit` resolving. A pushbuffer the engine refuses, or an
+ * MMU fault, is reported through `raiseError` (the HAL turns it into an RC event) and the waiter simply never sees
+ * its semaphore, exactly as on a real channel.
  */
 import type { FbBackingStore } from '../../../core/alloc/framebuffer-memory.js';
 import type { ChannelMapOptions, CopyChannel } from '../../../core/contracts/channels.js';

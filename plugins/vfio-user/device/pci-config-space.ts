@@ -5,9 +5,10 @@
  * Space Enable the same way), and *Initiate Function Level Reset* starts a reset.
  *
  * The device's own VF config supplies identity and capabilities. The BARs are virtual: a VF's real BAR registers
- * read 0 (the PF's SR-IOV capability sizes them), so, like the upstream RFC's vfio_access.c (seed spec §10.5) and
- * vfio-pci, they are emulated here: BAR0 32-bit non-prefetchable, BAR1/2 and BAR3/4 64-bit prefetchable, sizes from
- * the chip table; BAR5 and the expansion ROM are absent. Interrupt Pin is 0 (SR-IOV VFs have no INTx).
+ * read 0 (the PF's SR-IOV capability sizes them), so, like the upstream RFC's vfio_access.c
+ * (docs/reference/ada-chips.md) and vfio-pci, they are emulated here: BAR0 32-bit non-prefetchable, BAR1/2 and BAR3/4
+ * 64-bit prefetchable, sizes from the chip table; BAR5 and the expansion ROM are absent. Interrupt Pin is 0 (SR-IOV
+ * VFs have no INTx).
  *
  * Accesses of any size and alignment are applied byte by byte against per-byte masks (the way vfio-pci's
  * permission bits work), so a 1-, 2- or 4-byte write to a register composes exactly as on hardware.

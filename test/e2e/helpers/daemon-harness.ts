@@ -118,32 +118,7 @@ export async function createHarness(prefix: string, opts: HarnessOptions = {}): 
     },
     ctl: (...args) => ctl(socket, ...args),
     http: (method, path, body, agent) => socketHttp(socket, method, path, body, agent),
-    async waitEvent(match, timeoutMs = 120_000, events = 'vgpu:step,vgpu:state') {
-      let onReady!: () => void;
-      const ready = new Promise<void>((r) => { onReady = r; });
-      const event = new Promise<Record<string, unknown>>((resolveEvent, reject) => {
-        const req = request({ socketPath: socket, path: `/v1/events?events=${events}`, method: 'GET' }, (res) => {
-          let buf = '';
-          const timer = setTimeout(() => { req.destroy(); reject(new Error('no matching event in time')); }, timeoutMs);
-          res.on('data', (c: Buffer) => {
-            buf += c.toString();
-            let nl;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl);
-              buf = buf.slice(nl + 1);
-              if (line.trim() === '') continue;
-              const e = JSON.parse(line) as { event: string; data: Record<string, unknown> };
-              if (e.event === 'stream:open') { onReady(); continue; }
-              if (match(e)) { clearTimeout(timer); req.destroy(); resolveEvent(e.data); return; }
-            }
-          });
-          res.on('error', () => {});
-        });
-        req.on('error', () => {});
-        req.end();
-      });
-      return { ready, event };
-    },
+    waitEvent: (match, timeoutMs, events) => waitEventOn(socket, match, timeoutMs, events),
     async close() {
       if (h.daemon !== undefined && h.daemon.proc.exitCode === null && h.daemon.proc.signalCode === null) {
         h.daemon.proc.kill('SIGKILL');
@@ -172,6 +147,39 @@ export function socketHttp(socket: string, method: string, path: string, body?: 
     if (data !== undefined) req.write(data);
     req.end();
   });
+}
+
+/**
+ * Wait for the first bus event of `events` on `socket`'s /v1/events that matches: `ready` once the stream is open
+ * (subscribe before acting), `event` with the match's data (the stream is closed then).
+ */
+export async function waitEventOn(
+  socket: string, match: (e: { event: string; data: Record<string, unknown> }) => boolean, timeoutMs = 120_000, events = 'vgpu:step,vgpu:state',
+): Promise<{ ready: Promise<void>; event: Promise<Record<string, unknown>> }> {
+  let onReady!: () => void;
+  const ready = new Promise<void>((r) => { onReady = r; });
+  const event = new Promise<Record<string, unknown>>((resolveEvent, reject) => {
+    const req = request({ socketPath: socket, path: `/v1/events?events=${events}`, method: 'GET' }, (res) => {
+      let buf = '';
+      const timer = setTimeout(() => { req.destroy(); reject(new Error('no matching event in time')); }, timeoutMs);
+      res.on('data', (c: Buffer) => {
+        buf += c.toString();
+        let nl;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim() === '') continue;
+          const e = JSON.parse(line) as { event: string; data: Record<string, unknown> };
+          if (e.event === 'stream:open') { onReady(); continue; }
+          if (match(e)) { clearTimeout(timer); req.destroy(); resolveEvent(e.data); return; }
+        }
+      });
+      res.on('error', () => {});
+    });
+    req.on('error', () => {});
+    req.end();
+  });
+  return { ready, event };
 }
 
 /** Run the real `vgpuctl` against `socket`; resolves with its exit code and output (never rejects). */

@@ -1,7 +1,8 @@
 /**
  * A small host side of the per-vGPU mailbox for the simulator tests: bootload a plugin task over RM, write the
- * control-buffer header, wait for the BOOTLOADED magic and make calls, all with the firmware-abi codecs and the
- * byte offsets of seed spec §4. The FB window stands in for the host's BAR1 mapping of the mgmt heap.
+ * control-buffer header, wait for the BOOTLOADED magic and make calls, all with the firmware-abi codecs and the byte
+ * offsets of docs/reference/host-rpc-mailbox.md. The FB window stands in for the host's BAR1 mapping of the mgmt
+ * heap.
  */
 import type { PhysicalGpu } from '../../../core/contracts/hal.js';
 import type { RmClient } from '../../../core/contracts/firmware.js';

@@ -1,7 +1,8 @@
 /**
- * The simulated GSP plugin task behind the per-vGPU mailbox (seed spec §2.3 C6–C7, §4), driven from the host side
- * exactly as the create path does: bootload over RM, control-buffer header, BOOTLOADED magic, calls rung on the
- * shared VF doorbell. Also: error buffer and logs, migration save/restore, shutdown, and host events.
+ * The simulated GSP plugin task behind the per-vGPU mailbox (docs/reference/create-order.md C6–C7,
+ * docs/reference/host-rpc-mailbox.md), driven from the host side exactly as the create path does: bootload over RM,
+ * control-buffer header, BOOTLOADED magic, calls rung on the shared VF doorbell. Also: error buffer and logs,
+ * migration save/restore, shutdown, and host events.
  */
 import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';

@@ -16,6 +16,7 @@ import { createAdaHalPlugin } from '../../../hal/ada-lovelace/ada-hal-plugin.js'
 import { createLifecyclePlugin } from '../../../plugins/lifecycle/lifecycle-plugin.js';
 import { VgpuServiceImpl } from '../../../plugins/lifecycle/vgpu-service-impl.js';
 import { createMigrationPlugin } from '../../../plugins/migration/migration-plugin.js';
+import { createRouterPlugin } from '../../../plugins/router/router-plugin.js';
 import { createScrubPlugin } from '../../../plugins/scrub/scrub-plugin.js';
 import { createVfioUserPlugin } from '../../../plugins/vfio-user/vfio-user-plugin.js';
 import { ERROR, RawPeer, regionAccess, u32s } from '../../helpers/raw-vfio-user.js';
@@ -59,7 +60,7 @@ describe('vfio-user plugin in a daemon container', { skip }, () => {
     mkdirSync(DIR, { recursive: true });
     tc = await createTestContainer({
       logLevel: 'info',
-      plugins: [createAdaHalPlugin(), createScrubPlugin(), createLifecyclePlugin(), createMigrationPlugin(), createVfioUserPlugin()],
+      plugins: [createAdaHalPlugin(), createScrubPlugin(), createLifecyclePlugin(), createRouterPlugin(), createMigrationPlugin(), createVfioUserPlugin()],
       config: {
         // A loaded shared machine scrubs slowly; what is tested here is not the scrub's speed.
         timeouts: { scrubMs: 120_000 },

@@ -103,8 +103,11 @@ describe('control API routes', () => {
       method: 'PUT', url: '/v1/vfs/0000:41:01.1/current_vgpu_type', headers: { 'content-type': 'text/plain' }, payload: 'x',
     });
     assert.equal(bad.statusCode, 400);
-    const attr = await api.app.inject({ url: '/v1/vfs/0000:41:01.1/vgpu_params' });
+    const attr = await api.app.inject({ url: '/v1/vfs/0000:41:01.1/bogus' });
     assert.equal(attr.statusCode, 400);
+    // NVIDIA's further attributes are names the API knows; a backend without them answers 404 (no such file).
+    const extra = await api.app.inject({ url: '/v1/vfs/0000:41:01.1/vgpu_params' });
+    assert.equal(extra.statusCode, 404, extra.body);
   });
 
   it('maps a plain Error to 500 VGPU_EINTERNAL', async () => {

@@ -14,7 +14,10 @@ export const FAKE_GPU = '0000:41:00.0';
 const TOTAL = 48n * GiB;
 /** The fake's types give the guest its profile less 128 MiB of management heap, as the real catalogue does. */
 const HEAP = 128n << 20n;
-const TYPES: Omit<VgpuTypeInfo, 'available'>[] = [
+/** The fake knows every fact, like the userspace manager (the contract leaves some optional for the sysfs backend). */
+type FullType = VgpuTypeInfo & { fbBytes: bigint; profileFbBytes: bigint; guestFbBytes: bigint; maxInstances: number };
+type FullVgpu = VgpuInfo & { fb: { offset: bigint; size: bigint }; chids: { offset: number; count: number }; inUse: boolean };
+const TYPES: Omit<FullType, 'available'>[] = [
   { id: 1, name: 'NVIDIA RTX6000-Ada-4Q', series: 'Q', fbBytes: 4n * GiB - HEAP, profileFbBytes: 4n * GiB, guestFbBytes: 4n * GiB - HEAP, maxInstances: 12, heads: 4, maxResolution: '7680x4320' },
   { id: 2, name: 'NVIDIA RTX6000-Ada-8Q', series: 'Q', fbBytes: 8n * GiB - HEAP, profileFbBytes: 8n * GiB, guestFbBytes: 8n * GiB - HEAP, maxInstances: 6, heads: 4, maxResolution: '7680x4320' },
   { id: 3, name: 'NVIDIA RTX6000-Ada-24Q', series: 'Q', fbBytes: 24n * GiB - HEAP, profileFbBytes: 24n * GiB, guestFbBytes: 24n * GiB - HEAP, maxInstances: 2, heads: 4, maxResolution: '7680x4320' },
@@ -32,7 +35,7 @@ export interface FakeServiceOptions {
 }
 
 export class FakeVgpuService implements VgpuService {
-  readonly vgpus = new Map<string, VgpuInfo>();
+  readonly vgpus = new Map<string, FullVgpu>();
   readonly logLines = new Map<string, string[]>();
   policy: TypePolicy = 'homogeneous';
   createCalls = 0;
@@ -83,7 +86,7 @@ export class FakeVgpuService implements VgpuService {
     if (usedVfs.has(vf)) throw new VgpuError(ErrorCode.Busy, `VF ${vf} already has a vGPU`, { hint: 'omit --vf' });
     const offset = [...this.vgpus.values()].reduce((s, v) => s + v.fb.size, 0n);
     const id = `vgpu-${this.nextId++}`;
-    const v: VgpuInfo = {
+    const v: FullVgpu = {
       id, gpu: req.gpu, vf, vfBdf: `0000:41:${String(1 + (vf >> 3)).padStart(2, '0')}.${vf & 7}`, gfid: vf + 1,
       typeId: t.id, typeName: t.name, state: 'creating', fb: { offset, size: t.fbBytes }, profileFbBytes: t.profileFbBytes,
       chids: { offset: 2048 + vf * 64, count: 64 }, createdAt: Date.now() + this.nextId, inUse: false,
@@ -115,12 +118,22 @@ export class FakeVgpuService implements VgpuService {
   }
 
   readVfAttribute(vfBdf: string, attr: VfAttribute): string {
+    this.vfOrThrow(vfBdf);
     const v = [...this.vgpus.values()].find((x) => x.vfBdf === vfBdf);
     if (attr === 'current_vgpu_type') return `${v?.typeId ?? 0}\n`;
+    if (attr !== 'creatable_vgpu_types') throw new VgpuError(ErrorCode.NotFound, `no ${attr} on this VF`, { hint: 'the fake has the upstream two' });
     return this.types(FAKE_GPU).map((t) => `${t.id} : ${t.name}\n`).join('');
   }
 
+  /** The fake's 32 VFs are 0000:41:01.0 … 0000:41:04.7; another address is no VF of its (as the manager says). */
+  private vfOrThrow(vfBdf: string): void {
+    if (!/^0000:41:0[1-4]\.[0-7]$/.test(vfBdf)) {
+      throw new VgpuError(ErrorCode.NotFound, `no VF ${vfBdf} on a managed GPU`, { hint: 'list the GPUs and their VFs', details: { vfBdf, noSuchVf: true } });
+    }
+  }
+
   writeVfAttribute(vfBdf: string, attr: VfAttribute, value: string): void {
+    this.vfOrThrow(vfBdf);
     if (attr !== 'current_vgpu_type') {
       throw new VgpuError(ErrorCode.InvalidArgument, `${attr} is read-only`, { hint: 'write current_vgpu_type' });
     }
@@ -145,7 +158,7 @@ export class FakeVgpuService implements VgpuService {
     return l.slice(-lines);
   }
 
-  private available(t: Omit<VgpuTypeInfo, 'available'>): number {
+  private available(t: Omit<FullType, 'available'>): number {
     const all = [...this.vgpus.values()];
     if (this.policy === 'homogeneous' && all.some((v) => v.typeId !== t.id)) return 0;
     const same = all.filter((v) => v.typeId === t.id).length;
@@ -153,7 +166,7 @@ export class FakeVgpuService implements VgpuService {
     return Math.max(0, Math.min(t.maxInstances - same, Number(free / t.fbBytes)));
   }
 
-  private resolveType(type: string | number): Omit<VgpuTypeInfo, 'available'> {
+  private resolveType(type: string | number): Omit<FullType, 'available'> {
     const norm = (s: string): string => s.toLowerCase().replace(/^nvidia\s+/, '');
     const t = TYPES.find((x) => x.id === type || (typeof type === 'string'
       && (norm(x.name) === norm(type) || x.name.toLowerCase().endsWith(`-${type.toLowerCase()}`))));

@@ -16,7 +16,10 @@ async function booted() {
   return { mock, gpu };
 }
 
-/** The scrub's pushbuffer (seed spec §5 step 7): memset `bytes` at `dstVa` to 0x`value`, then release a semaphore. */
+/**
+ * The scrub's pushbuffer (docs/reference/copy-engine-scrub.md step 7): memset `bytes` at `dstVa` to 0x`value`, then
+ * release a semaphore.
+ */
 function emitMemset(ch: CopyChannel, dstVa: bigint, bytes: number, value: number, semVa: bigint): void {
   const m = (method: number, ...data: number[]): number[] => [methodHeader(4, method, data.length), ...data];
   const dwords = [

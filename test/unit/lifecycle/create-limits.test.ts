@@ -12,6 +12,7 @@ import { TOKENS } from '../../../core/tokens.js';
 import { createMockHalPlugin } from '../../../hal/mock/mock-hal-plugin.js';
 import { MockHal } from '../../../hal/mock/mock-hal.js';
 import { createLifecyclePlugin } from '../../../plugins/lifecycle/lifecycle-plugin.js';
+import { createRouterPlugin } from '../../../plugins/router/router-plugin.js';
 import { FakePluginTasks } from '../../helpers/fake-plugin-task.js';
 import { createTestContainer } from '../../helpers/test-container.js';
 import { BDF, TYPES, answerManagerControls, metadata, readMeta, rig, vtype } from './lifecycle-rig.js';
@@ -49,7 +50,7 @@ test('types counts CHID runs: a type whose run no longer fits is listed with 0 a
   const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 8 }], rpcTimeoutMs: 2000 });
   const tc = await createTestContainer({
     // A 4 GiB type capped at 2 instances: 1024 CHIDs each, but little FB, so its CHID run binds before its FB.
-    plugins: [createMockHalPlugin(mock), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: readMeta(metadata([...TYPES, vtype(960, 'NVIDIA RTX6000-Ada-4C', 4, 2)])) }) } })],
+    plugins: [createMockHalPlugin(mock), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile: readMeta(metadata([...TYPES, vtype(960, 'NVIDIA RTX6000-Ada-4C', 4, 2)])) }) } }), createRouterPlugin()],
     // No scrub plugin here: this test is about CHID runs, not the guest FB's contents.
     config: { timeouts: { bootloadMs: 500, rpcMs: 1000 }, gpus: [{ policy: 'heterogeneous' }], plugins: { lifecycle: { allowUnscrubbedFb: true } } } as never,
     start: false,

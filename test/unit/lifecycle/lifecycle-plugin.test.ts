@@ -8,6 +8,7 @@ import type { VgpudPlugin } from '../../../core/contracts/plugin.js';
 import { createMockHalPlugin } from '../../../hal/mock/mock-hal-plugin.js';
 import { MockHal } from '../../../hal/mock/mock-hal.js';
 import { createLifecyclePlugin } from '../../../plugins/lifecycle/lifecycle-plugin.js';
+import { createRouterPlugin } from '../../../plugins/router/router-plugin.js';
 import { createScrubPlugin } from '../../../plugins/scrub/scrub-plugin.js';
 import { VgpuServiceImpl } from '../../../plugins/lifecycle/vgpu-service-impl.js';
 import { FakePluginTasks } from '../../helpers/fake-plugin-task.js';
@@ -20,7 +21,10 @@ async function daemon(o: { extra?: VgpudPlugin[]; config?: Record<string, unknow
   const readFile = o.readFile ?? readMeta(metadata());
   const tc = await createTestContainer({
     // The scrub plugin too, as the daemon wires it: a lifecycle without a scrubber refuses to create.
-    plugins: [createMockHalPlugin(mock), ...(o.scrub === false ? [] : [createScrubPlugin()]), ...(o.extra ?? []), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile }) } })],
+    plugins: [
+      createMockHalPlugin(mock), ...(o.scrub === false ? [] : [createScrubPlugin()]), ...(o.extra ?? []),
+      createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile }) } }), createRouterPlugin(),
+    ],
     config: { timeouts: { bootloadMs: 500, rpcMs: 1000 }, ...o.config } as never,
     start: false,
   });
@@ -33,7 +37,7 @@ async function daemon(o: { extra?: VgpudPlugin[]; config?: Record<string, unknow
     tasks.push(FakePluginTasks.install(gpu));
   });
   await tc.host.start();
-  return { mock, tc, tasks, service: tc.container.get<VgpuService>(TOKENS.VgpuManager) };
+  return { mock, tc, tasks, service: tc.container.get<VgpuService>(TOKENS.VgpuManager), impl: tc.container.get(VgpuServiceImpl) };
 }
 
 test('the plugin binds the VgpuService: gpus, types, create by short name, VF ABI, logs, destroy', async (t) => {
@@ -50,8 +54,9 @@ test('the plugin binds the VgpuService: gpus, types, create by short name, VF AB
   assert.equal(v.typeId, 949);
   assert.equal(v.vf, 0);
   assert.equal(v.state, 'ready');
-  assert.equal(v.fb.size, 23n * GiB);
+  assert.equal(v.fb?.size, 23n * GiB);
   assert.equal(service.get(v.id).gfid, 1);
+  assert.equal(g?.backend, 'manager', 'the router says which backend manages the GPU');
   // homogeneous: only the active type is still creatable, once more
   assert.deepEqual(service.types(BDF).map((x) => [x.id, x.available]), [[949, 1]]);
 
@@ -163,6 +168,6 @@ test('reloadMetadata (SIGHUP): accepted when running types stay the same, refuse
   const [r] = await service.reloadMetadata!();
   assert.equal(r?.ok, false);
   assert.match(r?.reason ?? '', /949|24Q/);
-  assert.equal(service.get(v.id).fb.size, 23n * GiB);
+  assert.equal(service.get(v.id).fb?.size, 23n * GiB);
   await service.destroy(v.id);
 });

@@ -4,7 +4,7 @@ import { guestFbBytes, segmentsFor } from '../../../core/manager/fb-size.js';
 import { VfAbiError } from '../../../core/manager/vf-abi-error.js';
 import { GiB, MiB, type } from './fixture.js';
 
-test('ECC off: fb_length; ECC on: the §2.3 C3 formula, aligned down to the segment', () => {
+test('ECC off: fb_length; ECC on: the create-order.md C3 formula, aligned down to the segment', () => {
   const t = type(1, 'T-16Q', 16, 3, { gspHeapSize: 64n * MiB });
   const ctx = { totalFb: 48n * GiB, segmentSize: 512n * MiB };
   assert.equal(guestFbBytes(t, { ...ctx, eccEnabled: false }), 16n * GiB);

@@ -14,6 +14,7 @@ import { TOKENS } from '../../../core/tokens.js';
 import { createMockHalPlugin } from '../../../hal/mock/mock-hal-plugin.js';
 import { MockHal } from '../../../hal/mock/mock-hal.js';
 import { createLifecyclePlugin } from '../../../plugins/lifecycle/lifecycle-plugin.js';
+import { createRouterPlugin } from '../../../plugins/router/router-plugin.js';
 import { createScrubPlugin } from '../../../plugins/scrub/scrub-plugin.js';
 import { FakePluginTasks } from '../../helpers/fake-plugin-task.js';
 import { createTestContainer } from '../../helpers/test-container.js';
@@ -49,7 +50,10 @@ async function daemon() {
   const mock = new MockHal({ devices: [{ bdf: BDF, totalVfs: 8, fbBytes: 4n * GiB }], rpcTimeoutMs: 2000 });
   const readFile = readMeta(metadata([S, M, H, H2]));
   const tc = await createTestContainer({
-    plugins: [createMockHalPlugin(mock), createScrubPlugin(), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile }) } })],
+    plugins: [
+      createMockHalPlugin(mock), createScrubPlugin(), createLifecyclePlugin({ init: { metadataDir: '/meta', manager: () => ({ readFile }) } }),
+      createRouterPlugin(),
+    ],
     config: { timeouts: { bootloadMs: 500, rpcMs: 1000 } } as never,
     start: false,
   });

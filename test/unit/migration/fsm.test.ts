@@ -207,8 +207,9 @@ test('ERROR can be neither requested nor left by a state change', () => {
   }
 });
 
-// Arcs a driver must implement, per flag set, from the comment above the kernel's table (hardware-and-perf §1.2).
-// "Without P2P" (with or without PRE_COPY) the core routes RUNNING <-> STOP directly.
+// Arcs a driver must implement, per flag set, from the comment above the kernel's table
+// (docs/reference/vfio-migration.md). "Without P2P" (with or without PRE_COPY) the core routes RUNNING <-> STOP
+// directly.
 function requiredArcs(p2p: boolean, pre: boolean): Set<string> {
   const a = [[RESUMING, STOP], [STOP, RESUMING], [STOP, STOP_COPY], [STOP_COPY, STOP]];
   if (p2p) a.push([RUNNING, RUNNING_P2P], [RUNNING_P2P, RUNNING], [RUNNING_P2P, STOP], [STOP, RUNNING_P2P]);
@@ -334,7 +335,7 @@ test('with every optional state, the multi-step paths are exactly those the kern
   }
 });
 
-test('hand-written spot checks (hardware-and-perf §1.2-1.4, kernel comment)', () => {
+test('hand-written spot checks (docs/reference/vfio-migration.md, kernel comment)', () => {
   const ALL = F_STOP_COPY | F_P2P | F_PRE_COPY;
   const NO_P2P = F_STOP_COPY | F_PRE_COPY;
   const P2P_ONLY = F_STOP_COPY | F_P2P;
@@ -384,7 +385,7 @@ test('hand-written spot checks (hardware-and-perf §1.2-1.4, kernel comment)', (
   }
 });
 
-test('data sessions: which arcs open and close one (hardware-and-perf §1.4, vfio.h)', () => {
+test('data sessions: which arcs open and close one (docs/reference/vfio-migration.md, vfio.h)', () => {
   const OPENS = new Set(['RUNNING->PRE_COPY', 'RUNNING_P2P->PRE_COPY_P2P', 'STOP->STOP_COPY', 'STOP->RESUMING']);
   const CLOSES = new Set(['PRE_COPY->RUNNING', 'PRE_COPY_P2P->RUNNING_P2P', 'STOP_COPY->STOP', 'RESUMING->STOP']);
   const all = new Set<string>();

@@ -81,7 +81,7 @@ export class GuestRpcService {
     this.o.arena.store32(this.page + BigInt(off), v >>> 0);
   }
 
-  /** The configured type (the bootload may leave it 0, seed spec §2.3). */
+  /** The configured type (the bootload may leave it 0, docs/reference/create-order.md). */
   setType(typeId: number): void {
     this.o.typeId = typeId;
     this.store(VfPage.TASK_TYPE, typeId);

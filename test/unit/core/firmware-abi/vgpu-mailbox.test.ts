@@ -13,7 +13,7 @@ test('mgmt-heap regions are back to back and match the spec offsets', () => {
   assert.equal(MgmtHeap.VGPU_TASK_LOG_OFFSET, 0x224000);
   assert.equal(MgmtHeap.KERNEL_LOG_OFFSET, 0x264000);
   assert.equal(MgmtHeap.COMM_BUFF_SIZE, 2_572_288);
-  // comm_buff_size = 3×4K + 2M + 4K + 128K + 256K + 64K (seed spec §2.3)
+  // comm_buff_size = 3×4K + 2M + 4K + 128K + 256K + 64K (docs/reference/create-order.md)
   assert.equal(MgmtHeap.COMM_BUFF_SIZE, 3 * 4 * KiB + 2048 * KiB + 4 * KiB + 128 * KiB + 256 * KiB + 64 * KiB);
   const chain: [number, number][] = [
     [MgmtHeap.CTRL_OFFSET, MgmtHeap.CTRL_SIZE], [MgmtHeap.RESPONSE_OFFSET, MgmtHeap.RESPONSE_SIZE],
@@ -96,7 +96,8 @@ test('config params: layout, the 88-byte snapshot and its decoded defaults', () 
   assert.equal(CONFIG_PARAMS_PAYLOAD.offsetOf('rev1'), 72);
   assert.equal(CONFIG_PARAMS_PAYLOAD.offsetOf('rev3'), 81);
   assert.equal(CONFIG_PARAMS_PAYLOAD.offsetOf('placement_id'), 84);
-  // rev4 follows 14 bytes of bools + u16 after offset 72 and is padded from 86 to 88 (REV-TT)
+  // rev4 follows 14 bytes of bools + u16 after offset 72 and is padded from 86 to 88 (raised in review of RFC v2
+  // patch 10)
   assert.equal(CONFIG_PARAMS_PAYLOAD.offsetOf('rev4'), 88);
   assert.equal(CONFIG_PARAMS_PAYLOAD.offsetOf('rev7'), 104);
   assert.equal(CONFIG_PARAMS_PAYLOAD.size, 112);

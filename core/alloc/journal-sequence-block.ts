@@ -5,8 +5,8 @@
  * synchronous claim of a VF) practically never finds the block empty. A crash wastes the rest of a block; it
  * never hands a number out twice.
  */
-import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
-import type { JournalSequence, VgpuJournal } from '../../core/contracts/vgpu-journal.js';
+import { ErrorCode, VgpuError } from '../contracts/exceptions.js';
+import type { JournalSequence, VgpuJournal } from '../contracts/vgpu-journal.js';
 
 export class JournalSequenceBlock {
   private next = 0;
