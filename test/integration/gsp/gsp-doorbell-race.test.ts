@@ -13,12 +13,16 @@ import { fallbackOps } from '../../../native/fallback.js';
 import { GspControl, GspRegion } from '../../../hal/gsp/gsp-layout.js';
 import { GspRegionView, initGspRegion, openEndpoint } from '../../../hal/gsp/gsp-queue.js';
 
-test('a producer preempted between reading the flag and clearing it cannot take down the next sleep\'s flag (no lost wake-up)', async () => {
+/** A fresh GSP region with both ends' endpoints (only their doorbells are used). */
+function region() {
   const arena = fallbackOps.createArena({ size: BigInt(GspRegion.SIZE), backing: 'sab' });
   const view = new GspRegionView(arena, 0n);
   initGspRegion(view);
-  const host = openEndpoint(view, 'host');
-  const gsp = openEndpoint(view, 'gsp');
+  return { arena, view, host: openEndpoint(view, 'host'), gsp: openEndpoint(view, 'gsp') };
+}
+
+test('a producer preempted between reading the flag and clearing it cannot take down the next sleep\'s flag (no lost wake-up)', async () => {
+  const { arena, view, host, gsp } = region();
   const flag = (): number => view.control(GspControl.HOST_SLEEPING);
 
   // Sleep 1: the host waits for the message queue.
@@ -54,11 +58,7 @@ test('a producer preempted between reading the flag and clearing it cannot take 
 });
 
 test('a ring that finds the sleeper awake sends no wake, and one that finds it asleep sends exactly one', async () => {
-  const arena = fallbackOps.createArena({ size: BigInt(GspRegion.SIZE), backing: 'sab' });
-  const view = new GspRegionView(arena, 0n);
-  initGspRegion(view);
-  const host = openEndpoint(view, 'host');
-  const gsp = openEndpoint(view, 'gsp');
+  const { arena, host, gsp } = region();
   gsp.outbound.ring();
   assert.equal(gsp.outbound.wakes, 0, 'nobody sleeps: no wake (no syscall on the addon)');
   const s = host.inbound.sleep(() => false, Infinity);
