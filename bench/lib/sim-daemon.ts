@@ -28,6 +28,7 @@ export interface SimDaemon {
   svc: VgpuServiceImpl;
   mig: MigrationService;
   logger: MemoryLogger;
+  bus: EventBusImpl;
   stop(): Promise<void>;
 }
 
@@ -47,7 +48,7 @@ export async function startSimDaemon(o: { bdf: string; dir: string; fbBytes: big
     svc.attach(gpu, mgr);
     const mig = new MigrationService(svc, new LifecycleDeviceAccess(svc), logger, loadNativeOps());
     return {
-      dev, gpu, svc, mig, logger,
+      dev, gpu, svc, mig, logger, bus,
       stop: async () => {
         await mig.close().catch(() => undefined);
         for (const v of svc.list()) { mig.forget(v.id); await svc.destroy(v.id, { force: true }).catch(() => undefined); }

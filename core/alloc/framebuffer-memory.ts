@@ -22,6 +22,8 @@ export interface FbBackingStore {
   verify?(offset: bigint, length: bigint, pattern: number): Promise<bigint | null>;
   /** Optional per-page hashes that leave never-written pages untouched (SharedArena.hashPages); see FramebufferMemory. */
   hashPages?(offset: bigint, length: bigint, pageSize: number): Promise<BigUint64Array>;
+  /** Optional: sleep while the word at `offset` holds `expected` (SharedArena.wait32); see HostMapping.waitWord32. */
+  waitWord32?(offset: bigint, expected: number, timeoutMs: number): Promise<void>;
 }
 
 export interface FramebufferMemoryOptions {
@@ -220,6 +222,7 @@ function patternBytes(pattern: number): Buffer {
 
 class HostMappingImpl implements HostMapping {
   private live = true;
+  readonly waitWord32?: (offset: number, expected: number, timeoutMs: number) => Promise<void>;
 
   constructor(
     readonly range: FbRange,
@@ -228,7 +231,19 @@ class HostMappingImpl implements HostMapping {
     private readonly store: FbBackingStore,
     private readonly maxWindow: number,
     private readonly onUnmap: () => void,
-  ) {}
+  ) {
+    // Only when the store can sleep on a word: a caller tells "the device notifies" from the method's presence.
+    const wait = store.waitWord32?.bind(store);
+    if (wait !== undefined) {
+      this.waitWord32 = async (off, expected, timeoutMs) => {
+        this.check(off, 4);
+        if (off % 4 !== 0) {
+          throw new VgpuError(ErrorCode.InvalidArgument, `waitWord32 at offset ${off}: not 4-byte aligned`, { hint: 'wait on an aligned 32-bit word' });
+        }
+        await wait(this.range.offset + this.offset + BigInt(off), expected >>> 0, timeoutMs);
+      };
+    }
+  }
 
   window(offset: number, length: number): Buffer {
     this.check(offset, length);

@@ -38,8 +38,22 @@ export interface HostMapping {
   window(offset: number, length: number): Buffer;
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Uint8Array): void;
+  /**
+   * Optional: sleep while the 32-bit word at `offset` (4-byte aligned) still holds `expected`, at most `timeoutMs`;
+   * resolves early when the device wrote the word and said so. Present only where the device can notify a host
+   * waiting on its memory — a simulated GPU wakes the word after its plugin task writes a mailbox answer. Real BAR1
+   * memory cannot: there the caller polls, as upstream's busy-wait does (docs/reference/vgpu-mailbox.md). A wake-up
+   * says "look again", never what the word holds: the caller re-reads it.
+   */
+  waitWord32?(offset: number, expected: number, timeoutMs: number): Promise<void>;
   unmap(): void;
 }
+
+/**
+ * Longest single HostMapping.waitWord32 sleep a caller should take: how late it may notice a deadline, an abort or a
+ * closed channel (the device's wake-up ends a sleep at once; this bounds the sleeps nothing wakes).
+ */
+export const WAKE_SLICE_MS = 20;
 
 export interface FbStats {
   total: bigint;

@@ -89,6 +89,9 @@ export class AdaHal implements Hal {
         // The arena's page hash skips holes (SEEK_DATA) and runs on its threads: migration's dirty scans keep the
         // simulated FB sparse and the loop free.
         hashPages: (offset, length, pageSize) => arena.hashPages(BigInt(Region.FB) + offset, length, pageSize),
+        // The simulated plugin task wakes the words it answers in (plugin-task-runtime.ts `publish32`): the host's
+        // mailbox waits sleep on them instead of polling on a timer.
+        waitWord32: async (offset, expected, timeoutMs) => { await arena.wait32(BigInt(Region.FB) + offset, expected, timeoutMs); },
       };
       const memory = new FramebufferMemoryImpl({ totalBytes: header.fbBytes, name: `framebuffer of ${device.bdf}`, store });
       // Copy-engine channels run host-side over the shared FB (ada-copy-channel.ts, scrub issue).

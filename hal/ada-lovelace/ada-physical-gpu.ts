@@ -90,6 +90,8 @@ export class AdaPhysicalGpu implements PhysicalGpu {
   private released = false;
   private readonly writeSriovControl: (numVfs: number) => void;
   private resetting = false;
+  /** The last VF list vfs() built, and the SR-IOV state (NumVFs, offset, stride) it was built from. */
+  private vfCache: { key: string; list: readonly VirtualFunction[] } | null = null;
 
   constructor(p: AdaPhysicalGpuParts) {
     this.bdf = p.bdf;
@@ -114,12 +116,18 @@ export class AdaPhysicalGpu implements PhysicalGpu {
     const pf = this.arena.window(BigInt(Region.PF_CONFIG), Region.CONFIG_SIZE);
     const s = readSriov(pf);
     if (s === undefined) return [];
+    // Every create, select and status asks for the list; building it (each VF's config space and BDF) cost ~0.1 ms
+    // of a create. It changes only with the SR-IOV state read above (a VF's device ID is fixed while it is
+    // enabled), so it is rebuilt only when that changes.
+    const key = `${s.numVfs}/${s.firstVfOffset}/${s.vfStride}`;
+    if (this.vfCache?.key === key) return [...this.vfCache.list];
     const out: VirtualFunction[] = [];
     for (let i = 0; i < Math.min(s.numVfs, MAX_VFS); i++) {
       const id = readIdentity(this.arena.window(BigInt(vfConfigOffset(i)), Region.CONFIG_SIZE));
-      out.push({ index: i, gfid: i + 1, bdf: vfBdf(this.bdf, i, s.firstVfOffset, s.vfStride), deviceId: id.deviceId });
+      out.push(Object.freeze({ index: i, gfid: i + 1, bdf: vfBdf(this.bdf, i, s.firstVfOffset, s.vfStride), deviceId: id.deviceId }));
     }
-    return out;
+    this.vfCache = { key, list: out };
+    return [...out];
   }
 
   /**

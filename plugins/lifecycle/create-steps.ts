@@ -19,7 +19,7 @@ import {
 import { MgmtHeap, VgpuRpcMsg, encodeConfigParams } from '../../core/firmware-abi/vgpu-mailbox.js';
 import { chidsPerVgpu } from '../../core/manager/chid-room.js';
 import type { PgpuManager } from '../../core/manager/pgpu-manager.js';
-import { HostRpcChannel } from './host-rpc-channel.js';
+import { HostRpcChannel, writeCtrlHeader } from './host-rpc-channel.js';
 import type { VgpuRecord } from './vgpu-record.js';
 
 export const CREATE_STEPS = [
@@ -237,6 +237,14 @@ export const STEP_UNITS: readonly StepUnit[] = [
         // message_seq_num_processed equal to our next sequence number would pass for an answer (upstream relies
         // on whatever the FB held).
         rec.res.heapMapping.write(MgmtHeap.CTRL_OFFSET, new Uint8Array(MgmtHeap.MIGRATION_OFFSET - MgmtHeap.CTRL_OFFSET));
+        // The control-buffer header goes in now, before BOOTLOAD, not only after it as upstream writes it: a plugin
+        // task that finds it when it starts answers with the BOOTLOADED magic at once, so the host's wait is not
+        // one period of the task's header scan (a header written later is an FB write, which rings nothing; the
+        // simulated task scans for it every 2 ms — that wait was 2.2 ms of a 5 ms create, docs/benchmarks.md).
+        // Inference: nothing in the public sources says GSP-RM clears the control buffer (host → GSP) when the task
+        // starts; should a firmware do so, rpc-setup writes the header again after BOOTLOAD (upstream's place),
+        // and the wait is then what upstream's is.
+        writeCtrlHeader(rec.res.heapMapping);
       } catch (error) {
         rec.res.heapMapping?.unmap();
         delete rec.res.heapMapping;
@@ -345,7 +353,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
         callTimeoutMs: env.timeouts.mailboxMs, pollIntervalMs: env.timeouts.pollIntervalMs,
       });
       rec.res.channel = ch;
-      ch.writeHeader();
+      ch.writeHeader(); // again, where upstream writes it (see mgmt-heap): the same bytes, the magic untouched
       await ch.waitBootloaded(env.timeouts.bootloadMs, signal);
       const sig = signal !== undefined ? { signal } : {};
       // v2 sends VERSION_NEGOTIATION without a payload (docs/reference/host-rpc-mailbox.md); so do we.

@@ -42,6 +42,31 @@ const SEQ_OFF = CTRL + CTRL_BUFFER.offsetOf('message_seq_num');
 const TYPE_OFF = CTRL + CTRL_BUFFER.offsetOf('message_type');
 const PROCESSED_OFF = RESP + RESPONSE_BUFFER.offsetOf('message_seq_num_processed');
 const RESULT_OFF = RESP + RESPONSE_BUFFER.offsetOf('result_code');
+/** The control-buffer header as [offset, bytes] writes: version, then the four buffer offsets. */
+const HEADER_WRITES: ReadonlyArray<readonly [number, Uint8Array]> = (() => {
+  const h = initialCtrlHeader();
+  const v = Buffer.alloc(4);
+  v.writeUInt32LE(h.version!);
+  const out: Array<readonly [number, Uint8Array]> = [[CTRL + CTRL_BUFFER.offsetOf('version'), v]];
+  for (const f of ['response_buff_offset', 'message_buff_offset', 'migration_buff_offset', 'error_buff_offset'] as const) {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(h[f]!);
+    out.push([CTRL + CTRL_BUFFER.offsetOf(f), b]);
+  }
+  return out;
+})();
+
+/**
+ * Write the control-buffer header into a mailbox mapping: version and the four buffer offsets, field by field. Only
+ * those fields: the plugin task may already have written the BOOTLOADED magic into message_seq_num (which lies
+ * between them), and a whole-struct or read-modify-write would erase it. Idempotent: writing it again changes
+ * nothing the plugin task could see.
+ */
+export function writeCtrlHeader(m: HostMapping): void {
+  // Each field its own mapped write (a BAR1 store each upstream), never the message_type and message_seq_num
+  // between them. The encoded fields are constants, built once.
+  for (const [off, bytes] of HEADER_WRITES) m.write(off, bytes);
+}
 
 export class HostRpcChannel {
   private seq = 0;
@@ -59,21 +84,9 @@ export class HostRpcChannel {
     return this.seq;
   }
 
-  /**
-   * Write the control-buffer header: version and the four buffer offsets, field by field. Only those fields: the
-   * plugin task may already have written the BOOTLOADED magic into message_seq_num, and a whole-struct write would
-   * erase it.
-   */
+  /** Write the control-buffer header (writeCtrlHeader). */
   writeHeader(): void {
-    const m = this.opts.mapping;
-    const h = initialCtrlHeader();
-    const u32 = (off: number, v: number): void => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); m.write(off, b); };
-    const u64 = (off: number, v: bigint): void => { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); m.write(off, b); };
-    u32(CTRL + CTRL_BUFFER.offsetOf('version'), h.version!);
-    u64(CTRL + CTRL_BUFFER.offsetOf('response_buff_offset'), h.response_buff_offset!);
-    u64(CTRL + CTRL_BUFFER.offsetOf('message_buff_offset'), h.message_buff_offset!);
-    u64(CTRL + CTRL_BUFFER.offsetOf('migration_buff_offset'), h.migration_buff_offset!);
-    u64(CTRL + CTRL_BUFFER.offsetOf('error_buff_offset'), h.error_buff_offset!);
+    writeCtrlHeader(this.opts.mapping);
   }
 
   /**
@@ -89,12 +102,27 @@ export class HostRpcChannel {
 
   /** Wait until the plugin task has written GSP_PLUGIN_BOOTLOADED into ctrl.message_seq_num. */
   async waitBootloaded(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    await pollUntil(() => (this.assertOpen('the bootload wait'), this.readU32(SEQ_OFF) === GSP_PLUGIN_BOOTLOADED ? true : undefined), {
+    const word = this.watch(SEQ_OFF);
+    await pollUntil(() => (this.assertOpen('the bootload wait'), word.read() === GSP_PLUGIN_BOOTLOADED ? true : undefined), {
       timeoutMs, what: `the BOOTLOADED magic of the GSP plugin task for gfid ${this.opts.gfid}`,
       hint: 'the plugin task did not start: check the GSP log of this gfid and timeouts.bootloadMs',
       ...(this.opts.pollIntervalMs !== undefined ? { intervalMs: this.opts.pollIntervalMs } : {}),
       ...(signal !== undefined ? { signal } : {}),
+      ...(word.sleep !== undefined ? { sleep: word.sleep } : {}),
     });
+  }
+
+  /**
+   * A mailbox word to wait on: `read` loads it and remembers the value; `sleep` (only where the mapping can sleep on
+   * a device write) sleeps while the word still holds that value. A write between the read and the sleep ends the
+   * sleep at once (the futex compares first), so no answer is missed.
+   */
+  private watch(off: number): { read(): number; sleep?: (ms: number) => Promise<void> } {
+    const m = this.opts.mapping;
+    let last = 0;
+    const read = (): number => (last = this.readU32(off));
+    if (m.waitWord32 === undefined) return { read };
+    return { read, sleep: (ms) => m.waitWord32!(off, last, ms) };
   }
 
   /**
@@ -136,11 +164,13 @@ export class HostRpcChannel {
     this.opts.registers.write32(VF_PRIV_DOORBELL_OFFSET, bell);
     this.opts.registers.read32(VF_PRIV_DOORBELL_OFFSET); // posting flush, as upstream reads it back
 
-    await pollUntil(() => (this.assertOpen(`RPC ${name}`), this.readU32(PROCESSED_OFF) === seq ? true : undefined), {
+    const word = this.watch(PROCESSED_OFF);
+    await pollUntil(() => (this.assertOpen(`RPC ${name}`), word.read() === seq ? true : undefined), {
       timeoutMs: opts.timeoutMs ?? this.opts.callTimeoutMs,
       what: `the reply to RPC ${name} (seq ${seq}) from the plugin task of gfid ${this.opts.gfid}`,
       ...(this.opts.pollIntervalMs !== undefined ? { intervalMs: this.opts.pollIntervalMs } : {}),
       ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+      ...(word.sleep !== undefined ? { sleep: word.sleep } : {}),
     });
     const result = this.readU32(RESULT_OFF);
     if (result !== 0) {

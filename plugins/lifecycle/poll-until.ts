@@ -6,8 +6,14 @@
  * event loop itself, so this yields between checks: the first few with setImmediate (an answer that is already there
  * costs microseconds), then short timers so an idle wait does not spin a core. The deadline comes from the config,
  * never a hard-coded 120 s.
+ *
+ * Where the device notifies (a `sleep` that ends when the awaited word is written: HostMapping.waitWord32), the wait
+ * sleeps on that instead of spinning and ticking: the answer is seen when it is written, with no timer period in the
+ * way (a 1 ms timer tick was most of a mailbox call, docs/benchmarks.md). Each sleep is still bounded by
+ * WAKE_SLICE_MS, so a closed channel, an abort or a lost wake-up is noticed within that.
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
+import { WAKE_SLICE_MS } from '../../core/contracts/memory.js';
 
 export interface PollOptions {
   timeoutMs: number;
@@ -16,6 +22,11 @@ export interface PollOptions {
   /** Checks done with setImmediate before switching to timers (default 64). */
   fastChecks?: number;
   signal?: AbortSignal;
+  /**
+   * Sleep until the device may have answered, at most `ms` (HostMapping.waitWord32 on the word `check` reads, with the
+   * value it last read). Replaces the immediates and the timer ticks.
+   */
+  sleep?: (ms: number) => Promise<void>;
   /** For the timeout message: "the BOOTLOADED magic of gfid 3". */
   what: string;
   hint?: string;
@@ -40,7 +51,8 @@ export async function pollUntil<T>(check: () => T | undefined, opts: PollOptions
         details: { timeoutMs: opts.timeoutMs },
       });
     }
-    if (i < fast) await immediate();
+    if (opts.sleep !== undefined) await opts.sleep(Math.max(0, Math.min(WAKE_SLICE_MS, deadline - performance.now())));
+    else if (i < fast) await immediate();
     else await sleep(Math.max(0, Math.min(opts.intervalMs ?? 1, deadline - performance.now())));
   }
 }

@@ -47,6 +47,7 @@ export class VgpuRecord {
   /** Per-vGPU UUID (upstream sends one fixed UUID for every vGPU). */
   readonly uuid: Uint8Array;
   private readonly lines: string[] = [];
+  private dbdfValue: number | undefined;
   /** Pending destroy, so a second destroy joins it instead of racing it. */
   destroying?: Promise<void>;
   /** RM client handle chosen (and journalled) before the client is allocated; undefined = the HAL chooses. */
@@ -84,10 +85,12 @@ export class VgpuRecord {
    *  doc). Upstream forces the domain to 0 (docs/reference/create-order.md); we keep the VF's real domain, which is
    *  0 on most hosts anyway. */
   get dbdf(): number {
+    // The VF's address does not change under a record: parsed once (a create reads it for BOOTLOAD and the config).
+    if (this.dbdfValue !== undefined) return this.dbdfValue;
     const m = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(this.vf.bdf);
-    if (m === null) return 0;
+    if (m === null) return (this.dbdfValue = 0);
     const rid = (parseInt(m[2]!, 16) << 8) | (parseInt(m[3]!, 16) << 3) | parseInt(m[4]!, 16);
-    return ((parseInt(m[1]!, 16) << 16) | rid) >>> 0;
+    return (this.dbdfValue = ((parseInt(m[1]!, 16) << 16) | rid) >>> 0);
   }
 
   log(line: string): void {

@@ -13,7 +13,8 @@
  * The usable budget keeps `safetyMargin` of the limit back for what the model does not see (scheduling jitter of
  * a loaded host), since the limit must be KEPT: better one more pass than a stop that overruns.
  *
- * Give up cleanly (the source keeps running) when: the stop cost alone exceeds the usable budget; the guest
+ * Give up cleanly (the source keeps running) when: the stop cost alone exceeds the usable budget (from pass 2 on,
+ * and — when the caller passes the earlier prices — for `stallPasses` passes in a row); the guest
  * dirties at least as fast as the transport sends (each pass leaves as much as it sent); the dirty set stopped
  * shrinking for `stallPasses` passes; or `maxPasses` passes ran without fitting the budget.
  */
@@ -31,6 +32,12 @@ export interface EstimatorInput {
   elapsedMs: number;
   /** Measured cost of stopping beyond sending the dirty bytes, ms (`estimateStopCost`); floored at fixedStopMs. */
   stopCostMs?: number;
+  /**
+   * The stop costs measured after the earlier passes, oldest first (this pass's is `stopCostMs`). With them, a stop
+   * priced over the budget ends pre-copy only once it stayed over for `stallPasses` passes in a row; without them
+   * the first such price from pass 2 on is the verdict.
+   */
+  stopCostHistory?: readonly number[];
 }
 
 export interface EstimatorPolicy {
@@ -115,6 +122,18 @@ export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFA
     // fresh FB): one more pass measures again before a verdict, unless even the floor does not fit.
     if (pass < 2 && policy.fixedStopMs <= budget) {
       return { action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: Infinity, predictedPasses: 1, reason: `the stop measured ${stopCost.toFixed(0)} ms right after the full pass, over the ${budget.toFixed(0)} ms usable; measuring again` };
+    }
+    // One price over the budget is not yet a verdict when the history says the stop was cheaper before, or it has
+    // not been over for long: it is measured on a host that is busy with the pre-copy itself (a mailbox round trip
+    // under a 2-core host's load was 30 ms in one pass and 3 ms in the next), and its scan part shrinks with the
+    // dirty set. A stop that stays over for stallPasses passes (a hash tracker's full rescan) is the verdict.
+    const h = input.stopCostHistory;
+    if (h !== undefined && policy.fixedStopMs <= budget && pass < policy.maxPasses) {
+      const over = [...h, stopCost].reverse().findIndex((c) => Math.max(policy.fixedStopMs, c) <= budget);
+      const overFor = over === -1 ? h.length + 1 : over;
+      if (overFor < policy.stallPasses) {
+        return { action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: Infinity, predictedPasses: 1, reason: `the stop measured ${stopCost.toFixed(0)} ms, over the ${budget.toFixed(0)} ms usable, for ${overFor} of ${policy.stallPasses} passes; measuring again` };
+      }
     }
     return giveUp(`stopping costs ${stopCost.toFixed(0)} ms before any dirty page is sent, more than the ${budget.toFixed(0)} ms usable of the ${policy.downtimeBudgetMs} ms downtime limit`);
   }

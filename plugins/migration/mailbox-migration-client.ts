@@ -18,6 +18,7 @@ import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { HostMapping } from '../../core/contracts/memory.js';
 import { CTRL_BUFFER, MgmtHeap, RESPONSE_BUFFER, VgpuRpcMsg } from '../../core/firmware-abi/vgpu-mailbox.js';
 import type { FirmwareContextSource } from './precopy-engine.js';
+import { WAKE_SLICE_MS } from '../../core/contracts/memory.js';
 
 export interface MailboxCaller {
   call(type: number, payload?: Uint8Array, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Uint8Array>;
@@ -87,7 +88,7 @@ export class MailboxMigrationClient implements FirmwareContextSource {
       }
       if (complete) break;
       if (Date.now() > deadline) throw this.timeout('save');
-      await new Promise((r) => setTimeout(r, this.pollMs));
+      await this.waitWord(GSP_OFF, put, deadline);
     }
     this.setInProgress(false);
     void m;
@@ -117,7 +118,7 @@ export class MailboxMigrationClient implements FirmwareContextSource {
         if (free >= need || (free > 0 && need > RING_SIZE)) return free;
         if (Date.now() > deadline) throw this.timeout('restore');
         if (signal?.aborted) throw new VgpuError(ErrorCode.Cancelled, 'firmware state restore cancelled', { hint: 'reset the device' });
-        await new Promise((r) => setTimeout(r, this.pollMs));
+        await this.waitWord(GSP_OFF, get, deadline);
       }
     };
     for (const c of chunks) {
@@ -131,9 +132,9 @@ export class MailboxMigrationClient implements FirmwareContextSource {
         this.u32(CPU_OFF, put);
       }
     }
-    while (this.r32(GSP_OFF) !== put) {
+    for (let get = this.r32(GSP_OFF); get !== put; get = this.r32(GSP_OFF)) {
       if (Date.now() > deadline) throw this.timeout('restore');
-      await new Promise((r) => setTimeout(r, this.pollMs));
+      await this.waitWord(GSP_OFF, get, deadline);
     }
     await this.o.caller.call(VgpuRpcMsg.MIGRATION_RESTORE_DEFERRED_STATE);
     this.setInProgress(false);
@@ -153,6 +154,18 @@ export class MailboxMigrationClient implements FirmwareContextSource {
     const first = Math.min(data.byteLength, RING_SIZE - pos);
     this.o.mapping.write(RING + pos, data.subarray(0, first));
     if (first < data.byteLength) this.o.mapping.write(RING, data.subarray(first));
+  }
+
+  /**
+   * Until the GSP may have moved the word at `off` from `seen` (its PUT or GET): asleep on the word where the device
+   * wakes it (HostMapping.waitWord32 — the simulated plugin task does), else one poll period. Bounded by
+   * WAKE_SLICE_MS either way, so the deadline and an abort are checked.
+   */
+  private async waitWord(off: number, seen: number, deadline: number): Promise<void> {
+    const m = this.o.mapping;
+    const ms = Math.max(0, Math.min(WAKE_SLICE_MS, deadline - Date.now()));
+    if (m.waitWord32 !== undefined) await m.waitWord32(off, seen, ms);
+    else await new Promise((r) => setTimeout(r, Math.min(this.pollMs, ms)));
   }
 
   private setInProgress(v: boolean): void { this.o.mapping.write(IN_PROGRESS, Uint8Array.of(v ? 1 : 0)); }

@@ -238,6 +238,8 @@ export class MigrationService {
       const meter = new DirtyRateMeter();
       const fw = src.device.firmware;
       const rtts: number[] = [];
+      /** The stop cost priced after each earlier pass (decidePass: one price over the budget is not a verdict). */
+      const stopCosts: number[] = [];
       let decision: EstimatorDecision | null = null;
       for (;;) {
         this.checkAbort(o.signal);
@@ -264,12 +266,15 @@ export class MigrationService {
           ? { action: 'continue', predictedDowntimeMs: NaN, stopCostMs, predictedTotalMs: NaN, predictedPasses: 1, reason: 'the full pass was mostly zero pages: its rate says nothing about the transport; a dirty pass measures it' }
           : decidePass({
             pass: report.pass, dirtyBytes: report.dirtyAfter, dirtyRate: meter.rate(), bandwidth: bw,
-            history: passes.map((p) => p.dirtyAfter), elapsedMs: performance.now() - t0, stopCostMs,
+            history: passes.map((p) => p.dirtyAfter), elapsedMs: performance.now() - t0, stopCostMs, stopCostHistory: [...stopCosts],
           }, policy);
+        stopCosts.push(stopCostMs);
         decision = d;
         progress({
           phase: 'precopy', pass: report.pass, sentBytes: Number(save.totals().streamBytes), dirtyBytes: report.dirtyAfter,
-          predictedDowntimeMs: d.predictedDowntimeMs, predictedTotalMs: d.predictedTotalMs, elapsedMs: performance.now() - t0, message: d.reason,
+          predictedDowntimeMs: d.predictedDowntimeMs, predictedTotalMs: d.predictedTotalMs, elapsedMs: performance.now() - t0,
+          // What the stop was priced from, so an operator (and bench:migrate) sees which piece does not fit.
+          message: `${d.reason} [stop priced from: dirty scan ${(report.scanMs ?? 0).toFixed(1)} ms, mailbox round trip ${rtts.length > 0 ? Math.max(...rtts).toFixed(1) : '-'} ms × ${STOP_PATH_RPCS}, earlier stops ${(this.stopOverheads.get(kind) ?? []).map((x) => x.toFixed(0)).join('/') || '-'} ms]`,
         });
         if (d.action === 'stop-copy') break;
         if (d.action === 'give-up') {

@@ -489,6 +489,8 @@ export async function migrateSource(o: MigrateSourceOptions): Promise<MigrateSou
           pass: report.pass, dirtyBytes: report.dirtyAfter, dirtyRate: meter.rate(),
           bandwidth: measured || fallbackBandwidth(passes), history, elapsedMs: performance.now() - t0,
           stopCostMs: estimateStopCost({ scanMs: report.scanMs ?? 0 }),
+          // As the vGPU-level service prices it: one scan slowed by a busy host is not yet a verdict.
+          stopCostHistory: decisions.map((x) => x.stopCostMs).filter((x) => Number.isFinite(x)),
         }, policy);
       decisions.push(d);
       o.onPass?.(report, d, s.precopyInfo());

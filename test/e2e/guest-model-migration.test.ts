@@ -140,11 +140,9 @@ describe('guest model: a vGPU migrated between two daemons over vfio-user, the V
     assert.deepEqual(dstDev.client.violations, []);
   });
 
-  // todo until the server carries them: today the destination's interrupt enables and mailbox read 0 and its
-  // firmware task does not know the guest's RPC channel, so a migrated guest waits for answers forever.
-  it('the guest carries on at the destination: its RPC channel and interrupt setup came with the device state', {
-    todo: 'server: the migrated device state lacks the VF registers the guest set and its RPC channel',
-  }, async () => {
+  // The device state carries the VF's guest-visible registers and the firmware task's record of the RPC channel
+  // (the firmware context image, version 2): without them a migrated guest waits for its next answer forever.
+  it('the guest carries on at the destination: its RPC channel and interrupt setup came with the device state', async () => {
     const d = dstDev!;
     // The destination VMM restores what it owns (config space, MSI-X eventfds), as QEMU's vfio_pci_load_config
     // does; the device's own registers (RPC setup, interrupt enables) are the migrated device state.

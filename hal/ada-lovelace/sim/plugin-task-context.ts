@@ -8,17 +8,24 @@
  * test can tell a faithful round trip from a corrupted or mismatched one.
  *
  * Image (simulator layout, little-endian):
- *   header 32 B: magic 'VCTX' u32 @0, version u32 @4 (=1), source gfid u32 @8, vgpu_type u32 @12,
+ *   header 32 B: magic 'VCTX' u32 @0, version u32 @4 (=2), source gfid u32 @8, vgpu_type u32 @12,
  *                body length u32 @16, CRC-32 of the body u32 @20, reserved @24..32
  *   body:        config params (112 B, zero if never configured) @0, bme.enable u8 @112, bme.allowed u8 @113,
  *                configured u8 @114, pad @115, counters u32 ×4 @116 (messages, resets, bmeChanges, migrations),
- *                guest u32 ×3 @132 (osType, licenseState, frlConfig), blob seed u32 @144, blob 4096 B @148
+ *                guest u32 ×3 @132 (osType, licenseState, frlConfig), blob seed u32 @144, blob 4096 B @148,
+ *                VF section present u32 @4244, VF section @4248 (vf/vf-guest-state.ts: the guest-visible registers,
+ *                the guest's RPC channel, unanswered doorbells, exception records)
+ *
+ * Version 2 added the VF section. A version-1 image is refused with a message saying so: restoring it would leave
+ * the migrated guest with no interrupt enables and no RPC channel (it would hang on its next call), which is worse
+ * than a refused migration the operator can see.
  */
 import { crc32 } from 'node:zlib';
 import { CONFIG_PARAMS_PAYLOAD } from '../../../core/firmware-abi/vgpu-mailbox.js';
+import { decodeVfGuestState, encodeVfGuestState, VF_STATE_BYTES, type VfGuestState } from './vf/vf-guest-state.js';
 
 export const CONTEXT_MAGIC = 0x58544356; // 'VCTX'
-export const CONTEXT_VERSION = 1;
+export const CONTEXT_VERSION = 2;
 export const CONTEXT_HEADER_BYTES = 32;
 export const CONTEXT_BLOB_BYTES = 4096;
 const CONFIG_BYTES = CONFIG_PARAMS_PAYLOAD.size; // 112
@@ -31,8 +38,12 @@ const B = {
   GUEST: 132,
   SEED: 144,
   BLOB: 148,
+  VF_PRESENT: 148 + CONTEXT_BLOB_BYTES,
+  VF: 152 + CONTEXT_BLOB_BYTES,
 } as const;
-export const CONTEXT_BODY_BYTES = B.BLOB + CONTEXT_BLOB_BYTES;
+export const CONTEXT_BODY_BYTES = B.VF + VF_STATE_BYTES;
+/** Body offset of the VF section (tests corrupt it on purpose). */
+export const CONTEXT_VF_SECTION = B.VF;
 export const CONTEXT_IMAGE_BYTES = CONTEXT_HEADER_BYTES + CONTEXT_BODY_BYTES;
 
 export interface FirmwareContext {
@@ -79,7 +90,8 @@ export function newContext(gfid: number, vgpuType: number): FirmwareContext {
   };
 }
 
-export function encodeContextImage(ctx: FirmwareContext, srcGfid: number, vgpuType: number): Uint8Array {
+/** `vf`: the VF's guest-visible state (null for a task with no guest side, e.g. the firmware alone in a unit test). */
+export function encodeContextImage(ctx: FirmwareContext, srcGfid: number, vgpuType: number, vf: VfGuestState | null = null): Uint8Array {
   const img = Buffer.alloc(CONTEXT_IMAGE_BYTES);
   const body = img.subarray(CONTEXT_HEADER_BYTES);
   if (ctx.config !== null) body.set(ctx.config.subarray(0, CONFIG_BYTES), B.CONFIG);
@@ -92,6 +104,10 @@ export function encodeContextImage(ctx: FirmwareContext, srcGfid: number, vgpuTy
   [g.osType, g.licenseState, g.frlConfig].forEach((v, i) => body.writeUInt32LE(v >>> 0, B.GUEST + 4 * i));
   body.writeUInt32LE(ctx.blobSeed >>> 0, B.SEED);
   body.set(ctx.blob.subarray(0, CONTEXT_BLOB_BYTES), B.BLOB);
+  if (vf !== null) {
+    body.writeUInt32LE(1, B.VF_PRESENT);
+    encodeVfGuestState(vf, body.subarray(B.VF, B.VF + VF_STATE_BYTES));
+  }
   img.writeUInt32LE(CONTEXT_MAGIC, 0);
   img.writeUInt32LE(CONTEXT_VERSION, 4);
   img.writeUInt32LE(srcGfid >>> 0, 8);
@@ -105,6 +121,8 @@ export interface DecodedImage {
   srcGfid: number;
   vgpuType: number;
   ctx: FirmwareContext;
+  /** The VF's guest-visible state, or null when the source had no guest side. */
+  vf: VfGuestState | null;
 }
 
 /** Decode and verify an image; throws an Error whose message says what is wrong (the task logs it). */
@@ -114,7 +132,12 @@ export function decodeContextImage(bytes: Uint8Array): DecodedImage {
   const magic = img.readUInt32LE(0);
   if (magic !== CONTEXT_MAGIC) throw new Error(`bad image magic 0x${magic.toString(16)}`);
   const version = img.readUInt32LE(4);
-  if (version !== CONTEXT_VERSION) throw new Error(`image version ${version} is not ${CONTEXT_VERSION}`);
+  if (version === 1) {
+    throw new Error('image version 1 comes from an older simulator and lacks the VF\'s guest-visible state (interrupt enables, ' +
+      'mailbox, the guest\'s RPC channel); restoring it would hang the guest on its next call — upgrade the source host ' +
+      `to context version ${CONTEXT_VERSION} and migrate again`);
+  }
+  if (version !== CONTEXT_VERSION) throw new Error(`image version ${version} is not ${CONTEXT_VERSION} (this simulator reads version ${CONTEXT_VERSION} only)`);
   const len = img.readUInt32LE(16);
   if (len !== CONTEXT_BODY_BYTES || img.byteLength < CONTEXT_HEADER_BYTES + len) {
     throw new Error(`image body of ${len} bytes (have ${img.byteLength - CONTEXT_HEADER_BYTES}, expect ${CONTEXT_BODY_BYTES})`);
@@ -127,7 +150,10 @@ export function decodeContextImage(bytes: Uint8Array): DecodedImage {
   // The blob is a function of its seed: a mismatch is state corruption a CRC over a rewritten body would miss.
   if (!Buffer.from(generateBlob(seed)).equals(blob)) throw new Error('image blob does not match its seed');
   const u32 = (o: number): number => body.readUInt32LE(o);
+  const vfPresent = u32(B.VF_PRESENT);
+  if (vfPresent > 1) throw new Error(`image VF-section flag ${vfPresent} is neither 0 nor 1`);
   return {
+    vf: vfPresent === 1 ? decodeVfGuestState(body.subarray(B.VF, B.VF + VF_STATE_BYTES)) : null,
     srcGfid: img.readUInt32LE(8),
     vgpuType: img.readUInt32LE(12),
     ctx: {

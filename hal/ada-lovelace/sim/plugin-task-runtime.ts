@@ -75,6 +75,10 @@ export class PluginTaskRuntime {
       comm: a.window(base, MgmtHeap.COMM_BUFF_SIZE),
       load32: (off) => a.load32(base + BigInt(off)),
       store32: (off, v) => a.store32(base + BigInt(off), v >>> 0),
+      publish32: (off, v) => {
+        a.store32(base + BigInt(off), v >>> 0);
+        a.wake32(base + BigInt(off));
+      },
     };
   }
 

@@ -51,6 +51,12 @@ export interface PluginTaskMemory {
   comm: Buffer;
   load32(off: number): number;
   store32(off: number, v: number): void;
+  /**
+   * store32, then wake a host sleeping on the word (HostMapping.waitWord32). For the words a host waits on — the
+   * BOOTLOADED magic and message_seq_num_processed — so the host sees an answer when it is written, as upstream's
+   * 1–2 µs busy-poll does, without polling on a timer. A host that polls instead sees the same bytes.
+   */
+  publish32(off: number, v: number): void;
 }
 
 /**
@@ -221,7 +227,7 @@ export class PluginTask {
     }
     if (this.phase === 'await-header') {
       if (!this.headerReady(m)) return;
-      m.store32(SEQ, GSP_PLUGIN_BOOTLOADED);
+      m.publish32(SEQ, GSP_PLUGIN_BOOTLOADED);
       this.lastSeq = GSP_PLUGIN_BOOTLOADED;
       this.phase = 'serving';
       this.env.log('init-task', `gfid ${this.gfid}: control buffer v${CTRL_BUFF_VERSION} found; GSP_PLUGIN_BOOTLOADED written`);
@@ -250,7 +256,7 @@ export class PluginTask {
       avail -= n;
     }
     if (r.get !== before) r.progressAt = Date.now();
-    m.store32(GSP_MIG, r.get); // GET advances after the bytes are copied out: the host may reuse that space
+    m.publish32(GSP_MIG, r.get); // GET advances after the bytes are copied out: the host may reuse that space
     if (r.get === r.total) this.env.log('vgpu-task', `gfid ${this.gfid}: ${r.total} bytes of migration state received`);
   }
 
@@ -289,7 +295,7 @@ export class PluginTask {
       this.recordError(m, seq, type, status, note);
     }
     m.store32(RESULT, status);
-    m.store32(PROCESSED, seq); // last: the host polls this word, everything above must be visible first
+    m.publish32(PROCESSED, seq); // last: the host polls this word, everything above must be visible first
     this.env.log('vgpu-task', `seq ${seq} ${name}: ${status === NvStatus.OK ? 'ok' : `failed 0x${status.toString(16)}`}${note ? ` (${note})` : ''}`);
   }
 
@@ -404,7 +410,7 @@ export class PluginTask {
     this.needConfigured('MIGRATION_SAVE_STATE');
     this.move('MIGRATION_SAVE_STATE', ['stopped'], 'saved');
     this.ctx.counters.migrations = (this.ctx.counters.migrations + 1) >>> 0;
-    const img = encodeContextImage(this.ctx, this.gfid, this.configuredType());
+    const img = encodeContextImage(this.ctx, this.gfid, this.configuredType(), this.guest?.saveGuestState() ?? null);
     m.store32(SAVE_COMPLETE, 0);
     m.store32(GSP_MIG, 0);
     // The host zeroed its GET before the call and the image is far below the ring: it goes in at position 0, then
@@ -426,6 +432,10 @@ export class PluginTask {
     }
     this.restore = { total: Number(total), get: 0, bytes: Buffer.alloc(Number(total)), progressAt: Date.now() };
     m.store32(GSP_MIG, 0);
+    // What the host put into the ring before the call (a context that fits it, docs/migration.md) is taken now,
+    // inside the call, as the protocol allows: otherwise the host waited for the next periodic scan (2 ms) on the
+    // downtime path.
+    this.consumeRestore(m);
     return `expecting ${total} bytes`;
   }
 
@@ -451,6 +461,8 @@ export class PluginTask {
     }
     // Keep what the destination host configured (dbdf, pid, client); take the guest-visible state from the source.
     this.ctx = { ...img.ctx, config: this.ctx.config, counters: { ...img.ctx.counters, messages: this.ctx.counters.messages } };
+    // And what the guest set on its VF (registers, RPC channel): a migrated guest carries on where it was.
+    if (img.vf !== null) this.guest?.restoreGuestState(img.vf);
     this.work = 'restored';
     return `context of gfid ${img.srcGfid} restored, bus master ${this.ctx.bme.enable ? 'enabled' : 'disabled'}`;
   }

@@ -105,7 +105,7 @@ export class VgpuPciDevice implements VfioUserDevice {
     }
   }
 
-  regionWrite(index: number, offset: bigint, data: Uint8Array): void {
+  regionWrite(index: number, offset: bigint, data: Uint8Array): void | Promise<void> {
     const off = Number(offset);
     switch (index) {
       case RegionIndex.CONFIG: return this.configWrite(off, data);
@@ -166,7 +166,7 @@ export class VgpuPciDevice implements VfioUserDevice {
     this.o.guest.fbWrite(offset, data.subarray(0, n));
   }
 
-  private configWrite(off: number, data: Uint8Array): void {
+  private configWrite(off: number, data: Uint8Array): void | Promise<void> {
     const fx = this.config.write(off, data);
     if (fx.busMaster !== undefined) {
       this.o.guest.setBusMaster(fx.busMaster);
@@ -176,8 +176,11 @@ export class VgpuPciDevice implements VfioUserDevice {
       for (const v of this.msix.releasable()) this.irqs.fire(IrqIndex.MSIX, v);
     }
     if (fx.flr === true) {
-      // The function resets in the background, as an FLR does (software waits before touching it again).
-      void this.functionReset().catch((error: unknown) => this.log.warn('VF function-level reset failed', { error }));
+      // The write is answered once the function is reset, as Linux vfio-pci does it: the FLR runs inside the config
+      // write (drivers/vfio/pci/vfio_pci_config.c vfio_exp_config_write → pci_try_reset_function), so when the
+      // VMM's write returns the VF is reset and the next command sees it. A reset that fails is logged and the
+      // write still succeeds, as there (vfio-pci ignores pci_try_reset_function's result; Initiate FLR reads 0).
+      return this.functionReset().catch((error: unknown) => this.log.warn('VF function-level reset failed', { error }));
     }
   }
 

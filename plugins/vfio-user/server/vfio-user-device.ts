@@ -56,7 +56,12 @@ export interface VfioUserDevice {
   regionInfo(index: number, opts: { canSendFd: boolean }): RegionInfo;
   /** Offsets and counts are already checked against the region's size and readable/writable flags. */
   regionRead(index: number, offset: bigint, count: number): Uint8Array;
-  regionWrite(index: number, offset: bigint, data: Uint8Array): void;
+  /**
+   * A write whose effect takes time (an FLR through config space) returns a promise: the server answers the write,
+   * and runs the client's next command, only once it settles — commands are processed in order (vfio-user.rst
+   * "Command Concurrency"), so the next one sees the write's effect.
+   */
+  regionWrite(index: number, offset: bigint, data: Uint8Array): void | Promise<void>;
   irqInfo(index: number): IrqInfo;
   /** A request the server validated against irqInfo (index, range, data size). */
   setIrqs(req: IrqSetRequest): void;

@@ -176,6 +176,11 @@ describe('plugin task migration messages', () => {
     corrupt[200] = corrupt[200]! ^ 0xff;
     assert.notEqual(await restore(dst, corrupt), 0);
     assert.match(dst.log('kernel'), /context image rejected/);
+    // An image of the older format (version 1: no VF state) is refused, saying why, rather than half-restored.
+    const old = Buffer.from(image);
+    old.writeUInt32LE(1, 4);
+    assert.notEqual(await restore(dst, old), 0);
+    assert.match(dst.log('kernel'), /image version 1 comes from an older simulator/);
     assert.equal(await restore(dst, image), 0);
     assert.equal((await dst.call(VgpuRpcMsg.MIGRATION_RESUME_WORK)).result, 0);
     // What the destination saves now carries the source's guest-visible state (its blob, BME).

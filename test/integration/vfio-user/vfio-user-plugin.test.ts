@@ -56,6 +56,10 @@ describe('vfio-user plugin in a daemon container', { skip }, () => {
   let svc: VgpuService;
   let bus: EventBus;
 
+  // The group a VMM runs as (plugins.vfio-user.group): as root, a group this process is not in (65534, nogroup on
+  // most distributions), so the socket's group shows the setting took; otherwise our own (chown to another fails).
+  const SOCKET_GROUP = process.getuid?.() === 0 ? 65534 : process.getgid?.() ?? 0;
+
   before(async () => {
     mkdirSync(DIR, { recursive: true });
     tc = await createTestContainer({
@@ -66,7 +70,7 @@ describe('vfio-user plugin in a daemon container', { skip }, () => {
         timeouts: { scrubMs: 120_000 },
         plugins: {
           'hal-ada-lovelace': { devices: [{ board: 'rtx6000-ada', bdf: GPU, mode: 'worker', fbBytes: String(8 * 2 ** 30) }] },
-          'vfio-user': { dir: join(DIR, 'sockets') },
+          'vfio-user': { dir: join(DIR, 'sockets'), group: SOCKET_GROUP },
         },
       },
     });
@@ -83,11 +87,12 @@ describe('vfio-user plugin in a daemon container', { skip }, () => {
     rmSync(DIR, { recursive: true, force: true });
   });
 
-  it('serves a created vGPU on <dir>/<VF BDF>.sock (mode 0660); VgpuInfo names the socket and the attached VMM', async () => {
+  it('serves a created vGPU on <dir>/<VF BDF>.sock (mode 0660, the configured group); VgpuInfo names the socket and the attached VMM', async () => {
     const v = await svc.create({ gpu: GPU, type: '1Q' });
     const socket = await waitForSocket(svc, v.id);
     assert.equal(socket, join(DIR, 'sockets', `${v.vfBdf}.sock`));
     assert.equal(statSync(socket).mode & 0o777, 0o660);
+    assert.equal(statSync(socket).gid, SOCKET_GROUP, 'the socket belongs to the configured group (the VMM\'s)');
     assert.equal(svc.get(v.id).vfioUser?.attached, false);
     const c = RawPeer.connect(socket);
     await c.version();

@@ -82,6 +82,21 @@ test('gives up cleanly when the measured stop alone (a long final hash scan) exc
   assert.match(d.reason, /stopping costs 280 ms/);
 });
 
+test('with the earlier prices known, a stop over the budget ends pre-copy only after stallPasses passes in a row', () => {
+  const over = { ...base, pass: 2, dirtyBytes: 0, dirtyRate: 0, bandwidth: GiB, stopCostMs: 280 };
+  // Cheaper before (a probe on a busy host, a scan that shrinks with the dirty set): measure again.
+  const once = decidePass({ ...over, stopCostHistory: [40] });
+  assert.equal(once.action, 'continue');
+  assert.match(once.reason, /for 1 of 3 passes/);
+  assert.equal(decidePass({ ...over, pass: 3, stopCostHistory: [40, 280] }).action, 'continue');
+  // Over for three passes in a row (a full rescan every stop): the verdict.
+  const d = decidePass({ ...over, pass: 4, stopCostHistory: [40, 280, 270] });
+  assert.equal(d.action, 'give-up');
+  assert.match(d.reason, /stopping costs 280 ms/);
+  // Back under the budget: the dirty bytes decide again (here: nothing dirty, so stop).
+  assert.equal(decidePass({ ...over, pass: 4, stopCostMs: 30, stopCostHistory: [280, 280, 280] }).action, 'stop-copy');
+});
+
 test('the stop cost: final scan plus the larger of RPC round trips × calls and what earlier stops cost', () => {
   assert.equal(estimateStopCost({ scanMs: 0 }), 0);
   assert.equal(estimateStopCost({ scanMs: 12, rpcRttMs: 2, rpcCalls: 5 }), 22); // 12 + 5 × 2

@@ -16,6 +16,7 @@ import { Bar0, Region } from '../device-layout.js';
 import { TaskState, VfIntr, VfPage, vfPage } from './vf-layout.js';
 import { GuestDoorbell, SCRATCH_GUEST_RPC_HI, SCRATCH_GUEST_RPC_LO, VfRegisterFile } from './vf-registers.js';
 import { VfDmaClient } from './vf-dma-client.js';
+import { restorePending, snapshotRegisters, stageRegisters, VF_MAX_EXCEPTIONS, type VfGuestState } from './vf-guest-state.js';
 
 export const GuestRpcFn = { ECHO: 1, GET_INFO: 2, CE_COPY: 3, GET_EXCEPTIONS: 4 } as const;
 
@@ -24,7 +25,7 @@ const MSG_MIN = 4096;
 const MSG_MAX = 128 << 10;
 /** Largest CE copy one call may ask for [simulator choice]: bounds the time one call holds the task. */
 const CE_MAX = 64 << 20;
-const MAX_EXCEPTIONS = 32;
+const MAX_EXCEPTIONS = VF_MAX_EXCEPTIONS;
 
 export interface GuestRpcOptions {
   arena: SharedArena;
@@ -70,7 +71,36 @@ export class GuestRpcService {
     this.store(VfPage.RINGS_SEEN, this.load(VfPage.RINGS));
     this.store(VfPage.RINGS_SEEN + 4, this.load(VfPage.RINGS + 4));
     this.store(VfPage.RESETS_SEEN, this.load(VfPage.RESETS));
+    // Registers a migration staged for an earlier tenant and its front never adopted are not this guest's.
+    if (restorePending(o.arena, this.vf)) stageRegisters(o.arena, this.vf, null);
     this.setState(TaskState.RUNNING);
+  }
+
+  /**
+   * MIGRATION_SAVE_STATE (the work is stopped): the guest-visible state of the VF — registers as the guest reads
+   * them, its RPC channel, doorbells not answered yet, exception records not fetched yet (vf-guest-state.ts).
+   */
+  saveGuestState(): VfGuestState {
+    return {
+      regs: snapshotRegisters(this.o.arena, this.vf, () => this.regs.pending()),
+      rpc: this.setup === null ? null : { ...this.setup },
+      ringsPending: [this.load(VfPage.RINGS) !== this.load(VfPage.RINGS_SEEN), this.load(VfPage.RINGS + 4) !== this.load(VfPage.RINGS_SEEN + 4)],
+      exceptions: this.exceptions.map((e) => ({ ...e })),
+    };
+  }
+
+  /**
+   * MIGRATION_RESTORE_DEFERRED_STATE accepted an image: take the source's guest-visible state. The registers are
+   * staged for the front (their only writer) to adopt before the guest's next access; a doorbell the source had
+   * not answered is pending here, answered once the work runs again.
+   */
+  restoreGuestState(st: VfGuestState): void {
+    this.setup = st.rpc === null ? null : { ...st.rpc };
+    this.exceptions.splice(0, this.exceptions.length, ...st.exceptions.slice(-MAX_EXCEPTIONS));
+    // A reset the front asked for before the restore is over: the restored state replaces what it cleared.
+    this.store(VfPage.RESETS_SEEN, this.load(VfPage.RESETS));
+    for (const t of [0, 1]) this.store(VfPage.RINGS_SEEN + 4 * t, this.load(VfPage.RINGS + 4 * t) - (st.ringsPending[t] === true ? 1 : 0));
+    stageRegisters(this.o.arena, this.vf, st.regs);
   }
 
   private load(off: number): number {
@@ -153,7 +183,10 @@ export class GuestRpcService {
   }
 
   private async handleSetup(): Promise<void> {
-    const addr = (BigInt(this.regs.scratch(SCRATCH_GUEST_RPC_HI)) << 32n) | BigInt(this.regs.scratch(SCRATCH_GUEST_RPC_LO));
+    // As the guest reads them: a setup ring carried over by a migration may run before the front adopted the
+    // restored registers.
+    const scratch = snapshotRegisters(this.o.arena, this.vf, () => 0).scratch;
+    const addr = (BigInt(scratch[SCRATCH_GUEST_RPC_HI] ?? 0) << 32n) | BigInt(scratch[SCRATCH_GUEST_RPC_LO] ?? 0);
     if (addr === 0n) {
       this.setup = null;
       this.o.log(`gfid ${this.o.gfid}: guest RPC torn down`);

@@ -14,6 +14,7 @@ import { Bar0, Region, vfConfigOffset } from '../device-layout.js';
 import { readHeader } from '../device-region.js';
 import { DmaOp, TaskState, VF_BUS, VfBus, VfPage, vfPage, vfStaging, VF_STAGING_SIZE } from './vf-layout.js';
 import { VfRegisterFile, ringFirmware } from './vf-registers.js';
+import { adoptRestoredRegisters, restorePending } from './vf-guest-state.js';
 
 const EIO = 5;
 const EFAULT = 14;
@@ -65,12 +66,20 @@ class AdaGuestVf implements GuestVf {
     return this.port.vfBars;
   }
 
+  /** Registers a migration restored (staged by the device) become live before the guest's next access to them. */
+  private adoptRestored(): void {
+    if (restorePending(this.port.arena, this.index)) adoptRestoredRegisters(this.port.arena, this.index, (b) => this.regs.total(b));
+  }
+
   read32(bar: number, offset: number): number {
-    return bar === 0 ? this.regs.guestRead32(offset) : 0;
+    if (bar !== 0) return 0;
+    this.adoptRestored();
+    return this.regs.guestRead32(offset);
   }
 
   write32(bar: number, offset: number, value: number, byteMask = 0xffffffff): void {
     if (bar !== 0) return;
+    this.adoptRestored();
     const effect = this.regs.guestWrite32(offset, value, byteMask);
     if (effect.doorbell !== undefined) ringFirmware(this.port.arena, this.index, effect.doorbell);
   }
@@ -103,6 +112,7 @@ class AdaGuestVf implements GuestVf {
   }
 
   takeInterrupts(): number[] {
+    this.adoptRestored();
     let fire = false;
     for (let b = 0; b < 32; b++) {
       const t = this.regs.total(b);
@@ -124,6 +134,8 @@ class AdaGuestVf implements GuestVf {
   }
 
   reset(): void {
+    // A reset wins over registers a migration staged and the guest never saw.
+    adoptRestoredRegisters(this.port.arena, this.index, (b) => this.regs.total(b), true);
     this.regs.resetGuestSide();
     for (let b = 0; b < 32; b++) this.lastTotal[b] = this.regs.total(b);
     this.store(VfPage.RESETS, this.load(VfPage.RESETS) + 1);

@@ -78,6 +78,21 @@ export const VfPage = {
   DMA_LENGTH: 0x318,
   /** u64 device: FB offset (ops 3 and 4). */
   DMA_FB_OFFSET: 0x320,
+  // -- registers restored by a migration: the device stages them, the front (their writer) adopts them --
+  /** u32 device: bumped after a new block below is complete. */
+  REG_RESTORE_SEQ: 0x400,
+  /** u32 front: the last REG_RESTORE_SEQ adopted (or dropped by a reset). */
+  REG_RESTORE_DONE: 0x404,
+  /** u32 device: 1 = the block holds registers to adopt; 0 = nothing (a new tenant voids an unadopted block). */
+  REG_RESTORE_VALID: 0x408,
+  /** u32[8] device: CPU_INTR_LEAF_EN of each leaf. */
+  REG_RESTORE_LEAF_EN: 0x40c,
+  /** u32 device: CPU_INTR_TOP_EN(0). */
+  REG_RESTORE_TOP_EN: 0x42c,
+  /** u32 device: the leaf-0 bits pending at the source. */
+  REG_RESTORE_PENDING: 0x430,
+  /** u32[16] device: MAILBOX_SCRATCH(i). */
+  REG_RESTORE_SCRATCH: 0x434,
 } as const;
 
 export const TaskState = { NONE: 0, RUNNING: 1, STOPPED: 2, SHUTDOWN: 3 } as const;

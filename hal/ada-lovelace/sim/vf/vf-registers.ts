@@ -171,10 +171,6 @@ export class VfRegisterFile {
     this.store(VfPage.IRQ_SEQ, this.load(VfPage.IRQ_SEQ) + 1);
     kickFront(this.arena);
   }
-
-  scratch(i: number): number {
-    return this.load(VfPage.SCRATCH + 4 * i);
-  }
 }
 
 /** Device side: wake the front process (interrupt raised, DMA requested). The device is the word's only writer. */

@@ -91,17 +91,18 @@ export function handleRegionRead(ctx: SessionContext, m: InboundMessage): Reply 
   return { payload: out };
 }
 
-export function handleRegionWrite(ctx: SessionContext, m: InboundMessage): Reply {
+export function handleRegionWrite(ctx: SessionContext, m: InboundMessage): Reply | Promise<Reply> {
   const a = access(ctx, m.payload, true);
-  if (a.count > 0) {
-    ctx.device.regionWrite(a.index, a.offset, m.payload.subarray(ACCESS_HEADER));
-    ctx.counters.regionWrites[a.index] = (ctx.counters.regionWrites[a.index] ?? 0) + 1;
-  }
-  return { payload: Buffer.from(m.payload.subarray(0, ACCESS_HEADER)) };
+  const reply: Reply = { payload: Buffer.from(m.payload.subarray(0, ACCESS_HEADER)) };
+  if (a.count === 0) return reply;
+  ctx.counters.regionWrites[a.index] = (ctx.counters.regionWrites[a.index] ?? 0) + 1;
+  const done = ctx.device.regionWrite(a.index, a.offset, m.payload.subarray(ACCESS_HEADER));
+  // Only a write with a lasting effect (FLR) is asynchronous; the others stay on the synchronous fast path.
+  return done instanceof Promise ? done.then(() => reply) : reply;
 }
 
 /** u64 wr_cnt, then wr_cnt × {u64 offset, u32 region, u32 count, u8 data[8]}; reply u64 wr_cnt. */
-export function handleWriteMulti(ctx: SessionContext, m: InboundMessage): Reply {
+export function handleWriteMulti(ctx: SessionContext, m: InboundMessage): Reply | Promise<Reply> {
   if (!ctx.caps.writeMultiple) throw refuse(Errno.ENOTSUP, 'REGION_WRITE_MULTI was not negotiated (write_multiple)');
   const p = m.payload;
   if (p.length < 8) throw refuse(Errno.EINVAL, 'REGION_WRITE_MULTI payload shorter than wr_cnt');
@@ -109,22 +110,27 @@ export function handleWriteMulti(ctx: SessionContext, m: InboundMessage): Reply 
   if (n === 0n || BigInt(p.length - 8) !== n * 24n) {
     throw refuse(Errno.EINVAL, `REGION_WRITE_MULTI wr_cnt ${n} does not match its ${p.length - 8} bytes of writes (24 each)`);
   }
-  for (let i = 0; i < Number(n); i++) {
-    const at = 8 + 24 * i;
-    const count = p.readUInt32LE(at + 12);
-    if (count > 8) throw refuse(Errno.EINVAL, `REGION_WRITE_MULTI write ${i} has count ${count} (at most 8)`);
-    const one = Buffer.alloc(ACCESS_HEADER + count);
-    p.copy(one, 0, at, at + ACCESS_HEADER);
-    p.copy(one, ACCESS_HEADER, at + 16, at + 16 + count);
-    const a = access(ctx, one, true);
-    if (count > 0) {
-      ctx.device.regionWrite(a.index, a.offset, one.subarray(ACCESS_HEADER));
-      ctx.counters.regionWrites[a.index] = (ctx.counters.regionWrites[a.index] ?? 0) + 1;
-    }
-  }
   const out = Buffer.alloc(8);
   out.writeBigUInt64LE(n, 0);
-  return { payload: out };
+  const reply: Reply = { payload: out };
+  // The writes run in order; one that takes time (an FLR) holds the rest back until it is done.
+  const run = (from: number): Reply | Promise<Reply> => {
+    for (let i = from; i < Number(n); i++) {
+      const at = 8 + 24 * i;
+      const count = p.readUInt32LE(at + 12);
+      if (count > 8) throw refuse(Errno.EINVAL, `REGION_WRITE_MULTI write ${i} has count ${count} (at most 8)`);
+      const one = Buffer.alloc(ACCESS_HEADER + count);
+      p.copy(one, 0, at, at + ACCESS_HEADER);
+      p.copy(one, ACCESS_HEADER, at + 16, at + 16 + count);
+      const a = access(ctx, one, true);
+      if (count === 0) continue;
+      ctx.counters.regionWrites[a.index] = (ctx.counters.regionWrites[a.index] ?? 0) + 1;
+      const done = ctx.device.regionWrite(a.index, a.offset, one.subarray(ACCESS_HEADER));
+      if (done instanceof Promise) return done.then(() => run(i + 1));
+    }
+    return reply;
+  };
+  return run(0);
 }
 
 /**

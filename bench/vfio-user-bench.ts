@@ -1,0 +1,313 @@
+// vfio-user benchmark (issue 11): one simulated RTX 6000 Ada in process mode (region file in /dev/shm), 32 -1Q vGPUs
+// served by ONE device front process started the way the daemon starts it (VfioUserService, front: process), and a
+// VMM stand-in in this process speaking hand-packed vfio-user (test/helpers/raw-vfio-user.ts).
+//
+//  1. Trapped MMIO: REGION_READ of NV_PMC_BOOT_0 (32-byte request, 36-byte reply), one at a time, p50/p99. Floor in
+//     the same run: a bare Unix-socket ping-pong with the same message sizes against a server process built on the
+//     same descriptor primitives with no protocol (bench/lib/echo-server.ts). Rounds alternate which side goes first;
+//     p50/p99 over all rounds' samples; ratio = floor p50 / ours p50 (target ≥ 0.8).
+//  2. BAR1 write bandwidth through the client's mmap of the region's descriptor vs memcpy into the same kind of
+//     memory (a /dev/shm file of the same size, mapped the same way); both pre-faulted, 5 alternating rounds, best
+//     of each (target ≥ 0.95).
+//  3. Migration over vfio-user of a filled -1Q vGPU to another one (source PRE_COPY passes with MIG_DATA_READ while
+//     the guest writes BAR1 pages, STOP_COPY, destination RESUMING with MIG_DATA_WRITE, RUNNING); floor = copying
+//     the same FB through the same two sockets with trapped REGION_READ/REGION_WRITE. Total, downtime (source
+//     STOP_COPY sent → destination RUNNING answered), ratio total/floor.
+//  4. RSS and idle CPU of the front process with 32 clients attached (5 s idle window).
+// Env: VFIO_BENCH_N (MMIO round trips per round, default 20000), VFIO_BENCH_BAR1_MIB (256), VFIO_BENCH_RATE
+// (guest writes during pre-copy, MiB/s, default 32), VFIO_BENCH_VGPUS (32, at least 3), VFIO_BENCH_MIGRATE=0 (skip 3).
+// Last line: vfio-user: mmio_p50_us=… mmio_p99_us=… floor_p50_us=… ratio_mmio=… bar1_gbps=… memcpy_gbps=…
+//            ratio_bar1=… mig_total_s=… mig_downtime_ms=… ratio_mig_total_to_floor=… front_rss_mib=… front_anon_mib=…
+//            front_idle_cpu_pct=… load_start=… load_end=…
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GpuRegistryImpl } from '../core/gpu-registry.js';
+import { loadFdOps, type FdMap } from '../native/fd-ops.js';
+import { LifecycleDeviceAccess } from '../plugins/lifecycle/lifecycle-device-access.js';
+import { VfioMigrationPort } from '../plugins/migration/vfio-migration-port.js';
+import { VfioUserService } from '../plugins/vfio-user/daemon/vfio-user-service.js';
+import { ERROR, RawPeer, regionAccess, u32s, u64 } from '../test/helpers/raw-vfio-user.js';
+import { loadNativeOps } from '../native/index.js';
+import { alternate, cpuLine, kernelReport, load } from './lib/host.js';
+import { startSimDaemon, type SimDaemon } from './lib/sim-daemon.js';
+import { fmt } from './lib/timing.js';
+
+const N = Number(process.env.VFIO_BENCH_N ?? 20_000);
+const BAR1_BYTES = Number(process.env.VFIO_BENCH_BAR1_MIB ?? 256) << 20;
+const RATE = Number(process.env.VFIO_BENCH_RATE ?? 32) << 20;
+const GPU = '0000:8a:00.0';
+const VGPUS = Math.max(3, Number(process.env.VFIO_BENCH_VGPUS ?? 32));
+const ROUNDS = 5;
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const ops = loadFdOps();
+const dir = mkdtempSync('/dev/shm/vgpud-vfio-user-bench-');
+const undo: Array<[string, () => Promise<void> | void]> = [];
+const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+
+/**
+ * Undo everything, newest first. A ref'd timer per step keeps the process alive while the step's promise is
+ * pending (a promise waiting on nothing would otherwise end the process mid-cleanup and leave the GB-sized region
+ * in /dev/shm) and bounds it, saying which step did not finish.
+ */
+async function cleanup(): Promise<void> {
+  for (const [name, f] of undo.splice(0).reverse()) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([f(), new Promise<void>((r) => { timer = setTimeout(() => { console.error(`cleanup: ${name} did not finish within 60 s`); r(); }, 60_000); })]);
+    } catch (e) {
+      console.error(`cleanup: ${name}: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Sequential round trips; latencies in µs. */
+async function pingPong(c: RawPeer, n: number): Promise<number[]> {
+  const out = new Array<number>(n);
+  const req = regionAccess(0, 0, 4);
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await c.call(9, req);
+    out[i] = Number(process.hrtime.bigint() - t0) / 1000;
+  }
+  return out;
+}
+
+async function startEcho(path: string): Promise<void> {
+  const child = spawn(process.execPath, [...(EXT === '.ts' ? ['--import', 'tsx'] : []), new URL(`./lib/echo-server${EXT}`, import.meta.url).pathname, path],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  undo.push(['echo server', () => { child.kill('SIGKILL'); }]);
+  await new Promise<void>((r, j) => {
+    child.stdout!.once('data', () => r());
+    child.once('exit', (code) => j(new Error(`echo server exited (${code})`)));
+  });
+}
+
+function bar1Map(c: RawPeer): Promise<FdMap> {
+  return c.call(5, Buffer.concat([u32s(128, 0, 1, 0), u64(0), u64(0)])).then((ri) => {
+    const fd = ri.fds[0];
+    if (fd === undefined) throw new Error('BAR1 came without a descriptor');
+    const m = ops.mapFd(fd, Number(ri.payload.readBigUInt64LE(24)), Number(ri.payload.readBigUInt64LE(56)), true);
+    ops.closeFd(fd);
+    return m;
+  });
+}
+
+/** One pass copying `src` over the first bytes of `m`, in 64 MiB windows. */
+function copyInto(m: FdMap, src: Buffer): void {
+  const chunk = 64 << 20;
+  for (let off = 0; off < src.length; off += chunk) src.copy(m.window(off, Math.min(chunk, src.length - off)), 0, off, Math.min(src.length, off + chunk));
+}
+
+/**
+ * GB/s through the BAR1 mapping and into the floor's mapping: one untimed pass each (pre-fault), then 5 rounds
+ * alternating which goes first (bench/lib/host.ts alternate), so a burst of host load hits both alike; best of each.
+ */
+async function copyRates(bar1: FdMap, floor: FdMap, src: Buffer): Promise<{ bar1: number; floor: number }> {
+  copyInto(bar1, src);
+  copyInto(floor, src);
+  const r = await alternate(5, () => copyInto(floor, src), () => copyInto(bar1, src));
+  return { bar1: src.length / Math.min(...r.subject) / 1e9, floor: src.length / Math.min(...r.floor) / 1e9 };
+}
+
+/**
+ * RSS of a process, split: anonymous (its own heap — what the process costs), shared memory (pages of the device's
+ * region file it touched, FB included — the device's memory, counted in every process that touches it).
+ */
+function procStat(pid: number): { rssMiB: number; anonMiB: number; shmemMiB: number; cpuTicks: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { rssMiB: kb('VmRSS'), anonMiB: kb('RssAnon'), shmemMiB: kb('RssShmem'), cpuTicks: Number(f[11]) + Number(f[12]) };
+}
+
+/** The front at rest: RSS now, CPU over `ms` of wall time (USER_HZ ticks). */
+async function atRest(pid: number, ms: number): Promise<{ rssMiB: number; anonMiB: number; shmemMiB: number; cpuPct: number }> {
+  const a = procStat(pid);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = procStat(pid);
+  const hz = 100;
+  return { ...b, cpuPct: ((b.cpuTicks - a.cpuTicks) / hz) / ((performance.now() - t0) / 1000) * 100 };
+}
+
+async function migrate(src: RawPeer, dst: RawPeer, srcMap: FdMap): Promise<{ totalS: number; downtimeMs: number; passes: number; bytes: number }> {
+  const set = async (c: RawPeer, state: number): Promise<void> => {
+    const r = await c.call(16, u32s(16, (1 << 17) | 2, state, 0xffffffff));
+    if ((r.flags & ERROR) !== 0) throw new Error(`MIG_DEVICE_STATE ${state}: errno ${r.errorNo}`);
+  };
+  const CHUNK = 1 << 20;
+  let bytes = 0;
+  const drain = async (untilEmpty: boolean): Promise<number> => {
+    let total = 0;
+    for (;;) {
+      const r = await src.call(17, u32s(8 + CHUNK, CHUNK));
+      if ((r.flags & ERROR) !== 0) throw new Error(`MIG_DATA_READ errno ${r.errorNo}`);
+      const n = r.payload.readUInt32LE(4);
+      if (n > 0) {
+        const w = await dst.call(18, Buffer.concat([u32s(8 + n, n), r.payload.subarray(8, 8 + n)]));
+        if ((w.flags & ERROR) !== 0) throw new Error(`MIG_DATA_WRITE errno ${w.errorNo}`);
+        total += n;
+      }
+      if (n === 0 || (!untilEmpty && n < CHUNK)) return total;
+    }
+  };
+  // The guest keeps writing random BAR1 pages at RATE while pre-copy runs.
+  const page = randomBytes(4096);
+  const fbPages = Math.floor(srcMap.size / 4096);
+  let writing = true;
+  const writer = setInterval(() => {
+    if (!writing) return;
+    for (let i = 0; i < RATE / 4096 / 100; i++) page.copy(srcMap.window(4096 * Math.floor(Math.random() * fbPages), 4096));
+  }, 10);
+  const t0 = performance.now();
+  let passes = 0;
+  await set(dst, 4);
+  await set(src, 6);
+  for (;;) {
+    const n = await drain(false);
+    bytes += n;
+    passes++;
+    if (n < 8 << 20 || passes >= 8) break;
+  }
+  writing = false;
+  clearInterval(writer);
+  const stop0 = performance.now();
+  await set(src, 3);
+  bytes += await drain(true);
+  await set(src, 1);
+  await set(dst, 2);
+  const end = performance.now();
+  return { totalS: (end - t0) / 1000, downtimeMs: end - stop0, passes, bytes };
+}
+
+async function copyFloor(src: RawPeer, dst: RawPeer, size: number): Promise<number> {
+  const CHUNK = 1 << 20;
+  const t0 = performance.now();
+  for (let off = 0; off < size; off += CHUNK) {
+    const r = await src.call(9, regionAccess(off, 1, CHUNK));
+    await dst.call(10, Buffer.concat([regionAccess(off, 1, CHUNK), r.payload.subarray(16)]));
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+let d: SimDaemon | undefined;
+try {
+  const loadStart = load();
+  const report = kernelReport(loadNativeOps());
+  console.log(`cpu: ${typeof report === 'string' ? report : cpuLine(report)}`);
+  console.log(`host: load avg at start ${loadStart}`);
+  d = await startSimDaemon({ bdf: GPU, dir: join(dir, 'sim'), fbBytes: 48n << 30n });
+  const simPid = d.dev.descriptor.pid;
+  undo.push(['simulated GPU', () => { try { process.kill(simPid, 'SIGKILL'); } catch { /* gone */ } }]);
+  undo.push(['sim daemon', () => d!.stop()]);
+  const registry = new GpuRegistryImpl();
+  registry.add(d.gpu);
+  const vfu = new VfioUserService();
+  await vfu.start({
+    svc: d.svc, access: new LifecycleDeviceAccess(d.svc), registry, bus: d.bus, migration: new VfioMigrationPort(d.mig), logger: d.logger,
+    config: { dir: join(dir, 'sockets'), mode: 0o600, front: 'process' },
+  });
+  undo.push(['device fronts', () => vfu.shutdownFronts()]);
+  const ids: string[] = [];
+  for (let i = 0; i < VGPUS; i++) ids.push((await d.svc.create({ gpu: GPU, type: '1Q' })).id);
+  const sockets: string[] = [];
+  for (const id of ids) {
+    for (;;) {
+      const s = d.svc.get(id).vfioUser?.socket;
+      if (s !== undefined) { sockets.push(s); break; }
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  const frontPid = vfu.frontPid(GPU)!;
+  const clients: RawPeer[] = [];
+  for (const s of sockets) {
+    for (;;) {
+      try {
+        const c = RawPeer.connect(s);
+        await c.version();
+        clients.push(c);
+        break;
+      } catch {
+        await new Promise((r) => setImmediate(r)); // the front is still creating the socket
+      }
+    }
+  }
+  undo.push(['clients', () => { for (const c of clients) c.close(); }]);
+  console.log(`setup: ${VGPUS} × RTX6000-Ada-1Q served by one front process (pid ${frontPid}), ${clients.length} clients attached`);
+
+  // 4 (first, before the runs touch FB through the front). The front at rest with 32 clients attached.
+  const rest = await atRest(frontPid, 5000);
+  console.log(`front at rest: ${clients.length} clients, RSS ${fmt(rest.rssMiB)} MiB (anonymous ${fmt(rest.anonMiB)}, device memory touched ${fmt(rest.shmemMiB)}), CPU ${fmt(rest.cpuPct)} % over 5 s`);
+
+  // 1. MMIO round trip vs bare ping-pong.
+  const echoPath = join(dir, 'echo.sock');
+  await startEcho(echoPath);
+  const echo = RawPeer.connect(echoPath);
+  undo.push(['echo client', () => echo.close()]);
+  await pingPong(clients[0]!, 2000);
+  await pingPong(echo, 2000);
+  // Rounds alternate which side goes first; the figures pool every round's samples (no best-round picking).
+  const ours: number[] = [];
+  const floor: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    let o: number[];
+    let f: number[];
+    if (r % 2 === 0) { o = await pingPong(clients[0]!, N); f = await pingPong(echo, N); }
+    else { f = await pingPong(echo, N); o = await pingPong(clients[0]!, N); }
+    console.log(`mmio round ${r + 1}: ours p50 ${fmt(pct(o, 0.5))} µs p99 ${fmt(pct(o, 0.99))} µs; floor p50 ${fmt(pct(f, 0.5))} µs p99 ${fmt(pct(f, 0.99))} µs; ratio ${fmt(pct(f, 0.5) / pct(o, 0.5))}`);
+    ours.push(...o);
+    floor.push(...f);
+  }
+  const mmioRatio = pct(floor, 0.5) / pct(ours, 0.5);
+
+  // 2. BAR1 through the mmap vs memcpy into the same kind of memory.
+  const src = randomBytes(Math.min(BAR1_BYTES, 1 << 30));
+  const bar1 = await bar1Map(clients[2]!);
+  undo.push(['BAR1 mapping', () => bar1.close()]);
+  const shm = join(dir, 'memcpy-floor');
+  writeFileSync(shm, '');
+  const shmFd = ops.openFile(shm, true);
+  (await import('node:fs')).ftruncateSync(shmFd, bar1.size);
+  const floorMap = ops.mapFd(shmFd, 0, src.length, true);
+  ops.closeFd(shmFd);
+  undo.push(['memcpy floor mapping', () => floorMap.close()]);
+  const { bar1: barRate, floor: memRate } = await copyRates(bar1, floorMap, src);
+  console.log(`bar1: ${src.length >> 20} MiB through the BAR1 mmap ${fmt(barRate)} GB/s; memcpy into a /dev/shm mapping ${fmt(memRate)} GB/s; ratio ${fmt(barRate / memRate)}`);
+
+  // 3. Migration over vfio-user, and its floor.
+  let m = { totalS: NaN, downtimeMs: NaN, passes: 0, bytes: 0 };
+  let floorS = NaN;
+  if (process.env.VFIO_BENCH_MIGRATE !== '0') {
+    const srcMap = await bar1Map(clients[0]!);
+    undo.push(['source BAR1 mapping', () => srcMap.close()]);
+    const fill = randomBytes(1 << 20);
+    for (let off = 0; off + fill.length <= srcMap.size; off += fill.length) fill.copy(srcMap.window(off, fill.length));
+    floorS = await copyFloor(clients[0]!, clients[1]!, srcMap.size);
+    m = await migrate(clients[0]!, clients[1]!, srcMap);
+    const dstMap = await bar1Map(clients[1]!);
+    let same = true;
+    for (let off = 0; off < srcMap.size && same; off += 64 << 20) {
+      const n = Math.min(64 << 20, srcMap.size - off);
+      same = srcMap.window(off, n).equals(dstMap.window(off, n));
+    }
+    dstMap.close();
+    console.log(`migration: ${srcMap.size >> 20} MiB FB, ${m.passes} pre-copy passes, ${fmt(m.bytes / 2 ** 20)} MiB of stream, total ${fmt(m.totalS)} s, downtime ${fmt(m.downtimeMs)} ms; floor (the FB through the same sockets, REGION_READ/WRITE) ${fmt(floorS)} s; destination FB ${same ? 'identical' : 'DIFFERENT'}`);
+    await clients[0]!.call(16, u32s(16, (1 << 17) | 2, 2, 0xffffffff)); // the source runs again (for the idle figure)
+  }
+
+  const rest2 = await atRest(frontPid, 5000);
+  console.log(`front at rest after the runs: RSS ${fmt(rest2.rssMiB)} MiB (anonymous ${fmt(rest2.anonMiB)}, device memory touched ${fmt(rest2.shmemMiB)}), CPU ${fmt(rest2.cpuPct)} % over 5 s`);
+
+  console.log(`vfio-user: mmio_p50_us=${fmt(pct(ours, 0.5))} mmio_p99_us=${fmt(pct(ours, 0.99))} floor_p50_us=${fmt(pct(floor, 0.5))} ratio_mmio=${fmt(mmioRatio)} floor_p99_us=${fmt(pct(floor, 0.99))} ` +
+    `bar1_gbps=${fmt(barRate)} memcpy_gbps=${fmt(memRate)} ratio_bar1=${fmt(barRate / memRate)} ` +
+    `mig_total_s=${fmt(m.totalS)} mig_downtime_ms=${fmt(m.downtimeMs)} ratio_mig_total_to_floor=${fmt(m.totalS / floorS)} ` +
+    `front_rss_mib=${fmt(rest.rssMiB)} front_anon_mib=${fmt(rest.anonMiB)} front_idle_cpu_pct=${fmt(rest.cpuPct)} load_start="${loadStart}" load_end="${load()}"`);
+} finally {
+  await cleanup();
+}
