@@ -241,7 +241,8 @@ export const GSP_REGION_PAGES = GspRegion.SIZE / GSP_PAGE_SIZE;
  * register (queue-head doorbell), an interrupt line and GSP-RM's heartbeat in its own memory.
  *
  * A doorbell is a COUNTER plus a SLEEPING flag: the producer bumps the counter after publishing its write
- * pointer and calls wake32 only when the consumer has raised the flag. Sleeper: read counter, raise flag,
+ * pointer and calls wake32 only when the consumer has raised the flag (to the number of its sleep, never 0: the
+ * producer clears it only if it still holds the number it read — Doorbell.wakeIfSleeping says why). Sleeper: read counter, raise flag,
  * re-check the ring, wait32(counter, seen). Producer: store writePtr, bump counter, read flag. With
  * sequentially consistent atomics one of the two always sees the other, so no wake-up is lost and a busy ring
  * costs no futex syscalls (the ≈50 µs cross-thread wake measured on our 2-vCPU hosts, docs/benchmarks.md, is paid

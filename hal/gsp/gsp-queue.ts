@@ -166,13 +166,42 @@ export class Doorbell {
     this.counterOff = view.arenaOffset(GspRegion.CONTROL + counterWord);
   }
 
+  /**
+   * This side's sleeps, numbered: the flag word holds the number of the sleep in progress (never 0), not just 1.
+   * A ring clears the flag only if it still holds the number it saw (see ring()).
+   */
+  private sleepNo = Math.floor(Math.random() * 0x7ffffff0); // random start: a stale ring from before a re-attach cannot match
+
   /** Signal after publishing; costs a syscall only when the other side sleeps. */
   ring(force = false): void {
+    this.wakeIfSleeping(this.announce(), force);
+  }
+
+  /**
+   * First half of ring(): bump the counter and read the sleeper's flag (0 = awake, else the number of its sleep).
+   * Split out only so a test can run the two halves with the sleeper's steps in between (a preempted producer).
+   */
+  announce(): number {
     const i32 = this.view.i32;
     Atomics.add(i32, this.counterIdx, 1);
-    // Clear the flag as we wake: the sleeper stays asleep for ~50 µs after the notify, and every further ring
-    // in that window would otherwise pay another notify (syscall on the addon) for nothing.
-    if (force || (Atomics.load(i32, this.flagIdx) !== 0 && Atomics.compareExchange(i32, this.flagIdx, 1, 0) === 1)) {
+    return Atomics.load(i32, this.flagIdx);
+  }
+
+  /**
+   * Second half of ring(): wake the sleeper whose flag we read. The flag is cleared as we wake (the sleeper stays
+   * asleep for ~50 µs after the notify, and every further ring in that window would otherwise pay another notify,
+   * a syscall on the addon, for nothing) — but only by a compare-exchange against the SAME sleep's number.
+   *
+   * Why a number and not 1: a producer preempted between reading the flag and clearing it (a loaded host) used to
+   * clear the flag of the sleeper's NEXT sleep, which had raised it again in between; its wake then landed before
+   * that sleep was armed and was lost, and every later ring saw the flag down and sent no wake at all. The
+   * sleeper slept on with messages in its ring until something else woke it — with no call in flight nothing did
+   * (a GSP_INIT_DONE unseen for 60 s). With a number, the stale exchange fails and leaves the new sleep's flag
+   * raised; the stale ring's own news is not lost either, since its counter bump preceded the new sleep's read of
+   * the counter and its message preceded that sleep's re-check of the ring.
+   */
+  wakeIfSleeping(seenFlag: number, force = false): void {
+    if (force || (seenFlag !== 0 && Atomics.compareExchange(this.view.i32, this.flagIdx, seenFlag, 0) === seenFlag)) {
       this.wakes++;
       this.view.arena.wake32(this.counterOff);
     }
@@ -193,7 +222,8 @@ export class Doorbell {
       } while (performance.now() < end);
     }
     const seen = Atomics.load(i32, this.counterIdx);
-    Atomics.store(i32, this.flagIdx, 1);
+    this.sleepNo = this.sleepNo >= 0x7fffffff ? 1 : this.sleepNo + 1;
+    Atomics.store(i32, this.flagIdx, this.sleepNo);
     if (ready()) {
       Atomics.store(i32, this.flagIdx, 0);
       return 'ok';

@@ -15,6 +15,7 @@ import { inProcessPair, listenTransport, connectTransport } from '../../../plugi
 import { migrateSource, receiveMigration, type DeviceControl, type FirmwareContextSource } from '../../../plugins/migration/precopy-engine.js';
 import type { MigrationCompat } from '../../../plugins/migration/stream/compat.js';
 import type { Readable, Writable } from 'node:stream';
+import { NO_DOWNTIME_LIMIT_MS } from '../../helpers/guard-timeouts.js';
 
 const ops = loadNativeOps();
 const PS = 4096;
@@ -56,7 +57,9 @@ for (const kind of ['log', 'hash'] as const) {
     const recv = receiveMigration({ source: receiver, region: arenaRegion(dst), expect: compat });
     const res = await migrateSource({
       region: arenaRegion(src), dirty, sink: sender, compat, device, firmware: fwSource(fw, calls), runPages: 64,
-      policy: { downtimeBudgetMs: 300, maxPasses: 20 },
+      // What is checked here is the FB that arrives, not the downtime: a limit that cannot bind keeps a slow host
+      // (the stop was priced 623 ms at load 20) from turning this into a refusal. The refusal has its own test below.
+      policy: { downtimeBudgetMs: NO_DOWNTIME_LIMIT_MS, maxPasses: 20 },
     });
     const applied = await recv;
     const written = await writer.stop();
@@ -80,12 +83,42 @@ test('migration over a Unix socket and loopback TCP reaches a byte-identical FB'
     const accepted = l.accept();
     const sock = await connectTransport(l.address);
     const recv = receiveMigration({ source: await accepted, region: arenaRegion(dst), expect: compat });
-    await migrateSource({ region: arenaRegion(src), dirty: new DirtyLogSource(log, 0n, PAGES, PS), sink: sock, compat, device: { stop: async () => {}, resume: async () => {} } });
+    await migrateSource({
+      region: arenaRegion(src), dirty: new DirtyLogSource(log, 0n, PAGES, PS), sink: sock, compat, device: { stop: async () => {}, resume: async () => {} },
+      policy: { downtimeBudgetMs: NO_DOWNTIME_LIMIT_MS },
+    });
     await recv;
     assert.ok(dst.window(0n, Number(SIZE)).equals(src.window(0n, Number(SIZE))), `${addr.kind}: bytes equal`);
     await l.close();
     for (const a of [src, dst, log]) a.close();
   }
+});
+
+test('a stop that cannot fit the downtime limit is refused before the device stops: typed error, source intact, destination empty', async () => {
+  // The stop cost is injected (policy.fixedStopMs is the floor of the engine's price, whatever it measures), so the
+  // verdict is the same on a fast and on a loaded host: 400 ms of stop never fits the 255 ms usable of a 300 ms limit.
+  const src = sabArena(SIZE);
+  src.window(0n, Number(SIZE)).set(randomBytes(Number(SIZE)));
+  const before = await hashOf(src);
+  const dst = sabArena(SIZE);
+  const log = sabArena(dirtyLogBytes(PAGES));
+  const { sender, receiver } = inProcessPair(1 << 20);
+  const calls: string[] = [];
+  const device: DeviceControl = { stop: async () => { calls.push('stop'); }, resume: async () => { calls.push('resume'); } };
+  const recvOutcome = receiveMigration({ source: receiver, region: arenaRegion(dst), expect: compat }).then(() => 'applied', (e: unknown) => e);
+  await assert.rejects(
+    migrateSource({
+      region: arenaRegion(src), dirty: new DirtyLogSource(log, 0n, PAGES, PS), sink: sender, compat, device, firmware: fwSource([randomBytes(10)], calls),
+      policy: { downtimeBudgetMs: 300, fixedStopMs: 400, safetyMargin: 0.15 },
+    }),
+    (e: unknown) => e instanceof VgpuError && e.code === ErrorCode.Migration && /not converging/.test(e.message)
+      && /300 ms downtime limit/.test(e.message) && /raise the downtime budget/.test(e.hint),
+  );
+  assert.deepEqual(calls, [], 'the device was never stopped and the firmware never saved');
+  assert.ok((await recvOutcome) instanceof VgpuError, 'the destination refuses the unfinished stream');
+  assert.equal(await hashOf(src), before, 'source FB unchanged');
+  assert.equal(await dst.verify(0n, SIZE, 0), null, 'destination FB scrubbed');
+  for (const a of [src, dst, log]) a.close();
 });
 
 type Stage = 'before-start' | 'full-pass' | 'dirty-pass' | 'device-stop' | 'firmware-save' | 'destination';
