@@ -39,7 +39,7 @@ function fwSource(chunks: Buffer[], calls: string[], onChunk?: (i: number) => vo
 }
 
 for (const kind of ['log', 'hash'] as const) {
-  test(`live migration with a running guest (${kind} dirty source): destination FB is byte-identical`, async () => {
+  test(`live migration with a running guest (${kind} dirty source): destination FB is byte-identical`, async (t) => {
     const src = sabArena(SIZE);
     src.window(0n, Number(SIZE)).set(randomBytes(Number(SIZE)));
     src.window(0n, 64 * PS).fill(0); // some zero pages
@@ -49,6 +49,8 @@ for (const kind of ['log', 'hash'] as const) {
       arena: { sab: src.sab! }, size: SIZE, rateMiBps: 64, pattern: 'hot', hotFraction: 0.1, seed: 7,
       ...(kind === 'log' ? { dirtyLog: { arena: { sab: log.sab! } } } : {}),
     });
+    // A failed check must not leave the writer thread running: the test file would never exit.
+    t.after(async () => { await writer.stop().catch(() => undefined); });
     const dirty = kind === 'log' ? new DirtyLogSource(log, 0n, PAGES, PS) : new HashDirtyTracker(arenaRegion(src), PS);
     const { sender, receiver } = inProcessPair(1 << 20);
     const calls: string[] = [];
