@@ -95,7 +95,8 @@ export class PluginHost {
       }
     }
     const chosen = found.filter((f) => all || enabled.includes(f.plugin.manifest.name));
-    const ordered = resolvePluginOrder(chosen.map((f) => ({ manifest: f.plugin.manifest, f })));
+    const ordered = resolvePluginOrder(chosen.map((f) => ({ manifest: f.plugin.manifest, f })),
+      found.filter((f) => !chosen.includes(f)).map((f) => f.plugin.manifest));
     this.entries = ordered.map(({ f }) => ({
       plugin: f.plugin, origin: f.origin, record: { manifest: f.plugin.manifest, state: 'loaded' },
     }));

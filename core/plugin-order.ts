@@ -25,8 +25,12 @@ class Backtrack {
   constructor(readonly depth: number) {}
 }
 
-/** Order `plugins` (by manifest) so each starts after the providers of what it requires or optionally uses. */
-export function resolvePluginOrder<T extends { manifest: PluginManifest }>(plugins: readonly T[]): T[] {
+/**
+ * Order `plugins` (by manifest) so each starts after the providers of what it requires or optionally uses.
+ * `disabled`: known plugins left out of plugins.enabled, so a missing capability's error can name the one to add
+ * (a config written before a capability moved to a new plugin then says exactly what to change).
+ */
+export function resolvePluginOrder<T extends { manifest: PluginManifest }>(plugins: readonly T[], disabled: readonly PluginManifest[] = []): T[] {
   const providers = new Map<string, T[]>();
   for (const p of plugins) {
     for (const cap of new Set(p.manifest.provides)) {
@@ -55,10 +59,13 @@ export function resolvePluginOrder<T extends { manifest: PluginManifest }>(plugi
   for (const p of plugins) {
     for (const cap of p.manifest.requires) {
       if (!CORE_CAPABILITIES.has(cap) && !providers.has(cap)) {
+        const candidates = disabled.filter((m) => m.provides.includes(cap)).map((m) => m.name);
         throw new VgpuError(ErrorCode.PluginMissing,
           `plugin '${p.manifest.name}' requires capability '${cap}', which no enabled plugin provides`, {
-            hint: `enable a plugin that provides '${cap}' (plugins.enabled / plugins.paths) or disable '${p.manifest.name}'`,
-            details: { plugin: p.manifest.name, capability: cap },
+            hint: candidates.length > 0
+              ? `add ${candidates.map((n) => `'${n}'`).join(' or ')} to plugins.enabled (it provides '${cap}'), or disable '${p.manifest.name}'`
+              : `enable a plugin that provides '${cap}' (plugins.enabled / plugins.paths) or disable '${p.manifest.name}'`,
+            details: { plugin: p.manifest.name, capability: cap, ...(candidates.length > 0 ? { candidates } : {}) },
           });
       }
     }

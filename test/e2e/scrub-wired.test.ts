@@ -87,7 +87,7 @@ describe('FB scrub wired into the daemon (real processes, all built-in plugins)'
       'logging: {format: human, level: info}',
       `timeouts: {rpcMs: ${RPC_GUARD_MS}, bootloadMs: ${RPC_GUARD_MS}, scrubMs: ${RPC_GUARD_MS}}`,
       'plugins:',
-      '  enabled: [hal-ada-lovelace, state, logging, lifecycle, api, metrics, migration]',
+      '  enabled: [hal-ada-lovelace, state, logging, lifecycle, vgpu-router, api, metrics, migration]',
       '  hal-ada-lovelace:',
       `    devices: [{board: rtx6000-ada, bdf: "${GPU}", mode: process, dir: "${join(h.dir, 'sim')}"}]`,
       '',

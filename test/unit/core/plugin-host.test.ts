@@ -164,6 +164,19 @@ test('start hooks get their config section, a component logger and the container
   assert.equal(t.logger.find('hello')[0]?.meta.component, 'scrub');
 });
 
+test('a requirement that only a plugin left out of plugins.enabled provides: the error names that plugin to add', async () => {
+  const journal: string[] = [];
+  const plugins = [fakePlugin('router', { provides: ['vgpu-service'], journal }), fakePlugin('api', { requires: ['vgpu-service'], journal })];
+  await assert.rejects(
+    createTestContainer({ plugins, config: { plugins: { enabled: ['api'] } } }),
+    expectVgpuError(ErrorCode.PluginMissing, (e) => {
+      assert.match(e.hint, /add 'router' to plugins\.enabled/);
+      assert.deepEqual(e.details['candidates'], ['router']);
+    }),
+  );
+  assert.deepEqual(journal, []);
+});
+
 test('plugins.enabled picks plugins by name and rejects unknown names', async () => {
   const journal: string[] = [];
   const plugins = [fakePlugin('a', { journal }), fakePlugin('b', { journal })];
