@@ -16,7 +16,9 @@ import { TOKENS } from '../../core/tokens.js';
 import { parseConfigSection } from '../../core/validation/parse-section.js';
 import { DeviceInventory } from './device-inventory.js';
 import { devicePluginConfigSchema } from './device-plugin-config.js';
-import { DevicePluginManager, type ResourceStatus } from './device-plugin-manager.js';
+// Type-only: the manager (and gRPC with it, ~11 MiB resident) is loaded when the device plugin starts, so a daemon
+// with no Kubernetes configuration never carries it (bench:scale's idle RSS).
+import type { DevicePluginManager, ResourceStatus } from './device-plugin-manager.js';
 
 export interface DevicePluginHandle {
   /** The resources served now (undefined before start or when disabled). */
@@ -39,6 +41,9 @@ export function createDevicePluginPlugin(): VgpudPlugin & { handle: DevicePlugin
     async start(ctx: PluginContext) {
       const config = ctx.container.get<Readonly<VgpudConfig>>(TOKENS.Config);
       const k8s = (config.plugins as Record<string, unknown>)['k8s'] as { devicePlugin?: unknown } | undefined;
+      // Like the 'k8s' plugin: nothing Kubernetes-related runs on a host whose config has no plugins.k8s section
+      // (docs/kubernetes.md, docs/operations.md).
+      if (k8s === undefined) return;
       const cfg = parseConfigSection(devicePluginConfigSchema, k8s?.devicePlugin, 'plugins.k8s.devicePlugin');
       if (!cfg.enabled) {
         ctx.logger.info('device plugin disabled (plugins.k8s.devicePlugin.enabled: false)');
@@ -46,7 +51,8 @@ export function createDevicePluginPlugin(): VgpudPlugin & { handle: DevicePlugin
       }
       const service = ctx.container.get<VgpuService>(TOKENS.VgpuManager);
       const bus = ctx.container.get<EventBus>(TOKENS.EventBus);
-      manager = new DevicePluginManager(cfg, new DeviceInventory(service, cfg.resourcePrefix, ctx.logger), bus, ctx.logger);
+      const { DevicePluginManager: Manager } = await import('./device-plugin-manager.js');
+      manager = new Manager(cfg, new DeviceInventory(service, cfg.resourcePrefix, ctx.logger), bus, ctx.logger);
       await manager.start();
       ctx.logger.info('device plugin started', { dir: cfg.devicePluginDir, resources: manager.status().map((s) => s.resource) });
     },

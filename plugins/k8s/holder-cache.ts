@@ -15,7 +15,8 @@ import type { EventBus } from '../../core/contracts/events.js';
 import type { Logger } from '../../core/contracts/logger.js';
 import type { VgpuHolder, VgpuHolders } from '../../core/contracts/vgpu-holders.js';
 import type { VgpuService } from '../../core/contracts/vgpu-service.js';
-import { listPodDevices, type PodDevices } from './pod-resources-client.js';
+// Type-only: the PodResources client (gRPC) is loaded on the first ask, so a host without a kubelet never loads it.
+import type { PodDevices } from './pod-resources-client.js';
 
 export interface HolderCacheOptions {
   socket: string;
@@ -77,6 +78,7 @@ export class HolderCache implements VgpuHolders {
     }
     try {
       this.calls++;
+      const { listPodDevices } = await import('./pod-resources-client.js');
       const rows = await listPodDevices(o.socket, o.timeoutMs);
       this.fetchedAt = performance.now();
       this.known = this.match(rows);
