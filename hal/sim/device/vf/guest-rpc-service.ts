@@ -148,8 +148,10 @@ export class GuestRpcService {
       this.store(VfPage.RESETS_SEEN, resets);
       this.setup = null;
       this.exceptions.length = 0;
-      this.store(VfPage.RINGS_SEEN, this.load(VfPage.RINGS));
-      this.store(VfPage.RINGS_SEEN + 4, this.load(VfPage.RINGS + 4));
+      // Only the rings made before the reset are dropped (the front noted them): a guest that set up its RPC again
+      // right after its reset, before this scan ran, is answered (discarding every ring counted so far lost it).
+      this.store(VfPage.RINGS_SEEN, this.load(VfPage.RESET_RINGS));
+      this.store(VfPage.RINGS_SEEN + 4, this.load(VfPage.RESET_RINGS + 4));
       this.o.log(`guest side of gfid ${this.o.gfid} reset`);
     }
     if (!workRunning || this.busy) return;

@@ -138,6 +138,9 @@ class AdaGuestVf implements GuestVf {
     adoptRestoredRegisters(this.port.arena, this.index, (b) => this.regs.total(b), true);
     this.regs.resetGuestSide();
     for (let b = 0; b < 32; b++) this.lastTotal[b] = this.regs.total(b);
+    // Rings made before this reset die with it; the ones after it (the guest's new setup) must not.
+    this.store(VfPage.RESET_RINGS, this.load(VfPage.RINGS));
+    this.store(VfPage.RESET_RINGS + 4, this.load(VfPage.RINGS + 4));
     this.store(VfPage.RESETS, this.load(VfPage.RESETS) + 1);
     ringFirmware(this.port.arena, this.index, RESET_TOKEN);
   }

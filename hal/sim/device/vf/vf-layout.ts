@@ -54,6 +54,11 @@ export const VfPage = {
   ATTACHED: 0x21c,
   /** u32 device: bumped after every raise, so the front knows to look at RAISED. */
   IRQ_SEQ: 0x220,
+  /**
+   * u32[2] front: RINGS as they stood when the last reset was asked for. The device discards only those rings at
+   * the reset: a ring the guest made after its reset (its first setup) must survive a reset the device handles late.
+   */
+  RESET_RINGS: 0x228,
   // -- the firmware's record of the vGPU on this VF (gsp) --
   /** u32 gsp: 0 no plugin task, 1 running, 2 work stopped (migration), 3 shut down. */
   TASK_STATE: 0x280,
