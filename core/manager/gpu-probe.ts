@@ -94,7 +94,7 @@ export class GpuProbe {
       checkVgpuCapable(gpu);
       log.info('GPU ready for vGPU', {
         engines: gpu.config.engines.length, channels: gpu.config.channelCount, totalVfs: gpu.config.totalVfs,
-        ecc: gpu.config.eccSupported,
+        eccSupported: gpu.config.eccSupported,
       });
       this.gpus?.add(gpu);
       // Every RPC's round trip feeds the per-GPU latency histogram (metrics plugin) through the bus.

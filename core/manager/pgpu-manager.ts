@@ -191,7 +191,7 @@ export class PgpuManager {
         firmwareVersion: features.firmwareVersion, metadata, policy, region: placed, logger: log, rpcOpts, scratchPages,
       });
       log.info('vGPU manager ready', {
-        firmware: features.firmwareVersion, vmmuSegmentSize: seg.toString(), ecc: eccEnabled, types: types.length,
+        firmware: features.firmwareVersion, vmmuSegmentSize: seg.toString(), eccEnabled, types: types.length,
         policy: policy.policy, regionSlots: placed.slots,
       });
       return mgr;
