@@ -147,19 +147,25 @@ export class StructLayout<T extends object = StructValue> {
 
   /** @internal exposed for nested structs. */
   decodeAt(view: DataView, base: number): StructValue {
+    // Plain loops, no closure per field or element: some firmware structs carry long arrays (BOOTLOAD's two
+    // 384-entry u64 segment lists), and the simulated GSP decodes them on every call.
     const out: StructValue = {};
     for (const f of this.fields) {
       const at = base + f.offset;
-      if (f.type === 'bytes') {
+      const t = f.type;
+      if (t === 'bytes') {
         out[f.name] = new Uint8Array(view.buffer.slice(view.byteOffset + at, view.byteOffset + at + f.size));
-        continue;
+      } else if (f.count === undefined) {
+        out[f.name] = typeof t === 'string' ? readScalar(view, at, t) : t.decodeAt(view, at);
+      } else {
+        const elemSize = f.size / f.count;
+        const arr: unknown[] = new Array(f.count);
+        for (let i = 0; i < f.count; i++) {
+          const o = at + i * elemSize;
+          arr[i] = typeof t === 'string' ? readScalar(view, o, t) : t.decodeAt(view, o);
+        }
+        out[f.name] = arr;
       }
-      const count = f.count ?? 1;
-      const elemSize = f.size / count;
-      const read = (o: number): unknown =>
-        typeof f.type === 'string' ? readScalar(view, o, f.type as ScalarKind) : (f.type as StructLayout).decodeAt(view, o);
-      if (f.count === undefined) out[f.name] = read(at);
-      else out[f.name] = Array.from({ length: count }, (_, i) => read(at + i * elemSize));
     }
     return out;
   }
@@ -197,7 +203,9 @@ function readScalar(view: DataView, o: number, kind: ScalarKind): unknown {
     case 'u8': return view.getUint8(o);
     case 'u16': return view.getUint16(o, true);
     case 'u32': return view.getUint32(o, true);
-    case 'u64': return view.getBigUint64(o, true);
+    case 'u64':
+      // Unused entries of the long u64 lists are zero: hand out the one 0n instead of a new BigInt each.
+      return view.getUint32(o, true) === 0 && view.getUint32(o + 4, true) === 0 ? 0n : view.getBigUint64(o, true);
   }
 }
 
