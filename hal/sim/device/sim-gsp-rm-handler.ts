@@ -11,6 +11,7 @@ import { installPluginTaskRuntime } from './plugin-task-runtime.js';
 import type { GuestWorkloadCommand } from './guest-workload.js';
 import { GspFwState } from '../../gsp/gsp-layout.js';
 import type { IrqMessage } from './irq-protocol.js';
+import { LogIrqModerator } from './log-irq-moderator.js';
 
 /** `handlerOptions` the device passes (structured clone: the board record travels whole, so the GSP thread needs
  *  no generation's board table). */
@@ -34,17 +35,9 @@ export type SimGspRmCommand =
 export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
   const o = ctx.options as SimGspRmHandlerOptions;
   const board = o.board;
-  // Log text of many calls in one turn of this thread becomes ONE interrupt naming every gfid that wrote.
-  const wrote = new Set<number>();
-  const flushLogIrq = (): void => {
-    const gfids = [...wrote].sort((a, b) => a - b);
-    wrote.clear();
-    ctx.raiseIrq({ t: 'irq', src: 'log', gfids } satisfies IrqMessage);
-  };
-  const logWritten = (gfid: number): void => {
-    if (wrote.size === 0) setImmediate(flushLogIrq);
-    wrote.add(gfid);
-  };
+  // Log text of every call within the hold-off becomes ONE interrupt naming every gfid that wrote (log-irq-moderator.ts).
+  const logIrq = new LogIrqModerator((gfids) => ctx.raiseIrq({ t: 'irq', src: 'log', gfids } satisfies IrqMessage));
+  const logWritten = (gfid: number): void => logIrq.written(gfid);
   const fw = new SimGspRm(
     {
       arena: ctx.arena, postEvent: (fn, payload, gfid) => ctx.postEvent(fn, payload, gfid !== undefined ? { gfid } : {}), logWritten,
