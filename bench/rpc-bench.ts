@@ -9,8 +9,9 @@
  * a trivial echo in a worker, one message in flight, and the same element size each way (element header + RPC
  * header + payload, as ours writes) — but no encoding, no checksum, no promise, no matching. Same wake-ups: a side
  * publishes its write pointer and rings the same Doorbell once per message, and sleeps on its Doorbell only when
- * its ring is empty, with no timeout and the same VGPUD_GSP_SPIN_US spin (0 by default). The wake-ups each side
- * sent per 1000 messages are printed: they should match, else the comparison is not like for like.
+ * its ring is empty, with no timeout; the host side spins for its reply first exactly as ours does (the same
+ * AdaptiveSpin, VGPUD_GSP_SPIN_US; core/runtime/adaptive-spin.ts). The wake-ups each side sent per 1000 messages and
+ * the spins' hits are printed: they should match, else the comparison is not like for like.
  *
  * Last line: `rpc: p50_us=… p99_us=… ops_per_s=… floor_p50_us=… floor_p99_us=… floor_ops_per_s=… queued_ops_per_s=…
  * ratio_to_floor=… ops_ratio=…`. ratio_to_floor = floor p50 / our p50 (1 = as fast as the bare ring; the median,
@@ -27,12 +28,11 @@ import { GspControl, GspFunction, GspFwState, GspRegion, elementPages } from '..
 import { GspRegionView, initGspRegion, openEndpoint, writeQueueHeader } from '../hal/gsp/gsp-queue.js';
 import { startGspWorker } from '../hal/sim/gsp/gsp-worker-host.js';
 import { spawnTsWorker } from '../hal/sim/gsp/spawn-ts-worker.js';
+import { AdaptiveSpin } from '../core/runtime/adaptive-spin.js';
 
 const PAYLOAD = Number(process.env.RPC_BENCH_PAYLOAD ?? 64);
 const N = Number(process.env.RPC_BENCH_N ?? 5_000);
 const CALLERS = Number(process.env.RPC_BENCH_CALLERS ?? 8);
-/** Same spin-before-sleep as the client and server use (VGPUD_GSP_SPIN_US). */
-const SPIN_US = Number(process.env.VGPUD_GSP_SPIN_US ?? 0);
 const ROUNDS = Number(process.env.RPC_BENCH_ROUNDS ?? 5);
 /** Bytes of one element as ours writes it: element header + RPC header + payload, rounded to 8. */
 const ELEMENT = elementUsedBytes(PAYLOAD);
@@ -70,7 +70,7 @@ async function floorWorker(sab: SharedArrayBuffer, bytes: number, pages: number)
       ep.outbound.ring();
       continue;
     }
-    await ep.inbound.sleep(ready, Infinity, SPIN_US);
+    await ep.inbound.sleep(ready, Infinity);
   }
 }
 
@@ -80,7 +80,7 @@ interface Rig {
   /** CALLERS callers, `n` calls in all (ours only). */
   queued?(n: number): Promise<number>;
   /** Cumulative wake-ups this side sent to the worker, and times this side went to sleep. */
-  counters(): { wakes: number; sleeps: number };
+  counters(): { wakes: number; sleeps: number; spinHits: number; spins: number };
   close(): Promise<void>;
 }
 
@@ -110,11 +110,12 @@ async function floorRig(): Promise<Rig> {
   const msg = new Uint8Array(ELEMENT).fill(0x5a);
   const buf = new Uint8Array(PAGES * 4096);
   const hasReply = (): boolean => ep.rx.used() > 0;
+  const spin = new AdaptiveSpin();
   const roundTrip = async (): Promise<void> => {
     ep.tx.write(msg, 0, ELEMENT, PAGES);
     ep.tx.publish();
     ep.outbound.ring();
-    while (ep.rx.used() === 0) await ep.inbound.sleep(hasReply, Infinity, SPIN_US);
+    while (ep.rx.used() === 0 && !spin.spin(hasReply)) await ep.inbound.sleep(hasReply, Infinity);
     ep.rx.copyOut(buf, ELEMENT);
     ep.rx.advance(PAGES);
     ep.rx.release();
@@ -122,7 +123,7 @@ async function floorRig(): Promise<Rig> {
   };
   return {
     sequential: (n) => sequential(n, roundTrip),
-    counters: () => ({ wakes: ep.outbound.wakes, sleeps: ep.inbound.sleeps }),
+    counters: () => ({ wakes: ep.outbound.wakes, sleeps: ep.inbound.sleeps, spinHits: spin.hits, spins: spin.hits + spin.misses }),
     close: async () => {
       view.setControl(GspControl.FW_STATE, GspFwState.Stopped);
       ep.outbound.ring(true);
@@ -148,7 +149,7 @@ async function oursRig(arena: SharedArena): Promise<Rig> {
       }));
       return (per * CALLERS) / ((performance.now() - t0) / 1000);
     },
-    counters: () => ({ wakes: client.stats.wakesSent, sleeps: client.stats.sleeps }),
+    counters: () => ({ wakes: client.stats.wakesSent, sleeps: client.stats.sleeps, spinHits: client.spin.hits, spins: client.spin.hits + client.spin.misses }),
     close: async () => {
       await gsp.stop();
       await client.close();
@@ -165,6 +166,9 @@ interface Best {
   msgs: number;
   wakes: number;
   sleeps: number;
+  /** Spins for a reply (adaptive-spin.ts) and those that caught it. */
+  spins: number;
+  spinHits: number;
 }
 
 /** One round; keeps the best of every figure across rounds (the machine is shared: the best is the least disturbed). */
@@ -178,11 +182,14 @@ async function round(rig: Rig, best: Best): Promise<void> {
   best.msgs += N;
   best.wakes += c1.wakes - c0.wakes;
   best.sleeps += c1.sleeps - c0.sleeps;
+  best.spins += c1.spins - c0.spins;
+  best.spinHits += c1.spinHits - c0.spinHits;
   if (rig.queued !== undefined) best.queuedOpsPerS = Math.max(best.queuedOpsPerS, await rig.queued(N));
 }
 
 function perK(b: Best): string {
-  return `wake-ups sent ${((b.wakes * 1000) / b.msgs).toFixed(0)}/1k calls, sleeps ${((b.sleeps * 1000) / b.msgs).toFixed(0)}/1k calls`;
+  return `wake-ups sent ${((b.wakes * 1000) / b.msgs).toFixed(0)}/1k calls, sleeps ${((b.sleeps * 1000) / b.msgs).toFixed(0)}/1k calls, ` +
+    `spins ${((b.spins * 1000) / b.msgs).toFixed(0)}/1k calls caught ${b.spins === 0 ? 0 : ((b.spinHits * 100) / b.spins).toFixed(0)} %`;
 }
 
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -199,7 +206,7 @@ async function main(): Promise<void> {
   // Warm both paths up (JIT) before measuring.
   await ours.sequential(Math.min(2_000, N));
   await floor.sequential(Math.min(2_000, N));
-  const fresh = (): Best => ({ p50: Infinity, p99: Infinity, opsPerS: 0, queuedOpsPerS: 0, msgs: 0, wakes: 0, sleeps: 0 });
+  const fresh = (): Best => ({ p50: Infinity, p99: Infinity, opsPerS: 0, queuedOpsPerS: 0, msgs: 0, wakes: 0, sleeps: 0, spins: 0, spinHits: 0 });
   const o = fresh();
   const f = fresh();
   for (let r = 0; r < ROUNDS; r++) {

@@ -211,16 +211,9 @@ export class Doorbell {
    * Sleep until rung (or `timeoutMs`), unless `ready()` already holds after the flag is raised.
    * Returns 'ok' when woken or ready, 'timed-out' otherwise.
    */
-  async sleep(ready: () => boolean, timeoutMs: number, spinUs = 0): Promise<WaitResult> {
+  async sleep(ready: () => boolean, timeoutMs: number): Promise<WaitResult> {
+    // (A waiter that expects an answer spins BEFORE calling this: core/runtime/adaptive-spin.ts.)
     const i32 = this.view.i32;
-    if (spinUs > 0) {
-      // A short spin before sleeping: under load the peer answers within microseconds, and a futex/waitAsync
-      // round costs tens of µs of wake-up latency on both ends (docs/benchmarks.md). Bounded, so an idle side still sleeps.
-      const end = performance.now() + spinUs / 1000;
-      do {
-        if (ready()) return 'ok';
-      } while (performance.now() < end);
-    }
     const seen = Atomics.load(i32, this.counterIdx);
     this.sleepNo = this.sleepNo >= 0x7fffffff ? 1 : this.sleepNo + 1;
     Atomics.store(i32, this.flagIdx, this.sleepNo);

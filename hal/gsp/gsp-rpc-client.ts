@@ -63,14 +63,13 @@ import {
 } from './gsp-rpc-types.js';
 import { GspSender } from './gsp-sender.js';
 import { declaredRmPayloadBytes, rpcResultError, type GspRpcCaller } from './rm-payload.js';
+import { AdaptiveSpin, spinBudgetFromEnv } from '../../core/runtime/adaptive-spin.js';
 
 export {
   GSP_DEFAULT_HEARTBEAT_TIMEOUT_MS, GSP_DEFAULT_RPC_TIMEOUT_MS, GSP_DEFAULT_SPACE_TIMEOUT_MS,
   type GspCallOptions, type GspClientStats, type GspEvent, type GspRpcClientOptions,
 };
 
-/** Spin this long for a reply before sleeping, only while a call is in flight (0 = off: on a shared 2-core host a spin steals the core the GSP thread needs). */
-const SPIN_US = Number(process.env.VGPUD_GSP_SPIN_US ?? 0);
 
 interface ClientEvents {
   event: (e: GspEvent) => void;
@@ -123,6 +122,10 @@ export class GspRpcClient implements GspRpcCaller {
   };
   /** Sequences of calls that were sent and then given up (timeout, cancel): their replies are late, not strays. */
   private readonly expired = new Set<number>();
+  /** Spin-before-sleep while a reply is due (VGPUD_GSP_SPIN_US; adaptive-spin.ts). */
+  readonly spin: AdaptiveSpin;
+  /** Spin granted when issue() woke the sleeping loop for the call in flight (null: the loop asks itself). */
+  private spinUs: number | null = null;
   private readonly sink: GspReceiverSink = {
     message: (fn, sequence, result, _resultPrivate, gfid, payload) => this.onMessage(fn, sequence, result, gfid, payload),
     drop: (d) => this.onDrop(d),
@@ -145,6 +148,7 @@ export class GspRpcClient implements GspRpcCaller {
     this.timeoutMs = opts.timeoutMs ?? GSP_DEFAULT_RPC_TIMEOUT_MS;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? GSP_DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.pollMs = opts.pollMs ?? Math.max(5, Math.min(100, this.heartbeatTimeoutMs / 4));
+    this.spin = new AdaptiveSpin(opts.spinUs ?? spinBudgetFromEnv());
     this.sender = new GspSender(this.ep, {
       spaceTimeoutMs: opts.spaceTimeoutMs ?? GSP_DEFAULT_SPACE_TIMEOUT_MS,
       deadReason: () => this.lostError ?? (this.closed ? this.closedError() : null),
@@ -294,6 +298,13 @@ export class GspRpcClient implements GspRpcCaller {
     this.startWaiting();
     // Written now; published (one doorbell) by a microtask or by the receive loop, whichever comes first.
     p.recyclable = this.sender.send(p);
+    // The receive loop usually sleeps between calls (the caller's next call comes after several microtask turns).
+    // Wake it — our own thread, no cross-core wake-up — so it spins for this reply instead of GSP-RM having to wake
+    // it (adaptive-spin.ts); not while the spin backs off.
+    if (this.idle) {
+      this.spinUs = this.spin.next();
+      if (this.spinUs > 0) this.ep.inbound.ring(true);
+    }
   }
 
   /** The call in flight settled: let the next in line go (sends go straight through, up to the next call). */
@@ -558,9 +569,16 @@ export class GspRpcClient implements GspRpcCaller {
         // Never sleep on unpublished calls: the firmware cannot answer what it cannot see.
         sender.flush();
         if (this.closed || this.lostError !== null) break;
+        // A call in flight: its reply is due, look for it a few tens of µs before sleeping (adaptive-spin.ts; backs
+        // off while replies come late, so a busy host does not burn the core GSP-RM needs). Idle: sleep at once.
+        if (this.current !== null) {
+          const us = this.spinUs ?? this.spin.next();
+          this.spinUs = null;
+          if (this.spin.spin(ready, us)) continue;
+        }
         this.idle = true;
         try {
-          await this.ep.inbound.sleep(ready, Infinity, this.current !== null ? SPIN_US : 0);
+          await this.ep.inbound.sleep(ready, Infinity);
         } finally {
           this.idle = false;
         }

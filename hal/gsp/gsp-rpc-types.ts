@@ -26,6 +26,8 @@ export interface GspRpcClientOptions {
   heartbeatTimeoutMs?: number;
   /** Longest sleep of the receive loop between health checks. */
   pollMs?: number;
+  /** Spin budget (µs) for a reply before sleeping (core/runtime/adaptive-spin.ts). Default VGPUD_GSP_SPIN_US, else 0. */
+  spinUs?: number;
   logger?: Logger;
 }
 

@@ -15,6 +15,7 @@ import {
   doorbellValue, initialCtrlHeader, vgpuRpcMsgName,
 } from '../../core/firmware-abi/vgpu-mailbox.js';
 import { pollUntil } from './poll-until.js';
+import { AdaptiveSpin } from '../../core/runtime/adaptive-spin.js';
 
 export interface HostRpcChannelOptions {
   /** Host mapping of the mgmt heap's comm buffer (offset 0 = control buffer). */
@@ -68,10 +69,18 @@ export function writeCtrlHeader(m: HostMapping): void {
   for (const [off, bytes] of HEADER_WRITES) m.write(off, bytes);
 }
 
+/**
+ * One back-off state for every mailbox of this process: what it adapts to is how busy this host is, which a vGPU's
+ * own two or three calls could not tell (a channel of its own would spin on every new vGPU's first call).
+ */
+const MAILBOX_SPIN = new AdaptiveSpin();
+
 export class HostRpcChannel {
   private seq = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private closedWhy: string | null = null;
+  /** Spin-before-sleep for each call's answer (adaptive-spin.ts): upstream busy-polls this word outright. */
+  readonly spin = MAILBOX_SPIN;
 
   constructor(private readonly opts: HostRpcChannelOptions) {}
 
@@ -170,7 +179,7 @@ export class HostRpcChannel {
       what: `the reply to RPC ${name} (seq ${seq}) from the plugin task of gfid ${this.opts.gfid}`,
       ...(this.opts.pollIntervalMs !== undefined ? { intervalMs: this.opts.pollIntervalMs } : {}),
       ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
-      ...(word.sleep !== undefined ? { sleep: word.sleep } : {}),
+      ...(word.sleep !== undefined ? { sleep: word.sleep, spin: this.spin } : {}),
     });
     const result = this.readU32(RESULT_OFF);
     if (result !== 0) {

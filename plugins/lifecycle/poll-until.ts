@@ -14,6 +14,7 @@
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import { WAKE_SLICE_MS } from '../../core/contracts/memory.js';
+import type { AdaptiveSpin } from '../../core/runtime/adaptive-spin.js';
 
 export interface PollOptions {
   timeoutMs: number;
@@ -27,6 +28,11 @@ export interface PollOptions {
    * value it last read). Replaces the immediates and the timer ticks.
    */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Before the first sleep, look again for a few tens of µs (an answer just requested is usually that close; upstream
+   * busy-polls the whole wait): no wake-up needed then on either side. Adaptive, see core/runtime/adaptive-spin.ts.
+   */
+  spin?: AdaptiveSpin;
   /** For the timeout message: "the BOOTLOADED magic of gfid 3". */
   what: string;
   hint?: string;
@@ -50,6 +56,10 @@ export async function pollUntil<T>(check: () => T | undefined, opts: PollOptions
         hint: opts.hint ?? 'the GSP plugin task is not answering; check the GSP log and the firmware state',
         details: { timeoutMs: opts.timeoutMs },
       });
+    }
+    if (i === 0 && opts.spin !== undefined) {
+      let got: T | undefined;
+      if (opts.spin.spin(() => (got = check()) !== undefined)) return got as T;
     }
     if (opts.sleep !== undefined) await opts.sleep(Math.max(0, Math.min(WAKE_SLICE_MS, deadline - performance.now())));
     else if (i < fast) await immediate();

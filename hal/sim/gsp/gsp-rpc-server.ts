@@ -123,8 +123,6 @@ export const GspCrashReason = {
   QueueDesync: 2,
 } as const;
 
-/** Spin this long for the next command before sleeping (the GSP thread has nothing else to do). */
-const SPIN_US = Number(process.env.VGPUD_GSP_SPIN_US ?? 0);
 /**
  * A command loop that keeps finding work never waits on the event loop, so timers (delayed replies, the
  * heartbeat) and I/O of this thread would starve under a flood; give the event loop a turn at least this often.
@@ -353,7 +351,9 @@ export class GspRpcServer {
       if (!this.running) break;
       // No timeout: halt() rings us awake, and a timeout per sleep would leave a V8 timer behind every time
       // (see the client's receive loop).
-      await ep.inbound.sleep(ready, Infinity, SPIN_US);
+      // No spin here: GSP-RM expects no answer, and the next command may be far off (the host's spin for its
+      // reply is the one that pays, core/runtime/adaptive-spin.ts).
+      await ep.inbound.sleep(ready, Infinity);
       lastYield = performance.now();
     }
   }

@@ -71,4 +71,20 @@ describe('GSP RPC discipline', () => {
       await rig.close();
     }
   });
+  it('a configured spin looks for the replies of sequential calls (each caller waits between calls), and only then', async () => {
+    // A generous budget: what is checked is that the client spins for replies at all — the receive loop is asleep
+    // by the time a sequential caller sends its next call, so it must be woken to spin — not how often it catches one.
+    for (const spinUs of [2000, 0]) {
+      const rig = await makeRig({ client: { spinUs } });
+      try {
+        for (let i = 0; i < 20; i++) assert.deepEqual(await rig.client.call(GspFunction.NOP, pattern(32, i)), pattern(32, i));
+        const { hits, misses } = rig.client.spin;
+        if (spinUs > 0) assert.ok(hits + misses >= 1, `spun ${hits + misses} times over 20 calls`);
+        else assert.equal(hits + misses, 0, 'a zero budget never spins');
+        assert.equal((await rig.gsp!.stats()).maxOutstanding, 1, 'still one call in the firmware at a time');
+      } finally {
+        await rig.close();
+      }
+    }
+  });
 });
