@@ -8,7 +8,10 @@
 // CLEANUP, client free, unmap and frees). The ratio is the cost of the steps' bookkeeping, events, checks and journal
 // hooks. Per step (issue 15 item 4): every lifecycle step is timed from its bus events ('vgpu:step' begin → done for
 // a create step; undo → the next undo for a destroy step) and every floor call on its own, p50 and p99 each, so a
-// step's cost sits next to the same calls' cost by hand. Last line: lifecycle: create_p50_ms=… destroy_p50_ms=… …
+// step's cost sits next to the same calls' cost by hand. Round-trip floor (issue 15 item 4: "the floor is the firmware
+// round trips a create needs, not a polling interval"): each floor cycle also times one bare GSP RPC (NOP) and one bare
+// mailbox call (VERSION_NEGOTIATION), outside its two halves; a create needs 4 + 2 of them, served one at a time, and
+// their p50s summed are `roundtrip_floor_ms`. Last line: lifecycle: create_p50_ms=… destroy_p50_ms=… …
 import type { EventBus } from '../core/contracts/events.js';
 import type { PhysicalGpu } from '../core/contracts/hal.js';
 import type { PgpuManager } from '../core/manager/pgpu-manager.js';
@@ -16,6 +19,7 @@ import type { VgpuTypeRecord } from '../core/metadata/metadata-file.js';
 import { MgmtHeap, VgpuRpcMsg, encodeConfigParams } from '../core/firmware-abi/vgpu-mailbox.js';
 import { RmControl, encodeBootloadParams, encodePluginCleanupParams, encodeShutdownParams } from '../core/firmware-abi/rm-controls.js';
 import { HostRpcChannel } from '../plugins/lifecycle/host-rpc-channel.js';
+import { GspFunction } from '../hal/gsp/gsp-layout.js';
 import { STEP_UNITS } from '../plugins/lifecycle/create-steps.js';
 import { TYPES, rig } from '../test/unit/lifecycle/lifecycle-rig.js';
 import { simRig, type SimRig } from '../test/integration/lifecycle/sim-rig.js';
@@ -56,6 +60,8 @@ interface Figures {
   steps: Samples;
   /** Floor calls: 'create:<call>', 'destroy:<call>'. */
   floor: Samples;
+  /** Bare round trips: 'rpc' (GSP NOP), 'mailbox' (VERSION_NEGOTIATION). */
+  roundTrips: Samples;
 }
 
 /** A stopwatch for the floor: `lap(name)` records the time since the previous lap. */
@@ -107,6 +113,16 @@ async function floorCycle(gpu: PhysicalGpu, mgr: PgpuManager, type: VgpuTypeReco
   }));
   lap('setup-config');
   const t1 = now();
+  // The bare round trips, outside both halves: the cheapest GSP RPC (NOP) and the cheapest mailbox call
+  // (VERSION_NEGOTIATION again: a u32 read and written back). A create needs 4 + 2 of them (see roundTripFloor).
+  let r0 = now();
+  await gpu.firmware.rpc(GspFunction.NOP, new Uint8Array(0));
+  let r1 = now();
+  if (record) out.roundTrips.add('rpc', r1 - r0);
+  r0 = r1;
+  await ch.call(VgpuRpcMsg.VERSION_NEGOTIATION);
+  r1 = now();
+  if (record) out.roundTrips.add('mailbox', r1 - r0);
   lap = laps(record ? out.floor : null, 'destroy');
   ch.close('floor done');
   await gpu.firmware.control(client, RmControl.VGPU_MGR_INTERNAL_SHUTDOWN_GSP_VGPU_PLUGIN_TASK, encodeShutdownParams(gfid));
@@ -192,7 +208,7 @@ async function lifecycleCycle(lc: GpuLifecycle, clock: StepClock, vf: number, ty
 /** WARMUP + N cycles of each, alternating lifecycle and floor. */
 async function measure(gpu: PhysicalGpu, mgr: PgpuManager, lc: GpuLifecycle, bus: EventBus, type: VgpuTypeRecord): Promise<Figures> {
   const out: Figures = {
-    create: [], destroy: [], floorCreate: [], floorDestroy: [], cpu: [], floorCpu: [], steps: new Samples(), floor: new Samples(),
+    create: [], destroy: [], floorCreate: [], floorDestroy: [], cpu: [], floorCpu: [], steps: new Samples(), floor: new Samples(), roundTrips: new Samples(),
   };
   const clock = new StepClock(bus);
   mgr.policy.select(FLOOR_VF, type.id);
@@ -213,7 +229,16 @@ async function measure(gpu: PhysicalGpu, mgr: PgpuManager, lc: GpuLifecycle, bus
   return out;
 }
 
-interface Summary { create: number; destroy: number; p99: number; perSecond: number }
+interface Summary { create: number; destroy: number; p99: number; perSecond: number; roundTripFloor: number }
+
+/**
+ * The firmware round trips a create cannot do without, served one at a time (docs/reference/create-order.md): three
+ * RM_ALLOCs (client, device, subdevice) and BOOTLOAD on the GSP queues, VERSION_NEGOTIATION and SETUP_CONFIG on the
+ * vGPU's mailbox. Their cost at the bare round trip is the floor a create's p50 is held against: what is left above
+ * it is the firmware's own work in those calls and the lifecycle's steps, not a polling interval.
+ */
+const CREATE_RPCS = 4;
+const CREATE_MAILBOX_CALLS = 2;
 
 function report(what: string, type: VgpuTypeRecord, f: Figures): Summary {
   const c = p50(f.create);
@@ -232,8 +257,14 @@ function report(what: string, type: VgpuTypeRecord, f: Figures): Summary {
     console.log(`  ${phase} steps, p50/p99 ms: ${line(f.steps, phase)}`);
     console.log(`  ${phase} floor calls, p50/p99 ms: ${line(f.floor, phase)}`);
   }
+  const rpc = p50(f.roundTrips.by.get('rpc') ?? [NaN]);
+  const mailbox = p50(f.roundTrips.by.get('mailbox') ?? [NaN]);
+  const roundTripFloor = CREATE_RPCS * rpc + CREATE_MAILBOX_CALLS * mailbox;
+  console.log(`  round trips a create needs: ${CREATE_RPCS} GSP RPCs (3 RM_ALLOC, BOOTLOAD) at the bare NOP's p50 ${(rpc * 1000).toFixed(0)} µs + ` +
+    `${CREATE_MAILBOX_CALLS} mailbox calls (VERSION_NEGOTIATION, SETUP_CONFIG) at a bare VERSION_NEGOTIATION's p50 ${(mailbox * 1000).toFixed(0)} µs ` +
+    `= ${fmt(roundTripFloor)} ms; create p50 / that ${fmt(c / roundTripFloor)}`);
   const cycles = f.create.map((x, i) => x + f.destroy[i]!).reduce((a, b) => a + b, 0);
-  return { create: c, destroy: d, p99: percentile(f.create, 99), perSecond: (f.create.length * 1000) / cycles };
+  return { create: c, destroy: d, p99: percentile(f.create, 99), perSecond: (f.create.length * 1000) / cycles, roundTripFloor };
 }
 
 /**
@@ -255,7 +286,7 @@ async function journalled(r: SimRig, type: VgpuTypeRecord): Promise<void> {
       // Handles from the journalled sequence, reserved in blocks of 64, as the daemon takes them (vgpu-service-impl).
       newClientHandle: async () => ((0xc2 << 24) | ((await handles.takeAsync()) & 0xffffff)) >>> 0,
     });
-    const out: Figures = { create: [], destroy: [], floorCreate: [], floorDestroy: [], cpu: [], floorCpu: [], steps: new Samples(), floor: new Samples() };
+    const out: Figures = { create: [], destroy: [], floorCreate: [], floorDestroy: [], cpu: [], floorCpu: [], steps: new Samples(), floor: new Samples(), roundTrips: new Samples() };
     const clock = new StepClock(r.bus);
     const cycles = Math.max(20, Math.floor(N / 2));
     for (let i = 0; i < WARMUP + cycles; i++) await lifecycleCycle(lc, clock, i % 4, type, out, i >= WARMUP);
@@ -293,4 +324,4 @@ try {
 }
 console.log(`host: ${cpuModel()}, load average ${loadAverage()}`);
 console.log(`lifecycle: create_p50_ms=${fmt(sim.create)} create_p99_ms=${fmt(sim.p99)} destroy_p50_ms=${fmt(sim.destroy)} ` +
-  `create_destroy_per_s=${sim.perSecond.toFixed(0)} (scrub excluded; one GPU, one stream)`);
+  `create_destroy_per_s=${sim.perSecond.toFixed(0)} roundtrip_floor_ms=${fmt(sim.roundTripFloor)} (scrub excluded; one GPU, one stream)`);
