@@ -32,7 +32,7 @@ import {
   UPDATE_BME_STATE_PAYLOAD, VERSION_NEGOTIATION_PAYLOAD, VgpuRpcMsg, decodeBmeState, decodeConfigParams, vgpuRpcMsgName,
 } from '../../../core/firmware-abi/vgpu-mailbox.js';
 import { NvStatus } from '../../gsp/gsp-boot-params.js';
-import { decodeContextImage, encodeContextImage, newContext, type FirmwareContext } from './plugin-task-context.js';
+import { blobSeed, decodeContextImage, encodeContextImage, newContext, type FirmwareContext } from './plugin-task-context.js';
 import { ERROR_PUT_OFFSET, writeErrorRecord } from './plugin-task-error-buffer.js';
 import { currentPluginTaskRuntime } from './plugin-task-runtime.js';
 import { GuestRpcService } from './vf/guest-rpc-service.js';
@@ -395,10 +395,13 @@ export class PluginTask {
     if (c.vm_pid !== p.vmPid) bad(`vm_pid ${c.vm_pid} is not the bootloaded ${p.vmPid}`);
     this.ctx.config = raw;
     this.guest?.setType(c.vgpu_type);
-    // The type is known now: the opaque part of the context follows it (seed gfid + type).
-    const fresh = newContext(this.gfid, c.vgpu_type);
-    this.ctx.blobSeed = fresh.blobSeed;
-    this.ctx.blob = fresh.blob;
+    // The type is known now: the opaque part of the context follows it (seed gfid + type). A bootload that named
+    // the same type already made this blob: 4 KiB of xorshift not made twice on every create.
+    if (blobSeed(this.gfid, c.vgpu_type) !== this.ctx.blobSeed) {
+      const fresh = newContext(this.gfid, c.vgpu_type);
+      this.ctx.blobSeed = fresh.blobSeed;
+      this.ctx.blob = fresh.blob;
+    }
     return `type ${c.vgpu_type}, ${c.num_channels} channels, dbdf 0x${c.dbdf.toString(16)}`;
   }
 
