@@ -169,18 +169,21 @@ export class PluginTask {
       return;
     }
     this.mem = rt.memoryFor(this.params.pluginHeapMemoryPhysAddr);
-    this.guest = new GuestRpcService({
-      arena: rt.arena, gfid: this.gfid, typeId: this.params.vgpuType, fbBase: rt.fbBase,
-      slice: { offset: this.params.guestFbPhysAddrList[0] ?? 0n, size: this.params.guestFbLengthList[0] ?? 0n },
-      log: (line) => this.env.log('vgpu-task', line),
-    });
     // FB is not cleared between tenants of a heap: a stale "processed" from the last vGPU would answer the host's
     // first call before we saw it. The control buffer is the host's; it is left alone.
     this.mem.comm.fill(0, MgmtHeap.RESPONSE_OFFSET, MgmtHeap.RESPONSE_OFFSET + MgmtHeap.RESPONSE_SIZE);
     this.mem.comm.fill(0, MgmtHeap.ERROR_OFFSET, MgmtHeap.ERROR_OFFSET + MgmtHeap.ERROR_SIZE);
     this.env.log('init-task', `gfid ${this.gfid}: waiting for the host's control-buffer header (version ${CTRL_BUFF_VERSION})`);
     rt.register(this);
-    this.poll();
+    // The host's side first (the BOOTLOADED magic, if its header is there: the host is waiting for it), then the
+    // guest's, which nobody uses before the create is over.
+    this.pollHost();
+    this.guest = new GuestRpcService({
+      arena: rt.arena, gfid: this.gfid, typeId: this.params.vgpuType, fbBase: rt.fbBase,
+      slice: { offset: this.params.guestFbPhysAddrList[0] ?? 0n, size: this.params.guestFbLengthList[0] ?? 0n },
+      log: (line) => this.env.log('vgpu-task', line),
+    });
+    this.guest.poll(this.workState === 'running');
   }
 
   stop(): void {

@@ -41,6 +41,7 @@ export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
   const fw = new SimGspRm(
     {
       arena: ctx.arena, postEvent: (fn, payload, gfid) => ctx.postEvent(fn, payload, gfid !== undefined ? { gfid } : {}), logWritten,
+      afterReply: (work) => ctx.server.afterReplies(work),
     },
     {
       board,

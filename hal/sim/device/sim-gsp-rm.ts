@@ -44,6 +44,11 @@ export interface FirmwareIo {
   postEvent(fn: number, payload: Uint8Array, gfid?: number): void;
   /** A plugin task of `gfid` appended to one of its log rings (the device raises a log interrupt for it). */
   logWritten?(gfid: number): void;
+  /**
+   * Run `work` once the reply being written is out, before the next command (GspRpcServer.afterReplies). Without
+   * it (the firmware alone in a unit test) the work runs at once.
+   */
+  afterReply?(work: () => void): void;
 }
 
 export interface SimGspRmOptions {
@@ -392,7 +397,12 @@ export class SimGspRm {
     for (const [, off, size] of logs) initLogRing(this.fbWindow(off, Number(size)), { reset: true });
     const task = new PluginTask(p.gfid, p, hClient, { log: (area, line) => this.taskLog(p.gfid, area, line) });
     this.tasks.set(p.gfid, { task, params: p });
-    task.start();
+    // The plugin task is GSP-RM's own task: BOOTLOAD returns once it is loaded, and the host waits for the task's
+    // BOOTLOADED magic separately (docs/reference/host-rpc-mailbox.md). So it starts after the reply is out — not
+    // in the middle of it, where its set-up (mailbox, guest side, logs) held back every create's BOOTLOAD — and
+    // before any later command, so a SHUTDOWN still finds it started.
+    if (this.io.afterReply !== undefined) this.io.afterReply(() => task.start());
+    else task.start();
     this.gspLog(`bootloaded plugin task gfid ${p.gfid} (dbdf 0x${p.dbdf.toString(16)}, ${p.numChannels} channels, vmPid ${p.vmPid})`);
     return NvStatus.OK;
   }

@@ -162,6 +162,8 @@ export class GspRpcServer {
   private busy = false;
   /** Commands received while busy, in queue order. */
   private readonly inbox: Command[] = [];
+  /** Work handed to afterReplies(), run once the replies written before it are published. */
+  private deferred: Array<() => void> = [];
   /** RPC sequence the next numbered command should carry; null until the first one (or after a dropped one). */
   private nextRpcSeq: number | null = null;
   private readonly sink: GspReceiverSink = {
@@ -257,6 +259,31 @@ export class GspRpcServer {
     }
   }
 
+  /**
+   * Run `work` right after the replies written so far are published (and the host rung), before the next command
+   * is read: for what GSP-RM does asynchronously to the RPC that started it (a plugin task's own start-up after
+   * BOOTLOAD returns). Nothing can overtake it — no command is served before it has run — but the host does not
+   * wait for it in the reply. Errors are logged; a halted GSP drops what is pending.
+   */
+  afterReplies(work: () => void): void {
+    this.deferred.push(work);
+  }
+
+  private runDeferred(): void {
+    while (this.deferred.length > 0 && this.running) {
+      const batch = this.deferred;
+      this.deferred = [];
+      for (const w of batch) {
+        try {
+          w();
+        } catch (e) {
+          this.log.error('deferred GSP work threw', { error: (e as Error).message });
+        }
+      }
+    }
+    this.deferred.length = 0;
+  }
+
   /** Forget every armed fault. */
   clearFaults(): void {
     this.faults = [];
@@ -340,6 +367,7 @@ export class GspRpcServer {
         // batch. Then all replies go out with ONE write-pointer store and ONE doorbell.
         await null;
         tx.flush();
+        this.runDeferred();
         const now = performance.now();
         if (now - lastYield > MACROTASK_YIELD_MS) {
           lastYield = now;
@@ -348,6 +376,7 @@ export class GspRpcServer {
         continue;
       }
       tx.flush();
+      this.runDeferred();
       if (!this.running) break;
       // No timeout: halt() rings us awake, and a timeout per sleep would leave a V8 timer behind every time
       // (see the client's receive loop).
@@ -440,6 +469,11 @@ export class GspRpcServer {
       if (delayMs > 0) await new Promise<void>((resolve) => setTimeout(resolve, delayMs));
       this.busy = false;
       this.finish(fn, sequence, gfid, res, drop);
+      // Work this command deferred runs once its reply is out, before any command queued behind it.
+      if (this.deferred.length > 0) {
+        this.sender?.flush();
+        this.runDeferred();
+      }
       this.serveInbox();
     })();
   }

@@ -87,4 +87,22 @@ describe('GSP RPC discipline', () => {
       }
     }
   });
+  it('work a handler defers (a plugin task starting after BOOTLOAD) runs after its reply is out and before the next command', async () => {
+    const rig = await makeRig({ handler: { deferFn: GspFunction.GET_STATIC_INFO } });
+    try {
+      const ran = new Promise<[number, number]>((resolve) => rig.client.onEvent((e) => {
+        const v = new DataView(e.payload.buffer, e.payload.byteOffset);
+        resolve([v.getUint32(0, true), v.getUint32(4, true)]);
+      }));
+      const before = await rig.gsp!.stats();
+      // Two calls queued at once: the second is written as soon as the first is answered.
+      const [a, b] = await Promise.all([rig.client.call(GspFunction.GET_STATIC_INFO, pattern(16, 1)), rig.client.call(GspFunction.NOP, pattern(16, 2))]);
+      assert.deepEqual([a, b], [pattern(16, 1), pattern(16, 2)]);
+      const [replies, requests] = await ran;
+      assert.equal(replies, before.replies + 1, 'the deferring call had been answered when the work ran');
+      assert.equal(requests, before.requests + 1, 'the next command had not been taken yet');
+    } finally {
+      await rig.close();
+    }
+  });
 });
