@@ -559,6 +559,7 @@ export class GspRpcClient implements GspRpcCaller {
         const n = this.receiver.drain(this.sink);
         this.checkHealth();
         if (n > 0) {
+          this.spinUs = null; // the reply came before the loop could spin for it: that grant is spent
           // Let the caller we just resolved run first: it usually sends its next call at once. Then publish what
           // was written with ONE doorbell and look at the ring again — both sides stay busy instead of
           // ping-ponging wake-ups (a cross-thread wake costs ≈50 µs on these machines, docs/benchmarks.md).
