@@ -401,8 +401,17 @@ export class SimGspRm {
     // BOOTLOADED magic separately (docs/reference/host-rpc-mailbox.md). So it starts after the reply is out — not
     // in the middle of it, where its set-up (mailbox, guest side, logs) held back every create's BOOTLOAD — and
     // before any later command, so a SHUTDOWN still finds it started.
-    if (this.io.afterReply !== undefined) this.io.afterReply(() => task.start());
-    else task.start();
+    const start = (): void => {
+      try {
+        task.start();
+      } catch (e) {
+        // No reply to carry it any more: the GSP log says why the BOOTLOADED magic never comes (the host's wait
+        // times out pointing there).
+        this.gspLog(`plugin task gfid ${p.gfid} failed to start: ${(e as Error).message}`);
+      }
+    };
+    if (this.io.afterReply !== undefined) this.io.afterReply(start);
+    else start();
     this.gspLog(`bootloaded plugin task gfid ${p.gfid} (dbdf 0x${p.dbdf.toString(16)}, ${p.numChannels} channels, vmPid ${p.vmPid})`);
     return NvStatus.OK;
   }
