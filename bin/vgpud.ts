@@ -19,6 +19,7 @@ import { daemonConfig, type DaemonFlags } from './daemon/daemon-config.js';
 import { ensureSims, processModeSims, respawnSims } from './daemon/ensure-sim.js';
 import { applyReload } from './daemon/reload-config.js';
 import { createNotifier } from './daemon/sd-notify.js';
+import { releaseMemoryWhenIdle } from './daemon/idle-memory.js';
 import { ignoreClosedPipe } from './cli/closed-pipe.js';
 import { toJsonValue } from '../plugins/api/to-json.js';
 import { SYSTEM_SIM_DIR } from '../hal/sim/device/sim-descriptor.js';
@@ -141,6 +142,8 @@ async function main(): Promise<void> {
       .finally(() => notify('READY=1'));
   });
 
+  // Unref'd: it never holds the process open, and it stops listening when the bus goes with the container.
+  await releaseMemoryWhenIdle(created.container.get<EventBus>(TOKENS.EventBus), logger.child({ component: 'memory' }));
   notify('READY=1');
   notify(`STATUS=serving on ${config.api.socket}`);
   if (config.logging.format === 'human') {

@@ -115,4 +115,10 @@ export interface NativeOps {
   hashBuffers(parts: readonly Uint8Array[]): bigint;
   /** Send a systemd notification (READY=1 …); false when not under systemd or unsupported. */
   sdNotify(state: string): boolean;
+  /**
+   * Give the C library's free heap pages back to the kernel (glibc malloc_trim): what a burst of work freed stays
+   * resident otherwise. True when memory was released; false when there was none, or no way to (the fallback,
+   * another C library). Synchronous, a few ms; call it when the process turns idle, not on a hot path.
+   */
+  releaseFreeMemory(): boolean;
 }

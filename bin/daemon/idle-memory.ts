@@ -1,0 +1,75 @@
+/**
+ * Give the memory a burst of work freed back to the kernel once the daemon turns idle. A start or 256 creates
+ * leave the C library's heap full of freed chunks (Node's and V8's bookkeeping: parsers, compiler zones, requests)
+ * that glibc keeps resident, because it only trims the top of its heap on its own: ~10 MiB with 8 GPUs × 32 vGPUs
+ * (bench:scale). One malloc_trim (native releaseFreeMemory) a few seconds after the last vGPU or GPU event hands
+ * them back. Nothing runs while nothing happens: the timer is armed by an event and fires once.
+ */
+import type { BusEventName, EventBus } from '../../core/contracts/events.js';
+import type { Logger } from '../../core/contracts/logger.js';
+import { daemonNativeOps } from './daemon-native.js';
+
+/** How long the daemon must have been quiet before it releases memory. */
+export const IDLE_RELEASE_QUIET_MS = 5000;
+
+/** Events that mark a burst of work (creates and destroys, GPUs coming up or resetting, a layout applied). */
+const BUSY_EVENTS: readonly BusEventName[] = ['vgpu:state', 'gpu:ready', 'gpu:reset', 'layout:end'];
+
+export interface IdleRelease {
+  /** Something happened: release `quietMs` after the last touch. */
+  touch(): void;
+  close(): void;
+}
+
+/** Calls `release` once `quietMs` after the last `touch()`; one timer at most, none while idle. */
+export function idleRelease(release: () => void, quietMs = IDLE_RELEASE_QUIET_MS): IdleRelease {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    touch() {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timer = undefined;
+        release();
+      }, quietMs);
+      timer.unref();
+    },
+    close() {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
+
+/**
+ * Release memory when the daemon goes quiet after start-up and after every burst of bus events. Without the
+ * native module (or on a C library without malloc_trim) nothing is armed.
+ */
+export async function releaseMemoryWhenIdle(bus: EventBus, log: Logger, quietMs = IDLE_RELEASE_QUIET_MS): Promise<IdleRelease | undefined> {
+  let ops;
+  try {
+    ops = await daemonNativeOps(log);
+  } catch (error) {
+    log.debug('memory release unavailable', { error });
+    return undefined;
+  }
+  if (ops === undefined) return undefined;
+  const native = ops;
+  const idle = idleRelease(() => {
+    const t0 = performance.now();
+    try {
+      const released = native.releaseFreeMemory();
+      log.debug('idle: released free memory', { released, durationMs: performance.now() - t0 });
+    } catch (error) {
+      log.warn('releasing free memory failed', { error });
+    }
+  }, quietMs);
+  const offs = BUSY_EVENTS.map((e) => bus.on(e, () => idle.touch()));
+  idle.touch(); // the start itself was the first burst
+  return {
+    touch: () => idle.touch(),
+    close: () => {
+      for (const off of offs) off();
+      idle.close();
+    },
+  };
+}
