@@ -1,9 +1,11 @@
 /**
  * Give the memory a burst of work freed back to the kernel once the daemon turns idle. A start or 256 creates
- * leave the C library's heap full of freed chunks (Node's and V8's bookkeeping: parsers, compiler zones, requests)
- * that glibc keeps resident, because it only trims the top of its heap on its own: ~10 MiB with 8 GPUs × 32 vGPUs
- * (bench:scale). One malloc_trim (native releaseFreeMemory) a few seconds after the last vGPU or GPU event hands
- * them back. Nothing runs while nothing happens: the timer is armed by an event and fires once.
+ * leave garbage in V8's heap that an idle daemon, allocating next to nothing, may not collect for a long time, and
+ * the C library's heap full of freed chunks (Node's and V8's bookkeeping: parsers, compiler zones, requests) that
+ * glibc keeps resident, because it only trims the top of its heap on its own: ~10 MiB each with 8 GPUs × 32 vGPUs
+ * (bench:scale). One full GC plus malloc_trim (native releaseFreeMemory, tens of ms) a few seconds after the last
+ * vGPU or GPU event hands them back. Nothing runs while nothing happens: the timer is armed by an event and fires
+ * once.
  */
 import type { BusEventName, EventBus } from '../../core/contracts/events.js';
 import type { Logger } from '../../core/contracts/logger.js';
