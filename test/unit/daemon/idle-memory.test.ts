@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { idleRelease, type IdleRelease } from '../../../bin/daemon/idle-memory.js';
 
 /** An idle release whose release only counts. */
-function counted(quietMs: number): { idle: IdleRelease; released: () => number } {
+function counted(quietMs: number, busy?: () => boolean): { idle: IdleRelease; released: () => number } {
   let n = 0;
-  return { idle: idleRelease(() => { n++; }, quietMs), released: () => n };
+  return { idle: idleRelease(() => { n++; }, quietMs, busy), released: () => n };
 }
 
 describe('idle memory release', () => {
@@ -42,5 +42,19 @@ describe('idle memory release', () => {
     idle.close();
     t.mock.timers.tick(10_000);
     assert.equal(released(), 2);
+  });
+
+  it('waits while the process is busy without a bus event (a migration\'s pre-copy), then releases', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const busyPeriods = [true, true, false];
+    const { idle, released } = counted(1000, () => busyPeriods.shift() ?? false);
+    idle.touch();
+    t.mock.timers.tick(1000);
+    t.mock.timers.tick(1000);
+    assert.equal(released(), 0, 'two busy quiet periods: no pause of the event loop yet');
+    t.mock.timers.tick(1000);
+    assert.equal(released(), 1);
+    t.mock.timers.tick(10_000);
+    assert.equal(released(), 1);
   });
 });
