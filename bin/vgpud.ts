@@ -19,6 +19,7 @@ import { daemonConfig, type DaemonFlags } from './daemon/daemon-config.js';
 import { ensureSims, processModeSims, respawnSims } from './daemon/ensure-sim.js';
 import { applyReload } from './daemon/reload-config.js';
 import { createNotifier } from './daemon/sd-notify.js';
+import { releaseMemoryWhenIdle, type IdleRelease } from './daemon/idle-memory.js';
 import { ignoreClosedPipe } from './cli/closed-pipe.js';
 import { toJsonValue } from '../plugins/api/to-json.js';
 import { SYSTEM_SIM_DIR } from '../hal/sim/device/sim-descriptor.js';
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
   const notify = await createNotifier(logger);
   let created: CreatedContainer | undefined;
   let shuttingDown: Promise<void> | undefined;
+  let idleMemory: IdleRelease | undefined;
 
   let logClosed = false;
   const closeLog = async (): Promise<void> => {
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
   };
   const fatal = (kind: string) => (error: unknown): void => {
     if (!logClosed) logger.error(`fatal: ${kind}`, { error });
+    idleMemory?.close();
     printFatal(error);
     // Let systemd restart us; the journal lets the next start reconcile. Give the log a moment to flush.
     void Promise.race([closeLog(), new Promise((r) => setTimeout(r, 500))]).finally(() => process.exit(1));
@@ -86,6 +89,8 @@ async function main(): Promise<void> {
     }
     shuttingDown = (async () => {
       logger.info('shutting down; vGPUs are left as they are', { signal });
+      // The stopping plugins raise vGPU events: no memory release (and its log line) after the log is closed.
+      idleMemory?.close();
       notify('STOPPING=1');
       const r = await created?.host.stop();
       if (r && r.failed.length > 0) logger.warn('some plugins failed to stop', { failed: r.failed });
@@ -141,6 +146,8 @@ async function main(): Promise<void> {
       .finally(() => notify('READY=1'));
   });
 
+  idleMemory = await releaseMemoryWhenIdle(created.container.get<EventBus>(TOKENS.EventBus), logger.child({ component: 'memory' }));
+  if (shuttingDown) idleMemory?.close();
   notify('READY=1');
   notify(`STATUS=serving on ${config.api.socket}`);
   if (config.logging.format === 'human') {

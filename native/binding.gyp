@@ -14,6 +14,7 @@
         "src/extents.cc",
         "src/futex.cc",
         "src/sd-notify.cc",
+        "src/release-free-memory.cc",
         "src/fd-socket.cc",
         "src/fd-misc.cc",
         "src/fd-map.cc",

@@ -354,4 +354,9 @@ export const fallbackOps: NativeOps = {
     // Node has no AF_UNIX datagram sockets; without the addon there is no way to reach $NOTIFY_SOCKET.
     return false;
   },
+
+  releaseFreeMemory(): boolean {
+    // JavaScript cannot reach the C library's allocator.
+    return false;
+  },
 };

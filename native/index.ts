@@ -43,6 +43,8 @@ interface RawAddon {
   /** Absent from an addon built before it was added (then the TS function stands in). */
   hashBuffers?(parts: readonly Uint8Array[]): bigint;
   sdNotify(state: string): boolean;
+  /** Absent from an addon built before it was added (then nothing is released). */
+  releaseFreeMemory?(): boolean;
   pageHashName: string;
 }
 
@@ -226,6 +228,12 @@ class AddonOps implements NativeOps {
 
   sdNotify(state: string): boolean {
     return wrap(() => this.addon.sdNotify(state));
+  }
+
+  releaseFreeMemory(): boolean {
+    const f = this.addon.releaseFreeMemory;
+    // A stale build without the entry releases nothing, like the fallback (npm run build:native adds it).
+    return f === undefined ? false : wrap(() => f());
   }
 }
 

@@ -115,4 +115,12 @@ export interface NativeOps {
   hashBuffers(parts: readonly Uint8Array[]): bigint;
   /** Send a systemd notification (READY=1 …); false when not under systemd or unsupported. */
   sdNotify(state: string): boolean;
+  /**
+   * Collect V8's garbage now (a full GC: the isolate's critical memory-pressure notification), then give the C
+   * library's free heap pages back to the kernel (glibc malloc_trim): what a burst of work freed stays resident
+   * otherwise. True when C-heap memory was released; false when there was none, or no way to (the fallback, which
+   * does nothing; another C library). Synchronous and blocking (tens of ms on a daemon's heap): call it when the
+   * process turns idle, never on a hot path.
+   */
+  releaseFreeMemory(): boolean;
 }

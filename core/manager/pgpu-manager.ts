@@ -28,7 +28,8 @@ import {
 } from '../firmware-abi/rm-controls.js';
 import type { MetadataBlob, MetadataFile, VgpuTypeRecord } from '../metadata/metadata-file.js';
 import { metadataFileName } from '../metadata/metadata-format.js';
-import { parseMetadata, typesFor } from '../metadata/metadata-reader.js';
+import { typesFor } from '../metadata/metadata-reader.js';
+import { parseMetadataShared } from '../metadata/shared-metadata.js';
 import { chidRoom, chidsPerVgpu } from './chid-room.js';
 import type { Placement, PlacementStrategy } from './fb-placement.js';
 import { guestFbBytes, segmentsFor, typeUsable } from './fb-size.js';
@@ -161,7 +162,7 @@ export class PgpuManager {
           hint: `install the vGPU metadata for GSP ${features.firmwareVersion} as ${path}`, details: { path }, cause: e,
         });
       }
-      const metadata = parseMetadata(bytes, { expectedGspVersion: features.firmwareVersion, pfDeviceId: cfg.pci.deviceId });
+      const metadata = parseMetadataShared(bytes, { expectedGspVersion: features.firmwareVersion, pfDeviceId: cfg.pci.deviceId });
       const blob = blobFor(metadata, cfg.pci.deviceId);
       const types = typesFor(metadata, cfg.pci.deviceId);
 
@@ -342,7 +343,7 @@ export class PgpuManager {
     const unfreeze = this.policy.freeze('metadata reload');
     try {
       const devId = this.gpu.config.pci.deviceId;
-      const file = parseMetadata(bytes, { expectedGspVersion: this.firmwareVersion, pfDeviceId: devId });
+      const file = parseMetadataShared(bytes, { expectedGspVersion: this.firmwareVersion, pfDeviceId: devId });
       const blob = blobFor(file, devId);
       const types = typesFor(file, devId);
       const why = this.policy.checkReplacement(types);

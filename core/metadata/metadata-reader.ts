@@ -97,10 +97,7 @@ export function parseMetadata(bytes: Uint8Array, opts: ParseMetadataOptions = {}
 
   // 5. GSP build version must equal the running one.
   const gspVersion = readCString(bytes, HDR.gspBuildVersion, HDR_GSP_VERSION_LEN, 'gsp_build_version', HDR.gspBuildVersion);
-  if (opts.expectedGspVersion !== undefined && gspVersion !== opts.expectedGspVersion) {
-    throw metadataError(HDR.gspBuildVersion, 'gsp_build_version', `file is for GSP "${gspVersion}" but the running GSP firmware is "${opts.expectedGspVersion}"`,
-      `install the metadata file vgpu-${opts.expectedGspVersion}.bin (it must match the GSP firmware exactly)`);
-  }
+  checkGspVersion(gspVersion, opts.expectedGspVersion);
 
   // 6. (major, minor, gsp version) must be a supported triple. Point at the first field no supported entry has.
   const major = u64(HDR.vgpuMajor);
@@ -152,18 +149,50 @@ export function parseMetadata(bytes: Uint8Array, opts: ParseMetadataOptions = {}
   }
 
   // 9. Setup selects the PF's blob; zero installed types fails the manager (post-setup).
-  if (opts.pfDeviceId !== undefined && !seenDevices.has(opts.pfDeviceId)) {
-    throw metadataError(HDR.size, 'blob.device_id', `no blob for PF device ${hex(opts.pfDeviceId)} (file has ${[...seenDevices.keys()].map(hex).join(', ')})`,
-      'this metadata file does not cover the installed GPU; use a file built for it');
-  }
+  checkPfDevice([...seenDevices.keys()], opts.pfDeviceId);
 
   return Object.freeze({
     vgpuMajor: Number(major),
     vgpuMinor: Number(minor),
     gspVersion,
-    features: bytes.slice(HDR.vgpuFeatures, HDR.vgpuFeatures + HDR_FEATURES_LEN),
+    features: copyOf(bytes, HDR.vgpuFeatures, HDR.vgpuFeatures + HDR_FEATURES_LEN),
     blobs: Object.freeze(blobs),
   });
+}
+
+/**
+ * The checks `parseMetadata` makes for the running GPU (its GSP build, its PF device id), on an already parsed file:
+ * the same errors a fresh parse of the same bytes with these options would throw (a parsed file passed every
+ * structural check, so these are the only ones left that can fail). Lets one parse serve several GPUs.
+ */
+export function checkMetadataFor(file: MetadataFile, opts: ParseMetadataOptions): void {
+  checkGspVersion(file.gspVersion, opts.expectedGspVersion);
+  checkPfDevice(file.blobs.map((b) => b.deviceId), opts.pfDeviceId);
+}
+
+/** Step 5: the header's GSP build version must equal the running one. */
+function checkGspVersion(gspVersion: string, expected: string | undefined): void {
+  if (expected !== undefined && gspVersion !== expected) {
+    throw metadataError(HDR.gspBuildVersion, 'gsp_build_version', `file is for GSP "${gspVersion}" but the running GSP firmware is "${expected}"`,
+      `install the metadata file vgpu-${expected}.bin (it must match the GSP firmware exactly)`);
+  }
+}
+
+/** Step 9: setup selects the PF's blob; zero installed types fails the manager (post-setup). */
+function checkPfDevice(devices: readonly number[], pfDeviceId: number | undefined): void {
+  if (pfDeviceId !== undefined && !devices.includes(pfDeviceId)) {
+    throw metadataError(HDR.size, 'blob.device_id', `no blob for PF device ${hex(pfDeviceId)} (file has ${devices.map(hex).join(', ')})`,
+      'this metadata file does not cover the installed GPU; use a file built for it');
+  }
+}
+
+/**
+ * A private copy of bytes [start, end), always a plain Uint8Array. Not `bytes.slice`: on a Node Buffer (what readFile
+ * returns) that is a view of the same memory, so the "frozen" result would change with the caller's buffer and keep
+ * all of it alive.
+ */
+function copyOf(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(bytes.subarray(start, end));
 }
 
 /** The types the file installs for a PF device id, as the kernel's setup would; throws if there are none. */
@@ -239,7 +268,7 @@ function parseTypeBlob(bytes: Uint8Array, dv: DataView, ext: BlobExtent): Metada
   return Object.freeze({
     deviceId: dev,
     rmctrlCmd: Number(cmd),
-    rmctrlPayload: bytes.slice(payloadStart, payloadStart + Number(rmSize)),
+    rmctrlPayload: copyOf(bytes, payloadStart, payloadStart + Number(rmSize)),
     rmctrlVgpuInfoOffset: infoOffset,
     rmctrlVgpuInfoSize: infoSize,
     types: Object.freeze(types),

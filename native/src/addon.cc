@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hashBuffers", Napi::Function::New(env, HashBuffers, "hashBuffers"));
   exports.Set("bufferHashName", Napi::String::New(env, "vgpu-buffer-hash-v1"));
   exports.Set("sdNotify", Napi::Function::New(env, SdNotify, "sdNotify"));
+  exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory, "releaseFreeMemory"));
   exports.Set("pageHashName", Napi::String::New(env, "vgpu-page-hash-v1"));
   // Descriptor passing (vfio-user): sockets with SCM_RIGHTS, eventfds, fd mappings, readiness watchers.
   InitFdSocket(env, exports);

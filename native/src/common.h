@@ -63,6 +63,7 @@ Napi::Value FillFloor(const Napi::CallbackInfo& info);
 Napi::Value LibcFillJobStart(const Napi::CallbackInfo& info);
 Napi::Value HashBuffers(const Napi::CallbackInfo& info);
 Napi::Value SdNotify(const Napi::CallbackInfo& info);
+Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info);
 void InitWaits(Napi::Env env, InstanceData* data);
 
 }  // namespace vgpu

@@ -150,6 +150,17 @@ for (const impl of impls) {
   });
 }
 
+describe('NativeOps: releaseFreeMemory', () => {
+  it('runs on the addon (true or false: whether glibc had whole free pages to give back) and is a no-op false on the fallback', () => {
+    for (const impl of impls) {
+      if (impl.skip !== false) continue;
+      const r = impl.ops.releaseFreeMemory();
+      assert.equal(typeof r, 'boolean', impl.name);
+      if (impl.ops.kind !== 'native') assert.equal(r, false, 'the fallback cannot reach the C allocator');
+    }
+  });
+});
+
 describe('NativeOps: addon and fallback agree', { skip: impls[0]!.skip }, () => {
   it('over sparse content: holes hash and verify as zeros, also inside pages larger than 4 KiB', async () => {
     const [addon, js] = impls.map((i) => i.ops.createArena({ size: 16n * MiB, backing: anonymousBacking(i) }));

@@ -172,6 +172,16 @@ describe('metadata reader: device selection and result', () => {
     assert.deepEqual(f.blobs[0]!.rmctrlPayload, payloadBefore);
     assert.equal(f.blobs[0]!.types[0]!.name, 'TEST 26b5-869Q');
   });
+  it('does not alias a Node Buffer either (readFile\'s result, whose slice() is a view)', () => {
+    const input = Buffer.from(good);
+    const f = parseMetadata(input);
+    const payloadBefore = Uint8Array.from(f.blobs[0]!.rmctrlPayload);
+    const featuresBefore = Uint8Array.from(f.features);
+    input.fill(0xee);
+    assert.deepEqual(Uint8Array.from(f.blobs[0]!.rmctrlPayload), payloadBefore);
+    assert.deepEqual(Uint8Array.from(f.features), featuresBefore);
+    assert.notEqual(f.blobs[0]!.rmctrlPayload.buffer, input.buffer);
+  });
   it('re-serialises an accepted file to the same bytes', () => {
     assert.deepEqual(buildMetadata(parseMetadata(good)), good);
   });
