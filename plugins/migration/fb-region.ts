@@ -30,6 +30,13 @@ export interface FbRegion {
    * its own through windows — which would allocate every hole of a shared-memory FB it reads.
    */
   readonly sparseHash?: boolean;
+  /**
+   * Optional: ascending region-relative `[begin, end)` byte pairs inside `[offset, offset+length)` that may hold
+   * data written since the FB was scrubbed; the rest of the range reads zero (a superset is fine, never the
+   * reverse). From the backing's own record (FramebufferMemory.writtenExtents: the sparse FB file's holes), so
+   * asking reads no page. The full pre-copy pass of a mostly unwritten FB sends only these parts.
+   */
+  writtenExtents?(offset: bigint, length: bigint): bigint[];
 }
 
 const VIEW = 1n << 30n;
@@ -84,5 +91,11 @@ export function arenaRegion(arena: SharedArena, base = 0n, size: bigint = arena.
       const at = await arena.verify(base + offset, length, 0);
       return at === null ? null : at - base;
     },
+    ...(arena.dataExtents !== undefined ? {
+      writtenExtents(offset: bigint, length: bigint): bigint[] {
+        check('writtenExtents', offset, length);
+        return arena.dataExtents!(base + offset, length).map((x) => x - base);
+      },
+    } : {}),
   };
 }

@@ -25,6 +25,13 @@ const DENSE_STREAK_MAX = 1024;
 const MIN_RUN = 8;
 /** Cached FB views for per-page copies (FbRegion windows are at most 1 GiB). */
 const VIEW_BYTES = 1 << 30;
+/**
+ * A full pass sends only the written extents (and a zero record for the rest) when they are at most this share of
+ * the FB. Above it the dense pass is as cheap, and the destination is spared making its whole FB zero first.
+ */
+const WRITTEN_MAX_SHARE = 0.5;
+/** FB span whose written extents are listed at once (≤ 32 Ki extents of 4 KiB pages: a bounded list). */
+const EXTENT_SPAN = 256n << 20n;
 /** Copy buffers kept for reuse: enough for the frames a socket keeps in flight (transport SEND_HIGH_WATER_MARK). */
 const POOL_MAX = 16;
 import type { MigrationCompat } from './stream/compat.js';
@@ -162,6 +169,11 @@ export class SaveSession {
     const t0 = performance.now();
     this.pass = 1;
     const before = this.enc.totals().streamBytes;
+    const written = this.writtenShare();
+    if (written !== null) {
+      await this.writtenOnlyPass(written);
+      return this.finishPass(t0, this.pageCount, before);
+    }
     let sent = 0;
     for (let p = 0; p < this.pageCount; p += this.runPages) {
       this.checkAbort();
@@ -171,6 +183,72 @@ export class SaveSession {
     }
     await this.flushZeroRun();
     return this.finishPass(t0, sent, before);
+  }
+
+  /**
+   * Pages the backing says may hold data (FbRegion.writtenExtents), when that is at most WRITTEN_MAX_SHARE of the
+   * FB; null when the region cannot tell or most of it was written (then the dense pass is as cheap, and the
+   * destination need not make its whole FB zero first). Asked span by span, so the extent list stays small.
+   */
+  private writtenShare(): number | null {
+    const r = this.o.region;
+    if (r.writtenExtents === undefined) return null;
+    const limit = BigInt(Math.floor(Number(r.size) * WRITTEN_MAX_SHARE));
+    let bytes = 0n;
+    for (let off = 0n; off < r.size; off += EXTENT_SPAN) {
+      const ext = r.writtenExtents(off, r.size - off < EXTENT_SPAN ? r.size - off : EXTENT_SPAN);
+      for (let i = 0; i + 1 < ext.length; i += 2) bytes += ext[i + 1]! - ext[i]!;
+      if (bytes > limit) return null;
+    }
+    return Number(bytes / BigInt(this.pageSize));
+  }
+
+  /**
+   * The full pass of a mostly unwritten FB: one ZERO_PAGES run over the whole FB first (the "rest is zero"
+   * record: a header, no bytes; the destination checks its scrubbed FB with one hole-aware scan and zeroes only
+   * what is not zero), then only the pages inside the written extents that hold data. Dirty tracking began before
+   * the extents were read (begin()), so a page written after that is in the dirty set whatever the extents said,
+   * and one written before is in the extents: nothing is missed. Zero pages inside the extents (a hole read
+   * through a mapping is backed too) are covered by the baseline and not sent. Never-written pages are not read
+   * either: reading them through the FB mapping would make the simulator's shared memory back them.
+   */
+  private async writtenOnlyPass(writtenPages: number): Promise<void> {
+    const r = this.o.region;
+    const ps = BigInt(this.pageSize);
+    this.initialLeft = writtenPages;
+    await this.enc.writeZeroPages(0, this.pageCount, this.pass);
+    for (let off = 0n; off < r.size; off += EXTENT_SPAN) {
+      const ext = r.writtenExtents!(off, r.size - off < EXTENT_SPAN ? r.size - off : EXTENT_SPAN);
+      for (let i = 0; i + 1 < ext.length; i += 2) {
+        const first = Number(ext[i]! / ps);
+        const end = Number((ext[i + 1]! + ps - 1n) / ps);
+        for (let p = first; p < end; p += this.runPages) {
+          this.checkAbort();
+          const n = Math.min(this.runPages, end - p);
+          await this.sendWrittenWindow(p, n);
+          this.initialLeft = Math.max(0, this.initialLeft - n);
+        }
+      }
+    }
+    this.initialLeft = 0;
+  }
+
+  /** Pages [first, first+n) inside a written extent: copy once, send the data pages (zero ones the baseline covers). */
+  private async sendWrittenWindow(first: number, n: number): Promise<void> {
+    const ps = this.pageSize;
+    const { buf, release } = this.take();
+    const copy = buf.subarray(0, n * ps);
+    this.o.region.window(BigInt(first) * BigInt(ps), n * ps).copy(copy);
+    const skip = this.skipper();
+    const kind = new Uint8Array(n); // 0 skipped or zero, 2 data
+    let data = 0;
+    for (let i = 0; i < n; i++) {
+      if (skip?.(first + i)) continue;
+      if (copy.compare(this.zero, 0, ps, i * ps, (i + 1) * ps) !== 0) { kind[i] = 2; data++; }
+    }
+    if (data === 0) { release?.(); return; }
+    if (data === n) await this.enc.writePages(first, copy, this.pass, release);
+    else await this.sendCompacted(first, copy, kind, 2, data, release);
   }
 
   /** Send what the previous pass left dirty, then collect what this pass left. */
