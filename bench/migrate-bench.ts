@@ -215,6 +215,7 @@ async function main(): Promise<void> {
     ...(DIRTY === 'log' ? { dirty: () => new DirtyLogSource(log, 0n, pages, PS) } : {}),
   });
   const peaks = rssPeaks([process.pid, ...(dst.child.pid !== undefined ? [dst.child.pid] : [])]);
+  sampling = peaks;
   const r = await src.mig.migrateVgpu(info.id, {
     to: migSock, keepSource: true, // keep the (stopped) source to compare FBs; its destroy is not timed anyway
     downtimeMs: LIMIT_MS,
@@ -224,6 +225,7 @@ async function main(): Promise<void> {
     },
   });
   const [mine, theirs] = peaks.stop();
+  sampling = null;
   const written = writer.bytesWritten();
   const [a, b] = await Promise.all([fbDigest(arena, loc.base, size), dst.hash(r.vgpu)]);
   const same = a === b.hash;
@@ -248,8 +250,14 @@ async function main(): Promise<void> {
 }
 
 const FRESH = Number(process.env.MIGRATE_FILL ?? 1) === 0 && process.env.MIGRATE_LEVEL !== 'arena';
+/** The RSS sampler while a migration runs: a failed run still reports how much memory it had taken. */
+let sampling: ReturnType<typeof rssPeaks> | null = null;
+const failedPeak = (): string => {
+  const p = sampling?.stop()[0];
+  return p === undefined ? 'NaN' : (p.rss / 2 ** 20).toFixed(0);
+};
 const failedLine = (code: string): string => FRESH
-  ? `migrate-fresh: total_s=NaN downtime_ms=NaN passes=NaN peak_rss_mib=NaN failed=${code}`
+  ? `migrate-fresh: total_s=NaN downtime_ms=NaN passes=NaN peak_rss_mib=${failedPeak()} failed=${code}`
   : `migrate: total_s=NaN downtime_ms=NaN precopy_passes=NaN ratio_total_to_floor=NaN failed=${code}`;
 
 process.once('SIGINT', () => hardStop('interrupted (SIGINT)', failedLine('SIGINT')));

@@ -41,6 +41,21 @@ export interface FbRegion {
 
 const VIEW = 1n << 30n;
 
+/** FB span whose written extents are listed at once (≤ 32 Ki extents of 4 KiB pages: a bounded list). */
+export const EXTENT_SPAN = 256n << 20n;
+
+/**
+ * f(begin, end) for each written extent of `[offset, offset+length)` of a region that keeps the record, span by
+ * span (so the list in memory stays bounded whatever the FB size), ascending, region-relative.
+ */
+export async function forEachWrittenExtent(region: FbRegion, offset: bigint, length: bigint, f: (begin: bigint, end: bigint) => Promise<void> | void): Promise<void> {
+  const end = offset + length;
+  for (let pos = offset; pos < end; pos += EXTENT_SPAN) {
+    const ext = region.writtenExtents!(pos, end - pos < EXTENT_SPAN ? end - pos : EXTENT_SPAN);
+    for (let i = 0; i + 1 < ext.length; i += 2) await f(ext[i]!, ext[i + 1]!);
+  }
+}
+
 /** A region `[base, base+size)` of a SharedArena. */
 export function arenaRegion(arena: SharedArena, base = 0n, size: bigint = arena.size - base): FbRegion {
   if (base < 0n || size <= 0n || base + size > arena.size) {

@@ -12,7 +12,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { Socket } from 'node:net';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
-import type { FbRegion } from './fb-region.js';
+import { EXTENT_SPAN, forEachWrittenExtent, type FbRegion } from './fb-region.js';
 import type { DirtySource } from './dirty-tracker.js';
 import { DirtyRateMeter } from './dirty-tracker.js';
 import { DEFAULT_POLICY, decidePass, estimateStopCost, type EstimatorDecision, type EstimatorPolicy } from './downtime-estimator.js';
@@ -30,8 +30,6 @@ const VIEW_BYTES = 1 << 30;
  * the FB. Above it the dense pass is as cheap, and the destination is spared making its whole FB zero first.
  */
 const WRITTEN_MAX_SHARE = 0.5;
-/** FB span whose written extents are listed at once (≤ 32 Ki extents of 4 KiB pages: a bounded list). */
-const EXTENT_SPAN = 256n << 20n;
 /** Copy buffers kept for reuse: enough for the frames a socket keeps in flight (transport SEND_HIGH_WATER_MARK). */
 const POOL_MAX = 16;
 import type { MigrationCompat } from './stream/compat.js';
@@ -233,21 +231,18 @@ export class SaveSession {
       cur = this.take();
       await this.enc.writeScatter(pages, buf.subarray(0, pages.length * ps), this.pass, release);
     };
-    for (let off = 0n; off < r.size; off += EXTENT_SPAN) {
-      const ext = r.writtenExtents!(off, r.size - off < EXTENT_SPAN ? r.size - off : EXTENT_SPAN);
-      for (let i = 0; i + 1 < ext.length; i += 2) {
-        this.checkAbort();
-        const end = Number((ext[i + 1]! + psb - 1n) / psb);
-        for (let p = Number(ext[i]! / psb); p < end; p++) {
-          this.initialLeft = Math.max(0, this.initialLeft - 1);
-          if (skip?.(p)) continue; // written again since tracking began: the next pass sends it
-          this.copyPage(p, cur.buf, k * ps);
-          if (cur.buf.compare(this.zero, 0, ps, k * ps, (k + 1) * ps) === 0) continue; // the zero record covers it
-          idx[k++] = p;
-          if (k === this.runPages) await flush();
-        }
+    await forEachWrittenExtent(r, 0n, r.size, async (b, e) => {
+      this.checkAbort();
+      const end = Number((e + psb - 1n) / psb);
+      for (let p = Number(b / psb); p < end; p++) {
+        this.initialLeft = Math.max(0, this.initialLeft - 1);
+        if (skip?.(p)) continue; // written again since tracking began: the next pass sends it
+        this.copyPage(p, cur.buf, k * ps);
+        if (cur.buf.compare(this.zero, 0, ps, k * ps, (k + 1) * ps) === 0) continue; // the zero record covers it
+        idx[k++] = p;
+        if (k === this.runPages) await flush();
       }
-    }
+    });
     await flush();
     cur.release?.();
     this.initialLeft = 0;

@@ -11,7 +11,7 @@
  * only after the trailer validated.
  */
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
-import type { FbRegion } from '../fb-region.js';
+import { forEachWrittenExtent, type FbRegion } from '../fb-region.js';
 import { checkCompat, type MigrationCompat } from './compat.js';
 import { decodeFrames } from './stream-decoder.js';
 import type { TrailerFields } from './frame-format.js';
@@ -138,15 +138,23 @@ const ZERO_PIECE = 64n << 20n;
  * Zero a large run, skipping the parts that already are zero. A destination vGPU is created scrubbed, so the full
  * pass's zero runs over it — and the whole-FB "the rest is zero" run a mostly unwritten source sends first — change
  * nothing; zeroing them anyway cost 29 s and made a sparse 11 GiB worker-mode FB fully resident (measured on 12Q),
- * and held up every later frame. So the run is checked, not assumed: one scan over the rest of the run (memory
- * speed, hole-aware where the backing is sparse, allocates nothing), and only from a non-zero word on is a piece
- * zeroed before scanning again. Backings without a scan (no firstNonZero) are zeroed as before.
+ * and held up every later frame. So the run is checked, not assumed. Where the backing keeps a written record
+ * (writtenExtents: the simulator's sparse file), only its written extents are looked at — holes read zero — so a
+ * scrubbed destination answers with a few syscalls on the loop; an off-thread scan job instead waited behind a busy
+ * host (its threads run at idle priority) while the source's stream backed up. The rest: one scan (memory speed,
+ * allocates nothing), and only from a non-zero word on is a piece zeroed before scanning again. Backings without a
+ * scan (no firstNonZero) are zeroed as before.
  */
 async function zeroWhereNeeded(region: FbRegion, off: bigint, len: bigint): Promise<void> {
   if (!region.firstNonZero) return region.zero(off, len);
+  if (region.writtenExtents !== undefined) return forEachWrittenExtent(region, off, len, (b, e) => zeroScanned(region, b, e - b));
+  return zeroScanned(region, off, len);
+}
+
+async function zeroScanned(region: FbRegion, off: bigint, len: bigint): Promise<void> {
   const end = off + len;
   for (let pos = off; pos < end;) {
-    const nz = await region.firstNonZero(pos, end - pos);
+    const nz = await region.firstNonZero!(pos, end - pos);
     if (nz === null) return;
     const from = nz - (nz % 4096n); // the FB region's pages are 4 KiB aligned multiples of the stream page size
     const to = end - from < ZERO_PIECE ? end : from + ZERO_PIECE;
