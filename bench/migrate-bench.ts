@@ -19,7 +19,7 @@
 // of its RSS, its private part (anon) and the FB pages it maps (shmem: the simulated VRAM it read or the guest wrote).
 import { fork, type ChildProcess } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
-import { closeSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { loadNativeOps } from '../native/index.js';
 import type { SharedArena } from '../native/native-ops.js';
 import { DirtyLogSource, dirtyLogBytes } from '../plugins/migration/dirty-log.js';
@@ -46,13 +46,28 @@ async function cleanup(): Promise<void> {
 /** Every child process (daemon, simulators) and every path this run made: what a hard stop kills and removes. */
 const children = new Set<number>();
 const paths: string[] = [];
+/** Named in the argv of every process this run starts (the region dir): how a hard stop finds them all. */
+const TAG = `vgpud-migbench-${process.pid}`;
+
+/**
+ * Processes whose command line names this run's tag: the destination daemon and both simulators, also one whose
+ * pid was not reported yet (a timeout during start-up left the destination's simulator running).
+ */
+function taggedProcesses(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try { if (readFileSync(`/proc/${d}/cmdline`, 'latin1').includes(TAG)) out.push(Number(d)); } catch { /* gone */ }
+  }
+  return out;
+}
 
 /**
  * Stop NOW (signal or the bench's own timeout): the graceful undo may wait on a migration in flight, so kill the
  * children by pid and remove the sparse region dir (18 GiB of /dev/shm once left behind by a killed run) first.
  */
 function hardStop(why: string, line: string): never {
-  for (const pid of children) killPid(pid);
+  for (const pid of new Set([...children, ...taggedProcesses()])) killPid(pid);
   for (const p of paths) rmSync(p, { recursive: true, force: true });
   console.log(`${why}: children killed, ${paths.join(', ') || 'nothing'} removed`);
   console.log(line);
@@ -153,7 +168,7 @@ async function main(): Promise<void> {
   const DIRTY = process.env.MIGRATE_DIRTY === 'hash' ? 'hash' : 'log';
   const FILL = Number(process.env.MIGRATE_FILL ?? 1);
   const LIMIT_MS = Number(process.env.MIGRATE_DOWNTIME_MS ?? 100);
-  const tag = `vgpud-migbench-${process.pid}`;
+  const tag = TAG;
   const dir = `/dev/shm/${tag}`;
   const migSock = `/tmp/${tag}-mig.sock`, floorSock = `/tmp/${tag}-floor.sock`;
   paths.push(dir, migSock, floorSock);
