@@ -46,13 +46,16 @@ export const EXTENT_SPAN = 256n << 20n;
 
 /**
  * f(begin, end) for each written extent of `[offset, offset+length)` of a region that keeps the record, span by
- * span (so the list in memory stays bounded whatever the FB size), ascending, region-relative.
+ * span (so the list in memory stays bounded whatever the FB size, and the event loop turns between spans),
+ * ascending, region-relative. `f` returning false ends the walk.
  */
-export async function forEachWrittenExtent(region: FbRegion, offset: bigint, length: bigint, f: (begin: bigint, end: bigint) => Promise<void> | void): Promise<void> {
+export async function forEachWrittenExtent(region: FbRegion, offset: bigint, length: bigint, f: (begin: bigint, end: bigint) => Promise<void> | void | false): Promise<void> {
   const end = offset + length;
   for (let pos = offset; pos < end; pos += EXTENT_SPAN) {
     const ext = region.writtenExtents!(pos, end - pos < EXTENT_SPAN ? end - pos : EXTENT_SPAN);
-    for (let i = 0; i + 1 < ext.length; i += 2) await f(ext[i]!, ext[i + 1]!);
+    for (let i = 0; i + 1 < ext.length; i += 2) if ((await f(ext[i]!, ext[i + 1]!)) === false) return;
+    // The listing is synchronous (two lseek calls per extent, up to 32 Ki extents a span): let the loop run between.
+    await new Promise<void>((r) => setImmediate(r));
   }
 }
 

@@ -12,7 +12,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { Socket } from 'node:net';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
-import { EXTENT_SPAN, forEachWrittenExtent, type FbRegion } from './fb-region.js';
+import { forEachWrittenExtent, type FbRegion } from './fb-region.js';
 import type { DirtySource } from './dirty-tracker.js';
 import { DirtyRateMeter } from './dirty-tracker.js';
 import { DEFAULT_POLICY, decidePass, estimateStopCost, type EstimatorDecision, type EstimatorPolicy } from './downtime-estimator.js';
@@ -167,7 +167,7 @@ export class SaveSession {
     const t0 = performance.now();
     this.pass = 1;
     const before = this.enc.totals().streamBytes;
-    const written = this.writtenShare();
+    const written = await this.writtenShare();
     if (written !== null) {
       await this.writtenOnlyPass(written);
       return this.finishPass(t0, this.pageCount, before);
@@ -188,17 +188,16 @@ export class SaveSession {
    * FB; null when the region cannot tell or most of it was written (then the dense pass is as cheap, and the
    * destination need not make its whole FB zero first). Asked span by span, so the extent list stays small.
    */
-  private writtenShare(): number | null {
+  private async writtenShare(): Promise<number | null> {
     const r = this.o.region;
     if (r.writtenExtents === undefined) return null;
     const limit = BigInt(Math.floor(Number(r.size) * WRITTEN_MAX_SHARE));
     let bytes = 0n;
-    for (let off = 0n; off < r.size; off += EXTENT_SPAN) {
-      const ext = r.writtenExtents(off, r.size - off < EXTENT_SPAN ? r.size - off : EXTENT_SPAN);
-      for (let i = 0; i + 1 < ext.length; i += 2) bytes += ext[i + 1]! - ext[i]!;
-      if (bytes > limit) return null;
-    }
-    return Number(bytes / BigInt(this.pageSize));
+    await forEachWrittenExtent(r, 0n, r.size, (b, e) => {
+      bytes += e - b;
+      return bytes > limit ? false : undefined; // past the limit: stop listing
+    });
+    return bytes > limit ? null : Number(bytes / BigInt(this.pageSize));
   }
 
   /**
