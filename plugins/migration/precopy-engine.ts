@@ -202,8 +202,8 @@ export class SaveSession {
 
   /**
    * The full pass of a mostly unwritten FB: one ZERO_PAGES run over the whole FB first (the "rest is zero"
-   * record: a header, no bytes; the destination checks its scrubbed FB with one hole-aware scan and zeroes only
-   * what is not zero), then only the pages inside the written extents that hold data. Dirty tracking began before
+   * record: a header, no bytes; the destination checks it against its own FB — over its written record where it
+   * keeps one — and zeroes only what is not zero), then only the pages inside the written extents that hold data. Dirty tracking began before
    * the extents were read (begin()), so a page written after that is in the dirty set whatever the extents said,
    * and one written before is in the extents: nothing is missed. Zero pages inside the extents (a hole read
    * through a mapping is backed too) are covered by the baseline and not sent. Never-written pages are not read
