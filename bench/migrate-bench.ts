@@ -269,10 +269,11 @@ const FRESH = Number(process.env.MIGRATE_FILL ?? 1) === 0 && process.env.MIGRATE
 let sampling: ReturnType<typeof rssPeaks> | null = null;
 const failedPeak = (): string => {
   const p = sampling?.stop()[0];
-  return p === undefined ? 'NaN' : (p.rss / 2 ** 20).toFixed(0);
+  const mib = (b: number | undefined): string => (b === undefined ? NaN : b / 2 ** 20).toFixed(0);
+  return `peak_rss_mib=${mib(p?.rss)} peak_anon_mib=${mib(p?.anon)}`;
 };
 const failedLine = (code: string): string => FRESH
-  ? `migrate-fresh: total_s=NaN downtime_ms=NaN passes=NaN peak_rss_mib=${failedPeak()} failed=${code}`
+  ? `migrate-fresh: total_s=NaN downtime_ms=NaN passes=NaN ${failedPeak()} failed=${code}`
   : `migrate: total_s=NaN downtime_ms=NaN precopy_passes=NaN ratio_total_to_floor=NaN failed=${code}`;
 
 process.once('SIGINT', () => hardStop('interrupted (SIGINT)', failedLine('SIGINT')));
