@@ -11,17 +11,21 @@
 // none), MIGRATE_FILL (1 = whole FB holds non-zero data; 0 = fresh FB, only what the guest writes is non-zero),
 // MIGRATE_DOWNTIME_MS (100: the downtime limit the migration must keep — issue 15's target; the daemon's own default
 // is QEMU's 300 ms), MIGRATE_LEVEL=arena for the engine-only benchmark (bench/lib/migrate-arena.ts).
-// Last line: migrate: total_s=… downtime_ms=… precopy_passes=… ratio_total_to_floor=… limit_ms=… fill=… (the fresh-FB
-// case, MIGRATE_FILL=0, is its own line: fill=0).
+// MIGRATE_TIMEOUT_S (280: the bench gives up, kills its children and removes its /dev/shm dir; SIGINT/SIGTERM do
+// the same).
+// Last line: migrate: total_s=… downtime_ms=… precopy_passes=… ratio_total_to_floor=… limit_ms=… fill=1 peak_rss_mib=…
+// The fresh-FB case (MIGRATE_FILL=0, or `npm run bench:migrate-fresh`) has its own line: migrate-fresh: total_s=…
+// downtime_ms=… passes=… peak_rss_mib=… … Peaks are of the migrating (source) process during the migration: all
+// of its RSS, its private part (anon) and the FB pages it maps (shmem: the simulated VRAM it read or the guest wrote).
 import { fork, type ChildProcess } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
-import { rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { loadNativeOps } from '../native/index.js';
 import type { SharedArena } from '../native/native-ops.js';
 import { DirtyLogSource, dirtyLogBytes } from '../plugins/migration/dirty-log.js';
 import { GuestWriter } from '../plugins/migration/guest-writer.js';
 import { fbLocation, migDevice, startSimDaemon, touchFb, type SimDaemon } from './lib/sim-daemon.js';
-import { cpuModel, loadAverage } from './lib/proc-stats.js';
+import { cpuModel, loadAverage, rssPeaks } from './lib/proc-stats.js';
 
 const PS = 4096;
 const GiB = 1n << 30n;
@@ -37,6 +41,37 @@ async function cleanup(): Promise<void> {
   for (const f of undo.splice(0).reverse()) {
     try { await f(); } catch (e) { console.error(`cleanup: ${(e as Error).message}`); }
   }
+}
+
+/** Every child process (daemon, simulators) and every path this run made: what a hard stop kills and removes. */
+const children = new Set<number>();
+const paths: string[] = [];
+/** Named in the argv of every process this run starts (the region dir): how a hard stop finds them all. */
+const TAG = `vgpud-migbench-${process.pid}`;
+
+/**
+ * Processes whose command line names this run's tag: the destination daemon and both simulators, also one whose
+ * pid was not reported yet (a timeout during start-up left the destination's simulator running).
+ */
+function taggedProcesses(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try { if (readFileSync(`/proc/${d}/cmdline`, 'latin1').includes(TAG)) out.push(Number(d)); } catch { /* gone */ }
+  }
+  return out;
+}
+
+/**
+ * Stop NOW (signal or the bench's own timeout): the graceful undo may wait on a migration in flight, so kill the
+ * children by pid and remove the sparse region dir (18 GiB of /dev/shm once left behind by a killed run) first.
+ */
+function hardStop(why: string, line: string): never {
+  for (const pid of new Set([...children, ...taggedProcesses()])) killPid(pid);
+  for (const p of paths) rmSync(p, { recursive: true, force: true });
+  console.log(`${why}: children killed, ${paths.join(', ') || 'nothing'} removed`);
+  console.log(line);
+  process.exit(1);
 }
 
 function killPid(pid: number | undefined): void {
@@ -61,6 +96,7 @@ function lines(s: Socket): () => Promise<Record<string, unknown>> {
 /** The destination daemon child; resolves once it listens. */
 async function startDestination(args: string[]): Promise<{ child: ChildProcess; simPid: number; hash(vgpu: string): Promise<{ hash: string; base: string }> }> {
   const child = fork(new URL('./lib/migrate-dest-daemon.ts', import.meta.url), args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  if (child.pid !== undefined) children.add(child.pid);
   undo.push(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -79,6 +115,7 @@ async function startDestination(args: string[]): Promise<{ child: ChildProcess; 
     child.once('exit', (code) => reject(new Error(`destination daemon exited (${code})`)));
   });
   const simPid = await ready;
+  children.add(simPid);
   undo.push(() => killPid(simPid)); // runs after the child's own stop (undo is newest first): only a leftover dies
   return {
     child, simPid,
@@ -98,11 +135,11 @@ async function fbDigest(arena: SharedArena, base: bigint, size: bigint): Promise
  * says so, else one event-loop turn while bytes are queued). Timed from the first byte to the destination's
  * "done" (all bytes written into its FB).
  */
-async function floorCopy(sockPath: string, typeId: number, src: (off: bigint, n: number) => Buffer, size: bigint): Promise<{ s: number; base: string }> {
+async function floorCopy(sockPath: string, typeId: number, read: (off: bigint, into: Buffer) => void, size: bigint, scrub: boolean): Promise<{ s: number; base: string }> {
   const s = createConnection({ path: sockPath, allowHalfOpen: true });
   await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
   const next = lines(s);
-  s.write(`${JSON.stringify({ typeId })}\n`);
+  s.write(`${JSON.stringify({ typeId, scrub })}\n`);
   const r = await next();
   if (r.op !== 'ready') throw new Error(`floor destination: ${JSON.stringify(r)}`);
   const t0 = performance.now();
@@ -111,13 +148,13 @@ async function floorCopy(sockPath: string, typeId: number, src: (off: bigint, n:
     const n = Number(size - off < 1n << 20n ? size - off : 1n << 20n);
     const buf = pool.pop() ?? Buffer.allocUnsafe(1 << 20);
     const chunk = buf.subarray(0, n);
-    src(off, n).copy(chunk);
+    read(off, chunk);
     if (!s.write(chunk, (e) => { if (!e && pool.length < 16) pool.push(buf); })) await new Promise((res) => s.once('drain', res));
     else if (s.writableLength > 0) await new Promise((res) => setImmediate(res));
   }
   s.end();
   const done = await next();
-  const ms = performance.now() - t0;
+  const ms = performance.now() - t0 - Number(done['scrubMs'] ?? 0); // the fresh case's scrub after the copy is not the copy
   s.destroy();
   if (done.op !== 'done' || BigInt(String(done['bytes'])) !== size) throw new Error(`floor copy incomplete: ${JSON.stringify(done)}`);
   return { s: ms / 1000, base: String(r['base']) };
@@ -131,9 +168,10 @@ async function main(): Promise<void> {
   const DIRTY = process.env.MIGRATE_DIRTY === 'hash' ? 'hash' : 'log';
   const FILL = Number(process.env.MIGRATE_FILL ?? 1);
   const LIMIT_MS = Number(process.env.MIGRATE_DOWNTIME_MS ?? 100);
-  const tag = `vgpud-migbench-${process.pid}`;
+  const tag = TAG;
   const dir = `/dev/shm/${tag}`;
   const migSock = `/tmp/${tag}-mig.sock`, floorSock = `/tmp/${tag}-floor.sock`;
+  paths.push(dir, migSock, floorSock);
   undo.push(() => { rmSync(dir, { recursive: true, force: true }); rmSync(migSock, { force: true }); rmSync(floorSock, { force: true }); });
   // Sparse: only the vGPUs' pages are ever backed. Big enough for any type up to 16Q.
   const simFb = 24n * GiB;
@@ -142,6 +180,7 @@ async function main(): Promise<void> {
     startDestination(['0000:42:00.0', dir, migSock, floorSock, simFb.toString()]),
     (async (): Promise<SimDaemon> => {
       const d = await startSimDaemon({ bdf: '0000:41:00.0', dir, fbBytes: simFb });
+      if (d.dev.descriptor.pid !== undefined) children.add(d.dev.descriptor.pid);
       undo.push(async () => { await d.stop(); killPid(d.dev.descriptor.pid); });
       return d;
     })(),
@@ -166,8 +205,15 @@ async function main(): Promise<void> {
   touchFb(region, fillBytes, 0x5a5aa5a5); // through the FB mapping: no first-read faults in the floor only
 
   // Twice, the faster counts: the first copy right after the fills ran slower in some runs (the stricter floor).
+  // A fresh FB is read with pread, not through a mapping: a read fault on a hole makes shmem back the page, and the
+  // floor would have turned the fresh FB into a fully backed one (zeros everywhere) before the migration ran.
+  const fd = FILL === 0 ? openSync(loc.path, 'r') : -1;
+  undo.push(() => { if (fd >= 0) closeSync(fd); });
+  const read = FILL === 0
+    ? (off: bigint, into: Buffer): void => { readSync(fd, into, 0, into.length, Number(loc.base + off)); }
+    : (off: bigint, into: Buffer): void => { region.window(off, into.length).copy(into); };
   const floors = [];
-  for (let i = 0; i < 2; i++) floors.push(await floorCopy(floorSock, type.id, (off, n) => region.window(off, n), size));
+  for (let i = 0; i < 2; i++) floors.push(await floorCopy(floorSock, type.id, read, size, FILL === 0));
   const floor = floors[0]!.s <= floors[1]!.s ? floors[0]! : floors[1]!;
   const floorS = floor.s;
   console.log(`floor: plain copy of ${fibGiB} GiB over the Unix socket into a ${type.name} FB in ${floors.map((f) => f.s.toFixed(2)).join(' / ')} s, best ${(Number(size) / floorS / 1e9).toFixed(2)} GB/s`);
@@ -183,6 +229,8 @@ async function main(): Promise<void> {
     pause: () => writer.pause(), resume: () => writer.resume(),
     ...(DIRTY === 'log' ? { dirty: () => new DirtyLogSource(log, 0n, pages, PS) } : {}),
   });
+  const peaks = rssPeaks([process.pid, ...(dst.child.pid !== undefined ? [dst.child.pid] : [])]);
+  sampling = peaks;
   const r = await src.mig.migrateVgpu(info.id, {
     to: migSock, keepSource: true, // keep the (stopped) source to compare FBs; its destroy is not timed anyway
     downtimeMs: LIMIT_MS,
@@ -191,6 +239,8 @@ async function main(): Promise<void> {
       else if (p.phase === 'estimate') console.log(`estimate: ${p.message ?? ''}`);
     },
   });
+  const [mine, theirs] = peaks.stop();
+  sampling = null;
   const written = writer.bytesWritten();
   const [a, b] = await Promise.all([fbDigest(arena, loc.base, size), dst.hash(r.vgpu)]);
   const same = a === b.hash;
@@ -205,18 +255,37 @@ async function main(): Promise<void> {
   if (!same) process.exitCode = 1;
   const totalS = r.totalMs / 1000;
   console.log(`load average at the end: ${loadAverage()}`);
-  console.log(`migrate: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} precopy_passes=${r.passes.length} ratio_total_to_floor=${(totalS / floorS).toFixed(2)} limit_ms=${LIMIT_MS} fill=${FILL}`);
+  const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
+  console.log(`peak resident memory during the migration: source process ${mib(mine!.rss)} MiB (private ${mib(mine!.anon)}, FB pages mapped ${mib(mine!.shmem)}), destination daemon ${mib(theirs?.rss ?? NaN)} MiB (private ${mib(theirs?.anon ?? NaN)}, FB ${mib(theirs?.shmem ?? NaN)})`);
+  const peak = `peak_rss_mib=${mib(mine!.rss)} peak_anon_mib=${mib(mine!.anon)} dest_peak_rss_mib=${mib(theirs?.rss ?? NaN)}`;
+  const ratio = `ratio_total_to_floor=${(totalS / floorS).toFixed(2)} limit_ms=${LIMIT_MS}`;
+  console.log(FILL === 0
+    ? `migrate-fresh: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} passes=${r.passes.length} ${peak} ${ratio} stream_mib=${mib(Number(r.streamBytes))}`
+    : `migrate: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} precopy_passes=${r.passes.length} ${ratio} fill=${FILL} ${peak}`);
 }
 
-const onSignal = (sig: string): void => { void cleanup().finally(() => { console.log(`interrupted (${sig})`); process.exit(130); }); };
-process.once('SIGINT', onSignal);
-process.once('SIGTERM', onSignal);
+const FRESH = Number(process.env.MIGRATE_FILL ?? 1) === 0 && process.env.MIGRATE_LEVEL !== 'arena';
+/** The RSS sampler while a migration runs: a failed run still reports how much memory it had taken. */
+let sampling: ReturnType<typeof rssPeaks> | null = null;
+const failedPeak = (): string => {
+  const p = sampling?.stop()[0];
+  const mib = (b: number | undefined): string => (b === undefined ? NaN : b / 2 ** 20).toFixed(0);
+  return `peak_rss_mib=${mib(p?.rss)} peak_anon_mib=${mib(p?.anon)}`;
+};
+const failedLine = (code: string): string => FRESH
+  ? `migrate-fresh: total_s=NaN downtime_ms=NaN passes=NaN ${failedPeak()} failed=${code}`
+  : `migrate: total_s=NaN downtime_ms=NaN precopy_passes=NaN ratio_total_to_floor=NaN failed=${code}`;
+
+process.once('SIGINT', () => hardStop('interrupted (SIGINT)', failedLine('SIGINT')));
+process.once('SIGTERM', () => hardStop('interrupted (SIGTERM)', failedLine('SIGTERM')));
+const TIMEOUT_S = Number(process.env.MIGRATE_TIMEOUT_S ?? 280);
+setTimeout(() => hardStop(`timed out after ${TIMEOUT_S} s`, failedLine('TIMEOUT')), TIMEOUT_S * 1000).unref();
 try {
   await main();
 } catch (e) {
   const code = (e as { code?: string }).code ?? 'error';
   console.log(`${(e as Error).message}`);
-  console.log(`migrate: total_s=NaN downtime_ms=NaN precopy_passes=NaN ratio_total_to_floor=NaN failed=${code}`);
+  console.log(failedLine(code));
   process.exitCode = 1;
 } finally {
   await cleanup();

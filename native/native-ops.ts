@@ -47,6 +47,14 @@ export interface SharedArena {
   hashPages(offset: bigint, length: bigint, pageSize?: number): Promise<BigUint64Array>;
   /** Bytes of the arena actually backed by memory (resident/allocated pages), for sparseness checks. */
   committedBytes(): bigint;
+  /**
+   * Optional (file and memfd arenas of the addon): the data extents of `[offset, offset+length)` as ascending
+   * absolute `[begin, end)` pairs, from the backing file's own map (lseek SEEK_DATA/SEEK_HOLE; no page is read).
+   * Outside them the arena reads zero: a hole is a page never written since the file was made or the page was
+   * released by `fill(…, 0, {release})`. A superset of the written pages (reading a hole through a mapping makes
+   * shmem allocate it; a filesystem that cannot tell reports one extent). Synchronous: two syscalls per extent.
+   */
+  dataExtents?(offset: bigint, length: bigint): bigint[];
 
   /** 32-bit atomic load/store at a 4-byte aligned offset (queue pointers, doorbell words). */
   load32(offset: bigint): number;

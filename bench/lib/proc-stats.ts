@@ -19,6 +19,33 @@ export function rssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+/** Resident memory of a process in bytes: all of it (VmRSS), private (RssAnon) and shared-memory pages (RssShmem). */
+export function rssParts(pid: number): { rss: number; anon: number; shmem: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB$`, 'm').exec(st)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), shmem: kb('RssShmem') };
+}
+
+/**
+ * The peaks of rssParts over a stretch of work, sampled every `everyMs` (a bench only: the sampler is its own
+ * timer). A process that has gone is skipped.
+ */
+export function rssPeaks(pids: number[], everyMs = 100): { stop(): Array<{ rss: number; anon: number; shmem: number }> } {
+  const peaks = pids.map(() => ({ rss: 0, anon: 0, shmem: 0 }));
+  const sample = (): void => {
+    pids.forEach((pid, i) => {
+      try {
+        const r = rssParts(pid);
+        const p = peaks[i]!;
+        p.rss = Math.max(p.rss, r.rss); p.anon = Math.max(p.anon, r.anon); p.shmem = Math.max(p.shmem, r.shmem);
+      } catch { /* gone */ }
+    });
+  };
+  sample();
+  const t = setInterval(sample, everyMs);
+  return { stop: () => { clearInterval(t); sample(); return peaks; } };
+}
+
 export function loadAverage(): string {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 }

@@ -22,6 +22,8 @@ export interface FbBackingStore {
   verify?(offset: bigint, length: bigint, pattern: number): Promise<bigint | null>;
   /** Optional per-page hashes that leave never-written pages untouched (SharedArena.hashPages); see FramebufferMemory. */
   hashPages?(offset: bigint, length: bigint, pageSize: number): Promise<BigUint64Array>;
+  /** Optional: absolute data extents of [offset, offset+length) (SharedArena.dataExtents); see FramebufferMemory. */
+  dataExtents?(offset: bigint, length: bigint): bigint[];
   /** Optional: sleep while the word at `offset` holds `expected` (SharedArena.wait32); see HostMapping.waitWord32. */
   waitWord32?(offset: bigint, expected: number, timeoutMs: number): Promise<void>;
 }
@@ -66,6 +68,8 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
   private nextId = 1;
   /** Set only when the store can hash pages itself (the contract's "present only when" rule). */
   readonly hashPages?: (range: FbRange, opts?: { offset?: bigint; size?: bigint; pageSize?: number }) => Promise<BigUint64Array>;
+  /** Set only when the store knows its data extents. */
+  readonly writtenExtents?: (range: FbRange, opts?: { offset?: bigint; size?: bigint }) => bigint[];
 
   constructor(opts: FramebufferMemoryOptions) {
     this.totalBytes = opts.totalBytes;
@@ -86,6 +90,18 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
           });
         }
         return size === 0n ? new BigUint64Array(0) : storeHash(entry.range.offset + offset, size, pageSize);
+      };
+    }
+    const storeExtents = opts.store.dataExtents?.bind(opts.store);
+    if (storeExtents !== undefined) {
+      this.writtenExtents = (range, o = {}) => {
+        const entry = this.lookup(range, 'list the written extents of');
+        const { offset, size } = this.subRange(entry.range, o, 'written extents');
+        const base = entry.range.offset;
+        const abs = storeExtents(base + offset, size);
+        const out = new Array<bigint>(abs.length);
+        for (let i = 0; i < abs.length; i++) out[i] = abs[i]! - base;
+        return out;
       };
     }
   }

@@ -93,4 +93,12 @@ export interface FramebufferMemory {
    * hashes through a mapping. Same values as the native page hash (`vgpu-page-hash-v1`).
    */
   readonly hashPages?: (range: FbRange, opts?: { offset?: bigint; size?: bigint; pageSize?: number }) => Promise<BigUint64Array>;
+  /**
+   * Optional: the parts of `[offset, offset+size)` of the range that may have been written since the range was last
+   * scrubbed, as ascending range-relative `[begin, end)` byte pairs; everything outside them reads zero. A superset
+   * is allowed (never the reverse). Present only when the backing keeps that record itself: the simulator's sparse
+   * FB file does (a scrub releases pages; only a page something stored to — or read through a mapping — is backed
+   * again). Synchronous and cheap (no page is read). Migration sends only these parts of a fresh FB.
+   */
+  readonly writtenExtents?: (range: FbRange, opts?: { offset?: bigint; size?: bigint }) => bigint[];
 }

@@ -91,6 +91,11 @@ export class GspHal implements Hal {
         // The arena's page hash skips holes (SEEK_DATA) and runs on its threads: migration's dirty scans keep the
         // simulated FB sparse and the loop free.
         hashPages: (offset, length, pageSize) => arena.hashPages(BigInt(Region.FB) + offset, length, pageSize),
+        // The region file's holes are pages nothing wrote since the scrub released them (SEEK_DATA; no page is
+        // read): what lets a migration send only the written part of a fresh vGPU's FB.
+        ...(arena.dataExtents !== undefined ? {
+          dataExtents: (offset: bigint, length: bigint) => arena.dataExtents!(BigInt(Region.FB) + offset, length).map((x) => x - BigInt(Region.FB)),
+        } : {}),
         // The simulated plugin task wakes the words it answers in (plugin-task-runtime.ts `publish32`): the host's
         // mailbox waits sleep on them instead of polling on a timer.
         waitWord32: async (offset, expected, timeoutMs) => { await arena.wait32(BigInt(Region.FB) + offset, expected, timeoutMs); },

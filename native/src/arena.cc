@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common.h"
+#include "extents.h"
 
 namespace vgpu {
 
@@ -143,6 +144,7 @@ class Arena : public Napi::ObjectWrap<Arena> {
                         InstanceMethod<&Arena::Verify>("verify"),
                         InstanceMethod<&Arena::HashPages>("hashPages"),
                         InstanceMethod<&Arena::CommittedBytes>("committedBytes"),
+                        InstanceMethod<&Arena::DataExtentList>("dataExtents"),
                         InstanceMethod<&Arena::Load32>("load32"),
                         InstanceMethod<&Arena::Store32>("store32"),
                         InstanceMethod<&Arena::Wait32>("wait32"),
@@ -222,6 +224,24 @@ class Arena : public Napi::ObjectWrap<Arena> {
     struct stat st;
     if (fstat(m->fd, &st) != 0) ThrowErrno(env, "committedBytes: fstat", errno);
     return Napi::Number::New(env, static_cast<double>(st.st_blocks) * 512.0);
+  }
+
+  // The data extents of [off, off+len) of the backing file (lseek SEEK_DATA/SEEK_HOLE, extents.h) as absolute
+  // [begin, end) pairs. Synchronous: two syscalls per extent, no page is read. A hole is a page nobody wrote since
+  // the file was created or the page was released (fill(…, 0, release)): it reads as zero.
+  Napi::Value DataExtentList(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const MappingPtr& m = Live(env, "dataExtents");
+    uint64_t off = ArgU64(info, 0, "dataExtents", "offset");
+    uint64_t len = ArgU64(info, 1, "dataExtents", "length");
+    CheckRange(env, "dataExtents", m->size, off, len);
+    std::vector<Extent> ext = len == 0 ? std::vector<Extent>{} : vgpu::DataExtents(m->fd, off, len);
+    Napi::Float64Array out = Napi::Float64Array::New(env, ext.size() * 2);
+    for (size_t i = 0; i < ext.size(); i++) {
+      out[2 * i] = static_cast<double>(off + ext[i].begin);
+      out[2 * i + 1] = static_cast<double>(off + ext[i].end);
+    }
+    return out;
   }
 
   uint32_t* Word(const Napi::CallbackInfo& info, const char* what) {

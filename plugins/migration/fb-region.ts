@@ -30,9 +30,34 @@ export interface FbRegion {
    * its own through windows — which would allocate every hole of a shared-memory FB it reads.
    */
   readonly sparseHash?: boolean;
+  /**
+   * Optional: ascending region-relative `[begin, end)` byte pairs inside `[offset, offset+length)` that may hold
+   * data written since the FB was scrubbed; the rest of the range reads zero (a superset is fine, never the
+   * reverse). From the backing's own record (FramebufferMemory.writtenExtents: the sparse FB file's holes), so
+   * asking reads no page. The full pre-copy pass of a mostly unwritten FB sends only these parts.
+   */
+  writtenExtents?(offset: bigint, length: bigint): bigint[];
 }
 
 const VIEW = 1n << 30n;
+
+/** FB span whose written extents are listed at once (≤ 32 Ki extents of 4 KiB pages: a bounded list). */
+export const EXTENT_SPAN = 256n << 20n;
+
+/**
+ * f(begin, end) for each written extent of `[offset, offset+length)` of a region that keeps the record, span by
+ * span (so the list in memory stays bounded whatever the FB size, and the event loop turns between spans),
+ * ascending, region-relative. `f` returning false ends the walk.
+ */
+export async function forEachWrittenExtent(region: FbRegion, offset: bigint, length: bigint, f: (begin: bigint, end: bigint) => Promise<void> | void | false): Promise<void> {
+  const end = offset + length;
+  for (let pos = offset; pos < end; pos += EXTENT_SPAN) {
+    const ext = region.writtenExtents!(pos, end - pos < EXTENT_SPAN ? end - pos : EXTENT_SPAN);
+    for (let i = 0; i + 1 < ext.length; i += 2) if ((await f(ext[i]!, ext[i + 1]!)) === false) return;
+    // The listing is synchronous (two lseek calls per extent, up to 32 Ki extents a span): let the loop run between.
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
 
 /** A region `[base, base+size)` of a SharedArena. */
 export function arenaRegion(arena: SharedArena, base = 0n, size: bigint = arena.size - base): FbRegion {
@@ -84,5 +109,11 @@ export function arenaRegion(arena: SharedArena, base = 0n, size: bigint = arena.
       const at = await arena.verify(base + offset, length, 0);
       return at === null ? null : at - base;
     },
+    ...(arena.dataExtents !== undefined ? {
+      writtenExtents(offset: bigint, length: bigint): bigint[] {
+        check('writtenExtents', offset, length);
+        return arena.dataExtents!(base + offset, length).map((x) => x - base);
+      },
+    } : {}),
   };
 }

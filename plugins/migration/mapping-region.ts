@@ -85,6 +85,10 @@ function jsRegion(memory: FramebufferMemory, range: FbRange, mapping: HostMappin
     ...(memory.verify !== undefined ? {
       firstNonZero: (offset: bigint, length: bigint): Promise<bigint | null> => memory.verify!(range, 0, { offset, size: length }),
     } : {}),
+    // The backing's record of what was written since the scrub (the simulator's sparse FB file), when it keeps one.
+    ...(memory.writtenExtents !== undefined ? {
+      writtenExtents: (offset: bigint, length: bigint): bigint[] => memory.writtenExtents!(range, { offset, size: length }),
+    } : {}),
     close: () => { mapping.unmap(); },
   };
 }

@@ -77,3 +77,24 @@ describe('fallback arena limit', () => {
       (e: unknown) => isVgpuError(e, 'VGPU_ENOMEM') && /addon/.test(e.hint));
   });
 });
+
+describe('written extents of a sparse arena (addon)', { skip: addonLeg.skip }, () => {
+  it('dataExtents lists what was written since the zero scrub released it, reading no page', async () => {
+    const a = addonLeg.ops.createArena({ size: 64n * MiB });
+    try {
+      assert.deepEqual(a.dataExtents!(0n, a.size), [], 'a fresh arena is all hole');
+      a.window(8192n, 4096).fill(1); // one page
+      a.window(10n * MiB, 3 * 4096).fill(2); // three pages
+      assert.deepEqual(a.dataExtents!(0n, a.size), [8192n, 12288n, 10n * MiB, 10n * MiB + 12288n]);
+      assert.deepEqual(a.dataExtents!(10n * MiB + 4096n, 4096n), [10n * MiB + 4096n, 10n * MiB + 8192n], 'clipped to the asked range');
+      const before = a.committedBytes();
+      a.dataExtents!(0n, a.size);
+      assert.equal(a.committedBytes(), before, 'asking commits nothing');
+      await a.fill(10n * MiB, 3n * 4096n, 0); // the scrub gives the pages back: they leave the record
+      assert.deepEqual(a.dataExtents!(0n, a.size), [8192n, 12288n]);
+      assert.throws(() => a.dataExtents!(60n * MiB, 8n * MiB), (e: unknown) => isVgpuError(e), 'a range past the end is refused');
+    } finally {
+      a.close();
+    }
+  });
+});

@@ -11,7 +11,7 @@
  * only after the trailer validated.
  */
 import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
-import type { FbRegion } from '../fb-region.js';
+import { forEachWrittenExtent, type FbRegion } from '../fb-region.js';
 import { checkCompat, type MigrationCompat } from './compat.js';
 import { decodeFrames } from './stream-decoder.js';
 import type { TrailerFields } from './frame-format.js';
@@ -131,23 +131,34 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
   }
 }
 
-/** Pieces a large zero run is checked in: big enough that the scan's round trip is noise, small enough to skip. */
-const ZERO_CHECK = 64n << 20n;
+/** After a non-zero word, how much is zeroed before the scan resumes: big enough that the scans are few. */
+const ZERO_PIECE = 64n << 20n;
 
 /**
  * Zero a large run, skipping the parts that already are zero. A destination vGPU is created scrubbed, so the full
- * pass's zero runs over it change nothing; zeroing them anyway cost 29 s and made a sparse 11 GiB worker-mode FB
- * fully resident (measured on 12Q), and held up every later frame. A zero scan runs at memory speed and allocates
- * nothing; backings without one (no firstNonZero) are zeroed as before.
+ * pass's zero runs over it — and the whole-FB "the rest is zero" run a mostly unwritten source sends first — change
+ * nothing; zeroing them anyway cost 29 s and made a sparse 11 GiB worker-mode FB fully resident (measured on 12Q),
+ * and held up every later frame. So the run is checked, not assumed. Where the backing keeps a written record
+ * (writtenExtents: the simulator's sparse file), only its written extents are looked at — holes read zero — so a
+ * scrubbed destination answers with a few syscalls on the loop; an off-thread scan job instead waited behind a busy
+ * host (its threads run at idle priority) while the source's stream backed up. The rest: one scan (memory speed,
+ * allocates nothing), and only from a non-zero word on is a piece zeroed before scanning again. Backings without a
+ * scan (no firstNonZero) are zeroed as before.
  */
 async function zeroWhereNeeded(region: FbRegion, off: bigint, len: bigint): Promise<void> {
   if (!region.firstNonZero) return region.zero(off, len);
+  if (region.writtenExtents !== undefined) return forEachWrittenExtent(region, off, len, (b, e) => zeroScanned(region, b, e - b));
+  return zeroScanned(region, off, len);
+}
+
+async function zeroScanned(region: FbRegion, off: bigint, len: bigint): Promise<void> {
   const end = off + len;
-  for (let pos = off; pos < end; pos += ZERO_CHECK) {
-    const n = end - pos < ZERO_CHECK ? end - pos : ZERO_CHECK;
-    const nz = await region.firstNonZero(pos, n);
-    if (nz === null) continue;
+  for (let pos = off; pos < end;) {
+    const nz = await region.firstNonZero!(pos, end - pos);
+    if (nz === null) return;
     const from = nz - (nz % 4096n); // the FB region's pages are 4 KiB aligned multiples of the stream page size
-    await region.zero(from, pos + n - from);
+    const to = end - from < ZERO_PIECE ? end : from + ZERO_PIECE;
+    await region.zero(from, to - from);
+    pos = to;
   }
 }

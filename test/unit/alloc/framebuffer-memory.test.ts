@@ -119,6 +119,34 @@ describe('FramebufferMemoryImpl.hashPages', () => {
   });
 });
 
+describe('FramebufferMemoryImpl.writtenExtents', () => {
+  it('exists only when the backing keeps a written record, and answers range-relative extents of the asked part', () => {
+    assert.equal(setup().fb.writtenExtents, undefined, 'a plain store keeps no record (migration then reads every page)');
+    const asked: Array<[bigint, bigint]> = [];
+    const store = Object.assign(new FlatStore(1 << 20), {
+      // Backed: [0x2000, 0x4000) (below the range) and [0x5000, 0x6000), [0x9000, 0xb000) (inside it).
+      dataExtents: (offset: bigint, length: bigint): bigint[] => {
+        asked.push([offset, length]);
+        const out: bigint[] = [];
+        for (const [b, e] of [[0x2000n, 0x4000n], [0x5000n, 0x6000n], [0x9000n, 0xb000n]] as const) {
+          const lo = b > offset ? b : offset, hi = e < offset + length ? e : offset + length;
+          if (lo < hi) out.push(lo, hi);
+        }
+        return out;
+      },
+    });
+    const fb = new FramebufferMemoryImpl({ totalBytes: 1n << 20n, store, name: 'test FB' });
+    fb.reserve({ size: 0x4000n, owner: 'x', label: 'pad' });
+    const r = fb.reserve({ size: 0x10000n, owner: 'vgpu-1', label: 'guest-fb' });
+    assert.deepEqual(fb.writtenExtents!(r), [0x1000n, 0x2000n, 0x5000n, 0x7000n], 'relative to the range; the pad\'s data is not the range\'s');
+    assert.deepEqual(fb.writtenExtents!(r, { offset: 0x6000n, size: 0x1000n }), [0x6000n, 0x7000n]);
+    assert.deepEqual(asked, [[0x4000n, 0x10000n], [0xa000n, 0x1000n]]);
+    assert.throws(() => fb.writtenExtents!(r, { offset: 0xf000n, size: 0x2000n }), (e: unknown) => isVgpuError(e, ErrorCode.InvalidArgument));
+    fb.free(r);
+    assert.throws(() => fb.writtenExtents!(r), (e: unknown) => isVgpuError(e, ErrorCode.IllegalState), 'a freed range');
+  });
+});
+
 describe('FramebufferMemoryImpl.verify over part of a range', () => {
   it('checks only [offset, offset+size) and answers offsets relative to the range, with or without a store scan', async () => {
     for (const withScan of [false, true]) {

@@ -13,17 +13,15 @@ import { DirtyLogSource, dirtyLogBytes } from '../../../plugins/migration/dirty-
 import { GuestWriter } from '../../../plugins/migration/guest-writer.js';
 import { inProcessPair, listenTransport, connectTransport } from '../../../plugins/migration/transport.js';
 import { migrateSource, receiveMigration, type DeviceControl, type FirmwareContextSource } from '../../../plugins/migration/precopy-engine.js';
-import type { MigrationCompat } from '../../../plugins/migration/stream/compat.js';
 import type { Readable, Writable } from 'node:stream';
 import { NO_DOWNTIME_LIMIT_MS } from '../../helpers/guard-timeouts.js';
+import { TEST_PAGE_SIZE, testCompat } from '../../helpers/migration-compat.js';
 
 const ops = loadNativeOps();
-const PS = 4096;
+const PS = TEST_PAGE_SIZE;
 const SIZE = 32n << 20n;
 const PAGES = Number(SIZE / BigInt(PS));
-const compat: MigrationCompat = {
-  vgpuTypeId: 869, vgpuTypeName: 'NVIDIA L40-1B', fbBytes: SIZE, chidCount: 64, firmwareVersion: '570.144', pciVdevId: 0x26b5, pageSize: PS,
-};
+const compat = testCompat(SIZE);
 
 function sabArena(size: bigint): SharedArena {
   return ops.createArena({ size, backing: 'sab' });

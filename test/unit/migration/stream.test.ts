@@ -176,3 +176,19 @@ test('a large zero run zeroes what is not zero and leaves the rest alone (the de
   assert.equal(await arena.verify(0n, size, 0), null, 'the whole FB is zero');
   arena.close();
 });
+
+test('a stream of another format version is refused at its header with a message that says what to do', async () => {
+  const { bytes } = await encode(sourceBytes());
+  for (const version of [1, 3]) {
+    // Rewrite the header frame's version field and its frame check, so only the version is wrong.
+    const b = Buffer.from(bytes);
+    const len = b.readUInt32LE(12);
+    b.writeUInt16LE(version, FRAME_HEADER_SIZE + 8);
+    b.writeBigUInt64LE(ops.hashBuffers([b.subarray(0, 16), b.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + len)]), 16);
+    const { arena, region } = newDest(0x5a5a5a5a);
+    await assert.rejects(applyStream(Readable.from([b]), { region, expect: compat }), (e: unknown) => e instanceof VgpuError
+      && e.code === ErrorCode.Migration && e.message.includes(`version ${version} is not supported`) && /same vgpud release on both hosts/.test(e.hint ?? ''));
+    assert.ok(arena.window(0n, Number(SIZE)).every((x, i) => x === [0x5a, 0x5a, 0x5a, 0x5a][i % 4]), `version ${version}: destination untouched`);
+    arena.close();
+  }
+});
