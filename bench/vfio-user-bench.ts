@@ -21,7 +21,7 @@
 //            front_idle_cpu_pct=… load_start=… load_end=…
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GpuRegistryImpl } from '../core/gpu-registry.js';
 import { loadFdOps, type FdMap } from '../native/fd-ops.js';
@@ -77,7 +77,7 @@ async function pingPong(c: RawPeer, n: number): Promise<number[]> {
   return out;
 }
 
-async function startEcho(path: string): Promise<void> {
+async function startEcho(path: string): Promise<number> {
   const child = spawn(process.execPath, [...(EXT === '.ts' ? ['--import', 'tsx'] : []), new URL(`./lib/echo-server${EXT}`, import.meta.url).pathname, path],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   undo.push(['echo server', () => { child.kill('SIGKILL'); }]);
@@ -85,6 +85,7 @@ async function startEcho(path: string): Promise<void> {
     child.stdout!.once('data', () => r());
     child.once('exit', (code) => j(new Error(`echo server exited (${code})`)));
   });
+  return child.pid!;
 }
 
 function bar1Map(c: RawPeer): Promise<FdMap> {
@@ -124,6 +125,23 @@ function procStat(pid: number): { rssMiB: number; anonMiB: number; shmemMiB: num
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { rssMiB: kb('VmRSS'), anonMiB: kb('RssAnon'), shmemMiB: kb('RssShmem'), cpuTicks: Number(f[11]) + Number(f[12]) };
+}
+
+/**
+ * CPU time a process has used so far, ns: the sum of its threads' run time (/proc/PID/task/TID/schedstat, field 1).
+ * Sampled around a round, it says what each round trip costs the serving process in CPU — the figure that holds on
+ * a loaded host, where wall-clock latency is mostly waiting for a core.
+ */
+function cpuNs(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return ns;
 }
 
 /** The front at rest: RSS now, CPU over `ms` of wall time (USER_HZ ticks). */
@@ -247,23 +265,39 @@ try {
 
   // 1. MMIO round trip vs bare ping-pong.
   const echoPath = join(dir, 'echo.sock');
-  await startEcho(echoPath);
+  const echoPid = await startEcho(echoPath);
   const echo = RawPeer.connect(echoPath);
   undo.push(['echo client', () => echo.close()]);
   await pingPong(clients[0]!, 2000);
   await pingPong(echo, 2000);
-  // Rounds alternate which side goes first; the figures pool every round's samples (no best-round picking).
+  // Rounds alternate which side goes first; the figures pool every round's samples (no best-round picking). Next to
+  // the latencies: CPU per round trip of the serving process (the front, the echo server) and of this client.
   const ours: number[] = [];
   const floor: number[] = [];
+  const cpu = { ours: 0, floor: 0, oursClient: 0, floorClient: 0 };
+  const measure = async (c: RawPeer, pid: number): Promise<{ lat: number[]; server: number; client: number }> => {
+    const s0 = cpuNs(pid);
+    const c0 = cpuNs(process.pid);
+    const lat = await pingPong(c, N);
+    return { lat, server: cpuNs(pid) - s0, client: cpuNs(process.pid) - c0 };
+  };
   for (let r = 0; r < ROUNDS; r++) {
-    let o: number[];
-    let f: number[];
-    if (r % 2 === 0) { o = await pingPong(clients[0]!, N); f = await pingPong(echo, N); }
-    else { f = await pingPong(echo, N); o = await pingPong(clients[0]!, N); }
-    console.log(`mmio round ${r + 1}: ours p50 ${fmt(pct(o, 0.5))} µs p99 ${fmt(pct(o, 0.99))} µs; floor p50 ${fmt(pct(f, 0.5))} µs p99 ${fmt(pct(f, 0.99))} µs; ratio ${fmt(pct(f, 0.5) / pct(o, 0.5))}`);
-    ours.push(...o);
-    floor.push(...f);
+    let o: Awaited<ReturnType<typeof measure>>;
+    let f: Awaited<ReturnType<typeof measure>>;
+    if (r % 2 === 0) { o = await measure(clients[0]!, frontPid); f = await measure(echo, echoPid); }
+    else { f = await measure(echo, echoPid); o = await measure(clients[0]!, frontPid); }
+    console.log(`mmio round ${r + 1}: ours p50 ${fmt(pct(o.lat, 0.5))} µs p99 ${fmt(pct(o.lat, 0.99))} µs; floor p50 ${fmt(pct(f.lat, 0.5))} µs p99 ${fmt(pct(f.lat, 0.99))} µs; ratio ${fmt(pct(f.lat, 0.5) / pct(o.lat, 0.5))}; ` +
+      `CPU per round trip: front ${fmt(o.server / N / 1000)} µs, echo server ${fmt(f.server / N / 1000)} µs (client ${fmt(o.client / N / 1000)} / ${fmt(f.client / N / 1000)} µs)`);
+    ours.push(...o.lat);
+    floor.push(...f.lat);
+    cpu.ours += o.server;
+    cpu.floor += f.server;
+    cpu.oursClient += o.client;
+    cpu.floorClient += f.client;
   }
+  const per = (ns: number): number => ns / (N * ROUNDS) / 1000;
+  console.log(`mmio CPU per round trip (all rounds): front ${fmt(per(cpu.ours))} µs vs echo server ${fmt(per(cpu.floor))} µs; ` +
+    `client ${fmt(per(cpu.oursClient))} vs ${fmt(per(cpu.floorClient))} µs; ratio (floor total / ours total) ${fmt((cpu.floor + cpu.floorClient) / (cpu.ours + cpu.oursClient))}`);
   const mmioRatio = pct(floor, 0.5) / pct(ours, 0.5);
 
   // 2. BAR1 through the mmap vs memcpy into the same kind of memory.
@@ -305,6 +339,7 @@ try {
   console.log(`front at rest after the runs: RSS ${fmt(rest2.rssMiB)} MiB (anonymous ${fmt(rest2.anonMiB)}, device memory touched ${fmt(rest2.shmemMiB)}), CPU ${fmt(rest2.cpuPct)} % over 5 s`);
 
   console.log(`vfio-user: mmio_p50_us=${fmt(pct(ours, 0.5))} mmio_p99_us=${fmt(pct(ours, 0.99))} floor_p50_us=${fmt(pct(floor, 0.5))} ratio_mmio=${fmt(mmioRatio)} floor_p99_us=${fmt(pct(floor, 0.99))} ` +
+    `mmio_front_cpu_us=${fmt(per(cpu.ours))} floor_server_cpu_us=${fmt(per(cpu.floor))} ratio_mmio_cpu=${fmt((cpu.floor + cpu.floorClient) / (cpu.ours + cpu.oursClient))} ` +
     `bar1_gbps=${fmt(barRate)} memcpy_gbps=${fmt(memRate)} ratio_bar1=${fmt(barRate / memRate)} ` +
     `mig_total_s=${fmt(m.totalS)} mig_downtime_ms=${fmt(m.downtimeMs)} ratio_mig_total_to_floor=${fmt(m.totalS / floorS)} ` +
     `front_rss_mib=${fmt(rest.rssMiB)} front_anon_mib=${fmt(rest.anonMiB)} front_idle_cpu_pct=${fmt(rest.cpuPct)} load_start="${loadStart}" load_end="${load()}"`);
