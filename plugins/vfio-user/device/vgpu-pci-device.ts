@@ -279,6 +279,10 @@ export class VgpuPciDevice implements VfioUserDevice {
         const state = data.readUInt32LE(0);
         if (state > MigDeviceState.PRE_COPY_P2P) throw refuse(Errno.EINVAL, `device_state ${state} is not a VFIO migration state`);
         await this.o.link.setMigrationState(state);
+        // Interrupts the device raised before it stopped reach the VMM before this answer does: once a stopped state
+        // is acknowledged the device raises nothing more (hal/sim/device/vf/guest-rpc-service.ts), so nothing
+        // signals after it either.
+        this.deliverInterrupts();
         return null;
       }
       default:
