@@ -14,12 +14,12 @@
 //     the guest writes BAR1 pages, STOP_COPY, destination RESUMING with MIG_DATA_WRITE, RUNNING); floor = copying
 //     the same FB through the same two sockets with trapped REGION_READ/REGION_WRITE. Total, downtime (source
 //     STOP_COPY sent → destination RUNNING answered), ratio total/floor.
-//  4. RSS and idle CPU of the front process with 32 clients attached (5 s idle window).
+//  4. RSS, idle CPU and wake-ups of the front process (all its threads) with 32 clients attached (5 s idle window).
 // Env: VFIO_BENCH_N (MMIO round trips per round, default 20000), VFIO_BENCH_BAR1_MIB (256), VFIO_BENCH_RATE
 // (guest writes during pre-copy, MiB/s, default 32), VFIO_BENCH_VGPUS (32, at least 3), VFIO_BENCH_MIGRATE=0 (skip 3).
 // Last line: vfio-user: mmio_p50_us=… mmio_p99_us=… floor_p50_us=… ratio_mmio=… bar1_gbps=… memcpy_gbps=…
 //            ratio_bar1=… mig_total_s=… mig_downtime_ms=… ratio_mig_total_to_floor=… front_rss_mib=… front_anon_mib=…
-//            front_idle_cpu_pct=… load_start=… load_end=…
+//            front_idle_cpu_pct=… front_idle_wakeups_per_s=… load_start=… load_end=…
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -127,39 +127,43 @@ async function copyRates(bar1: FdMap, floor: FdMap, src: Buffer): Promise<{ bar1
  * RSS of a process, split: anonymous (its own heap — what the process costs), shared memory (pages of the device's
  * region file it touched, FB included — the device's memory, counted in every process that touches it).
  */
-function procStat(pid: number): { rssMiB: number; anonMiB: number; shmemMiB: number; cpuTicks: number } {
+function procStat(pid: number): { rssMiB: number; anonMiB: number; shmemMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { rssMiB: kb('VmRSS'), anonMiB: kb('RssAnon'), shmemMiB: kb('RssShmem'), cpuTicks: Number(f[11]) + Number(f[12]) };
+  return { rssMiB: kb('VmRSS'), anonMiB: kb('RssAnon'), shmemMiB: kb('RssShmem') };
 }
 
 /**
- * CPU time a process has used so far, ns: the sum of its threads' run time (/proc/PID/task/TID/schedstat, field 1).
- * Sampled around a round, it says what each round trip costs the serving process in CPU — the figure that holds on
- * a loaded host, where wall-clock latency is mostly waiting for a core.
+ * What a process's threads have had of the CPUs so far (/proc/PID/task/TID/schedstat): run time in ns and the
+ * number of times a thread was put on a CPU (each wake-up is one). Sampled around a round, the first says what each
+ * round trip costs the serving process — the figure that holds on a loaded host, where wall-clock latency is mostly
+ * waiting for a core; sampled around an idle window, the second says whether anything in it still wakes up.
  */
-function cpuNs(pid: number): number {
+function schedstat(pid: number): { ns: number; runs: number } {
   let ns = 0;
+  let runs = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      const f = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ');
+      ns += Number(f[0]);
+      runs += Number(f[2]);
     } catch {
       // the thread ended between the listing and the read
     }
   }
-  return ns;
+  return { ns, runs };
 }
 
-/** The front at rest: RSS now, CPU over `ms` of wall time (USER_HZ ticks). */
-async function atRest(pid: number, ms: number): Promise<{ rssMiB: number; anonMiB: number; shmemMiB: number; cpuPct: number }> {
-  const a = procStat(pid);
+const cpuNs = (pid: number): number => schedstat(pid).ns;
+
+/** The front at rest: RSS now; CPU and wake-ups (all threads) over `ms` of wall time. */
+async function atRest(pid: number, ms: number): Promise<{ rssMiB: number; anonMiB: number; shmemMiB: number; cpuPct: number; wakeupsPerS: number }> {
+  const a = schedstat(pid);
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, ms));
-  const b = procStat(pid);
-  const hz = 100;
-  return { ...b, cpuPct: ((b.cpuTicks - a.cpuTicks) / hz) / ((performance.now() - t0) / 1000) * 100 };
+  const b = schedstat(pid);
+  const s = (performance.now() - t0) / 1000;
+  return { ...procStat(pid), cpuPct: (b.ns - a.ns) / 1e9 / s * 100, wakeupsPerS: (b.runs - a.runs) / s };
 }
 
 async function migrate(src: RawPeer, dst: RawPeer, srcMap: FdMap): Promise<{ totalS: number; downtimeMs: number; passes: number; bytes: number }> {
@@ -269,7 +273,7 @@ try {
 
   // 4 (first, before the runs touch FB through the front). The front at rest with 32 clients attached.
   const rest = await atRest(frontPid, 5000);
-  console.log(`front at rest: ${clients.length} clients, RSS ${fmt(rest.rssMiB)} MiB (anonymous ${fmt(rest.anonMiB)}, device memory touched ${fmt(rest.shmemMiB)}), CPU ${fmt(rest.cpuPct)} % over 5 s`);
+  console.log(`front at rest: ${clients.length} clients, RSS ${fmt(rest.rssMiB)} MiB (anonymous ${fmt(rest.anonMiB)}, device memory touched ${fmt(rest.shmemMiB)}), CPU ${fmt(rest.cpuPct)} % over 5 s, ${fmt(rest.wakeupsPerS)} wake-ups/s`);
 
   // 1. MMIO round trip vs bare ping-pong.
   const echoPath = join(dir, 'echo.sock');
@@ -344,13 +348,13 @@ try {
   }
 
   const rest2 = await atRest(frontPid, 5000);
-  console.log(`front at rest after the runs: RSS ${fmt(rest2.rssMiB)} MiB (anonymous ${fmt(rest2.anonMiB)}, device memory touched ${fmt(rest2.shmemMiB)}), CPU ${fmt(rest2.cpuPct)} % over 5 s`);
+  console.log(`front at rest after the runs: RSS ${fmt(rest2.rssMiB)} MiB (anonymous ${fmt(rest2.anonMiB)}, device memory touched ${fmt(rest2.shmemMiB)}), CPU ${fmt(rest2.cpuPct)} % over 5 s, ${fmt(rest2.wakeupsPerS)} wake-ups/s`);
 
   console.log(`vfio-user: mmio_p50_us=${fmt(pct(ours, 0.5))} mmio_p99_us=${fmt(pct(ours, 0.99))} floor_p50_us=${fmt(pct(floor, 0.5))} ratio_mmio=${fmt(mmioRatio)} floor_p99_us=${fmt(pct(floor, 0.99))} ` +
     `mmio_front_cpu_us=${fmt(per(cpu.ours))} floor_server_cpu_us=${fmt(per(cpu.floor))} ratio_mmio_cpu=${fmt((cpu.floor + cpu.floorClient) / (cpu.ours + cpu.oursClient))} ` +
     `bar1_gbps=${fmt(barRate)} memcpy_gbps=${fmt(memRate)} ratio_bar1=${fmt(barRate / memRate)} ` +
     `mig_total_s=${fmt(m.totalS)} mig_downtime_ms=${fmt(m.downtimeMs)} ratio_mig_total_to_floor=${fmt(m.totalS / floorS)} ` +
-    `front_rss_mib=${fmt(rest.rssMiB)} front_anon_mib=${fmt(rest.anonMiB)} front_idle_cpu_pct=${fmt(rest.cpuPct)} load_start="${loadStart}" load_end="${load()}"`);
+    `front_rss_mib=${fmt(rest.rssMiB)} front_anon_mib=${fmt(rest.anonMiB)} front_idle_cpu_pct=${fmt(rest.cpuPct)} front_idle_wakeups_per_s=${fmt(rest.wakeupsPerS)} load_start="${loadStart}" load_end="${load()}"`);
 } finally {
   await cleanup();
 }

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 namespace vgpu {
 
@@ -20,13 +22,21 @@ struct Mapping {
 };
 using MappingPtr = std::shared_ptr<Mapping>;
 
+// The words waiter threads sleep on, so the environment's teardown can wake them at once (futex.cc).
+struct WaitSet {
+  std::mutex m;
+  std::unordered_multiset<uint32_t*> addrs;
+};
+
 struct InstanceData {
   // Completes wait32 promises from the waiter threads (see futex.cc).
   Napi::ThreadSafeFunction waitTsfn;
   int pendingWaits = 0;
   // Set when the environment goes away so waiter threads stop touching the TSFN.
   std::shared_ptr<std::atomic<bool>> closing = std::make_shared<std::atomic<bool>>(false);
-  ~InstanceData() { closing->store(true); }
+  std::shared_ptr<WaitSet> waiting = std::make_shared<WaitSet>();
+  // Sets `closing` and wakes every waiter thread (futex.cc).
+  ~InstanceData();
 };
 
 // Error codes shared with core/contracts/exceptions.ts.

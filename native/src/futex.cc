@@ -21,8 +21,11 @@
 namespace vgpu {
 namespace {
 
-// Slice long waits so a waiter notices its environment shutting down (worker thread exit) within this bound.
-constexpr double kSliceMs = 200.0;
+// A waiter sleeps until its word changes or its deadline: the environment's teardown (a worker thread exiting)
+// wakes every waiter itself (~InstanceData below). The slice only bounds the one case that wake can miss — the
+// teardown between a waiter's last look at `closing` and its FUTEX_WAIT. It used to be 200 ms, which woke every
+// idle waiter 5 times a second (the device front's and the daemon's device watchers wait forever).
+constexpr double kSliceMs = 10000.0;
 
 long Futex(uint32_t* addr, int op, uint32_t val, const struct timespec* ts) {
   return syscall(SYS_futex, addr, op, val, ts, nullptr, 0);
@@ -39,6 +42,7 @@ const char* DoWait(uint32_t* addr, uint32_t expected, double timeoutMs, const st
   const bool forever = !std::isfinite(timeoutMs);
   const auto deadline = Clock::now() + std::chrono::microseconds(forever ? 0 : static_cast<int64_t>(timeoutMs * 1000));
   for (;;) {
+    if (closing.load()) return "timed-out";
     double remaining = forever ? kSliceMs
                                : std::chrono::duration<double, std::milli>(deadline - Clock::now()).count();
     if (remaining <= 0) return "timed-out";
@@ -54,11 +58,16 @@ const char* DoWait(uint32_t* addr, uint32_t expected, double timeoutMs, const st
     // waker may store+wake before this thread reaches FUTEX_WAIT).
     if (err == EAGAIN) return "ok";
     if (err != ETIMEDOUT && err != EINTR) return "ok";  // unexpected: let the caller re-check its condition
-    if (closing.load()) return "timed-out";
   }
 }
 
 }  // namespace
+
+InstanceData::~InstanceData() {
+  closing->store(true);
+  std::lock_guard<std::mutex> g(waiting->m);
+  for (uint32_t* addr : waiting->addrs) Futex(addr, FUTEX_WAKE, INT_MAX, nullptr);
+}
 
 void InitWaits(Napi::Env env, InstanceData* data) {
   data->waitTsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
@@ -85,9 +94,18 @@ Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t ex
   if (data->pendingWaits++ == 0) data->waitTsfn.Ref(env);
   Napi::ThreadSafeFunction tsfn = data->waitTsfn;
   auto closing = data->closing;
+  auto waiting = data->waiting;
   try {
-    std::thread([tsfn, closing, map, addr, expected, timeoutMs, job]() mutable {
+    std::thread([tsfn, closing, waiting, map, addr, expected, timeoutMs, job]() mutable {
+      {
+        std::lock_guard<std::mutex> g(waiting->m);
+        waiting->addrs.insert(addr);
+      }
       job->result = DoWait(addr, expected, timeoutMs, *closing);
+      {
+        std::lock_guard<std::mutex> g(waiting->m);
+        waiting->addrs.erase(waiting->addrs.find(addr));
+      }
       if (closing->load()) return;  // environment gone: nobody to resolve; leak the small job deliberately
       napi_status s = tsfn.BlockingCall(job, [](Napi::Env env, Napi::Function, WaitJob* j) {
         auto* d = env.GetInstanceData<InstanceData>();
