@@ -22,7 +22,7 @@ struct Mapping {
 };
 using MappingPtr = std::shared_ptr<Mapping>;
 
-// The words waiter threads sleep on, so the environment's teardown can wake them at once (futex.cc).
+// The words wokenOnly waiters sleep on, so the environment's teardown can wake them at once (futex.cc).
 struct WaitSet {
   std::mutex m;
   std::unordered_multiset<uint32_t*> addrs;
@@ -64,7 +64,7 @@ void CheckAlign(Napi::Env env, const char* what, uint64_t value, uint64_t align,
 Napi::Value StartFill(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint32_t pattern, bool release);
 Napi::Value StartVerify(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint32_t pattern);
 Napi::Value StartHashPages(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint64_t pageSize);
-Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t expected, double timeoutMs);
+Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t expected, double timeoutMs, bool wokenOnly);
 uint32_t Wake32(MappingPtr map, uint64_t off, uint32_t count);
 
 Napi::Function DefineArena(Napi::Env env);

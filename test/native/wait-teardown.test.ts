@@ -1,6 +1,6 @@
-// An endless wait32 (the device front's wait on the device's kick word has no timeout) must not outlive the thread
-// that asked for it: when a worker thread ends with one pending, the addon wakes the waiter (native/src/futex.cc
-// ~InstanceData) and its thread ends. The waiter threads are told apart from V8's and libuv's by the call they are
+// An endless wait32 that does not look on its own (wokenOnly: the device front's wait on the device's kick word) must
+// not outlive the thread that asked for it: when a worker thread ends with one pending, the addon wakes the waiter
+// (native/src/futex.cc ~InstanceData) and its thread ends. The waiter threads are told apart from V8's and libuv's by the call they are
 // blocked in: a shared FUTEX_WAIT (op 0) — the others wait with private futex ops.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
