@@ -4,8 +4,9 @@
 //
 //  1. Trapped MMIO: REGION_READ of NV_PMC_BOOT_0 (32-byte request, 36-byte reply), one at a time, p50/p99. Floor in
 //     the same run: a bare Unix-socket ping-pong with the same message sizes against a server process built on the
-//     same descriptor primitives with no protocol (bench/lib/echo-server.ts). Rounds alternate which side goes first;
-//     p50/p99 over all rounds' samples; ratio = floor p50 / ours p50 (target ≥ 0.8).
+//     same descriptor primitives with no protocol (bench/lib/echo-server.ts), started detached in a session of its
+//     own as the front is. Rounds alternate which side goes first; p50/p99 over all rounds' samples; ratio = floor
+//     p50 / ours p50 (target ≥ 0.8). Each round also prints the CPU per round trip of both servers and the client.
 //  2. BAR1 write bandwidth through the client's mmap of the region's descriptor vs memcpy into the same kind of
 //     memory (a /dev/shm file of the same size, mapped the same way); both pre-faulted, 5 alternating rounds, best
 //     of each (target ≥ 0.95).
@@ -13,15 +14,15 @@
 //     the guest writes BAR1 pages, STOP_COPY, destination RESUMING with MIG_DATA_WRITE, RUNNING); floor = copying
 //     the same FB through the same two sockets with trapped REGION_READ/REGION_WRITE. Total, downtime (source
 //     STOP_COPY sent → destination RUNNING answered), ratio total/floor.
-//  4. RSS and idle CPU of the front process with 32 clients attached (5 s idle window).
+//  4. RSS, idle CPU and wake-ups of the front process (all its threads) with 32 clients attached (5 s idle window).
 // Env: VFIO_BENCH_N (MMIO round trips per round, default 20000), VFIO_BENCH_BAR1_MIB (256), VFIO_BENCH_RATE
 // (guest writes during pre-copy, MiB/s, default 32), VFIO_BENCH_VGPUS (32, at least 3), VFIO_BENCH_MIGRATE=0 (skip 3).
 // Last line: vfio-user: mmio_p50_us=… mmio_p99_us=… floor_p50_us=… ratio_mmio=… bar1_gbps=… memcpy_gbps=…
 //            ratio_bar1=… mig_total_s=… mig_downtime_ms=… ratio_mig_total_to_floor=… front_rss_mib=… front_anon_mib=…
-//            front_idle_cpu_pct=… load_start=… load_end=…
+//            front_idle_cpu_pct=… front_idle_wakeups_per_s=… load_start=… load_end=…
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GpuRegistryImpl } from '../core/gpu-registry.js';
 import { loadFdOps, type FdMap } from '../native/fd-ops.js';
@@ -77,14 +78,22 @@ async function pingPong(c: RawPeer, n: number): Promise<number[]> {
   return out;
 }
 
-async function startEcho(path: string): Promise<void> {
+/**
+ * The floor's server, placed as the front is: the daemon starts the front detached, in a session of its own (it must
+ * outlive the daemon), and with the kernel's autogroup scheduling (on by default) a session is a group of its own
+ * that competes for a core as one. An echo server left in this process's session would be woken inside the client's
+ * group instead — on a loaded host its wake-ups waited 2–7 µs on the run queue against the front's 10–40 µs, which
+ * measured the scheduler, not the protocol. It exits when this process goes (its stdin closes).
+ */
+async function startEcho(path: string): Promise<number> {
   const child = spawn(process.execPath, [...(EXT === '.ts' ? ['--import', 'tsx'] : []), new URL(`./lib/echo-server${EXT}`, import.meta.url).pathname, path],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+    { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
   undo.push(['echo server', () => { child.kill('SIGKILL'); }]);
   await new Promise<void>((r, j) => {
     child.stdout!.once('data', () => r());
     child.once('exit', (code) => j(new Error(`echo server exited (${code})`)));
   });
+  return child.pid!;
 }
 
 function bar1Map(c: RawPeer): Promise<FdMap> {
@@ -118,22 +127,43 @@ async function copyRates(bar1: FdMap, floor: FdMap, src: Buffer): Promise<{ bar1
  * RSS of a process, split: anonymous (its own heap — what the process costs), shared memory (pages of the device's
  * region file it touched, FB included — the device's memory, counted in every process that touches it).
  */
-function procStat(pid: number): { rssMiB: number; anonMiB: number; shmemMiB: number; cpuTicks: number } {
+function procStat(pid: number): { rssMiB: number; anonMiB: number; shmemMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { rssMiB: kb('VmRSS'), anonMiB: kb('RssAnon'), shmemMiB: kb('RssShmem'), cpuTicks: Number(f[11]) + Number(f[12]) };
+  return { rssMiB: kb('VmRSS'), anonMiB: kb('RssAnon'), shmemMiB: kb('RssShmem') };
 }
 
-/** The front at rest: RSS now, CPU over `ms` of wall time (USER_HZ ticks). */
-async function atRest(pid: number, ms: number): Promise<{ rssMiB: number; anonMiB: number; shmemMiB: number; cpuPct: number }> {
-  const a = procStat(pid);
+/**
+ * What a process's threads have had of the CPUs so far (/proc/PID/task/TID/schedstat): run time in ns and the
+ * number of times a thread was put on a CPU (each wake-up is one). Sampled around a round, the first says what each
+ * round trip costs the serving process — the figure that holds on a loaded host, where wall-clock latency is mostly
+ * waiting for a core; sampled around an idle window, the second says whether anything in it still wakes up.
+ */
+function schedstat(pid: number): { ns: number; runs: number } {
+  let ns = 0;
+  let runs = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ');
+      ns += Number(f[0]);
+      runs += Number(f[2]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return { ns, runs };
+}
+
+const cpuNs = (pid: number): number => schedstat(pid).ns;
+
+/** The front at rest: RSS now; CPU and wake-ups (all threads) over `ms` of wall time. */
+async function atRest(pid: number, ms: number): Promise<{ rssMiB: number; anonMiB: number; shmemMiB: number; cpuPct: number; wakeupsPerS: number }> {
+  const a = schedstat(pid);
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, ms));
-  const b = procStat(pid);
-  const hz = 100;
-  return { ...b, cpuPct: ((b.cpuTicks - a.cpuTicks) / hz) / ((performance.now() - t0) / 1000) * 100 };
+  const b = schedstat(pid);
+  const s = (performance.now() - t0) / 1000;
+  return { ...procStat(pid), cpuPct: (b.ns - a.ns) / 1e9 / s * 100, wakeupsPerS: (b.runs - a.runs) / s };
 }
 
 async function migrate(src: RawPeer, dst: RawPeer, srcMap: FdMap): Promise<{ totalS: number; downtimeMs: number; passes: number; bytes: number }> {
@@ -243,27 +273,43 @@ try {
 
   // 4 (first, before the runs touch FB through the front). The front at rest with 32 clients attached.
   const rest = await atRest(frontPid, 5000);
-  console.log(`front at rest: ${clients.length} clients, RSS ${fmt(rest.rssMiB)} MiB (anonymous ${fmt(rest.anonMiB)}, device memory touched ${fmt(rest.shmemMiB)}), CPU ${fmt(rest.cpuPct)} % over 5 s`);
+  console.log(`front at rest: ${clients.length} clients, RSS ${fmt(rest.rssMiB)} MiB (anonymous ${fmt(rest.anonMiB)}, device memory touched ${fmt(rest.shmemMiB)}), CPU ${fmt(rest.cpuPct)} % over 5 s, ${fmt(rest.wakeupsPerS)} wake-ups/s`);
 
   // 1. MMIO round trip vs bare ping-pong.
   const echoPath = join(dir, 'echo.sock');
-  await startEcho(echoPath);
+  const echoPid = await startEcho(echoPath);
   const echo = RawPeer.connect(echoPath);
   undo.push(['echo client', () => echo.close()]);
   await pingPong(clients[0]!, 2000);
   await pingPong(echo, 2000);
-  // Rounds alternate which side goes first; the figures pool every round's samples (no best-round picking).
+  // Rounds alternate which side goes first; the figures pool every round's samples (no best-round picking). Next to
+  // the latencies: CPU per round trip of the serving process (the front, the echo server) and of this client.
   const ours: number[] = [];
   const floor: number[] = [];
+  const cpu = { ours: 0, floor: 0, oursClient: 0, floorClient: 0 };
+  const measure = async (c: RawPeer, pid: number): Promise<{ lat: number[]; server: number; client: number }> => {
+    const s0 = cpuNs(pid);
+    const c0 = cpuNs(process.pid);
+    const lat = await pingPong(c, N);
+    return { lat, server: cpuNs(pid) - s0, client: cpuNs(process.pid) - c0 };
+  };
   for (let r = 0; r < ROUNDS; r++) {
-    let o: number[];
-    let f: number[];
-    if (r % 2 === 0) { o = await pingPong(clients[0]!, N); f = await pingPong(echo, N); }
-    else { f = await pingPong(echo, N); o = await pingPong(clients[0]!, N); }
-    console.log(`mmio round ${r + 1}: ours p50 ${fmt(pct(o, 0.5))} µs p99 ${fmt(pct(o, 0.99))} µs; floor p50 ${fmt(pct(f, 0.5))} µs p99 ${fmt(pct(f, 0.99))} µs; ratio ${fmt(pct(f, 0.5) / pct(o, 0.5))}`);
-    ours.push(...o);
-    floor.push(...f);
+    let o: Awaited<ReturnType<typeof measure>>;
+    let f: Awaited<ReturnType<typeof measure>>;
+    if (r % 2 === 0) { o = await measure(clients[0]!, frontPid); f = await measure(echo, echoPid); }
+    else { f = await measure(echo, echoPid); o = await measure(clients[0]!, frontPid); }
+    console.log(`mmio round ${r + 1}: ours p50 ${fmt(pct(o.lat, 0.5))} µs p99 ${fmt(pct(o.lat, 0.99))} µs; floor p50 ${fmt(pct(f.lat, 0.5))} µs p99 ${fmt(pct(f.lat, 0.99))} µs; ratio ${fmt(pct(f.lat, 0.5) / pct(o.lat, 0.5))}; ` +
+      `CPU per round trip: front ${fmt(o.server / N / 1000)} µs, echo server ${fmt(f.server / N / 1000)} µs (client ${fmt(o.client / N / 1000)} / ${fmt(f.client / N / 1000)} µs)`);
+    ours.push(...o.lat);
+    floor.push(...f.lat);
+    cpu.ours += o.server;
+    cpu.floor += f.server;
+    cpu.oursClient += o.client;
+    cpu.floorClient += f.client;
   }
+  const per = (ns: number): number => ns / (N * ROUNDS) / 1000;
+  console.log(`mmio CPU per round trip (all rounds): front ${fmt(per(cpu.ours))} µs vs echo server ${fmt(per(cpu.floor))} µs; ` +
+    `client ${fmt(per(cpu.oursClient))} vs ${fmt(per(cpu.floorClient))} µs; ratio (floor total / ours total) ${fmt((cpu.floor + cpu.floorClient) / (cpu.ours + cpu.oursClient))}`);
   const mmioRatio = pct(floor, 0.5) / pct(ours, 0.5);
 
   // 2. BAR1 through the mmap vs memcpy into the same kind of memory.
@@ -302,12 +348,13 @@ try {
   }
 
   const rest2 = await atRest(frontPid, 5000);
-  console.log(`front at rest after the runs: RSS ${fmt(rest2.rssMiB)} MiB (anonymous ${fmt(rest2.anonMiB)}, device memory touched ${fmt(rest2.shmemMiB)}), CPU ${fmt(rest2.cpuPct)} % over 5 s`);
+  console.log(`front at rest after the runs: RSS ${fmt(rest2.rssMiB)} MiB (anonymous ${fmt(rest2.anonMiB)}, device memory touched ${fmt(rest2.shmemMiB)}), CPU ${fmt(rest2.cpuPct)} % over 5 s, ${fmt(rest2.wakeupsPerS)} wake-ups/s`);
 
   console.log(`vfio-user: mmio_p50_us=${fmt(pct(ours, 0.5))} mmio_p99_us=${fmt(pct(ours, 0.99))} floor_p50_us=${fmt(pct(floor, 0.5))} ratio_mmio=${fmt(mmioRatio)} floor_p99_us=${fmt(pct(floor, 0.99))} ` +
+    `mmio_front_cpu_us=${fmt(per(cpu.ours))} floor_server_cpu_us=${fmt(per(cpu.floor))} ratio_mmio_cpu=${fmt((cpu.floor + cpu.floorClient) / (cpu.ours + cpu.oursClient))} ` +
     `bar1_gbps=${fmt(barRate)} memcpy_gbps=${fmt(memRate)} ratio_bar1=${fmt(barRate / memRate)} ` +
     `mig_total_s=${fmt(m.totalS)} mig_downtime_ms=${fmt(m.downtimeMs)} ratio_mig_total_to_floor=${fmt(m.totalS / floorS)} ` +
-    `front_rss_mib=${fmt(rest.rssMiB)} front_anon_mib=${fmt(rest.anonMiB)} front_idle_cpu_pct=${fmt(rest.cpuPct)} load_start="${loadStart}" load_end="${load()}"`);
+    `front_rss_mib=${fmt(rest.rssMiB)} front_anon_mib=${fmt(rest.anonMiB)} front_idle_cpu_pct=${fmt(rest.cpuPct)} front_idle_wakeups_per_s=${fmt(rest.wakeupsPerS)} load_start="${loadStart}" load_end="${load()}"`);
 } finally {
   await cleanup();
 }

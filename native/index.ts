@@ -28,7 +28,7 @@ interface RawArena {
   dataExtents?(offset: number, length: number): Float64Array;
   load32(offset: number): number;
   store32(offset: number, value: number): void;
-  wait32(offset: number, expected: number, timeoutMs: number): Promise<WaitResult>;
+  wait32(offset: number, expected: number, timeoutMs: number, wokenOnly?: boolean): Promise<WaitResult>;
   wake32(offset: number, count?: number): number;
   close(): void;
 }
@@ -163,9 +163,9 @@ export class NativeArena implements SharedArena {
     wrap(() => this.raw.store32(n(offset), value));
   }
 
-  async wait32(offset: bigint, expected: number, timeoutMs: number): Promise<WaitResult> {
+  async wait32(offset: bigint, expected: number, timeoutMs: number, opts?: { wokenOnly?: boolean }): Promise<WaitResult> {
     this.word('wait32', offset);
-    return wrapAsync(() => this.raw.wait32(n(offset), expected, timeoutMs));
+    return wrapAsync(() => this.raw.wait32(n(offset), expected, timeoutMs, opts?.wokenOnly === true));
   }
 
   wake32(offset: bigint, count?: number): void {

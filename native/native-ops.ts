@@ -59,8 +59,13 @@ export interface SharedArena {
   /** 32-bit atomic load/store at a 4-byte aligned offset (queue pointers, doorbell words). */
   load32(offset: bigint): number;
   store32(offset: bigint, value: number): void;
-  /** Block (asynchronously) while the 32-bit word at `offset` equals `expected`, up to `timeoutMs`. */
-  wait32(offset: bigint, expected: number, timeoutMs: number): Promise<WaitResult>;
+  /**
+   * Block (asynchronously) while the 32-bit word at `offset` equals `expected`, up to `timeoutMs`. A change is seen
+   * when the writer calls wake32 or, for a writer that only stores, at the waiter's next look (the addon looks every
+   * 200 ms). `wokenOnly`: every writer of this word wakes it, so the waiter need not look — an endless wait then
+   * costs no wake-ups while nothing happens (the fallback's waits never look: the option changes nothing there).
+   */
+  wait32(offset: bigint, expected: number, timeoutMs: number, opts?: { wokenOnly?: boolean }): Promise<WaitResult>;
   /** Wake up to `count` waiters on the word (default all). Works across processes for file/memfd arenas. */
   wake32(offset: bigint, count?: number): void;
 

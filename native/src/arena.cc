@@ -273,7 +273,9 @@ class Arena : public Napi::ObjectWrap<Arena> {
     if (info.Length() < 3 || !info[2].IsNumber()) ThrowCode(env, kEInval, "wait32: timeoutMs must be a number");
     double t = info[2].As<Napi::Number>().DoubleValue();
     if (std::isnan(t) || t < 0) ThrowCode(env, kEInval, "wait32: timeoutMs must be >= 0");
-    return StartWait32(env, map_, off, expected, t);
+    // wait32(offset, expected, timeoutMs[, wokenOnly]) — see futex.cc for what wokenOnly changes.
+    bool wokenOnly = info.Length() > 3 && info[3].ToBoolean().Value();
+    return StartWait32(env, map_, off, expected, t, wokenOnly);
   }
 
   Napi::Value Wake32(const Napi::CallbackInfo& info) {

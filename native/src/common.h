@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 namespace vgpu {
 
@@ -20,13 +22,21 @@ struct Mapping {
 };
 using MappingPtr = std::shared_ptr<Mapping>;
 
+// The words wokenOnly waiters sleep on, so the environment's teardown can wake them at once (futex.cc).
+struct WaitSet {
+  std::mutex m;
+  std::unordered_multiset<uint32_t*> addrs;
+};
+
 struct InstanceData {
   // Completes wait32 promises from the waiter threads (see futex.cc).
   Napi::ThreadSafeFunction waitTsfn;
   int pendingWaits = 0;
   // Set when the environment goes away so waiter threads stop touching the TSFN.
   std::shared_ptr<std::atomic<bool>> closing = std::make_shared<std::atomic<bool>>(false);
-  ~InstanceData() { closing->store(true); }
+  std::shared_ptr<WaitSet> waiting = std::make_shared<WaitSet>();
+  // Sets `closing` and wakes every waiter thread (futex.cc).
+  ~InstanceData();
 };
 
 // Error codes shared with core/contracts/exceptions.ts.
@@ -54,7 +64,7 @@ void CheckAlign(Napi::Env env, const char* what, uint64_t value, uint64_t align,
 Napi::Value StartFill(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint32_t pattern, bool release);
 Napi::Value StartVerify(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint32_t pattern);
 Napi::Value StartHashPages(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint64_t pageSize);
-Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t expected, double timeoutMs);
+Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t expected, double timeoutMs, bool wokenOnly);
 uint32_t Wake32(MappingPtr map, uint64_t off, uint32_t count);
 
 Napi::Function DefineArena(Napi::Env env);

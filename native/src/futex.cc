@@ -21,8 +21,14 @@
 namespace vgpu {
 namespace {
 
-// Slice long waits so a waiter notices its environment shutting down (worker thread exit) within this bound.
+// A waiter looks at its word again every kSliceMs even when nobody wakes it: some writers only store (a device
+// word a host polls), and their waiters rely on noticing within this bound. A waiter whose word every writer wakes
+// (wokenOnly, e.g. the device front's kick word) sleeps in kWokenSliceMs slices instead — its only reason to look is
+// the environment's teardown (a worker thread exiting), which wakes every such waiter itself (~InstanceData), so
+// the slice just bounds the one case that wake can miss: the teardown between the waiter's last look at `closing`
+// and its FUTEX_WAIT. An idle endless wait then costs no wake-ups (200 ms slices were 5 a second, per waiter).
 constexpr double kSliceMs = 200.0;
+constexpr double kWokenSliceMs = 10000.0;
 
 long Futex(uint32_t* addr, int op, uint32_t val, const struct timespec* ts) {
   return syscall(SYS_futex, addr, op, val, ts, nullptr, 0);
@@ -34,15 +40,17 @@ struct WaitJob {
   explicit WaitJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
-const char* DoWait(uint32_t* addr, uint32_t expected, double timeoutMs, const std::atomic<bool>& closing) {
+const char* DoWait(uint32_t* addr, uint32_t expected, double timeoutMs, bool wokenOnly, const std::atomic<bool>& closing) {
   using Clock = std::chrono::steady_clock;
   const bool forever = !std::isfinite(timeoutMs);
   const auto deadline = Clock::now() + std::chrono::microseconds(forever ? 0 : static_cast<int64_t>(timeoutMs * 1000));
+  const double sliceMs = wokenOnly ? kWokenSliceMs : kSliceMs;
   for (;;) {
-    double remaining = forever ? kSliceMs
+    if (wokenOnly && closing.load()) return "timed-out";
+    double remaining = forever ? sliceMs
                                : std::chrono::duration<double, std::milli>(deadline - Clock::now()).count();
     if (remaining <= 0) return "timed-out";
-    double slice = std::min(remaining, kSliceMs);
+    double slice = std::min(remaining, sliceMs);
     struct timespec ts;
     ts.tv_sec = static_cast<time_t>(slice / 1000);
     ts.tv_nsec = static_cast<long>(std::fmod(slice, 1000.0) * 1e6);
@@ -60,13 +68,19 @@ const char* DoWait(uint32_t* addr, uint32_t expected, double timeoutMs, const st
 
 }  // namespace
 
+InstanceData::~InstanceData() {
+  closing->store(true);
+  std::lock_guard<std::mutex> g(waiting->m);
+  for (uint32_t* addr : waiting->addrs) Futex(addr, FUTEX_WAKE, INT_MAX, nullptr);
+}
+
 void InitWaits(Napi::Env env, InstanceData* data) {
   data->waitTsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                                  "vgpud:wait32", 0, 1);
   data->waitTsfn.Unref(env);
 }
 
-Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t expected, double timeoutMs) {
+Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t expected, double timeoutMs, bool wokenOnly) {
   auto* data = env.GetInstanceData<InstanceData>();
   auto* job = new WaitJob(env);
   Napi::Promise promise = job->deferred.Promise();
@@ -85,9 +99,19 @@ Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t ex
   if (data->pendingWaits++ == 0) data->waitTsfn.Ref(env);
   Napi::ThreadSafeFunction tsfn = data->waitTsfn;
   auto closing = data->closing;
+  auto waiting = data->waiting;
   try {
-    std::thread([tsfn, closing, map, addr, expected, timeoutMs, job]() mutable {
-      job->result = DoWait(addr, expected, timeoutMs, *closing);
+    std::thread([tsfn, closing, waiting, map, addr, expected, timeoutMs, wokenOnly, job]() mutable {
+      // Only a wokenOnly waiter needs the teardown's wake (the others look every kSliceMs anyway).
+      if (wokenOnly) {
+        std::lock_guard<std::mutex> g(waiting->m);
+        waiting->addrs.insert(addr);
+      }
+      job->result = DoWait(addr, expected, timeoutMs, wokenOnly, *closing);
+      if (wokenOnly) {
+        std::lock_guard<std::mutex> g(waiting->m);
+        waiting->addrs.erase(waiting->addrs.find(addr));
+      }
       if (closing->load()) return;  // environment gone: nobody to resolve; leak the small job deliberately
       napi_status s = tsfn.BlockingCall(job, [](Napi::Env env, Napi::Function, WaitJob* j) {
         auto* d = env.GetInstanceData<InstanceData>();

@@ -120,6 +120,8 @@ export class PluginTask {
   private ctx: FirmwareContext;
   private negotiated = 0;
   private restore: { total: number; get: number; bytes: Buffer; progressAt: number } | null = null;
+  /** A STOP_WORK whose answer waits for the guest call in flight (serve()). */
+  private stopping: Promise<void> | null = null;
   private headerComplaint: string | null = null;
 
   constructor(
@@ -237,6 +239,8 @@ export class PluginTask {
       return;
     }
     this.consumeRestore(m);
+    // A STOP_WORK still waiting for the guest's call: the host's next call comes after it is answered.
+    if (this.stopping !== null) return;
     const seq = m.load32(SEQ);
     if (seq === this.lastSeq || seq === GSP_PLUGIN_BOOTLOADED) return;
     this.lastSeq = seq;
@@ -297,9 +301,25 @@ export class PluginTask {
       note = (e as Error).message;
       this.recordError(m, seq, type, status, note);
     }
-    m.store32(RESULT, status);
-    m.publish32(PROCESSED, seq); // last: the host polls this word, everything above must be visible first
-    this.env.log('vgpu-task', `seq ${seq} ${name}: ${status === NvStatus.OK ? 'ok' : `failed 0x${status.toString(16)}`}${note ? ` (${note})` : ''}`);
+    const answer = (): void => {
+      m.store32(RESULT, status);
+      m.publish32(PROCESSED, seq); // last: the host polls this word, everything above must be visible first
+      this.env.log('vgpu-task', `seq ${seq} ${name}: ${status === NvStatus.OK ? 'ok' : `failed 0x${status.toString(16)}`}${note ? ` (${note})` : ''}`);
+    };
+    // The work is stopped once STOP_WORK is answered: a guest call being served then must not land afterwards. It
+    // settles first (finished, or withdrawn before it wrote anything: vf/guest-rpc-service.ts), bounded by its DMA
+    // timeouts.
+    const inFlight = status === NvStatus.OK && type === VgpuRpcMsg.MIGRATION_STOP_WORK ? this.guest?.settled() ?? null : null;
+    if (inFlight === null) {
+      answer();
+      return;
+    }
+    this.env.log('vgpu-task', `seq ${seq} ${name}: waiting for the guest call in flight to settle`);
+    this.stopping = inFlight.then(() => {
+      this.stopping = null;
+      answer();
+      this.poll(); // a call the host made meanwhile, a guest ring
+    }).catch((e: unknown) => this.env.log('kernel', `gfid ${this.gfid}: ${name} answer failed: ${(e as Error).message}`));
   }
 
   private recordError(m: PluginTaskMemory, seq: number, type: number, status: number, text: string): void {

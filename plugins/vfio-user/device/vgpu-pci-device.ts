@@ -45,11 +45,13 @@ export class VgpuPciDevice implements VfioUserDevice {
   private client: ClientInfo | null = null;
   private resetting: Promise<void> | null = null;
   private readonly log: Logger;
+  private readonly bar0Size: number;
 
   constructor(private readonly o: VgpuPciDeviceOptions) {
     this.log = o.logger;
     const bars = o.guest.bars();
     this.config = new PciConfigSpace(o.guest.configSpace(), bars);
+    this.bar0Size = Number(bars.bar0);
     const cfg = this.config.read(0, CONFIG_SIZE);
     const cap = this.config.caps.msix;
     let vectors = 0;
@@ -120,13 +122,27 @@ export class VgpuPciDevice implements VfioUserDevice {
   private barRead(bar: number, off: number, count: number): Uint8Array {
     if (this.msix.covers(off, count)) return this.msix.read(off, count);
     const out = new Uint8Array(count);
+    this.registersInto(bar, off, count, out, 0);
+    return out;
+  }
+
+  private registersInto(bar: number, off: number, count: number, out: Uint8Array, into: number): void {
     for (let i = 0; i < count;) {
       const at = off + i;
       const dword = at & ~3;
       const v = this.o.guest.read32(bar, dword);
-      for (let b = at - dword; b < 4 && i < count; b++, i++) out[i] = (v >>> (8 * b)) & 0xff;
+      for (let b = at - dword; b < 4 && i < count; b++, i++) out[into + i] = (v >>> (8 * b)) & 0xff;
     }
-    return out;
+  }
+
+  /**
+   * A trapped BAR0 register read straight into the server's reply (server/fast-region-read.ts): the device's
+   * registers only — MSI-X table and PBA reads, other regions and anything out of range go through regionRead.
+   */
+  readRegisterInto(index: number, offset: number, count: number, out: Buffer, at: number): boolean {
+    if (index !== RegionIndex.BAR0 || offset + count > this.bar0Size || this.msix.covers(offset, count)) return false;
+    this.registersInto(0, offset, count, out, at);
+    return true;
   }
 
   private barWrite(off: number, data: Uint8Array): void {
@@ -263,6 +279,10 @@ export class VgpuPciDevice implements VfioUserDevice {
         const state = data.readUInt32LE(0);
         if (state > MigDeviceState.PRE_COPY_P2P) throw refuse(Errno.EINVAL, `device_state ${state} is not a VFIO migration state`);
         await this.o.link.setMigrationState(state);
+        // Interrupts the device raised before it stopped reach the VMM before this answer does: once a stopped state
+        // is acknowledged the device raises nothing more (hal/sim/device/vf/guest-rpc-service.ts), so nothing
+        // signals after it either.
+        this.deliverInterrupts();
         return null;
       }
       default:

@@ -63,6 +63,11 @@ export class MessageReader {
 
   constructor(private maxSize: number, private readonly closeFd: (fd: number) => void) {}
 
+  /** At a message boundary: nothing half-read, nothing being skipped (the next byte starts a header). */
+  get idle(): boolean {
+    return !this.dead && this.current === null && this.headFilled === 0 && this.skipping === 0;
+  }
+
   /** Raise or lower the largest accepted message (after VERSION negotiation). */
   setMaxSize(n: number): void {
     this.maxSize = n;

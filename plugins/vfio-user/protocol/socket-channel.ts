@@ -11,6 +11,7 @@
  */
 import type { FdOps, FdWatcher } from '../../../native/fd-ops.js';
 import { WATCH_ERROR, WATCH_READABLE, WATCH_WRITABLE } from '../../../native/fd-ops.js';
+import { HEADER_SIZE } from './constants.js';
 import { MessageReader, type ReaderEvent } from './message-reader.js';
 
 /** Bytes read per readiness event before yielding to other sockets. */
@@ -19,9 +20,17 @@ const READ_CHUNK = 64 << 10;
 /** Outbound bytes queued (the socket buffer full) above which reading stops, and below which it starts again. */
 const OUT_HIGH = 8 << 20;
 const OUT_LOW = 1 << 20;
+const NO_FDS: readonly number[] = [];
 
 export interface ChannelHandlers {
   onEvents(events: ReaderEvent[]): void;
+  /**
+   * Offered each whole message of a chunk that came with no descriptors while no message is half-read, before the
+   * framing: `data[at, at + size)` is the message (header included), valid only during the call. Returns true when
+   * it answered the message itself; on false that message and every one after it in the chunk take the general path
+   * (so order is kept).
+   */
+  fast?(data: Buffer, at: number, size: number): boolean;
   /** The peer closed, the socket failed, or close() was called; `reason` says which. Called once. */
   onClose(reason: string): void;
   /** The outbound backlog fell below OUT_LOW again (after `outputBlocked` was true). */
@@ -52,6 +61,9 @@ export class SocketChannel {
   /** Bytes waiting in `queue`; reading stops while above OUT_HIGH (until below OUT_LOW). */
   private outQueued = 0;
   private outBlocked = false;
+  /** What the watcher is armed for now (re-arming a libuv poll handle costs epoll_ctl calls: only on a change). */
+  private armedRead = false;
+  private armedWrite = false;
   private maxFds: number;
   bytesIn = 0;
   bytesOut = 0;
@@ -74,13 +86,28 @@ export class SocketChannel {
 
   /** Send one whole message; descriptors ride with its first byte. Returns false when the channel is closed. */
   send(data: Buffer, fds: readonly number[] = [], closeAfter: readonly number[] = []): boolean {
+    return this.enqueue({ data, sent: 0, fds, closeAfter }, false);
+  }
+
+  /**
+   * Send one whole message from a buffer the caller reuses as soon as this returns (a preallocated reply): what the
+   * socket does not take at once is copied into the queue.
+   */
+  sendTransient(data: Buffer): boolean {
+    return this.enqueue({ data, sent: 0, fds: NO_FDS, closeAfter: NO_FDS }, true);
+  }
+
+  private enqueue(item: Outgoing, transient: boolean): boolean {
     if (this.closed) {
-      for (const fd of closeAfter) this.safeClose(fd);
+      for (const fd of item.closeAfter) this.safeClose(fd);
       return false;
     }
-    const item: Outgoing = { data, sent: 0, fds, closeAfter };
     if (this.queue.length === 0) this.flushOne(item);
     if (item.sent < item.data.length && !this.closed) {
+      if (transient) {
+        item.data = Buffer.from(item.data.subarray(item.sent));
+        item.sent = 0;
+      }
       this.queue.push(item);
       this.outQueued += item.data.length - item.sent;
       if (this.outQueued > OUT_HIGH) this.outBlocked = true;
@@ -133,7 +160,12 @@ export class SocketChannel {
 
   private arm(): void {
     if (this.closed) return;
-    this.watcher.start(!this.paused && !this.outBlocked, this.queue.length > 0);
+    const read = !this.paused && !this.outBlocked;
+    const write = this.queue.length > 0;
+    if (read === this.armedRead && write === this.armedWrite) return;
+    this.armedRead = read;
+    this.armedWrite = write;
+    this.watcher.start(read, write);
   }
 
   private ready(flags: number): void {
@@ -161,7 +193,18 @@ export class SocketChannel {
       }
       this.bytesIn += r.bytes;
       budget -= r.bytes;
-      const events = this.reader.push(this.rbuf.subarray(0, r.bytes), r.fds, r.fdsTruncated);
+      let at = 0;
+      if (this.h.fast !== undefined && r.fds.length === 0 && !r.fdsTruncated && this.reader.idle) {
+        // Whole messages at the front of the chunk go to the fast path until it declines one.
+        while (r.bytes - at >= HEADER_SIZE) {
+          const size = this.rbuf.readUInt32LE(at + 4);
+          if (size < HEADER_SIZE || size > r.bytes - at || !this.h.fast(this.rbuf, at, size)) break;
+          at += size;
+          if (this.closed) return;
+        }
+        if (at === r.bytes) continue;
+      }
+      const events = this.reader.push(this.rbuf.subarray(at, r.bytes), r.fds, r.fdsTruncated);
       if (events.length > 0) this.h.onEvents(events);
       if (events.some((e) => e.kind === 'fatal')) {
         this.close('framing error');

@@ -57,6 +57,13 @@ export interface VfioUserDevice {
   /** Offsets and counts are already checked against the region's size and readable/writable flags. */
   regionRead(index: number, offset: bigint, count: number): Uint8Array;
   /**
+   * Optional fast form of regionRead for a trapped register access: when `count` bytes of region `index` at
+   * `offset` are in range, readable, and a read this device serves without allocating, write them to `out` at `at`
+   * and return true — the same bytes regionRead would return, with the same effects. Otherwise return false having
+   * done nothing (the server then takes the general path, which also reports any error); never throws.
+   */
+  readRegisterInto?(index: number, offset: number, count: number, out: Buffer, at: number): boolean;
+  /**
    * A write whose effect takes time (an FLR through config space) returns a promise: the server answers the write,
    * and runs the client's next command, only once it settles — commands are processed in order (vfio-user.rst
    * "Command Concurrency"), so the next one sees the write's effect.

@@ -27,6 +27,7 @@ import { handleDeviceInfo, handleReset } from './handlers/device-handlers.js';
 import { handleFeature, handleMigRead, handleMigWrite } from './handlers/feature-handlers.js';
 import { handleIrqInfo, handleSetIrqs } from './handlers/irq-handlers.js';
 import { handleRegionInfo, handleRegionIoFds, handleRegionRead, handleRegionWrite, handleWriteMulti } from './handlers/region-handlers.js';
+import { FastRegionRead } from './fast-region-read.js';
 import { SessionDmaPort } from './session-dma-port.js';
 import type { VfioUserDevice } from './vfio-user-device.js';
 
@@ -118,6 +119,7 @@ export class VfioUserSession {
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 1;
   private readonly log: Logger;
+  private readonly fastRead: FastRegionRead;
 
   constructor(private readonly o: SessionOptions) {
     this.ours = { ...DEFAULT_SERVER_CAPS, ...o.caps };
@@ -125,7 +127,9 @@ export class VfioUserSession {
     this.peer = o.ops.peerCred(o.fd);
     this.dma = new DmaMapTable(o.ops, { maxMaps: () => this.caps?.maxDmaMaps ?? this.ours.maxDmaMaps, pageSize: () => 4096 });
     // Until VERSION: one descriptor (the protocol's default) and a message no bigger than a VERSION.
+    this.fastRead = new FastRegionRead(o.device, this.counters);
     this.channel = new SocketChannel(o.ops, o.fd, {
+      fast: (b, at, size) => this.fast(b, at, size),
       onEvents: (events) => this.onEvents(events),
       onClose: (reason) => this.onChannelClose(reason),
       onDrain: () => this.pump(),
@@ -150,6 +154,18 @@ export class VfioUserSession {
   }
 
   // ---- inbound ----
+
+  /**
+   * A trapped register read answered as it arrives (fast-region-read.ts), when nothing is ahead of it: the
+   * connection negotiated, no command running or queued, replies flowing. Anything else waits its turn below.
+   */
+  private fast(b: Buffer, at: number, size: number): boolean {
+    if (this.caps === null || this.busy || this.queue.length > 0 || this.closed || this.channel.outputBlocked) return false;
+    const reply = this.fastRead.answer(b, at, size, this.caps.inMaxDataXfer);
+    if (reply === null) return false;
+    this.channel.sendTransient(reply);
+    return true;
+  }
 
   private onEvents(events: ReaderEvent[]): void {
     for (const e of events) {

@@ -5,15 +5,11 @@
 // reset that makes the firmware forget the guest.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { GuestDmaHandler, GuestPort, GuestPortModule, GuestVf } from '../../../core/contracts/guest-port.js';
+import type { GuestDmaHandler, GuestVf } from '../../../core/contracts/guest-port.js';
 import { simRig, type SimRig } from '../lifecycle/sim-rig.js';
+import { CTRL, IOVA, MSG, RESP, openGuestVf, waitFor, writeRpcSetup } from './guest-rpc-page.js';
 
-const IOVA = 0x100000n;
 const RAM = 256 << 10;
-const CTRL = 0x0000;
-const RESP = 0x1000;
-const MSG = 0x2000;
-const MSG_SIZE = 0x4000;
 
 class GuestRam implements GuestDmaHandler {
   readonly mem = Buffer.alloc(RAM);
@@ -35,9 +31,8 @@ class GuestRam implements GuestDmaHandler {
 
 describe('simulated VF guest side', () => {
   let rig: SimRig;
-  let port: GuestPort;
   let vf: GuestVf;
-  let stopWatch: () => void;
+  let stopGuest: () => void;
   const ram = new GuestRam();
   let interrupts = 0;
   let waiters: Array<() => void> = [];
@@ -61,13 +56,7 @@ describe('simulated VF guest side', () => {
   }
 
   async function setup(): Promise<number> {
-    ram.mem.writeUInt32LE(1, CTRL);
-    ram.mem.writeBigUInt64LE(IOVA + BigInt(RESP), CTRL + 8);
-    ram.mem.writeBigUInt64LE(IOVA + BigInt(MSG), CTRL + 16);
-    ram.mem.writeUInt32LE(MSG_SIZE, CTRL + 24);
-    vf.write32(0, 0x2100 + 4 * 3, Number((IOVA + BigInt(CTRL)) >> 32n));
-    vf.write32(0, 0x2100 + 4 * 2, Number((IOVA + BigInt(CTRL)) & 0xffffffffn));
-    ram.mem.writeUInt32LE(++requestId, CTRL + 4);
+    writeRpcSetup(vf, ram.mem, ++requestId);
     const irq = nextInterrupt();
     vf.write32(0, 0x2200, 0);
     await irq;
@@ -78,24 +67,14 @@ describe('simulated VF guest side', () => {
   before(async () => {
     rig = await simRig({ bdf: '0000:61:00.0' });
     await rig.lc.create(0, rig.type('4Q'));
-    const loc = rig.gpu.guestPort!;
-    const mod = (await import(loc.module)) as GuestPortModule;
-    port = mod.openGuestPort(loc.options);
-    vf = port.vf(0);
-    vf.serveDma(ram);
-    vf.setBusMaster(true);
-    stopWatch = port.watch((i) => {
-      void port.pumpDma(i);
-      if (port.vf(i).takeInterrupts().length > 0) {
-        interrupts++;
-        for (const w of waiters.splice(0)) w();
-      }
-    });
+    ({ vf, stop: stopGuest } = await openGuestVf(rig, ram, () => {
+      interrupts++;
+      for (const w of waiters.splice(0)) w();
+    }));
   });
 
   after(async () => {
-    stopWatch?.();
-    port?.close();
+    stopGuest?.();
     await rig?.stop();
   });
 
@@ -194,8 +173,3 @@ describe('simulated VF guest side', () => {
     assert.equal(await setup(), 0, 'a new setup is answered');
   });
 });
-
-/** Wait for a condition the device makes true asynchronously, checking on every turn of the event loop. */
-async function waitFor(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setImmediate(r));
-}

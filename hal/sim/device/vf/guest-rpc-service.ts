@@ -9,6 +9,13 @@
  * Runs on the GSP thread, inside the plugin task: it answers only while the task runs (not after SHUTDOWN, not
  * while MIGRATION_STOP_WORK holds the vGPU — rings wait until RESUME_WORK), and it keeps the task's record for the
  * front (state, FB slice) in the VF state page.
+ *
+ * A stop that comes while a call is being served (its DMA reads in flight) must leave nothing to land after it is
+ * acknowledged: the call checks the work state at its commit point — after reading what the guest asked, before
+ * the first thing the guest can see (a DMA write, an exception record taken, the interrupt). Stopped before that
+ * point, the call is withdrawn: its ring counts as not yet seen, so it is saved as pending and answered once the
+ * work runs again (here after CANCEL_STOP/RESUME_WORK, or on the migration's destination). Past it, the call
+ * finishes. Either way the task answers STOP_WORK only once the call has settled (settled()).
  */
 import type { SharedArena } from '../../../../native/native-ops.js';
 import { NvStatus } from '../../../../core/firmware-abi/nv-status.js';
@@ -19,6 +26,9 @@ import { VfDmaClient } from './vf-dma-client.js';
 import { restorePending, snapshotRegisters, stageRegisters, VF_MAX_EXCEPTIONS, type VfGuestState } from './vf-guest-state.js';
 
 export const GuestRpcFn = { ECHO: 1, GET_INFO: 2, CE_COPY: 3, GET_EXCEPTIONS: 4 } as const;
+
+/** A call the work stop caught before its commit point: nothing of it reached the guest. */
+class Withdrawn extends Error {}
 
 const CTRL_VERSION = 1;
 const MSG_MIN = 4096;
@@ -52,6 +62,10 @@ export class GuestRpcService {
   private readonly page: bigint;
   private setup: Setup | null = null;
   private busy = false;
+  /** The call being served, until it settles. */
+  private inFlight: Promise<void> | null = null;
+  /** The work runs (MIGRATION_STOP_WORK clears it until RESUME_WORK or CANCEL_STOP). */
+  private working = true;
   private stopped = false;
   private readonly exceptions: Array<{ eventId: number; at: number }> = [];
   private readonly startedAt = Date.now();
@@ -123,7 +137,13 @@ export class GuestRpcService {
 
   /** The task's work state changed (running, or held by MIGRATION_STOP_WORK). */
   setWork(running: boolean): void {
+    this.working = running;
     if (!this.stopped) this.setState(running ? TaskState.RUNNING : TaskState.STOPPED);
+  }
+
+  /** Settles once the call being served (if any) has finished or been withdrawn; null when none is. */
+  settled(): Promise<void> | null {
+    return this.inFlight;
   }
 
   /** SHUTDOWN: answer nothing any more. */
@@ -157,8 +177,9 @@ export class GuestRpcService {
     if (!workRunning || this.busy) return;
     if (!this.ringPending()) return;
     this.busy = true;
-    void this.serve().finally(() => {
+    this.inFlight = this.serve().finally(() => {
       this.busy = false;
+      this.inFlight = null;
     });
   }
 
@@ -169,19 +190,31 @@ export class GuestRpcService {
   private async serve(): Promise<void> {
     try {
       // Rings are counted, but a request is its requestId: several rings of a token before we look are one request.
-      while (!this.stopped && this.ringPending()) {
+      while (!this.stopped && this.working && this.ringPending()) {
         const setupRings = this.load(VfPage.RINGS);
-        if (setupRings !== this.load(VfPage.RINGS_SEEN)) {
-          this.store(VfPage.RINGS_SEEN, setupRings);
-          await this.handleSetup();
-          continue;
+        const token = setupRings !== this.load(VfPage.RINGS_SEEN) ? 0 : 1;
+        const seenAt = VfPage.RINGS_SEEN + 4 * token;
+        const seen = this.load(seenAt);
+        const resets = this.load(VfPage.RESETS_SEEN);
+        this.store(seenAt, this.load(VfPage.RINGS + 4 * token));
+        try {
+          await (token === 0 ? this.handleSetup() : this.handleMessage());
+        } catch (e) {
+          if (!(e instanceof Withdrawn)) throw e;
+          // Not seen after all (unless a reset dropped the rings meanwhile): saved as pending, served after the stop.
+          if (this.load(VfPage.RESETS_SEEN) === resets) this.store(seenAt, seen);
+          this.o.log(`gfid ${this.o.gfid}: guest doorbell ${token} withdrawn by the work stop; answered once the work runs again`);
+          return;
         }
-        this.store(VfPage.RINGS_SEEN + 4, this.load(VfPage.RINGS + 4));
-        await this.handleMessage();
       }
     } catch (e) {
       this.o.log(`guest RPC of gfid ${this.o.gfid} failed: ${(e as Error).message}`);
     }
+  }
+
+  /** The last point at which a call may be withdrawn: what follows is visible to the guest. */
+  private commit(): void {
+    if (!this.working || this.stopped) throw new Withdrawn('work stopped');
   }
 
   private async handleSetup(): Promise<void> {
@@ -202,6 +235,7 @@ export class GuestRpcService {
     const msg = ctrl.readBigUInt64LE(16);
     const msgSize = ctrl.readUInt32LE(24);
     const valid = version === CTRL_VERSION && msgSize >= MSG_MIN && msgSize <= MSG_MAX && resp !== 0n && msg !== 0n;
+    this.commit();
     if (valid) this.setup = { ctrl: addr, resp, msg, msgSize };
     else this.o.log(`gfid ${this.o.gfid}: guest RPC setup refused (version ${version}, message buffer ${msgSize} bytes)`);
     if (resp !== 0n) await this.respond(resp, requestId, valid ? NvStatus.OK : NvStatus.INVALID_ARGUMENT);
@@ -220,9 +254,13 @@ export class GuestRpcService {
     if (typeof head === 'number') return this.busError('message buffer', s.msg, head);
     const fn = head.readUInt32LE(0);
     const len = head.readUInt32LE(4);
-    if (len > s.msgSize - 8) return this.respond(s.resp, requestId, NvStatus.INVALID_ARGUMENT);
+    if (len > s.msgSize - 8) {
+      this.commit();
+      return this.respond(s.resp, requestId, NvStatus.INVALID_ARGUMENT);
+    }
     const payload = len === 0 ? Buffer.alloc(0) : await this.dma.read(s.msg + 8n, len);
     if (typeof payload === 'number') return this.busError('message payload', s.msg + 8n, payload);
+    this.commit();
     const { status, answer } = await this.call(fn, payload);
     if (answer !== undefined) {
       if (answer.length > s.msgSize - 8) return this.respond(s.resp, requestId, NvStatus.INVALID_ARGUMENT);

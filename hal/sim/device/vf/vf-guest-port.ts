@@ -246,8 +246,9 @@ export class AdaGuestPort implements GuestPort {
             cb(i);
           }
         }
-        // Sleep until the device bumps the word (no timer: the bounded slices are inside the addon's waiter).
-        await this.arena.wait32(kick, seen, Number.POSITIVE_INFINITY);
+        // Sleep until the device bumps the word. Every writer of it wakes it (kickFront, stop() below), so the
+        // waiter does not look on its own either: an idle front wakes for nothing.
+        await this.arena.wait32(kick, seen, Number.POSITIVE_INFINITY, { wokenOnly: true });
       }
     };
     void loop();

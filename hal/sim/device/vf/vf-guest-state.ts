@@ -140,9 +140,17 @@ export function stageRegisters(arena: SharedArena, vf: number, regs: VfRegisterS
 
 /** Whether a staged block waits for the front (one load each: cheap enough to ask before every guest access). */
 export function restorePending(arena: SharedArena, vf: number): boolean {
-  const w = new VfPageWords(arena, vf);
-  return w.load(VfPage.REG_RESTORE_SEQ) !== w.load(VfPage.REG_RESTORE_DONE);
+  let at = restoreWords.get(vf);
+  if (at === undefined) {
+    const base = BigInt(vfPage(vf));
+    at = [base + BigInt(VfPage.REG_RESTORE_SEQ), base + BigInt(VfPage.REG_RESTORE_DONE)];
+    restoreWords.set(vf, at);
+  }
+  return arena.load32(at[0]) !== arena.load32(at[1]);
 }
+
+/** Arena offsets of each VF's REG_RESTORE_SEQ and _DONE words, made once: the front asks on every guest access. */
+const restoreWords = new Map<number, [bigint, bigint]>();
 
 /**
  * Front side: adopt a staged block into the live registers (the front writes them, as it writes every guest access),
