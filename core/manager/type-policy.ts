@@ -1,11 +1,12 @@
 /**
  * Which vGPU types each VF may take, and the bookkeeping of the types VFs have selected (one physical GPU).
  *
- * 'homogeneous' is the upstream RFC v2 behaviour (docs/reference/sysfs-abi.md): the first selection makes its type
- * the GPU's active type; from then on only that type is creatable, until `max_instance` selections exist; the active
- * type clears when the last VF deselects. 'heterogeneous' (this project's extension, docs/reference/vgpu-types.md)
- * allows mixed types; each selection takes guest-FB segments from an `FbPlacement`, whose slot index is the placement
- * id reported to the firmware (SETUP_CONFIG placement_id).
+ * 'homogeneous' is the upstream RFC v2 behaviour (docs/reference/sysfs-abi.md), a strict form of NVIDIA's equal-size
+ * mode: the first selection makes its type the GPU's active type; from then on only that type is creatable, until
+ * `max_instance` selections exist; the active type clears when the last VF deselects. 'heterogeneous' is NVIDIA's
+ * mixed-size mode (docs/reference/vgpu-types.md): mixed types, each bounded by its mixed-size maximum and placed at
+ * one of its NVIDIA placements (core/manager/mixed-size-placements.ts) when the table has those rules; each
+ * selection also takes guest-FB segments from an `FbPlacement` (vgpud's own FB placement).
  *
  * Both modes place every selection in the FB region (in homogeneous mode the slices simply pack), so the vGPU
  * lifecycle can reserve the guest FB at a known offset in either mode. A selection reserves its placement: what
