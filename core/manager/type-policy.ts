@@ -201,7 +201,7 @@ export class TypePolicy {
    * docs/reference/sysfs-abi.md — which later lets the GPU believe it is full or go negative on deselect; here a
    * re-write of the same type changes nothing). A different type while the VF has one is EINVAL: deselect first.
    */
-  select(vf: number, typeId: number, opts: { placementAt?: number } = {}): TypeSelection {
+  select(vf: number, typeId: number, opts: { placementAt?: number; mixedAt?: number } = {}): TypeSelection {
     this.assertNotFrozen();
     const type = this.typeById(typeId);
     if (type === undefined) {
@@ -229,8 +229,10 @@ export class TypePolicy {
     const fbBytes = guestFbBytes(type, this.fb);
     // `placementAt` re-takes the slot a selection had before a daemon restart (the running vGPU's FB is there).
     const placement = this.placement.place(segmentsFor(fbBytes, this.fb.segmentSize), `vf${vf}`, opts.placementAt);
-    // A restore keeps its vGPU even if NVIDIA's slot bookkeeping cannot re-take a slot for it (it holds its FB).
-    const mixedSlot = this.mixedEntry(type) !== undefined ? this.freeMixedSlots(type)[0] : undefined;
+    // A restore re-takes the NVIDIA placement its firmware task was told (`mixedAt`) while that one is free, else the
+    // first free one; it keeps its vGPU even when none is free (it holds its FB, the slots are bookkeeping).
+    const free = this.mixedEntry(type) !== undefined ? this.freeMixedSlots(type) : [];
+    const mixedSlot = opts.mixedAt !== undefined && free.includes(opts.mixedAt) ? opts.mixedAt : free[0];
     const sel: TypeSelection = Object.freeze({ vf, type, fbBytes, placement, ...(mixedSlot !== undefined ? { mixedSlot } : {}) });
     this.byVf.set(vf, sel);
     return sel;
@@ -361,7 +363,8 @@ export class TypePolicy {
     }
     const count = this.countOf(type.id);
     // Mixed-size mode under NVIDIA's rules: its maximum (never above max_instance) and its placements come first.
-    const mixedWhy = usable ? this.mixedRefusal(type, count) : null;
+    // A restore (no heap check) re-takes a running vGPU: only the count binds it, its slot is re-taken if free.
+    const mixedWhy = usable ? this.mixedRefusal(type, count, { slots: check.heap }) : null;
     if (mixedWhy !== null) return mixedWhy;
     if (count >= type.maxInstance) {
       return new VfAbiError('ENOSPC', `type ${type.id} (${type.name}) already has ${count} of at most ${type.maxInstance} instances`, {
@@ -397,7 +400,7 @@ export class TypePolicy {
    * NVIDIA's mixed-size rules (heterogeneous mode on a table that has them): the type's mixed-size maximum, then a
    * free placement of the type — one whose GiB slots overlap no vGPU's.
    */
-  private mixedRefusal(type: VgpuTypeRecord, count: number): VgpuError | null {
+  private mixedRefusal(type: VgpuTypeRecord, count: number, check: { slots: boolean }): VgpuError | null {
     const entry = this.mixedEntry(type);
     if (entry === undefined) return null;
     const max = entry.ids.length;
@@ -410,7 +413,7 @@ export class TypePolicy {
         details: { typeId: type.id, count, mode: 'mixed-size', maxMixed: max, maxEqual: type.maxInstance },
       });
     }
-    if (this.freeMixedSlots(type).length === 0) {
+    if (check.slots && this.freeMixedSlots(type).length === 0) {
       const held = this.selections().filter((s) => s.mixedSlot !== undefined).map((s) => `${s.type.name.replace(/^NVIDIA /, '')}@${s.mixedSlot}`);
       return new VfAbiError('ENOSPC', `mixed-size (heterogeneous) mode: every placement of type ${type.id} (${type.name}) — GiB slots ${entry.ids.join(', ')}, ${entry.placementSize} wide — overlaps a vGPU (${held.join(', ')})`, {
         hint: 'destroy and deselect a vGPU that holds one of these slots, or choose another size',

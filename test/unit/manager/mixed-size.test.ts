@@ -119,3 +119,24 @@ test('mixed-size mode: the 1 GiB types of a 48 GB board reach 16 and the creatab
   assert.throws(() => mgr.abi.writeCurrent(16, String(q1)), (e) => isVgpuError(e, 'VGPU_ENOSPC') && /at most 16 vGPUs.*equal-size mode allows 32/.test((e as Error).message));
   await close(mgr);
 });
+
+test('a restore re-takes the journalled mixed-size placement while it is free, else the first free one', async () => {
+  const before = await manager('heterogeneous');
+  const q24 = id(before.mgr, '24Q');
+  before.mgr.abi.writeCurrent(0, String(q24));
+  before.mgr.abi.writeCurrent(1, String(q24));
+  const [a, b] = before.mgr.policy.selections();
+  assert.deepEqual([a!.mixedSlot, b!.mixedSlot], [0, 24]);
+  await close(before.mgr);
+
+  // "After a restart": VF 1 is restored first, from its journal record (FB slot and NVIDIA placement).
+  const after = await manager('heterogeneous');
+  after.mgr.policy.select(1, q24, { placementAt: b!.placement.id, mixedAt: 24 });
+  after.mgr.policy.select(0, q24, { placementAt: a!.placement.id, mixedAt: 0 });
+  assert.deepEqual(after.mgr.policy.selections().map((s) => [s.vf, s.mixedSlot]), [[0, 0], [1, 24]]);
+  // A record without one (an older journal) takes the first free placement.
+  after.mgr.abi.writeCurrent(0, '0');
+  after.mgr.policy.select(0, q24, { placementAt: a!.placement.id });
+  assert.equal(after.mgr.policy.selectionOf(0)?.mixedSlot, 0);
+  await close(after.mgr);
+});
