@@ -461,14 +461,14 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       ])));
     });
 
-  example(program.command('policy').description('set a GPU\'s vGPU type policy (only while it has no vGPUs)')
+  example(program.command('policy').description('set a GPU\'s vGPU type policy (only while it has no vGPUs): homogeneous is NVIDIA\'s equal-size mode (one type, up to MAX), heterogeneous its mixed-size mode (types mixed, each up to MIXED at NVIDIA\'s placements)')
     .argument('<gpu-bdf>', 'GPU address', bdfArg('GPU address'))
-    .addArgument(new Command().createArgument('<policy>', 'homogeneous | heterogeneous').choices(['homogeneous', 'heterogeneous']))
+    .addArgument(new Command().createArgument('<policy>', 'homogeneous (equal-size mode) | heterogeneous (mixed-size mode)').choices(['homogeneous', 'heterogeneous']))
     .option('--json', 'print JSON'), 'vgpuctl policy 0000:41:00.0 heterogeneous')
     .action(async (bdf: string, policy: string, o: { json?: boolean }) => {
       const r = await (await client()).call('PUT', `/v1/gpus/${bdf}/policy`, { policy });
       if (o.json) return json(r);
-      out(`${bdf}: policy ${policy}`);
+      out(`${bdf}: policy ${policy} (NVIDIA's ${policy === 'heterogeneous' ? 'mixed-size' : 'equal-size'} mode; vgpuctl types --all shows each type's maximum: ${policy === 'heterogeneous' ? 'MIXED' : 'MAX'})`);
     });
 
   registerHostCommands({ program, client, out, json, example, bdfArg, intArg });
