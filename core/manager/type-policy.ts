@@ -168,11 +168,6 @@ export class TypePolicy {
     return this.mixed?.byType.get(type.id)?.ids.length;
   }
 
-  /** NVIDIA placement ids of the type in mixed-size mode (empty when the table has no mixed-size rules). */
-  mixedPlacementIds(type: VgpuTypeRecord): readonly number[] {
-    return this.mixed?.byType.get(type.id)?.ids ?? [];
-  }
-
   selectionOf(vf: number): TypeSelection | undefined {
     return this.byVf.get(vf);
   }
@@ -315,17 +310,19 @@ export class TypePolicy {
     for (const sel of this.selections()) {
       const t = types.find((n) => n.id === sel.type.id)!;
       const p = sel.placement.slots === 0 ? sel.placement : next.place(sel.placement.slots, sel.placement.owner, sel.placement.id);
-      const { mixedSlot: _old, ...rest } = sel;
-      rebound.set(sel.vf, { ...rest, type: t, placement: p });
+      rebound.set(sel.vf, { ...sel, type: t, placement: p });
     }
     this.installed = Object.freeze([...types]);
     this.placement = next;
     this.mixed = this.mixedTableFor(types);
     this.byVf.clear();
-    // NVIDIA's slots are bookkeeping over the new table: re-take them in VF order (first free, as the RM picks).
+    // NVIDIA's slots over the new table: each vGPU keeps the one its firmware task was told while the new table
+    // still has it free, else takes the first free one (as the RM picks); in VF order.
     for (const [vf, s] of rebound) {
-      const slot = s.placement.slots > 0 && this.mixedEntry(s.type) !== undefined ? this.freeMixedSlots(s.type)[0] : undefined;
-      this.byVf.set(vf, Object.freeze({ ...s, ...(slot !== undefined ? { mixedSlot: slot } : {}) }));
+      const { mixedSlot: old, ...rest } = s;
+      const free = s.placement.slots > 0 && this.mixedEntry(s.type) !== undefined ? this.freeMixedSlots(s.type) : [];
+      const slot = old !== undefined && free.includes(old) ? old : free[0];
+      this.byVf.set(vf, Object.freeze({ ...rest, ...(slot !== undefined ? { mixedSlot: slot } : {}) }));
     }
   }
 

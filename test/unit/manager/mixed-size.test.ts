@@ -140,3 +140,13 @@ test('a restore re-takes the journalled mixed-size placement while it is free, e
   assert.equal(after.mgr.policy.selectionOf(0)?.mixedSlot, 0);
   await close(after.mgr);
 });
+
+test('a metadata reload keeps every vGPU\'s mixed-size placement', async () => {
+  const { mgr } = await manager('heterogeneous');
+  const q24 = id(mgr, '24Q');
+  mgr.abi.writeCurrent(1, String(q24)); // first: placement 0
+  mgr.abi.writeCurrent(0, String(q24)); // then: placement 24
+  await mgr.reloadMetadata(metadata);
+  assert.deepEqual(mgr.policy.selections().map((s) => [s.vf, s.mixedSlot]), [[0, 24], [1, 0]]);
+  await close(mgr);
+});
