@@ -232,7 +232,8 @@ try {
   const report = kernelReport(loadNativeOps());
   console.log(`cpu: ${typeof report === 'string' ? report : cpuLine(report)}`);
   console.log(`host: load avg at start ${loadStart}`);
-  d = await startSimDaemon({ bdf: GPU, dir: join(dir, 'sim'), fbBytes: 48n << 30n });
+  // 32 × 1Q is an equal-size configuration: NVIDIA's mixed-size mode allows 16 of a 1 GiB type on a 48 GB board.
+  d = await startSimDaemon({ bdf: GPU, dir: join(dir, 'sim'), fbBytes: 48n << 30n, policy: 'homogeneous' });
   const simPid = d.dev.descriptor.pid;
   undo.push(['simulated GPU', () => { try { process.kill(simPid, 'SIGKILL'); } catch { /* gone */ } }]);
   undo.push(['sim daemon', () => d!.stop()]);

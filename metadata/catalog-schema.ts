@@ -49,7 +49,14 @@ export const typeSchema = z.strictObject({
   /** The profile FB is the nominal size in the name: N GiB for "-N<series>" (the build derives it). */
   name: ascii.regex(/-\d+[QBAC]$/, 'expected a name ending in -<GiB><series>, e.g. "NVIDIA L40S-24Q"'),
   heapMiB: z.number().int().min(3, 'the mgmt heap must hold the 0x274000-byte comm buffer'),
+  /** Max instances per GPU in NVIDIA's equal-size mode (all vGPUs of the GPU the same size). */
   maxInstance: z.number().int().min(1).max(32),
+  /**
+   * Max instances per GPU in NVIDIA's mixed-size (heterogeneous) mode: the count of the type's mixed-size placements.
+   * The build recomputes it from NVIDIA's placement rules (core/manager/mixed-size-placements.ts) and refuses a
+   * table that disagrees, so the number written here is the one the manager enforces.
+   */
+  maxInstanceMixed: z.number().int().min(1).max(32).optional(),
   bar1MiB: bar1Spec.optional(),
   fbReservationMiB: z.number().int().min(0).default(0),
   vdevSubsystem: z.number().int().min(0).max(0xffff).optional(),
@@ -86,6 +93,8 @@ export const boardSchema = z.strictObject({
   vmmuSegmentMiB: z.union([z.literal(32), z.literal(64), z.literal(128), z.literal(256), z.literal(512)]),
   /** The public document the type table (names, sizes, max instances) comes from, and what of it is unverified. */
   source: z.string().min(1),
+  /** Where the mixed-size maxima (`maxInstanceMixed`) come from, and what of them is unverified. */
+  mixedSizeSource: z.string().min(1).optional(),
   types: z.array(typeSchema).min(1).max(64),
 });
 

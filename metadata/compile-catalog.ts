@@ -17,6 +17,7 @@ import {
   type VgpuSeries,
 } from '../core/metadata/vgpu-info-record.js';
 import { belowRegionBytes, homogeneousFits, MAX_VGPUS_PER_PGPU, regionIn } from '../core/manager/region-budget.js';
+import { mixedSizePlacements, nvidiaGuestFbIs1GiB } from '../core/manager/mixed-size-placements.js';
 import { catalogSchema, type Catalog } from './catalog-schema.js';
 
 export interface CompiledBoard {
@@ -171,6 +172,7 @@ function compileParsed(cat: Catalog, source: string): CompiledCatalog {
       });
     });
     checkHomogeneousFit(source, bk, b.fbMiB, b.vgpuFbMiB, b.vmmuSegmentMiB, b.types.map((t) => t.fbReservationMiB), infos);
+    checkMixedSizeMaxima(source, bk, b, infos);
     boards.push(Object.freeze({
       key: b.key,
       name: b.name,
@@ -248,5 +250,30 @@ function checkHomogeneousFit(
       (resSegs > 0 ? ` + ${resSegs} segments of reservation` : '') +
       ` exceed the ${f.regionSlots} segments left of vgpuFbMiB ${vgpuFbMiB} once ~${below} MiB of management heaps and scratch ` +
       `pages are set aside below them; lower maxInstance or heapMiB, or raise vgpuFbMiB`);
+  });
+}
+
+/**
+ * A type's `maxInstanceMixed` must be what NVIDIA's mixed-size placement rules give it on this board (the count of
+ * its placements, core/manager/mixed-size-placements.ts), computed as the manager computes it at run time — so the
+ * number in the YAML is the limit the heterogeneous policy enforces, not a second opinion.
+ */
+function checkMixedSizeMaxima(source: string, bk: string, b: Catalog['boards'][number], infos: readonly VgpuInfoRecord[]): void {
+  const seg = BigInt(b.vmmuSegmentMiB) * MiB;
+  const table = mixedSizePlacements(infos.map((i) => ({
+    id: i.id, profileGiB: Number(i.profileSize >> 30n), maxInstance: i.maxInstance,
+    guestFbIs1GiB: nvidiaGuestFbIs1GiB({ ...i, profileBytes: i.profileSize }, BigInt(b.fbMiB) * MiB, seg),
+  })));
+  b.types.forEach((t, ti) => {
+    if (t.maxInstanceMixed === undefined) return;
+    const key = `${bk}.types[${ti}].maxInstanceMixed`;
+    const entry = table?.byType.get(t.id);
+    if (entry === undefined) {
+      throw catalogError(source, key, `"${t.name}" has no mixed-size placements: the board's table has no type with maxInstance 1 to size the placement region; drop maxInstanceMixed`);
+    }
+    if (entry.ids.length !== t.maxInstanceMixed) {
+      throw catalogError(source, key,
+        `"${t.name}" gets ${entry.ids.length} mixed-size placements (GiB slots ${entry.ids.join(', ')}), not ${t.maxInstanceMixed}, by NVIDIA's placement rules; write ${entry.ids.length}`);
+    }
   });
 }

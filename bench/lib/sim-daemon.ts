@@ -12,6 +12,7 @@ import { configSchema } from '../../core/config/config-schema.js';
 import type { PhysicalGpu } from '../../core/contracts/hal.js';
 import { MemoryLogger } from '../../core/logging/memory-logger.js';
 import { PgpuManager } from '../../core/manager/pgpu-manager.js';
+import type { VgpuPolicy } from '../../core/manager/type-policy.js';
 import { AdaHal } from '../../hal/ada-lovelace/ada-hal.js';
 import { startSimDevice, type SimDeviceHandle } from '../../hal/ada-lovelace/sim/start-sim-device.js';
 import { ensureDefaultMetadata } from '../../metadata/default-metadata.js';
@@ -32,14 +33,17 @@ export interface SimDaemon {
   stop(): Promise<void>;
 }
 
-/** Start the GPU (sparse FB of `fbBytes`) and the services over it. */
-export async function startSimDaemon(o: { bdf: string; dir: string; fbBytes: bigint; board?: string }): Promise<SimDaemon> {
+/**
+ * Start the GPU (sparse FB of `fbBytes`) and the services over it, the GPU in `policy` (default heterogeneous:
+ * NVIDIA's mixed-size mode, whose maxima are lower for some types — docs/vgpu-types.md).
+ */
+export async function startSimDaemon(o: { bdf: string; dir: string; fbBytes: bigint; board?: string; policy?: VgpuPolicy }): Promise<SimDaemon> {
   const dev = await startSimDevice({ board: o.board ?? 'rtx6000-ada', bdf: o.bdf, mode: 'process', dir: o.dir, fbBytes: o.fbBytes });
   const logger = new MemoryLogger({ level: 'warn' });
   try {
     const gpu = await new AdaHal().open(dev.pciInfo(), { logger, rpcTimeoutMs: 10_000 });
     await gpu.firmware.boot({ version: '570.144', source: 'bench' });
-    const mgr = await PgpuManager.create({ gpu, logger, metadataDir: dirname(ensureDefaultMetadata()), policy: 'heterogeneous' });
+    const mgr = await PgpuManager.create({ gpu, logger, metadataDir: dirname(ensureDefaultMetadata()), policy: o.policy ?? 'heterogeneous' });
     const bus = new EventBusImpl(logger);
     const config = configSchema.parse({ timeouts: { rpcMs: 10_000, bootloadMs: 5000, scrubMs: 60_000 } });
     const svc = new VgpuServiceImpl(null as never, bus, new ExceptionRelayImpl(bus, logger), logger, config, undefined);

@@ -26,6 +26,7 @@ export interface CliIo {
 interface Vgpu {
   id: string; gpu: string; vf: number; vfBdf: string; typeId: number; typeName: string; state: string; inUse?: boolean;
   fb?: { offset: string; size: string }; profileFbBytes?: string; chids?: { offset: number; count: number }; createdAt: number;
+  maxInstances?: number; maxInstancesMixed?: number; mixedPlacementId?: number;
   lastScrub?: { at: number; bytes: string; durationMs: number; verified: boolean | null; reason: string };
   error?: { code: string; message: string; step?: string };
   vfioUser?: { socket: string; attached: boolean; clientPid?: number };
@@ -33,7 +34,7 @@ interface Vgpu {
   holder?: { namespace: string; pod: string; container?: string; resource?: string };
 }
 interface Quarantined { gpu: string; vf: number; vfBdf: string; vgpuId?: string; reason: string; unknown: string[]; blocksCreates: boolean }
-interface TypeRow { id: number; name: string; fbBytes?: string; profileFbBytes?: string; guestFbBytes?: string; maxInstances?: number; available: number }
+interface TypeRow { id: number; name: string; fbBytes?: string; profileFbBytes?: string; guestFbBytes?: string; maxInstances?: number; maxInstancesMixed?: number; available: number }
 
 /** A size the backend may not know: "-" then (the sysfs backend does not learn a type's guest FB). */
 const maybeBytes = (v: string | undefined): string => (v === undefined ? '-' : bytes(v));
@@ -236,9 +237,12 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       const result: { gpu: string; types: TypeRow[] }[] = [];
       for (const g of gpus) result.push(await c.call<{ gpu: string; types: TypeRow[] }>('GET', `/v1/gpus/${g}/types${o.all ? '?all=1' : ''}`));
       if (o.json) return json(o.gpu !== undefined ? result[0] : { gpus: result });
-      // PROFILE is the nominal size NVIDIA lists; GUEST FB what the VM sees once the heap is placed inside it.
-      const rows = result.flatMap((r) => r.types.map((t) => [r.gpu, t.id, short(t.name), maybeBytes(t.profileFbBytes), maybeBytes(t.guestFbBytes), t.maxInstances ?? '-', t.available]));
-      out(rows.length === 0 ? `no creatable types${o.all ? '' : ' right now (try --all)'}` : table(['GPU', 'ID', 'TYPE', 'PROFILE', 'GUEST FB', 'MAX', 'AVAILABLE'], rows));
+      // PROFILE is the nominal size NVIDIA lists; GUEST FB what the VM sees once the heap is placed inside it. MAX is
+      // NVIDIA's equal-size maximum (policy homogeneous), MIXED its mixed-size one (policy heterogeneous).
+      const rows = result.flatMap((r) => r.types.map((t) => [
+        r.gpu, t.id, short(t.name), maybeBytes(t.profileFbBytes), maybeBytes(t.guestFbBytes), t.maxInstances ?? '-', t.maxInstancesMixed ?? '-', t.available,
+      ]));
+      out(rows.length === 0 ? `no creatable types${o.all ? '' : ' right now (try --all)'}` : table(['GPU', 'ID', 'TYPE', 'PROFILE', 'GUEST FB', 'MAX', 'MIXED', 'AVAILABLE'], rows));
     });
 
   example(program.command('create').description('create vGPUs of one type on a GPU')
@@ -280,6 +284,8 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
           ? `${bytes(v.fb.size)} guest-visible${v.profileFbBytes !== undefined ? ` of a ${bytes(v.profileFbBytes)} profile` : ''}, at offset 0x${BigInt(v.fb.offset).toString(16)}`
           : `${v.profileFbBytes !== undefined ? `a ${bytes(v.profileFbBytes)} profile; ` : ''}the kernel driver keeps its FB placement`],
         ...(v.chids !== undefined ? [['channels', `${v.chids.count} from ${v.chids.offset}`] as [string, string]] : []),
+        ...(v.maxInstances !== undefined ? [['type max', `${v.maxInstances} per GPU in equal-size mode, ${v.maxInstancesMixed ?? 'no rule'} in mixed-size mode`] as [string, string]] : []),
+        ...(v.mixedPlacementId !== undefined ? [['placement', `${v.mixedPlacementId} (mixed-size mode, GiB slot)`] as [string, string]] : []),
         ['in use', v.inUse === undefined ? 'unknown (the kernel refuses a change with EBUSY while a VM holds it)' : v.inUse ? 'yes' : 'no'],
         ['created', new Date(v.createdAt).toISOString()],
       ];
@@ -455,14 +461,14 @@ export async function runVgpuctl(argv: string[], io: CliIo = { stdout: process.s
       ])));
     });
 
-  example(program.command('policy').description('set a GPU\'s vGPU type policy (only while it has no vGPUs)')
+  example(program.command('policy').description('set a GPU\'s vGPU type policy (only while it has no vGPUs): homogeneous is NVIDIA\'s equal-size mode (one type, up to MAX), heterogeneous its mixed-size mode (types mixed, each up to MIXED at NVIDIA\'s placements)')
     .argument('<gpu-bdf>', 'GPU address', bdfArg('GPU address'))
-    .addArgument(new Command().createArgument('<policy>', 'homogeneous | heterogeneous').choices(['homogeneous', 'heterogeneous']))
+    .addArgument(new Command().createArgument('<policy>', 'homogeneous (equal-size mode) | heterogeneous (mixed-size mode)').choices(['homogeneous', 'heterogeneous']))
     .option('--json', 'print JSON'), 'vgpuctl policy 0000:41:00.0 heterogeneous')
     .action(async (bdf: string, policy: string, o: { json?: boolean }) => {
       const r = await (await client()).call('PUT', `/v1/gpus/${bdf}/policy`, { policy });
       if (o.json) return json(r);
-      out(`${bdf}: policy ${policy}`);
+      out(`${bdf}: policy ${policy} (NVIDIA's ${policy === 'heterogeneous' ? 'mixed-size' : 'equal-size'} mode; vgpuctl types --all shows each type's maximum: ${policy === 'heterogeneous' ? 'MIXED' : 'MAX'})`);
     });
 
   registerHostCommands({ program, client, out, json, example, bdfArg, intArg });

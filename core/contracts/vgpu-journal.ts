@@ -28,6 +28,11 @@ export interface JournalVgpu {
   state: Extract<VgpuState, 'creating' | 'ready' | 'stopping'>;
   /** The type selection of the VF: its FB placement slot, and whether the create selected it (destroy deselects). */
   placementId: number;
+  /**
+   * NVIDIA's mixed-size placement id (GiB slot) the vGPU holds on a GPU in mixed-size mode, which its firmware task
+   * was told (SETUP_CONFIG placement_id): a restart re-takes this slot, not merely the first free one.
+   */
+  mixedPlacementId?: number;
   autoSelected: boolean;
   /** Per-vGPU UUID, hex without dashes (the plugin task was configured with it). */
   uuid: string;

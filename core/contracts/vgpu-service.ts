@@ -109,8 +109,17 @@ export interface VgpuTypeInfo {
   profileFbBytes?: bigint;
   /** FB the guest of a vGPU of this type sees (the profile less heap and reservation, in whole VMMU segments). */
   guestFbBytes?: bigint;
-  /** The type's max instances per GPU; absent where the kernel does not publish it (sysfs backend). */
+  /**
+   * The type's max instances per GPU in NVIDIA's equal-size mode (every vGPU of the GPU the same size; the
+   * homogeneous policy); absent where the kernel does not publish it (sysfs backend).
+   */
   maxInstances?: number;
+  /**
+   * The type's max instances per GPU in NVIDIA's mixed-size mode (the heterogeneous policy): the count of its
+   * mixed-size placements (docs/reference/vgpu-types.md). Absent where the type table has no mixed-size rules or the
+   * backend does not publish it (sysfs backend).
+   */
+  maxInstancesMixed?: number;
   heads?: number;
   maxResolution?: string;
   /**
@@ -145,6 +154,14 @@ export interface VgpuInfo {
   /** The type's profile size (nominal FB), next to the guest-visible `fb.size`; unknown for an opaque metadata file. */
   profileFbBytes?: bigint;
   placementId?: number;
+  /** The type's maxima per GPU: equal-size mode, and mixed-size mode where the type table has mixed-size rules. */
+  maxInstances?: number;
+  maxInstancesMixed?: number;
+  /**
+   * NVIDIA's mixed-size placement id (GiB slot) the vGPU holds, on a GPU in mixed-size (heterogeneous) mode under
+   * NVIDIA's rules; `placementId` is the FB segment index vgpud placed its guest FB at.
+   */
+  mixedPlacementId?: number;
   /** Channel ids of the vGPU; absent where the kernel keeps them (sysfs backend). */
   chids?: { offset: number; count: number };
   /** When vgpud created it (or adopted it). */

@@ -19,6 +19,7 @@
 import { ErrorCode, VgpuError } from '../contracts/exceptions.js';
 import type { GpuSummary, VgpuTypeInfo } from '../contracts/vgpu-service.js';
 import { filterMatches, parsePciIdFilter, pciIdText, type PciIdFilter } from './device-filter.js';
+import { typeMaximum } from './type-maximum.js';
 import type { LayoutEntry } from './layout-file.js';
 import type { LayoutSnapshot } from './layout-snapshot.js';
 
@@ -118,11 +119,12 @@ export function expandLayout(config: string, entries: readonly LayoutEntry[], sn
         const total = (counts.get(t.id) ?? 0) + count;
         // A backend that does not know the type's max instances (sysfs: the kernel does not publish it) leaves the
         // count to the kernel, which refuses the instance past it (ENOSPC) and the apply rolls back.
-        if (t.maxInstances !== undefined && total > t.maxInstances) {
+        const limit = typeMaximum(t, g.gpu.policy);
+        if (limit !== undefined && total > limit.max) {
           throw new VgpuError(ErrorCode.InvalidArgument,
-            `config '${config}' entry ${i + 1} asks for ${total} × ${t.name.replace(/^NVIDIA\s+/, '')} on GPU ${bdf}; at most ${t.maxInstances} fit on one GPU (the type's max instances)`, {
-              hint: `ask for ${t.maxInstances} or fewer (vgpuctl types --gpu ${bdf} --all shows each type's MAX)`,
-              details: { config, entry: i + 1, gpu: bdf, type: t.name, asked: total, maxInstances: t.maxInstances },
+            `config '${config}' entry ${i + 1} asks for ${total} × ${t.name.replace(/^NVIDIA\s+/, '')} on GPU ${bdf}; at most ${limit.max} fit on one GPU (${limit.why})`, {
+              hint: `ask for ${limit.max} or fewer (vgpuctl types --gpu ${bdf} --all shows each type's ${limit.mode === 'mixed-size' ? 'MIXED' : 'MAX'})`,
+              details: { config, entry: i + 1, gpu: bdf, type: t.name, asked: total, maxInstances: limit.max, mode: limit.mode },
             });
         }
         counts.set(t.id, total);

@@ -1,11 +1,12 @@
 /**
  * Which vGPU types each VF may take, and the bookkeeping of the types VFs have selected (one physical GPU).
  *
- * 'homogeneous' is the upstream RFC v2 behaviour (docs/reference/sysfs-abi.md): the first selection makes its type
- * the GPU's active type; from then on only that type is creatable, until `max_instance` selections exist; the active
- * type clears when the last VF deselects. 'heterogeneous' (this project's extension, docs/reference/vgpu-types.md)
- * allows mixed types; each selection takes guest-FB segments from an `FbPlacement`, whose slot index is the placement
- * id reported to the firmware (SETUP_CONFIG placement_id).
+ * 'homogeneous' is the upstream RFC v2 behaviour (docs/reference/sysfs-abi.md), a strict form of NVIDIA's equal-size
+ * mode: the first selection makes its type the GPU's active type; from then on only that type is creatable, until
+ * `max_instance` selections exist; the active type clears when the last VF deselects. 'heterogeneous' is NVIDIA's
+ * mixed-size mode (docs/reference/vgpu-types.md): mixed types, each bounded by its mixed-size maximum and placed at
+ * one of its NVIDIA placements (core/manager/mixed-size-placements.ts) when the table has those rules; each
+ * selection also takes guest-FB segments from an `FbPlacement` (vgpud's own FB placement).
  *
  * Both modes place every selection in the FB region (in homogeneous mode the slices simply pack), so the vGPU
  * lifecycle can reserve the guest FB at a known offset in either mode. A selection reserves its placement: what
@@ -19,7 +20,9 @@ import { ErrorCode, VgpuError } from '../contracts/exceptions.js';
 import type { VgpuTypeRecord } from '../metadata/metadata-file.js';
 import { FbPlacement, type Placement, type PlacementStats, type PlacementStrategy } from './fb-placement.js';
 import { guestFbBytes, segmentsFor, typeUsable, type FbSizeContext } from './fb-size.js';
+import { mixedSizePlacements, nvidiaGuestFbIs1GiB, slotsOverlap, type MixedSizeEntry, type MixedSizeTable } from './mixed-size-placements.js';
 import { VfAbiError } from './vf-abi-error.js';
+import { nominalProfileBytes } from '../metadata/vgpu-info-record.js';
 
 export type VgpuPolicy = 'homogeneous' | 'heterogeneous';
 
@@ -33,6 +36,11 @@ export interface TypeSelection {
   readonly fbBytes: bigint;
   /** Its segments of the FB region; a detached zero-slot placement for a type that cannot run (see `select`). */
   readonly placement: Placement;
+  /**
+   * Heterogeneous (NVIDIA's mixed-size) mode on a table with NVIDIA's mixed-size rules: the NVIDIA placement id
+   * (GiB slot, core/manager/mixed-size-placements.ts) this vGPU holds. Absent otherwise.
+   */
+  readonly mixedSlot?: number;
 }
 
 /** Placement id of a selection that holds no FB segments (an ECC-incapable type selected with ECC on). */
@@ -59,6 +67,8 @@ export class TypePolicy {
   private readonly fb: FbSizeContext;
   readonly maxVgpus: number;
   private placement: FbPlacement;
+  /** NVIDIA's mixed-size placement table of the installed types (null: the table has none, placement is by FB). */
+  private mixed: MixedSizeTable | null;
   private readonly strategy: PlacementStrategy | undefined;
   private readonly regionCap: number | undefined;
   private readonly byVf = new Map<number, TypeSelection>();
@@ -77,6 +87,7 @@ export class TypePolicy {
     this.strategy = opts.strategy;
     this.regionCap = opts.maxRegionSlots;
     this.placement = this.makePlacement(this.installed);
+    this.mixed = this.mixedTableFor(this.installed);
   }
 
   get policy(): VgpuPolicy {
@@ -148,6 +159,15 @@ export class TypePolicy {
     return n;
   }
 
+  /**
+   * The type's maximum in NVIDIA's mixed-size (heterogeneous) mode: the number of its mixed-size placements
+   * (core/manager/mixed-size-placements.ts). Undefined when the type table has no mixed-size rules (no 1-instance
+   * type sizes the region), where heterogeneous mode is bounded by max_instance and FB alone.
+   */
+  maxInstanceMixed(type: VgpuTypeRecord): number | undefined {
+    return this.mixed?.byType.get(type.id)?.ids.length;
+  }
+
   selectionOf(vf: number): TypeSelection | undefined {
     return this.byVf.get(vf);
   }
@@ -176,7 +196,7 @@ export class TypePolicy {
    * docs/reference/sysfs-abi.md — which later lets the GPU believe it is full or go negative on deselect; here a
    * re-write of the same type changes nothing). A different type while the VF has one is EINVAL: deselect first.
    */
-  select(vf: number, typeId: number, opts: { placementAt?: number } = {}): TypeSelection {
+  select(vf: number, typeId: number, opts: { placementAt?: number; mixedAt?: number } = {}): TypeSelection {
     this.assertNotFrozen();
     const type = this.typeById(typeId);
     if (type === undefined) {
@@ -204,7 +224,11 @@ export class TypePolicy {
     const fbBytes = guestFbBytes(type, this.fb);
     // `placementAt` re-takes the slot a selection had before a daemon restart (the running vGPU's FB is there).
     const placement = this.placement.place(segmentsFor(fbBytes, this.fb.segmentSize), `vf${vf}`, opts.placementAt);
-    const sel: TypeSelection = Object.freeze({ vf, type, fbBytes, placement });
+    // A restore re-takes the NVIDIA placement its firmware task was told (`mixedAt`) while that one is free, else the
+    // first free one; it keeps its vGPU even when none is free (it holds its FB, the slots are bookkeeping).
+    const free = this.mixedEntry(type) !== undefined ? this.freeMixedSlots(type) : [];
+    const mixedSlot = opts.mixedAt !== undefined && free.includes(opts.mixedAt) ? opts.mixedAt : free[0];
+    const sel: TypeSelection = Object.freeze({ vf, type, fbBytes, placement, ...(mixedSlot !== undefined ? { mixedSlot } : {}) });
     this.byVf.set(vf, sel);
     return sel;
   }
@@ -220,7 +244,10 @@ export class TypePolicy {
 
   /** How many more vGPUs of `type` the FB region can place now, holes counted (VF and instance limits aside). */
   fitCount(type: VgpuTypeRecord): number {
-    return typeUsable(type, this.fb) ? this.placement.fitCount(this.slotsOf(type)) : 0;
+    if (!typeUsable(type, this.fb)) return 0;
+    const byFb = this.placement.fitCount(this.slotsOf(type));
+    // Mixed-size mode: also the type's free NVIDIA placements (those of one type never overlap each other).
+    return this.mixedEntry(type) !== undefined ? Math.min(byFb, this.freeMixedSlots(type).length) : byFb;
   }
 
   placementStats(): PlacementStats & { regionBytes: bigint; largeSlots: number } {
@@ -260,6 +287,8 @@ export class TypePolicy {
       if (!typeUsable(t, this.fb)) return `type ${name} is selected on VF ${sel.vf} and loses ECC support while ECC is on`;
       if (guestFbBytes(t, this.fb) !== sel.fbBytes) return `type ${name} is selected on VF ${sel.vf} and its ECC-adjusted FB size changes`;
       if (this.countOf(t.id) > t.maxInstance) return `type ${name} has ${this.countOf(t.id)} selections but the new max_instance is ${t.maxInstance}`;
+      const mixedMax = this.policyName === 'heterogeneous' ? this.mixedTableFor(types)?.byType.get(t.id)?.ids.length : undefined;
+      if (mixedMax !== undefined && this.countOf(t.id) > mixedMax) return `type ${name} has ${this.countOf(t.id)} selections but its new mixed-size maximum is ${mixedMax}`;
     }
     const region = this.regionFor(types);
     for (const p of this.placement.list()) {
@@ -281,12 +310,20 @@ export class TypePolicy {
     for (const sel of this.selections()) {
       const t = types.find((n) => n.id === sel.type.id)!;
       const p = sel.placement.slots === 0 ? sel.placement : next.place(sel.placement.slots, sel.placement.owner, sel.placement.id);
-      rebound.set(sel.vf, Object.freeze({ ...sel, type: t, placement: p }));
+      rebound.set(sel.vf, { ...sel, type: t, placement: p });
     }
     this.installed = Object.freeze([...types]);
     this.placement = next;
+    this.mixed = this.mixedTableFor(types);
     this.byVf.clear();
-    for (const [vf, s] of rebound) this.byVf.set(vf, s);
+    // NVIDIA's slots over the new table: each vGPU keeps the one its firmware task was told while the new table
+    // still has it free, else takes the first free one (as the RM picks); in VF order.
+    for (const [vf, s] of rebound) {
+      const { mixedSlot: old, ...rest } = s;
+      const free = s.placement.slots > 0 && this.mixedEntry(s.type) !== undefined ? this.freeMixedSlots(s.type) : [];
+      const slot = old !== undefined && free.includes(old) ? old : free[0];
+      this.byVf.set(vf, Object.freeze({ ...rest, ...(slot !== undefined ? { mixedSlot: slot } : {}) }));
+    }
   }
 
   /** Block selection changes (EBUSY) while `reason` is in progress; returns the unfreeze function. */
@@ -322,6 +359,10 @@ export class TypePolicy {
       });
     }
     const count = this.countOf(type.id);
+    // Mixed-size mode under NVIDIA's rules: its maximum (never above max_instance) and its placements come first.
+    // A restore (no heap check) re-takes a running vGPU: only the count binds it, its slot is re-taken if free.
+    const mixedWhy = usable ? this.mixedRefusal(type, count, { slots: check.heap }) : null;
+    if (mixedWhy !== null) return mixedWhy;
     if (count >= type.maxInstance) {
       return new VfAbiError('ENOSPC', `type ${type.id} (${type.name}) already has ${count} of at most ${type.maxInstance} instances`, {
         hint: 'deselect a VF of this type, or choose a smaller type', details: { typeId: type.id, count, max: type.maxInstance },
@@ -350,6 +391,60 @@ export class TypePolicy {
       });
     }
     return null;
+  }
+
+  /**
+   * NVIDIA's mixed-size rules (heterogeneous mode on a table that has them): the type's mixed-size maximum, then a
+   * free placement of the type — one whose GiB slots overlap no vGPU's.
+   */
+  private mixedRefusal(type: VgpuTypeRecord, count: number, check: { slots: boolean }): VgpuError | null {
+    const entry = this.mixedEntry(type);
+    if (entry === undefined) return null;
+    const max = entry.ids.length;
+    if (count >= max) {
+      const equal = max < type.maxInstance ? `; equal-size mode allows ${type.maxInstance}` : '';
+      return new VfAbiError('ENOSPC', `mixed-size (heterogeneous) mode allows at most ${max} vGPUs of type ${type.id} (${type.name}) per GPU, and ${count} exist${equal}`, {
+        hint: max < type.maxInstance
+          ? `choose another size, or for up to ${type.maxInstance} put the GPU in equal-size mode (policy homogeneous: deselect every VF, then set the policy) and use only this type`
+          : 'deselect a VF of this type, or choose another size',
+        details: { typeId: type.id, count, mode: 'mixed-size', maxMixed: max, maxEqual: type.maxInstance },
+      });
+    }
+    if (check.slots && this.freeMixedSlots(type).length === 0) {
+      const held = this.selections().filter((s) => s.mixedSlot !== undefined).map((s) => `${s.type.name.replace(/^NVIDIA /, '')}@${s.mixedSlot}`);
+      return new VfAbiError('ENOSPC', `mixed-size (heterogeneous) mode: every placement of type ${type.id} (${type.name}) — GiB slots ${entry.ids.join(', ')}, ${entry.placementSize} wide — overlaps a vGPU (${held.join(', ')})`, {
+        hint: 'destroy and deselect a vGPU that holds one of these slots, or choose another size',
+        details: { typeId: type.id, mode: 'mixed-size', placementIds: [...entry.ids], placementSize: entry.placementSize },
+      });
+    }
+    return null;
+  }
+
+  /** The type's mixed-size entry when NVIDIA's mixed-size rules apply now (heterogeneous mode, table has them). */
+  private mixedEntry(type: VgpuTypeRecord): MixedSizeEntry | undefined {
+    return this.policyName === 'heterogeneous' ? this.mixed?.byType.get(type.id) : undefined;
+  }
+
+  /** The type's mixed-size placements no selected vGPU overlaps, in NVIDIA's order. */
+  private freeMixedSlots(type: VgpuTypeRecord): number[] {
+    const entry = this.mixedEntry(type);
+    if (entry === undefined) return [];
+    const held: Array<[number, number]> = [];
+    for (const s of this.byVf.values()) {
+      const e = s.mixedSlot === undefined ? undefined : this.mixed?.byType.get(s.type.id);
+      if (e !== undefined) held.push([s.mixedSlot!, e.placementSize]);
+    }
+    return entry.ids.filter((id) => held.every(([at, size]) => !slotsOverlap(id, entry.placementSize, at, size)));
+  }
+
+  private mixedTableFor(types: readonly VgpuTypeRecord[]): MixedSizeTable | null {
+    return mixedSizePlacements(types.map((t) => {
+      const profileBytes = nominalProfileBytes(t.name) ?? 0n;
+      return {
+        id: t.id, profileGiB: Number(profileBytes >> 30n), maxInstance: t.maxInstance,
+        guestFbIs1GiB: nvidiaGuestFbIs1GiB({ ...t, profileBytes }, this.fb.totalFb, this.fb.segmentSize),
+      };
+    }));
   }
 
   private slotsOf(type: VgpuTypeRecord): number {

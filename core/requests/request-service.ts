@@ -18,6 +18,7 @@ import type { VgpuInfo, VgpuService } from '../contracts/vgpu-service.js';
 import { applyLayout, assertNotBlocked, rollbackSteps, type AppliedStep } from '../layout/apply-layout.js';
 import { assertFeasible } from '../layout/check-feasible.js';
 import { gpusNeedingVgpus } from '../layout/expand-layout.js';
+import { typeMaximum } from '../layout/type-maximum.js';
 import { createsWaitForRelease } from '../manager/quarantine-refusal.js';
 import { planLayoutRequest } from '../layout/plan-layout-request.js';
 import { selectLayoutConfig } from '../layout/select-config.js';
@@ -117,9 +118,13 @@ export class RequestServiceImpl implements RequestService {
       ?? types.find((x) => x.name.toLowerCase().endsWith(`-${key}`));
     if (t === undefined) return;
     const name = t.name.replace(/^NVIDIA\s+/, '');
-    if (t.maxInstances !== undefined && req.count > t.maxInstances) {
-      throw new VgpuError(ErrorCode.InvalidArgument, `${req.count} × ${name} asked; at most ${t.maxInstances} fit on one GPU (the type's max instances)`, {
-        hint: `ask for ${t.maxInstances} or fewer`, details: { gpu: req.gpu, type: t.name, asked: req.count, maxInstances: t.maxInstances },
+    const limit = typeMaximum(t, gpu?.policy);
+    if (limit !== undefined && req.count > limit.max) {
+      throw new VgpuError(ErrorCode.InvalidArgument, `${req.count} × ${name} asked; at most ${limit.max} fit on one GPU (${limit.why})`, {
+        hint: limit.mode === 'mixed-size' && t.maxInstances !== undefined && req.count <= t.maxInstances
+          ? `ask for ${limit.max} or fewer, or put the GPU in equal-size mode (vgpuctl policy ${req.gpu} homogeneous, while it has no vGPUs) for up to ${t.maxInstances}`
+          : `ask for ${limit.max} or fewer`,
+        details: { gpu: req.gpu, type: t.name, asked: req.count, maxInstances: limit.max, mode: limit.mode },
       });
     }
     // A quarantined VF whose holdings are unknown makes every create wait: say that, not "0 more fit".

@@ -366,7 +366,9 @@ export const STEP_UNITS: readonly StepUnit[] = [
         vm_pid: env.vmPid,
         num_channels: rec.res.chids!.count,
         num_plugin_channels: 1,
-        placement_id: heterogeneous ? rec.selection.placement.id : 0,
+        // NVIDIA's mixed-size placement id (GiB slot) where the type table has NVIDIA's mixed-size rules, else the
+        // FB segment index this project places by (core/manager/mixed-size-placements.ts).
+        placement_id: heterogeneous ? rec.selection.mixedSlot ?? rec.selection.placement.id : 0,
         // Upstream gives every vGPU the same captured UUID; each of ours has its own.
         vgpu_uuid: rec.uuid,
       }), sig);

@@ -563,6 +563,7 @@ export class GpuLifecycle {
     return {
       id: rec.id, gpu: this.bdf, vf: rec.vf.index, typeId: rec.type.id, typeName: rec.type.name, state,
       placementId: rec.selection.placement.id, autoSelected: rec.autoSelected, uuid: rec.uuidHex,
+      ...(rec.selection.mixedSlot !== undefined ? { mixedPlacementId: rec.selection.mixedSlot } : {}),
       ...(r.chids !== undefined ? { chids: { offset: r.chids.offset, count: r.chids.count } } : {}),
       ...(r.guestFb !== undefined ? { guestFb: { offset: r.guestFb.offset, size: r.guestFb.size } } : {}),
       ...(r.heap !== undefined ? { heap: { offset: r.heap.offset, size: r.heap.size } } : {}),
@@ -628,7 +629,7 @@ export class GpuLifecycle {
       throw fail('its journal record is incomplete');
     }
     let sel = this.mgr.selectionOf(j.vf);
-    if (sel === undefined) sel = this.mgr.policy.select(j.vf, j.typeId, { placementAt: j.placementId });
+    if (sel === undefined) sel = this.mgr.policy.select(j.vf, j.typeId, restoreAt(j));
     else if (sel.type.id !== j.typeId) throw fail(`VF ${j.vf} has type ${sel.type.id} selected, not ${j.typeId}`);
     const rec = new VgpuRecord(j.id, this.bdf, vf, type, sel, { uuid: Uint8Array.from(Buffer.from(j.uuid, 'hex')), createdAt: j.createdAt });
     rec.autoSelected = j.autoSelected;
@@ -694,7 +695,7 @@ export class GpuLifecycle {
     if (vf === undefined || type === undefined || this.byVf.has(j.vf) || this.byId.has(j.id)) return undefined;
     let sel = this.mgr.selectionOf(j.vf);
     try {
-      if (sel === undefined) sel = this.mgr.policy.select(j.vf, j.typeId, { placementAt: j.placementId });
+      if (sel === undefined) sel = this.mgr.policy.select(j.vf, j.typeId, restoreAt(j));
     } catch (error) {
       this.log.warn('a vGPU lost while the daemon was down cannot be listed (its VF type cannot be selected again)', { vgpu: j.id, error });
       return undefined;
@@ -999,4 +1000,9 @@ export class GpuLifecycle {
 
 function notFound(id: string): VgpuError {
   return new VgpuError(ErrorCode.NotFound, `no vGPU ${id}`, { hint: 'list the vGPUs for their ids', details: { id } });
+}
+
+/** Where a journalled vGPU's selection is re-taken: its FB slot and, in mixed-size mode, NVIDIA's placement. */
+function restoreAt(j: JournalVgpu): { placementAt: number; mixedAt?: number } {
+  return { placementAt: j.placementId, ...(j.mixedPlacementId !== undefined ? { mixedAt: j.mixedPlacementId } : {}) };
 }

@@ -417,7 +417,7 @@ export class VgpuServiceImpl implements VgpuBackend {
       const d = display.get(t.id);
       return {
         id: t.id, name: t.name, series: t.name.slice(-1), fbBytes, profileFbBytes: profileBytesOf(t, display), guestFbBytes: fbBytes,
-        maxInstances: t.maxInstance, heads: d?.heads ?? 0, maxResolution: d?.maxResolution ?? '', available,
+        maxInstances: t.maxInstance, ...mixedMax(policy.maxInstanceMixed(t)), heads: d?.heads ?? 0, maxResolution: d?.maxResolution ?? '', available,
       };
     });
     return opts.all === true ? out : out.filter((t) => t.available > 0);
@@ -442,11 +442,20 @@ export class VgpuServiceImpl implements VgpuBackend {
     return this.infoOf(lc, rec);
   }
 
-  /** A record's info with its type's profile size next to the guest FB (from the GSP records of the metadata). */
+  /**
+   * A record's info with its type's profile size next to the guest FB (from the GSP records of the metadata), the
+   * type's maxima in both modes and, in mixed-size mode, NVIDIA's placement id it holds.
+   */
   private infoOf(lc: GpuLifecycle, rec: VgpuRecord, display: ReturnType<typeof typeDisplay> = typeDisplay(lc.mgr)): ManagerVgpuInfo {
     const info = rec.info();
-    const type = lc.mgr.policy.typeById(info.typeId);
-    return type === undefined ? info : { ...info, profileFbBytes: profileBytesOf(type, display) };
+    const policy = lc.mgr.policy;
+    const type = policy.typeById(info.typeId);
+    if (type === undefined) return info;
+    const slot = policy.selectionOf(info.vf)?.mixedSlot;
+    return {
+      ...info, profileFbBytes: profileBytesOf(type, display), maxInstances: type.maxInstance, ...mixedMax(policy.maxInstanceMixed(type)),
+      ...(slot !== undefined ? { mixedPlacementId: slot } : {}),
+    };
   }
 
   async create(req: CreateVgpuRequest): Promise<ManagerVgpuInfo> {
@@ -733,4 +742,9 @@ async function defaultMetadataDir(): Promise<string> {
   // Imported lazily: building the default metadata compiles the YAML catalogue, which only the daemon needs.
   const { ensureDefaultMetadata } = await import('../../metadata/default-metadata.js');
   return dirname(ensureDefaultMetadata());
+}
+
+/** `maxInstancesMixed` only where the type table has NVIDIA's mixed-size rules (an absent key, not `undefined`). */
+function mixedMax(n: number | undefined): { maxInstancesMixed?: number } {
+  return n === undefined ? {} : { maxInstancesMixed: n };
 }

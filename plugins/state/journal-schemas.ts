@@ -25,6 +25,7 @@ export const vgpuSchema = z.object({
   typeName: z.string(),
   state: z.enum(['creating', 'ready', 'stopping']),
   placementId: z.number().int().nonnegative(),
+  mixedPlacementId: z.number().int().nonnegative().optional(),
   autoSelected: z.boolean(),
   uuid: z.string().regex(/^[0-9a-f]{32}$/),
   chids: chidRun.optional(),

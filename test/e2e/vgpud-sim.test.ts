@@ -73,16 +73,20 @@ describe('vgpud on a process-mode simulated RTX 6000 Ada (real processes)', () =
   });
   after(async () => { await h?.close(); });
 
-  it('vgpuctl types --all --json: every -N<series> type has an N GiB profile, NVIDIA\'s max instances, and a guest FB inside it', async () => {
+  it('vgpuctl types --all --json: every -N<series> type has an N GiB profile, NVIDIA\'s max instances in both modes, and a guest FB inside it', async () => {
     const r = await h.ctl('types', '--gpu', GPU, '--all', '--json');
     assert.equal(r.code, 0, r.err);
-    const types = (JSON.parse(r.out) as { types: { name: string; profileFbBytes: string; guestFbBytes: string; fbBytes: string; maxInstances: number }[] }).types;
+    const types = (JSON.parse(r.out) as { types: { name: string; profileFbBytes: string; guestFbBytes: string; fbBytes: string; maxInstances: number; maxInstancesMixed: number }[] }).types;
+    // Mixed-size maxima of a 48 GB board per GiB of profile: a third-party copy of NVIDIA's L40S table
+    // (ahmad-siavashi/gpucloudsim GridVideoCardTags.java), not the code under test.
+    const mixed: Record<string, number> = { 1: 16, 2: 16, 3: 16, 4: 8, 6: 8, 8: 4, 12: 4, 16: 2, 24: 2, 48: 1 };
     assert.equal(types.length, 29, 'the RTX 6000 Ada table: 10 Q, 2 B, 10 A, 7 C');
     for (const t of types) {
       const n = BigInt(/-(\d+)[QBAC]$/.exec(t.name)![1]!);
       assert.equal(t.profileFbBytes, String(n << 30n), `${t.name}: profile = ${n} GiB`);
       // NVIDIA's tables for the 48 GB board: min(32, 48 / N).
       assert.equal(t.maxInstances, Math.min(32, Math.floor(48 / Number(n))), t.name);
+      assert.equal(t.maxInstancesMixed, mixed[String(n)], `${t.name}: mixed-size maximum`);
       assert.ok(BigInt(t.guestFbBytes) < BigInt(t.profileFbBytes), `${t.name}: the heap lives inside the profile`);
       assert.equal(t.fbBytes, t.guestFbBytes);
     }
@@ -102,6 +106,8 @@ describe('vgpud on a process-mode simulated RTX 6000 Ada (real processes)', () =
     per24q = used / 2n;
     assert.ok(per24q >= BigInt(made[0]!.fb.size), 'each vGPU takes at least its guest FB');
     assert.deepEqual((await assertConsistent('after create', per24q)).map((v) => v.id).sort(), made.map((v) => v.id).sort());
+    const shown = await h.ctl('show', made[0]!.id);
+    assert.match(shown.out, /^type max +2 per GPU in equal-size mode, 2 in mixed-size mode$/m);
     const cur = await h.ctl('vf', made[0]!.vfBdf, 'current_vgpu_type');
     assert.equal(cur.out.trim(), String(made[0]!.typeId));
     for (const v of made) assert.equal((await h.ctl('destroy', v.id)).code, 0);

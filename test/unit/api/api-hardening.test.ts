@@ -33,6 +33,23 @@ describe('hostile requests', () => {
     await api.app.close();
   });
 
+  it('a create count above the mixed-size maximum of a GPU in mixed-size mode is a 400 naming the mode, both maxima and the way out', async () => {
+    const { api, svc } = await setup();
+    svc.setPolicy(FAKE_GPU, 'heterogeneous');
+    const r = await api.app.inject({ method: 'POST', url: '/v1/vgpus', payload: { gpu: FAKE_GPU, type: 'RTX6000-Ada-8Q', count: 5 } });
+    assert.equal(r.statusCode, 400, r.body);
+    const e = r.json().error;
+    assert.match(e.message, /5 × RTX6000-Ada-8Q asked; at most 4 fit on one GPU \(the type's maximum in mixed-size \(heterogeneous\) mode; equal-size mode allows 6\)/);
+    assert.match(e.hint, /equal-size mode \(vgpuctl policy .* homogeneous, while it has no vGPUs\) for up to 6/);
+    assert.deepEqual([e.details.maxInstances, e.details.mode], [4, 'mixed-size']);
+    assert.equal(svc.createCalls, 0);
+    // In equal-size mode the same request passes the maximum (6) and is created.
+    svc.setPolicy(FAKE_GPU, 'homogeneous');
+    const ok = await api.app.inject({ method: 'POST', url: '/v1/vgpus', payload: { gpu: FAKE_GPU, type: 'RTX6000-Ada-8Q', count: 5 } });
+    assert.equal(ok.statusCode, 201, ok.body);
+    await api.app.close();
+  });
+
   it('"config": "constructor" (and other prototype names) is an unknown config: 404', async () => {
     const { api } = await setup();
     const two = `${layout('RTX6000-Ada-8Q: 1')}  b:\n    - {devices: all, vgpu-devices: {}}\n`;

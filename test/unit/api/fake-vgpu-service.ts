@@ -18,10 +18,10 @@ const HEAP = 128n << 20n;
 type FullType = VgpuTypeInfo & { fbBytes: bigint; profileFbBytes: bigint; guestFbBytes: bigint; maxInstances: number };
 type FullVgpu = VgpuInfo & { fb: { offset: bigint; size: bigint }; chids: { offset: number; count: number }; inUse: boolean };
 const TYPES: Omit<FullType, 'available'>[] = [
-  { id: 1, name: 'NVIDIA RTX6000-Ada-4Q', series: 'Q', fbBytes: 4n * GiB - HEAP, profileFbBytes: 4n * GiB, guestFbBytes: 4n * GiB - HEAP, maxInstances: 12, heads: 4, maxResolution: '7680x4320' },
-  { id: 2, name: 'NVIDIA RTX6000-Ada-8Q', series: 'Q', fbBytes: 8n * GiB - HEAP, profileFbBytes: 8n * GiB, guestFbBytes: 8n * GiB - HEAP, maxInstances: 6, heads: 4, maxResolution: '7680x4320' },
-  { id: 3, name: 'NVIDIA RTX6000-Ada-24Q', series: 'Q', fbBytes: 24n * GiB - HEAP, profileFbBytes: 24n * GiB, guestFbBytes: 24n * GiB - HEAP, maxInstances: 2, heads: 4, maxResolution: '7680x4320' },
-  { id: 4, name: 'NVIDIA RTX6000-Ada-48Q', series: 'Q', fbBytes: 48n * GiB - HEAP, profileFbBytes: 48n * GiB, guestFbBytes: 48n * GiB - HEAP, maxInstances: 1, heads: 4, maxResolution: '7680x4320' },
+  { id: 1, name: 'NVIDIA RTX6000-Ada-4Q', series: 'Q', fbBytes: 4n * GiB - HEAP, profileFbBytes: 4n * GiB, guestFbBytes: 4n * GiB - HEAP, maxInstances: 12, maxInstancesMixed: 8, heads: 4, maxResolution: '7680x4320' },
+  { id: 2, name: 'NVIDIA RTX6000-Ada-8Q', series: 'Q', fbBytes: 8n * GiB - HEAP, profileFbBytes: 8n * GiB, guestFbBytes: 8n * GiB - HEAP, maxInstances: 6, maxInstancesMixed: 4, heads: 4, maxResolution: '7680x4320' },
+  { id: 3, name: 'NVIDIA RTX6000-Ada-24Q', series: 'Q', fbBytes: 24n * GiB - HEAP, profileFbBytes: 24n * GiB, guestFbBytes: 24n * GiB - HEAP, maxInstances: 2, maxInstancesMixed: 2, heads: 4, maxResolution: '7680x4320' },
+  { id: 4, name: 'NVIDIA RTX6000-Ada-48Q', series: 'Q', fbBytes: 48n * GiB - HEAP, profileFbBytes: 48n * GiB, guestFbBytes: 48n * GiB - HEAP, maxInstances: 1, maxInstancesMixed: 1, heads: 4, maxResolution: '7680x4320' },
 ];
 
 export interface FakeServiceOptions {

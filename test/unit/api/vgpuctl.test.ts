@@ -33,16 +33,18 @@ describe('vgpuctl against a fake daemon', () => {
     const t = await ctl('types');
     assert.equal(t.code, 0, t.err);
     const lines = t.out.trim().split('\n');
-    assert.match(lines[0]!, /^GPU\s+ID\s+TYPE\s+PROFILE\s+GUEST FB\s+MAX\s+AVAILABLE$/);
+    assert.match(lines[0]!, /^GPU\s+ID\s+TYPE\s+PROFILE\s+GUEST FB\s+MAX\s+MIXED\s+AVAILABLE$/);
     assert.equal(lines.length, 5);
     assert.equal(lines[0]!.indexOf('TYPE'), lines[3]!.indexOf('RTX6000-Ada-24Q'));
     // The profile is the nominal 24 GiB; the guest column shows what is left once the heap sits inside it.
-    assert.match(lines[3]!, /RTX6000-Ada-24Q\s+24(\.0)? GiB\s+23\.9 GiB\s+2\s/);
+    assert.match(lines[3]!, /RTX6000-Ada-24Q\s+24(\.0)? GiB\s+23\.9 GiB\s+2\s+2\s/);
     const j = await ctl('types', '--json');
     const types = JSON.parse(j.out).gpus[0].types;
     assert.equal(types.length, 4);
     assert.equal(types[2].profileFbBytes, String(24n << 30n));
     assert.equal(types[2].guestFbBytes, String((24n << 30n) - (128n << 20n)));
+    // Both maxima: NVIDIA's equal-size one and its mixed-size one (8Q: 6 and 4 on a 48 GB board).
+    assert.deepEqual([types[1].maxInstances, types[1].maxInstancesMixed], [6, 4]);
   });
 
   it('creates, lists, shows and destroys', async () => {

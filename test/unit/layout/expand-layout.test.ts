@@ -85,6 +85,27 @@ describe('expanding a config against the host\'s GPUs', () => {
     assert.throws(() => expand('    - {devices: [0], vgpu-devices: {RTX6000-Ada-24Q: 2, NVIDIA RTX6000-Ada-24Q: 1}}\n'), /asks for 3 × RTX6000-Ada-24Q/);
   });
 
+  it('a GPU in mixed-size (heterogeneous) mode is held to the mixed-size maximum; one in equal-size mode to max instances', () => {
+    // NVIDIA's 48 GB mixed-size maxima for these sizes (docs/reference/vgpu-types.md): 4Q 8, 8Q 4, 24Q 2, 48Q 1.
+    const withMixed = (policy: 'homogeneous' | 'heterogeneous') => {
+      const snap = threeBoards();
+      const mixed: Record<string, number> = { 4: 8, 8: 4, 24: 2, 48: 1 };
+      return {
+        ...snap,
+        gpus: snap.gpus.map((g) => ({ ...g, policy })),
+        types: new Map([...snap.types].map(([bdf, ts]) => [bdf, ts.map((t) => ({ ...t, maxInstancesMixed: mixed[/-(\d+)Q$/.exec(t.name)![1]!]! }))])),
+      };
+    };
+    const five8q = '    - {devices: [0], vgpu-devices: {RTX6000-Ada-8Q: 5}}\n';
+    assert.throws(() => expand(five8q, withMixed('heterogeneous')), (e: { code: string; message: string; details: { maxInstances: number; mode: string } }) => {
+      assert.equal(e.code, 'VGPU_EINVAL');
+      assert.match(e.message, /asks for 5 × RTX6000-Ada-8Q on GPU 0000:41:00\.0; at most 4 fit on one GPU \(the type's maximum in mixed-size \(heterogeneous\) mode; equal-size mode allows 6\)/);
+      assert.deepEqual([e.details.maxInstances, e.details.mode], [4, 'mixed-size']);
+      return true;
+    });
+    assert.deepEqual(desiredText(expand(five8q, withMixed('homogeneous')).desired), [`${ADA_A}: 101×5`]);
+  });
+
   it('type names match exactly: no suffix stripping, and a type must exist on every GPU its entry selects', () => {
     assert.throws(() => expand('    - {devices: [0], vgpu-devices: {RTX6000-Ada-24QX: 1}}\n'), { code: 'VGPU_ENODEV_TYPE' });
     assert.throws(() => expand('    - {devices: [0], vgpu-devices: {24Q: 1}}\n'), { code: 'VGPU_ENODEV_TYPE' });
