@@ -23,6 +23,7 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { DirtySource } from './dirty-tracker.js';
+import { NO_FB, noDirtyPages } from './device-state-only.js';
 import type { FbRegion } from './fb-region.js';
 import {
   ALL_MIGRATION_FLAGS, MigState, migStateName, migrationPath, type MigrationFlagBits,
@@ -87,6 +88,11 @@ export interface SetStateOptions {
   source?: Readable;
   signal?: AbortSignal;
   onApplyProgress?: (bytes: bigint) => void;
+  /**
+   * The session opened by this request carries only the device state (header, firmware context, trailer): the FB
+   * is moved by the process that maps it (MigrationStateOptions.fbByCaller; device-state-only.ts).
+   */
+  deviceStateOnly?: boolean;
 }
 
 /** An arc that failed but undid its work: the device stays in the arc's original state. */
@@ -262,7 +268,10 @@ export class DeviceMigration {
     const abort = new AbortController();
     const onAbort = (): void => abort.abort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const session = new SaveSession({ region: dev.region(), dirty: dev.dirtySource(), sink, compat: dev.compat(), signal: abort.signal });
+    const compat = dev.compat();
+    const session = opts.deviceStateOnly === true
+      ? new SaveSession({ region: NO_FB, dirty: noDirtyPages(compat.pageSize), sink, compat, signal: abort.signal })
+      : new SaveSession({ region: dev.region(), dirty: dev.dirtySource(), sink, compat, signal: abort.signal });
     let resolveDone!: (t: EncoderTotals) => void;
     let rejectDone!: (e: unknown) => void;
     const done = new Promise<EncoderTotals>((res, rej) => { resolveDone = res; rejectDone = rej; });
@@ -373,7 +382,8 @@ export class DeviceMigration {
     const abort = new AbortController();
     opts.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     const applied = receiveMigration({
-      source, region: dev.region(), expect: dev.compat(), signal: abort.signal,
+      source, region: opts.deviceStateOnly === true ? NO_FB : dev.region(), expect: dev.compat(), signal: abort.signal,
+      ...(opts.deviceStateOnly === true ? { deviceStateOnly: true } : {}),
       ...(opts.onApplyProgress ? { onProgress: opts.onApplyProgress } : {}),
     });
     applied.catch(() => undefined);

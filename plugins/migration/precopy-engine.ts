@@ -543,6 +543,8 @@ export interface ReceiveOptions {
   expect: MigrationCompat;
   signal?: AbortSignal;
   onProgress?: (bytes: bigint) => void;
+  /** The stream carries only the device state (ApplyOptions.deviceStateOnly). */
+  deviceStateOnly?: boolean;
 }
 
 /** The destination side: apply the stream; on cancel or any failure the FB is scrubbed and nothing is kept. */
@@ -550,7 +552,10 @@ export async function receiveMigration(o: ReceiveOptions): Promise<ApplyResult> 
   const onAbort = (): void => { o.source.destroy(); };
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await applyStream(o.source, { region: o.region, expect: o.expect, ...(o.signal ? { signal: o.signal } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+    return await applyStream(o.source, {
+      region: o.region, expect: o.expect, ...(o.signal ? { signal: o.signal } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.deviceStateOnly === true ? { deviceStateOnly: true } : {}),
+    });
   } catch (err) {
     if (!(err instanceof VgpuError)) {
       throw new VgpuError(ErrorCode.Migration, `migration stream failed: ${(err as Error).message}`, {

@@ -18,6 +18,7 @@ import type { ServerCaps } from '../protocol/version.js';
 import { VfioUserSession } from '../server/vfio-user-session.js';
 import type { ManagerLink } from '../device/manager-link.js';
 import { VgpuPciDevice } from '../device/vgpu-pci-device.js';
+import { FbStreamLink } from './fb-stream-link.js';
 import type { FrontManager } from './front-manager.js';
 
 export interface EndpointOptions {
@@ -37,6 +38,8 @@ export interface EndpointOptions {
   caps?: Partial<ServerCaps>;
   /** A client attached or left. */
   onClientChange?: () => void;
+  /** The migration plugin's FbStreamModule path, when the daemon named one (fb-stream-link.ts). */
+  fbStreamModule?: () => string | null;
 }
 
 export interface EndpointCounters {
@@ -183,20 +186,23 @@ export class VfEndpoint {
   private serve(fd: number): void {
     const vgpuId = this.vgpuId!;
     const m = this.o.manager;
+    const guest = this.o.port.vf(this.vf);
+    const fbStream = new FbStreamLink(m, vgpuId, guest, this.o.fbStreamModule ?? (() => null), this.log);
+    this.clientGone.push(() => fbStream.close());
     const link: ManagerLink = {
-      reset: () => m.reset(vgpuId),
+      reset: async () => { fbStream.close(); await m.reset(vgpuId); },
       migrationFlags: () => this.migrationFlags,
       migrationState: () => m.migrationState(vgpuId),
-      setMigrationState: (s) => m.setMigrationState(vgpuId, s),
-      migrationRead: (max) => m.migrationRead(vgpuId, max),
-      migrationWrite: (d) => m.migrationWrite(vgpuId, d),
+      setMigrationState: (s) => fbStream.setState(s),
+      migrationRead: (max) => fbStream.read(max),
+      migrationWrite: (d) => fbStream.write(d),
       busMaster: (on) => m.busMaster(vgpuId, on),
     };
     this.foldCounters();
     let device: VgpuPciDevice;
     try {
       device = new VgpuPciDevice({
-        ops: this.o.ops, guest: this.o.port.vf(this.vf), link, logger: this.log, fbFd: this.o.fbFd,
+        ops: this.o.ops, guest, link, logger: this.log, fbFd: this.o.fbFd,
         onClient: (c) => m.client(vgpuId, c?.pid ?? null),
       });
       this.device = device;
