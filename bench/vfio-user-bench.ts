@@ -185,9 +185,12 @@ async function migrate(src: RawPeer, dst: RawPeer, srcMap: FdMap): Promise<{ tot
   await set(dst, 4);
   await set(src, 6);
   for (;;) {
+    const p0 = performance.now();
     const n = await pump(src, dst, false);
     bytes += n;
     passes++;
+    const ms = performance.now() - p0;
+    console.log(`  pass ${passes}: ${fmt(n / 2 ** 20)} MiB in ${fmt(ms)} ms (${fmt(n / 2 ** 20 / (ms / 1000))} MiB/s)`);
     // The VMM's stop rule (QEMU's is "the rest fits the downtime limit"): a pass that carried less than 8 MiB.
     if (n < 8 << 20 || passes >= 8) break;
   }
@@ -195,10 +198,16 @@ async function migrate(src: RawPeer, dst: RawPeer, srcMap: FdMap): Promise<{ tot
   clearInterval(writer);
   const stop0 = performance.now();
   await set(src, 3);
-  bytes += await pump(src, dst, true);
+  const stop1 = performance.now();
+  const last = await pump(src, dst, true);
+  bytes += last;
+  const stop2 = performance.now();
   await set(src, 1);
+  const stop3 = performance.now();
   await set(dst, 2);
   const end = performance.now();
+  console.log(`  stop: source STOP_COPY answered ${fmt(stop1 - stop0)} ms, the rest (${fmt(last / 2 ** 20)} MiB) read and written ${fmt(stop2 - stop1)} ms, ` +
+    `source STOP ${fmt(stop3 - stop2)} ms, destination RUNNING (stream checked, firmware restored) ${fmt(end - stop3)} ms`);
   return { totalS: (end - t0) / 1000, downtimeMs: end - stop0, passes, bytes };
 }
 
@@ -220,8 +229,10 @@ async function copyFloor(file: string, srcOffset: number, dstOffset: number, siz
   const dst = RawPeer.connect(sock);
   src.keepReplies = dst.keepReplies = false;
   const t0 = performance.now();
+  const c0 = procStat(child.pid!).cpuTicks;
   const moved = await pump(src, dst, true, size);
   const s = (performance.now() - t0) / 1000;
+  console.log(`floor: ${size >> 20} MiB in ${fmt(s)} s; the copier used ${fmt((procStat(child.pid!).cpuTicks - c0) / 100)} s of CPU`);
   src.close();
   dst.close();
   child.kill('SIGKILL');
@@ -326,7 +337,9 @@ try {
     for (let off = 0; off + fill.length <= srcMap.size; off += fill.length) fill.copy(srcMap.window(off, fill.length));
     // The floor writes the destination slice too (as the migration will): both runs find its pages allocated.
     floorS = await copyFloor(srcAt.file, srcAt.offset, dstAt.offset, srcMap.size);
+    const c0 = procStat(frontPid).cpuTicks;
     m = await migrate(clients[0]!, clients[1]!, srcMap);
+    console.log(`migration: the front (both ends) used ${fmt((procStat(frontPid).cpuTicks - c0) / 100)} s of CPU`);
     const dstMap = await bar1Map(clients[1]!);
     let same = true;
     for (let off = 0; off < srcMap.size && same; off += 64 << 20) {

@@ -20,6 +20,9 @@ import { Bar0 } from '../guest-model/guest/vgpu-registers.js';
 
 const skip = fdOpsAvailable() ? false : 'the native addon is not built (npm run build:native)';
 const PAGE = 4096;
+const EINVAL = 22;
+/** The stream's frame magic, first bytes of any stream (plugins' frame-format.ts: "VGMF" in memory). */
+const FRAME_MAGIC = Buffer.from('VGMF', 'latin1');
 
 /** FB slices of two devices compared in 64 MiB windows; returns the first differing offset or -1n. */
 function firstDifference(a: Harness, aOff: bigint, b: Harness, bOff: bigint, length: bigint): bigint {
@@ -158,8 +161,12 @@ describe('guest model: a vGPU migrated between two daemons over vfio-user, the V
   it('refuses the arcs the spec forbids and reads/writes of data outside the saving/resuming states', async () => {
     const s = srcDev!.client;
     await s.setMigState(MigState.RUNNING);
-    await assert.rejects(s.migRead(PAGE), (e: unknown) => isErrno(e), 'MIG_DATA_READ while RUNNING');
-    await assert.rejects(s.migWrite(Buffer.alloc(16)), (e: unknown) => isErrno(e), 'MIG_DATA_WRITE while not RESUMING');
+    // EINVAL, as libvfio-user answers a data command outside the saving/resuming states (lib/migration.c).
+    await assert.rejects(s.migRead(PAGE), (e: unknown) => isErrno(e, EINVAL), 'MIG_DATA_READ while RUNNING');
+    await assert.rejects(s.migWrite(Buffer.alloc(16)), (e: unknown) => isErrno(e, EINVAL), 'MIG_DATA_WRITE while not RESUMING');
+    await s.setMigState(MigState.STOP);
+    await assert.rejects(s.migRead(PAGE), (e: unknown) => isErrno(e, EINVAL), 'MIG_DATA_READ while STOP');
+    await s.setMigState(MigState.RUNNING);
     await s.setMigState(MigState.STOP_COPY); // a combination arc: RUNNING → STOP → STOP_COPY
     assert.equal(await s.migState(), MigState.STOP_COPY);
     await assert.rejects(s.setMigState(MigState.PRE_COPY), (e: unknown) => isErrno(e), 'STOP_COPY → PRE_COPY is explicitly not allowed');
@@ -189,5 +196,66 @@ describe('guest model: a vGPU migrated between two daemons over vfio-user, the V
     assert.equal((await g.rpcSetup()).result, 0);
     assert.equal(await g.echo('recovered'), 'recovered');
     assert.deepEqual(c.violations, []);
+  });
+
+  // A VMM picks its own read size (QEMU's is its data buffer): the stream must not depend on it. Odd sizes that
+  // split every frame, written to the destination re-cut into other odd sizes.
+  it('a VMM reading the stream in small, odd chunks and writing it in others migrates the same FB', async () => {
+    const s = srcDev!.client;
+    const d = dstDev!.client;
+    const fbSize = BigInt(srcVgpu.fb.size);
+    const marks: [bigint, Buffer][] = [[0x40_0000n, pattern(7, 3 * PAGE)], [fbSize - BigInt(PAGE), pattern(8, PAGE)]];
+    for (const [at, b] of marks) srcDev!.bar1.writeMapped(at, b);
+    await d.setMigState(MigState.STOP);
+    await d.setMigState(MigState.RESUMING);
+    await s.setMigState(MigState.STOP_COPY); // RUNNING → STOP → STOP_COPY: the whole stream after the stop
+    const READ = 4096 + 7;
+    const chunks: Buffer[] = [];
+    for (;;) {
+      const b = await s.migRead(READ);
+      if (b.length > 0) chunks.push(b);
+      if (b.length === 0) break; // STOP_COPY: an empty answer is the end
+    }
+    const stream = Buffer.concat(chunks);
+    assert.ok(stream.subarray(0, 4).equals(FRAME_MAGIC), 'the stream starts with a frame');
+    for (let at = 0; at < stream.length; at += 3001) await d.migWrite(stream.subarray(at, Math.min(stream.length, at + 3001)));
+    await s.setMigState(MigState.STOP);
+    await d.setMigState(MigState.RUNNING);
+    assert.equal(await d.migState(), MigState.RUNNING);
+    const diff = firstDifference(src, BigInt(srcVgpu.fb.offset), dst, BigInt(dstVgpu.fb.offset), fbSize);
+    assert.equal(diff, -1n, `the destination's FB slice equals the source's (first difference at 0x${diff.toString(16)})`);
+    for (const [at, b] of marks) assert.ok(dstDev!.bar1.readMapped(at, b.length).equals(b), `FB 0x${at.toString(16)} at the destination`);
+    await s.setMigState(MigState.RUNNING);
+  });
+
+  // A VMM that gives up mid-stream (the migration was cancelled) takes the source back to RUNNING: nothing of the
+  // abandoned session is left, the guest runs, and a new migration starts with a fresh stream.
+  it('a reader that stops mid-stream: the source goes back to RUNNING and a new PRE_COPY starts a fresh stream', async () => {
+    const s = srcDev!.client;
+    srcDev!.bar1.writeMapped(0x80_0000n, pattern(9, 64 * PAGE));
+    await s.setMigState(MigState.PRE_COPY);
+    const first = await s.migRead(PAGE);
+    assert.equal(first.length, PAGE, 'the pass has more than one page of stream');
+    assert.ok(first.subarray(0, 4).equals(FRAME_MAGIC));
+    await s.setMigState(MigState.RUNNING); // abandon the pass mid-stream
+    assert.equal(await s.migState(), MigState.RUNNING);
+    await assert.rejects(s.migRead(PAGE), (e: unknown) => isErrno(e, EINVAL), 'no data after the session ended');
+    assert.equal(await srcGuest!.echo('after an abandoned pre-copy'), 'after an abandoned pre-copy');
+    assert.ok(srcDev!.bar1.readMapped(0x80_0000n, 64 * PAGE).equals(pattern(9, 64 * PAGE)), 'the source FB is as the guest left it');
+    // Destination side: a stream cut off mid-way is refused when the VMM leaves RESUMING.
+    const d = dstDev!.client;
+    await s.setMigState(MigState.PRE_COPY);
+    const again = await s.migRead(64 << 10);
+    assert.ok(again.subarray(0, 4).equals(FRAME_MAGIC), 'a new session starts a new stream (header first)');
+    await d.setMigState(MigState.STOP);
+    await d.setMigState(MigState.RESUMING);
+    await d.migWrite(again);
+    await assert.rejects(d.setMigState(MigState.RUNNING), (e: unknown) => isErrno(e), 'a truncated stream is not a device state');
+    await s.setMigState(MigState.RUNNING);
+    assert.equal(await s.migState(), MigState.RUNNING);
+    await dstGuest!.reset();
+    assert.equal(await d.migState(), MigState.RUNNING, 'DEVICE_RESET brings the destination back');
+    assert.deepEqual(s.violations, []);
+    assert.deepEqual(d.violations, []);
   });
 });

@@ -96,7 +96,7 @@ export async function handleMigRead(ctx: SessionContext, m: InboundMessage): Pro
   if (argsz < 8) throw refuse(Errno.EINVAL, `MIG_DATA_READ argsz ${argsz} < 8`);
   if (size > ctx.caps.inMaxDataXfer) throw refuse(Errno.EINVAL, `MIG_DATA_READ size ${size} exceeds max_data_xfer_size ${ctx.caps.inMaxDataXfer}`);
   const data = await ctx.device.migrationRead(Math.min(size, argsz - 8));
-  const out = Buffer.alloc(8 + data.length);
+  const out = Buffer.allocUnsafe(8 + data.length); // every byte is written below: no zeroing of a 1 MiB reply
   out.writeUInt32LE(8 + data.length, 0);
   out.writeUInt32LE(data.length, 4);
   data.copy(out, 8);
@@ -110,6 +110,7 @@ export async function handleMigWrite(ctx: SessionContext, m: InboundMessage): Pr
   const size = p.readUInt32LE(4);
   if (size > ctx.caps.inMaxDataXfer) throw refuse(Errno.EINVAL, `MIG_DATA_WRITE size ${size} exceeds max_data_xfer_size ${ctx.caps.inMaxDataXfer}`);
   if (p.length - 8 !== size) throw refuse(Errno.EINVAL, `MIG_DATA_WRITE size ${size} but ${p.length - 8} data bytes`);
-  await ctx.device.migrationWrite(Buffer.from(p.subarray(8)));
+  // The payload is this message's own buffer (message-reader.ts): the device may keep the view, no copy needed.
+  await ctx.device.migrationWrite(p.subarray(8));
   return {};
 }
