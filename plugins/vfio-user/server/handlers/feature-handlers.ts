@@ -10,7 +10,7 @@
  * DMA logging (features 6/7/8) is the server's: it watches the device's DMA writes (dma/dma-dirty-log.ts). The
  * migration features (1, 2) and the data stream are the device's.
  */
-import { Errno, FeatureFlags, Feature } from '../../protocol/constants.js';
+import { Errno, FeatureFlags, Feature, HEADER_SIZE } from '../../protocol/constants.js';
 import type { InboundMessage } from '../../protocol/message-reader.js';
 import { refuse } from '../../protocol/protocol-error.js';
 import type { LogRange } from '../../dma/dma-dirty-log.js';
@@ -96,11 +96,12 @@ export async function handleMigRead(ctx: SessionContext, m: InboundMessage): Pro
   if (argsz < 8) throw refuse(Errno.EINVAL, `MIG_DATA_READ argsz ${argsz} < 8`);
   if (size > ctx.caps.inMaxDataXfer) throw refuse(Errno.EINVAL, `MIG_DATA_READ size ${size} exceeds max_data_xfer_size ${ctx.caps.inMaxDataXfer}`);
   const data = await ctx.device.migrationRead(Math.min(size, argsz - 8));
-  const out = Buffer.allocUnsafe(8 + data.length); // every byte is written below: no zeroing of a 1 MiB reply
-  out.writeUInt32LE(8 + data.length, 0);
-  out.writeUInt32LE(data.length, 4);
-  data.copy(out, 8);
-  return { payload: out };
+  // The whole reply message at once (the session writes the header in place), not zeroed: every byte is written.
+  const out = Buffer.allocUnsafe(HEADER_SIZE + 8 + data.length);
+  out.writeUInt32LE(8 + data.length, HEADER_SIZE);
+  out.writeUInt32LE(data.length, HEADER_SIZE + 4);
+  data.copy(out, HEADER_SIZE + 8);
+  return { message: out };
 }
 
 /** {u32 argsz, u32 size, data}: `size` bytes exactly. */
