@@ -10,14 +10,18 @@
 //     memory (a /dev/shm file of the same size, mapped the same way); both pre-faulted, 5 alternating rounds, best
 //     of each (target ≥ 0.95).
 //  3. Migration over vfio-user of a filled -1Q vGPU to another one (source PRE_COPY passes with MIG_DATA_READ while
-//     the guest writes BAR1 pages, STOP_COPY, destination RESUMING with MIG_DATA_WRITE, RUNNING); floor = copying
-//     the same FB through the same two sockets with trapped REGION_READ/REGION_WRITE. Total, downtime (source
-//     STOP_COPY sent → destination RUNNING answered), ratio total/floor.
+//     the guest writes BAR1 pages, STOP_COPY, destination RESUMING with MIG_DATA_WRITE, RUNNING); the front moves the FB
+//     pages itself, the device state goes through the daemon. Floor = a bare copier process (bench/lib/copy-server.ts)
+//     answering the same MIG_DATA_READ/WRITE messages from the same client code: the FB once, source slice to
+//     destination slice, through the same kind of socket. Total, downtime (source STOP_COPY sent → destination RUNNING
+//     answered), passes, ratio total/floor, and CPU per MiB moved of the front against the copier's.
 //  4. RSS and idle CPU of the front process with 32 clients attached (5 s idle window).
 // Env: VFIO_BENCH_N (MMIO round trips per round, default 20000), VFIO_BENCH_BAR1_MIB (256), VFIO_BENCH_RATE
 // (guest writes during pre-copy, MiB/s, default 32), VFIO_BENCH_VGPUS (32, at least 3), VFIO_BENCH_MIGRATE=0 (skip 3).
+// The migration also prints its own line as bench:migrate does: vfio-user-migrate: total_s=… downtime_ms=… precopy_passes=…
+// ratio_total_to_floor=… floor_s=… front_cpu_ms_per_mib=… copier_cpu_ms_per_mib=… load=…
 // Last line: vfio-user: mmio_p50_us=… mmio_p99_us=… floor_p50_us=… ratio_mmio=… bar1_gbps=… memcpy_gbps=…
-//            ratio_bar1=… mig_total_s=… mig_downtime_ms=… ratio_mig_total_to_floor=… front_rss_mib=… front_anon_mib=…
+//            ratio_bar1=… mig_total_s=… mig_downtime_ms=… mig_passes=… mig_floor_s=… ratio_mig_total_to_floor=… front_rss_mib=… front_anon_mib=…
 //            front_idle_cpu_pct=… load_start=… load_end=…
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -216,7 +220,7 @@ async function migrate(src: RawPeer, dst: RawPeer, srcMap: FdMap): Promise<{ tot
  * answering the same MIG_DATA_READ/WRITE messages from the same client code, two connections (source, destination)
  * as the subject has. Seconds.
  */
-async function copyFloor(file: string, srcOffset: number, dstOffset: number, size: number): Promise<number> {
+async function copyFloor(file: string, srcOffset: number, dstOffset: number, size: number): Promise<{ s: number; cpuS: number }> {
   const sock = join(dir, 'copier.sock');
   const child = spawn(process.execPath, [...(EXT === '.ts' ? ['--import', 'tsx'] : []), new URL(`./lib/copy-server${EXT}`, import.meta.url).pathname,
     sock, file, String(srcOffset), String(dstOffset), String(size)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -232,12 +236,13 @@ async function copyFloor(file: string, srcOffset: number, dstOffset: number, siz
   const c0 = procStat(child.pid!).cpuTicks;
   const moved = await pump(src, dst, true, size);
   const s = (performance.now() - t0) / 1000;
-  console.log(`floor: ${size >> 20} MiB in ${fmt(s)} s; the copier used ${fmt((procStat(child.pid!).cpuTicks - c0) / 100)} s of CPU`);
+  const cpuS = (procStat(child.pid!).cpuTicks - c0) / 100;
+  console.log(`floor: ${size >> 20} MiB in ${fmt(s)} s; the copier used ${fmt(cpuS)} s of CPU`);
   src.close();
   dst.close();
   child.kill('SIGKILL');
   if (moved !== size) throw new Error(`the copier moved ${moved} of ${size} bytes`);
-  return s;
+  return { s, cpuS };
 }
 
 let d: SimDaemon | undefined;
@@ -327,6 +332,7 @@ try {
   // 3. Migration over vfio-user, and its floor.
   let m = { totalS: NaN, downtimeMs: NaN, passes: 0, bytes: 0 };
   let floorS = NaN;
+  let cpu = { front: NaN, copier: NaN };
   if (process.env.VFIO_BENCH_MIGRATE !== '0') {
     const srcAt = await bar1Where(clients[0]!);
     const srcMap = srcAt.map;
@@ -336,10 +342,15 @@ try {
     const fill = randomBytes(1 << 20);
     for (let off = 0; off + fill.length <= srcMap.size; off += fill.length) fill.copy(srcMap.window(off, fill.length));
     // The floor writes the destination slice too (as the migration will): both runs find its pages allocated.
-    floorS = await copyFloor(srcAt.file, srcAt.offset, dstAt.offset, srcMap.size);
+    const floor = await copyFloor(srcAt.file, srcAt.offset, dstAt.offset, srcMap.size);
+    floorS = floor.s;
     const c0 = procStat(frontPid).cpuTicks;
     m = await migrate(clients[0]!, clients[1]!, srcMap);
-    console.log(`migration: the front (both ends) used ${fmt((procStat(frontPid).cpuTicks - c0) / 100)} s of CPU`);
+    const frontCpuS = (procStat(frontPid).cpuTicks - c0) / 100;
+    console.log(`migration: the front (both ends) used ${fmt(frontCpuS)} s of CPU`);
+    // CPU per MiB moved, the front (both ends of the stream) against the copier (both ends of the plain copy): what a
+    // busy host cannot blur the way it blurs wall time.
+    cpu = { front: frontCpuS * 1000 / (m.bytes / 2 ** 20), copier: floor.cpuS * 1000 / (srcMap.size / 2 ** 20) };
     const dstMap = await bar1Map(clients[1]!);
     let same = true;
     for (let off = 0; off < srcMap.size && same; off += 64 << 20) {
@@ -349,7 +360,8 @@ try {
     dstMap.close();
     console.log(`migration: ${srcMap.size >> 20} MiB FB, ${m.passes} pre-copy passes, ${fmt(m.bytes / 2 ** 20)} MiB of stream, total ${fmt(m.totalS)} s, downtime ${fmt(m.downtimeMs)} ms; floor (the FB by a bare copier answering the same MIG_DATA_READ/WRITE messages) ${fmt(floorS)} s; destination FB ${same ? 'identical' : 'DIFFERENT'}`);
     console.log(`vfio-user-migrate: total_s=${fmt(m.totalS)} downtime_ms=${fmt(m.downtimeMs)} precopy_passes=${m.passes} ratio_total_to_floor=${fmt(m.totalS / floorS)} floor_s=${fmt(floorS)} ` +
-      `fb_mib=${srcMap.size >> 20} stream_mib=${fmt(m.bytes / 2 ** 20)} rate_mib_s=${RATE >> 20} identical=${same ? 1 : 0} load="${load()}"`);
+      `fb_mib=${srcMap.size >> 20} stream_mib=${fmt(m.bytes / 2 ** 20)} rate_mib_s=${RATE >> 20} front_cpu_ms_per_mib=${fmt(cpu.front)} copier_cpu_ms_per_mib=${fmt(cpu.copier)} ` +
+      `identical=${same ? 1 : 0} load="${load()}"`);
     if (!same) process.exitCode = 1;
     await clients[0]!.call(16, u32s(16, (1 << 17) | 2, 2, 0xffffffff)); // the source runs again (for the idle figure)
   }

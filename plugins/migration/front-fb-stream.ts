@@ -169,10 +169,13 @@ class FrontFbStream implements FbStream {
 
   /** An arc with nothing of ours to do (or after ours): the daemon's; a session it ended ends here too. */
   private async arc(target: number): Promise<void> {
+    let st = target; // where a successful request leaves the device; after a failure, ask (ERROR or where it was)
     try {
       await this.link.setState(target);
+    } catch (err) {
+      st = await this.link.state().catch(() => MigState.ERROR);
+      throw err;
     } finally {
-      const st = await this.link.state().catch(() => MigState.ERROR);
       if (!(this.side?.kind === 'save' && isSaving(st)) && !(this.side?.kind === 'resume' && st === MigState.RESUMING)) {
         this.drop(new VgpuError(ErrorCode.Cancelled, `the device left the session's state (now ${migStateName(st)})`, { hint: 'migrate again' }));
       }
