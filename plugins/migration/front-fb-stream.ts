@@ -239,13 +239,20 @@ class FrontFbStream implements FbStream {
   private async stopCopy(side: SaveSide): Promise<void> {
     let stopped!: () => void;
     const isStopped = new Promise<void>((r) => { stopped = r; });
-    const run = side.session.stopCopy({
+    // A pass the VMM did not read to its end is still producing: the stop-copy's frames follow its frames (one
+    // session, one stream), so it starts once that pass is out.
+    const run = (side.reader.running ?? Promise.resolve()).then(() => side.session.stopCopy({
       stop: async () => { await this.link.setState(MigState.STOP_COPY); stopped(); },
       resume: async () => undefined,
-    }, side.deviceState.firmware());
+    }, side.deviceState.firmware()));
     side.stopping = run;
     side.reader.track(run);
-    const first = await Promise.race([isStopped.then(() => null), run.then(() => null, (e: unknown) => ({ e }))]);
+    // ... and if that pass waits for the VMM to read, the reply cannot wait for the stop: the VMM reads the rest of
+    // the pass, then the stop-copy's data, in STOP_COPY.
+    const sink = side.reader.sink;
+    sink.blocked = false;
+    const mustRead = sink.writableNeedDrain ? Promise.resolve() : sink.whenBlocked();
+    const first = await Promise.race([isStopped.then(() => null), mustRead.then(() => null), run.then(() => null, (e: unknown) => ({ e }))]);
     if (first !== null) {
       // The daemon refused or failed the arc: it is in ERROR or back in PRE_COPY; our session is over either way.
       this.drop(first.e as Error);

@@ -74,6 +74,11 @@ export class SaveReader {
     private readonly failed: (error: unknown) => Error,
   ) {}
 
+  /** The pre-copy pass a read started and that is still producing, if any (it settles, never rejects). */
+  get running(): Promise<void> | null {
+    return this.pass;
+  }
+
   /** The session's output ends when `done` settles (the trailer written, or the session failed). */
   track(done: Promise<unknown>): void {
     this.settled = done.then(() => { this.ended = true; this.sink.end(); }, (error: unknown) => {

@@ -258,4 +258,34 @@ describe('guest model: a vGPU migrated between two daemons over vfio-user, the V
     assert.deepEqual(s.violations, []);
     assert.deepEqual(d.violations, []);
   });
+
+  // QEMU moves to STOP_COPY when its estimate says so, not necessarily after reading a pass to its end: what the
+  // pass still had comes first in STOP_COPY, then the rest, and the stream stays one valid stream.
+  it('STOP_COPY in the middle of a pre-copy pass: the rest of the pass, then the stop-copy data, one valid stream', async () => {
+    const s = srcDev!.client;
+    const d = dstDev!.client;
+    const fbSize = BigInt(srcVgpu.fb.size);
+    srcDev!.bar1.writeMapped(0xC0_0000n, pattern(10, 16 * PAGE));
+    await d.setMigState(MigState.STOP);
+    await d.setMigState(MigState.RESUMING);
+    await s.setMigState(MigState.PRE_COPY);
+    const head = await s.migRead(PAGE);
+    assert.equal(head.length, PAGE);
+    await d.migWrite(head);
+    srcDev!.bar1.writeMapped(0xD0_0000n, pattern(11, 2 * PAGE)); // written during the pass
+    await s.setMigState(MigState.STOP_COPY);
+    for (;;) {
+      const b = await s.migRead(64 << 10);
+      if (b.length > 0) await d.migWrite(b);
+      if (b.length === 0) break;
+    }
+    await s.setMigState(MigState.STOP);
+    await d.setMigState(MigState.RUNNING);
+    assert.equal(await d.migState(), MigState.RUNNING);
+    const diff = firstDifference(src, BigInt(srcVgpu.fb.offset), dst, BigInt(dstVgpu.fb.offset), fbSize);
+    assert.equal(diff, -1n, `the destination's FB slice equals the source's (first difference at 0x${diff.toString(16)})`);
+    await s.setMigState(MigState.RUNNING);
+    assert.deepEqual(s.violations, []);
+    assert.deepEqual(d.violations, []);
+  });
 });
