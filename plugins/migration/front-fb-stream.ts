@@ -96,6 +96,8 @@ class DeviceStateIn {
 
 interface SaveSide {
   kind: 'save';
+  /** Unmaps the session's view of the FB (once nothing of the session runs any more). */
+  unmap: () => void;
   session: SaveSession;
   reader: SaveReader;
   deviceState: DeviceStateIn;
@@ -105,6 +107,7 @@ interface SaveSide {
 
 interface ResumeSide {
   kind: 'resume';
+  unmap: () => void;
   input: PassThrough;
   applying: Promise<ApplyResult>;
   failure: unknown;
@@ -112,18 +115,18 @@ interface ResumeSide {
 
 class FrontFbStream implements FbStream {
   private side: SaveSide | ResumeSide | null = null;
-  private arena: SharedArena | null = null;
-  private region: FbRegion | null = null;
 
   constructor(private readonly fb: FbSliceFile, private readonly link: DeviceStateLink) {}
 
-  /** This process's mapping of the slice (the FB file, mapped once per session: the front holds nothing at rest). */
-  private fbRegion(): FbRegion {
-    if (this.region === null) {
-      this.arena = loadNativeOps().openArena(this.fb.path);
-      this.region = arenaRegion(this.arena, this.fb.offset, this.fb.size);
-    }
-    return this.region;
+  /**
+   * This process's mapping of the slice: the FB file, mapped per session (the front holds nothing at rest), and
+   * unmapped only once the session's last job settled — a pass or an applier may still be in the addon's threads
+   * (a scan, a zero fill) when the session is dropped.
+   */
+  private mapFb(): { region: FbRegion; unmap: () => void } {
+    const arena: SharedArena = loadNativeOps().openArena(this.fb.path);
+    let open = true;
+    return { region: arenaRegion(arena, this.fb.offset, this.fb.size), unmap: () => { if (open) { open = false; arena.close(); } } };
   }
 
   async setState(target: number): Promise<void> {
@@ -185,25 +188,26 @@ class FrontFbStream implements FbStream {
   private drop(reason: Error): void {
     const s = this.side;
     this.side = null;
-    if (s?.kind === 'save') s.session.abort(reason);
-    if (s?.kind === 'resume') s.input.destroy();
-    if (s !== null) this.unmap();
-  }
-
-  private unmap(): void {
-    this.arena?.close();
-    this.arena = null;
-    this.region = null;
+    if (s?.kind === 'save') {
+      s.session.abort(reason);
+      void Promise.allSettled([s.reader.running, s.stopping]).then(() => s.unmap());
+    }
+    if (s?.kind === 'resume') {
+      s.input.destroy();
+      void s.applying.then(s.unmap, s.unmap);
+    }
   }
 
   // ---- source ----
 
   private async openSave(target: number): Promise<void> {
     await this.link.setState(target); // the daemon's session: device state only
+    let fb: { region: FbRegion; unmap: () => void } | null = null;
     try {
       const deviceState = new DeviceStateIn(this.link);
       const compat = await deviceState.header();
-      const region = this.fbRegion();
+      fb = this.mapFb();
+      const region = fb.region;
       if (region.size !== compat.fbBytes) {
         throw migError(`the FB slice is ${region.size} bytes but the vGPU type has ${compat.fbBytes}`, EIO, 'the vGPU changed under the front: reset it');
       }
@@ -211,7 +215,7 @@ class FrontFbStream implements FbStream {
       const session = new SaveSession({ region, dirty: new HashDirtyTracker(region, compat.pageSize), sink, compat });
       let passes = 0;
       const reader = new SaveReader(sink, () => (passes++ === 0 ? session.fullPass() : session.dirtyPass()), (e) => this.saveFailed(e));
-      const side: SaveSide = { kind: 'save', session, reader, deviceState, stopping: null };
+      const side: SaveSide = { kind: 'save', unmap: fb.unmap, session, reader, deviceState, stopping: null };
       await session.begin();
       this.side = side;
       if (target === MigState.STOP_COPY) {
@@ -225,6 +229,7 @@ class FrontFbStream implements FbStream {
     } catch (err) {
       // Our half could not start: the daemon's session ends too (back to where the VMM came from is not known
       // here; ERROR would need a reset, so RUNNING/STOP as the arc's origin allows).
+      if (this.side === null) fb?.unmap(); // nothing of the session ran
       this.drop(err as Error);
       await this.link.setState(target === MigState.STOP_COPY ? MigState.STOP : MigState.RUNNING).catch(() => undefined);
       throw err;
@@ -271,9 +276,9 @@ class FrontFbStream implements FbStream {
     await this.link.setState(MigState.RESUMING);
     try {
       const expect = compatFromJson(await this.link.compat());
-      const region = this.fbRegion();
+      const fb = this.mapFb();
       const input = new PassThrough({ highWaterMark: RESUME_BUFFER });
-      const side: ResumeSide = { kind: 'resume', input, applying: applyStream(input, { region, expect }), failure: null };
+      const side: ResumeSide = { kind: 'resume', unmap: fb.unmap, input, applying: applyStream(input, { region: fb.region, expect }), failure: null };
       input.on('error', () => undefined); // writes after the applier gave up: refused in write(), not an 'error' crash
       side.applying.catch((e: unknown) => { side.failure = e; });
       this.side = side;
@@ -299,7 +304,7 @@ class FrontFbStream implements FbStream {
       side.failure ??= err;
     }
     this.side = null;
-    this.unmap();
+    side.unmap(); // the applier settled above
     try {
       await this.link.setState(target);
     } catch (err) {
