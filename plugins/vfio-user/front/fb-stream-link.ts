@@ -21,7 +21,8 @@ export class FbStreamLink {
   constructor(
     private readonly m: FrontManager,
     private readonly vgpuId: string,
-    private readonly guest: GuestVf,
+    /** The VF's guest side (asked at the session's first migration call). */
+    private readonly guest: () => GuestVf,
     private readonly module: () => string | null,
     private readonly log: Logger,
   ) {}
@@ -29,8 +30,9 @@ export class FbStreamLink {
   private open(): Promise<FbStream | null> {
     this.stream ??= (async () => {
       const path = this.module();
-      const file = this.guest.fbFile();
-      const slice = this.guest.fbSlice();
+      const guest = this.guest();
+      const file = guest.fbFile();
+      const slice = guest.fbSlice();
       if (path === null || file === null || slice === null) {
         this.log.info('migration data goes through vgpud (the front cannot map this FB or vgpud named no FB stream)', { vgpu: this.vgpuId });
         return null;

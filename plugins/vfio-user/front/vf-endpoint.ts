@@ -186,8 +186,7 @@ export class VfEndpoint {
   private serve(fd: number): void {
     const vgpuId = this.vgpuId!;
     const m = this.o.manager;
-    const guest = this.o.port.vf(this.vf);
-    const fbStream = new FbStreamLink(m, vgpuId, guest, this.o.fbStreamModule ?? (() => null), this.log);
+    const fbStream = new FbStreamLink(m, vgpuId, () => this.o.port.vf(this.vf), this.o.fbStreamModule ?? (() => null), this.log);
     this.clientGone.push(() => fbStream.close());
     const link: ManagerLink = {
       reset: async () => { fbStream.close(); await m.reset(vgpuId); },
@@ -202,7 +201,7 @@ export class VfEndpoint {
     let device: VgpuPciDevice;
     try {
       device = new VgpuPciDevice({
-        ops: this.o.ops, guest, link, logger: this.log, fbFd: this.o.fbFd,
+        ops: this.o.ops, guest: this.o.port.vf(this.vf), link, logger: this.log, fbFd: this.o.fbFd,
         onClient: (c) => m.client(vgpuId, c?.pid ?? null),
       });
       this.device = device;
