@@ -237,32 +237,34 @@ class FrontFbStream implements FbStream {
   }
 
   /**
-   * PRE_COPY→STOP_COPY: the daemon stops the device and writes the firmware context; then the last dirty pages, the
-   * context and the trailer go as the VMM reads them. The reply comes once the device is stopped (the arc's part that
-   * must complete before it); the rest is produced as read.
+   * PRE_COPY→STOP_COPY: the daemon stops the device and writes the firmware context, and the reply follows that —
+   * VFIO's rule: when the SET returns, the device is in the new state (a GET then says STOP_COPY). Only then are the
+   * last dirty pages, the context and the trailer produced, as the VMM reads them. A pass the VMM did not read to its
+   * end may still be producing, and waiting for the VMM, which reads only after this reply: the stop does not wait
+   * for it; the stop-copy's frames follow that pass's once it is out (one session, one stream), and the collect
+   * after the stop catches every page written before it.
    */
   private async stopCopy(side: SaveSide): Promise<void> {
-    let stopped!: () => void;
-    const isStopped = new Promise<void>((r) => { stopped = r; });
-    // A pass the VMM did not read to its end is still producing: the stop-copy's frames follow its frames (one
-    // session, one stream), so it starts once that pass is out.
-    const run = (side.reader.running ?? Promise.resolve()).then(() => side.session.stopCopy({
-      stop: async () => { await this.link.setState(MigState.STOP_COPY); stopped(); },
-      resume: async () => undefined,
-    }, side.deviceState.firmware()));
+    const pass = side.reader.running ?? Promise.resolve();
+    let decided!: (stopped: boolean) => void;
+    const stopped = new Promise<boolean>((r) => { decided = r; });
+    // Set before the arc's await: a read meanwhile drains (no new pass), and drop() waits for this to settle.
+    const run = stopped.then(async (ok) => {
+      if (!ok) return;
+      await pass;
+      await side.session.stopCopy({ stop: async () => undefined, resume: async () => undefined }, side.deviceState.firmware());
+    });
     side.stopping = run;
-    side.reader.track(run);
-    // ... and if that pass waits for the VMM to read, the reply cannot wait for the stop: the VMM reads the rest of
-    // the pass, then the stop-copy's data, in STOP_COPY.
-    const sink = side.reader.sink;
-    sink.blocked = false;
-    const mustRead = sink.writableNeedDrain ? Promise.resolve() : sink.whenBlocked();
-    const first = await Promise.race([isStopped.then(() => null), mustRead.then(() => null), run.then(() => null, (e: unknown) => ({ e }))]);
-    if (first !== null) {
+    try {
+      await this.link.setState(MigState.STOP_COPY);
+    } catch (err) {
       // The daemon refused or failed the arc: it is in ERROR or back in PRE_COPY; our session is over either way.
-      this.drop(first.e as Error);
-      throw first.e;
+      decided(false);
+      this.drop(err as Error);
+      throw err;
     }
+    decided(true);
+    side.reader.track(run);
   }
 
   private saveFailed(error: unknown): Error {

@@ -263,17 +263,45 @@ describe('guest model: a vGPU migrated between two daemons over vfio-user, the V
   // pass still had comes first in STOP_COPY, then the rest, and the stream stays one valid stream.
   it('STOP_COPY in the middle of a pre-copy pass: the rest of the pass, then the stop-copy data, one valid stream', async () => {
     const s = srcDev!.client;
-    const d = dstDev!.client;
-    const fbSize = BigInt(srcVgpu.fb.size);
     srcDev!.bar1.writeMapped(0xC0_0000n, pattern(10, 16 * PAGE));
+    await startPass();
+    srcDev!.bar1.writeMapped(0xD0_0000n, pattern(11, 2 * PAGE)); // written during the pass
+    await s.setMigState(MigState.STOP_COPY);
+    await finishStopCopy();
+  });
+
+  // VFIO: when the SET returns, the device is in the new state. A pass with more data than the front buffers ahead
+  // of the VMM (192 MiB of non-zero pages) waits for the VMM to read — which it does only after STOP_COPY's reply:
+  // that reply must still come after the device stopped, so a GET right after it says STOP_COPY.
+  it('STOP_COPY while a pre-copy pass waits for the VMM to read: the device is in STOP_COPY when the SET returns', async () => {
+    const s = srcDev!.client;
+    const mib = pattern(12, 1 << 20);
+    for (let i = 0; i < 192; i++) {
+      mib.writeUInt32LE(i + 1, 0);
+      srcDev!.bar1.writeMapped(0x1000_0000n + BigInt(i << 20), mib);
+    }
+    await startPass();
+    await s.setMigState(MigState.STOP_COPY);
+    assert.equal(await s.migState(), MigState.STOP_COPY, 'a GET right after the SET: the device is stopped');
+    await finishStopCopy();
+  });
+
+  /** The destination RESUMING, the source in PRE_COPY with the first page of its pass read and written across. */
+  async function startPass(): Promise<void> {
+    const s = srcDev!.client;
+    const d = dstDev!.client;
     await d.setMigState(MigState.STOP);
     await d.setMigState(MigState.RESUMING);
     await s.setMigState(MigState.PRE_COPY);
     const head = await s.migRead(PAGE);
     assert.equal(head.length, PAGE);
     await d.migWrite(head);
-    srcDev!.bar1.writeMapped(0xD0_0000n, pattern(11, 2 * PAGE)); // written during the pass
-    await s.setMigState(MigState.STOP_COPY);
+  }
+
+  /** The source in STOP_COPY, the destination RESUMING: the rest of the stream across, both ends finished, FB equal. */
+  async function finishStopCopy(): Promise<void> {
+    const s = srcDev!.client;
+    const d = dstDev!.client;
     for (;;) {
       const b = await s.migRead(64 << 10);
       if (b.length > 0) await d.migWrite(b);
@@ -282,10 +310,10 @@ describe('guest model: a vGPU migrated between two daemons over vfio-user, the V
     await s.setMigState(MigState.STOP);
     await d.setMigState(MigState.RUNNING);
     assert.equal(await d.migState(), MigState.RUNNING);
-    const diff = firstDifference(src, BigInt(srcVgpu.fb.offset), dst, BigInt(dstVgpu.fb.offset), fbSize);
+    const diff = firstDifference(src, BigInt(srcVgpu.fb.offset), dst, BigInt(dstVgpu.fb.offset), BigInt(srcVgpu.fb.size));
     assert.equal(diff, -1n, `the destination's FB slice equals the source's (first difference at 0x${diff.toString(16)})`);
     await s.setMigState(MigState.RUNNING);
     assert.deepEqual(s.violations, []);
     assert.deepEqual(d.violations, []);
-  });
+  }
 });
