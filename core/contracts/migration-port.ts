@@ -60,7 +60,11 @@ export interface DeviceStateLink {
  */
 export interface FbStream {
   setState(state: number): Promise<void>;
-  read(max: number): Promise<Buffer>;
+  /**
+   * Up to `max` bytes of the stream; with `alloc` they are copied into the buffer it gives (the reply message,
+   * its header room before it), which the caller checks by identity: an implementation may ignore `alloc`.
+   */
+  read(max: number, alloc?: (length: number) => Buffer): Promise<Buffer>;
   write(data: Buffer): Promise<void>;
   /** The VMM left or the device was reset: drop any session (the port's own state is reset separately). */
   close(): void;

@@ -143,13 +143,13 @@ class FrontFbStream implements FbStream {
     return this.arc(target);
   }
 
-  async read(max: number): Promise<Buffer> {
+  async read(max: number, alloc?: (length: number) => Buffer): Promise<Buffer> {
     const s = this.side;
     if (s?.kind !== 'save') {
       const st = await this.link.state();
       throw migError(`MIG_DATA_READ in ${migStateName(st)}`, EINVAL, 'read migration data only in PRE_COPY or STOP_COPY');
     }
-    return s.reader.read(max, s.stopping !== null);
+    return s.reader.read(max, s.stopping !== null, alloc);
   }
 
   async write(data: Buffer): Promise<void> {

@@ -110,8 +110,10 @@ export class SaveSession {
   private readonly views: Buffer[] = [];
   /**
    * Recycled page-copy buffers. A fresh 1 MiB allocation per frame costs page faults on first touch (the copy ran
-   * at ~3 GB/s instead of memcpy speed). Only for a socket sink: its write callback means the kernel holds the
-   * bytes; a PassThrough calls back while the chunk still sits, by reference, in its readable buffer.
+   * at ~3 GB/s instead of memcpy speed), and GC time: in the vfio-user front a third of its CPU went to collecting
+   * them. Only for a sink whose write callback means the bytes are out of the buffer: a socket (the kernel holds
+   * them) or a SavingSink (consumedOnCallback: the reader copied them out). A PassThrough calls back while the chunk
+   * still sits, by reference, in its readable buffer.
    */
   private readonly pool: Buffer[] | null;
   stopped = false;
@@ -128,7 +130,7 @@ export class SaveSession {
     this.runPages = o.runPages ?? DEFAULT_RUN_PAGES;
     this.enc = new StreamEncoder(o.sink, this.pageSize);
     this.zero = Buffer.alloc(this.pageSize);
-    this.pool = o.sink instanceof Socket ? [] : null;
+    this.pool = o.sink instanceof Socket || (o.sink as { consumedOnCallback?: boolean }).consumedOnCallback === true ? [] : null;
   }
 
   /** A buffer of runPages pages, and the callback that gives it back once its last frame was sent. */

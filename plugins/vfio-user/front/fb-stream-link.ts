@@ -56,9 +56,9 @@ export class FbStreamLink {
     return f !== null ? f.setState(state) : this.m.setMigrationState(this.vgpuId, state);
   }
 
-  async read(max: number): Promise<Buffer> {
+  async read(max: number, alloc?: (length: number) => Buffer): Promise<Buffer> {
     const f = await this.open();
-    return f !== null ? f.read(max) : this.m.migrationRead(this.vgpuId, max);
+    return f !== null ? f.read(max, alloc) : this.m.migrationRead(this.vgpuId, max);
   }
 
   async write(data: Buffer): Promise<void> {

@@ -193,7 +193,7 @@ export class VfEndpoint {
       migrationFlags: () => this.migrationFlags,
       migrationState: () => m.migrationState(vgpuId),
       setMigrationState: (s) => fbStream.setState(s),
-      migrationRead: (max) => fbStream.read(max),
+      migrationRead: (max, alloc) => fbStream.read(max, alloc),
       migrationWrite: (d) => fbStream.write(d),
       busMaster: (on) => m.busMaster(vgpuId, on),
     };

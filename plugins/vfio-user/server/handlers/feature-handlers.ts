@@ -95,12 +95,21 @@ export async function handleMigRead(ctx: SessionContext, m: InboundMessage): Pro
   const size = p.readUInt32LE(4);
   if (argsz < 8) throw refuse(Errno.EINVAL, `MIG_DATA_READ argsz ${argsz} < 8`);
   if (size > ctx.caps.inMaxDataXfer) throw refuse(Errno.EINVAL, `MIG_DATA_READ size ${size} exceeds max_data_xfer_size ${ctx.caps.inMaxDataXfer}`);
-  const data = await ctx.device.migrationRead(Math.min(size, argsz - 8));
   // The whole reply message at once (the session writes the header in place), not zeroed: every byte is written.
-  const out = Buffer.allocUnsafe(HEADER_SIZE + 8 + data.length);
+  // A device that can copies the data straight into it (`alloc`); one that did not gets its answer copied in.
+  const at = HEADER_SIZE + 8;
+  let msg: Buffer | null = null;
+  const data = await ctx.device.migrationRead(Math.min(size, argsz - 8), (length) => {
+    msg = Buffer.allocUnsafe(at + length);
+    return msg.subarray(at);
+  });
+  let out: Buffer = msg ?? Buffer.alloc(0);
+  if (!(out.length === at + data.length && data.buffer === out.buffer && data.byteOffset === out.byteOffset + at)) {
+    out = Buffer.allocUnsafe(at + data.length);
+    data.copy(out, at);
+  }
   out.writeUInt32LE(8 + data.length, HEADER_SIZE);
   out.writeUInt32LE(data.length, HEADER_SIZE + 4);
-  data.copy(out, HEADER_SIZE + 8);
   return { message: out };
 }
 
