@@ -12,8 +12,8 @@ import { Writable } from 'node:stream';
 /**
  * Bytes the saving side may produce ahead of the reader. One care the protocol imposes: "the state transition must
  * fully complete before the reply is sent", but the stream of PRE_COPY→STOP_COPY is only read after that reply; the
- * arc is therefore taken as complete once the device is stopped and either the arc finished or its output waits
- * for the reader (whenBlocked).
+ * arc is therefore taken as complete once the device is stopped and in STOP_COPY (SetStateOptions.onStopped,
+ * front-fb-stream.ts's stopCopy); the rest is produced as the reader takes it.
  */
 export const SINK_BUFFER = 64 << 20;
 
@@ -25,8 +25,7 @@ interface Queued {
 }
 
 /**
- * The saving stream's buffer between the session (the writer) and SaveReader: says when its writer wrote, and when
- * it had to wait for a reader. Reads copy out (readOut), so a write's buffer is free once its bytes were read — the
+ * The saving stream's buffer between the session (the writer) and SaveReader: says when its writer wrote. Reads copy out (readOut), so a write's buffer is free once its bytes were read — the
  * write's callback says so then, not when the bytes were buffered (a PassThrough's does), and SaveSession recycles
  * its copy buffers on it (precopy-engine.ts, consumedOnCallback) instead of allocating 1 MiB per frame.
  * Backpressure is a Transform's: a write is accepted at once while less than `highWaterMark` waits for the reader.
@@ -34,7 +33,6 @@ interface Queued {
 export class SavingSink extends Writable {
   /** SaveSession: a write's callback means its bytes were read out. */
   readonly consumedOnCallback = true;
-  private waiters: Array<() => void> = [];
   private writeWaiters: Array<() => void> = [];
   private readonly queue: Queued[] = [];
   private head = 0;
@@ -43,7 +41,6 @@ export class SavingSink extends Writable {
   /** The accept callback of the write that found the queue full: called once the reader took it below the mark. */
   private held: (() => void) | null = null;
   private readonly mark: number;
-  blocked = false;
 
   constructor(highWaterMark = SINK_BUFFER) {
     // Not destroyed at 'finish' (autoDestroy): the writer is done then, the reader usually not — destroying would
@@ -83,10 +80,6 @@ export class SavingSink extends Writable {
       this.queued += chunk.length;
     }
     const ok = super.write(chunk);
-    if (!ok) {
-      this.blocked = true;
-      for (const w of this.waiters.splice(0)) w();
-    }
     this.wake();
     return ok;
   }
@@ -126,12 +119,6 @@ export class SavingSink extends Writable {
       h();
     }
     return out;
-  }
-
-  /** Resolves when a write had to wait for the reader. */
-  whenBlocked(): Promise<void> {
-    if (this.blocked) return Promise.resolve();
-    return new Promise((r) => this.waiters.push(r));
   }
 
   /** Resolves at the next write, or when the writer ended. */

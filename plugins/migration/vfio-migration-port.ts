@@ -66,11 +66,16 @@ export class VfioMigrationPort implements MigrationPort {
     const sink = side?.kind === 'save' ? side.reader.sink : new SavingSink();
     const saving = target === MigState.PRE_COPY || target === MigState.PRE_COPY_P2P || target === MigState.STOP_COPY;
     const deviceStateOnly = opts.fbByCaller === true ? { deviceStateOnly: true } : {};
-    const run = this.svc.setState(vgpuId, target as MigState, saving && side?.kind !== 'save' ? { sink, ...deviceStateOnly } : deviceStateOnly);
+    let stopped!: () => void;
+    const isStopped = new Promise<void>((r) => { stopped = r; });
+    const arcOpts = side?.kind === 'save' && target === MigState.STOP_COPY ? { ...deviceStateOnly, onStopped: () => stopped() } : deviceStateOnly;
+    const run = this.svc.setState(vgpuId, target as MigState, saving && side?.kind !== 'save' ? { sink, ...deviceStateOnly } : arcOpts);
     let handle: DataHandle | null;
     if (side?.kind === 'save' && target === MigState.STOP_COPY) {
-      // The arc writes the rest of the stream: complete for the VMM once it finished or waits for a reader.
-      const raced = await Promise.race([run.then((h) => ({ h })), sink.whenBlocked().then(() => null)]);
+      // The arc writes the rest of the stream as the VMM reads it (a pass still producing may even wait for the
+      // VMM): complete for the VMM once the device is stopped and in STOP_COPY (VFIO: the state is the new one when
+      // the SET returns), or when it failed before that.
+      const raced = await Promise.race([run.then((h) => ({ h })), isStopped.then(() => null)]);
       if (raced === null) {
         run.catch((error: unknown) => { side.reader.error = error; sink.destroy(error as Error); });
         return;
