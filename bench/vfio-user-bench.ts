@@ -11,18 +11,22 @@
 //     memory (a /dev/shm file of the same size, mapped the same way); both pre-faulted, 5 alternating rounds, best
 //     of each (target ≥ 0.95).
 //  3. Migration over vfio-user of a filled -1Q vGPU to another one (source PRE_COPY passes with MIG_DATA_READ while
-//     the guest writes BAR1 pages, STOP_COPY, destination RESUMING with MIG_DATA_WRITE, RUNNING); floor = copying
-//     the same FB through the same two sockets with trapped REGION_READ/REGION_WRITE. Total, downtime (source
-//     STOP_COPY sent → destination RUNNING answered), ratio total/floor.
+//     the guest writes BAR1 pages, STOP_COPY, destination RESUMING with MIG_DATA_WRITE, RUNNING); the front moves the FB
+//     pages itself, the device state goes through the daemon. Floor = a bare copier process (bench/lib/copy-server.ts)
+//     answering the same MIG_DATA_READ/WRITE messages from the same client code: the FB once, source slice to
+//     destination slice, through the same kind of socket. Total, downtime (source STOP_COPY sent → destination RUNNING
+//     answered), passes, ratio total/floor, and CPU per MiB moved of the front against the copier's.
 //  4. RSS, idle CPU and wake-ups of the front process (all its threads) with 32 clients attached (5 s idle window).
 // Env: VFIO_BENCH_N (MMIO round trips per round, default 20000), VFIO_BENCH_BAR1_MIB (256), VFIO_BENCH_RATE
 // (guest writes during pre-copy, MiB/s, default 32), VFIO_BENCH_VGPUS (32, at least 3), VFIO_BENCH_MIGRATE=0 (skip 3).
+// The migration also prints its own line as bench:migrate does: vfio-user-migrate: total_s=… downtime_ms=… precopy_passes=…
+// ratio_total_to_floor=… floor_s=… front_cpu_ms_per_mib=… copier_cpu_ms_per_mib=… load=…
 // Last line: vfio-user: mmio_p50_us=… mmio_p99_us=… floor_p50_us=… ratio_mmio=… bar1_gbps=… memcpy_gbps=…
-//            ratio_bar1=… mig_total_s=… mig_downtime_ms=… ratio_mig_total_to_floor=… front_rss_mib=… front_anon_mib=…
-//            front_idle_cpu_pct=… front_idle_wakeups_per_s=… load_start=… load_end=…
+//            ratio_bar1=… mig_total_s=… mig_downtime_ms=… mig_passes=… mig_floor_s=… ratio_mig_total_to_floor=…
+//            front_rss_mib=… front_anon_mib=… front_idle_cpu_pct=… front_idle_wakeups_per_s=… load_start=… load_end=…
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GpuRegistryImpl } from '../core/gpu-registry.js';
 import { loadFdOps, type FdMap } from '../native/fd-ops.js';
@@ -97,12 +101,19 @@ async function startEcho(path: string): Promise<number> {
 }
 
 function bar1Map(c: RawPeer): Promise<FdMap> {
+  return bar1Where(c).then((w) => w.map);
+}
+
+/** BAR1's mapping, and where its descriptor points: the FB file and the slice's offset in it (for the floor's copier). */
+function bar1Where(c: RawPeer): Promise<{ map: FdMap; file: string; offset: number }> {
   return c.call(5, Buffer.concat([u32s(128, 0, 1, 0), u64(0), u64(0)])).then((ri) => {
     const fd = ri.fds[0];
     if (fd === undefined) throw new Error('BAR1 came without a descriptor');
-    const m = ops.mapFd(fd, Number(ri.payload.readBigUInt64LE(24)), Number(ri.payload.readBigUInt64LE(56)), true);
+    const offset = Number(ri.payload.readBigUInt64LE(24));
+    const file = readlinkSync(`/proc/self/fd/${fd}`);
+    const map = ops.mapFd(fd, offset, Number(ri.payload.readBigUInt64LE(56)), true);
     ops.closeFd(fd);
-    return m;
+    return { map, file, offset };
   });
 }
 
@@ -166,27 +177,34 @@ async function atRest(pid: number, ms: number): Promise<{ rssMiB: number; anonMi
   return { ...procStat(pid), cpuPct: (b.ns - a.ns) / 1e9 / s * 100, wakeupsPerS: (b.runs - a.runs) / s };
 }
 
+const MIG_CHUNK = 1 << 20;
+
+/**
+ * MIG_DATA_READ `chunk`-byte pieces from `src` and MIG_DATA_WRITE each to `dst`, until a short answer (PRE_COPY: "no
+ * more for now"), an empty one (STOP_COPY: the end) or `limit` bytes; the floor's copier answers the same messages.
+ */
+async function pump(src: RawPeer, dst: RawPeer, untilEmpty: boolean, limit = Infinity, chunk = MIG_CHUNK): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const want = Math.min(chunk, limit - total);
+    const r = await src.call(17, u32s(8 + want, want));
+    if ((r.flags & ERROR) !== 0) throw new Error(`MIG_DATA_READ errno ${r.errorNo}`);
+    const n = r.payload.readUInt32LE(4);
+    if (n > 0) {
+      const w = await dst.call(18, Buffer.concat([u32s(8 + n, n), r.payload.subarray(8, 8 + n)]));
+      if ((w.flags & ERROR) !== 0) throw new Error(`MIG_DATA_WRITE errno ${w.errorNo}`);
+      total += n;
+    }
+    if (n === 0 || total >= limit || (!untilEmpty && n < want)) return total;
+  }
+}
+
 async function migrate(src: RawPeer, dst: RawPeer, srcMap: FdMap): Promise<{ totalS: number; downtimeMs: number; passes: number; bytes: number }> {
   const set = async (c: RawPeer, state: number): Promise<void> => {
     const r = await c.call(16, u32s(16, (1 << 17) | 2, state, 0xffffffff));
     if ((r.flags & ERROR) !== 0) throw new Error(`MIG_DEVICE_STATE ${state}: errno ${r.errorNo}`);
   };
-  const CHUNK = 1 << 20;
   let bytes = 0;
-  const drain = async (untilEmpty: boolean): Promise<number> => {
-    let total = 0;
-    for (;;) {
-      const r = await src.call(17, u32s(8 + CHUNK, CHUNK));
-      if ((r.flags & ERROR) !== 0) throw new Error(`MIG_DATA_READ errno ${r.errorNo}`);
-      const n = r.payload.readUInt32LE(4);
-      if (n > 0) {
-        const w = await dst.call(18, Buffer.concat([u32s(8 + n, n), r.payload.subarray(8, 8 + n)]));
-        if ((w.flags & ERROR) !== 0) throw new Error(`MIG_DATA_WRITE errno ${w.errorNo}`);
-        total += n;
-      }
-      if (n === 0 || (!untilEmpty && n < CHUNK)) return total;
-    }
-  };
   // The guest keeps writing random BAR1 pages at RATE while pre-copy runs.
   const page = randomBytes(4096);
   const fbPages = Math.floor(srcMap.size / 4096);
@@ -195,35 +213,66 @@ async function migrate(src: RawPeer, dst: RawPeer, srcMap: FdMap): Promise<{ tot
     if (!writing) return;
     for (let i = 0; i < RATE / 4096 / 100; i++) page.copy(srcMap.window(4096 * Math.floor(Math.random() * fbPages), 4096));
   }, 10);
+  src.keepReplies = dst.keepReplies = false;
   const t0 = performance.now();
   let passes = 0;
   await set(dst, 4);
   await set(src, 6);
   for (;;) {
-    const n = await drain(false);
+    const p0 = performance.now();
+    const n = await pump(src, dst, false);
     bytes += n;
     passes++;
+    const ms = performance.now() - p0;
+    console.log(`  pass ${passes}: ${fmt(n / 2 ** 20)} MiB in ${fmt(ms)} ms (${fmt(n / 2 ** 20 / (ms / 1000))} MiB/s)`);
+    // The VMM's stop rule (QEMU's is "the rest fits the downtime limit"): a pass that carried less than 8 MiB.
     if (n < 8 << 20 || passes >= 8) break;
   }
   writing = false;
   clearInterval(writer);
   const stop0 = performance.now();
   await set(src, 3);
-  bytes += await drain(true);
+  const stop1 = performance.now();
+  const last = await pump(src, dst, true);
+  bytes += last;
+  const stop2 = performance.now();
   await set(src, 1);
+  const stop3 = performance.now();
   await set(dst, 2);
   const end = performance.now();
+  console.log(`  stop: source STOP_COPY answered ${fmt(stop1 - stop0)} ms, the rest (${fmt(last / 2 ** 20)} MiB) read and written ${fmt(stop2 - stop1)} ms, ` +
+    `source STOP ${fmt(stop3 - stop2)} ms, destination RUNNING (stream checked, firmware restored) ${fmt(end - stop3)} ms`);
   return { totalS: (end - t0) / 1000, downtimeMs: end - stop0, passes, bytes };
 }
 
-async function copyFloor(src: RawPeer, dst: RawPeer, size: number): Promise<number> {
-  const CHUNK = 1 << 20;
+/**
+ * The floor: the same FB bytes through the same kind of sockets by a bare copier process (bench/lib/copy-server.ts)
+ * answering the same MIG_DATA_READ/WRITE messages from the same client code, two connections (source, destination)
+ * as the subject has. Seconds.
+ */
+async function copyFloor(file: string, srcOffset: number, dstOffset: number, size: number): Promise<{ s: number; cpuS: number }> {
+  const sock = join(dir, 'copier.sock');
+  const child = spawn(process.execPath, [...(EXT === '.ts' ? ['--import', 'tsx'] : []), new URL(`./lib/copy-server${EXT}`, import.meta.url).pathname,
+    sock, file, String(srcOffset), String(dstOffset), String(size)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  undo.push(['copier', () => { child.kill('SIGKILL'); }]);
+  await new Promise<void>((r, j) => {
+    child.stdout!.once('data', () => r());
+    child.once('exit', (code) => j(new Error(`copier exited (${code})`)));
+  });
+  const src = RawPeer.connect(sock);
+  const dst = RawPeer.connect(sock);
+  src.keepReplies = dst.keepReplies = false;
   const t0 = performance.now();
-  for (let off = 0; off < size; off += CHUNK) {
-    const r = await src.call(9, regionAccess(off, 1, CHUNK));
-    await dst.call(10, Buffer.concat([regionAccess(off, 1, CHUNK), r.payload.subarray(16)]));
-  }
-  return (performance.now() - t0) / 1000;
+  const c0 = cpuNs(child.pid!);
+  const moved = await pump(src, dst, true, size);
+  const s = (performance.now() - t0) / 1000;
+  const cpuS = (cpuNs(child.pid!) - c0) / 1e9;
+  console.log(`floor: ${size >> 20} MiB in ${fmt(s)} s; the copier used ${fmt(cpuS)} s of CPU`);
+  src.close();
+  dst.close();
+  child.kill('SIGKILL');
+  if (moved !== size) throw new Error(`the copier moved ${moved} of ${size} bytes`);
+  return { s, cpuS };
 }
 
 let d: SimDaemon | undefined;
@@ -330,13 +379,25 @@ try {
   // 3. Migration over vfio-user, and its floor.
   let m = { totalS: NaN, downtimeMs: NaN, passes: 0, bytes: 0 };
   let floorS = NaN;
+  let migCpu = { front: NaN, copier: NaN };
   if (process.env.VFIO_BENCH_MIGRATE !== '0') {
-    const srcMap = await bar1Map(clients[0]!);
+    const srcAt = await bar1Where(clients[0]!);
+    const srcMap = srcAt.map;
     undo.push(['source BAR1 mapping', () => srcMap.close()]);
+    const dstAt = await bar1Where(clients[1]!);
+    dstAt.map.close();
     const fill = randomBytes(1 << 20);
     for (let off = 0; off + fill.length <= srcMap.size; off += fill.length) fill.copy(srcMap.window(off, fill.length));
-    floorS = await copyFloor(clients[0]!, clients[1]!, srcMap.size);
+    // The floor writes the destination slice too (as the migration will): both runs find its pages allocated.
+    const floor = await copyFloor(srcAt.file, srcAt.offset, dstAt.offset, srcMap.size);
+    floorS = floor.s;
+    const c0 = cpuNs(frontPid);
     m = await migrate(clients[0]!, clients[1]!, srcMap);
+    const frontCpuS = (cpuNs(frontPid) - c0) / 1e9;
+    console.log(`migration: the front (both ends) used ${fmt(frontCpuS)} s of CPU`);
+    // CPU per MiB moved, the front (both ends of the stream) against the copier (both ends of the plain copy): what a
+    // busy host cannot blur the way it blurs wall time.
+    migCpu = { front: frontCpuS * 1000 / (m.bytes / 2 ** 20), copier: floor.cpuS * 1000 / (srcMap.size / 2 ** 20) };
     const dstMap = await bar1Map(clients[1]!);
     let same = true;
     for (let off = 0; off < srcMap.size && same; off += 64 << 20) {
@@ -344,7 +405,11 @@ try {
       same = srcMap.window(off, n).equals(dstMap.window(off, n));
     }
     dstMap.close();
-    console.log(`migration: ${srcMap.size >> 20} MiB FB, ${m.passes} pre-copy passes, ${fmt(m.bytes / 2 ** 20)} MiB of stream, total ${fmt(m.totalS)} s, downtime ${fmt(m.downtimeMs)} ms; floor (the FB through the same sockets, REGION_READ/WRITE) ${fmt(floorS)} s; destination FB ${same ? 'identical' : 'DIFFERENT'}`);
+    console.log(`migration: ${srcMap.size >> 20} MiB FB, ${m.passes} pre-copy passes, ${fmt(m.bytes / 2 ** 20)} MiB of stream, total ${fmt(m.totalS)} s, downtime ${fmt(m.downtimeMs)} ms; floor (the FB by a bare copier answering the same MIG_DATA_READ/WRITE messages) ${fmt(floorS)} s; destination FB ${same ? 'identical' : 'DIFFERENT'}`);
+    console.log(`vfio-user-migrate: total_s=${fmt(m.totalS)} downtime_ms=${fmt(m.downtimeMs)} precopy_passes=${m.passes} ratio_total_to_floor=${fmt(m.totalS / floorS)} floor_s=${fmt(floorS)} ` +
+      `fb_mib=${srcMap.size >> 20} stream_mib=${fmt(m.bytes / 2 ** 20)} rate_mib_s=${RATE >> 20} front_cpu_ms_per_mib=${fmt(migCpu.front)} copier_cpu_ms_per_mib=${fmt(migCpu.copier)} ` +
+      `identical=${same ? 1 : 0} load="${load()}"`);
+    if (!same) process.exitCode = 1;
     await clients[0]!.call(16, u32s(16, (1 << 17) | 2, 2, 0xffffffff)); // the source runs again (for the idle figure)
   }
 
@@ -354,7 +419,7 @@ try {
   console.log(`vfio-user: mmio_p50_us=${fmt(pct(ours, 0.5))} mmio_p99_us=${fmt(pct(ours, 0.99))} floor_p50_us=${fmt(pct(floor, 0.5))} ratio_mmio=${fmt(mmioRatio)} floor_p99_us=${fmt(pct(floor, 0.99))} ` +
     `mmio_front_cpu_us=${fmt(per(cpu.ours))} floor_server_cpu_us=${fmt(per(cpu.floor))} ratio_mmio_cpu=${fmt((cpu.floor + cpu.floorClient) / (cpu.ours + cpu.oursClient))} ` +
     `bar1_gbps=${fmt(barRate)} memcpy_gbps=${fmt(memRate)} ratio_bar1=${fmt(barRate / memRate)} ` +
-    `mig_total_s=${fmt(m.totalS)} mig_downtime_ms=${fmt(m.downtimeMs)} ratio_mig_total_to_floor=${fmt(m.totalS / floorS)} ` +
+    `mig_total_s=${fmt(m.totalS)} mig_downtime_ms=${fmt(m.downtimeMs)} mig_passes=${m.passes} mig_floor_s=${fmt(floorS)} ratio_mig_total_to_floor=${fmt(m.totalS / floorS)} ` +
     `front_rss_mib=${fmt(rest.rssMiB)} front_anon_mib=${fmt(rest.anonMiB)} front_idle_cpu_pct=${fmt(rest.cpuPct)} front_idle_wakeups_per_s=${fmt(rest.wakeupsPerS)} load_start="${loadStart}" load_end="${load()}"`);
 } finally {
   await cleanup();

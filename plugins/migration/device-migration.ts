@@ -23,6 +23,7 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { DirtySource } from './dirty-tracker.js';
+import { NO_FB, noDirtyPages } from './device-state-only.js';
 import type { FbRegion } from './fb-region.js';
 import {
   ALL_MIGRATION_FLAGS, MigState, migStateName, migrationPath, type MigrationFlagBits,
@@ -87,6 +88,17 @@ export interface SetStateOptions {
   source?: Readable;
   signal?: AbortSignal;
   onApplyProgress?: (bytes: bigint) => void;
+  /**
+   * The session opened by this request carries only the device state (header, firmware context, trailer): the FB
+   * is moved by the process that maps it (MigrationStateOptions.fbByCaller; device-state-only.ts).
+   */
+  deviceStateOnly?: boolean;
+  /**
+   * PRE_COPY→STOP_COPY: called once the device is stopped and the state is STOP_COPY; the rest of the arc (the last
+   * dirty pages, the firmware context, the trailer) is produced as the reader takes it, so a VFIO front may answer
+   * the SET then (vfio-migration-port.ts).
+   */
+  onStopped?: () => void;
 }
 
 /** An arc that failed but undid its work: the device stays in the arc's original state. */
@@ -102,6 +114,8 @@ interface SaveCtx {
   finished: boolean;
   /** Background STOP→STOP_COPY copy, if any. */
   job?: Promise<void>;
+  /** The pre-copy pass a reader started, if any (settles, never rejects): the stop-copy's frames follow its frames. */
+  passing: Promise<unknown>;
   abort: AbortController;
 }
 
@@ -227,7 +241,7 @@ export class DeviceMigration {
         this.save = null;
         return null;
       case 'PRE_COPY>STOP_COPY': case 'PRE_COPY_P2P>STOP_COPY':
-        await this.stopCopy();
+        await this.stopCopy(from, opts);
         return null;
       case 'STOP>STOP_COPY':
         return this.openSave(opts, true);
@@ -262,7 +276,10 @@ export class DeviceMigration {
     const abort = new AbortController();
     const onAbort = (): void => abort.abort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const session = new SaveSession({ region: dev.region(), dirty: dev.dirtySource(), sink, compat: dev.compat(), signal: abort.signal });
+    const compat = dev.compat();
+    const session = opts.deviceStateOnly === true
+      ? new SaveSession({ region: NO_FB, dirty: noDirtyPages(compat.pageSize), sink, compat, signal: abort.signal })
+      : new SaveSession({ region: dev.region(), dirty: dev.dirtySource(), sink, compat, signal: abort.signal });
     let resolveDone!: (t: EncoderTotals) => void;
     let rejectDone!: (e: unknown) => void;
     const done = new Promise<EncoderTotals>((res, rej) => { resolveDone = res; rejectDone = rej; });
@@ -275,19 +292,23 @@ export class DeviceMigration {
         if (this.save?.handle !== handle || (this.st !== MigState.PRE_COPY && this.st !== MigState.PRE_COPY_P2P)) {
           throw new VgpuError(ErrorCode.IllegalState, `no pre-copy pass possible on ${dev.id} in ${migStateName(this.st)}`, { hint: 'passes run only in PRE_COPY' });
         }
-        try {
-          return passes++ === 0 ? await session.fullPass() : await session.dirtyPass();
-        } catch (err) {
-          this.endSave(err);
-          throw err;
-        }
+        const run = (async () => {
+          try {
+            return passes++ === 0 ? await session.fullPass() : await session.dirtyPass();
+          } catch (err) {
+            this.endSave(err);
+            throw err;
+          }
+        })();
+        ctx.passing = run.catch(() => undefined);
+        return run;
       },
       precopyInfo: () => session.precopyInfo(),
       totals: () => session.totals(),
       stopBreakdown: () => session.lastStop,
       done,
     };
-    const ctx: SaveCtx = { session, handle, resolveDone, rejectDone, finished: false, abort };
+    const ctx: SaveCtx = { session, handle, resolveDone, rejectDone, finished: false, abort, passing: Promise.resolve() };
     this.save = ctx;
     try {
       await session.begin();
@@ -311,18 +332,28 @@ export class DeviceMigration {
   }
 
   /** PRE_COPY→STOP_COPY: quiesce, send the rest and the firmware context; undo everything if the stream broke. */
-  private async stopCopy(): Promise<void> {
+  private async stopCopy(from: MigState, opts: SetStateOptions): Promise<void> {
     const ctx = this.save;
     if (ctx === null || ctx.finished) {
       throw new VgpuError(ErrorCode.IllegalState, `no open saving session on ${this.device.id}`, { hint: 'enter PRE_COPY first' });
     }
     const fw = this.device.firmware;
     try {
-      await this.finishSave(ctx, {
-        stop: async () => { await fw.stopWork(); this.fwStopped = true; },
-        resume: async () => {},
-      });
+      let stop = async (): Promise<void> => { await fw.stopWork(); this.fwStopped = true; };
+      if (opts.onStopped !== undefined) {
+        // A VFIO front (VMM-driven reads): when the SET returns the device is in the new state. The device stops
+        // first and the state says so (a pass can no longer start); a pass a reader started may still be writing —
+        // and waiting for that reader — so the stop-copy's frames wait for it, not the stop (the final collect
+        // catches every page written before the stop). The breakdown's stop-work time is then not the session's.
+        await stop();
+        this.st = MigState.STOP_COPY;
+        opts.onStopped();
+        await ctx.passing;
+        stop = async () => {};
+      }
+      await this.finishSave(ctx, { stop, resume: async () => {} });
     } catch (err) {
+      this.st = from; // rolled back below (or ERROR, by the caller, if that fails)
       this.endSave(err);
       try {
         if (this.saveStarted) { await fw.cancel(); this.saveStarted = false; }
@@ -373,7 +404,8 @@ export class DeviceMigration {
     const abort = new AbortController();
     opts.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     const applied = receiveMigration({
-      source, region: dev.region(), expect: dev.compat(), signal: abort.signal,
+      source, region: opts.deviceStateOnly === true ? NO_FB : dev.region(), expect: dev.compat(), signal: abort.signal,
+      ...(opts.deviceStateOnly === true ? { deviceStateOnly: true } : {}),
       ...(opts.onApplyProgress ? { onProgress: opts.onApplyProgress } : {}),
     });
     applied.catch(() => undefined);

@@ -115,8 +115,10 @@ export class SaveSession {
   private readonly views: Buffer[] = [];
   /**
    * Recycled page-copy buffers. A fresh 1 MiB allocation per frame costs page faults on first touch (the copy ran
-   * at ~3 GB/s instead of memcpy speed). Only for a socket sink: its write callback means the kernel holds the
-   * bytes; a PassThrough calls back while the chunk still sits, by reference, in its readable buffer.
+   * at ~3 GB/s instead of memcpy speed), and GC time: in the vfio-user front a third of its CPU went to collecting
+   * them. Only for a sink whose write callback means the bytes are out of the buffer: a socket (the kernel holds
+   * them) or a SavingSink (consumedOnCallback: the reader copied them out). A PassThrough calls back while the chunk
+   * still sits, by reference, in its readable buffer.
    */
   private readonly pool: Buffer[] | null;
   stopped = false;
@@ -133,7 +135,7 @@ export class SaveSession {
     this.runPages = o.runPages ?? DEFAULT_RUN_PAGES;
     this.enc = new StreamEncoder(o.sink, this.pageSize);
     this.zero = Buffer.alloc(this.pageSize);
-    this.pool = o.sink instanceof Socket ? [] : null;
+    this.pool = o.sink instanceof Socket || (o.sink as { consumedOnCallback?: boolean }).consumedOnCallback === true ? [] : null;
   }
 
   /** A buffer of runPages pages, and the callback that gives it back once its last frame was sent. */
@@ -617,6 +619,8 @@ export interface ReceiveOptions {
   expect: MigrationCompat;
   signal?: AbortSignal;
   onProgress?: (bytes: bigint) => void;
+  /** The stream carries only the device state (ApplyOptions.deviceStateOnly). */
+  deviceStateOnly?: boolean;
 }
 
 /** The destination side: apply the stream; on cancel or any failure the FB is scrubbed and nothing is kept. */
@@ -624,7 +628,10 @@ export async function receiveMigration(o: ReceiveOptions): Promise<ApplyResult> 
   const onAbort = (): void => { o.source.destroy(); };
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await applyStream(o.source, { region: o.region, expect: o.expect, ...(o.signal ? { signal: o.signal } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+    return await applyStream(o.source, {
+      region: o.region, expect: o.expect, ...(o.signal ? { signal: o.signal } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.deviceStateOnly === true ? { deviceStateOnly: true } : {}),
+    });
   } catch (err) {
     if (!(err instanceof VgpuError)) {
       throw new VgpuError(ErrorCode.Migration, `migration stream failed: ${(err as Error).message}`, {

@@ -3,75 +3,30 @@
  * VMM through vfio-user (DEVICE_FEATURE MIG_DEVICE_STATE, MIG_DATA_READ/WRITE) — the same state machine
  * (device-migration.ts, fsm.ts) and stream format (stream/) as `vgpuctl migrate`, with the VMM moving the bytes.
  *
- * Reads (saving states): in PRE_COPY the first read after a short answer starts the next pass (the first the whole
- * FB, then the pages dirtied since); reads return what the pass produced, `max` bytes at a time, and the last one of
- * the pass is short (possibly empty): "no more for now", as vfio-user.rst MIG_DATA_READ says. In STOP_COPY reads
- * drain the rest; a short answer is the end.
+ * Reads (saving states): passes, short answers and the STOP_COPY arc's completion are save-reader.ts's.
  * Writes (RESUMING) feed the destination's stream; leaving RESUMING ends it (the trailer must have arrived, or the
  * arc fails as the kernel's RESUMING→STOP does).
  *
- * One care the protocol imposes: "the state transition must fully complete before the reply is sent", but the stream
- * of PRE_COPY→STOP_COPY is only read after that reply. The saving sink therefore buffers up to SINK_BUFFER; the arc is
- * taken as complete once the device is stopped and either the arc finished or its output waits for the reader.
+ * With `fbByCaller` (the vfio-user device front maps the FB and moves the pages itself: front-fb-stream.ts) the
+ * sessions carry only the device state — header, firmware context, trailer — and the caller splices its FB frames in.
  */
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { Writable } from 'node:stream';
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
-import type { MigrationPort } from '../../core/contracts/migration-port.js';
+import type { MigrationPort, MigrationStateOptions } from '../../core/contracts/migration-port.js';
 import type { DataHandle, ResumeHandle, SaveHandle } from './device-migration.js';
 import { ALL_MIGRATION_FLAGS, MigState, migStateName } from './fsm.js';
 import type { MigrationService } from './migration-service.js';
+import { SaveReader, SavingSink } from './save-reader.js';
+import { compatToJson } from './stream/compat.js';
 
-const SINK_BUFFER = 64 << 20;
-
-/** A PassThrough that says when its writer wrote, and when it had to wait for a reader. */
-class SavingSink extends PassThrough {
-  private waiters: Array<() => void> = [];
-  private writeWaiters: Array<() => void> = [];
-  blocked = false;
-
-  constructor() {
-    super({ highWaterMark: SINK_BUFFER });
-    this.once('finish', () => this.wake());
-    this.once('close', () => this.wake());
-  }
-
-  private wake(): void {
-    for (const w of this.writeWaiters.splice(0)) w();
-  }
-
-  override write(chunk: unknown, encodingOrCb?: unknown, cb?: unknown): boolean {
-    const ok = (super.write as (...a: unknown[]) => boolean)(chunk, encodingOrCb, cb);
-    if (!ok) {
-      this.blocked = true;
-      for (const w of this.waiters.splice(0)) w();
-    }
-    this.wake();
-    return ok;
-  }
-
-  /** Resolves when a write had to wait for the reader. */
-  whenBlocked(): Promise<void> {
-    if (this.blocked) return Promise.resolve();
-    return new Promise((r) => this.waiters.push(r));
-  }
-
-  /** Resolves at the next write, or when the writer ended. (Not 'readable': it fires again and again while data sits unread.) */
-  nextWrite(): Promise<void> {
-    return new Promise((r) => this.writeWaiters.push(r));
-  }
-}
+/** The FB half of the stream for a process that maps the FB (the vfio-user device front): .ts under tsx, .js built. */
+const FB_STREAM_MODULE = fileURLToPath(new URL(`./front-fb-stream${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 interface SaveSide {
   kind: 'save';
   handle: SaveHandle;
-  sink: SavingSink;
-  pass: Promise<void> | null;
-  /** A pass finished and no short answer has ended its output yet. */
-  passRan: boolean;
-  ended: boolean;
-  error: unknown;
-  /** Resolves when the arc's output ended (done or failed). */
-  settled: Promise<void>;
+  reader: SaveReader;
 }
 
 interface ResumeSide {
@@ -97,18 +52,32 @@ export class VfioMigrationPort implements MigrationPort {
     return this.svc.getState(vgpuId);
   }
 
-  async setState(vgpuId: string, target: number): Promise<void> {
+  compat(vgpuId: string): string {
+    return compatToJson(this.svc.device(vgpuId).device.compat());
+  }
+
+  fbStreamModule(): string {
+    return FB_STREAM_MODULE;
+  }
+
+  async setState(vgpuId: string, target: number, opts: MigrationStateOptions = {}): Promise<void> {
     const side = this.sides.get(vgpuId);
     if (side?.kind === 'resume' && target !== MigState.RESUMING) side.stream.end(); // leaving RESUMING: no more data
-    const sink = side?.kind === 'save' ? side.sink : new SavingSink();
+    const sink = side?.kind === 'save' ? side.reader.sink : new SavingSink();
     const saving = target === MigState.PRE_COPY || target === MigState.PRE_COPY_P2P || target === MigState.STOP_COPY;
-    const run = this.svc.setState(vgpuId, target as MigState, saving && side?.kind !== 'save' ? { sink } : {});
+    const deviceStateOnly = opts.fbByCaller === true ? { deviceStateOnly: true } : {};
+    let stopped!: () => void;
+    const isStopped = new Promise<void>((r) => { stopped = r; });
+    const arcOpts = side?.kind === 'save' && target === MigState.STOP_COPY ? { ...deviceStateOnly, onStopped: () => stopped() } : deviceStateOnly;
+    const run = this.svc.setState(vgpuId, target as MigState, saving && side?.kind !== 'save' ? { sink, ...deviceStateOnly } : arcOpts);
     let handle: DataHandle | null;
     if (side?.kind === 'save' && target === MigState.STOP_COPY) {
-      // The arc writes the rest of the stream: complete for the VMM once it finished or waits for a reader.
-      const raced = await Promise.race([run.then((h) => ({ h })), sink.whenBlocked().then(() => null)]);
+      // The arc writes the rest of the stream as the VMM reads it (a pass still producing may even wait for the
+      // VMM): complete for the VMM once the device is stopped and in STOP_COPY (VFIO: the state is the new one when
+      // the SET returns), or when it failed before that.
+      const raced = await Promise.race([run.then((h) => ({ h })), isStopped.then(() => null)]);
       if (raced === null) {
-        run.catch((error: unknown) => { side.error = error; sink.destroy(error as Error); });
+        run.catch((error: unknown) => { side.reader.error = error; sink.destroy(error as Error); });
         return;
       }
       handle = raced.h;
@@ -116,9 +85,12 @@ export class VfioMigrationPort implements MigrationPort {
       handle = await run;
     }
     if (handle?.kind === 'save') {
-      const s: SaveSide = { kind: 'save', handle, sink, pass: null, passRan: false, ended: false, error: null, settled: Promise.resolve() };
-      s.settled = handle.done.then(() => { s.ended = true; sink.end(); }, (error: unknown) => { s.error = error; s.ended = true; sink.end(); });
-      this.sides.set(vgpuId, s);
+      const h = handle;
+      const reader = new SaveReader(sink, () => h.pass(), (error) => new VgpuError(ErrorCode.Migration, `the saving stream of ${vgpuId} failed: ${(error as Error).message}`, {
+        hint: 'the device is in ERROR or back in its last state: reset it or move it back to RUNNING', details: { errno: 5 }, cause: error,
+      }));
+      reader.track(h.done);
+      this.sides.set(vgpuId, { kind: 'save', handle: h, reader });
       return;
     }
     if (handle?.kind === 'resume') {
@@ -137,30 +109,7 @@ export class VfioMigrationPort implements MigrationPort {
     if (s?.kind !== 'save' || (st !== MigState.PRE_COPY && st !== MigState.PRE_COPY_P2P && st !== MigState.STOP_COPY)) {
       throw refused(`MIG_DATA_READ of ${vgpuId} in ${migStateName(st)}`, 'read migration data only in PRE_COPY or STOP_COPY');
     }
-    const stream = s.sink as Readable;
-    for (;;) {
-      if (s.error !== null && stream.readableLength === 0) {
-        throw new VgpuError(ErrorCode.Migration, `the saving stream of ${vgpuId} failed: ${(s.error as Error).message}`, {
-          hint: 'the device is in ERROR or back in its last state: reset it or move it back to RUNNING', details: { errno: 5 }, cause: s.error,
-        });
-      }
-      const buffered = stream.readableLength;
-      if (buffered >= max) return (stream.read(max) as Buffer | null) ?? Buffer.alloc(0);
-      if (s.ended) return buffered > 0 ? ((stream.read(buffered) as Buffer | null) ?? Buffer.alloc(0)) : Buffer.alloc(0);
-      if (st !== MigState.STOP_COPY && s.pass === null) {
-        if (s.passRan) {
-          // The pass finished: the rest of its output, short (possibly empty) — "no more for now". The next read
-          // starts the next pass.
-          s.passRan = false;
-          return buffered > 0 ? ((stream.read(buffered) as Buffer | null) ?? Buffer.alloc(0)) : Buffer.alloc(0);
-        }
-        s.pass = s.handle.pass().then(() => undefined, (error: unknown) => { s.error = error; }).finally(() => {
-          s.pass = null;
-          s.passRan = true;
-        });
-      }
-      await Promise.race([s.sink.nextWrite(), s.pass ?? new Promise<never>(() => undefined), s.settled]);
-    }
+    return s.reader.read(max, st === MigState.STOP_COPY);
   }
 
   async write(vgpuId: string, data: Buffer): Promise<void> {
@@ -174,7 +123,7 @@ export class VfioMigrationPort implements MigrationPort {
   async reset(vgpuId: string): Promise<void> {
     const s = this.sides.get(vgpuId);
     this.sides.delete(vgpuId);
-    if (s?.kind === 'save') s.sink.destroy();
+    if (s?.kind === 'save') s.reader.sink.destroy();
     if (s?.kind === 'resume') s.stream.end();
     await this.svc.reset(vgpuId);
   }

@@ -20,6 +20,9 @@ import { Bar0 } from '../guest-model/guest/vgpu-registers.js';
 
 const skip = fdOpsAvailable() ? false : 'the native addon is not built (npm run build:native)';
 const PAGE = 4096;
+const EINVAL = 22;
+/** The stream's frame magic, first bytes of any stream (plugins' frame-format.ts: "VGMF" in memory). */
+const FRAME_MAGIC = Buffer.from('VGMF', 'latin1');
 
 /** FB slices of two devices compared in 64 MiB windows; returns the first differing offset or -1n. */
 function firstDifference(a: Harness, aOff: bigint, b: Harness, bOff: bigint, length: bigint): bigint {
@@ -158,8 +161,12 @@ describe('guest model: a vGPU migrated between two daemons over vfio-user, the V
   it('refuses the arcs the spec forbids and reads/writes of data outside the saving/resuming states', async () => {
     const s = srcDev!.client;
     await s.setMigState(MigState.RUNNING);
-    await assert.rejects(s.migRead(PAGE), (e: unknown) => isErrno(e), 'MIG_DATA_READ while RUNNING');
-    await assert.rejects(s.migWrite(Buffer.alloc(16)), (e: unknown) => isErrno(e), 'MIG_DATA_WRITE while not RESUMING');
+    // EINVAL, as libvfio-user answers a data command outside the saving/resuming states (lib/migration.c).
+    await assert.rejects(s.migRead(PAGE), (e: unknown) => isErrno(e, EINVAL), 'MIG_DATA_READ while RUNNING');
+    await assert.rejects(s.migWrite(Buffer.alloc(16)), (e: unknown) => isErrno(e, EINVAL), 'MIG_DATA_WRITE while not RESUMING');
+    await s.setMigState(MigState.STOP);
+    await assert.rejects(s.migRead(PAGE), (e: unknown) => isErrno(e, EINVAL), 'MIG_DATA_READ while STOP');
+    await s.setMigState(MigState.RUNNING);
     await s.setMigState(MigState.STOP_COPY); // a combination arc: RUNNING → STOP → STOP_COPY
     assert.equal(await s.migState(), MigState.STOP_COPY);
     await assert.rejects(s.setMigState(MigState.PRE_COPY), (e: unknown) => isErrno(e), 'STOP_COPY → PRE_COPY is explicitly not allowed');
@@ -190,4 +197,123 @@ describe('guest model: a vGPU migrated between two daemons over vfio-user, the V
     assert.equal(await g.echo('recovered'), 'recovered');
     assert.deepEqual(c.violations, []);
   });
+
+  // A VMM picks its own read size (QEMU's is its data buffer): the stream must not depend on it. Odd sizes that
+  // split every frame, written to the destination re-cut into other odd sizes.
+  it('a VMM reading the stream in small, odd chunks and writing it in others migrates the same FB', async () => {
+    const s = srcDev!.client;
+    const d = dstDev!.client;
+    const fbSize = BigInt(srcVgpu.fb.size);
+    const marks: [bigint, Buffer][] = [[0x40_0000n, pattern(7, 3 * PAGE)], [fbSize - BigInt(PAGE), pattern(8, PAGE)]];
+    for (const [at, b] of marks) srcDev!.bar1.writeMapped(at, b);
+    await d.setMigState(MigState.STOP);
+    await d.setMigState(MigState.RESUMING);
+    await s.setMigState(MigState.STOP_COPY); // RUNNING → STOP → STOP_COPY: the whole stream after the stop
+    const READ = 4096 + 7;
+    const chunks: Buffer[] = [];
+    for (;;) {
+      const b = await s.migRead(READ);
+      if (b.length > 0) chunks.push(b);
+      if (b.length === 0) break; // STOP_COPY: an empty answer is the end
+    }
+    const stream = Buffer.concat(chunks);
+    assert.ok(stream.subarray(0, 4).equals(FRAME_MAGIC), 'the stream starts with a frame');
+    for (let at = 0; at < stream.length; at += 3001) await d.migWrite(stream.subarray(at, Math.min(stream.length, at + 3001)));
+    await s.setMigState(MigState.STOP);
+    await d.setMigState(MigState.RUNNING);
+    assert.equal(await d.migState(), MigState.RUNNING);
+    const diff = firstDifference(src, BigInt(srcVgpu.fb.offset), dst, BigInt(dstVgpu.fb.offset), fbSize);
+    assert.equal(diff, -1n, `the destination's FB slice equals the source's (first difference at 0x${diff.toString(16)})`);
+    for (const [at, b] of marks) assert.ok(dstDev!.bar1.readMapped(at, b.length).equals(b), `FB 0x${at.toString(16)} at the destination`);
+    await s.setMigState(MigState.RUNNING);
+  });
+
+  // A VMM that gives up mid-stream (the migration was cancelled) takes the source back to RUNNING: nothing of the
+  // abandoned session is left, the guest runs, and a new migration starts with a fresh stream.
+  it('a reader that stops mid-stream: the source goes back to RUNNING and a new PRE_COPY starts a fresh stream', async () => {
+    const s = srcDev!.client;
+    srcDev!.bar1.writeMapped(0x80_0000n, pattern(9, 64 * PAGE));
+    await s.setMigState(MigState.PRE_COPY);
+    const first = await s.migRead(PAGE);
+    assert.equal(first.length, PAGE, 'the pass has more than one page of stream');
+    assert.ok(first.subarray(0, 4).equals(FRAME_MAGIC));
+    await s.setMigState(MigState.RUNNING); // abandon the pass mid-stream
+    assert.equal(await s.migState(), MigState.RUNNING);
+    await assert.rejects(s.migRead(PAGE), (e: unknown) => isErrno(e, EINVAL), 'no data after the session ended');
+    assert.equal(await srcGuest!.echo('after an abandoned pre-copy'), 'after an abandoned pre-copy');
+    assert.ok(srcDev!.bar1.readMapped(0x80_0000n, 64 * PAGE).equals(pattern(9, 64 * PAGE)), 'the source FB is as the guest left it');
+    // Destination side: a stream cut off mid-way is refused when the VMM leaves RESUMING.
+    const d = dstDev!.client;
+    await s.setMigState(MigState.PRE_COPY);
+    const again = await s.migRead(64 << 10);
+    assert.ok(again.subarray(0, 4).equals(FRAME_MAGIC), 'a new session starts a new stream (header first)');
+    await d.setMigState(MigState.STOP);
+    await d.setMigState(MigState.RESUMING);
+    await d.migWrite(again);
+    await assert.rejects(d.setMigState(MigState.RUNNING), (e: unknown) => isErrno(e), 'a truncated stream is not a device state');
+    await s.setMigState(MigState.RUNNING);
+    assert.equal(await s.migState(), MigState.RUNNING);
+    await dstGuest!.reset();
+    assert.equal(await d.migState(), MigState.RUNNING, 'DEVICE_RESET brings the destination back');
+    assert.deepEqual(s.violations, []);
+    assert.deepEqual(d.violations, []);
+  });
+
+  // QEMU moves to STOP_COPY when its estimate says so, not necessarily after reading a pass to its end: what the
+  // pass still had comes first in STOP_COPY, then the rest, and the stream stays one valid stream.
+  it('STOP_COPY in the middle of a pre-copy pass: the rest of the pass, then the stop-copy data, one valid stream', async () => {
+    const s = srcDev!.client;
+    srcDev!.bar1.writeMapped(0xC0_0000n, pattern(10, 16 * PAGE));
+    await startPass();
+    srcDev!.bar1.writeMapped(0xD0_0000n, pattern(11, 2 * PAGE)); // written during the pass
+    await s.setMigState(MigState.STOP_COPY);
+    await finishStopCopy();
+  });
+
+  // VFIO: when the SET returns, the device is in the new state. A pass with more data than the front buffers ahead
+  // of the VMM (192 MiB of non-zero pages) waits for the VMM to read — which it does only after STOP_COPY's reply:
+  // that reply must still come after the device stopped, so a GET right after it says STOP_COPY.
+  it('STOP_COPY while a pre-copy pass waits for the VMM to read: the device is in STOP_COPY when the SET returns', async () => {
+    const s = srcDev!.client;
+    const mib = pattern(12, 1 << 20);
+    for (let i = 0; i < 192; i++) {
+      mib.writeUInt32LE(i + 1, 0);
+      srcDev!.bar1.writeMapped(0x1000_0000n + BigInt(i << 20), mib);
+    }
+    await startPass();
+    await s.setMigState(MigState.STOP_COPY);
+    assert.equal(await s.migState(), MigState.STOP_COPY, 'a GET right after the SET: the device is stopped');
+    await finishStopCopy();
+  });
+
+  /** The destination RESUMING, the source in PRE_COPY with the first page of its pass read and written across. */
+  async function startPass(): Promise<void> {
+    const s = srcDev!.client;
+    const d = dstDev!.client;
+    await d.setMigState(MigState.STOP);
+    await d.setMigState(MigState.RESUMING);
+    await s.setMigState(MigState.PRE_COPY);
+    const head = await s.migRead(PAGE);
+    assert.equal(head.length, PAGE);
+    await d.migWrite(head);
+  }
+
+  /** The source in STOP_COPY, the destination RESUMING: the rest of the stream across, both ends finished, FB equal. */
+  async function finishStopCopy(): Promise<void> {
+    const s = srcDev!.client;
+    const d = dstDev!.client;
+    for (;;) {
+      const b = await s.migRead(64 << 10);
+      if (b.length > 0) await d.migWrite(b);
+      if (b.length === 0) break;
+    }
+    await s.setMigState(MigState.STOP);
+    await d.setMigState(MigState.RUNNING);
+    assert.equal(await d.migState(), MigState.RUNNING);
+    const diff = firstDifference(src, BigInt(srcVgpu.fb.offset), dst, BigInt(dstVgpu.fb.offset), BigInt(srcVgpu.fb.size));
+    assert.equal(diff, -1n, `the destination's FB slice equals the source's (first difference at 0x${diff.toString(16)})`);
+    await s.setMigState(MigState.RUNNING);
+    assert.deepEqual(s.violations, []);
+    assert.deepEqual(d.violations, []);
+  }
 });

@@ -26,6 +26,11 @@ export interface ApplyOptions {
   signal?: AbortSignal;
   /** Called after each applied page frame (bytes of FB written so far), for progress. */
   onProgress?: (appliedBytes: bigint) => void;
+  /**
+   * The stream carries only the device state — header, firmware context, trailer — and `region` is empty: the FB
+   * pages travel separately (MigrationStateOptions.fbByCaller). Any page frame is then refused as past the FB end.
+   */
+  deviceStateOnly?: boolean;
 }
 
 export interface ApplyResult {
@@ -55,7 +60,7 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
     hint: 'the destination FB was scrubbed; start the migration again when ready',
   });
   try {
-    if (region.size !== expect.fbBytes) {
+    if (region.size !== expect.fbBytes && opts.deviceStateOnly !== true) {
       throw new VgpuError(ErrorCode.InvalidArgument, `destination FB region is ${region.size} bytes but the vGPU type has ${expect.fbBytes}`, {
         hint: 'pass the vGPU\'s whole guest FB as the region',
       });

@@ -175,17 +175,22 @@ export class VfioUserService implements VgpuReleaser, VgpuAttachments {
 
   private async attachVgpu(v: VgpuInfo): Promise<void> {
     const front = await this.frontFor(v.gpu);
-    const ep = await front.attach({ vgpuId: v.id, vf: v.vf, vfBdf: v.vfBdf, migrationFlags: this.migrationFlags(v.id) });
+    const ep = await front.attach({ vgpuId: v.id, vf: v.vf, vfBdf: v.vfBdf, migrationFlags: this.migrationFlags(v.id), fbStreamModule: this.fbStreamModule() });
     this.served.set(v.id, { gpu: v.gpu, vf: v.vf, socket: ep.socket });
     this.expose(v.id, { socket: ep.socket, pid: ep.clientPid });
   }
 
   private async attachOnDemand(gpu: string, vf: number, vfBdf: string): Promise<void> {
     const front = await this.frontFor(gpu);
-    await front.attach({ vgpuId: null, vf, vfBdf, migrationFlags: 0 });
+    await front.attach({ vgpuId: null, vf, vfBdf, migrationFlags: 0, fbStreamModule: this.fbStreamModule() });
     this.d!.logger.info('VF with a selected type served on demand (its vGPU is created when a VMM connects)', {
       gpu, vf, socket: socketPath(this.d!.config.dir, vfBdf),
     });
+  }
+
+  /** Where a process front finds the FB half of the migration stream (it then moves FB pages itself). */
+  private fbStreamModule(): string | null {
+    return this.d?.migration?.fbStreamModule?.() ?? null;
   }
 
   private migrationFlags(vgpuId: string): number {
@@ -283,8 +288,13 @@ export class VfioUserService implements VgpuReleaser, VgpuAttachments {
       case 'mig-state':
         return { reply: { state: mig().state(id) } };
       case 'mig-set':
-        await mig().setState(id, Number(m.state));
+        await mig().setState(id, Number(m.state), m.fbByCaller === true ? { fbByCaller: true } : {});
         return;
+      case 'mig-compat': {
+        const port = mig();
+        if (port.compat === undefined) throw refuse(Errno.ENOTSUP, 'this migration plugin cannot name its compatibility data', 'update vgpud');
+        return { reply: { compat: port.compat(id) } };
+      }
       case 'mig-read':
         return { data: await mig().read(id, Number(m.max)) };
       case 'mig-write':
@@ -325,7 +335,8 @@ export class VfioUserService implements VgpuReleaser, VgpuAttachments {
     return {
       reset: async (vgpuId) => { await ask('reset', { vgpuId }); },
       migrationState: async (vgpuId) => Number(((await ask('mig-state', { vgpuId })) as { reply: { state: number } }).reply.state),
-      setMigrationState: async (vgpuId, state) => { await ask('mig-set', { vgpuId, state }); },
+      setMigrationState: async (vgpuId, state, fbByCaller) => { await ask('mig-set', { vgpuId, state, fbByCaller: fbByCaller === true }); },
+      migrationCompat: async (vgpuId) => String(((await ask('mig-compat', { vgpuId })) as { reply: { compat: string } }).reply.compat),
       migrationRead: async (vgpuId, max) => ((await ask('mig-read', { vgpuId, max })) as { data: Buffer }).data,
       migrationWrite: async (vgpuId, d) => { await ask('mig-write', { vgpuId }, d); },
       busMaster: (vgpuId, on) => { void ask('bme', { vgpuId, on }).catch(log('bme')); },

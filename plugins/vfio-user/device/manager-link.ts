@@ -12,7 +12,7 @@ export interface ManagerLink {
   /** Walk to `state` (the FSM's arcs); resolves when the device is there. */
   setMigrationState(state: number): Promise<void>;
   /** Up to `max` bytes of the saving stream; fewer = no more for now (PRE_COPY) or the end (STOP_COPY). */
-  migrationRead(max: number): Promise<Buffer>;
+  migrationRead(max: number, alloc?: (length: number) => Buffer): Promise<Buffer>;
   migrationWrite(data: Buffer): Promise<void>;
   /** Bus Master Enable changed in config space (fire and forget). */
   busMaster(on: boolean): void;

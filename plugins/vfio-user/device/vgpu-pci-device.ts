@@ -290,8 +290,8 @@ export class VgpuPciDevice implements VfioUserDevice {
     }
   }
 
-  migrationRead(max: number): Promise<Buffer> {
-    return this.o.link.migrationRead(max);
+  migrationRead(max: number, alloc?: (length: number) => Buffer): Promise<Buffer> {
+    return this.o.link.migrationRead(max, alloc);
   }
 
   migrationWrite(data: Buffer): Promise<void> {

@@ -44,6 +44,8 @@ export interface AttachRequest {
   vf: number;
   vfBdf: string;
   migrationFlags: number;
+  /** The migration plugin's FbStreamModule (MigrationPort.fbStreamModule): the front then moves FB pages itself. */
+  fbStreamModule?: string | null;
 }
 
 export interface EndpointInfo extends EndpointCounters {
@@ -65,6 +67,8 @@ export class DeviceFront {
   private stopWatch: (() => void) | null = null;
   private readonly endpoints = new Map<number, VfEndpoint>();
   private readonly log: Logger;
+  /** Latest FbStreamModule path the daemon named (null: migration data goes through the daemon). */
+  private fbStreamModule: string | null = null;
 
   constructor(private readonly o: DeviceFrontOptions) {
     this.gpu = o.gpu;
@@ -90,6 +94,7 @@ export class DeviceFront {
   /** Serve a VF (idempotent: a VF already served keeps its socket and client; a vGPU id given now is recorded). */
   attach(r: AttachRequest): EndpointInfo {
     if (this.port === null) throw new Error('device front is not open');
+    if (r.fbStreamModule !== undefined) this.fbStreamModule = r.fbStreamModule;
     const existing = this.endpoints.get(r.vf);
     if (existing !== undefined) {
       if (r.vgpuId !== null && existing.vgpuId !== r.vgpuId) existing.bind(r.vgpuId, r.migrationFlags);
@@ -99,7 +104,7 @@ export class DeviceFront {
     const ep = new VfEndpoint({
       ops: this.o.ops, port: this.port, vf: r.vf, socket: socketPath(this.o.dir, r.vfBdf), manager: this.o.manager,
       logger: this.log, fbFd: this.fb(r.vf), vgpuId: r.vgpuId, migrationFlags: r.migrationFlags,
-      mode: this.o.access.mode,
+      mode: this.o.access.mode, fbStreamModule: () => this.fbStreamModule,
       ...(this.o.access.owner !== undefined ? { owner: this.o.access.owner } : {}),
       ...(this.o.access.group !== undefined ? { group: this.o.access.group } : {}),
       ...(this.o.caps !== undefined ? { caps: this.o.caps } : {}),

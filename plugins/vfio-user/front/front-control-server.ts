@@ -31,8 +31,11 @@ export class ChannelManager implements FrontManager {
   async migrationState(vgpuId: string): Promise<number> {
     return Number((await this.ch().request('mig-state', { vgpuId })).msg.state);
   }
-  async setMigrationState(vgpuId: string, state: number): Promise<void> {
-    await this.ch().request('mig-set', { vgpuId, state });
+  async setMigrationState(vgpuId: string, state: number, fbByCaller = false): Promise<void> {
+    await this.ch().request('mig-set', { vgpuId, state, fbByCaller });
+  }
+  async migrationCompat(vgpuId: string): Promise<string> {
+    return String((await this.ch().request('mig-compat', { vgpuId })).msg.compat);
   }
   async migrationRead(vgpuId: string, max: number): Promise<Buffer> {
     return (await this.ch().request('mig-read', { vgpuId, max })).data;

@@ -7,7 +7,10 @@
 export interface FrontManager {
   reset(vgpuId: string): Promise<void>;
   migrationState(vgpuId: string): Promise<number>;
-  setMigrationState(vgpuId: string, state: number): Promise<void>;
+  /** `fbByCaller`: this front moves the FB pages itself (MigrationStateOptions.fbByCaller). */
+  setMigrationState(vgpuId: string, state: number, fbByCaller?: boolean): Promise<void>;
+  /** The vGPU's migration compatibility data (MigrationPort.compat): what a stream's header must match. */
+  migrationCompat(vgpuId: string): Promise<string>;
   migrationRead(vgpuId: string, max: number): Promise<Buffer>;
   migrationWrite(vgpuId: string, data: Buffer): Promise<void>;
   /** Bus Master Enable changed (notification). */

@@ -18,6 +18,7 @@ import type { ServerCaps } from '../protocol/version.js';
 import { VfioUserSession } from '../server/vfio-user-session.js';
 import type { ManagerLink } from '../device/manager-link.js';
 import { VgpuPciDevice } from '../device/vgpu-pci-device.js';
+import { FbStreamLink } from './fb-stream-link.js';
 import type { FrontManager } from './front-manager.js';
 
 export interface EndpointOptions {
@@ -37,6 +38,8 @@ export interface EndpointOptions {
   caps?: Partial<ServerCaps>;
   /** A client attached or left. */
   onClientChange?: () => void;
+  /** The migration plugin's FbStreamModule path, when the daemon named one (fb-stream-link.ts). */
+  fbStreamModule?: () => string | null;
 }
 
 export interface EndpointCounters {
@@ -183,13 +186,15 @@ export class VfEndpoint {
   private serve(fd: number): void {
     const vgpuId = this.vgpuId!;
     const m = this.o.manager;
+    const fbStream = new FbStreamLink(m, vgpuId, () => this.o.port.vf(this.vf), this.o.fbStreamModule ?? (() => null), this.log);
+    this.clientGone.push(() => fbStream.close());
     const link: ManagerLink = {
-      reset: () => m.reset(vgpuId),
+      reset: async () => { fbStream.close(); await m.reset(vgpuId); },
       migrationFlags: () => this.migrationFlags,
       migrationState: () => m.migrationState(vgpuId),
-      setMigrationState: (s) => m.setMigrationState(vgpuId, s),
-      migrationRead: (max) => m.migrationRead(vgpuId, max),
-      migrationWrite: (d) => m.migrationWrite(vgpuId, d),
+      setMigrationState: (s) => fbStream.setState(s),
+      migrationRead: (max, alloc) => fbStream.read(max, alloc),
+      migrationWrite: (d) => fbStream.write(d),
       busMaster: (on) => m.busMaster(vgpuId, on),
     };
     this.foldCounters();

@@ -79,7 +79,8 @@ export interface VfioUserDevice {
    * `argsz` is the request's (the largest reply the client takes, header included).
    */
   feature(feature: number, flags: number, data: Buffer, argsz: number): Promise<Buffer | null>;
-  migrationRead(max: number): Promise<Buffer>;
+  /** Up to `max` bytes; may copy them into `alloc`'s buffer (FbStream.read, core/contracts/migration-port.ts). */
+  migrationRead(max: number, alloc?: (length: number) => Buffer): Promise<Buffer>;
   migrationWrite(data: Buffer): Promise<void>;
   /** A client connected (after VERSION): its credentials and a port for DMA. */
   attach(client: ClientInfo, dma: DmaPort): void;

@@ -15,7 +15,7 @@
 import type { FdOps, PeerCred } from '../../../native/fd-ops.js';
 import type { Logger } from '../../../core/contracts/logger.js';
 import { Command, Errno, Flags, HEADER_SIZE, commandName, errnoName } from '../protocol/constants.js';
-import { buildMessage, isCommand, isReply } from '../protocol/header.js';
+import { buildMessage, encodeHeader, isCommand, isReply } from '../protocol/header.js';
 import type { InboundMessage, ReaderEvent } from '../protocol/message-reader.js';
 import { errnoFor, refuse } from '../protocol/protocol-error.js';
 import { SocketChannel } from '../protocol/socket-channel.js';
@@ -33,6 +33,11 @@ import type { VfioUserDevice } from './vfio-user-device.js';
 
 export interface Reply {
   payload?: Buffer;
+  /**
+   * Instead of `payload`: the whole reply with its first HEADER_SIZE bytes left for the header, which the session
+   * writes in place — a 1 MiB MIG_DATA_READ reply is then built once instead of copied again behind a header.
+   */
+  message?: Buffer;
   /** Descriptors to send with the reply (not closed: they stay the device's). */
   fds?: number[];
 }
@@ -301,6 +306,11 @@ export class VfioUserSession {
       return;
     }
     if (noReply) return;
+    if (reply?.message !== undefined) {
+      encodeHeader({ msgId: m.header.msgId, command: m.header.command, size: reply.message.length, flags: Flags.TYPE_REPLY, errorNo: 0 }, reply.message);
+      this.channel.send(reply.message, reply.fds ?? []);
+      return;
+    }
     this.channel.send(buildMessage(m.header.msgId, m.header.command, Flags.TYPE_REPLY, reply?.payload), reply?.fds ?? []);
   }
 

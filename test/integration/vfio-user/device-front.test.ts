@@ -39,6 +39,7 @@ describe('device front over a real socket (process-mode simulated GPU)', { skip 
     setMigrationState: async () => undefined,
     migrationRead: async () => Buffer.alloc(0),
     migrationWrite: async () => undefined,
+    migrationCompat: async () => { throw new Error('not used'); },
     busMaster: (id, on) => { calls.push(`bme ${id} ${on}`); },
     client: (id, pid) => { calls.push(`client ${id} ${pid}`); },
     open: async () => { throw new Error('not used'); },

@@ -31,6 +31,7 @@ describe('device front under malformed input and fuzz (worker-mode simulated GPU
     setMigrationState: async () => undefined,
     migrationRead: async () => Buffer.alloc(0),
     migrationWrite: async () => undefined,
+    migrationCompat: async () => { throw new Error('not used'); },
     busMaster: () => undefined,
     client: () => undefined,
     open: async () => { throw new Error('not used'); },

@@ -82,7 +82,8 @@ describe('VFIO migration over vfio-user (migration plugin behind the device)', {
     rmSync(DIR, { recursive: true, force: true });
   });
 
-  it('source PRE_COPY → STOP_COPY → STOP, destination RESUMING → RUNNING: the destination holds the source\'s FB', async () => {
+  /** Two 1Q vGPUs, a VMM connected to each (VERSION done): `run` migrates between them; both are destroyed after. */
+  async function withPair(run: (src: RawPeer, dst: RawPeer) => Promise<void>): Promise<void> {
     const a = await svc.create({ gpu: GPU, type: '1Q' });
     const b = await svc.create({ gpu: GPU, type: '1Q' });
     const src = RawPeer.connect(await socketOf(svc, a.id));
@@ -90,6 +91,43 @@ describe('VFIO migration over vfio-user (migration plugin behind the device)', {
     try {
       await src.version();
       await dst.version();
+      await run(src, dst);
+    } finally {
+      src.close();
+      dst.close();
+    }
+    await svc.destroy(a.id, { force: true });
+    await svc.destroy(b.id, { force: true });
+  }
+
+  // VFIO: when the SET returns, the device is in the new state. A pass with more data than the daemon buffers ahead
+  // of the VMM (192 MiB of non-zero pages) waits for the VMM to read — which it does only after STOP_COPY's reply:
+  // that reply must still follow the device's stop, and the stop-copy's frames must follow the pass's (one stream).
+  it('STOP_COPY while a pre-copy pass waits for the VMM to read: the device is in STOP_COPY when the SET returns', async () => {
+    await withPair(async (src, dst) => {
+      const mib = randomBytes(CHUNK);
+      for (let i = 0; i < 192; i++) {
+        mib.writeUInt32LE(i + 1, 0);
+        assert.equal((await src.call(10, regionAccess(i * CHUNK, 1, CHUNK, mib))).flags & ERROR, 0);
+      }
+      assert.equal((await setState(dst, S.RESUMING)).flags & ERROR, 0);
+      assert.equal((await setState(src, S.PRE_COPY)).flags & ERROR, 0);
+      const head = await src.call(17, u32s(8 + 4096, 4096));
+      assert.equal(head.payload.readUInt32LE(4), 4096);
+      assert.equal((await dst.call(18, Buffer.concat([u32s(8 + 4096, 4096), head.payload.subarray(8)]))).flags & ERROR, 0);
+      assert.equal((await setState(src, S.STOP_COPY)).flags & ERROR, 0);
+      assert.equal(await getState(src), S.STOP_COPY, 'a GET right after the SET: the device is stopped');
+      await drain(src, dst, true);
+      assert.equal((await setState(src, S.STOP)).flags & ERROR, 0);
+      assert.equal((await setState(dst, S.RUNNING)).flags & ERROR, 0, 'the destination took one valid stream');
+      const last = (await dst.call(9, regionAccess(191 * CHUNK, 1, 4096))).payload.subarray(16);
+      assert.ok(last.equals(mib.subarray(0, 4096)), 'the last MiB written arrived');
+      assert.equal((await setState(src, S.RUNNING)).flags & ERROR, 0);
+    });
+  });
+
+  it('source PRE_COPY → STOP_COPY → STOP, destination RESUMING → RUNNING: the destination holds the source\'s FB', async () => {
+    await withPair(async (src, dst) => {
       // What the vGPU supports, and a probe that does nothing.
       const f = await src.call(16, Buffer.concat([u32s(16, GET | 1), Buffer.alloc(8)]));
       assert.equal(f.flags & ERROR, 0);
@@ -132,12 +170,7 @@ describe('VFIO migration over vfio-user (migration plugin behind the device)', {
       assert.ok((await read(0x1000000, late.length)).equals(late));
       // The source runs again when its VMM says so (a failed or cancelled migration).
       assert.equal((await setState(src, S.RUNNING)).flags & ERROR, 0);
-    } finally {
-      src.close();
-      dst.close();
-    }
-    await svc.destroy(a.id, { force: true });
-    await svc.destroy(b.id, { force: true });
+    });
   });
 });
 

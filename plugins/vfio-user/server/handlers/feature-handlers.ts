@@ -10,7 +10,7 @@
  * DMA logging (features 6/7/8) is the server's: it watches the device's DMA writes (dma/dma-dirty-log.ts). The
  * migration features (1, 2) and the data stream are the device's.
  */
-import { Errno, FeatureFlags, Feature } from '../../protocol/constants.js';
+import { Errno, FeatureFlags, Feature, HEADER_SIZE } from '../../protocol/constants.js';
 import type { InboundMessage } from '../../protocol/message-reader.js';
 import { refuse } from '../../protocol/protocol-error.js';
 import type { LogRange } from '../../dma/dma-dirty-log.js';
@@ -95,12 +95,22 @@ export async function handleMigRead(ctx: SessionContext, m: InboundMessage): Pro
   const size = p.readUInt32LE(4);
   if (argsz < 8) throw refuse(Errno.EINVAL, `MIG_DATA_READ argsz ${argsz} < 8`);
   if (size > ctx.caps.inMaxDataXfer) throw refuse(Errno.EINVAL, `MIG_DATA_READ size ${size} exceeds max_data_xfer_size ${ctx.caps.inMaxDataXfer}`);
-  const data = await ctx.device.migrationRead(Math.min(size, argsz - 8));
-  const out = Buffer.alloc(8 + data.length);
-  out.writeUInt32LE(8 + data.length, 0);
-  out.writeUInt32LE(data.length, 4);
-  data.copy(out, 8);
-  return { payload: out };
+  // The whole reply message at once (the session writes the header in place), not zeroed: every byte is written.
+  // A device that can copies the data straight into it (`alloc`); one that did not gets its answer copied in.
+  const at = HEADER_SIZE + 8;
+  let msg: Buffer | null = null;
+  const data = await ctx.device.migrationRead(Math.min(size, argsz - 8), (length) => {
+    msg = Buffer.allocUnsafe(at + length);
+    return msg.subarray(at);
+  });
+  let out: Buffer = msg ?? Buffer.alloc(0);
+  if (!(out.length === at + data.length && data.buffer === out.buffer && data.byteOffset === out.byteOffset + at)) {
+    out = Buffer.allocUnsafe(at + data.length);
+    data.copy(out, at);
+  }
+  out.writeUInt32LE(8 + data.length, HEADER_SIZE);
+  out.writeUInt32LE(data.length, HEADER_SIZE + 4);
+  return { message: out };
 }
 
 /** {u32 argsz, u32 size, data}: `size` bytes exactly. */
@@ -110,6 +120,7 @@ export async function handleMigWrite(ctx: SessionContext, m: InboundMessage): Pr
   const size = p.readUInt32LE(4);
   if (size > ctx.caps.inMaxDataXfer) throw refuse(Errno.EINVAL, `MIG_DATA_WRITE size ${size} exceeds max_data_xfer_size ${ctx.caps.inMaxDataXfer}`);
   if (p.length - 8 !== size) throw refuse(Errno.EINVAL, `MIG_DATA_WRITE size ${size} but ${p.length - 8} data bytes`);
-  await ctx.device.migrationWrite(Buffer.from(p.subarray(8)));
+  // The payload is this message's own buffer (message-reader.ts): the device may keep the view, no copy needed.
+  await ctx.device.migrationWrite(p.subarray(8));
   return {};
 }
