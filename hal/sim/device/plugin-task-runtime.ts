@@ -11,8 +11,13 @@
  * (GspRegisterWindow.write32). Idle, the watcher sleeps with no timeout at all — a doorbell, a new task or the GSP
  * halting (wake()) is what wakes it; only a task waiting for its host header or consuming a restore (both FB
  * writes, which ring nothing) is scanned on a short period, and only for as long as that lasts.
+ *
+ * After a scan a doorbell asked for (a call, most likely answered by it), the watcher looks a little while longer
+ * before it sleeps — at the doorbell and at GSP-RM's command queue, whose loop shares this thread and the back-off
+ * (firmware-spin.ts): a host sends its next command within tens of µs, and an always-running GSP sees it at once.
  */
 import type { SharedArena } from '../../../native/native-ops.js';
+import type { FirmwareSpin, FirmwareWorkSource } from '../gsp/firmware-spin.js';
 import { MgmtHeap, gfidFromDoorbell } from '../../../core/firmware-abi/vgpu-mailbox.js';
 import { Bar0, Region } from './device-layout.js';
 import { appendLogRing } from './log-ring.js';
@@ -27,6 +32,8 @@ export interface PluginTaskRuntimeIo {
   isRunning(): boolean;
   /** The firmware's record of a gfid's task: undefined once CLEANUP removed it. */
   taskState(gfid: number): 'running' | 'shutdown' | undefined;
+  /** The GSP thread's look-before-sleep (GspRpcServer.firmwareSpin); without it the watcher sleeps at once. */
+  firmwareSpin?: FirmwareSpin;
 }
 
 /** What the device writes into the doorbell register to wake its own watcher (no host writes it: not gfid·32 + 17). */
@@ -54,9 +61,20 @@ export class PluginTaskRuntime {
   private readonly bell: bigint;
   /** Doorbells rung (for the stats a test may read). */
   rings = 0;
+  /** The doorbell as a source of work for the firmware thread's spin. */
+  private readonly source: FirmwareWorkSource;
 
   constructor(private readonly io: PluginTaskRuntimeIo) {
     this.bell = BigInt(Region.BAR0 + Bar0.VF_PRIV_DOORBELL);
+    this.source = {
+      hasWork: () => this.tasks.size > 0 && io.isRunning() && io.arena.load32(this.bell) !== 0,
+      // GSP-RM's loop found the doorbell rung while our watcher sleeps: scan now (the watcher, woken by the same
+      // ring, then finds it consumed and sleeps again).
+      serveNow: () => {
+        this.scanOnce();
+      },
+    };
+    io.firmwareSpin?.add(this.source);
   }
 
   /** The device region and where FB byte 0 is in it (the guest side of a task reaches the VF pages through it). */
@@ -154,27 +172,37 @@ export class PluginTaskRuntime {
     if (rung !== null && !this.tasks.has(rung)) this.gspLog(`VF doorbell for gfid ${rung} ignored: no plugin task`);
   }
 
+  /** Consume the doorbell and scan every task. Returns whether a host or guest had rung (not just a poke). */
+  private scanOnce(): boolean {
+    const a = this.io.arena;
+    const v = a.load32(this.bell);
+    let rung: number | null = null;
+    if (v !== 0) {
+      a.store32(this.bell, 0);
+      if (v !== INTERNAL_POKE) {
+        this.rings++;
+        rung = gfidFromDoorbell(v);
+      }
+    }
+    try {
+      this.scan(rung);
+    } catch (e) {
+      // A task bug must not kill the GSP thread's other tasks; it shows in the GSP log.
+      this.gspLog(`plugin task scan failed: ${(e as Error).stack ?? String(e)}`);
+    }
+    return v !== 0 && v !== INTERNAL_POKE;
+  }
+
   private async watch(): Promise<void> {
     const a = this.io.arena;
+    const spin = this.io.firmwareSpin;
     while (this.io.isRunning() && this.tasks.size > 0) {
-      const v = a.load32(this.bell);
-      let rung: number | null = null;
-      if (v !== 0) {
-        a.store32(this.bell, 0);
-        if (v !== INTERNAL_POKE) {
-          this.rings++;
-          rung = gfidFromDoorbell(v);
-        }
-      }
-      try {
-        this.scan(rung);
-      } catch (e) {
-        // A task bug must not kill the GSP thread's other tasks; it shows in the GSP log.
-        this.gspLog(`plugin task scan failed: ${(e as Error).stack ?? String(e)}`);
-      }
+      const rung = this.scanOnce();
       let fast = false;
       for (const t of this.tasks.values()) if (t.needsFastScan) { fast = true; break; }
       if (!this.io.isRunning()) break;
+      // A ring was served: look for the next one (or GSP-RM's next command) before sleeping (firmware-spin.ts).
+      if (spin !== undefined && spin.beforeSleep(this.source, rung) === 'own') continue;
       await a.wait32(this.bell, 0, fast ? HEADER_SCAN_MS : Infinity);
     }
   }

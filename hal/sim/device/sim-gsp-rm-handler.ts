@@ -58,6 +58,7 @@ export function createHandler(ctx: GspHandlerContext): GspRpcHandler {
     fbOffset: BigInt(o.fbOffset),
     isRunning: () => ctx.server.isRunning,
     taskState: (gfid) => fw.taskState(gfid),
+    firmwareSpin: ctx.server.firmwareSpin,
   });
   ctx.server.onHalt((state) => {
     runtime.wake(); // its watcher sleeps without a timeout: it must see the halt and end

@@ -43,6 +43,7 @@ import { GspRegionView, checkQueueHeader, openEndpoint, writeQueueHeader, type G
 import { GspReceiver } from '../../gsp/gsp-receiver.js';
 import { GspSender } from '../../gsp/gsp-sender.js';
 import { declaredRmPayloadBytes } from '../../gsp/rm-payload.js';
+import { FirmwareSpin, type FirmwareWorkSource } from './firmware-spin.js';
 
 export interface GspCallInfo {
   /** RPC-header sequence of the request (the reply carries it back). */
@@ -80,6 +81,10 @@ export interface GspRpcServerOptions {
   heartbeatMs?: number;
   /** Wait for message-queue space per element. Default 1000. */
   spaceTimeoutMs?: number;
+  /** The firmware thread's look-before-sleep (firmware-spin.ts); default: a new one, VGPUD_SIM_FW_SPIN_US. */
+  firmwareSpin?: FirmwareSpin;
+  /** Budget (µs) of the default firmwareSpin, instead of VGPUD_SIM_FW_SPIN_US. */
+  firmwareSpinUs?: number;
   logger?: Logger;
 }
 
@@ -105,6 +110,15 @@ export interface GspServerStats {
    * the simulated one counts and logs it and serves on.
    */
   sequenceErrors: number;
+  /** Times the command loop went to sleep on its doorbell (each costs a wake-up when the next command comes). */
+  sleeps: number;
+  /**
+   * The firmware thread's look-before-sleep (firmware-spin.ts), both loops together: spins that saw work come, spins
+   * that ended without it, and commands of the other loop served from inside a spin.
+   */
+  spinHits: number;
+  spinMisses: number;
+  servedInSpin: number;
 }
 
 /** A command waiting its turn behind the one being served. */
@@ -156,7 +170,7 @@ export class GspRpcServer {
   private loopDone: Promise<void> = Promise.resolve();
   readonly stats: GspServerStats = {
     requests: 0, replies: 0, events: 0, drops: 0, faultsFired: 0, unanswered: 0, requestsByFn: {}, repliesByFn: {}, maxOutstanding: 0,
-    sequenceErrors: 0,
+    sequenceErrors: 0, sleeps: 0, spinHits: 0, spinMisses: 0, servedInSpin: 0,
   };
   /** True while a command is being served asynchronously (promise handler or delayed reply). */
   private busy = false;
@@ -166,6 +180,14 @@ export class GspRpcServer {
   private deferred: Array<() => void> = [];
   /** RPC sequence the next numbered command should carry; null until the first one (or after a dropped one). */
   private nextRpcSeq: number | null = null;
+  /**
+   * This thread's look-before-sleep, shared with the plugin tasks' mailbox watcher (plugin-task-runtime.ts): after
+   * serving, the command loop looks at the command queue and the mailbox doorbell for a bounded while before it sleeps.
+   */
+  readonly firmwareSpin: FirmwareSpin;
+  /** The command queue as a source of work for firmwareSpin (set while started). */
+  private source: FirmwareWorkSource | null = null;
+  private removeSource: (() => void) | null = null;
   private readonly sink: GspReceiverSink = {
     message: (fn, sequence, _result, _resultPrivate, gfid, payload) => this.onRequest(fn, sequence, gfid, payload),
     drop: (d) => this.onDrop(d),
@@ -182,11 +204,21 @@ export class GspRpcServer {
     this.handler = opts.handler ?? null;
     this.heartbeatMs = opts.heartbeatMs ?? 100;
     this.spaceTimeoutMs = opts.spaceTimeoutMs ?? 1000;
+    this.firmwareSpin = opts.firmwareSpin ?? new FirmwareSpin(opts.firmwareSpinUs);
     this.log = (opts.logger ?? NOOP_LOGGER).child({ component: 'sim-gsp' });
   }
 
   get isRunning(): boolean {
     return this.running;
+  }
+
+  /** The stats with the wake-up figures filled in (a copy: it crosses postMessage). */
+  snapshotStats(): GspServerStats {
+    const spin = this.firmwareSpin;
+    return {
+      ...this.stats, sleeps: this.ep?.inbound.sleeps ?? 0, spinHits: spin.spin.hits, spinMisses: spin.spin.misses,
+      servedInSpin: spin.servedForOthers,
+    };
   }
 
   /**
@@ -217,6 +249,21 @@ export class GspRpcServer {
       onError: (m, e) => this.log.warn('GSP message not delivered', { fn: gspFunctionName(m.fn), sequence: m.sequence, error: e.message }),
     });
     this.receiver = new GspReceiver(ep);
+    const rx = this.receiver;
+    const tx = this.sender;
+    this.source = {
+      hasWork: () => this.running && rx.hasInput(),
+      // Another source's spin found commands while our loop sleeps: serve them now, as the loop would (its wake-up
+      // then finds the ring empty and sleeps again). A command that waits for a promise is left to finish as usual.
+      serveNow: () => {
+        if (!this.running) return;
+        this.pumpHeartbeat();
+        rx.drain(this.sink);
+        tx.flush();
+        this.runDeferred();
+      },
+    };
+    this.removeSource = this.firmwareSpin.add(this.source);
     v.setControl(GspControl.CRASH_REASON, 0);
     v.setControl(GspControl.HEARTBEAT_PERIOD_MS, this.heartbeatMs);
     this.running = true;
@@ -332,6 +379,8 @@ export class GspRpcServer {
     if (!this.running) return;
     this.running = false;
     this.inbox.length = 0; // a halted GSP-RM serves nothing more
+    this.removeSource?.();
+    this.removeSource = null;
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
     this.view.setControl(GspControl.CRASH_REASON, reason);
@@ -356,13 +405,17 @@ export class GspRpcServer {
     const ep = this.ep as GspEndpoint;
     const rx = this.receiver as GspReceiver;
     const tx = this.sender as GspSender;
+    const source = this.source as FirmwareWorkSource;
     const ready = (): boolean => rx.hasInput();
     let lastYield = performance.now();
+    /** Commands were served since the last sleep: the next one is likely close (firmware-spin.ts). */
+    let served = false;
     while (this.running) {
       this.pumpHeartbeat();
       // Drain every command there is; synchronous handlers write their replies into the ring as they go.
       const n = rx.drain(this.sink);
       if (n > 0) {
+        served = true;
         // One microtask turn: handlers that finish in a microtask (most async ones) add their replies to this
         // batch. Then all replies go out with ONE write-pointer store and ONE doorbell.
         await null;
@@ -378,10 +431,14 @@ export class GspRpcServer {
       tx.flush();
       this.runDeferred();
       if (!this.running) break;
+      // Replies are out. Having just served, look for the host's next command (or a mailbox call) a little while
+      // before sleeping, as an always-running GSP would see it (firmware-spin.ts: bounded, backs off, and not at all
+      // when nothing was served — an idle firmware sleeps at once). Not while a command waits for a promise or a
+      // timer: those need this thread's event loop, which a spin would hold.
+      if (this.firmwareSpin.beforeSleep(source, served && !this.busy) === 'own') continue;
+      served = false;
       // No timeout: halt() rings us awake, and a timeout per sleep would leave a V8 timer behind every time
       // (see the client's receive loop).
-      // No spin here: GSP-RM expects no answer, and the next command may be far off (the host's spin for its
-      // reply is the one that pays, core/runtime/adaptive-spin.ts).
       await ep.inbound.sleep(ready, Infinity);
       lastYield = performance.now();
     }

@@ -22,6 +22,8 @@ export interface StartGspWorkerOptions {
   handlerOptions?: unknown;
   heartbeatMs?: number;
   spaceTimeoutMs?: number;
+  /** The firmware thread's look-before-sleep budget, µs (firmware-spin.ts); default VGPUD_SIM_FW_SPIN_US or 200. */
+  firmwareSpinUs?: number;
   verbose?: boolean;
   /** How long to wait for the worker to come up. Default 10 s. */
   startTimeoutMs?: number;
@@ -53,6 +55,7 @@ export async function startGspWorker(opts: StartGspWorkerOptions): Promise<GspWo
     ...(opts.handlerOptions !== undefined ? { handlerOptions: opts.handlerOptions } : {}),
     ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
     ...(opts.spaceTimeoutMs !== undefined ? { spaceTimeoutMs: opts.spaceTimeoutMs } : {}),
+    ...(opts.firmwareSpinUs !== undefined ? { firmwareSpinUs: opts.firmwareSpinUs } : {}),
     ...(opts.verbose !== undefined ? { verbose: opts.verbose } : {}),
   };
   if (opts.arena.sab !== null) data.sab = opts.arena.sab;

@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     arena, base, logger,
     ...(data.heartbeatMs !== undefined ? { heartbeatMs: data.heartbeatMs } : {}),
     ...(data.spaceTimeoutMs !== undefined ? { spaceTimeoutMs: data.spaceTimeoutMs } : {}),
+    ...(data.firmwareSpinUs !== undefined ? { firmwareSpinUs: data.firmwareSpinUs } : {}),
   });
   let onCommand: ((d: unknown) => unknown) | null = null;
   const ctx: GspHandlerContext = {
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
         switch (cmd.op) {
           case 'inject': server.inject(cmd.fault); break;
           case 'event': server.postEvent(cmd.fn, cmd.payload, cmd.gfid !== undefined ? { gfid: cmd.gfid } : {}); break;
-          case 'stats': value = { ...server.stats }; break;
+          case 'stats': value = server.snapshotStats(); break;
           case 'stop': await server.stop(); break;
           case 'custom':
             if (onCommand === null) throw new Error('the handler module registered no onCommand listener');

@@ -21,6 +21,8 @@ export async function makeRig(opts: {
   handler?: TestHandlerOptions;
   client?: Omit<GspRpcClientOptions, 'arena'>;
   heartbeatMs?: number;
+  /** The simulated firmware's look-before-sleep budget, µs (hal/sim/gsp/firmware-spin.ts). */
+  firmwareSpinUs?: number;
   startGsp?: boolean;
 } = {}): Promise<Rig> {
   // Base at one page in, so nothing silently assumes the region starts at arena offset 0.
@@ -35,6 +37,7 @@ export async function makeRig(opts: {
       rig.gsp = await startGspWorker({
         arena, base, handlerModule: HANDLER, handlerOptions: opts.handler ?? {},
         ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
+        ...(opts.firmwareSpinUs !== undefined ? { firmwareSpinUs: opts.firmwareSpinUs } : {}),
       });
       await client.waitReady(5000);
       return rig.gsp;
