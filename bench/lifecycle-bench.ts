@@ -32,6 +32,7 @@ import { GpuLifecycle } from '../plugins/lifecycle/gpu-lifecycle.js';
 import { JournalSequenceBlock } from '../core/alloc/journal-sequence-block.js';
 import { fmt } from './lib/timing.js';
 import { cpuModel, loadAverage, percentile } from './lib/proc-stats.js';
+import { GspFirmwareClient } from '../hal/gsp-gpu/gsp-firmware-client.js';
 
 const N = Number(process.env['LIFECYCLE_BENCH_N'] ?? 300);
 const WARMUP = 20;
@@ -298,6 +299,30 @@ async function journalled(r: SimRig, type: VgpuTypeRecord): Promise<void> {
   }
 }
 
+interface Wakes { rpc: [number, number]; mailbox: [number, number]; fw: { sleeps: number; hits: number; misses: number; served: number } }
+
+/** Counters of the waits' spins on both sides (core/runtime/adaptive-spin.ts, hal/sim/gsp/firmware-spin.ts). */
+function wakeCounters(r: SimRig): () => Promise<Wakes> {
+  const mailbox = HostRpcChannel.sharedSpin;
+  return async () => {
+    const rpc = r.gpu.firmware instanceof GspFirmwareClient ? r.gpu.firmware.replySpin : null;
+    const g = await r.dev.controls.gspStats();
+    return {
+      rpc: [rpc?.hits ?? 0, rpc?.misses ?? 0], mailbox: [mailbox.hits, mailbox.misses],
+      fw: { sleeps: g.sleeps, hits: g.spinHits, misses: g.spinMisses, served: g.requests },
+    };
+  };
+}
+
+/** Where the wake-ups went: how often each side's look-before-sleep caught its answer, and the firmware's sleeps. */
+function printWakes(a: Wakes, b: Wakes): void {
+  const rate = (h: number, m: number): string => (h + m === 0 ? 'no spins' : `${h + m} spins caught ${((h * 100) / (h + m)).toFixed(0)} %`);
+  const cmds = b.fw.served - a.fw.served;
+  console.log(`  wake-ups (lifecycle and floor cycles): host GSP reply wait ${rate(b.rpc[0] - a.rpc[0], b.rpc[1] - a.rpc[1])}; ` +
+    `host mailbox wait ${rate(b.mailbox[0] - a.mailbox[0], b.mailbox[1] - a.mailbox[1])}; ` +
+    `simulated firmware: ${b.fw.sleeps - a.fw.sleeps} sleeps for ${cmds} GSP commands, looks after serving ${rate(b.fw.hits - a.fw.hits, b.fw.misses - a.fw.misses)}`);
+}
+
 console.log(`steps: ${STEP_UNITS.map((s) => s.name).join(' → ')}; scrub excluded (no scrubber bound); ${WARMUP} warm-up cycles not counted`);
 
 // Mock HAL: no transport, the fake plugin task answers in-process.
@@ -313,7 +338,10 @@ const r = await simRig({ bdf: '0000:81:00.0', mode: 'worker', logLevel: 'warn', 
 let sim: Summary;
 try {
   const type = r.type('2Q');
+  const wakes = wakeCounters(r);
+  const w0 = await wakes();
   sim = report('simulator (worker mode, RTX 6000 Ada, 8 GiB FB)', type, await measure(r.gpu, r.mgr, r.lc, r.bus, type));
+  printWakes(w0, await wakes());
   await journalled(r, type);
   const held = await r.books();
   if (JSON.stringify(held, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) !== JSON.stringify(r.baseline, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))) {

@@ -10,8 +10,10 @@
  * header + payload, as ours writes) — but no encoding, no checksum, no promise, no matching. Same wake-ups: a side
  * publishes its write pointer and rings the same Doorbell once per message, and sleeps on its Doorbell only when
  * its ring is empty, with no timeout; the host side spins for its reply first exactly as ours does (the same
- * AdaptiveSpin, VGPUD_GSP_SPIN_US; core/runtime/adaptive-spin.ts). The wake-ups each side sent per 1000 messages and
- * the spins' hits are printed: they should match, else the comparison is not like for like.
+ * AdaptiveSpin, VGPUD_GSP_SPIN_US; core/runtime/adaptive-spin.ts), learning its budget from the answer times as
+ * ours does, and the echo looks for the next request before it sleeps exactly as the simulated GSP-RM does (the same
+ * FirmwareSpin, VGPUD_SIM_FW_SPIN_US; hal/sim/gsp/firmware-spin.ts). The wake-ups each side sent per 1000 messages
+ * and the spins' hits are printed: they should match, else the comparison is not like for like.
  *
  * Last line: `rpc: p50_us=… p99_us=… ops_per_s=… floor_p50_us=… floor_p99_us=… floor_ops_per_s=… queued_ops_per_s=…
  * ratio_to_floor=… ops_ratio=…`. ratio_to_floor = floor p50 / our p50 (1 = as fast as the bare ring; the median,
@@ -29,6 +31,7 @@ import { GspRegionView, initGspRegion, openEndpoint, writeQueueHeader } from '..
 import { startGspWorker } from '../hal/sim/gsp/gsp-worker-host.js';
 import { spawnTsWorker } from '../hal/sim/gsp/spawn-ts-worker.js';
 import { AdaptiveSpin } from '../core/runtime/adaptive-spin.js';
+import { FirmwareSpin } from '../hal/sim/gsp/firmware-spin.js';
 
 const PAYLOAD = Number(process.env.RPC_BENCH_PAYLOAD ?? 64);
 const N = Number(process.env.RPC_BENCH_N ?? 5_000);
@@ -55,6 +58,10 @@ async function floorWorker(sab: SharedArrayBuffer, bytes: number, pages: number)
   parentPort?.postMessage('ready');
   const running = (): boolean => view.control(GspControl.FW_STATE) === GspFwState.Running;
   const ready = (): boolean => ep.rx.used() > 0 || !running();
+  const fwSpin = new FirmwareSpin();
+  const source = { hasWork: ready, serveNow: (): void => {} };
+  fwSpin.add(source);
+  let served = false;
   while (running()) {
     let n = 0;
     while (ep.rx.used() > 0) {
@@ -68,8 +75,11 @@ async function floorWorker(sab: SharedArrayBuffer, bytes: number, pages: number)
       ep.rxSpace.ring();
       ep.tx.publish();
       ep.outbound.ring();
+      served = true;
       continue;
     }
+    if (fwSpin.beforeSleep(source, served) === 'own') continue;
+    served = false;
     await ep.inbound.sleep(ready, Infinity);
   }
 }
@@ -81,6 +91,8 @@ interface Rig {
   queued?(n: number): Promise<number>;
   /** Cumulative wake-ups this side sent to the worker, and times this side went to sleep. */
   counters(): { wakes: number; sleeps: number; spinHits: number; spins: number };
+  /** The simulated GSP-RM's own sleeps and looks (ours only). */
+  firmware?(): Promise<{ sleeps: number; spinHits: number; spinMisses: number; requests: number }>;
   close(): Promise<void>;
 }
 
@@ -115,7 +127,9 @@ async function floorRig(): Promise<Rig> {
     ep.tx.write(msg, 0, ELEMENT, PAGES);
     ep.tx.publish();
     ep.outbound.ring();
-    while (ep.rx.used() === 0 && !spin.spin(hasReply)) await ep.inbound.sleep(hasReply, Infinity);
+    const sent = performance.now();
+    while (ep.rx.used() === 0 && !spin.spin(hasReply, spin.next(GspFunction.NOP))) await ep.inbound.sleep(hasReply, Infinity);
+    spin.observe(GspFunction.NOP, (performance.now() - sent) * 1000);
     ep.rx.copyOut(buf, ELEMENT);
     ep.rx.advance(PAGES);
     ep.rx.release();
@@ -150,6 +164,7 @@ async function oursRig(arena: SharedArena): Promise<Rig> {
       return (per * CALLERS) / ((performance.now() - t0) / 1000);
     },
     counters: () => ({ wakes: client.stats.wakesSent, sleeps: client.stats.sleeps, spinHits: client.spin.hits, spins: client.spin.hits + client.spin.misses }),
+    firmware: () => gsp.stats(),
     close: async () => {
       await gsp.stop();
       await client.close();
@@ -213,8 +228,14 @@ async function main(): Promise<void> {
     await round(ours, o);
     await round(floor, f);
   }
+  const fw = await ours.firmware?.();
   await ours.close();
   await floor.close();
+  if (fw !== undefined) {
+    const looks = fw.spinHits + fw.spinMisses;
+    console.log(`ours, simulated GSP-RM (all calls): sleeps ${((fw.sleeps * 1000) / fw.requests).toFixed(0)}/1k commands, ` +
+      `looks after a reply ${((looks * 1000) / fw.requests).toFixed(0)}/1k commands caught ${looks === 0 ? 0 : ((fw.spinHits * 100) / looks).toFixed(0)} %`);
+  }
   console.log(`ours : p50 ${o.p50.toFixed(1)} µs  p99 ${o.p99.toFixed(1)} µs  ${Math.round(o.opsPerS)} calls/s one caller, ` +
     `${Math.round(o.queuedOpsPerS)} calls/s with ${CALLERS} queued callers  (host ${perK(o)})`);
   console.log(`floor: p50 ${f.p50.toFixed(1)} µs  p99 ${f.p99.toFixed(1)} µs  ${Math.round(f.opsPerS)} round trips/s (bare rings; host ${perK(f)})`);

@@ -14,24 +14,46 @@
  * So a loaded host spins on at most 1 wait in MAX_SKIP + 1 while answers keep coming late, and a quiet one on
  * nearly every wait. Only waits with a request outstanding spin: an idle waiter sleeps at once and costs nothing.
  *
- * `VGPUD_GSP_SPIN_US` sets the budget (µs; 0 = never spin). Unset: DEFAULT_SPIN_US, 0 — OFF. Measured on the
- * loaded 2-core CI host (load average 9–12 from other jobs), a 50 µs budget made bench:lifecycle's create slower
- * (p50 1.9–4.0 ms against 1.6–2.2 ms, CPU per create+destroy up 0.3–0.7 ms) even with the back-off: the spinning
- * thread holds a core the answering thread is waiting for. It is for a host with a core to spare, where it removes
- * one wake-up per round trip; turn it on there and measure (docs/benchmarks.md).
+ * Why learned: a budget shorter than the answer always misses, one much longer burns what it does not need. Unset
+ * `VGPUD_GSP_SPIN_US` (the default), the budget of each kind of call (the caller's key: the GSP function, the mailbox
+ * message type) is twice the recent time its answers took (an average over the last few, each capped), plus a little,
+ * at most AUTO_CAP_US; a kind whose answers take longer than that on average is not spun for at all — the wait sleeps
+ * at once, as it would after the whole budget anyway. A first call of a kind spins up to the cap.
+ * `VGPUD_GSP_SPIN_US=n` fixes the budget at n µs for every call instead (0 = never spin).
+ *
+ * Why it is on now, when it used to be off: it was off because on the loaded 2-core CI host a fixed 50 µs spin made
+ * creates slower (the spinning thread held the core the answering thread needed). Two things changed: the simulated
+ * firmware no longer needs a wake-up of its own for a command that follows a reply (hal/sim/gsp/firmware-spin.ts), so
+ * an answer comes in tens of µs where it took 100+, and the budget follows the answer times, so a host whose answers
+ * come late stops spinning for them. Measured with two CPU hogs and quiet, spin on against off: docs/benchmarks.md
+ * ("Wake-ups per round trip").
  */
 
-/** Budget when VGPUD_GSP_SPIN_US is unset: 0, off (see above). */
-export const DEFAULT_SPIN_US = 0;
+/** VGPUD_GSP_SPIN_US unset: learn the budget per kind of call, up to AUTO_CAP_US. */
+export const AUTO_SPIN = -1;
+/** Budget when VGPUD_GSP_SPIN_US is unset: learned (AUTO_SPIN). */
+export const DEFAULT_SPIN_US = AUTO_SPIN;
+/** Longest learned budget (µs); a kind of call whose answers take longer on average is not spun for. */
+export const AUTO_CAP_US = 300;
+/** Learned budget = LEARN_FACTOR × the recent answer time + LEARN_SLACK_US (µs). */
+const LEARN_FACTOR = 2;
+const LEARN_SLACK_US = 10;
+/** Weight of a new answer time in the running average (1/4: the last few calls dominate). */
+const LEARN_WEIGHT = 0.25;
 /** Longest run of waits that skip spinning after consecutive misses. */
 export const MAX_SKIP = 32;
 
-/** The budget from the environment: VGPUD_GSP_SPIN_US if it is a number ≥ 0, else DEFAULT_SPIN_US. */
-export function spinBudgetFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env['VGPUD_GSP_SPIN_US'];
-  if (raw === undefined || raw.trim() === '') return DEFAULT_SPIN_US;
+/** A spin budget (µs) from environment variable `name`: its value if it is a number ≥ 0, else `fallback`. */
+export function budgetFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
   const n = Number(raw);
-  return Number.isFinite(n) && n >= 0 ? n : DEFAULT_SPIN_US;
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
+}
+
+/** The budget from the environment: VGPUD_GSP_SPIN_US if it is a number ≥ 0, else DEFAULT_SPIN_US (learned). */
+export function spinBudgetFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  return budgetFromEnv(env, 'VGPUD_GSP_SPIN_US', DEFAULT_SPIN_US);
 }
 
 export class AdaptiveSpin {
@@ -43,19 +65,46 @@ export class AdaptiveSpin {
   hits = 0;
   misses = 0;
 
+  /** Recent answer time (µs, running average) per kind of call; learned budgets only. */
+  private readonly answerUs = new Map<number, number>();
+
+  /** `budgetUs`: a fixed budget in µs (0 = off), or AUTO_SPIN to learn it per kind of call. */
   constructor(readonly budgetUs: number = spinBudgetFromEnv()) {}
 
+  /** The budget a wait for an answer of kind `key` would get, back-off aside (µs; 0 = do not spin). */
+  budgetFor(key = 0): number {
+    if (this.budgetUs !== AUTO_SPIN) return Math.max(0, this.budgetUs);
+    const avg = this.answerUs.get(key);
+    if (avg === undefined) return AUTO_CAP_US;
+    if (avg > AUTO_CAP_US) return 0;
+    return Math.min(AUTO_CAP_US, LEARN_FACTOR * avg + LEARN_SLACK_US);
+  }
+
   /**
-   * How long (µs) to spin before sleeping on this wait: the budget, or 0 while backing off. Call it once per wait
-   * that expects an answer (a skipped wait counts towards the back-off too).
+   * How long an answer of kind `key` took, from the request to the moment it was seen (µs), spun for or slept for.
+   * Feeds the learned budget; capped at twice AUTO_CAP_US so one stall (a GC pause, a preempted thread) does not stop
+   * the spinning for that kind for long.
    */
-  next(): number {
-    if (this.budgetUs <= 0) return 0;
+  observe(key: number, us: number): void {
+    if (this.budgetUs !== AUTO_SPIN) return;
+    const x = Math.min(Math.max(0, us), 2 * AUTO_CAP_US);
+    const avg = this.answerUs.get(key);
+    this.answerUs.set(key, avg === undefined ? x : avg + (x - avg) * LEARN_WEIGHT);
+  }
+
+  /**
+   * How long (µs) to spin before sleeping on this wait for an answer of kind `key`: its budget, or 0 while backing
+   * off. Call it once per wait that expects an answer (a skipped wait counts towards the back-off too; a kind not
+   * worth spinning for does not).
+   */
+  next(key = 0): number {
+    const budget = this.budgetFor(key);
+    if (budget <= 0) return 0;
     if (this.skipLeft > 0) {
       this.skipLeft--;
       return 0;
     }
-    return this.budgetUs;
+    return budget;
   }
 
   /** The outcome of a wait that spun (next() returned > 0): did the answer come while spinning? */

@@ -83,6 +83,11 @@ export class GspFirmwareClient implements Firmware {
     return this.state_;
   }
 
+  /** The transport's reply-wait spin (hits and misses, for benches); null before boot. */
+  get replySpin(): { readonly hits: number; readonly misses: number } | null {
+    return this.client?.spin ?? null;
+  }
+
   info(): FirmwareInfo {
     return { version: this.version, initDone: this.initDone, attached: this.attached };
   }

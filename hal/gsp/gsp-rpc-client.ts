@@ -126,6 +126,8 @@ export class GspRpcClient implements GspRpcCaller {
   readonly spin: AdaptiveSpin;
   /** Spin granted when issue() woke the sleeping loop for the call in flight (null: the loop asks itself). */
   private spinUs: number | null = null;
+  /** When the call in flight was written (performance.now()): its answer time teaches the spin its budget. */
+  private sentAt = 0;
   private readonly sink: GspReceiverSink = {
     message: (fn, sequence, result, _resultPrivate, gfid, payload) => this.onMessage(fn, sequence, result, gfid, payload),
     drop: (d) => this.onDrop(d),
@@ -295,6 +297,7 @@ export class GspRpcClient implements GspRpcCaller {
     const next = this.nextSeq + elementsFor(p.payload.length);
     this.nextSeq = next > 0xffffffff ? next - 0xffffffff : next;
     this.current = p;
+    this.sentAt = performance.now();
     this.startWaiting();
     // Written now; published (one doorbell) by a microtask or by the receive loop, whichever comes first.
     p.recyclable = this.sender.send(p);
@@ -302,7 +305,7 @@ export class GspRpcClient implements GspRpcCaller {
     // Wake it — our own thread, no cross-core wake-up — so it spins for this reply instead of GSP-RM having to wake
     // it (adaptive-spin.ts); not while the spin backs off.
     if (this.idle) {
-      this.spinUs = this.spin.next();
+      this.spinUs = this.spin.next(p.fn);
       if (this.spinUs > 0) this.ep.inbound.ring(true);
     }
   }
@@ -459,6 +462,7 @@ export class GspRpcClient implements GspRpcCaller {
       return;
     }
     this.stats_.replies++;
+    this.spin.observe(fn, (performance.now() - this.sentAt) * 1000);
     this.current = null;
     this.finish(p);
     if (result !== 0) {
@@ -573,7 +577,7 @@ export class GspRpcClient implements GspRpcCaller {
         // A call in flight: its reply is due, look for it a few tens of µs before sleeping (adaptive-spin.ts; backs
         // off while replies come late, so a busy host does not burn the core GSP-RM needs). Idle: sleep at once.
         if (this.current !== null) {
-          const us = this.spinUs ?? this.spin.next();
+          const us = this.spinUs ?? this.spin.next(this.current.fn);
           this.spinUs = null;
           if (this.spin.spin(ready, us)) continue;
         }

@@ -76,6 +76,8 @@ export function writeCtrlHeader(m: HostMapping): void {
 const MAILBOX_SPIN = new AdaptiveSpin();
 
 export class HostRpcChannel {
+  /** The spin every mailbox of this process shares (its hits and misses, for benches). */
+  static readonly sharedSpin: AdaptiveSpin = MAILBOX_SPIN;
   private seq = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private closedWhy: string | null = null;
@@ -179,7 +181,7 @@ export class HostRpcChannel {
       what: `the reply to RPC ${name} (seq ${seq}) from the plugin task of gfid ${this.opts.gfid}`,
       ...(this.opts.pollIntervalMs !== undefined ? { intervalMs: this.opts.pollIntervalMs } : {}),
       ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
-      ...(word.sleep !== undefined ? { sleep: word.sleep, spin: this.spin } : {}),
+      ...(word.sleep !== undefined ? { sleep: word.sleep, spin: this.spin, spinKey: type } : {}),
     });
     const result = this.readU32(RESULT_OFF);
     if (result !== 0) {

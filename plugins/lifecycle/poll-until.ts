@@ -33,6 +33,8 @@ export interface PollOptions {
    * busy-polls the whole wait): no wake-up needed then on either side. Adaptive, see core/runtime/adaptive-spin.ts.
    */
   spin?: AdaptiveSpin;
+  /** The kind of answer awaited (the spin learns a budget per kind, adaptive-spin.ts); default 0. */
+  spinKey?: number;
   /** For the timeout message: "the BOOTLOADED magic of gfid 3". */
   what: string;
   hint?: string;
@@ -43,14 +45,19 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** Resolve with the first non-undefined value `check` returns; reject with VGPU_ETIMEDOUT at the deadline. */
 export async function pollUntil<T>(check: () => T | undefined, opts: PollOptions): Promise<T> {
-  const deadline = performance.now() + opts.timeoutMs;
+  const start = performance.now();
+  const deadline = start + opts.timeoutMs;
   const fast = opts.fastChecks ?? 64;
   for (let i = 0; ; i++) {
     if (opts.signal?.aborted) {
       throw new VgpuError(ErrorCode.Cancelled, `waiting for ${opts.what} was cancelled`, { hint: 'the caller aborted the operation' });
     }
     const v = check();
-    if (v !== undefined) return v;
+    if (v !== undefined) {
+      // How long the answer took, from the request (just before this wait) to now: the spin's budget learns from it.
+      opts.spin?.observe(opts.spinKey ?? 0, (performance.now() - start) * 1000);
+      return v;
+    }
     if (performance.now() >= deadline) {
       throw new VgpuError(ErrorCode.RpcTimeout, `${opts.what} did not arrive within ${opts.timeoutMs} ms`, {
         hint: opts.hint ?? 'the GSP plugin task is not answering; check the GSP log and the firmware state',
@@ -59,7 +66,11 @@ export async function pollUntil<T>(check: () => T | undefined, opts: PollOptions
     }
     if (i === 0 && opts.spin !== undefined) {
       let got: T | undefined;
-      if (opts.spin.spin(() => (got = check()) !== undefined)) return got as T;
+      const key = opts.spinKey ?? 0;
+      if (opts.spin.spin(() => (got = check()) !== undefined, opts.spin.next(key))) {
+        opts.spin.observe(key, (performance.now() - start) * 1000);
+        return got as T;
+      }
     }
     if (opts.sleep !== undefined) await opts.sleep(Math.max(0, Math.min(WAKE_SLICE_MS, deadline - performance.now())));
     else if (i < fast) await immediate();

@@ -20,7 +20,7 @@
  *
  * `VGPUD_SIM_FW_SPIN_US` sets the budget (µs, 0 = never spin); unset: DEFAULT_FW_SPIN_US.
  */
-import { AdaptiveSpin } from '../../../core/runtime/adaptive-spin.js';
+import { AdaptiveSpin, budgetFromEnv } from '../../../core/runtime/adaptive-spin.js';
 
 /**
  * Budget when VGPUD_SIM_FW_SPIN_US is unset (µs). It must cover the host's think time between a reply and its next
@@ -33,10 +33,7 @@ export const FW_SPIN_SLICE_MS = 5;
 
 /** The budget from the environment: VGPUD_SIM_FW_SPIN_US if it is a number ≥ 0, else DEFAULT_FW_SPIN_US. */
 export function firmwareSpinBudgetFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env['VGPUD_SIM_FW_SPIN_US'];
-  if (raw === undefined || raw.trim() === '') return DEFAULT_FW_SPIN_US;
-  const n = Number(raw);
-  return Number.isFinite(n) && n >= 0 ? n : DEFAULT_FW_SPIN_US;
+  return budgetFromEnv(env, 'VGPUD_SIM_FW_SPIN_US', DEFAULT_FW_SPIN_US);
 }
 
 /** Something the firmware thread serves: a cheap look for work, and a synchronous serve of what is there. */

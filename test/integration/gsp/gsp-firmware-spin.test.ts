@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GspFunction } from '../../../hal/gsp/gsp-layout.js';
 import { GspRegionView, openEndpoint } from '../../../hal/gsp/gsp-queue.js';
+import { AUTO_CAP_US, AUTO_SPIN, spinBudgetFromEnv } from '../../../core/runtime/adaptive-spin.js';
 import { makeRig, pattern, until, type Rig } from './gsp-harness.js';
 
 const HANG = GspFunction.LOG;
@@ -45,7 +46,10 @@ describe('simulated GSP-RM: look before sleeping', () => {
     // A last call that never gets its answer: the look finds it, GSP-RM starts it and, with a command still being
     // served, sleeps without looking further (a spin would hold the thread that call needs).
     const hung = rig.client.call(HANG, new Uint8Array(8), { timeoutMs: 60_000 }).catch((e: unknown) => e);
-    await until(async () => (await gsp.stats()).requests === s0.requests + calls + 1);
+    await until(async () => {
+      const s = await gsp.stats();
+      return s.requests === s0.requests + calls + 1 && s.sleeps > s0.sleeps;
+    });
     const s1 = await gsp.stats();
     // Each next command was found either by the look or, when the host was quicker still, by the loop's own drain
     // right after the reply went out; never after a sleep.
@@ -56,5 +60,25 @@ describe('simulated GSP-RM: look before sleeping', () => {
     assert.equal(s1.maxOutstanding, 1, 'still one command at a time');
     await rig.client.close();
     assert.ok(await hung instanceof Error);
+  });
+});
+
+describe('host: the reply wait spins by default, with a budget learned per GSP function', () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await makeRig({ client: { spinUs: spinBudgetFromEnv({}) } });
+  });
+  after(async () => rig.close());
+
+  it('a first call of a function may spin up to the cap; its answer time is learned under that function', async () => {
+    const s = rig.client.spin;
+    assert.equal(s.budgetUs, AUTO_SPIN, 'learned unless VGPUD_GSP_SPIN_US says otherwise');
+    assert.equal(s.budgetFor(GspFunction.NOP), AUTO_CAP_US, 'nothing learned yet');
+    const p = pattern(32, 1);
+    assert.deepEqual(await rig.client.call(GspFunction.NOP, p), p);
+    // (Whether it spun depends on whether the reply was already there when the receive loop came to look.)
+    assert.ok(s.hits + s.misses <= 1);
+    assert.notEqual(s.budgetFor(GspFunction.NOP), AUTO_CAP_US, 'the answer time was learned');
+    assert.equal(s.budgetFor(GspFunction.GSP_RM_CONTROL), AUTO_CAP_US, 'and only for that function');
   });
 });

@@ -1,15 +1,17 @@
 /**
- * The spin-before-sleep a waiter does when it expects an answer (core/runtime/adaptive-spin.ts): bounded, off unless
- * configured, and backing off while answers keep coming late — so a busy host stops spinning. No clock in the
- * assertions: a spin's length is its budget, what is checked is whether it spins at all and what it reports.
+ * The spin-before-sleep a waiter does when it expects an answer (core/runtime/adaptive-spin.ts): bounded, on by
+ * default with a budget learned per kind of call, and backing off while answers keep coming late — so a busy host
+ * stops spinning. No clock in the assertions: a spin's length is its budget, what is checked is whether it spins at
+ * all, for how long a budget, and what it reports.
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdaptiveSpin, DEFAULT_SPIN_US, MAX_SKIP, spinBudgetFromEnv } from '../../../core/runtime/adaptive-spin.js';
+import { AUTO_CAP_US, AUTO_SPIN, AdaptiveSpin, DEFAULT_SPIN_US, MAX_SKIP, spinBudgetFromEnv } from '../../../core/runtime/adaptive-spin.js';
 
-it('is off unless VGPUD_GSP_SPIN_US gives a budget; a bad value falls back to the default', () => {
-  assert.equal(DEFAULT_SPIN_US, 0);
-  assert.equal(spinBudgetFromEnv({}), 0);
+it('learns its budget unless VGPUD_GSP_SPIN_US fixes one (0 = off); a bad value falls back to the default', () => {
+  assert.equal(DEFAULT_SPIN_US, AUTO_SPIN);
+  assert.equal(spinBudgetFromEnv({}), AUTO_SPIN);
+  assert.equal(spinBudgetFromEnv({ VGPUD_GSP_SPIN_US: '0' }), 0);
   assert.equal(spinBudgetFromEnv({ VGPUD_GSP_SPIN_US: '40' }), 40);
   assert.equal(spinBudgetFromEnv({ VGPUD_GSP_SPIN_US: 'fast' }), DEFAULT_SPIN_US);
   assert.equal(spinBudgetFromEnv({ VGPUD_GSP_SPIN_US: '-1' }), DEFAULT_SPIN_US);
@@ -50,4 +52,42 @@ it('backs off after misses (1, 2, 4 … up to MAX_SKIP waits without a spin) and
   assert.ok(us > 0);
   s.record(true);
   assert.equal(spinsOver(20, true), 20);
+});
+
+it('learned: a first call of a kind spins up to the cap, later ones about twice what its answers took', () => {
+  const s = new AdaptiveSpin(AUTO_SPIN);
+  assert.equal(s.budgetFor(7), AUTO_CAP_US);
+  for (let i = 0; i < 20; i++) s.observe(7, 30);
+  const b = s.budgetFor(7);
+  assert.ok(b >= 60 && b < 2 * 30 + 20, `budget ${b} µs for answers of 30 µs`);
+  assert.equal(s.next(7), b);
+  assert.equal(s.budgetFor(8), AUTO_CAP_US, 'each kind learns on its own');
+});
+
+it('learned: a kind whose answers take longer than the cap is not spun for, and does not hold back the others', () => {
+  const s = new AdaptiveSpin(AUTO_SPIN);
+  for (let i = 0; i < 20; i++) s.observe(1, 5 * AUTO_CAP_US);
+  assert.equal(s.budgetFor(1), 0);
+  let looked = 0;
+  assert.equal(s.spin(() => { looked++; return true; }, s.next(1)), false);
+  assert.equal(looked, 0);
+  assert.deepEqual([s.hits, s.misses], [0, 0], 'not spinning for a slow kind is no miss: no back-off for the rest');
+  assert.ok(s.next(2) > 0);
+  // When that kind's answers get quick again the spin comes back.
+  for (let i = 0; i < 20; i++) s.observe(1, 20);
+  assert.ok(s.budgetFor(1) > 0);
+});
+
+it('learned: one stalled answer does not stop the spinning for its kind', () => {
+  const s = new AdaptiveSpin(AUTO_SPIN);
+  for (let i = 0; i < 10; i++) s.observe(3, 20);
+  s.observe(3, 1_000_000); // a second-long stall (GC pause, preempted thread)
+  assert.ok(s.budgetFor(3) > 0);
+});
+
+it('a fixed budget is not learned: every kind gets it', () => {
+  const s = new AdaptiveSpin(40);
+  for (let i = 0; i < 20; i++) s.observe(1, 5000);
+  assert.equal(s.budgetFor(1), 40);
+  assert.equal(s.next(2), 40);
 });
