@@ -41,6 +41,8 @@ const INTERNAL_POKE = 0xffffffff;
 
 /** Scan period while a task waits for its host header or consumes a restore (FB writes ring no doorbell). */
 const HEADER_SCAN_MS = 2;
+/** A watcher that keeps finding rings without waiting yields to the thread's event loop at least this often (ms). */
+const MACROTASK_YIELD_MS = 5;
 
 let current: PluginTaskRuntime | null = null;
 
@@ -196,14 +198,23 @@ export class PluginTaskRuntime {
   private async watch(): Promise<void> {
     const a = this.io.arena;
     const spin = this.io.firmwareSpin;
+    let lastYield = performance.now();
     while (this.io.isRunning() && this.tasks.size > 0) {
       const rung = this.scanOnce();
       let fast = false;
       for (const t of this.tasks.values()) if (t.needsFastScan) { fast = true; break; }
       if (!this.io.isRunning()) break;
       // A ring was served: look for the next one (or GSP-RM's next command) before sleeping (firmware-spin.ts).
-      if (spin !== undefined && spin.beforeSleep(this.source, rung) === 'own') continue;
+      if (spin !== undefined && spin.beforeSleep(this.source, rung) === 'own') {
+        // Rings that keep coming never let this loop wait: give the thread's timers and messages a turn now and then.
+        if (performance.now() - lastYield > MACROTASK_YIELD_MS) {
+          await new Promise<void>((r) => setImmediate(r));
+          lastYield = performance.now();
+        }
+        continue;
+      }
       await a.wait32(this.bell, 0, fast ? HEADER_SCAN_MS : Infinity);
+      lastYield = performance.now();
     }
   }
 
