@@ -17,7 +17,7 @@
  * Why learned: a budget shorter than the answer always misses, one much longer burns what it does not need. Unset
  * `VGPUD_GSP_SPIN_US` (the default), the budget of each kind of call (the caller's key: the GSP function, the mailbox
  * message type) is twice the recent time its answers took (an average over the last few, each capped), plus a little,
- * at most AUTO_CAP_US; a kind whose answers take longer than that on average is not spun for at all — the wait sleeps
+ * at least AUTO_MIN_US and at most AUTO_CAP_US; a kind whose answers take longer than that on average is not spun for at all — the wait sleeps
  * at once, as it would after the whole budget anyway. A first call of a kind spins up to the cap.
  * `VGPUD_GSP_SPIN_US=n` fixes the budget at n µs for every call instead (0 = never spin).
  *
@@ -35,6 +35,8 @@ export const AUTO_SPIN = -1;
 export const DEFAULT_SPIN_US = AUTO_SPIN;
 /** Longest learned budget (µs); a kind of call whose answers take longer on average is not spun for. */
 export const AUTO_CAP_US = 300;
+/** Shortest learned budget (µs): answers that are mostly there at once must not shrink it below a wake-up's worth. */
+export const AUTO_MIN_US = 50;
 /** Learned budget = LEARN_FACTOR × the recent answer time + LEARN_SLACK_US (µs). */
 const LEARN_FACTOR = 2;
 const LEARN_SLACK_US = 10;
@@ -71,13 +73,18 @@ export class AdaptiveSpin {
   /** `budgetUs`: a fixed budget in µs (0 = off), or AUTO_SPIN to learn it per kind of call. */
   constructor(readonly budgetUs: number = spinBudgetFromEnv()) {}
 
+  /** The recent answer time learned for kind `key` (µs), if any (benches and tests). */
+  answerTime(key: number): number | undefined {
+    return this.answerUs.get(key);
+  }
+
   /** The budget a wait for an answer of kind `key` would get, back-off aside (µs; 0 = do not spin). */
   budgetFor(key = 0): number {
     if (this.budgetUs !== AUTO_SPIN) return Math.max(0, this.budgetUs);
     const avg = this.answerUs.get(key);
     if (avg === undefined) return AUTO_CAP_US;
     if (avg > AUTO_CAP_US) return 0;
-    return Math.min(AUTO_CAP_US, LEARN_FACTOR * avg + LEARN_SLACK_US);
+    return Math.max(AUTO_MIN_US, Math.min(AUTO_CAP_US, LEARN_FACTOR * avg + LEARN_SLACK_US));
   }
 
   /**

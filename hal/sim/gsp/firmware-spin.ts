@@ -13,21 +13,27 @@
  *
  * Why it still costs nothing idle: it spins only right after having served something (a firmware woken for nothing
  * — a halt, a heartbeat tick, a poke — sleeps at once), for at most the budget, and it backs off as AdaptiveSpin
- * does (core/runtime/adaptive-spin.ts): a spin that sees nothing makes the next 1, 2, 4 … 32 chances skip spinning,
- * so a host that calls seldom, or a loaded host where the spin would take the core the caller needs, leaves the
- * firmware asleep between calls as before. One per firmware thread: the GSP-RM command loop and the plugin-task
- * mailbox watcher share it, and each one's spin looks at the other's work too — the thread serves either at once.
+ * does (core/runtime/adaptive-spin.ts): a spin that sees nothing makes the next 1, 2, 4 … 32 chances skip spinning.
+ * The budget is learned the same way as the host's: about twice the recent gap between a reply and the next command
+ * (seen by the look, or — after a look that missed — when the next command was served), at most AUTO_CAP_US, and no
+ * look at all while those gaps are longer than that. That matters on a loaded 2-core host: there the host's own
+ * wake-up takes hundreds of µs, a look would only burn the core the host needs to wake on (measured: creates got
+ * slower with a fixed 200 µs look and the host not spinning), and the learned budget drops to 0 instead.
+ * One per firmware thread: the GSP-RM command loop and the plugin-task mailbox watcher share it, and each one's spin
+ * looks at the other's work too — the thread serves either at once.
  *
- * `VGPUD_SIM_FW_SPIN_US` sets the budget (µs, 0 = never spin); unset: DEFAULT_FW_SPIN_US.
+ * `VGPUD_SIM_FW_SPIN_US` fixes the budget (µs, 0 = never spin); unset: learned (DEFAULT_FW_SPIN_US).
  */
-import { AdaptiveSpin, budgetFromEnv } from '../../../core/runtime/adaptive-spin.js';
+import { AUTO_SPIN, AdaptiveSpin, budgetFromEnv } from '../../../core/runtime/adaptive-spin.js';
 
 /**
- * Budget when VGPUD_SIM_FW_SPIN_US is unset (µs). It must cover the host's think time between a reply and its next
- * command plus, when the host slept for the reply, the host's own wake-up (60–90 µs): 200 µs catches both on the
- * 2-core reference host; a longer gap is a miss and starts the back-off.
+ * Budget when VGPUD_SIM_FW_SPIN_US is unset: learned from the gaps between a reply and the next command (it must
+ * cover the host's think time plus, when the host slept for the reply, the host's own wake-up: 60–90 µs on an idle
+ * 2-core VM), capped at AUTO_CAP_US.
  */
-export const DEFAULT_FW_SPIN_US = 200;
+export const DEFAULT_FW_SPIN_US = AUTO_SPIN;
+/** The kind under which the spin learns its gaps (one kind: the next command, whatever it is). */
+const GAP = 0;
 /** Longest stretch one spin serves work in before it hands the thread back to its event loop (timers, messages). */
 export const FW_SPIN_SLICE_MS = 5;
 
@@ -59,6 +65,8 @@ export class FirmwareSpin {
   private readonly sources: FirmwareWorkSource[] = [];
   /** Work of another source served from inside a spin (stats and tests). */
   servedForOthers = 0;
+  /** When the last look that missed began (performance.now()), until the next command is served; else -1. */
+  private missedAt = -1;
 
   constructor(budgetUs: number = firmwareSpinBudgetFromEnv()) {
     this.spin = new AdaptiveSpin(budgetUs);
@@ -81,7 +89,14 @@ export class FirmwareSpin {
    */
   beforeSleep(own: FirmwareWorkSource, served: boolean): FirmwareSpinResult {
     if (!served) return 'sleep';
-    const sliceEnd = performance.now() + FW_SPIN_SLICE_MS;
+    const now = performance.now();
+    if (this.missedAt >= 0) {
+      // The look after the previous reply missed; this command is the one it waited for: learn how far off it was
+      // (an over-estimate by this command's own service time; capped in observe()).
+      this.spin.observe(GAP, (now - this.missedAt) * 1000);
+      this.missedAt = -1;
+    }
+    const sliceEnd = now + FW_SPIN_SLICE_MS;
     const hit: { source: FirmwareWorkSource | null } = { source: null };
     const anyWork = (): boolean => {
       if (own.hasWork()) {
@@ -98,7 +113,14 @@ export class FirmwareSpin {
     };
     for (;;) {
       hit.source = null;
-      if (!this.spin.spin(anyWork)) return 'sleep';
+      const us = this.spin.next(GAP);
+      if (us <= 0) return 'sleep';
+      const start = performance.now();
+      if (!this.spin.spin(anyWork, us)) {
+        this.missedAt = start;
+        return 'sleep';
+      }
+      this.spin.observe(GAP, (performance.now() - start) * 1000);
       const other = hit.source as FirmwareWorkSource | null; // set by anyWork (TS cannot see through the closure)
       if (other === null || other === own) return 'own';
       this.servedForOthers++;

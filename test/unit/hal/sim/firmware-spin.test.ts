@@ -6,6 +6,7 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
+import { AUTO_CAP_US, AUTO_SPIN } from '../../../../core/runtime/adaptive-spin.js';
 import { DEFAULT_FW_SPIN_US, FirmwareSpin, firmwareSpinBudgetFromEnv, type FirmwareWorkSource } from '../../../../hal/sim/gsp/firmware-spin.js';
 
 /** A source whose work is a counter of commands waiting; serveNow takes them all. */
@@ -27,8 +28,8 @@ function source(onServe: () => void = () => {}): FirmwareWorkSource & { waiting:
   return s;
 }
 
-it('the budget comes from VGPUD_SIM_FW_SPIN_US (0 = never); unset or bad, the default', () => {
-  assert.ok(DEFAULT_FW_SPIN_US > 0, 'on by default: the firmware of a real GPU is always running');
+it('the budget comes from VGPUD_SIM_FW_SPIN_US (0 = never); unset or bad, the default: learned', () => {
+  assert.equal(DEFAULT_FW_SPIN_US, AUTO_SPIN, 'on by default (the firmware of a real GPU is always running), learned');
   assert.equal(firmwareSpinBudgetFromEnv({}), DEFAULT_FW_SPIN_US);
   assert.equal(firmwareSpinBudgetFromEnv({ VGPUD_SIM_FW_SPIN_US: '0' }), 0);
   assert.equal(firmwareSpinBudgetFromEnv({ VGPUD_SIM_FW_SPIN_US: '75' }), 75);
@@ -110,4 +111,34 @@ it('backs off after a look that found nothing: the next chance sleeps without lo
   assert.equal(fw.beforeSleep(own, true), 'sleep', 'skipped: the previous look missed');
   assert.equal(own.looks, looks);
   assert.equal(fw.beforeSleep(own, true), 'own', 'the back-off over, it looks again');
+});
+
+it('learned: commands that keep coming later than the cap after a reply stop the looks (a loaded host)', () => {
+  const fw = new FirmwareSpin(AUTO_SPIN);
+  const own = source();
+  fw.add(own);
+  assert.equal(fw.spin.budgetFor(0), AUTO_CAP_US, 'nothing learned yet: look up to the cap');
+  /** A reply went out, the look found nothing, and the next command comes `ms` later. */
+  const lateCommand = (ms: number): void => {
+    fw.beforeSleep(own, true);
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* the host is slow to send: at least `ms` pass */ }
+  };
+  for (let i = 0; i < 20; i++) lateCommand(2 * AUTO_CAP_US / 1000);
+  fw.beforeSleep(own, true); // the last late command is served: its gap is learned too
+  assert.equal(fw.spin.budgetFor(0), 0, 'gaps beyond the cap: no look');
+  const looks = own.looks;
+  own.waiting = 1;
+  assert.equal(fw.beforeSleep(own, true), 'sleep');
+  assert.equal(own.looks, looks, 'it sleeps without looking');
+});
+
+it('learned: a command seen by the look teaches a budget of about twice its gap', () => {
+  const fw = new FirmwareSpin(AUTO_SPIN);
+  const own = source();
+  fw.add(own);
+  own.waiting = 1;
+  for (let i = 0; i < 20; i++) assert.equal(fw.beforeSleep(own, true), 'own');
+  const b = fw.spin.budgetFor(0);
+  assert.ok(b > 0 && b < AUTO_CAP_US, `commands there at once: a short look (${b} µs), not the cap`);
 });
