@@ -114,6 +114,17 @@ export class AdaptiveSpin {
     return budget;
   }
 
+  /** True while waits skip spinning after misses. */
+  get backingOff(): boolean {
+    return this.skipLeft > 0;
+  }
+
+  /** End the back-off now (the waiter has seen that its answers come quickly again): the next wait spins. */
+  resume(): void {
+    this.skipLeft = 0;
+    this.nextSkip = 1;
+  }
+
   /** The outcome of a wait that spun (next() returned > 0): did the answer come while spinning? */
   record(hit: boolean): void {
     if (hit) {

@@ -13,27 +13,26 @@
  *
  * Why it still costs nothing idle: it spins only right after having served something (a firmware woken for nothing
  * — a halt, a heartbeat tick, a poke — sleeps at once), for at most the budget, and it backs off as AdaptiveSpin
- * does (core/runtime/adaptive-spin.ts): a spin that sees nothing makes the next 1, 2, 4 … 32 chances skip spinning.
- * The budget is learned the same way as the host's: about twice the recent gap between a reply and the next command
- * (seen by the look, or — after a look that missed — when the next command was served), at most AUTO_CAP_US, and no
- * look at all while those gaps are longer than that. That matters on a loaded 2-core host: there the host's own
- * wake-up takes hundreds of µs, a look would only burn the core the host needs to wake on (measured: creates got
- * slower with a fixed 200 µs look and the host not spinning), and the learned budget drops to 0 instead.
+ * does (core/runtime/adaptive-spin.ts): a spin that sees nothing makes the next 1, 2, 4 … 32 chances skip spinning,
+ * so a host that calls seldom, or a loaded 2-core host — where the host's own wake-up takes hundreds of µs and a look
+ * would only burn the core it needs to wake on — leaves the firmware asleep between calls as before.
+ * Better than that scheme alone: while it skips, the firmware still times each next command against the reply
+ * before it (the gap, as seen when it is served: the firmware's own wake-up included, so an over-estimate), and a
+ * gap within the budget — a look would have caught it — ends the back-off at once. Without that, two sides that
+ * both back off (this look and the host's reply-wait spin) kept each other slow: each one's rare look came while the
+ * other was asleep, missed, and backed off again (measured: a 2-core host at load 8 stayed at 0 % caught on both).
  * One per firmware thread: the GSP-RM command loop and the plugin-task mailbox watcher share it, and each one's spin
  * looks at the other's work too — the thread serves either at once.
  *
- * `VGPUD_SIM_FW_SPIN_US` fixes the budget (µs, 0 = never spin); unset: learned (DEFAULT_FW_SPIN_US).
+ * `VGPUD_SIM_FW_SPIN_US` sets the budget (µs, 0 = never spin); unset: DEFAULT_FW_SPIN_US.
  */
-import { AUTO_SPIN, AdaptiveSpin, budgetFromEnv } from '../../../core/runtime/adaptive-spin.js';
+import { AdaptiveSpin, budgetFromEnv } from '../../../core/runtime/adaptive-spin.js';
 
 /**
- * Budget when VGPUD_SIM_FW_SPIN_US is unset: learned from the gaps between a reply and the next command (it must
- * cover the host's think time plus, when the host slept for the reply, the host's own wake-up: 60–90 µs on an idle
- * 2-core VM), capped at AUTO_CAP_US.
+ * Budget when VGPUD_SIM_FW_SPIN_US is unset (µs). It must cover the host's think time between a reply and its next
+ * command plus, when the host slept for the reply, the host's own wake-up (60–90 µs on an idle 2-core VM).
  */
-export const DEFAULT_FW_SPIN_US = AUTO_SPIN;
-/** The kind under which the spin learns its gaps (one kind: the next command, whatever it is). */
-const GAP = 0;
+export const DEFAULT_FW_SPIN_US = 200;
 /** Longest stretch one spin serves work in before it hands the thread back to its event loop (timers, messages). */
 export const FW_SPIN_SLICE_MS = 5;
 
@@ -65,8 +64,10 @@ export class FirmwareSpin {
   private readonly sources: FirmwareWorkSource[] = [];
   /** Work of another source served from inside a spin (stats and tests). */
   servedForOthers = 0;
-  /** When the last look that missed began (performance.now()), until the next command is served; else -1. */
-  private missedAt = -1;
+  /** When this thread last went to sleep after serving (performance.now()), until the next command is served; else -1. */
+  private sleptAt = -1;
+  /** Back-offs ended early because a command came within the budget of the reply before it (stats and tests). */
+  resumes = 0;
 
   constructor(budgetUs: number = firmwareSpinBudgetFromEnv()) {
     this.spin = new AdaptiveSpin(budgetUs);
@@ -90,11 +91,14 @@ export class FirmwareSpin {
   beforeSleep(own: FirmwareWorkSource, served: boolean): FirmwareSpinResult {
     if (!served) return 'sleep';
     const now = performance.now();
-    if (this.missedAt >= 0) {
-      // The look after the previous reply missed; this command is the one it waited for: learn how far off it was
-      // (an over-estimate by this command's own service time; capped in observe()).
-      this.spin.observe(GAP, (now - this.missedAt) * 1000);
-      this.missedAt = -1;
+    if (this.sleptAt >= 0) {
+      // We slept after the previous reply and have just served the command that followed it. Had it come within
+      // the budget, a look would have caught it: stop backing off.
+      if (this.spin.backingOff && (now - this.sleptAt) * 1000 <= this.spin.budgetFor()) {
+        this.spin.resume();
+        this.resumes++;
+      }
+      this.sleptAt = -1;
     }
     const sliceEnd = now + FW_SPIN_SLICE_MS;
     const hit: { source: FirmwareWorkSource | null } = { source: null };
@@ -113,14 +117,12 @@ export class FirmwareSpin {
     };
     for (;;) {
       hit.source = null;
-      const us = this.spin.next(GAP);
-      if (us <= 0) return 'sleep';
+      const us = this.spin.next();
       const start = performance.now();
-      if (!this.spin.spin(anyWork, us)) {
-        this.missedAt = start;
+      if (us <= 0 || !this.spin.spin(anyWork, us)) {
+        this.sleptAt = start;
         return 'sleep';
       }
-      this.spin.observe(GAP, (performance.now() - start) * 1000);
       const other = hit.source as FirmwareWorkSource | null; // set by anyWork (TS cannot see through the closure)
       if (other === null || other === own) return 'own';
       this.servedForOthers++;

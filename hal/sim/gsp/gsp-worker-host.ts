@@ -22,7 +22,7 @@ export interface StartGspWorkerOptions {
   handlerOptions?: unknown;
   heartbeatMs?: number;
   spaceTimeoutMs?: number;
-  /** The firmware thread's look-before-sleep budget, µs (firmware-spin.ts); default VGPUD_SIM_FW_SPIN_US, else learned. */
+  /** The firmware thread's look-before-sleep budget, µs (firmware-spin.ts); default VGPUD_SIM_FW_SPIN_US or 200. */
   firmwareSpinUs?: number;
   verbose?: boolean;
   /** How long to wait for the worker to come up. Default 10 s. */

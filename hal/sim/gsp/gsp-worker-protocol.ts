@@ -20,7 +20,7 @@ export interface GspWorkerData {
   handlerOptions?: unknown;
   heartbeatMs?: number;
   spaceTimeoutMs?: number;
-  /** The firmware thread's look-before-sleep budget, µs (firmware-spin.ts); default VGPUD_SIM_FW_SPIN_US, else learned. */
+  /** The firmware thread's look-before-sleep budget, µs (firmware-spin.ts); default VGPUD_SIM_FW_SPIN_US or 200. */
   firmwareSpinUs?: number;
   /** Log warn/error lines of the simulated GSP to stderr. */
   verbose?: boolean;
