@@ -12,8 +12,7 @@
  * misses anyway. Every spin that ends without the answer (a miss) makes the waiter skip spinning for the next
  * `skip` waits, doubling per consecutive miss up to MAX_SKIP; an answer caught while spinning (a hit) resets it.
  * So a loaded host spins on at most 1 wait in MAX_SKIP + 1 while answers keep coming late, and a quiet one on
- * nearly every wait. An answer that comes within the budget while the waiter backs off (it slept, and still had it
- * that soon) ends the back-off at once (observe()). Only waits with a request outstanding spin: an idle waiter sleeps at once and costs nothing.
+ * nearly every wait. Only waits with a request outstanding spin: an idle waiter sleeps at once and costs nothing.
  *
  * Why learned: a budget shorter than the answer always misses, one much longer burns what it does not need. Unset
  * `VGPUD_GSP_SPIN_US` (the default), the budget of each kind of call (the caller's key: the GSP function, the mailbox
@@ -94,10 +93,6 @@ export class AdaptiveSpin {
    * the spinning for that kind for long.
    */
   observe(key: number, us: number): void {
-    // An answer that came within the budget while we were backing off: a spin would have caught it (and saved the
-    // wake-up we paid), so spin again from the next wait on. Without this, a waiter and an answerer that both back
-    // off can keep each other slow: each one's rare spin comes while the other sleeps (hal/sim/gsp/firmware-spin.ts).
-    if (this.skipLeft > 0 && us <= this.budgetFor(key)) this.resume();
     if (this.budgetUs !== AUTO_SPIN) return;
     const x = Math.min(Math.max(0, us), 2 * AUTO_CAP_US);
     const avg = this.answerUs.get(key);

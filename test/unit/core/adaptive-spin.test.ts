@@ -91,18 +91,3 @@ it('a fixed budget is not learned: every kind gets it', () => {
   assert.equal(s.budgetFor(1), 40);
   assert.equal(s.next(2), 40);
 });
-
-it('an answer within the budget while backing off ends the back-off; a late one does not', () => {
-  for (const budget of [AUTO_SPIN, 100]) {
-    const s = new AdaptiveSpin(budget);
-    s.observe(4, 40);
-    assert.ok(s.next(4) > 0);
-    s.record(false);
-    assert.ok(s.backingOff);
-    s.observe(4, 10 * AUTO_CAP_US); // slept, and the answer came late anyway: keep backing off
-    assert.ok(s.backingOff);
-    s.observe(4, 20); // slept, but it came quickly: a spin would have caught it
-    assert.ok(!s.backingOff);
-    assert.ok(s.next(4) > 0, `budget ${budget}: spinning again`);
-  }
-});
