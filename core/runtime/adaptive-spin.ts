@@ -34,7 +34,7 @@ export const AUTO_SPIN = -1;
 /** Budget when VGPUD_GSP_SPIN_US is unset: learned (AUTO_SPIN). */
 export const DEFAULT_SPIN_US = AUTO_SPIN;
 /** Longest learned budget (µs); a kind of call whose answers take longer on average is not spun for. */
-export const AUTO_CAP_US = 300;
+export const AUTO_CAP_US = 200;
 /** Shortest learned budget (µs): answers that are mostly there at once must not shrink it below a wake-up's worth. */
 export const AUTO_MIN_US = 50;
 /** Learned budget = LEARN_FACTOR × the recent answer time + LEARN_SLACK_US (µs). */
@@ -112,17 +112,6 @@ export class AdaptiveSpin {
       return 0;
     }
     return budget;
-  }
-
-  /** True while waits skip spinning after misses. */
-  get backingOff(): boolean {
-    return this.skipLeft > 0;
-  }
-
-  /** End the back-off now (the waiter has seen that its answers come quickly again): the next wait spins. */
-  resume(): void {
-    this.skipLeft = 0;
-    this.nextSkip = 1;
   }
 
   /** The outcome of a wait that spun (next() returned > 0): did the answer come while spinning? */

@@ -16,11 +16,14 @@
  * does (core/runtime/adaptive-spin.ts): a spin that sees nothing makes the next 1, 2, 4 … 32 chances skip spinning,
  * so a host that calls seldom, or a loaded 2-core host — where the host's own wake-up takes hundreds of µs and a look
  * would only burn the core it needs to wake on — leaves the firmware asleep between calls as before.
- * Better than that scheme alone: while it skips, the firmware still times each next command against the reply
- * before it (the gap, as seen when it is served: the firmware's own wake-up included, so an over-estimate), and a
- * gap within the budget — a look would have caught it — ends the back-off at once. Without that, two sides that
- * both back off (this look and the host's reply-wait spin) kept each other slow: each one's rare look came while the
- * other was asleep, missed, and backed off again (measured: a 2-core host at load 8 stayed at 0 % caught on both).
+ * Two things that were tried and measured worse, on the 2-core host at load 5–8 (docs/benchmarks.md "Wake-ups per
+ * round trip"): a budget learned from the reply-to-next-command gaps (as the host's spin learns its) dropped to 0
+ * under load and never came back — a look not taken learns nothing; and ending the back-off as soon as a command
+ * came within the budget made both sides spin on a host with no core to spare, where a spinner holds the core the
+ * other side needs: bench:rpc's p50 went from 32 to 232 µs. Under load the two back-offs may settle on both sides
+ * sleeping — as before this look existed, no worse; on a host with a core to spare the look catches the host's
+ * next command (its wake-up, 60–90 µs, plus its think time fit the budget) and the host's spin then catches the
+ * replies.
  * One per firmware thread: the GSP-RM command loop and the plugin-task mailbox watcher share it, and each one's spin
  * looks at the other's work too — the thread serves either at once.
  *
@@ -64,10 +67,6 @@ export class FirmwareSpin {
   private readonly sources: FirmwareWorkSource[] = [];
   /** Work of another source served from inside a spin (stats and tests). */
   servedForOthers = 0;
-  /** When this thread last went to sleep after serving (performance.now()), until the next command is served; else -1. */
-  private sleptAt = -1;
-  /** Back-offs ended early because a command came within the budget of the reply before it (stats and tests). */
-  resumes = 0;
 
   constructor(budgetUs: number = firmwareSpinBudgetFromEnv()) {
     this.spin = new AdaptiveSpin(budgetUs);
@@ -90,17 +89,7 @@ export class FirmwareSpin {
    */
   beforeSleep(own: FirmwareWorkSource, served: boolean): FirmwareSpinResult {
     if (!served) return 'sleep';
-    const now = performance.now();
-    if (this.sleptAt >= 0) {
-      // We slept after the previous reply and have just served the command that followed it. Had it come within
-      // the budget, a look would have caught it: stop backing off.
-      if (this.spin.backingOff && (now - this.sleptAt) * 1000 <= this.spin.budgetFor()) {
-        this.spin.resume();
-        this.resumes++;
-      }
-      this.sleptAt = -1;
-    }
-    const sliceEnd = now + FW_SPIN_SLICE_MS;
+    const sliceEnd = performance.now() + FW_SPIN_SLICE_MS;
     const hit: { source: FirmwareWorkSource | null } = { source: null };
     const anyWork = (): boolean => {
       if (own.hasWork()) {
@@ -117,12 +106,7 @@ export class FirmwareSpin {
     };
     for (;;) {
       hit.source = null;
-      const us = this.spin.next();
-      const start = performance.now();
-      if (us <= 0 || !this.spin.spin(anyWork, us)) {
-        this.sleptAt = start;
-        return 'sleep';
-      }
+      if (!this.spin.spin(anyWork)) return 'sleep';
       const other = hit.source as FirmwareWorkSource | null; // set by anyWork (TS cannot see through the closure)
       if (other === null || other === own) return 'own';
       this.servedForOthers++;
