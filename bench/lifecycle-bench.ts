@@ -11,7 +11,10 @@
 // step's cost sits next to the same calls' cost by hand. Round-trip floor (issue 15 item 4: "the floor is the firmware
 // round trips a create needs, not a polling interval"): each floor cycle also times one bare GSP RPC (NOP) and one bare
 // mailbox call (VERSION_NEGOTIATION), outside its two halves; a create needs 4 + 2 of them, served one at a time, and
-// their p50s summed are `roundtrip_floor_ms`. Last line: lifecycle: create_p50_ms=… destroy_p50_ms=… …
+// their p50s summed are `roundtrip_floor_ms`. Where the wake-ups went (the "wake-ups" line): how often the host's
+// reply-wait and mailbox spins caught their answer (core/runtime/adaptive-spin.ts), and how often the simulated GSP
+// thread slept against how often its look after a reply caught the next command (hal/sim/gsp/firmware-spin.ts).
+// Last line: lifecycle: create_p50_ms=… destroy_p50_ms=… …
 import type { EventBus } from '../core/contracts/events.js';
 import type { PhysicalGpu } from '../core/contracts/hal.js';
 import type { PgpuManager } from '../core/manager/pgpu-manager.js';
