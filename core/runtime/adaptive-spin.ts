@@ -16,17 +16,19 @@
  *
  * Why learned: a budget shorter than the answer always misses, one much longer burns what it does not need. Unset
  * `VGPUD_GSP_SPIN_US` (the default), the budget of each kind of call (the caller's key: the GSP function, the mailbox
- * message type) is twice the recent time its answers took (an average over the last few, each capped), plus a little,
- * at least AUTO_MIN_US and at most AUTO_CAP_US; a kind whose answers take longer than that on average is not spun for at all — the wait sleeps
- * at once, as it would after the whole budget anyway. A first call of a kind spins up to the cap.
- * `VGPUD_GSP_SPIN_US=n` fixes the budget at n µs for every call instead (0 = never spin).
+ * message type) is twice the recent time its answers took (an average over the last few, each capped) plus 10 µs,
+ * between AUTO_MIN_US and AUTO_CAP_US; a kind whose answers take longer than the cap on average is not spun for at
+ * all — the wait sleeps at once, as it would after the whole budget anyway. A first call of a kind spins up to the
+ * cap. `VGPUD_GSP_SPIN_US=n` fixes the budget at n µs for every call instead (0 = never spin).
  *
  * Why it is on now, when it used to be off: it was off because on the loaded 2-core CI host a fixed 50 µs spin made
  * creates slower (the spinning thread held the core the answering thread needed). Two things changed: the simulated
- * firmware no longer needs a wake-up of its own for a command that follows a reply (hal/sim/gsp/firmware-spin.ts), so
- * an answer comes in tens of µs where it took 100+, and the budget follows the answer times, so a host whose answers
- * come late stops spinning for them. Measured with two CPU hogs and quiet, spin on against off: docs/benchmarks.md
- * ("Wake-ups per round trip").
+ * firmware now looks for the next command after a reply instead of needing a wake-up for it
+ * (hal/sim/gsp/firmware-spin.ts), so with both looking an answer comes in µs where it took 100+, and the budget
+ * follows the answer times, so a host whose answers come late stops spinning for them. Measured interleaved against
+ * off, at load 6–9 and with two CPU hogs on top: no change beyond that load's swing; round trips of 3.6–10 µs when
+ * both sides' spins line up (docs/benchmarks.md "Wake-ups per round trip"). Ending the back-off early whenever an
+ * answer came within the budget was tried and made things worse under load (both sides spinning, no core to spare).
  */
 
 /** VGPUD_GSP_SPIN_US unset: learn the budget per kind of call, up to AUTO_CAP_US. */

@@ -18,12 +18,12 @@
  * would only burn the core it needs to wake on — leaves the firmware asleep between calls as before.
  * Two things that were tried and measured worse, on the 2-core host at load 5–8 (docs/benchmarks.md "Wake-ups per
  * round trip"): a budget learned from the reply-to-next-command gaps (as the host's spin learns its) dropped to 0
- * under load and never came back — a look not taken learns nothing; and ending the back-off as soon as a command
- * came within the budget made both sides spin on a host with no core to spare, where a spinner holds the core the
- * other side needs: bench:rpc's p50 went from 32 to 232 µs. Under load the two back-offs may settle on both sides
- * sleeping — as before this look existed, no worse; on a host with a core to spare the look catches the host's
- * next command (its wake-up, 60–90 µs, plus its think time fit the budget) and the host's spin then catches the
- * replies.
+ * under load and never came back — a look not taken learns nothing; and ending the back-offs (this one's and the
+ * host's) as soon as a command or an answer came within the budget made both sides spin on a host with no core to
+ * spare, where a spinner holds the core the other side needs: bench:rpc's p50 went from 32 to 232 µs. Under load
+ * the two back-offs may settle on both sides sleeping — as before this look existed, no worse; on a host with a
+ * core to spare the look catches the host's next command (its wake-up, 60–90 µs, plus its think time fit the
+ * budget) and the host's spin then catches the replies.
  * One per firmware thread: the GSP-RM command loop and the plugin-task mailbox watcher share it, and each one's spin
  * looks at the other's work too — the thread serves either at once.
  *
