@@ -15,7 +15,8 @@
  *
  * Give up cleanly (the source keeps running) when: the stop cost alone exceeds the usable budget (from pass 2 on,
  * and — when the caller passes the earlier prices — for `stallPasses` passes in a row); the guest
- * dirties at least as fast as the transport sends (each pass leaves as much as it sent); the dirty set stopped
+ * dirties at least as fast as the transport sends (each pass leaves as much as it sent) — judged over more than one
+ * pass when the caller passes the earlier ratios (`dirtyRatioHistory`, see `ratioVerdict`); the dirty set stopped
  * shrinking for `stallPasses` passes; or `maxPasses` passes ran without fitting the budget.
  */
 export interface EstimatorInput {
@@ -38,6 +39,13 @@ export interface EstimatorInput {
    * the first such price from pass 2 on is the verdict.
    */
   stopCostHistory?: readonly number[];
+  /**
+   * The dirty-to-transport ratio (dirtyRate / bandwidth) each earlier decision measured, oldest first (`dirtyRatio`
+   * of the decisions; passes that measured none left out). With it, a ratio ≥ 1 ends pre-copy only once it held
+   * for two passes without falling, or for `stallPasses` passes whatever its trend; without it the first such pass
+   * is the verdict.
+   */
+  dirtyRatioHistory?: readonly number[];
 }
 
 export interface EstimatorPolicy {
@@ -80,6 +88,8 @@ export interface EstimatorDecision {
   /** Further pre-copy passes predicted before stop-copy (0 for stop-copy). */
   predictedPasses: number;
   reason: string;
+  /** dirtyRate / bandwidth as this decision measured it (absent when it did not get that far). */
+  dirtyRatio?: number;
 }
 
 export function downtimeMs(dirtyBytes: number, bandwidth: number, fixedStopMs: number): number {
@@ -148,16 +158,25 @@ export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFA
   if (!(bandwidth > 0)) return giveUp('no transport bandwidth measured');
   const r = dirtyRate / bandwidth;
   if (r >= 1) {
-    return giveUp(`the guest dirties ${fmtRate(dirtyRate)} but the transport sends ${fmtRate(bandwidth)}: pre-copy cannot converge`);
+    const v = ratioVerdict(r, input.dirtyRatioHistory, policy);
+    const rates = `the guest dirties ${fmtRate(dirtyRate)} but the transport sends ${fmtRate(bandwidth)}`;
+    if (v.giveUp || pass >= policy.maxPasses) {
+      const over = v.passes > 1 ? ` for ${v.passes} passes${v.falling ? '' : ' without the gap closing'}` : '';
+      return { ...giveUp(`${rates}${over}: pre-copy cannot converge`), dirtyRatio: r };
+    }
+    return {
+      action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: Infinity, predictedPasses: 1, dirtyRatio: r,
+      reason: `${rates} (ratio ${r.toFixed(2)}, ${v.passes} of ${policy.stallPasses} passes${v.passes > 1 ? ', falling' : ''}); measuring again`,
+    };
   }
-  if (pass >= policy.maxPasses) return giveUp(`${pass} passes without fitting the ${policy.downtimeBudgetMs} ms budget`);
+  if (pass >= policy.maxPasses) return { ...giveUp(`${pass} passes without fitting the ${policy.downtimeBudgetMs} ms budget`), dirtyRatio: r };
   const h = input.history;
   let stalled = 0;
   for (let i = h.length - 1; i > 0 && stalled < policy.stallPasses; i--) {
     if (h[i]! > h[i - 1]! * policy.minShrink) stalled++;
     else break;
   }
-  if (stalled >= policy.stallPasses) return giveUp(`the dirty set stopped shrinking for ${stalled} passes`);
+  if (stalled >= policy.stallPasses) return { ...giveUp(`the dirty set stopped shrinking for ${stalled} passes`), dirtyRatio: r };
 
   // Predict: each pass sends what is dirty; while it runs the guest dirties r × that much (bounded below by the
   // current rate over the pass time, a geometric series with ratio r).
@@ -171,10 +190,30 @@ export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFA
     passes++;
   }
   if (remaining > fit) {
-    return giveUp(`predicted to need more than ${policy.maxPasses} passes (dirty ratio ${r.toFixed(2)})`);
+    return { ...giveUp(`predicted to need more than ${policy.maxPasses} passes (dirty ratio ${r.toFixed(2)})`), dirtyRatio: r };
   }
   const down = downtimeMs(remaining, bandwidth, stopCost);
-  return { action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: t + down, predictedPasses: passes, reason: `stopping now would take ${now.toFixed(0)} ms (${stopCost.toFixed(0)} ms of it the stop itself); ${passes} more pass(es) predicted` };
+  return { action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: t + down, predictedPasses: passes, dirtyRatio: r, reason: `stopping now would take ${now.toFixed(0)} ms (${stopCost.toFixed(0)} ms of it the stop itself); ${passes} more pass(es) predicted` };
+}
+
+/**
+ * Whether a dirty-to-transport ratio `r` ≥ 1 is the verdict, given the ratios of the earlier passes. One such pass is
+ * not: the first dirty passes of a fresh FB pay first-touch costs a later pass does not (the simulated FB's pages
+ * are backed on first write, on both sides), and a pass measured on a busy host runs slow. So the ratio must hold
+ * ≥ 1 for two passes in a row without falling (its excess over 1 at least halved since the pass before: the
+ * gap between guest and transport closing, not just wobbling) — QEMU acts the same way on
+ * its own measure, throttling the guest only when the dirtied bytes exceed its threshold share of the transferred
+ * ones twice (`migration_trigger_throttle`, docs/reference/precopy-convergence.md) — and a falling ratio gets at most
+ * `stallPasses` passes ≥ 1. Bounded: a guest that truly outruns the transport costs one or two passes more than
+ * the first-pass verdict did, never more than `stallPasses`. Without a history the first pass ≥ 1 is the verdict.
+ */
+export function ratioVerdict(r: number, history: readonly number[] | undefined, policy: EstimatorPolicy): { giveUp: boolean; passes: number; falling: boolean } {
+  if (history === undefined) return { giveUp: true, passes: 1, falling: false };
+  let passes = 1;
+  for (let i = history.length - 1; i >= 0 && history[i]! >= 1; i--) passes++;
+  const prev = history[history.length - 1];
+  const falling = passes > 1 && prev !== undefined && r - 1 <= (prev - 1) / 2;
+  return { giveUp: passes >= policy.stallPasses || (passes > 1 && !falling), passes, falling };
 }
 
 function fmtRate(bps: number): string {

@@ -240,6 +240,8 @@ export class MigrationService {
       const rtts: number[] = [];
       /** The stop cost priced after each earlier pass (decidePass: one price over the budget is not a verdict). */
       const stopCosts: number[] = [];
+      /** The dirty-to-transport ratio each earlier decision measured (decidePass: one ratio ≥ 1 is not a verdict). */
+      const ratios: number[] = [];
       let decision: EstimatorDecision | null = null;
       for (;;) {
         this.checkAbort(o.signal);
@@ -267,7 +269,10 @@ export class MigrationService {
           : decidePass({
             pass: report.pass, dirtyBytes: report.dirtyAfter, dirtyRate: meter.rate(), bandwidth: bw,
             history: passes.map((p) => p.dirtyAfter), elapsedMs: performance.now() - t0, stopCostMs, stopCostHistory: [...stopCosts],
+            // One pass whose guest outran the transport is not yet the verdict (first-touch costs of a fresh FB).
+            dirtyRatioHistory: [...ratios],
           }, policy);
+        if (d.dirtyRatio !== undefined && Number.isFinite(d.dirtyRatio)) ratios.push(d.dirtyRatio);
         stopCosts.push(stopCostMs);
         decision = d;
         progress({
