@@ -221,7 +221,7 @@ async function main(): Promise<void> {
   const log = ops.createArena({ size: dirtyLogBytes(pages), backing: 'sab' });
   undo.push(() => log.close());
   const writer = await GuestWriter.start({
-    arena: { path: loc.path }, base: loc.base, size, rateMiBps: RATE, pattern: 'random', seed: 42, prefault: FILL >= 1,
+    arena: { path: loc.path }, base: loc.base, size, rateMiBps: RATE, pattern: 'random', seed: 42, prefault: FILL >= 1, reserveFb: FILL < 1,
     ...(DIRTY === 'log' ? { dirtyLog: { arena: { sab: log.sab! } } } : {}),
   });
   undo.push(async () => { await writer.stop().catch(() => undefined); });

@@ -101,4 +101,13 @@ export interface FramebufferMemory {
    * again). Synchronous and cheap (no page is read). Migration sends only these parts of a fresh FB.
    */
   readonly writtenExtents?: (range: FbRange, opts?: { offset?: bigint; size?: bigint }) => bigint[];
+  /**
+   * Optional: back `[offset, offset+size)` of the range (page-aligned; default the whole range) with memory now,
+   * without writing it, so that the first store to each page costs no page allocation — as with real VRAM, which is
+   * always there. Reads stay zero and `writtenExtents` does not change. Present only when the backing can (the
+   * simulator's sparse FB file: fallocate); runs off the event loop. Resolves 'reserved', 'no-room' (the backing has
+   * less than the size plus `keepFreeBytes` free: nothing done) or 'unsupported' (nothing done); rejects when it
+   * failed part way (what was backed stays with the range, and its scrub gives it back).
+   */
+  readonly prefault?: (range: FbRange, opts?: { offset?: bigint; size?: bigint; keepFreeBytes?: bigint }) => Promise<'reserved' | 'no-room' | 'unsupported'>;
 }

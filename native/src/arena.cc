@@ -142,6 +142,7 @@ class Arena : public Napi::ObjectWrap<Arena> {
                         InstanceMethod<&Arena::Window>("window"),
                         InstanceMethod<&Arena::Fill>("fill"),
                         InstanceMethod<&Arena::Verify>("verify"),
+                        InstanceMethod<&Arena::Reserve>("reserve"),
                         InstanceMethod<&Arena::HashPages>("hashPages"),
                         InstanceMethod<&Arena::CommittedBytes>("committedBytes"),
                         InstanceMethod<&Arena::DataExtentList>("dataExtents"),
@@ -194,6 +195,19 @@ class Arena : public Napi::ObjectWrap<Arena> {
     FillArgs(info, "fill", off, len, pat);
     bool release = info.Length() < 4 || info[3].ToBoolean().Value();
     return StartFill(info.Env(), map_, off, len, pat, release);
+  }
+
+  // reserve(offset, length, keepFreeBytes): back the pages without writing them (reserve.cc). Page-aligned.
+  Napi::Value Reserve(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const MappingPtr& m = Live(env, "reserve");
+    uint64_t off = ArgU64(info, 0, "reserve", "offset");
+    uint64_t len = ArgU64(info, 1, "reserve", "length");
+    uint64_t keep = info.Length() > 2 ? ArgU64(info, 2, "reserve", "keepFreeBytes") : 0;
+    CheckRange(env, "reserve", m->size, off, len);
+    CheckAlign(env, "reserve", off, 4096, "offset");
+    CheckAlign(env, "reserve", len, 4096, "length");
+    return StartReserve(env, map_, off, len, keep);
   }
 
   Napi::Value Verify(const Napi::CallbackInfo& info) {

@@ -161,7 +161,7 @@ export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFA
     const v = ratioVerdict(r, input.dirtyRatioHistory, policy);
     const rates = `the guest dirties ${fmtRate(dirtyRate)} but the transport sends ${fmtRate(bandwidth)}`;
     if (v.giveUp || pass >= policy.maxPasses) {
-      const over = v.passes > 1 ? ` for ${v.passes} passes${v.falling ? '' : ' without the gap closing'}` : '';
+      const over = v.passes >= policy.stallPasses ? ` for ${v.passes} passes in a row` : v.passes > 1 ? ` for ${v.passes} passes without the gap closing` : '';
       return { ...giveUp(`${rates}${over}: pre-copy cannot converge`), dirtyRatio: r };
     }
     return {

@@ -37,6 +37,12 @@ export interface FbRegion {
    * asking reads no page. The full pre-copy pass of a mostly unwritten FB sends only these parts.
    */
   writtenExtents?(offset: bigint, length: bigint): bigint[];
+  /**
+   * Optional: back `[offset, offset+length)` (page-aligned) with memory without writing it, off the event loop, so
+   * stores into it cost no page allocation; reads and `writtenExtents` do not change (FramebufferMemory.prefault).
+   * A migration destination asks for its whole FB. 'no-room' / 'unsupported': nothing was done.
+   */
+  prefault?(offset: bigint, length: bigint, keepFreeBytes?: bigint): Promise<'reserved' | 'no-room' | 'unsupported'>;
 }
 
 const VIEW = 1n << 30n;
@@ -113,6 +119,12 @@ export function arenaRegion(arena: SharedArena, base = 0n, size: bigint = arena.
       writtenExtents(offset: bigint, length: bigint): bigint[] {
         check('writtenExtents', offset, length);
         return arena.dataExtents!(base + offset, length).map((x) => x - base);
+      },
+    } : {}),
+    ...(arena.reserve !== undefined ? {
+      prefault(offset: bigint, length: bigint, keepFreeBytes?: bigint) {
+        check('prefault', offset, length);
+        return arena.reserve!(base + offset, length, keepFreeBytes);
       },
     } : {}),
   };

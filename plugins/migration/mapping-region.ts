@@ -89,6 +89,9 @@ function jsRegion(memory: FramebufferMemory, range: FbRange, mapping: HostMappin
     ...(memory.writtenExtents !== undefined ? {
       writtenExtents: (offset: bigint, length: bigint): bigint[] => memory.writtenExtents!(range, { offset, size: length }),
     } : {}),
+    ...(memory.prefault !== undefined ? {
+      prefault: (offset: bigint, length: bigint, keepFreeBytes?: bigint) => memory.prefault!(range, { offset, size: length, ...(keepFreeBytes !== undefined ? { keepFreeBytes } : {}) }),
+    } : {}),
     close: () => { mapping.unmap(); },
   };
 }

@@ -14,6 +14,7 @@ import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import { forEachWrittenExtent, type FbRegion } from '../fb-region.js';
 import { checkCompat, type MigrationCompat } from './compat.js';
 import { decodeFrames } from './stream-decoder.js';
+import { DestinationPrefault, type PrefaultOutcome } from './destination-prefault.js';
 import type { TrailerFields } from './frame-format.js';
 
 /** FbRegion windows are at most 1 GiB. */
@@ -31,6 +32,8 @@ export interface ApplyOptions {
    * pages travel separately (MigrationStateOptions.fbByCaller). Any page frame is then refused as past the FB end.
    */
   deviceStateOnly?: boolean;
+  /** Pre-fault the destination FB as the stream starts (default true; DestinationPrefault). */
+  prefault?: boolean;
 }
 
 export interface ApplyResult {
@@ -42,6 +45,8 @@ export interface ApplyResult {
   appliedPages: bigint;
   /** Highest pre-copy pass seen. */
   passes: number;
+  /** How the FB pre-fault ended (DestinationPrefault), and the bytes it reserved; absent for a device-state-only stream. */
+  prefault?: { outcome: PrefaultOutcome; reservedBytes: bigint };
 }
 
 export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOptions): Promise<ApplyResult> {
@@ -56,6 +61,8 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
   let compat: MigrationCompat | null = null;
   const views: Buffer[] = [];
   const pagesPerView = VIEW_BYTES / ps;
+  // Started once the header checked out, before the first page frame (destination-prefault.ts).
+  let prefault: DestinationPrefault | null = null;
   const abortErr = (): VgpuError => new VgpuError(ErrorCode.Cancelled, 'migration restore cancelled', {
     hint: 'the destination FB was scrubbed; start the migration again when ready',
   });
@@ -73,6 +80,7 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
         case 'header':
           checkCompat(f.compat, expect); // before anything is written
           compat = f.compat;
+          if (opts.deviceStateOnly !== true && opts.prefault !== false) prefault = new DestinationPrefault(region);
           break;
         case 'pages':
         case 'zero-pages': {
@@ -125,12 +133,17 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
           break;
         case 'trailer':
           if (compat === null) throw new VgpuError(ErrorCode.Internal, 'trailer before header', {});
-          return { compat, trailer: f.trailer, firmwareContext: fw, frames, appliedPages: applied, passes };
+          // The piece in flight (≤ 64 MiB of reservation) returns before the vGPU may run or be destroyed: no
+          // reservation lands after a scrub.
+          const pf = prefault === null ? undefined : { outcome: await prefault.stop(), reservedBytes: prefault.reservedBytes };
+          return { compat, trailer: f.trailer, firmwareContext: fw, frames, appliedPages: applied, passes, ...(pf ? { prefault: pf } : {}) };
       }
     }
     throw new VgpuError(ErrorCode.Migration, 'migration stream ended without a trailer', { hint: 'migrate again from the source' });
   } catch (err) {
-    if (touched) await region.zero(0n, region.size);
+    // Stop the pre-fault first, so the scrub below gives back everything it reserved.
+    if (prefault !== null) await prefault.stop();
+    if (touched || prefault !== null) await region.zero(0n, region.size);
     if (signal?.aborted && !(err instanceof VgpuError && err.code === ErrorCode.Cancelled)) throw abortErr();
     throw err;
   }

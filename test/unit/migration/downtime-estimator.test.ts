@@ -138,7 +138,7 @@ test('a guest outrunning the transport for one pass is measured again when the e
   // Pass 4 still ≥ 1 after two falling passes: three passes in a row is the bound, whatever the trend.
   const third = decidePass({ ...input, pass: 4, bandwidth: 255 * MiB, dirtyRatioHistory: [1.035, 1.004] }, P100);
   assert.equal(third.action, 'give-up');
-  assert.match(third.reason, /for 3 passes: pre-copy cannot converge/);
+  assert.match(third.reason, /for 3 passes in a row: pre-copy cannot converge/);
 });
 
 test('a ratio ≥ 1 that held for two passes without falling is the verdict', () => {

@@ -1,0 +1,89 @@
+// The reserve job: back pages of an arena's backing file with memory WITHOUT writing them — fallocate(KEEP_SIZE) —
+// so a later store through a mapping finds its page already allocated (no allocation in the page fault), while the
+// file's record of what was written stays exact: on tmpfs a fallocated page that nothing stored to is still a hole
+// to SEEK_DATA (docs/reference/precopy-convergence.md). Used by a migration destination, whose FB real VRAM backs
+// from the start. Sliced on the low-priority helpers like the fill (parallel.h): it only takes idle CPU, and each
+// call holds the inode lock for one slice, not for the whole range.
+#include <fcntl.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "common.h"
+
+namespace vgpu {
+namespace {
+
+class ReserveWorker : public Napi::AsyncWorker {
+ public:
+  ReserveWorker(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint64_t keepFree)
+      : Napi::AsyncWorker(env, "vgpud:reserve"), deferred_(Napi::Promise::Deferred::New(env)), map_(std::move(map)),
+        off_(off), len_(len), keepFree_(keepFree) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    if (len_ == 0) {
+      result_ = "reserved";
+      return;
+    }
+    const int fd = map_->fd;
+    // Room first (fstatvfs: for tmpfs what its size limit still allows): a reservation that would not fit is not
+    // started, rather than failing half way with the filesystem full for everyone else. A tmpfs without a size
+    // limit (a memfd's internal mount) reports no blocks at all: nothing to check here (the caller checks memory).
+    struct statvfs sv;
+    if (fstatvfs(fd, &sv) == 0 && sv.f_blocks > 0) {
+      const double avail = static_cast<double>(sv.f_bavail) * static_cast<double>(sv.f_frsize);
+      if (avail < static_cast<double>(len_) + static_cast<double>(keepFree_)) {
+        result_ = "no-room";
+        return;
+      }
+    }
+    std::atomic<int> err{0};
+    ParallelSlices(
+        len_, 4096, kSliceBytes * 4,
+        [&](uint64_t b, uint64_t e) {
+          if (fallocate(fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off_ + b), static_cast<off_t>(e - b)) != 0) {
+            int zero = 0;
+            err.compare_exchange_strong(zero, errno);
+          }
+        },
+        [&] { return err.load(std::memory_order_relaxed) != 0; });
+    const int e = err.load();
+    if (e == 0) {
+      result_ = "reserved";
+      return;
+    }
+    // A filesystem that cannot reserve: nothing was done.
+    if (e == EOPNOTSUPP || e == ENOSYS) return;
+    // ENOSPC (another user filled it meanwhile) and the rest: what was reserved before stays reserved — it belongs to
+    // the range, reads zero and is given back with it (a scrub punches it) — and the caller is told.
+    code_ = CodeForErrno(e);
+    SetError(std::string("reserve: cannot back the range (") + std::strerror(e) + ")");
+  }
+
+  void OnOK() override { deferred_.Resolve(Napi::String::New(Env(), result_)); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(MakeError(Env(), code_, e.Message()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  MappingPtr map_;
+  uint64_t off_, len_, keepFree_;
+  const char* result_ = "unsupported";
+  const char* code_ = kEInternal;
+};
+
+}  // namespace
+
+Napi::Value StartReserve(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint64_t keepFree) {
+  auto* w = new ReserveWorker(env, std::move(map), off, len, keepFree);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace vgpu

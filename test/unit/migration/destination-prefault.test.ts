@@ -1,0 +1,141 @@
+// The destination's FB pre-fault: when a stream starts, the destination backs its whole FB without writing it, so
+// the stream's stores allocate no page; the FB still reads zero where nothing was sent, its record of written pages
+// stays exact, a refused stream gives the backing back with its scrub, and nothing is reserved when the host has no
+// room for it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
+import { loadNativeOps } from '../../../native/index.js';
+import { arenaRegion, type FbRegion } from '../../../plugins/migration/fb-region.js';
+import { DirtyLogSource, dirtyLogBytes } from '../../../plugins/migration/dirty-log.js';
+import { migrateSource, receiveMigration } from '../../../plugins/migration/precopy-engine.js';
+import { DestinationPrefault } from '../../../plugins/migration/stream/destination-prefault.js';
+import { isVgpuError } from '../../../core/contracts/exceptions.js';
+import { NO_DOWNTIME_LIMIT_MS } from '../../helpers/guard-timeouts.js';
+import { TEST_PAGE_SIZE, testCompat } from '../../helpers/migration-compat.js';
+
+const ops = loadNativeOps();
+const PS = TEST_PAGE_SIZE;
+const SIZE = 192n << 20n; // three 64 MiB pre-fault pieces
+const PAGES = Number(SIZE / BigInt(PS));
+const compat = testCompat(SIZE);
+const noDevice = { stop: async (): Promise<void> => {}, resume: async (): Promise<void> => {} };
+const native = { skip: ops.kind !== 'native' && 'needs the addon: a sparse memfd arena, its reservation and data extents' };
+const WRITTEN = [3, 4, 5, 20_000, 49_151];
+
+/** Page numbers inside absolute [begin, end) byte extents. */
+function writtenPages(ext: bigint[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < ext.length; i += 2) for (let b = ext[i]!; b < ext[i + 1]!; b += BigInt(PS)) out.push(Number(b / BigInt(PS)));
+  return out;
+}
+
+/** The stream of a fresh source FB whose written pages are WRITTEN (random bytes). */
+async function freshStream(): Promise<{ stream: Buffer; image: Buffer }> {
+  const src = ops.createArena({ size: SIZE }); // memfd: holes until written
+  for (const p of WRITTEN) src.window(BigInt(p * PS), PS).set(randomBytes(PS));
+  const log = ops.createArena({ size: dirtyLogBytes(PAGES), backing: 'sab' });
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on('data', (c: Buffer) => { chunks.push(c); });
+  await migrateSource({
+    region: arenaRegion(src), dirty: new DirtyLogSource(log, 0n, PAGES, PS), sink, compat, device: noDevice,
+    policy: { downtimeBudgetMs: NO_DOWNTIME_LIMIT_MS },
+  });
+  const image = Buffer.from(src.window(0n, Number(SIZE)));
+  src.close();
+  log.close();
+  return { stream: Buffer.concat(chunks), image };
+}
+
+test('a pre-fault backs the whole FB without writing it: reads stay zero, the written record stays the written pages', native, async () => {
+  const dst = ops.createArena({ size: SIZE });
+  try {
+    for (const p of WRITTEN) dst.window(BigInt(p * PS), PS).fill(7);
+    const r = new DestinationPrefault(arenaRegion(dst));
+    assert.equal(await r.done, 'reserved');
+    assert.equal(r.reservedBytes, SIZE);
+    assert.ok(dst.committedBytes() >= SIZE, `the whole FB is backed (${dst.committedBytes()} bytes)`);
+    assert.deepEqual(writtenPages(dst.dataExtents!(0n, SIZE)), WRITTEN, 'only the pages stored to count as written');
+    assert.equal(await dst.verify(0n, 3n * BigInt(PS), 0), null, 'a reserved page reads zero');
+    assert.ok(dst.window(3n * BigInt(PS), PS).every((b) => b === 7), 'a written page keeps its bytes');
+  } finally {
+    dst.close();
+  }
+});
+
+test('the applier starts the pre-fault with the stream and waits for the piece in flight before it resolves', native, async () => {
+  const { stream, image } = await freshStream();
+  const dst = ops.createArena({ size: SIZE });
+  const region = arenaRegion(dst);
+  // A pre-fault whose first piece returns only when the test says so: the stream is all there long before.
+  const calls: bigint[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const real = region.prefault!.bind(region);
+  region.prefault = async (at, n, keep) => { calls.push(at); await gate; return real(at, n, keep); };
+  try {
+    let settled = false;
+    const applied = receiveMigration({ source: Readable.from([stream]), region, expect: compat }).finally(() => { settled = true; });
+    // Let the in-memory stream be applied to its end while the piece is held (its last written page is the FB's
+    // last page: once it holds its bytes, only the trailer is left); the result must still wait for the piece.
+    const last = BigInt(WRITTEN[WRITTEN.length - 1]! * PS);
+    const want = image.subarray(Number(last), Number(last) + PS);
+    for (let i = 0; i < 10_000 && !dst.window(last, PS).equals(want); i++) await new Promise<void>((r) => setImmediate(r));
+    assert.ok(dst.window(last, PS).equals(want), 'the stream was applied to its last page');
+    for (let i = 0; i < 100; i++) await new Promise<void>((r) => setImmediate(r));
+    assert.equal(settled, false, 'not resolved while a pre-fault piece is in flight');
+    assert.deepEqual(calls, [0n], 'one piece started, at the FB start');
+    release();
+    const res = await applied;
+    assert.deepEqual(res.prefault, { outcome: 'stopped', reservedBytes: 64n << 20n }, 'stopped after that piece: the stream had ended');
+    // The record first: reading the FB through a mapping (the comparison below) makes every page it reads written.
+    assert.deepEqual(writtenPages(dst.dataExtents!(0n, SIZE)), WRITTEN, 'the written record is the pages sent');
+    assert.ok(dst.window(0n, Number(SIZE)).equals(image), 'destination equals the source byte for byte');
+  } finally {
+    dst.close();
+  }
+});
+
+test('a refused stream gives the reserved backing back with the scrub', native, async () => {
+  const { stream } = await freshStream();
+  const dst = ops.createArena({ size: SIZE });
+  try {
+    // Cut after the header and the first frames: the applier refuses the truncated stream and scrubs.
+    const cut = stream.subarray(0, Math.floor(stream.length / 2));
+    await assert.rejects(receiveMigration({ source: Readable.from([cut]), region: arenaRegion(dst), expect: compat }), (e: unknown) => isVgpuError(e));
+    assert.ok(dst.committedBytes() <= BigInt(PS), `nothing stays backed after the refusal (${dst.committedBytes()} bytes)`);
+    assert.deepEqual(dst.dataExtents!(0n, SIZE), []);
+  } finally {
+    dst.close();
+  }
+});
+
+test('no pre-fault without room for it, and none where the backing cannot', native, async () => {
+  const dst = ops.createArena({ size: SIZE });
+  try {
+    const r = new DestinationPrefault(arenaRegion(dst), () => Number(SIZE)); // less than the FB plus 1 GiB free
+    assert.equal(await r.done, 'no-room');
+    assert.equal(dst.committedBytes(), 0n, 'nothing was reserved');
+  } finally {
+    dst.close();
+  }
+  const sab = ops.createArena({ size: 1n << 20n, backing: 'sab' }); // process memory: no file to reserve in
+  const plain: FbRegion = arenaRegion(sab);
+  assert.equal(plain.prefault, undefined);
+  assert.equal(await new DestinationPrefault(plain).done, 'unsupported');
+  sab.close();
+});
+
+test('a pre-fault stops after the piece in flight', native, async () => {
+  const dst = ops.createArena({ size: SIZE });
+  try {
+    const r = new DestinationPrefault(arenaRegion(dst));
+    const outcome = await r.stop(); // asked before the first piece returned
+    assert.equal(outcome, 'stopped');
+    assert.ok(r.reservedBytes < SIZE, `stopped before the last piece (${r.reservedBytes} bytes reserved)`);
+  } finally {
+    dst.close();
+  }
+});
