@@ -41,9 +41,9 @@ export interface EstimatorInput {
   stopCostHistory?: readonly number[];
   /**
    * The dirty-to-transport ratio (dirtyRate / bandwidth) each earlier decision measured, oldest first (`dirtyRatio`
-   * of the decisions; passes that measured none left out). With it, a ratio ≥ 1 ends pre-copy only once it held
-   * for two passes without falling, or for `stallPasses` passes whatever its trend; without it the first such pass
-   * is the verdict.
+   * of the decisions; passes that measured none left out). With it, a ratio too high to converge (≥ 1, or needing
+   * more than `maxPasses`) ends pre-copy only once it held for two passes without falling, or for `stallPasses`
+   * passes whatever its trend (`ratioVerdict`); without it the first such pass is the verdict.
    */
   dirtyRatioHistory?: readonly number[];
 }
@@ -157,18 +157,6 @@ export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFA
   }
   if (!(bandwidth > 0)) return giveUp('no transport bandwidth measured');
   const r = dirtyRate / bandwidth;
-  if (r >= 1) {
-    const v = ratioVerdict(r, input.dirtyRatioHistory, policy);
-    const rates = `the guest dirties ${fmtRate(dirtyRate)} but the transport sends ${fmtRate(bandwidth)}`;
-    if (v.giveUp || pass >= policy.maxPasses) {
-      const over = v.passes >= policy.stallPasses ? ` for ${v.passes} passes in a row` : v.passes > 1 ? ` for ${v.passes} passes without the gap closing` : '';
-      return { ...giveUp(`${rates}${over}: pre-copy cannot converge`), dirtyRatio: r };
-    }
-    return {
-      action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: Infinity, predictedPasses: 1, dirtyRatio: r,
-      reason: `${rates} (ratio ${r.toFixed(2)}, ${v.passes} of ${policy.stallPasses} passes${v.passes > 1 ? ', falling' : ''}); measuring again`,
-    };
-  }
   if (pass >= policy.maxPasses) return { ...giveUp(`${pass} passes without fitting the ${policy.downtimeBudgetMs} ms budget`), dirtyRatio: r };
   const h = input.history;
   let stalled = 0;
@@ -179,40 +167,59 @@ export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFA
   if (stalled >= policy.stallPasses) return { ...giveUp(`the dirty set stopped shrinking for ${stalled} passes`), dirtyRatio: r };
 
   // Predict: each pass sends what is dirty; while it runs the guest dirties r × that much (bounded below by the
-  // current rate over the pass time, a geometric series with ratio r).
+  // current rate over the pass time, a geometric series with ratio r). It fits the passes left while
+  // dirty × r^left ≤ fit, i.e. r ≤ rFits; at r ≥ 1 it never does.
+  const fit = (budget - stopCost) / 1000 * bandwidth;
+  const left = policy.maxPasses - pass;
+  const rFits = Math.pow(fit / dirtyBytes, 1 / left);
+  if (r >= 1 || r > rFits) {
+    // Too slow by this pass's measure: the verdict only once it held (ratioVerdict).
+    const threshold = Math.min(1, rFits);
+    const v = ratioVerdict(r, input.dirtyRatioHistory, threshold, policy);
+    const what = r >= 1
+      ? `the guest dirties ${fmtRate(dirtyRate)} but the transport sends ${fmtRate(bandwidth)}`
+      : `predicted to need more than ${policy.maxPasses} passes (dirty ratio ${r.toFixed(2)}, at most ${threshold.toFixed(2)} fits)`;
+    if (v.giveUp) {
+      const over = v.passes >= policy.stallPasses ? ` for ${v.passes} passes in a row` : v.passes > 1 ? ` for ${v.passes} passes without the gap closing` : '';
+      return { ...giveUp(`${what}${over}${r >= 1 ? ': pre-copy cannot converge' : ''}`), dirtyRatio: r };
+    }
+    return {
+      action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: Infinity, predictedPasses: 1, dirtyRatio: r,
+      reason: `${what} (ratio ${r.toFixed(2)}, ${v.passes} of ${policy.stallPasses} passes${v.passes > 1 ? ', falling' : ''}); measuring again`,
+    };
+  }
   let remaining = dirtyBytes;
   let t = elapsedMs;
   let passes = 0;
-  const fit = (budget - stopCost) / 1000 * bandwidth;
-  while (remaining > fit && passes < policy.maxPasses - pass) {
+  while (remaining > fit && passes < left) {
     t += (remaining / bandwidth) * 1000;
     remaining *= r;
     passes++;
-  }
-  if (remaining > fit) {
-    return { ...giveUp(`predicted to need more than ${policy.maxPasses} passes (dirty ratio ${r.toFixed(2)})`), dirtyRatio: r };
   }
   const down = downtimeMs(remaining, bandwidth, stopCost);
   return { action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: t + down, predictedPasses: passes, dirtyRatio: r, reason: `stopping now would take ${now.toFixed(0)} ms (${stopCost.toFixed(0)} ms of it the stop itself); ${passes} more pass(es) predicted` };
 }
 
 /**
- * Whether a dirty-to-transport ratio `r` ≥ 1 is the verdict, given the ratios of the earlier passes. One such pass is
- * not: the first dirty passes of a fresh FB pay first-touch costs a later pass does not (the simulated FB's pages
- * are backed on first write, on both sides), and a pass measured on a busy host runs slow. So the ratio must hold
- * ≥ 1 for two passes in a row without falling (its excess over 1 at least halved since the pass before: the
- * gap between guest and transport closing, not just wobbling) — QEMU acts the same way on
- * its own measure, throttling the guest only when the dirtied bytes exceed its threshold share of the transferred
- * ones twice (`migration_trigger_throttle`, docs/reference/precopy-convergence.md) — and a falling ratio gets at most
- * `stallPasses` passes ≥ 1. Bounded: a guest that truly outruns the transport costs one or two passes more than
- * the first-pass verdict did, never more than `stallPasses`. Without a history the first pass ≥ 1 is the verdict.
+ * Whether a too-slow pass is the verdict, given the dirty-to-transport ratios of the earlier passes. "Too slow": the
+ * ratio `r` is at least `threshold` — 1 (the guest outruns the transport), or lower when even a ratio below 1 would
+ * need more passes than allowed to fit the budget (the earlier passes are judged against this pass's threshold: an
+ * approximation, the threshold moves little from pass to pass). One such pass is not the verdict: the first dirty
+ * passes of a fresh FB pay first-touch costs a later pass does not (the simulated FB's pages are backed on first
+ * write), and a pass measured on a busy host runs slow. So it must stay too slow for two passes in a row without
+ * the gap closing (the excess over the threshold at least halved since the pass before: closing, not wobbling) —
+ * QEMU acts the same way on its own measure, throttling the guest only when the dirtied bytes exceed its threshold
+ * share of the transferred ones twice (`migration_trigger_throttle`, docs/reference/precopy-convergence.md) — and a
+ * closing gap gets at most `stallPasses` such passes. Bounded: a guest that truly outruns the transport costs one or
+ * two passes more than a first-pass verdict did, never more than `stallPasses`. Without a history the first such
+ * pass is the verdict.
  */
-export function ratioVerdict(r: number, history: readonly number[] | undefined, policy: EstimatorPolicy): { giveUp: boolean; passes: number; falling: boolean } {
+export function ratioVerdict(r: number, history: readonly number[] | undefined, threshold: number, policy: EstimatorPolicy): { giveUp: boolean; passes: number; falling: boolean } {
   if (history === undefined) return { giveUp: true, passes: 1, falling: false };
   let passes = 1;
-  for (let i = history.length - 1; i >= 0 && history[i]! >= 1; i--) passes++;
+  for (let i = history.length - 1; i >= 0 && history[i]! >= threshold; i--) passes++;
   const prev = history[history.length - 1];
-  const falling = passes > 1 && prev !== undefined && r - 1 <= (prev - 1) / 2;
+  const falling = passes > 1 && prev !== undefined && r - threshold <= (prev - threshold) / 2;
   return { giveUp: passes >= policy.stallPasses || (passes > 1 && !falling), passes, falling };
 }
 
