@@ -15,8 +15,8 @@
 // the same).
 // Last line: migrate: total_s=… downtime_ms=… precopy_passes=… ratio_total_to_floor=… limit_ms=… fill=1 peak_rss_mib=…
 // The fresh-FB case (MIGRATE_FILL=0, or `npm run bench:migrate-fresh`) has its own line: migrate-fresh: total_s=…
-// downtime_ms=… passes=… peak_rss_mib=… … Peaks are of the migrating (source) process during the migration: all
-// of its RSS, its private part (anon) and the FB pages it maps (shmem: the simulated VRAM it read or the guest wrote).
+// downtime_ms=… passes=… peak_rss_mib=… … dest_prefault=… (how the destination's FB pre-fault ended). Peaks are
+// of the migrating (source) process during the migration: all of its RSS, its private part (anon) and the FB pages it maps (shmem: the simulated VRAM it read or the guest wrote).
 import { fork, type ChildProcess } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
 import { closeSync, openSync, readFileSync, readdirSync, readSync, rmSync } from 'node:fs';
@@ -257,10 +257,12 @@ async function main(): Promise<void> {
   console.log(`load average at the end: ${loadAverage()}`);
   const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
   console.log(`peak resident memory during the migration: source process ${mib(mine!.rss)} MiB (private ${mib(mine!.anon)}, FB pages mapped ${mib(mine!.shmem)}), destination daemon ${mib(theirs?.rss ?? NaN)} MiB (private ${mib(theirs?.anon ?? NaN)}, FB ${mib(theirs?.shmem ?? NaN)})`);
+  const pf = r.destinationPrefault;
+  console.log(`destination FB pre-fault: ${pf ? `${pf.outcome}, ${mib(pf.reservedBytes)} MiB reserved` : 'not reported'}`);
   const peak = `peak_rss_mib=${mib(mine!.rss)} peak_anon_mib=${mib(mine!.anon)} dest_peak_rss_mib=${mib(theirs?.rss ?? NaN)}`;
   const ratio = `ratio_total_to_floor=${(totalS / floorS).toFixed(2)} limit_ms=${LIMIT_MS}`;
   console.log(FILL === 0
-    ? `migrate-fresh: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} passes=${r.passes.length} ${peak} ${ratio} stream_mib=${mib(Number(r.streamBytes))}`
+    ? `migrate-fresh: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} passes=${r.passes.length} ${peak} ${ratio} stream_mib=${mib(Number(r.streamBytes))} dest_prefault=${pf?.outcome ?? 'none'}`
     : `migrate: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} precopy_passes=${r.passes.length} ${ratio} fill=${FILL} ${peak}`);
 }
 
