@@ -6,7 +6,7 @@
  * so the FB still reads zero where the stream writes nothing, and the sparse file's record of written pages — which
  * the stream's "the rest is zero" check reads — stays exact.
  *
- * Bounded: in 64 MiB pieces, one at a time off the event loop, stopped as soon as the stream ends; skipped when the
+ * Bounded: in 16 MiB pieces, one at a time off the event loop, stopped as soon as the stream ends; skipped when the
  * host's available memory or the backing filesystem has less than the FB plus KEEP_FREE left. Cost: the FB's size
  * in backing memory for as long as the vGPU lives (its scrub gives it back), as with real VRAM.
  */
@@ -15,26 +15,38 @@ import type { FbRegion } from '../fb-region.js';
 
 /** Memory (and filesystem room) a pre-fault leaves free beyond the FB itself. */
 const KEEP_FREE = 1n << 30n;
-/** One reservation call: short enough that stopping waits little. */
-const PIECE = 64n << 20n;
+/** One reservation call: short, so that stopping (which a failed stream waits for) waits little. */
+const PIECE = 16n << 20n;
 
 export type PrefaultOutcome = 'reserved' | 'stopped' | 'no-room' | 'unsupported' | 'failed';
 
 export class DestinationPrefault {
   private stopping = false;
+  private finished: PrefaultOutcome | null = null;
   /** Resolves with how it ended, once the last piece returned. */
   readonly done: Promise<PrefaultOutcome>;
   /** Bytes reserved so far (the pieces that returned 'reserved'). */
   reservedBytes = 0n;
 
   constructor(private readonly region: FbRegion, available: () => number = freemem) {
-    this.done = this.run(available);
+    this.done = this.run(available).then((o) => (this.finished = o));
   }
 
   /** Stop after the piece in flight; resolves when no piece runs any more. */
   stop(): Promise<PrefaultOutcome> {
     this.stopping = true;
     return this.done;
+  }
+
+  /**
+   * Stop starting pieces, without waiting for the one in flight: how it ended so far ('stopped' while pieces were
+   * left, else the final outcome once known). The piece in flight finishes in the background; if the FB is scrubbed
+   * before it does (a destroy right after the migration), up to one piece of reserved, zero-reading pages can land
+   * after the scrub — never data, and the range's next scrub gives it back.
+   */
+  stopNow(): PrefaultOutcome {
+    this.stopping = true;
+    return this.finished ?? 'stopped';
   }
 
   private async run(available: () => number): Promise<PrefaultOutcome> {

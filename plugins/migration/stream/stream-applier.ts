@@ -133,9 +133,10 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
           break;
         case 'trailer':
           if (compat === null) throw new VgpuError(ErrorCode.Internal, 'trailer before header', {});
-          // The piece in flight (≤ 64 MiB of reservation) returns before the vGPU may run or be destroyed: no
-          // reservation lands after a scrub.
-          const pf = prefault === null ? undefined : { outcome: await prefault.stop(), reservedBytes: prefault.reservedBytes };
+          // Stop reserving; the piece in flight (≤ PIECE) is NOT waited for: the trailer is on the guest's downtime
+          // path, and a piece on the idle-priority job threads of a busy host can take long. It only backs pages
+          // without writing them, so the FB's contents and written record do not depend on it (DestinationPrefault).
+          const pf = prefault === null ? undefined : { outcome: prefault.stopNow(), reservedBytes: prefault.reservedBytes };
           return { compat, trailer: f.trailer, firmwareContext: fw, frames, appliedPages: applied, passes, ...(pf ? { prefault: pf } : {}) };
       }
     }
