@@ -28,6 +28,8 @@ interface RawArena {
   dataExtents?(offset: number, length: number): Float64Array;
   /** Absent from an addon built before it existed. */
   reserve?(offset: number, length: number, keepFreeBytes: number): Promise<ReserveResult>;
+  /** Absent from an addon built before it existed. */
+  populate?(offset: number, length: number): Promise<'populated' | 'unsupported'>;
   load32(offset: number): number;
   store32(offset: number, value: number): void;
   wait32(offset: number, expected: number, timeoutMs: number, wokenOnly?: boolean): Promise<WaitResult>;
@@ -162,6 +164,15 @@ export class NativeArena implements SharedArena {
     const raw = this.raw;
     if (raw.reserve === undefined) return 'unsupported'; // an addon built before this entry point
     return wrapAsync(() => raw.reserve!(n(offset), n(length), n(keepFreeBytes)));
+  }
+
+  async populate(offset: bigint, length: bigint): Promise<'populated' | 'unsupported'> {
+    checkRange('populate', this.size, offset, length);
+    checkAlign('populate', offset, 4096n, 'offset');
+    checkAlign('populate', length, 4096n, 'length');
+    const raw = this.raw;
+    if (raw.populate === undefined) return 'unsupported'; // an addon built before this entry point
+    return wrapAsync(() => raw.populate!(n(offset), n(length)));
   }
 
   load32(offset: bigint): number {

@@ -68,6 +68,14 @@ export interface SharedArena {
    * gives it back. docs/reference/precopy-convergence.md.
    */
   reserve?(offset: bigint, length: bigint, keepFreeBytes?: bigint): Promise<ReserveResult>;
+  /**
+   * Optional (file and memfd arenas of the addon): map the pages of `[offset, offset+length)` (page-aligned) for
+   * writing now (madvise MADV_POPULATE_WRITE), off the event loop on the low-priority job threads: each page is
+   * allocated if needed, zeroed if never written and entered in this process's page tables, so a later store through
+   * the arena's windows takes no page fault. The pages then count as written (`dataExtents`) and as this process's
+   * RSS. Resolves 'populated', or 'unsupported' (a kernel before 5.14: nothing done).
+   */
+  populate?(offset: bigint, length: bigint): Promise<'populated' | 'unsupported'>;
 
   /** 32-bit atomic load/store at a 4-byte aligned offset (queue pointers, doorbell words). */
   load32(offset: bigint): number;

@@ -26,6 +26,8 @@ export interface FbBackingStore {
   dataExtents?(offset: bigint, length: bigint): bigint[];
   /** Optional: back pages without writing them (SharedArena.reserve); see FramebufferMemory.prefault. */
   reserve?(offset: bigint, length: bigint, keepFreeBytes?: bigint): Promise<'reserved' | 'no-room' | 'unsupported'>;
+  /** Optional: map pages for writing now (SharedArena.populate); see FramebufferMemory.prefault's `map`. */
+  populate?(offset: bigint, length: bigint): Promise<'populated' | 'unsupported'>;
   /** Optional: sleep while the word at `offset` holds `expected` (SharedArena.wait32); see HostMapping.waitWord32. */
   waitWord32?(offset: bigint, expected: number, timeoutMs: number): Promise<void>;
 }
@@ -109,6 +111,7 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
       };
     }
     const storeReserve = opts.store.reserve?.bind(opts.store);
+    const storePopulate = opts.store.populate?.bind(opts.store);
     if (storeReserve !== undefined) {
       this.prefault = async (range, o = {}) => {
         const entry = this.lookup(range, 'pre-fault');
@@ -118,7 +121,11 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
             hint: 'pre-fault whole, page-aligned pages of the range',
           });
         }
-        return size === 0n ? 'reserved' : storeReserve(entry.range.offset + offset, size, o.keepFreeBytes ?? 0n);
+        if (size === 0n) return 'reserved';
+        const at = entry.range.offset + offset;
+        const r = await storeReserve(at, size, o.keepFreeBytes ?? 0n);
+        if (r !== 'reserved' || o.map !== true || storePopulate === undefined) return r;
+        return (await storePopulate(at, size)) === 'populated' ? 'mapped' : 'reserved';
       };
     }
   }

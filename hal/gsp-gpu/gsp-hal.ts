@@ -101,6 +101,9 @@ export class GspHal implements Hal {
         ...(arena.reserve !== undefined ? {
           reserve: (offset: bigint, length: bigint, keepFreeBytes?: bigint) => arena.reserve!(BigInt(Region.FB) + offset, length, keepFreeBytes),
         } : {}),
+        ...(arena.populate !== undefined ? {
+          populate: (offset: bigint, length: bigint) => arena.populate!(BigInt(Region.FB) + offset, length),
+        } : {}),
         // The simulated plugin task wakes the words it answers in (plugin-task-runtime.ts `publish32`): the host's
         // mailbox waits sleep on them instead of polling on a timer.
         waitWord32: async (offset, expected, timeoutMs) => { await arena.wait32(BigInt(Region.FB) + offset, expected, timeoutMs); },

@@ -143,6 +143,7 @@ class Arena : public Napi::ObjectWrap<Arena> {
                         InstanceMethod<&Arena::Fill>("fill"),
                         InstanceMethod<&Arena::Verify>("verify"),
                         InstanceMethod<&Arena::Reserve>("reserve"),
+                        InstanceMethod<&Arena::Populate>("populate"),
                         InstanceMethod<&Arena::HashPages>("hashPages"),
                         InstanceMethod<&Arena::CommittedBytes>("committedBytes"),
                         InstanceMethod<&Arena::DataExtentList>("dataExtents"),
@@ -208,6 +209,18 @@ class Arena : public Napi::ObjectWrap<Arena> {
     CheckAlign(env, "reserve", off, 4096, "offset");
     CheckAlign(env, "reserve", len, 4096, "length");
     return StartReserve(env, map_, off, len, keep);
+  }
+
+  // populate(offset, length): map the pages for writing now (reserve.cc). Page-aligned.
+  Napi::Value Populate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const MappingPtr& m = Live(env, "populate");
+    uint64_t off = ArgU64(info, 0, "populate", "offset");
+    uint64_t len = ArgU64(info, 1, "populate", "length");
+    CheckRange(env, "populate", m->size, off, len);
+    CheckAlign(env, "populate", off, 4096, "offset");
+    CheckAlign(env, "populate", len, 4096, "length");
+    return StartPopulate(env, map_, off, len);
   }
 
   Napi::Value Verify(const Napi::CallbackInfo& info) {

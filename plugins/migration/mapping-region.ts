@@ -90,7 +90,7 @@ function jsRegion(memory: FramebufferMemory, range: FbRange, mapping: HostMappin
       writtenExtents: (offset: bigint, length: bigint): bigint[] => memory.writtenExtents!(range, { offset, size: length }),
     } : {}),
     ...(memory.prefault !== undefined ? {
-      prefault: (offset: bigint, length: bigint, keepFreeBytes?: bigint) => memory.prefault!(range, { offset, size: length, ...(keepFreeBytes !== undefined ? { keepFreeBytes } : {}) }),
+      prefault: (offset: bigint, length: bigint, opts?: { keepFreeBytes?: bigint; map?: boolean }) => memory.prefault!(range, { offset, size: length, ...opts }),
     } : {}),
     close: () => { mapping.unmap(); },
   };

@@ -118,6 +118,21 @@ describe('written extents of a sparse arena (addon)', { skip: addonLeg.skip }, (
     }
   });
 
+  it('populate maps pages for writing: they read zero and count as written', async () => {
+    const a = addonLeg.ops.createArena({ size: 64n * MiB });
+    try {
+      a.window(8192n, 4096).fill(1);
+      assert.equal(await a.populate!(0n, 16n * MiB), 'populated');
+      assert.ok(a.committedBytes() >= 16n * MiB, `backed ${a.committedBytes()}`);
+      assert.deepEqual(a.dataExtents!(0n, a.size), [0n, 16n * MiB], 'populated pages are written');
+      assert.equal(await a.verify(12288n, 16n * MiB - 12288n, 0), null, 'they read zero');
+      assert.equal(a.window(8192n, 4).readUInt32LE(0), 0x01010101, 'data already there is kept');
+      await assert.rejects(a.populate!(100n, 4096n), (e: unknown) => isVgpuError(e), 'an unaligned range is refused');
+    } finally {
+      a.close();
+    }
+  });
+
   it('reserve does nothing when the filesystem has no room for the range plus what must stay free', async () => {
     const path = `/dev/shm/vgpud-test-${process.pid}-reserve`; // a size-limited tmpfs (a memfd's mount has no limit)
     files.push(path);

@@ -32,7 +32,7 @@ export interface ApplyOptions {
    * pages travel separately (MigrationStateOptions.fbByCaller). Any page frame is then refused as past the FB end.
    */
   deviceStateOnly?: boolean;
-  /** Pre-fault the destination FB as the stream starts (default true; DestinationPrefault). */
+  /** Back and map the destination FB ahead of the stream (default true; DestinationPrefault). */
   prefault?: boolean;
 }
 
@@ -61,7 +61,7 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
   let compat: MigrationCompat | null = null;
   const views: Buffer[] = [];
   const pagesPerView = VIEW_BYTES / ps;
-  // Started once the header checked out, before the first page frame (destination-prefault.ts).
+  // Started once the first page frame was applied (destination-prefault.ts).
   let prefault: DestinationPrefault | null = null;
   const abortErr = (): VgpuError => new VgpuError(ErrorCode.Cancelled, 'migration restore cancelled', {
     hint: 'the destination FB was scrubbed; start the migration again when ready',
@@ -80,7 +80,6 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
         case 'header':
           checkCompat(f.compat, expect); // before anything is written
           compat = f.compat;
-          if (opts.deviceStateOnly !== true && opts.prefault !== false) prefault = new DestinationPrefault(region);
           break;
         case 'pages':
         case 'zero-pages': {
@@ -98,6 +97,9 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
           applied += BigInt(f.count);
           if (f.pass > passes) passes = f.pass;
           opts.onProgress?.(applied * BigInt(ps));
+          // After the first page frame (a fresh FB's whole-FB zero record, checked against the written record that
+          // the pre-fault's mapping would fill): back and map the rest ahead of the stream.
+          if (prefault === null && opts.prefault !== false) prefault = new DestinationPrefault(region);
           break;
         }
         case 'scatter': {
@@ -126,6 +128,7 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
           applied += BigInt(f.pages.length);
           if (f.pass > passes) passes = f.pass;
           opts.onProgress?.(applied * BigInt(ps));
+          if (prefault === null && opts.prefault !== false) prefault = new DestinationPrefault(region);
           break;
         }
         case 'fw-context':
