@@ -200,27 +200,28 @@ class Arena : public Napi::ObjectWrap<Arena> {
 
   // reserve(offset, length, keepFreeBytes): back the pages without writing them (reserve.cc). Page-aligned.
   Napi::Value Reserve(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const MappingPtr& m = Live(env, "reserve");
-    uint64_t off = ArgU64(info, 0, "reserve", "offset");
-    uint64_t len = ArgU64(info, 1, "reserve", "length");
+    uint64_t off, len;
+    PageRangeArgs(info, "reserve", off, len);
     uint64_t keep = info.Length() > 2 ? ArgU64(info, 2, "reserve", "keepFreeBytes") : 0;
-    CheckRange(env, "reserve", m->size, off, len);
-    CheckAlign(env, "reserve", off, 4096, "offset");
-    CheckAlign(env, "reserve", len, 4096, "length");
-    return StartReserve(env, map_, off, len, keep);
+    return StartReserve(info.Env(), map_, off, len, keep);
+  }
+
+  // offset and length of a whole-page range inside the arena (reserve, populate).
+  void PageRangeArgs(const Napi::CallbackInfo& info, const char* what, uint64_t& off, uint64_t& len) {
+    Napi::Env env = info.Env();
+    const MappingPtr& m = Live(env, what);
+    off = ArgU64(info, 0, what, "offset");
+    len = ArgU64(info, 1, what, "length");
+    CheckRange(env, what, m->size, off, len);
+    CheckAlign(env, what, off, 4096, "offset");
+    CheckAlign(env, what, len, 4096, "length");
   }
 
   // populate(offset, length): map the pages for writing now (reserve.cc). Page-aligned.
   Napi::Value Populate(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    const MappingPtr& m = Live(env, "populate");
-    uint64_t off = ArgU64(info, 0, "populate", "offset");
-    uint64_t len = ArgU64(info, 1, "populate", "length");
-    CheckRange(env, "populate", m->size, off, len);
-    CheckAlign(env, "populate", off, 4096, "offset");
-    CheckAlign(env, "populate", len, 4096, "length");
-    return StartPopulate(env, map_, off, len);
+    uint64_t off, len;
+    PageRangeArgs(info, "populate", off, len);
+    return StartPopulate(info.Env(), map_, off, len);
   }
 
   Napi::Value Verify(const Napi::CallbackInfo& info) {
