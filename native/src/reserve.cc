@@ -1,9 +1,10 @@
-// The reserve job: back pages of an arena's backing file with memory WITHOUT writing them — fallocate(KEEP_SIZE) —
-// so a later store through a mapping finds its page already allocated (no allocation in the page fault), while the
-// file's record of what was written stays exact: on tmpfs a fallocated page that nothing stored to is still a hole
-// to SEEK_DATA (docs/reference/precopy-convergence.md). Used by a migration destination, whose FB real VRAM backs
-// from the start. Sliced on the low-priority helpers like the fill (parallel.h): it only takes idle CPU, and each
-// call holds the inode lock for one slice, not for the whole range.
+// The reserve and populate jobs, which make pages of an arena's backing file ready before anything stores to them
+// (docs/reference/precopy-convergence.md). reserve: back them WITHOUT writing — fallocate(KEEP_SIZE) — so a later store
+// finds its page allocated, while the file's record of what was written stays exact (on tmpfs a fallocated page that
+// nothing stored to is still a hole to SEEK_DATA). populate: fault them in for writing in this process's mapping —
+// MADV_POPULATE_WRITE — so later stores take no fault at all (the pages then count as written). A migration
+// destination uses both on its FB, which real VRAM backs from the start. Sliced on the low-priority helpers like
+// the fill (parallel.h): they only take idle CPU, and each call holds the inode lock for one slice.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
