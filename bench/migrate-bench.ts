@@ -15,8 +15,8 @@
 // the same).
 // Last line: migrate: total_s=… downtime_ms=… precopy_passes=… ratio_total_to_floor=… limit_ms=… fill=1 peak_rss_mib=…
 // The fresh-FB case (MIGRATE_FILL=0, or `npm run bench:migrate-fresh`) has its own line: migrate-fresh: total_s=…
-// downtime_ms=… passes=… peak_rss_mib=… … Peaks are of the migrating (source) process during the migration: all
-// of its RSS, its private part (anon) and the FB pages it maps (shmem: the simulated VRAM it read or the guest wrote).
+// downtime_ms=… passes=… peak_rss_mib=… … dest_prefault=… (how the destination's FB pre-fault ended). Peaks are
+// of the migrating (source) process during the migration: all of its RSS, its private part (anon) and the FB pages it maps (shmem: the simulated VRAM it read or the guest wrote).
 import { fork, type ChildProcess } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
 import { closeSync, openSync, readFileSync, readdirSync, readSync, rmSync } from 'node:fs';
@@ -25,7 +25,7 @@ import type { SharedArena } from '../native/native-ops.js';
 import { DirtyLogSource, dirtyLogBytes } from '../plugins/migration/dirty-log.js';
 import { GuestWriter } from '../plugins/migration/guest-writer.js';
 import { fbLocation, migDevice, startSimDaemon, touchFb, type SimDaemon } from './lib/sim-daemon.js';
-import { cpuModel, loadAverage, rssPeaks } from './lib/proc-stats.js';
+import { cpuModel, cpuSeconds, loadAverage, rssPeaks } from './lib/proc-stats.js';
 
 const PS = 4096;
 const GiB = 1n << 30n;
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
   const log = ops.createArena({ size: dirtyLogBytes(pages), backing: 'sab' });
   undo.push(() => log.close());
   const writer = await GuestWriter.start({
-    arena: { path: loc.path }, base: loc.base, size, rateMiBps: RATE, pattern: 'random', seed: 42, prefault: FILL >= 1,
+    arena: { path: loc.path }, base: loc.base, size, rateMiBps: RATE, pattern: 'random', seed: 42, prefault: FILL >= 1, reserveFb: FILL < 1,
     ...(DIRTY === 'log' ? { dirtyLog: { arena: { sab: log.sab! } } } : {}),
   });
   undo.push(async () => { await writer.stop().catch(() => undefined); });
@@ -231,14 +231,34 @@ async function main(): Promise<void> {
   });
   const peaks = rssPeaks([process.pid, ...(dst.child.pid !== undefined ? [dst.child.pid] : [])]);
   sampling = peaks;
-  const r = await src.mig.migrateVgpu(info.id, {
-    to: migSock, keepSource: true, // keep the (stopped) source to compare FBs; its destroy is not timed anyway
-    downtimeMs: LIMIT_MS,
-    onProgress: (p) => {
-      if (p.phase === 'precopy') console.log(`pass ${p.pass}: sent ${((p.sentBytes ?? 0) / 2 ** 20).toFixed(0)} MiB so far at ${((p.elapsedMs ?? 0) / 1000).toFixed(2)} s, dirty ${((p.dirtyBytes ?? 0) / 2 ** 20).toFixed(1)} MiB, predicted downtime ${(p.predictedDowntimeMs ?? NaN).toFixed(0)} ms (${p.message ?? ''})`);
-      else if (p.phase === 'estimate') console.log(`estimate: ${p.message ?? ''}`);
-    },
-  });
+  // CPU of the two event-loop threads that move the stream (the source's, the destination daemon's), and of the
+  // whole processes (the source's includes the guest writer thread): robust where wall-clock rates follow the load.
+  const dpid = dst.child.pid!;
+  const cpu0 = [cpuSeconds(process.pid, process.pid), cpuSeconds(dpid, dpid), cpuSeconds(process.pid), cpuSeconds(dpid)];
+  let sent = 0;
+  const cpuLine = (): { src: number; dst: number } => {
+    const cpu1 = [cpuSeconds(process.pid, process.pid), cpuSeconds(dpid, dpid), cpuSeconds(process.pid), cpuSeconds(dpid)];
+    const cpuMs = cpu1.map((c, i) => (c - cpu0[i]!) * 1000);
+    const perMiB = (ms: number): number => ms / (sent / 2 ** 20);
+    console.log(`CPU during the migration: source loop thread ${cpuMs[0]!.toFixed(0)} ms (${perMiB(cpuMs[0]!).toFixed(2)} ms per MiB of stream), destination loop thread ${cpuMs[1]!.toFixed(0)} ms (${perMiB(cpuMs[1]!).toFixed(2)}); whole source process ${cpuMs[2]!.toFixed(0)} ms (with the guest writer), whole destination daemon ${cpuMs[3]!.toFixed(0)} ms; ${(sent / 2 ** 20).toFixed(0)} MiB of stream`);
+    return { src: perMiB(cpuMs[0]!), dst: perMiB(cpuMs[1]!) };
+  };
+  let cpu: { src: number; dst: number };
+  let r: Awaited<ReturnType<typeof src.mig.migrateVgpu>>;
+  try {
+    r = await src.mig.migrateVgpu(info.id, {
+      to: migSock, keepSource: true, // keep the (stopped) source to compare FBs; its destroy is not timed anyway
+      downtimeMs: LIMIT_MS,
+      onProgress: (p) => {
+        if (p.sentBytes !== undefined) sent = p.sentBytes;
+        if (p.phase === 'precopy') console.log(`pass ${p.pass}: sent ${((p.sentBytes ?? 0) / 2 ** 20).toFixed(0)} MiB so far at ${((p.elapsedMs ?? 0) / 1000).toFixed(2)} s, dirty ${((p.dirtyBytes ?? 0) / 2 ** 20).toFixed(1)} MiB, predicted downtime ${(p.predictedDowntimeMs ?? NaN).toFixed(0)} ms (${p.message ?? ''})`);
+        else if (p.phase === 'estimate') console.log(`estimate: ${p.message ?? ''}`);
+      },
+    });
+    sent = Number(r.streamBytes);
+  } finally {
+    cpu = cpuLine(); // a migration that gave up still says what its passes cost
+  }
   const [mine, theirs] = peaks.stop();
   sampling = null;
   const written = writer.bytesWritten();
@@ -257,10 +277,12 @@ async function main(): Promise<void> {
   console.log(`load average at the end: ${loadAverage()}`);
   const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
   console.log(`peak resident memory during the migration: source process ${mib(mine!.rss)} MiB (private ${mib(mine!.anon)}, FB pages mapped ${mib(mine!.shmem)}), destination daemon ${mib(theirs?.rss ?? NaN)} MiB (private ${mib(theirs?.anon ?? NaN)}, FB ${mib(theirs?.shmem ?? NaN)})`);
+  const pf = r.destinationPrefault;
+  console.log(`destination FB pre-fault: ${pf ? `${pf.outcome}, ${mib(pf.reservedBytes)} MiB reserved` : 'not reported'}`);
   const peak = `peak_rss_mib=${mib(mine!.rss)} peak_anon_mib=${mib(mine!.anon)} dest_peak_rss_mib=${mib(theirs?.rss ?? NaN)}`;
   const ratio = `ratio_total_to_floor=${(totalS / floorS).toFixed(2)} limit_ms=${LIMIT_MS}`;
   console.log(FILL === 0
-    ? `migrate-fresh: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} passes=${r.passes.length} ${peak} ${ratio} stream_mib=${mib(Number(r.streamBytes))}`
+    ? `migrate-fresh: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} passes=${r.passes.length} ${peak} ${ratio} stream_mib=${mib(Number(r.streamBytes))} src_loop_cpu_ms_per_mib=${cpu.src.toFixed(2)} dst_loop_cpu_ms_per_mib=${cpu.dst.toFixed(2)} dest_prefault=${pf?.outcome ?? 'none'}`
     : `migrate: total_s=${totalS.toFixed(2)} downtime_ms=${r.downtimeMs.toFixed(1)} precopy_passes=${r.passes.length} ${ratio} fill=${FILL} ${peak}`);
 }
 

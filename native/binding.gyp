@@ -9,6 +9,7 @@
         "src/cpu-features.cc",
         "src/kernels.cc",
         "src/fill.cc",
+        "src/reserve.cc",
         "src/hash.cc",
         "src/buffer-hash.cc",
         "src/extents.cc",

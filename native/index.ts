@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { assetPath } from '../core/runtime/package-root.js';
 import { ErrorCode, VgpuError } from '../core/contracts/exceptions.js';
-import type { ArenaBacking, CreateArenaOptions, KernelReport, NativeOps, SharedArena, WaitResult } from './native-ops.js';
+import type { ArenaBacking, CreateArenaOptions, KernelReport, NativeOps, ReserveResult, SharedArena, WaitResult } from './native-ops.js';
 import {
   checkAlign, checkArenaSize, checkPageSize, checkPattern, checkRange, checkWindowLength,
 } from './arena-checks.js';
@@ -26,6 +26,10 @@ interface RawArena {
   committedBytes(): number;
   /** Absent from an addon built before it existed. */
   dataExtents?(offset: number, length: number): Float64Array;
+  /** Absent from an addon built before it existed. */
+  reserve?(offset: number, length: number, keepFreeBytes: number): Promise<ReserveResult>;
+  /** Absent from an addon built before it existed. */
+  populate?(offset: number, length: number): Promise<'populated' | 'unsupported'>;
   load32(offset: number): number;
   store32(offset: number, value: number): void;
   wait32(offset: number, expected: number, timeoutMs: number, wokenOnly?: boolean): Promise<WaitResult>;
@@ -151,6 +155,24 @@ export class NativeArena implements SharedArena {
     const out = new Array<bigint>(f.length);
     for (let i = 0; i < f.length; i++) out[i] = BigInt(f[i]!);
     return out;
+  }
+
+  async reserve(offset: bigint, length: bigint, keepFreeBytes = 0n): Promise<ReserveResult> {
+    checkRange('reserve', this.size, offset, length);
+    checkAlign('reserve', offset, 4096n, 'offset');
+    checkAlign('reserve', length, 4096n, 'length');
+    const raw = this.raw;
+    if (raw.reserve === undefined) return 'unsupported'; // an addon built before this entry point
+    return wrapAsync(() => raw.reserve!(n(offset), n(length), n(keepFreeBytes)));
+  }
+
+  async populate(offset: bigint, length: bigint): Promise<'populated' | 'unsupported'> {
+    checkRange('populate', this.size, offset, length);
+    checkAlign('populate', offset, 4096n, 'offset');
+    checkAlign('populate', length, 4096n, 'length');
+    const raw = this.raw;
+    if (raw.populate === undefined) return 'unsupported'; // an addon built before this entry point
+    return wrapAsync(() => raw.populate!(n(offset), n(length)));
   }
 
   load32(offset: bigint): number {

@@ -22,6 +22,9 @@ export interface CreateArenaOptions {
 
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
 
+/** What SharedArena.reserve did. */
+export type ReserveResult = 'reserved' | 'no-room' | 'unsupported';
+
 export interface SharedArena {
   readonly size: bigint;
   readonly backing: ArenaBacking;
@@ -55,6 +58,24 @@ export interface SharedArena {
    * shmem allocate it; a filesystem that cannot tell reports one extent). Synchronous: two syscalls per extent.
    */
   dataExtents?(offset: bigint, length: bigint): bigint[];
+  /**
+   * Optional (file and memfd arenas of the addon): back the pages of `[offset, offset+length)` (page-aligned) with
+   * memory WITHOUT writing them (fallocate, KEEP_SIZE), off the event loop on the low-priority job threads. Reads
+   * stay zero and `dataExtents` does not change (on tmpfs such a page stays a hole until something stores to it),
+   * but a later store no longer allocates its page in the fault. Resolves 'reserved'; 'no-room' when the backing
+   * filesystem has less than `length + keepFreeBytes` free (nothing done); 'unsupported' when it cannot reserve
+   * (nothing done). Rejects (VGPU_ENOSPC, …) when it failed part way: what was reserved stays, and a release-fill
+   * gives it back. docs/reference/precopy-convergence.md.
+   */
+  reserve?(offset: bigint, length: bigint, keepFreeBytes?: bigint): Promise<ReserveResult>;
+  /**
+   * Optional (file and memfd arenas of the addon): map the pages of `[offset, offset+length)` (page-aligned) for
+   * writing now (madvise MADV_POPULATE_WRITE), off the event loop on the low-priority job threads: each page is
+   * allocated if needed, zeroed if never written and entered in this process's page tables, so a later store through
+   * the arena's windows takes no page fault. The pages then count as written (`dataExtents`) and as this process's
+   * RSS. Resolves 'populated', or 'unsupported' (a kernel before 5.14: nothing done).
+   */
+  populate?(offset: bigint, length: bigint): Promise<'populated' | 'unsupported'>;
 
   /** 32-bit atomic load/store at a 4-byte aligned offset (queue pointers, doorbell words). */
   load32(offset: bigint): number;

@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux this runs on). */
 const TICKS_PER_SECOND = 100;
 
-/** User + system CPU seconds a process (all its threads) has used so far. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** User + system CPU seconds a process (all its threads) has used so far; with `tid`, that one thread's. */
+export function cpuSeconds(pid: number, tid?: number): number {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   // Field 2 (comm) may contain spaces and parentheses: split after its closing ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After comm: state is fields[0], so utime (field 14) is fields[11] and stime (field 15) fields[12].

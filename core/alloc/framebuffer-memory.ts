@@ -24,6 +24,10 @@ export interface FbBackingStore {
   hashPages?(offset: bigint, length: bigint, pageSize: number): Promise<BigUint64Array>;
   /** Optional: absolute data extents of [offset, offset+length) (SharedArena.dataExtents); see FramebufferMemory. */
   dataExtents?(offset: bigint, length: bigint): bigint[];
+  /** Optional: back pages without writing them (SharedArena.reserve); see FramebufferMemory.prefault. */
+  reserve?(offset: bigint, length: bigint, keepFreeBytes?: bigint): Promise<'reserved' | 'no-room' | 'unsupported'>;
+  /** Optional: map pages for writing now (SharedArena.populate); see FramebufferMemory.prefault's `map`. */
+  populate?(offset: bigint, length: bigint): Promise<'populated' | 'unsupported'>;
   /** Optional: sleep while the word at `offset` holds `expected` (SharedArena.wait32); see HostMapping.waitWord32. */
   waitWord32?(offset: bigint, expected: number, timeoutMs: number): Promise<void>;
 }
@@ -70,6 +74,8 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
   readonly hashPages?: (range: FbRange, opts?: { offset?: bigint; size?: bigint; pageSize?: number }) => Promise<BigUint64Array>;
   /** Set only when the store knows its data extents. */
   readonly writtenExtents?: (range: FbRange, opts?: { offset?: bigint; size?: bigint }) => bigint[];
+  /** Set only when the store can back pages without writing them. */
+  readonly prefault?: FramebufferMemory['prefault'];
 
   constructor(opts: FramebufferMemoryOptions) {
     this.totalBytes = opts.totalBytes;
@@ -102,6 +108,24 @@ export class FramebufferMemoryImpl implements FramebufferMemory {
         const out = new Array<bigint>(abs.length);
         for (let i = 0; i < abs.length; i++) out[i] = abs[i]! - base;
         return out;
+      };
+    }
+    const storeReserve = opts.store.reserve?.bind(opts.store);
+    const storePopulate = opts.store.populate?.bind(opts.store);
+    if (storeReserve !== undefined) {
+      this.prefault = async (range, o = {}) => {
+        const entry = this.lookup(range, 'pre-fault');
+        const { offset, size } = this.subRange(entry.range, o, 'pre-fault');
+        if ((entry.range.offset + offset) % PAGE !== 0n || size % PAGE !== 0n) {
+          throw new VgpuError(ErrorCode.InvalidArgument, `pre-fault of ${size} bytes at +${offset} is not in whole 4 KiB pages`, {
+            hint: 'pre-fault whole, page-aligned pages of the range',
+          });
+        }
+        if (size === 0n) return 'reserved';
+        const at = entry.range.offset + offset;
+        const r = await storeReserve(at, size, o.keepFreeBytes ?? 0n);
+        if (r !== 'reserved' || o.map !== true || storePopulate === undefined) return r;
+        return (await storePopulate(at, size)) === 'populated' ? 'mapped' : 'reserved';
       };
     }
   }

@@ -66,6 +66,9 @@ export interface FbStats {
   ranges: number;
 }
 
+/** What FramebufferMemory.prefault did. */
+export type PrefaultResult = 'reserved' | 'mapped' | 'no-room' | 'unsupported';
+
 export interface FramebufferMemory {
   readonly totalBytes: bigint;
   reserve(req: FbReserveRequest): FbRange;
@@ -101,4 +104,15 @@ export interface FramebufferMemory {
    * again). Synchronous and cheap (no page is read). Migration sends only these parts of a fresh FB.
    */
   readonly writtenExtents?: (range: FbRange, opts?: { offset?: bigint; size?: bigint }) => bigint[];
+  /**
+   * Optional: back `[offset, offset+size)` of the range (page-aligned; default the whole range) with memory now,
+   * without writing it, so that the first store to each page costs no page allocation — as with real VRAM, which is
+   * always there. Reads stay zero and `writtenExtents` does not change. With `map`, the pages are also entered in
+   * this process's mappings of the FB, so stores take no page fault at all; they then count as written
+   * (`writtenExtents`) and in this process's RSS. Present only when the backing can (the simulator's sparse FB file:
+   * fallocate, madvise); runs off the event loop. Resolves 'reserved', 'mapped', 'no-room' (the backing has less
+   * than the size plus `keepFreeBytes` free: nothing done) or 'unsupported' (nothing done); rejects when it failed
+   * part way (what was backed stays with the range, and its scrub gives it back).
+   */
+  readonly prefault?: (range: FbRange, opts?: { offset?: bigint; size?: bigint; keepFreeBytes?: bigint; map?: boolean }) => Promise<PrefaultResult>;
 }

@@ -96,6 +96,14 @@ export class GspHal implements Hal {
         ...(arena.dataExtents !== undefined ? {
           dataExtents: (offset: bigint, length: bigint) => arena.dataExtents!(BigInt(Region.FB) + offset, length).map((x) => x - BigInt(Region.FB)),
         } : {}),
+        // Backing without writing (fallocate): a migration's destination pre-faults its slice as real VRAM needs no
+        // first-touch allocation; the holes' record above stays exact (docs/reference/precopy-convergence.md).
+        ...(arena.reserve !== undefined ? {
+          reserve: (offset: bigint, length: bigint, keepFreeBytes?: bigint) => arena.reserve!(BigInt(Region.FB) + offset, length, keepFreeBytes),
+        } : {}),
+        ...(arena.populate !== undefined ? {
+          populate: (offset: bigint, length: bigint) => arena.populate!(BigInt(Region.FB) + offset, length),
+        } : {}),
         // The simulated plugin task wakes the words it answers in (plugin-task-runtime.ts `publish32`): the host's
         // mailbox waits sleep on them instead of polling on a timer.
         waitWord32: async (offset, expected, timeoutMs) => { await arena.wait32(BigInt(Region.FB) + offset, expected, timeoutMs); },

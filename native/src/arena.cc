@@ -142,6 +142,8 @@ class Arena : public Napi::ObjectWrap<Arena> {
                         InstanceMethod<&Arena::Window>("window"),
                         InstanceMethod<&Arena::Fill>("fill"),
                         InstanceMethod<&Arena::Verify>("verify"),
+                        InstanceMethod<&Arena::Reserve>("reserve"),
+                        InstanceMethod<&Arena::Populate>("populate"),
                         InstanceMethod<&Arena::HashPages>("hashPages"),
                         InstanceMethod<&Arena::CommittedBytes>("committedBytes"),
                         InstanceMethod<&Arena::DataExtentList>("dataExtents"),
@@ -194,6 +196,32 @@ class Arena : public Napi::ObjectWrap<Arena> {
     FillArgs(info, "fill", off, len, pat);
     bool release = info.Length() < 4 || info[3].ToBoolean().Value();
     return StartFill(info.Env(), map_, off, len, pat, release);
+  }
+
+  // reserve(offset, length, keepFreeBytes): back the pages without writing them (reserve.cc). Page-aligned.
+  Napi::Value Reserve(const Napi::CallbackInfo& info) {
+    uint64_t off, len;
+    PageRangeArgs(info, "reserve", off, len);
+    uint64_t keep = info.Length() > 2 ? ArgU64(info, 2, "reserve", "keepFreeBytes") : 0;
+    return StartReserve(info.Env(), map_, off, len, keep);
+  }
+
+  // offset and length of a whole-page range inside the arena (reserve, populate).
+  void PageRangeArgs(const Napi::CallbackInfo& info, const char* what, uint64_t& off, uint64_t& len) {
+    Napi::Env env = info.Env();
+    const MappingPtr& m = Live(env, what);
+    off = ArgU64(info, 0, what, "offset");
+    len = ArgU64(info, 1, what, "length");
+    CheckRange(env, what, m->size, off, len);
+    CheckAlign(env, what, off, 4096, "offset");
+    CheckAlign(env, what, len, 4096, "length");
+  }
+
+  // populate(offset, length): map the pages for writing now (reserve.cc). Page-aligned.
+  Napi::Value Populate(const Napi::CallbackInfo& info) {
+    uint64_t off, len;
+    PageRangeArgs(info, "populate", off, len);
+    return StartPopulate(info.Env(), map_, off, len);
   }
 
   Napi::Value Verify(const Napi::CallbackInfo& info) {

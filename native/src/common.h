@@ -62,6 +62,8 @@ void CheckAlign(Napi::Env env, const char* what, uint64_t value, uint64_t align,
 
 // Job entry points, one file each; `info[0..]` are the JS arguments after validation by the Arena methods.
 Napi::Value StartFill(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint32_t pattern, bool release);
+Napi::Value StartPopulate(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len);
+Napi::Value StartReserve(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint64_t keepFree);
 Napi::Value StartVerify(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint32_t pattern);
 Napi::Value StartHashPages(Napi::Env env, MappingPtr map, uint64_t off, uint64_t len, uint64_t pageSize);
 Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t expected, double timeoutMs, bool wokenOnly);

@@ -15,7 +15,8 @@
  *
  * Give up cleanly (the source keeps running) when: the stop cost alone exceeds the usable budget (from pass 2 on,
  * and — when the caller passes the earlier prices — for `stallPasses` passes in a row); the guest
- * dirties at least as fast as the transport sends (each pass leaves as much as it sent); the dirty set stopped
+ * dirties at least as fast as the transport sends (each pass leaves as much as it sent) — judged over more than one
+ * pass when the caller passes the earlier ratios (`dirtyRatioHistory`, see `ratioVerdict`); the dirty set stopped
  * shrinking for `stallPasses` passes; or `maxPasses` passes ran without fitting the budget.
  */
 export interface EstimatorInput {
@@ -38,6 +39,13 @@ export interface EstimatorInput {
    * the first such price from pass 2 on is the verdict.
    */
   stopCostHistory?: readonly number[];
+  /**
+   * The dirty-to-transport ratio (dirtyRate / bandwidth) each earlier decision measured, oldest first (`dirtyRatio`
+   * of the decisions; passes that measured none left out). With it, a ratio too high to converge (≥ 1, or needing
+   * more than `maxPasses`) ends pre-copy only once it held for two passes without falling, or for `stallPasses`
+   * passes whatever its trend (`ratioVerdict`); without it the first such pass is the verdict.
+   */
+  dirtyRatioHistory?: readonly number[];
 }
 
 export interface EstimatorPolicy {
@@ -80,6 +88,8 @@ export interface EstimatorDecision {
   /** Further pre-copy passes predicted before stop-copy (0 for stop-copy). */
   predictedPasses: number;
   reason: string;
+  /** dirtyRate / bandwidth as this decision measured it (absent when it did not get that far). */
+  dirtyRatio?: number;
 }
 
 export function downtimeMs(dirtyBytes: number, bandwidth: number, fixedStopMs: number): number {
@@ -147,34 +157,70 @@ export function decidePass(input: EstimatorInput, policy: EstimatorPolicy = DEFA
   }
   if (!(bandwidth > 0)) return giveUp('no transport bandwidth measured');
   const r = dirtyRate / bandwidth;
-  if (r >= 1) {
-    return giveUp(`the guest dirties ${fmtRate(dirtyRate)} but the transport sends ${fmtRate(bandwidth)}: pre-copy cannot converge`);
-  }
-  if (pass >= policy.maxPasses) return giveUp(`${pass} passes without fitting the ${policy.downtimeBudgetMs} ms budget`);
+  if (pass >= policy.maxPasses) return { ...giveUp(`${pass} passes without fitting the ${policy.downtimeBudgetMs} ms budget`), dirtyRatio: r };
   const h = input.history;
   let stalled = 0;
   for (let i = h.length - 1; i > 0 && stalled < policy.stallPasses; i--) {
     if (h[i]! > h[i - 1]! * policy.minShrink) stalled++;
     else break;
   }
-  if (stalled >= policy.stallPasses) return giveUp(`the dirty set stopped shrinking for ${stalled} passes`);
+  if (stalled >= policy.stallPasses) return { ...giveUp(`the dirty set stopped shrinking for ${stalled} passes`), dirtyRatio: r };
 
   // Predict: each pass sends what is dirty; while it runs the guest dirties r × that much (bounded below by the
-  // current rate over the pass time, a geometric series with ratio r).
+  // current rate over the pass time, a geometric series with ratio r). It fits the passes left while
+  // dirty × r^left ≤ fit, i.e. r ≤ rFits; at r ≥ 1 it never does.
+  const fit = (budget - stopCost) / 1000 * bandwidth;
+  const left = policy.maxPasses - pass;
+  const rFits = Math.pow(fit / dirtyBytes, 1 / left);
+  if (r >= 1 || r > rFits) {
+    // Too slow by this pass's measure: the verdict only once it held (ratioVerdict).
+    const threshold = Math.min(1, rFits);
+    const v = ratioVerdict(r, input.dirtyRatioHistory, threshold, policy);
+    const what = r >= 1
+      ? `the guest dirties ${fmtRate(dirtyRate)} but the transport sends ${fmtRate(bandwidth)}`
+      : `predicted to need more than ${policy.maxPasses} passes (dirty ratio ${r.toFixed(2)}, at most ${threshold.toFixed(2)} fits)`;
+    if (v.giveUp) {
+      const over = v.passes >= policy.stallPasses ? ` for ${v.passes} passes in a row` : v.passes > 1 ? ` for ${v.passes} passes without the gap closing` : '';
+      return { ...giveUp(`${what}${over}${r >= 1 ? ': pre-copy cannot converge' : ''}`), dirtyRatio: r };
+    }
+    return {
+      action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: Infinity, predictedPasses: 1, dirtyRatio: r,
+      reason: `${what} (ratio ${r.toFixed(2)}, ${v.passes} of ${policy.stallPasses} passes${v.passes > 1 ? ', falling' : ''}); measuring again`,
+    };
+  }
   let remaining = dirtyBytes;
   let t = elapsedMs;
   let passes = 0;
-  const fit = (budget - stopCost) / 1000 * bandwidth;
-  while (remaining > fit && passes < policy.maxPasses - pass) {
+  while (remaining > fit && passes < left) {
     t += (remaining / bandwidth) * 1000;
     remaining *= r;
     passes++;
   }
-  if (remaining > fit) {
-    return giveUp(`predicted to need more than ${policy.maxPasses} passes (dirty ratio ${r.toFixed(2)})`);
-  }
   const down = downtimeMs(remaining, bandwidth, stopCost);
-  return { action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: t + down, predictedPasses: passes, reason: `stopping now would take ${now.toFixed(0)} ms (${stopCost.toFixed(0)} ms of it the stop itself); ${passes} more pass(es) predicted` };
+  return { action: 'continue', predictedDowntimeMs: now, stopCostMs: stopCost, predictedTotalMs: t + down, predictedPasses: passes, dirtyRatio: r, reason: `stopping now would take ${now.toFixed(0)} ms (${stopCost.toFixed(0)} ms of it the stop itself); ${passes} more pass(es) predicted` };
+}
+
+/**
+ * Whether a too-slow pass is the verdict, given the dirty-to-transport ratios of the earlier passes. "Too slow": the
+ * ratio `r` is at least `threshold` — 1 (the guest outruns the transport), or lower when even a ratio below 1 would
+ * need more passes than allowed to fit the budget (the earlier passes are judged against this pass's threshold: an
+ * approximation, the threshold moves little from pass to pass). One such pass is not the verdict: the first dirty
+ * passes of a fresh FB pay first-touch costs a later pass does not (the simulated FB's pages are backed on first
+ * write), and a pass measured on a busy host runs slow. So it must stay too slow for two passes in a row without
+ * the gap closing (the excess over the threshold at least halved since the pass before: closing, not wobbling) —
+ * QEMU acts the same way on its own measure, throttling the guest only when the dirtied bytes exceed its threshold
+ * share of the transferred ones twice (`migration_trigger_throttle`, docs/reference/precopy-convergence.md) — and a
+ * closing gap gets at most `stallPasses` such passes. Bounded: a guest that truly outruns the transport costs one or
+ * two passes more than a first-pass verdict did, never more than `stallPasses`. Without a history the first such
+ * pass is the verdict.
+ */
+export function ratioVerdict(r: number, history: readonly number[] | undefined, threshold: number, policy: EstimatorPolicy): { giveUp: boolean; passes: number; falling: boolean } {
+  if (history === undefined) return { giveUp: true, passes: 1, falling: false };
+  let passes = 1;
+  for (let i = history.length - 1; i >= 0 && history[i]! >= threshold; i--) passes++;
+  const prev = history[history.length - 1];
+  const falling = passes > 1 && prev !== undefined && r - threshold <= (prev - threshold) / 2;
+  return { giveUp: passes >= policy.stallPasses || (passes > 1 && !falling), passes, falling };
 }
 
 function fmtRate(bps: number): string {

@@ -8,6 +8,7 @@
  */
 import { ErrorCode, VgpuError } from '../../core/contracts/exceptions.js';
 import type { SharedArena } from '../../native/native-ops.js';
+import type { PrefaultResult } from '../../core/contracts/memory.js';
 
 export interface FbRegion {
   /** Size in bytes (a multiple of the page size). */
@@ -37,6 +38,13 @@ export interface FbRegion {
    * asking reads no page. The full pre-copy pass of a mostly unwritten FB sends only these parts.
    */
   writtenExtents?(offset: bigint, length: bigint): bigint[];
+  /**
+   * Optional: back `[offset, offset+length)` (page-aligned) with memory without writing it, off the event loop, so
+   * stores into it cost no page allocation; reads and `writtenExtents` do not change. With `map`, also enter the
+   * pages in this process's mapping, so stores take no fault at all (they then count as written and as RSS).
+   * FramebufferMemory.prefault. A migration destination asks for its whole FB. 'no-room' / 'unsupported': nothing done.
+   */
+  prefault?(offset: bigint, length: bigint, opts?: { keepFreeBytes?: bigint; map?: boolean }): Promise<PrefaultResult>;
 }
 
 const VIEW = 1n << 30n;
@@ -113,6 +121,14 @@ export function arenaRegion(arena: SharedArena, base = 0n, size: bigint = arena.
       writtenExtents(offset: bigint, length: bigint): bigint[] {
         check('writtenExtents', offset, length);
         return arena.dataExtents!(base + offset, length).map((x) => x - base);
+      },
+    } : {}),
+    ...(arena.reserve !== undefined ? {
+      async prefault(offset: bigint, length: bigint, opts?: { keepFreeBytes?: bigint; map?: boolean }): Promise<PrefaultResult> {
+        check('prefault', offset, length);
+        const r = await arena.reserve!(base + offset, length, opts?.keepFreeBytes);
+        if (r !== 'reserved' || opts?.map !== true || arena.populate === undefined) return r;
+        return (await arena.populate(base + offset, length)) === 'populated' ? 'mapped' : 'reserved';
       },
     } : {}),
   };

@@ -20,6 +20,8 @@ export interface GuestWriterInit {
   dirtyLog?: { arena: ArenaRef; offset: string };
   /** Touch every page of the mapping (rewrite one word with its own value) before writing: see GuestWriterOptions. */
   prefault?: boolean;
+  /** Back the FB without writing it before writing (SharedArena.reserve): see GuestWriterOptions. */
+  reserveFb?: boolean;
   control: SharedArrayBuffer;
 }
 

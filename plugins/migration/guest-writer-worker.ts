@@ -61,6 +61,11 @@ function writePage(page: number): void {
   log?.mark(page);
 }
 
+if (init.reserveFb === true && arena.reserve !== undefined) {
+  // Best effort: without room the guest writes into holes as before (each first store allocates its page).
+  await arena.reserve(base, size, 1n << 30n).catch(() => undefined);
+}
+
 if (init.prefault === true) {
   // Same value back: the page's contents do not change (the guest is the only writer of its FB while it runs).
   for (let p = 0; p < pages; p++) {

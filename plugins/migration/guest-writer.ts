@@ -29,6 +29,16 @@ export interface GuestWriterOptions {
    * allocated); contents do not change and nothing is marked dirty.
    */
   prefault?: boolean;
+  /**
+   * For a fresh (scrubbed, mostly unwritten) FB: before reporting ready, back the FB's pages with memory WITHOUT
+   * writing them (SharedArena.reserve: fallocate on the simulator's sparse file). Real VRAM is there from power-on,
+   * so a guest's first store to a page costs what any store costs; on the sparse file it allocated the page inside
+   * the fault, on the same two cores the migration runs on. Reads stay zero and the file's written-since-scrub
+   * record is unchanged (docs/reference/precopy-convergence.md), so what the guest writes is still all that counts as
+   * written. Costs the FB's size in backing memory while the guest runs. Nothing is done where the arena cannot
+   * (a SharedArrayBuffer) or the filesystem has no room.
+   */
+  reserveFb?: boolean;
 }
 
 type WaitAsync = (ta: Int32Array, index: number, value: number, timeout?: number) =>
@@ -59,6 +69,7 @@ export class GuestWriter {
       pattern: o.pattern ?? 'random', hotFraction: o.hotFraction ?? 0.05, seed: o.seed ?? 1, control,
       ...(o.dirtyLog ? { dirtyLog: { arena: o.dirtyLog.arena, offset: (o.dirtyLog.offset ?? 0n).toString() } } : {}),
       ...(o.prefault === true ? { prefault: true } : {}),
+      ...(o.reserveFb === true ? { reserveFb: true } : {}),
     };
     const worker = spawnModuleWorker(siblingModule(import.meta.url, './guest-writer-worker'), { workerData: init });
     const w = new GuestWriter(worker, control);

@@ -89,6 +89,9 @@ function jsRegion(memory: FramebufferMemory, range: FbRange, mapping: HostMappin
     ...(memory.writtenExtents !== undefined ? {
       writtenExtents: (offset: bigint, length: bigint): bigint[] => memory.writtenExtents!(range, { offset, size: length }),
     } : {}),
+    ...(memory.prefault !== undefined ? {
+      prefault: (offset: bigint, length: bigint, opts?: { keepFreeBytes?: bigint; map?: boolean }) => memory.prefault!(range, { offset, size: length, ...opts }),
+    } : {}),
     close: () => { mapping.unmap(); },
   };
 }

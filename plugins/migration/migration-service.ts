@@ -105,6 +105,8 @@ export interface MigrateResult {
   estimate: UpfrontEstimate;
   /** Where the downtime went (always set by migrateVgpu; optional so hand-made results elsewhere stay valid). */
   stop?: StopReport;
+  /** How the destination's FB pre-fault ended, when the destination reported it. */
+  destinationPrefault?: DestinationPrefaultReport;
 }
 
 const BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
@@ -240,6 +242,8 @@ export class MigrationService {
       const rtts: number[] = [];
       /** The stop cost priced after each earlier pass (decidePass: one price over the budget is not a verdict). */
       const stopCosts: number[] = [];
+      /** The dirty-to-transport ratio each earlier decision measured (decidePass: one ratio ≥ 1 is not a verdict). */
+      const ratios: number[] = [];
       let decision: EstimatorDecision | null = null;
       for (;;) {
         this.checkAbort(o.signal);
@@ -267,7 +271,10 @@ export class MigrationService {
           : decidePass({
             pass: report.pass, dirtyBytes: report.dirtyAfter, dirtyRate: meter.rate(), bandwidth: bw,
             history: passes.map((p) => p.dirtyAfter), elapsedMs: performance.now() - t0, stopCostMs, stopCostHistory: [...stopCosts],
+            // One pass whose guest outran the transport is not yet the verdict (first-touch costs of a fresh FB).
+            dirtyRatioHistory: [...ratios],
           }, policy);
+        if (d.dirtyRatio !== undefined && Number.isFinite(d.dirtyRatio)) ratios.push(d.dirtyRatio);
         stopCosts.push(stopCostMs);
         decision = d;
         progress({
@@ -324,7 +331,7 @@ export class MigrationService {
         await this.svc.destroy(id, { force: true });
       }
       // keepSource: the source stays STOPPED (its image now lives at the destination), its guest paused.
-      return { source: id, destination: o.to, vgpu, passes, totalMs, downtimeMs, streamBytes, estimate, stop };
+      return { source: id, destination: o.to, vgpu, passes, totalMs, downtimeMs, streamBytes, estimate, stop, ...(fin.prefault ? { destinationPrefault: fin.prefault } : {}) };
     } catch (err) {
       const cancelled = o.signal?.aborted === true || isVgpuError(err, ErrorCode.Cancelled);
       progress({ phase: cancelled ? 'cancelled' : 'failed', elapsedMs: performance.now() - t0, message: (err as Error).message });
@@ -425,7 +432,11 @@ export class MigrationService {
         sock.destroy();
         if (done.op !== 'done') throw remoteError(done, to);
         const ms = (k: string): number => (typeof done[k] === 'number' ? done[k] : 0);
-        return { vgpu: String(done['vgpu']), restoreMs: ms('restoreMs'), resumeMs: ms('resumeMs') };
+        const pf = done['prefault'] as { outcome?: unknown; reservedBytes?: unknown } | undefined;
+        return {
+          vgpu: String(done['vgpu']), restoreMs: ms('restoreMs'), resumeMs: ms('resumeMs'),
+          ...(pf !== undefined && typeof pf.outcome === 'string' && typeof pf.reservedBytes === 'number' ? { prefault: { outcome: pf.outcome, reservedBytes: pf.reservedBytes } } : {}),
+        };
       },
       abort: () => { sock.destroy(); },
       cleanup: async () => { sock.destroy(); },
@@ -490,8 +501,8 @@ export class MigrationService {
       // never none.
       if (ledgerUuid !== null) await this.incoming!.remove(ledgerUuid);
       ledgerUuid = null;
-      reply({ op: 'done', vgpu: info.id, restoreMs: t.restoreMs, resumeMs: t.resumeMs });
-      this.log.info('vGPU migrated in', { vgpu: info.id, gpu: target });
+      reply({ op: 'done', vgpu: info.id, restoreMs: t.restoreMs, resumeMs: t.resumeMs, ...(t.prefault ? { prefault: t.prefault } : {}) });
+      this.log.info('vGPU migrated in', { vgpu: info.id, gpu: target, ...(t.prefault ? { prefault: t.prefault } : {}) });
       sock.end();
     } catch (err) {
       reply({ op: 'error', ...(isVgpuError(err) ? err.toJSON() : { message: String(err) }) });
@@ -536,10 +547,22 @@ export class MigrationService {
   }
 }
 
+/** How the destination's FB pre-fault ended (stream/destination-prefault.ts), as the destination reports it. */
+export interface DestinationPrefaultReport {
+  outcome: string;
+  reservedBytes: number;
+}
+
+interface Finished {
+  restoreMs: number;
+  resumeMs: number;
+  prefault?: DestinationPrefaultReport;
+}
+
 interface Destination {
   sink: Writable;
   /** After STOP_COPY: wait for the destination to validate, restore and run; resolves with its vGPU id and timings. */
-  finish(signal?: AbortSignal): Promise<{ vgpu: string; restoreMs: number; resumeMs: number }>;
+  finish(signal?: AbortSignal): Promise<{ vgpu: string } & Finished>;
   abort(err: unknown): void;
   cleanup(): Promise<void>;
 }
@@ -548,13 +571,14 @@ interface Destination {
  * Destination: wait for the stream to validate, then RESUMING→STOP (firmware restore) and STOP→RUNNING (resume),
  * each timed: they are part of the guest's downtime and the source reports them.
  */
-async function finishResume(dst: DeviceMigration, h: ResumeHandle): Promise<{ restoreMs: number; resumeMs: number }> {
-  await h.applied.catch(() => undefined); // a failed stream fails the RESUMING→STOP arc below, with its error
+async function finishResume(dst: DeviceMigration, h: ResumeHandle): Promise<Finished> {
+  const applied = await h.applied.catch(() => undefined); // a failed stream fails the RESUMING→STOP arc below, with its error
   const t1 = performance.now();
   await dst.setState(MigState.STOP);
   const t2 = performance.now();
   await dst.setState(MigState.RUNNING);
-  return { restoreMs: t2 - t1, resumeMs: performance.now() - t2 };
+  const pf = applied?.prefault;
+  return { restoreMs: t2 - t1, resumeMs: performance.now() - t2, ...(pf ? { prefault: { outcome: pf.outcome, reservedBytes: Number(pf.reservedBytes) } } : {}) };
 }
 
 function roundAll<T extends object>(o: T): Record<string, number> {

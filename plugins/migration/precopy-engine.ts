@@ -567,6 +567,7 @@ export async function migrateSource(o: MigrateSourceOptions): Promise<MigrateSou
           stopCostMs: estimateStopCost({ scanMs: report.scanMs ?? 0 }),
           // As the vGPU-level service prices it: one scan slowed by a busy host is not yet a verdict.
           stopCostHistory: decisions.map((x) => x.stopCostMs).filter((x) => Number.isFinite(x)),
+          dirtyRatioHistory: decisions.map((x) => x.dirtyRatio ?? NaN).filter((x) => Number.isFinite(x)),
         }, policy);
       decisions.push(d);
       o.onPass?.(report, d, s.precopyInfo());

@@ -97,4 +97,51 @@ describe('written extents of a sparse arena (addon)', { skip: addonLeg.skip }, (
       a.close();
     }
   });
+
+  it('reserve backs pages without writing them: they read zero and stay out of the written record', async () => {
+    const a = addonLeg.ops.createArena({ size: 64n * MiB });
+    try {
+      a.window(8192n, 4096).fill(1);
+      assert.equal(await a.reserve!(0n, 32n * MiB), 'reserved');
+      assert.ok(a.committedBytes() >= 32n * MiB, `backed ${a.committedBytes()}`);
+      assert.deepEqual(a.dataExtents!(0n, a.size), [8192n, 12288n], 'only the page stored to is written');
+      assert.equal(await a.verify(12288n, 32n * MiB - 12288n, 0), null, 'reserved pages read zero');
+      assert.equal(a.window(8192n, 4).readUInt32LE(0), 0x01010101, 'data already there is kept');
+      a.window(16n * MiB, 4096).fill(2); // a store into a reserved page makes it written
+      assert.deepEqual(a.dataExtents!(16n * MiB, 8192n), [16n * MiB, 16n * MiB + 4096n]);
+      await a.fill(0n, 64n * MiB, 0); // the release scrub gives reserved pages back too
+      assert.equal(a.committedBytes(), 0n);
+      await assert.rejects(a.reserve!(60n * MiB, 8n * MiB), (e: unknown) => isVgpuError(e), 'a range past the end is refused');
+      await assert.rejects(a.reserve!(100n, 4096n), (e: unknown) => isVgpuError(e), 'an unaligned range is refused');
+    } finally {
+      a.close();
+    }
+  });
+
+  it('populate maps pages for writing: they read zero and count as written', async () => {
+    const a = addonLeg.ops.createArena({ size: 64n * MiB });
+    try {
+      a.window(8192n, 4096).fill(1);
+      assert.equal(await a.populate!(0n, 16n * MiB), 'populated');
+      assert.ok(a.committedBytes() >= 16n * MiB, `backed ${a.committedBytes()}`);
+      assert.deepEqual(a.dataExtents!(0n, a.size), [0n, 16n * MiB], 'populated pages are written');
+      assert.equal(await a.verify(12288n, 16n * MiB - 12288n, 0), null, 'they read zero');
+      assert.equal(a.window(8192n, 4).readUInt32LE(0), 0x01010101, 'data already there is kept');
+      await assert.rejects(a.populate!(100n, 4096n), (e: unknown) => isVgpuError(e), 'an unaligned range is refused');
+    } finally {
+      a.close();
+    }
+  });
+
+  it('reserve does nothing when the filesystem has no room for the range plus what must stay free', async () => {
+    const path = `/dev/shm/vgpud-test-${process.pid}-reserve`; // a size-limited tmpfs (a memfd's mount has no limit)
+    files.push(path);
+    const a = addonLeg.ops.createArena({ path, size: 16n * MiB });
+    try {
+      assert.equal(await a.reserve!(0n, 4n * MiB, 1n << 52n), 'no-room');
+      assert.equal(a.committedBytes(), 0n, 'nothing was reserved');
+    } finally {
+      a.close();
+    }
+  });
 });

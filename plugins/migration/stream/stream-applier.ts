@@ -14,6 +14,7 @@ import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import { forEachWrittenExtent, type FbRegion } from '../fb-region.js';
 import { checkCompat, type MigrationCompat } from './compat.js';
 import { decodeFrames } from './stream-decoder.js';
+import { DestinationPrefault, type PrefaultOutcome } from './destination-prefault.js';
 import type { TrailerFields } from './frame-format.js';
 
 /** FbRegion windows are at most 1 GiB. */
@@ -31,6 +32,8 @@ export interface ApplyOptions {
    * pages travel separately (MigrationStateOptions.fbByCaller). Any page frame is then refused as past the FB end.
    */
   deviceStateOnly?: boolean;
+  /** Back and map the destination FB ahead of the stream (default true; DestinationPrefault). */
+  prefault?: boolean;
 }
 
 export interface ApplyResult {
@@ -42,6 +45,8 @@ export interface ApplyResult {
   appliedPages: bigint;
   /** Highest pre-copy pass seen. */
   passes: number;
+  /** How the FB pre-fault ended (DestinationPrefault), and the bytes it reserved; absent for a device-state-only stream. */
+  prefault?: { outcome: PrefaultOutcome; reservedBytes: bigint };
 }
 
 export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOptions): Promise<ApplyResult> {
@@ -56,6 +61,8 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
   let compat: MigrationCompat | null = null;
   const views: Buffer[] = [];
   const pagesPerView = VIEW_BYTES / ps;
+  // Started once the first page frame was applied (destination-prefault.ts).
+  let prefault: DestinationPrefault | null = null;
   const abortErr = (): VgpuError => new VgpuError(ErrorCode.Cancelled, 'migration restore cancelled', {
     hint: 'the destination FB was scrubbed; start the migration again when ready',
   });
@@ -90,6 +97,9 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
           applied += BigInt(f.count);
           if (f.pass > passes) passes = f.pass;
           opts.onProgress?.(applied * BigInt(ps));
+          // After the first page frame (a fresh FB's whole-FB zero record, checked against the written record that
+          // the pre-fault's mapping would fill): back and map the rest ahead of the stream.
+          if (prefault === null && opts.prefault !== false) prefault = new DestinationPrefault(region);
           break;
         }
         case 'scatter': {
@@ -118,6 +128,7 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
           applied += BigInt(f.pages.length);
           if (f.pass > passes) passes = f.pass;
           opts.onProgress?.(applied * BigInt(ps));
+          if (prefault === null && opts.prefault !== false) prefault = new DestinationPrefault(region);
           break;
         }
         case 'fw-context':
@@ -125,12 +136,18 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
           break;
         case 'trailer':
           if (compat === null) throw new VgpuError(ErrorCode.Internal, 'trailer before header', {});
-          return { compat, trailer: f.trailer, firmwareContext: fw, frames, appliedPages: applied, passes };
+          // Stop reserving; the piece in flight (≤ PIECE) is NOT waited for: the trailer is on the guest's downtime
+          // path, and a piece on the idle-priority job threads of a busy host can take long. It only backs pages
+          // without writing them, so the FB's contents and written record do not depend on it (DestinationPrefault).
+          const pf = prefault === null ? undefined : { outcome: prefault.stopNow(), reservedBytes: prefault.reservedBytes };
+          return { compat, trailer: f.trailer, firmwareContext: fw, frames, appliedPages: applied, passes, ...(pf ? { prefault: pf } : {}) };
       }
     }
     throw new VgpuError(ErrorCode.Migration, 'migration stream ended without a trailer', { hint: 'migrate again from the source' });
   } catch (err) {
-    if (touched) await region.zero(0n, region.size);
+    // Stop the pre-fault first, so the scrub below gives back everything it reserved.
+    if (prefault !== null) await prefault.stop();
+    if (touched || prefault !== null) await region.zero(0n, region.size);
     if (signal?.aborted && !(err instanceof VgpuError && err.code === ErrorCode.Cancelled)) throw abortErr();
     throw err;
   }

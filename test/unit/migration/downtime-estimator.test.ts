@@ -54,6 +54,10 @@ test('gives up when convergence is predicted to need more passes than allowed', 
   const d = decidePass({ ...base, dirtyBytes: 4 * GiB, dirtyRate: 0.95 * GiB, bandwidth: GiB, history: [4 * GiB] });
   assert.equal(d.action, 'give-up');
   assert.match(d.reason, /more than 30 passes/);
+  // With the earlier ratios known (none too slow), one such pass is measured again rather than the verdict.
+  const once = decidePass({ ...base, dirtyBytes: 4 * GiB, dirtyRate: 0.95 * GiB, bandwidth: GiB, history: [4 * GiB], dirtyRatioHistory: [] });
+  assert.equal(once.action, 'continue');
+  assert.match(once.reason, /1 of 3 passes\); measuring again/);
 });
 
 test('a measured stop cost replaces the fixed guess: the same dirty bytes then need another pass', () => {
@@ -115,4 +119,50 @@ test('the up-front estimate plans within the usable budget', () => {
   // Dirtying at 512 MiB/s: pass 1 (1 s) leaves 512 MiB, pass 2 (0.5 s) 256 MiB = 250 ms + 20 > 255 usable,
   // pass 3 (0.25 s) 128 MiB → 145 ms: 3 passes.
   assert.equal(estimateUpfront(GiB, 512 * MiB, GiB, P20).passes, 3);
+});
+
+test('a guest outrunning the transport for one pass is measured again when the earlier ratios are known', () => {
+  // 255.5 MiB/s dirtied against 246.8 MiB/s sent (the fresh FB's first dirty pass): ratio 1.035, and
+  // 538 MiB at 246.8 MiB/s = 2180 ms + 35 > 85 usable: no stop. Without a history: the verdict, as before.
+  const input = { ...base, pass: 2, dirtyBytes: 538 * MiB, dirtyRate: 255.5 * MiB, bandwidth: 246.8 * MiB, history: [294 * MiB, 538 * MiB] };
+  const P100 = { ...DEFAULT_POLICY, downtimeBudgetMs: 100 };
+  const first = decidePass(input, P100);
+  assert.equal(first.action, 'give-up');
+  assert.match(first.reason, /cannot converge/);
+  // With a history that has no ratio ≥ 1 yet (pass 1 measured none): measure again, and say why.
+  const again = decidePass({ ...input, dirtyRatioHistory: [] }, P100);
+  assert.equal(again.action, 'continue');
+  assert.match(again.reason, /ratio 1.04, 1 of 3 passes\); measuring again/);
+  assert.ok(Math.abs(again.dirtyRatio! - 255.5 / 246.8) < 1e-9);
+  // Pass 3 at 280 MiB/s: ratio 255.5 / 280 = 0.9125, under 1 but still too slow: from 538 MiB, 27 passes left and a
+  // fit of 50 ms × 280 MiB/s = 14 MiB, at most (14 / 538)^(1/27) = 0.8736 fits. Its excess over that (0.039) is under
+  // half the last pass's ((1.0353 − 0.8736) / 2 = 0.081): the gap is closing, one more pass, the second of three.
+  const falling = decidePass({ ...input, pass: 3, bandwidth: 280 * MiB, dirtyRatioHistory: [again.dirtyRatio!] }, P100);
+  assert.equal(falling.action, 'continue');
+  assert.match(falling.reason, /predicted to need more than 30 passes \(dirty ratio 0\.91, at most 0\.87 fits\) \(ratio 0\.91, 2 of 3 passes, falling\); measuring again/);
+  // Pass 4 at 270 MiB/s: 0.946 against (13.5 / 538)^(1/26) = 0.868, too slow a third pass in a row (1.035 and
+  // 0.9125 were over 0.868 too): the bound, whatever the trend.
+  const third = decidePass({ ...input, pass: 4, bandwidth: 270 * MiB, dirtyRatioHistory: [1.035, 0.9125] }, P100);
+  assert.equal(third.action, 'give-up');
+  assert.match(third.reason, /predicted to need more than 30 passes \(dirty ratio 0\.95, at most 0\.87 fits\) for 3 passes in a row/);
+});
+
+test('a ratio ≥ 1 that held for two passes without falling is the verdict', () => {
+  // 1.035 then 1.02: excess 0.02 > 0.035 / 2 = 0.0175, so the gap did not close: give up at the second pass.
+  const d = decidePass({ ...base, pass: 3, dirtyBytes: GiB, dirtyRate: 1.02 * 200 * MiB, bandwidth: 200 * MiB, history: [GiB, GiB], dirtyRatioHistory: [1.035] });
+  assert.equal(d.action, 'give-up');
+  assert.match(d.reason, /for 2 passes without the gap closing: pre-copy cannot converge/);
+  // A ratio below 1 earlier does not count towards the streak: 0.8 then 1.1 is a first pass ≥ 1.
+  assert.equal(decidePass({ ...base, pass: 3, dirtyBytes: GiB, dirtyRate: 1.1 * 200 * MiB, bandwidth: 200 * MiB, history: [GiB, GiB], dirtyRatioHistory: [1.2, 0.8] }).action, 'continue');
+  // maxPasses still bounds it: at pass 30 a first ratio ≥ 1 is the verdict.
+  assert.equal(decidePass({ ...base, pass: 30, dirtyBytes: GiB, dirtyRate: 1.1 * 200 * MiB, bandwidth: 200 * MiB, history: [GiB], dirtyRatioHistory: [] }).action, 'give-up');
+});
+
+test('once the ratio falls below 1 after a warm-up, the prediction takes over again', () => {
+  // Ratios 1.035, 0.98 (falling), now 0.5: 400 MiB at 512 MiB/s = 781 ms + 35 > 85 usable; fit = 50 ms × 512 MiB/s
+  // = 25.6 MiB; 400 × 0.5^n ≤ 25.6 needs n = 4 (400 → 200 → 100 → 50 → 25): continue, 4 passes predicted.
+  const d = decidePass({ ...base, pass: 4, dirtyBytes: 400 * MiB, dirtyRate: 256 * MiB, bandwidth: 512 * MiB, history: [294 * MiB, 538 * MiB, 520 * MiB, 400 * MiB], dirtyRatioHistory: [1.035, 0.98] }, { ...DEFAULT_POLICY, downtimeBudgetMs: 100 });
+  assert.equal(d.action, 'continue');
+  assert.equal(d.predictedPasses, 4);
+  assert.equal(d.dirtyRatio, 0.5);
 });
