@@ -39,13 +39,15 @@ function take(gaps: Gap[], count: number): boolean {
 
 /**
  * How many more first-fit runs of `count` CHIDs fit in a pool of `total` holding `ranges`, after the runs still
- * owed to selected VFs (`pending`, placed first in this order) are taken. 0 for count ≤ 0.
+ * owed to selected VFs (`pending`, placed first in this order) are taken; at most `atMost` (a yes/no check passes 1
+ * and stops at the first run found). 0 for count ≤ 0.
  */
-export function chidRoom(q: { total: number; ranges: readonly ChannelRange[]; count: number; pending?: readonly number[] }): number {
+export function chidRoom(q: { total: number; ranges: readonly ChannelRange[]; count: number; pending?: readonly number[]; atMost?: number }): number {
   if (q.count <= 0) return 0;
   const gaps = freeGaps(q.total, q.ranges);
   for (const p of q.pending ?? []) if (p > 0) take(gaps, p);
+  const limit = q.atMost ?? Infinity;
   let n = 0;
-  while (take(gaps, q.count)) n++;
+  while (n < limit && take(gaps, q.count)) n++;
   return n;
 }
