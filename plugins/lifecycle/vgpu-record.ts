@@ -46,7 +46,8 @@ export class VgpuRecord {
   autoSelected = false;
   /** Per-vGPU UUID (upstream sends one fixed UUID for every vGPU). */
   readonly uuid: Uint8Array;
-  private readonly lines: string[] = [];
+  /** Log lines as written (time, text): formatted when read (logLines), not on the create path. */
+  private readonly lines: Array<{ at: number; line: string }> = [];
   private dbdfValue: number | undefined;
   /** Pending destroy, so a second destroy joins it instead of racing it. */
   destroying?: Promise<void>;
@@ -94,12 +95,12 @@ export class VgpuRecord {
   }
 
   log(line: string): void {
-    this.lines.push(`${new Date().toISOString()} ${line}`);
+    this.lines.push({ at: Date.now(), line });
     if (this.lines.length > LOG_LINES) this.lines.splice(0, this.lines.length - LOG_LINES);
   }
 
   logLines(): string[] {
-    return [...this.lines];
+    return this.lines.map((l) => `${new Date(l.at).toISOString()} ${l.line}`);
   }
 
   info(): VgpuInfo & { fb: { offset: bigint; size: bigint }; chids: { offset: number; count: number }; inUse: boolean } {
