@@ -15,7 +15,7 @@
 import type { SharedArena } from '../../../native/native-ops.js';
 import { MgmtHeap, gfidFromDoorbell } from '../../../core/firmware-abi/vgpu-mailbox.js';
 import { Bar0, Region } from './device-layout.js';
-import { appendLogRing } from './log-ring.js';
+import { appendLogRing, logLine } from './log-ring.js';
 import type { PluginTask, PluginTaskMemory } from './plugin-task.js';
 import { GuestWorkload, type GuestWorkloadCommand, type GuestWorkloadOptions, type GuestWorkloadStats } from './guest-workload.js';
 
@@ -180,6 +180,6 @@ export class PluginTaskRuntime {
   }
 
   private gspLog(line: string): void {
-    appendLogRing(this.io.arena.window(BigInt(Region.GSP_LOG), Region.GSP_LOG_SIZE), `[${new Date().toISOString()}] ${line}\n`);
+    appendLogRing(this.io.arena.window(BigInt(Region.GSP_LOG), Region.GSP_LOG_SIZE), logLine(line));
   }
 }
