@@ -65,7 +65,7 @@ export class VgpuRecord {
     /** Identity of an adopted vGPU (daemon restart): it keeps the UUID its plugin task was configured with. */
     adopted?: { uuid: Uint8Array; createdAt: number },
   ) {
-    this.uuid = adopted?.uuid ?? uuidBytes(crypto.randomUUID());
+    this.uuid = adopted?.uuid ?? randomUuidBytes();
     this.createdAt = adopted?.createdAt ?? Date.now();
   }
 
@@ -128,6 +128,17 @@ export class VgpuRecord {
       ...(this.requestId !== undefined ? { requestId: this.requestId } : {}),
     };
   }
+}
+
+/**
+ * A random (version 4, RFC 9562 §5.4) UUID as its 16 bytes: 122 random bits, then the version nibble 4 and the
+ * variant bits 10 — what crypto.randomUUID() makes, without the text round trip (~6 µs of every create).
+ */
+export function randomUuidBytes(): Uint8Array {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  return b;
 }
 
 export function uuidBytes(uuid: string): Uint8Array {

@@ -1,12 +1,12 @@
 /**
  * A vGPU's own log (`vgpuctl logs`): each line carries the time it was WRITTEN (the record keeps the time and
- * formats on read, off the create path), in order, and only the last 1000 lines are kept.
+ * formats on read, off the create path), in order, and only the last 1000 lines are kept; and its UUID.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { VirtualFunction } from '../../../core/contracts/hal.js';
 import type { TypeSelection } from '../../../core/manager/type-policy.js';
-import { VgpuRecord } from '../../../plugins/lifecycle/vgpu-record.js';
+import { VgpuRecord, dashedUuid } from '../../../plugins/lifecycle/vgpu-record.js';
 import { TYPES } from './lifecycle-rig.js';
 
 function record(): VgpuRecord {
@@ -33,4 +33,14 @@ test('only the last 1000 lines are kept', () => {
   assert.equal(lines.length, 1000);
   assert.match(lines[0]!, / line 5$/);
   assert.match(lines.at(-1)!, / line 1004$/);
+});
+
+test('each vGPU gets its own random version-4 UUID (as crypto.randomUUID makes them)', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i++) {
+    const text = dashedUuid(record().uuid);
+    assert.match(text, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    seen.add(text);
+  }
+  assert.equal(seen.size, 2000);
 });
