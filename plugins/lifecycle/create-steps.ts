@@ -301,8 +301,10 @@ export const STEP_UNITS: readonly StepUnit[] = [
       const heap = rec.res.heap!;
       const fb = rec.res.guestFb!;
       const chids = rec.res.chids!;
-      const chidOffset: number[] = [];
-      for (const e of engineIds(env.mgr.engineBitmap)) chidOffset[e] = chids.offset;
+      // chidOffset[engine] = the vGPU's first CHID for each engine the GPU has, up to the struct's 0x54 entries.
+      const engines = engineIds(env.mgr.engineBitmap);
+      const chidOffset = new Array<number>(Math.min((engines.at(-1) ?? -1) + 1, 0x54)).fill(0);
+      for (const e of engines) if (e < chidOffset.length) chidOffset[e] = chids.offset;
       const base = heap.offset;
       const params = encodeBootloadParams({
         dbdf: rec.dbdf,
@@ -314,7 +316,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
         swizzId: 0,
         numChannels: chids.count,
         numPluginChannels: 1,
-        chidOffset: Array.from({ length: Math.min(chidOffset.length, 0x54) }, (_, i) => chidOffset[i] ?? 0),
+        chidOffset,
         bDisableDefaultSmcExecPartRestore: false,
         numGuestFbSegments: 1,
         guestFbPhysAddrList: [fb.offset],
