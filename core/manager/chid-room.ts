@@ -8,7 +8,8 @@ import type { ChannelRange } from '../contracts/channels.js';
 /** prev_pow2(n) for n ≥ 1. */
 export function prevPow2(n: number): number {
   if (n < 1) return 0;
-  return 2 ** Math.floor(Math.log2(n));
+  // Bit arithmetic for the counts a GPU has (it runs several times per select and create); floats beyond 2^31.
+  return n < 0x8000_0000 ? 2 ** (31 - Math.clz32(n)) : 2 ** Math.floor(Math.log2(n));
 }
 
 /** CHIDs per vGPU: prev_pow2(total / max_instance), as the upstream vGPU manager sizes them (2048 / 32 = 64). */

@@ -9,7 +9,7 @@ import { isVgpuError } from '../../../core/contracts/exceptions.js';
 import type { EventBus } from '../../../core/contracts/events.js';
 import type { FbRange } from '../../../core/contracts/memory.js';
 import type { VgpuService } from '../../../core/contracts/vgpu-service.js';
-import { chidRoom } from '../../../core/manager/chid-room.js';
+import { chidRoom, chidsPerVgpu, prevPow2 } from '../../../core/manager/chid-room.js';
 import { FB_PAGE, heapRoom } from '../../../core/manager/heap-room.js';
 import { TOKENS } from '../../../core/tokens.js';
 import { createMockHalPlugin } from '../../../hal/mock/mock-hal-plugin.js';
@@ -130,4 +130,17 @@ test('heapRoom and chidRoom with atMost answer min(full count, atMost) — the y
     const full = chidRoom({ total: 1024, ranges: chids, count, pending: [64] });
     for (const atMost of [0, 1, 3]) assert.equal(chidRoom({ total: 1024, ranges: chids, count, pending: [64], atMost }), Math.min(full, atMost));
   }
+});
+
+test('prevPow2 (CHIDs per vGPU) is the largest power of two not above n, for whole and fractional n', () => {
+  for (const n of [1, 2, 3, 4, 5, 63, 64, 65, 85.33, 1.5, 2047, 2048, 2049, 0x7fff_ffff, 0x8000_0000, 2 ** 40 + 3]) {
+    let p = 1;
+    while (p * 2 <= n) p *= 2;
+    assert.equal(prevPow2(n), p, `n = ${n}`);
+  }
+  assert.equal(prevPow2(0), 0);
+  assert.equal(prevPow2(0.5), 0);
+  assert.equal(chidsPerVgpu(2048, 32), 64);
+  assert.equal(chidsPerVgpu(2048, 24), 64);
+  assert.equal(chidsPerVgpu(2048, 3), 512);
 });
