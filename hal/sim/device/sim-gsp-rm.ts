@@ -406,18 +406,23 @@ export class SimGspRm {
     // BOOTLOADED magic separately (docs/reference/host-rpc-mailbox.md). So it starts after the reply is out — not
     // in the middle of it, where its set-up (mailbox, guest side, logs) held back every create's BOOTLOAD — and
     // before any later command, so a SHUTDOWN still finds it started.
+    // GSP-RM's own line about it goes in after the task has started (and answered a header already there with the
+    // magic the host waits for): a log line is nothing the host waits on. It still comes before a start failure's.
+    const bootloaded = (): void => this.gspLog(`bootloaded plugin task gfid ${p.gfid} (dbdf 0x${p.dbdf.toString(16)}, ${p.numChannels} channels, vmPid ${p.vmPid})`);
     const start = (): void => {
       try {
         task.start();
       } catch (e) {
         // No reply to carry it any more: the GSP log says why the BOOTLOADED magic never comes (the host's wait
         // times out pointing there).
+        bootloaded();
         this.gspLog(`plugin task gfid ${p.gfid} failed to start: ${(e as Error).message}`);
+        return;
       }
+      bootloaded();
     };
     if (this.io.afterReply !== undefined) this.io.afterReply(start);
     else start();
-    this.gspLog(`bootloaded plugin task gfid ${p.gfid} (dbdf 0x${p.dbdf.toString(16)}, ${p.numChannels} channels, vmPid ${p.vmPid})`);
     return NvStatus.OK;
   }
 

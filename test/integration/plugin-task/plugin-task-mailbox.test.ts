@@ -118,6 +118,8 @@ describe('plugin task bring-up and calls', () => {
     assert.deepEqual(lines.map((l) => (/bootloaded:/.test(l) ? 'bootloaded' : /waiting for the host/.test(l) ? 'waiting' : /GSP_PLUGIN_BOOTLOADED written/.test(l) ? 'found' : l)),
       ['bootloaded', 'waiting', 'found']);
     assert.equal((await h.call(VgpuRpcMsg.VERSION_NEGOTIATION, new Uint8Array(0), VERSION_NEGOTIATION_PAYLOAD.size)).result, 0);
+    // GSP-RM's own line about the task, written once the task has started (not inside the BOOTLOAD reply).
+    await until('the GSP log line of the bootload', () => /bootloaded plugin task gfid 11 \(dbdf 0x410b, 64 channels, vmPid 4011\)/.test(Buffer.from(gpu.firmware.readLog('gsp')).toString('utf8')) || undefined);
   });
 
   it('refuses a bad config with a non-zero result, an error-buffer record and a kernel-log line', async () => {
