@@ -82,13 +82,17 @@ export class PluginTaskRuntime {
     };
   }
 
-  /** A task for its gfid (a new bootload replaces the shut-down task of an earlier vGPU). */
-  register(task: PluginTask): void {
+  /**
+   * A task for its gfid (a new bootload replaces the shut-down task of an earlier vGPU). `awaitingHeader`: the task
+   * still waits for the host's control-buffer header (see below); a task that found it already needs no wake-up —
+   * the host's next call rings the doorbell, which wakes the watcher.
+   */
+  register(task: PluginTask, awaitingHeader = true): void {
     this.tasks.set(task.gfid, task);
     // The watcher may be asleep in a long idle wait from before this task existed, and the host's control-buffer
     // header (what a new task waits for) is an FB write, not a register write that would wake it: wake it now so
     // the new task is scanned at the fast rate from the start.
-    this.poke();
+    if (awaitingHeader) this.poke();
     this.loop ??= this.watch().finally(() => { this.loop = null; });
   }
 

@@ -176,10 +176,13 @@ export class PluginTask {
     // first call before we saw it. The control buffer is the host's; it is left alone.
     this.mem.comm.fill(0, MgmtHeap.RESPONSE_OFFSET, MgmtHeap.RESPONSE_OFFSET + MgmtHeap.RESPONSE_SIZE);
     this.mem.comm.fill(0, MgmtHeap.ERROR_OFFSET, MgmtHeap.ERROR_OFFSET + MgmtHeap.ERROR_SIZE);
-    rt.register(this);
-    // The host's side first: the BOOTLOADED magic, if its header is there (the host is waiting for it). The task's
-    // start-up lines follow in their order (bootloaded, waiting, found): they are for the log, not for the host.
+    // The host's side first: the BOOTLOADED magic, if its header is there (the host is waiting for it), before the
+    // task joins the doorbell scan — a task that found its header does not wake the scanner (one cross-thread wake-up
+    // less on every create whose host wrote the header first). This thread scans nothing before register() returns,
+    // and a doorbell the host rings meanwhile stays in the register for the scanner's next look. The task's start-up
+    // lines follow in their order (bootloaded, waiting, found): they are for the log, not for the host.
     const found = this.takeHeader(this.mem);
+    rt.register(this, !found);
     bootloaded();
     this.env.log('init-task', `gfid ${this.gfid}: waiting for the host's control-buffer header (version ${CTRL_BUFF_VERSION})`);
     if (found) this.logHeaderFound();
