@@ -330,7 +330,9 @@ console.log(`steps: ${STEP_UNITS.map((s) => s.name).join(' → ')}; scrub exclud
 
 // Mock HAL: no transport, the fake plugin task answers in-process.
 {
-  const r = await rig({ scrubber: null, allowUnscrubbedFb: true, timeouts: { bootloadMs: 5000, mailboxMs: 5000 } });
+  // At warn, as the simulator half below: the daemon logs at info, and a debug line kept per step is test
+  // bookkeeping the floor does not pay.
+  const r = await rig({ scrubber: null, allowUnscrubbedFb: true, timeouts: { bootloadMs: 5000, mailboxMs: 5000 }, logLevel: 'warn' });
   r.logger.lines.length = 0;
   const type = TYPES[1]!; // -4Q
   report('mock HAL', type, await measure(r.gpu, r.mgr, r.lc, r.bus, type));

@@ -132,16 +132,24 @@ export class StructLayout<T extends object = StructValue> {
         new Uint8Array(view.buffer, view.byteOffset + at, src.byteLength).set(src);
         continue;
       }
-      const count = f.count ?? 1;
-      const elems = f.count === undefined ? [v] : (v as unknown[]);
-      if (!Array.isArray(elems) || elems.length > count) throw this.rangeError(f, v, `an array of at most ${count}`);
-      const elemSize = f.size / count;
-      elems.forEach((e, i) => {
-        if (e === undefined) return;
+      const t = f.type;
+      if (f.count === undefined) {
+        // A single element: no wrapping array (structs are encoded on every firmware call).
+        if (typeof t === 'string') this.writeScalar(view, at, f, t, v);
+        else t.encodeInto(view, at, v as StructValue);
+        continue;
+      }
+      const elems = v as unknown[];
+      if (!Array.isArray(elems) || elems.length > f.count) throw this.rangeError(f, v, `an array of at most ${f.count}`);
+      const elemSize = f.size / f.count;
+      // Plain loop, no closure per field: BOOTLOAD's arrays run to 384 entries (as in decodeAt).
+      for (let i = 0; i < elems.length; i++) {
+        const e = elems[i];
+        if (e === undefined) continue;
         const o = at + i * elemSize;
-        if (typeof f.type === 'string') this.writeScalar(view, o, f, f.type as ScalarKind, e);
-        else f.type.encodeInto(view, o, e as StructValue);
-      });
+        if (typeof t === 'string') this.writeScalar(view, o, f, t, e);
+        else t.encodeInto(view, o, e as StructValue);
+      }
     }
   }
 

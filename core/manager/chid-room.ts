@@ -8,7 +8,8 @@ import type { ChannelRange } from '../contracts/channels.js';
 /** prev_pow2(n) for n ≥ 1. */
 export function prevPow2(n: number): number {
   if (n < 1) return 0;
-  return 2 ** Math.floor(Math.log2(n));
+  // Bit arithmetic for the counts a GPU has (it runs several times per select and create); floats beyond 2^31.
+  return n < 0x8000_0000 ? 2 ** (31 - Math.clz32(n)) : 2 ** Math.floor(Math.log2(n));
 }
 
 /** CHIDs per vGPU: prev_pow2(total / max_instance), as the upstream vGPU manager sizes them (2048 / 32 = 64). */
@@ -39,13 +40,15 @@ function take(gaps: Gap[], count: number): boolean {
 
 /**
  * How many more first-fit runs of `count` CHIDs fit in a pool of `total` holding `ranges`, after the runs still
- * owed to selected VFs (`pending`, placed first in this order) are taken. 0 for count ≤ 0.
+ * owed to selected VFs (`pending`, placed first in this order) are taken; at most `atMost` (a yes/no check passes 1
+ * and stops at the first run found). 0 for count ≤ 0.
  */
-export function chidRoom(q: { total: number; ranges: readonly ChannelRange[]; count: number; pending?: readonly number[] }): number {
+export function chidRoom(q: { total: number; ranges: readonly ChannelRange[]; count: number; pending?: readonly number[]; atMost?: number }): number {
   if (q.count <= 0) return 0;
   const gaps = freeGaps(q.total, q.ranges);
   for (const p of q.pending ?? []) if (p > 0) take(gaps, p);
+  const limit = q.atMost ?? Infinity;
   let n = 0;
-  while (take(gaps, q.count)) n++;
+  while (n < limit && take(gaps, q.count)) n++;
   return n;
 }

@@ -30,6 +30,12 @@ export interface HeapRoomQuery {
    * sitting first-fit in the lowest hole would wrongly block a heap that hole can hold.
    */
   keepFree?: readonly bigint[];
+  /**
+   * Stop counting at this many (a yes/no check passes 1). The answer is min(the full count, atMost): the short-lived
+   * reservations are all one page (PgpuManager.owedScratch), and pages that fit after k heaps also fit after fewer,
+   * so giving back from k down finds the same first count that fits as giving back from the full count.
+   */
+  atMost?: number;
 }
 
 const alignUp = (v: bigint, a: bigint): bigint => ((v + a - 1n) / a) * a;
@@ -60,18 +66,37 @@ function take(gaps: Gap[], bytes: bigint): { gap: Gap; was: bigint } | null {
 }
 
 function allFit(gaps: readonly Gap[], sizes: readonly bigint[]): boolean {
+  const size = sizes[0] ?? 0n;
+  let same = size > 0n && size % FB_PAGE === 0n;
+  for (let i = 1; same && i < sizes.length; i++) same = sizes[i] === size;
+  if (same) {
+    // Equal page-multiple sizes (the scratch pages, every time): first-fit puts floor(room / size) of them in each
+    // gap, so count instead of placing them one by one (up to 32 BigInt placements per check, twice per create).
+    let room = 0n;
+    const need = BigInt(sizes.length);
+    for (const g of gaps) {
+      const start = alignUp(g.start, FB_PAGE);
+      if (g.end > start) room += (g.end - start) / size;
+      if (room >= need) return true;
+    }
+    return false;
+  }
   const copy = gaps.map((g) => ({ ...g }));
   return sizes.every((s) => s <= 0n || take(copy, s) !== null);
 }
 
-/** How many more page-aligned first-fit reservations of `bytes` fit below `below` (see HeapRoomQuery); 0 for bytes ≤ 0. */
+/**
+ * How many more page-aligned first-fit reservations of `bytes` fit below `below` (see HeapRoomQuery), at most
+ * `atMost`; 0 for bytes ≤ 0.
+ */
 export function heapRoom(q: HeapRoomQuery): number {
   if (q.bytes <= 0n) return 0;
   const gaps = freeGapsBelow(q.ranges, q.below);
   // A pending reservation that fits nowhere will fail on its own and takes nothing.
   for (const p of q.pending ?? []) if (p > 0n) take(gaps, p);
   const placed: Array<{ gap: Gap; was: bigint }> = [];
-  for (let t = take(gaps, q.bytes); t !== null; t = take(gaps, q.bytes)) placed.push(t);
+  const limit = q.atMost ?? Infinity;
+  for (let t = placed.length < limit ? take(gaps, q.bytes) : null; t !== null; t = placed.length < limit ? take(gaps, q.bytes) : null) placed.push(t);
   // Give back the last ones (first-fit fills in address order, so the last taken is undone exactly) until the
   // short-lived reservations fit again.
   const keep = q.keepFree ?? [];

@@ -104,8 +104,9 @@ export class PgpuManager {
     this.rpcOpts = init.rpcOpts;
     this.scratchPages = init.scratchPages;
     this.foreignRanges = new Set(init.gpu.memory.list().map((r) => r.id));
-    this.policy.useHeapRoom((t) => this.heapRoomFor(t));
-    this.policy.useChidRoom((t) => this.chidRoomFor(t));
+    // The policy only asks "room for one more?": counting stops at the first (a create selects through it).
+    this.policy.useHeapRoom((t) => this.heapRoomFor(t, { atMost: 1 }));
+    this.policy.useChidRoom((t) => this.chidRoomFor(t, { atMost: 1 }));
     this.abi = new VfTypeAbi(() => this.policy, {
       isVfOpen: (vf) => this.openVfs.has(vf),
       vfCount: () => this.gpu.vfs().length,
@@ -275,11 +276,12 @@ export class PgpuManager {
    * its guest placement) and the scratch pages not in use. The one count behind `creatable`, `types` and the
    * create path's heap step (reserveHeap), so what is listed as available really gets a heap.
    */
-  heapRoomFor(type: Pick<VgpuTypeRecord, 'gspHeapSize'>, opts: { exceptVf?: number } = {}): number {
+  heapRoomFor(type: Pick<VgpuTypeRecord, 'gspHeapSize'>, opts: { exceptVf?: number; atMost?: number } = {}): number {
     const ranges = this.gpu.memory.list();
     return heapRoom({
       ranges, below: this.region.base, bytes: type.gspHeapSize,
       pending: this.pendingHeaps(ranges, opts.exceptVf), keepFree: this.owedScratch(ranges),
+      ...(opts.atMost !== undefined ? { atMost: opts.atMost } : {}),
     });
   }
 
@@ -290,7 +292,7 @@ export class PgpuManager {
    */
   reserveHeap(req: { vf: number; size: bigint; owner: string; at?: bigint }): FbRange {
     const selection = this.policy.selectionOf(req.vf);
-    if (req.at === undefined && this.heapRoomFor({ gspHeapSize: req.size }, { exceptVf: req.vf }) < 1) {
+    if (req.at === undefined && this.heapRoomFor({ gspHeapSize: req.size }, { exceptVf: req.vf, atMost: 1 }) < 1) {
       const s = this.gpu.memory.stats();
       throw new VgpuError(ErrorCode.NoSpace, `no room for a ${req.size}-byte management heap below the guest-FB region of ${this.gpu.bdf}`, {
         hint: 'the heaps of the vGPUs already there (or selected) fill the room; destroy or deselect one, or choose a type with a smaller heap',
@@ -314,9 +316,12 @@ export class PgpuManager {
    * none yet (a selection reserves its CHID room as it reserves its heap room). The count behind `creatable`,
    * `types` and the create path's refusal, so a listed type really gets its CHIDs.
    */
-  chidRoomFor(type: Pick<VgpuTypeRecord, 'maxInstance'>, opts: { exceptVf?: number } = {}): number {
+  chidRoomFor(type: Pick<VgpuTypeRecord, 'maxInstance'>, opts: { exceptVf?: number; atMost?: number } = {}): number {
     const ranges = this.gpu.channels.list();
-    return chidRoom({ total: this.gpu.channels.total, ranges, count: this.chidsFor(type), pending: this.pendingChids(ranges, opts.exceptVf) });
+    return chidRoom({
+      total: this.gpu.channels.total, ranges, count: this.chidsFor(type), pending: this.pendingChids(ranges, opts.exceptVf),
+      ...(opts.atMost !== undefined ? { atMost: opts.atMost } : {}),
+    });
   }
 
   /** Allocate VF `vf`'s CHID run (at `at` when re-taking a journalled one) and remember it against its selection. */
@@ -404,9 +409,10 @@ export class PgpuManager {
   }
 
   /** Scratch pages not in use now: anything below the region that is neither a heap nor older than the manager. */
-  private owedScratch(live: readonly FbRange[]): bigint[] {
-    const inUse = live.filter((r) => r.offset + r.size <= this.region.base && r.label !== 'mgmt-heap' && !this.foreignRanges.has(r.id)).length;
-    return Array.from({ length: Math.max(0, this.scratchPages - inUse) }, () => FB_PAGE);
+  private owedScratch(live: readonly FbRange[]): readonly bigint[] {
+    let inUse = 0;
+    for (const r of live) if (r.offset + r.size <= this.region.base && r.label !== 'mgmt-heap' && !this.foreignRanges.has(r.id)) inUse++;
+    return scratchList(Math.max(0, this.scratchPages - inUse));
   }
 
   private assertOpen(): void {
@@ -414,6 +420,12 @@ export class PgpuManager {
       throw new VgpuError(ErrorCode.IllegalState, `the vGPU manager of ${this.gpu.bdf} is closed`, { hint: 'create a new manager' });
     }
   }
+}
+
+/** `n` scratch pages, one frozen list per count (heapRoomFor asks on every select and create; the lists never change). */
+const scratchLists: Array<readonly bigint[]> = [];
+function scratchList(n: number): readonly bigint[] {
+  return (scratchLists[n] ??= Object.freeze(new Array<bigint>(n).fill(FB_PAGE)));
 }
 
 /** The blob for the PF; the reader refuses duplicates, and upstream's "last match wins" is mirrored anyway. */

@@ -434,7 +434,14 @@ export class TypePolicy {
       const e = s.mixedSlot === undefined ? undefined : this.mixed?.byType.get(s.type.id);
       if (e !== undefined) held.push([s.mixedSlot!, e.placementSize]);
     }
-    return entry.ids.filter((id) => held.every(([at, size]) => !slotsOverlap(id, entry.placementSize, at, size)));
+    // Plain loops: this runs twice per select (so per create), and a closure per placement id cost more than the test.
+    const free: number[] = [];
+    for (const id of entry.ids) {
+      let clear = true;
+      for (const [at, size] of held) if (slotsOverlap(id, entry.placementSize, at, size)) { clear = false; break; }
+      if (clear) free.push(id);
+    }
+    return free;
   }
 
   private mixedTableFor(types: readonly VgpuTypeRecord[]): MixedSizeTable | null {

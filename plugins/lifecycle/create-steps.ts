@@ -75,6 +75,22 @@ export { chidsPerVgpu, prevPow2 } from '../../core/manager/chid-room.js';
 
 const rpcOpts = (env: StepEnv): { timeoutMs: number } => ({ timeoutMs: env.timeouts.rpcMs });
 
+/** Zeros for the control, response and message buffers (mgmt-heap): one buffer, written by copy, never changed. */
+const COMM_ZEROS = new Uint8Array(MgmtHeap.MIGRATION_OFFSET - MgmtHeap.CTRL_OFFSET);
+
+/** Engine ids set in a GPU's engine bitmap, worked out once per bitmap (it does not change while the GPU is up). */
+const enginesOf = new WeakMap<Uint8Array, readonly number[]>();
+function engineIds(bitmap: Uint8Array): readonly number[] {
+  let ids = enginesOf.get(bitmap);
+  if (ids === undefined) {
+    const found: number[] = [];
+    for (let i = 0; i < bitmap.byteLength * 8; i++) if (((bitmap[i >> 3] ?? 0) >> (i & 7)) & 1) found.push(i);
+    ids = Object.freeze(found);
+    enginesOf.set(bitmap, ids);
+  }
+  return ids;
+}
+
 async function scrub(rec: VgpuRecord, env: StepEnv, reason: 'create' | 'reset' | 'destroy', signal?: AbortSignal): Promise<void> {
   const range = rec.res.guestFb;
   const chids = rec.res.chids;
@@ -236,7 +252,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
         // Zero the control, response and message buffers: heap FB is reused from earlier vGPUs, and a stale
         // message_seq_num_processed equal to our next sequence number would pass for an answer (upstream relies
         // on whatever the FB held).
-        rec.res.heapMapping.write(MgmtHeap.CTRL_OFFSET, new Uint8Array(MgmtHeap.MIGRATION_OFFSET - MgmtHeap.CTRL_OFFSET));
+        rec.res.heapMapping.write(MgmtHeap.CTRL_OFFSET, COMM_ZEROS);
         // The control-buffer header goes in now, before BOOTLOAD, not only after it as upstream writes it: a plugin
         // task that finds it when it starts answers with the BOOTLOADED magic at once, so the host's wait is not
         // one period of the task's header scan (a header written later is an FB write, which rings nothing; the
@@ -285,12 +301,10 @@ export const STEP_UNITS: readonly StepUnit[] = [
       const heap = rec.res.heap!;
       const fb = rec.res.guestFb!;
       const chids = rec.res.chids!;
-      const engines: number[] = [];
-      for (let i = 0; i < env.mgr.engineBitmap.byteLength * 8; i++) {
-        if (((env.mgr.engineBitmap[i >> 3] ?? 0) >> (i & 7)) & 1) engines.push(i);
-      }
-      const chidOffset: number[] = [];
-      for (const e of engines) chidOffset[e] = chids.offset;
+      // chidOffset[engine] = the vGPU's first CHID for each engine the GPU has, up to the struct's 0x54 entries.
+      const engines = engineIds(env.mgr.engineBitmap);
+      const chidOffset = new Array<number>(Math.min((engines.at(-1) ?? -1) + 1, 0x54)).fill(0);
+      for (const e of engines) if (e < chidOffset.length) chidOffset[e] = chids.offset;
       const base = heap.offset;
       const params = encodeBootloadParams({
         dbdf: rec.dbdf,
@@ -302,7 +316,7 @@ export const STEP_UNITS: readonly StepUnit[] = [
         swizzId: 0,
         numChannels: chids.count,
         numPluginChannels: 1,
-        chidOffset: Array.from({ length: Math.min(chidOffset.length, 0x54) }, (_, i) => chidOffset[i] ?? 0),
+        chidOffset,
         bDisableDefaultSmcExecPartRestore: false,
         numGuestFbSegments: 1,
         guestFbPhysAddrList: [fb.offset],

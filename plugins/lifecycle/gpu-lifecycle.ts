@@ -265,7 +265,7 @@ export class GpuLifecycle {
   private assertChidRoom(type: VgpuTypeRecord, vf: number): void {
     const count = this.mgr.chidsFor(type);
     const s = this.gpu.channels.stats();
-    if (count > 0 && this.mgr.chidRoomFor(type, { exceptVf: vf }) < 1) {
+    if (count > 0 && this.mgr.chidRoomFor(type, { exceptVf: vf, atMost: 1 }) < 1) {
       throw new VgpuError(ErrorCode.NoSpace, `no run of ${count} free CHIDs for a ${type.name} on ${this.bdf} (longest free run ${s.largestFree})`, {
         hint: 'destroy a vGPU of another type to free a longer CHID run, or choose a type with more instances (fewer CHIDs each)',
         details: { gpu: this.bdf, type: type.id, chids: count, largestFree: s.largestFree },

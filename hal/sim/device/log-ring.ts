@@ -31,9 +31,20 @@ export function isLogRing(buf: Buffer): boolean {
 /** Append bytes (a line should end in '\n'); older bytes are overwritten once the ring is full. */
 export function appendLogRing(buf: Buffer, data: Uint8Array | string): void {
   if (!isLogRing(buf)) initLogRing(buf);
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   const capacity = buf.readUInt32LE(4);
   const written = buf.readUInt32LE(8);
+  if (typeof data === 'string') {
+    // A line that fits before the ring's end goes straight in as UTF-8, with no intermediate buffer (the simulated
+    // firmware logs several lines per create); one that would wrap takes the byte path below.
+    const pos = written % capacity;
+    const len = Buffer.byteLength(data, 'utf8');
+    if (len <= capacity - pos) {
+      buf.write(data, LOG_RING_HEADER + pos, len, 'utf8');
+      buf.writeUInt32LE((written + len) >>> 0, 8);
+      return;
+    }
+  }
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   // Only the last `capacity` bytes of an oversized append can survive.
   const src = bytes.byteLength > capacity ? bytes.subarray(bytes.byteLength - capacity) : bytes;
   let pos = (written + (bytes.byteLength - src.byteLength)) % capacity;
@@ -88,4 +99,20 @@ export function readLogRingSince(buf: Buffer, cursor: number): { text: Uint8Arra
     if (first < len) out.set(buf.subarray(LOG_RING_HEADER, LOG_RING_HEADER + (len - first)), first);
   }
   return { text: out, cursor: written, lost };
+}
+
+let stampMs = -1;
+let stampText = '';
+
+/**
+ * `[<ISO time>] <line>\n`, the simulated firmware's log-line format. The ISO text is made once per millisecond: a
+ * create writes several lines within the same one.
+ */
+export function logLine(line: string): string {
+  const now = Date.now();
+  if (now !== stampMs) {
+    stampMs = now;
+    stampText = new Date(now).toISOString();
+  }
+  return `[${stampText}] ${line}\n`;
 }

@@ -77,6 +77,27 @@ export function generateBlob(seed: number, len = CONTEXT_BLOB_BYTES): Uint8Array
   return out;
 }
 
+/** Blobs by seed, most recent last: one per (gfid, type) in use, so a create does not spin 4 KiB of xorshift. */
+const blobs = new Map<number, Uint8Array>();
+/** gfids × types a board runs at once stay well inside this (64 × 4 KiB). */
+const BLOB_CACHE = 64;
+
+/**
+ * The blob of a seed, shared: nothing writes into a context's blob (a restore replaces the whole context), so one
+ * copy per seed serves every task of that gfid and type.
+ */
+export function blobFor(seed: number): Uint8Array {
+  let blob = blobs.get(seed);
+  if (blob === undefined) {
+    blob = generateBlob(seed);
+    if (blobs.size >= BLOB_CACHE) blobs.delete(blobs.keys().next().value!);
+  } else {
+    blobs.delete(seed);
+  }
+  blobs.set(seed, blob);
+  return blob;
+}
+
 export function newContext(gfid: number, vgpuType: number): FirmwareContext {
   const seed = blobSeed(gfid, vgpuType);
   return {
@@ -86,7 +107,7 @@ export function newContext(gfid: number, vgpuType: number): FirmwareContext {
     // A guest that has not reported anything yet: OS type 0 (unknown), unlicensed, no frame-rate limiter.
     guest: { osType: 0, licenseState: 0, frlConfig: 0 },
     blobSeed: seed,
-    blob: generateBlob(seed),
+    blob: blobFor(seed),
   };
 }
 
@@ -148,7 +169,7 @@ export function decodeContextImage(bytes: Uint8Array): DecodedImage {
   const seed = body.readUInt32LE(B.SEED);
   const blob = Uint8Array.from(body.subarray(B.BLOB, B.BLOB + CONTEXT_BLOB_BYTES));
   // The blob is a function of its seed: a mismatch is state corruption a CRC over a rewritten body would miss.
-  if (!Buffer.from(generateBlob(seed)).equals(blob)) throw new Error('image blob does not match its seed');
+  if (!Buffer.from(blobFor(seed)).equals(blob)) throw new Error('image blob does not match its seed');
   const u32 = (o: number): number => body.readUInt32LE(o);
   const vfPresent = u32(B.VF_PRESENT);
   if (vfPresent > 1) throw new Error(`image VF-section flag ${vfPresent} is neither 0 nor 1`);

@@ -20,7 +20,7 @@ import type { SharedArena } from '../../../native/native-ops.js';
 import type { FirmwareSpin, FirmwareWorkSource } from '../gsp/firmware-spin.js';
 import { MgmtHeap, gfidFromDoorbell } from '../../../core/firmware-abi/vgpu-mailbox.js';
 import { Bar0, Region } from './device-layout.js';
-import { appendLogRing } from './log-ring.js';
+import { appendLogRing, logLine } from './log-ring.js';
 import type { PluginTask, PluginTaskMemory } from './plugin-task.js';
 import { GuestWorkload, type GuestWorkloadCommand, type GuestWorkloadOptions, type GuestWorkloadStats } from './guest-workload.js';
 
@@ -102,13 +102,17 @@ export class PluginTaskRuntime {
     };
   }
 
-  /** A task for its gfid (a new bootload replaces the shut-down task of an earlier vGPU). */
-  register(task: PluginTask): void {
+  /**
+   * A task for its gfid (a new bootload replaces the shut-down task of an earlier vGPU). `awaitingHeader`: the task
+   * still waits for the host's control-buffer header (see below); a task that found it already needs no wake-up —
+   * the host's next call rings the doorbell, which wakes the watcher.
+   */
+  register(task: PluginTask, awaitingHeader = true): void {
     this.tasks.set(task.gfid, task);
     // The watcher may be asleep in a long idle wait from before this task existed, and the host's control-buffer
     // header (what a new task waits for) is an FB write, not a register write that would wake it: wake it now so
     // the new task is scanned at the fast rate from the start.
-    this.poke();
+    if (awaitingHeader) this.poke();
     this.loop ??= this.watch().finally(() => { this.loop = null; });
   }
 
@@ -219,6 +223,6 @@ export class PluginTaskRuntime {
   }
 
   private gspLog(line: string): void {
-    appendLogRing(this.io.arena.window(BigInt(Region.GSP_LOG), Region.GSP_LOG_SIZE), `[${new Date().toISOString()}] ${line}\n`);
+    appendLogRing(this.io.arena.window(BigInt(Region.GSP_LOG), Region.GSP_LOG_SIZE), logLine(line));
   }
 }

@@ -34,7 +34,7 @@ import { GSP_SYSTEM_INFO, NvStatus, REG_SRIOV_MODE, decodeRegistry, type GspSyst
 import { MMU_FAULT_QUEUED, POST_EVENT, RC_TRIGGERED, encodeOsErrorLog } from '../../gsp/gsp-event-payloads.js';
 import { Bar0, Header, LOG_DIR_ENTRY_BYTES, Region, logDirEntryOffset } from './device-layout.js';
 import { clearVfTaskRecord } from './vf/guest-rpc-service.js';
-import { appendLogRing, initLogRing } from './log-ring.js';
+import { appendLogRing, initLogRing, logLine } from './log-ring.js';
 import { PluginTask } from './plugin-task.js';
 import { firmwareVersionWord } from './device-region.js';
 
@@ -80,6 +80,8 @@ interface RmClientState {
 interface TaskRecord {
   task: PluginTask;
   params: BootloadParams;
+  /** The task's three log rings in FB (views made once at bootload, not per line). */
+  logs: Record<'init-task' | 'vgpu-task' | 'kernel', Buffer>;
 }
 
 /** Test-raised events (see test controls in start-sim-device.ts). */
@@ -99,6 +101,8 @@ export class SimGspRm {
   private readonly tasks = new Map<number, TaskRecord>();
   private types: VgpuInfoRecord[] = [];
   private readonly eccEnabled: boolean;
+  /** View of GSP-RM's own log ring (device region), made on first use. */
+  private gspLogRing: Buffer | undefined;
 
   constructor(private readonly io: FirmwareIo, private readonly opts: SimGspRmOptions) {
     this.eccEnabled = opts.eccEnabled ?? opts.board.eccEnabledDefault;
@@ -394,25 +398,31 @@ export class SimGspRm {
       }
     }
     this.writeLogDirectory(p.gfid, logs.map(([, o, s]) => [o, s] as [bigint, bigint]));
-    for (const [, off, size] of logs) initLogRing(this.fbWindow(off, Number(size)), { reset: true });
+    const [init, vgpu, kernel] = logs.map(([, off, size]) => this.fbWindow(off, Number(size))) as [Buffer, Buffer, Buffer];
+    for (const ring of [init, vgpu, kernel]) initLogRing(ring, { reset: true });
     const task = new PluginTask(p.gfid, p, hClient, { log: (area, line) => this.taskLog(p.gfid, area, line) });
-    this.tasks.set(p.gfid, { task, params: p });
+    this.tasks.set(p.gfid, { task, params: p, logs: { 'init-task': init, 'vgpu-task': vgpu, kernel } });
     // The plugin task is GSP-RM's own task: BOOTLOAD returns once it is loaded, and the host waits for the task's
     // BOOTLOADED magic separately (docs/reference/host-rpc-mailbox.md). So it starts after the reply is out — not
     // in the middle of it, where its set-up (mailbox, guest side, logs) held back every create's BOOTLOAD — and
     // before any later command, so a SHUTDOWN still finds it started.
+    // GSP-RM's own line about it goes in after the task has started (and answered a header already there with the
+    // magic the host waits for): a log line is nothing the host waits on. It still comes before a start failure's.
+    const bootloaded = (): void => this.gspLog(`bootloaded plugin task gfid ${p.gfid} (dbdf 0x${p.dbdf.toString(16)}, ${p.numChannels} channels, vmPid ${p.vmPid})`);
     const start = (): void => {
       try {
         task.start();
       } catch (e) {
         // No reply to carry it any more: the GSP log says why the BOOTLOADED magic never comes (the host's wait
         // times out pointing there).
+        bootloaded();
         this.gspLog(`plugin task gfid ${p.gfid} failed to start: ${(e as Error).message}`);
+        return;
       }
+      bootloaded();
     };
     if (this.io.afterReply !== undefined) this.io.afterReply(start);
     else start();
-    this.gspLog(`bootloaded plugin task gfid ${p.gfid} (dbdf 0x${p.dbdf.toString(16)}, ${p.numChannels} channels, vmPid ${p.vmPid})`);
     return NvStatus.OK;
   }
 
@@ -505,17 +515,13 @@ export class SimGspRm {
   }
 
   gspLog(line: string): void {
-    appendLogRing(this.arenaWindow(Region.GSP_LOG, Region.GSP_LOG_SIZE), `[${new Date().toISOString()}] ${line}\n`);
+    appendLogRing(this.gspLogRing ??= this.arenaWindow(Region.GSP_LOG, Region.GSP_LOG_SIZE), logLine(line));
   }
 
   private taskLog(gfid: number, area: 'init-task' | 'vgpu-task' | 'kernel', line: string): void {
     const rec = this.tasks.get(gfid);
-    const p = rec?.params;
-    if (p === undefined) return;
-    const [off, size] = area === 'init-task' ? [p.initTaskLogBuffOffset, p.initTaskLogBuffSize]
-      : area === 'vgpu-task' ? [p.vgpuTaskLogBuffOffset, p.vgpuTaskLogBuffSize]
-        : [p.kernelLogBuffOffset, p.kernelLogBuffSize];
-    appendLogRing(this.fbWindow(off, Number(size)), `[${new Date().toISOString()}] ${line}\n`);
+    if (rec === undefined) return;
+    appendLogRing(rec.logs[area], logLine(line));
     this.io.logWritten?.(gfid);
   }
 }

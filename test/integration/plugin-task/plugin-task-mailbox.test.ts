@@ -101,10 +101,25 @@ describe('plugin task bring-up and calls', () => {
     assert.equal(h.response('message_seq_num_processed'), 2);
     assert.equal(h.response('message_seq_num_received'), 2);
 
-    const log = h.log('vgpu-task');
+    // The task writes a call's log line after it publishes the answer (the host does not wait for the log).
+    const log = await until('the SETUP_CONFIG log line', () => (/seq 2 SETUP_CONFIG/.test(h.log('vgpu-task')) ? h.log('vgpu-task') : undefined));
     assert.match(log, /seq 1 VERSION_NEGOTIATION: ok/);
     assert.match(log, new RegExp(`seq 2 SETUP_CONFIG_PARAMS_AND_INIT: ok \\(type ${TYPE}, 64 channels`));
     assert.match(h.log('init-task'), /GSP_PLUGIN_BOOTLOADED written/);
+  });
+
+  it('with the header already there at BOOTLOAD (the lifecycle writes it first), answers with the magic at once and logs its start-up lines in order', async () => {
+    const h = new MailboxHost(gpu, dev, client, slot(11));
+    h.comm.fill(0, 0, MgmtHeap.MIGRATION_OFFSET);
+    h.writeHeader();
+    await h.bootload();
+    await h.waitBootloaded();
+    const lines = h.log('init-task').trimEnd().split('\n').map((l) => l.replace(/^\[[^\]]+\] /, ''));
+    assert.deepEqual(lines.map((l) => (/bootloaded:/.test(l) ? 'bootloaded' : /waiting for the host/.test(l) ? 'waiting' : /GSP_PLUGIN_BOOTLOADED written/.test(l) ? 'found' : l)),
+      ['bootloaded', 'waiting', 'found']);
+    assert.equal((await h.call(VgpuRpcMsg.VERSION_NEGOTIATION, new Uint8Array(0), VERSION_NEGOTIATION_PAYLOAD.size)).result, 0);
+    // GSP-RM's own line about the task, written once the task has started (not inside the BOOTLOAD reply).
+    await until('the GSP log line of the bootload', () => /bootloaded plugin task gfid 11 \(dbdf 0x410b, 64 channels, vmPid 4011\)/.test(Buffer.from(gpu.firmware.readLog('gsp')).toString('utf8')) || undefined);
   });
 
   it('refuses a bad config with a non-zero result, an error-buffer record and a kernel-log line', async () => {

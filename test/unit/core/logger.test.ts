@@ -64,3 +64,23 @@ test('durations in log lines are rounded to what a reader can use (2.21, not 2.2
   assert.equal(j.totalMs, 1235);
   assert.equal(j.ms, 0);
 });
+
+test('a line below the active level is dropped before its meta is read; at debug level the same call is written', async () => {
+  // A meta whose serialization would throw: below the level the logger must not look at it at all (the hot paths
+  // log a debug line per create step, and preparing one cost more than the step's own bookkeeping).
+  let read = 0;
+  const meta = { get vgpu(): string { read++; return 'vgpu-1'; } };
+  const quiet = await capture('json', (log) => log.child({ component: 'lifecycle' }).debug('vGPU step', meta));
+  assert.deepEqual(quiet, []);
+  assert.equal(read, 0);
+  const stream = new PassThrough();
+  const chunks: string[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c.toString('utf8')));
+  const log = createLogger({ format: 'json', level: 'debug', stream });
+  log.child({ component: 'lifecycle' }).debug('vGPU step', meta);
+  await log.close();
+  const line = JSON.parse(chunks.join('').trim()) as Record<string, unknown>;
+  assert.equal(line.message, 'vGPU step');
+  assert.equal(line.vgpu, 'vgpu-1');
+  assert.equal(line.level, 'debug');
+});

@@ -39,6 +39,8 @@ test('create runs C1–C8 and destroy gives back exactly what the GPU had', asyn
   assert.equal(p.initTaskLogBuffOffset, heap.offset + 0x204000n);
   assert.equal(p.kernelLogBuffOffset, heap.offset + 0x264000n);
   for (const e of r.gpu.config.engines) assert.equal(p.chidOffset[e], books.chidRanges[0]!.offset);
+  const others = p.chidOffset.filter((_, e) => !r.gpu.config.engines.includes(e));
+  assert.ok(others.length > 0 && others.every((v) => v === 0), 'engines the GPU does not have get chidOffset 0');
 
   const msgs = r.tasks.messagesOf(3);
   assert.deepEqual(msgs.map((m) => [m.type, m.seq]), [[VgpuRpcMsg.VERSION_NEGOTIATION, 1], [VgpuRpcMsg.SETUP_CONFIG_PARAMS_AND_INIT, 2]]);

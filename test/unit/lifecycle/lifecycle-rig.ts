@@ -8,6 +8,7 @@ import { ErrorCode, VgpuError } from '../../../core/contracts/exceptions.js';
 import { EventBusImpl } from '../../../core/event-bus.js';
 import { ExceptionRelayImpl } from '../../../core/exception-relay.js';
 import type { BusEvents } from '../../../core/contracts/events.js';
+import type { LogLevel } from '../../../core/contracts/logger.js';
 import type { FbScrubber, ScrubRequest } from '../../../core/contracts/scrubber.js';
 import type { ScrubRecord } from '../../../core/contracts/vgpu-service.js';
 import type { VgpuJournal } from '../../../core/contracts/vgpu-journal.js';
@@ -86,6 +87,8 @@ export interface RigOptions {
   noReset?: boolean;
   /** ECC enabled on the GPU (default off). */
   ecc?: boolean;
+  /** Lines below this level are not kept (default debug: tests assert on debug lines; the bench runs at warn). */
+  logLevel?: LogLevel;
 }
 
 export interface Rig {
@@ -109,7 +112,7 @@ export async function rig(opts: RigOptions = {}): Promise<Rig> {
     devices: [{ bdf: BDF, totalVfs: opts.totalVfs ?? 8, ...(opts.noReset === true ? { caps: ALL_MOCK_CAPS.filter((c) => c !== 'gpu-reset') } : {}) }],
     rpcTimeoutMs: 2000,
   });
-  const logger = new MemoryLogger({ level: 'debug' });
+  const logger = new MemoryLogger({ level: opts.logLevel ?? 'debug' });
   const gpu = await mock.openDevice(undefined, { logger });
   await gpu.firmware.boot({ version: '570.144' });
   answerManagerControls(gpu, 512n * MiB, opts.ecc === true);

@@ -65,3 +65,21 @@ describe('LogCursorReader over the simulator log ring (reads only what is new)',
     assert.deepEqual(r.next(readLogRingSince(ring, r.position)), ['second task']);
   });
 });
+
+describe('appendLogRing', () => {
+  it('puts a line appended as a string byte for byte where the same line appended as UTF-8 bytes goes, at the ring end and across it', () => {
+    // 50 data bytes: lines of 7–12 bytes (some with multi-byte UTF-8) end exactly at the ring end, cross it, and wrap.
+    const asText = Buffer.alloc(LOG_RING_HEADER + 50);
+    const asBytes = Buffer.alloc(LOG_RING_HEADER + 50);
+    initLogRing(asText);
+    initLogRing(asBytes);
+    const lines = ['abcdefghi\n', 'größe ok\n', 'τ line 3\n', '0123456789\n', 'x\n', 'fits €\n', 'wrap me now\n', 'ünïcödé\n', 'z\n'];
+    for (let i = 0; i < 40; i++) {
+      const line = lines[i % lines.length]!;
+      appendLogRing(asText, line);
+      appendLogRing(asBytes, new Uint8Array(Buffer.from(line, 'utf8')));
+      assert.deepEqual(asText, asBytes, `after line ${i}`);
+    }
+    assert.ok(readLogRing(asText).byteLength === 50, 'the ring wrapped');
+  });
+});

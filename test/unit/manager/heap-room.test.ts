@@ -9,6 +9,7 @@ import { isVgpuError } from '../../../core/contracts/exceptions.js';
 import type { EventBus } from '../../../core/contracts/events.js';
 import type { FbRange } from '../../../core/contracts/memory.js';
 import type { VgpuService } from '../../../core/contracts/vgpu-service.js';
+import { chidRoom, chidsPerVgpu, prevPow2 } from '../../../core/manager/chid-room.js';
 import { FB_PAGE, heapRoom } from '../../../core/manager/heap-room.js';
 import { TOKENS } from '../../../core/tokens.js';
 import { createMockHalPlugin } from '../../../hal/mock/mock-hal-plugin.js';
@@ -105,4 +106,41 @@ test('types counts heap room: a type whose heap no longer fits shows 0 and is re
   await service.destroy(h.id);
   assert.ok((available().get(502) ?? 0) >= 1);
   assert.equal((await service.create({ gpu: BDF, type: M.id })).state, 'ready');
+});
+
+test('heapRoom and chidRoom with atMost answer min(full count, atMost) — the yes/no checks of select and create stop at the first', () => {
+  // Layouts where the one-page scratch reservations decide: a tail gap that holds exactly the pages, or not.
+  const layouts: Array<{ ranges: FbRange[]; below: bigint; bytes: bigint; pending?: bigint[]; keepFree?: bigint[] }> = [
+    { ranges: [range(0n, 4096n), range(10n * MiB, 1n * MiB)], below: 20n * MiB, bytes: 3n * MiB },
+    { ranges: [range(0n, 4096n), range(10n * MiB, 1n * MiB)], below: 20n * MiB, bytes: 3n * MiB, keepFree: Array(4).fill(FB_PAGE) },
+    // 6 MiB: two 3 MiB heaps fill it; the pages must then stay free, so at most one heap (or none) counts
+    { ranges: [], below: 6n * MiB, bytes: 3n * MiB, keepFree: [FB_PAGE] },
+    { ranges: [], below: 3n * MiB + 4096n, bytes: 3n * MiB, keepFree: [FB_PAGE, FB_PAGE] },
+    { ranges: [range(1n * MiB, 1n * MiB)], below: 16n * MiB, bytes: 2n * MiB, pending: [4n * MiB, 4n * MiB], keepFree: Array(32).fill(FB_PAGE) },
+  ];
+  const seen = new Set<number>();
+  for (const l of layouts) {
+    const full = heapRoom(l);
+    seen.add(full);
+    for (const atMost of [0, 1, 2, 5]) assert.equal(heapRoom({ ...l, atMost }), Math.min(full, atMost), `${JSON.stringify(l, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))} atMost ${atMost}`);
+  }
+  assert.ok(seen.has(0) && [...seen].some((n) => n > 2), 'the layouts cover no room and room for several');
+  const chids = [{ offset: 64, count: 64, owner: 'a' }, { offset: 256, count: 32, owner: 'b' }];
+  for (const count of [16, 64, 128, 512]) {
+    const full = chidRoom({ total: 1024, ranges: chids, count, pending: [64] });
+    for (const atMost of [0, 1, 3]) assert.equal(chidRoom({ total: 1024, ranges: chids, count, pending: [64], atMost }), Math.min(full, atMost));
+  }
+});
+
+test('prevPow2 (CHIDs per vGPU) is the largest power of two not above n, for whole and fractional n', () => {
+  for (const n of [1, 2, 3, 4, 5, 63, 64, 65, 85.33, 1.5, 2047, 2048, 2049, 0x7fff_ffff, 0x8000_0000, 2 ** 40 + 3]) {
+    let p = 1;
+    while (p * 2 <= n) p *= 2;
+    assert.equal(prevPow2(n), p, `n = ${n}`);
+  }
+  assert.equal(prevPow2(0), 0);
+  assert.equal(prevPow2(0.5), 0);
+  assert.equal(chidsPerVgpu(2048, 32), 64);
+  assert.equal(chidsPerVgpu(2048, 24), 64);
+  assert.equal(chidsPerVgpu(2048, 3), 512);
 });
