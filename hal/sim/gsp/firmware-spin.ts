@@ -33,9 +33,14 @@ import { AdaptiveSpin, budgetFromEnv } from '../../../core/runtime/adaptive-spin
 
 /**
  * Budget when VGPUD_SIM_FW_SPIN_US is unset (µs). It must cover the host's think time between a reply and its next
- * command plus, when the host slept for the reply, the host's own wake-up (60–90 µs on an idle 2-core VM).
+ * command plus, when the host slept for the reply, the host's own wake-up (60–90 µs on an idle 2-core VM). Inside a
+ * create the lifecycle's think time between two commands is longer than a bare caller's (its steps, events and
+ * journal sit between them), and 200 µs missed it: on the quiet 2-core host, compiled bench:lifecycle, the firmware
+ * slept before 35–40 % of commands at 200 µs (create p50 0.80–1.19 ms), 21–26 % at 600 µs (0.57–0.88 ms) and 8–12 %
+ * at 1000 µs (0.48–0.63 ms) — docs/benchmarks.md. 600 µs takes most of the gain; a look that misses costs at most
+ * that much CPU and then backs off.
  */
-export const DEFAULT_FW_SPIN_US = 200;
+export const DEFAULT_FW_SPIN_US = 600;
 /** Longest stretch one spin serves work in before it hands the thread back to its event loop (timers, messages). */
 export const FW_SPIN_SLICE_MS = 5;
 
