@@ -622,6 +622,8 @@ export interface ReceiveOptions {
   onProgress?: (bytes: bigint) => void;
   /** The stream carries only the device state (ApplyOptions.deviceStateOnly). */
   deviceStateOnly?: boolean;
+  /** Pre-fault the destination FB (ApplyOptions.prefault; unset: VGPUD_MIGRATION_PREFAULT). */
+  prefault?: boolean;
 }
 
 /** The destination side: apply the stream; on cancel or any failure the FB is scrubbed and nothing is kept. */
@@ -632,6 +634,7 @@ export async function receiveMigration(o: ReceiveOptions): Promise<ApplyResult> 
     return await applyStream(o.source, {
       region: o.region, expect: o.expect, ...(o.signal ? { signal: o.signal } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       ...(o.deviceStateOnly === true ? { deviceStateOnly: true } : {}),
+      ...(o.prefault !== undefined ? { prefault: o.prefault } : {}),
     });
   } catch (err) {
     if (!(err instanceof VgpuError)) {

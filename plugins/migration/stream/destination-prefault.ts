@@ -8,6 +8,10 @@
  * reserved (fallocate: no write, reads stay zero), then mapped for writing (MADV_POPULATE_WRITE) in this process
  * (FbRegion.prefault with `map`; docs/reference/precopy-convergence.md).
  *
+ * OFF by default (ApplyOptions.prefault, VGPUD_MIGRATION_PREFAULT=1): on the 2-core reference host the pre-fault's
+ * page zeroing competed with the transport for the two cores, and the fresh-FB bench gave up with it in 3 runs of 3
+ * and converged without it in 3 of 3 (docs/benchmarks.md). It pays where cores are spare.
+ *
  * It starts once the stream's first page frame was applied: for a fresh FB that is the whole-FB "the rest is zero"
  * record, whose check reads the written record — which mapping the pages would fill (a mapped page counts as
  * written). The price of mapping: the FB's pages count as written from then on (a vGPU migrated in migrates out

@@ -32,7 +32,12 @@ export interface ApplyOptions {
    * pages travel separately (MigrationStateOptions.fbByCaller). Any page frame is then refused as past the FB end.
    */
   deviceStateOnly?: boolean;
-  /** Back and map the destination FB ahead of the stream (default true; DestinationPrefault). */
+  /**
+   * Back and map the destination FB ahead of the stream (DestinationPrefault). Default: off, unless
+   * VGPUD_MIGRATION_PREFAULT=1. Off because on the 2-core reference host it lost: the pre-fault's page zeroing took
+   * the CPU the transport needed, and `npm run bench:migrate-fresh` gave up in 3 of 3 runs with it and converged in
+   * 3 of 3 without it (downtime 61–84 ms; docs/benchmarks.md). For a host with cores to spare.
+   */
   prefault?: boolean;
 }
 
@@ -99,7 +104,7 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
           opts.onProgress?.(applied * BigInt(ps));
           // After the first page frame (a fresh FB's whole-FB zero record, checked against the written record that
           // the pre-fault's mapping would fill): back and map the rest ahead of the stream.
-          if (prefault === null && opts.prefault !== false) prefault = new DestinationPrefault(region);
+          if (prefault === null && (opts.prefault ?? prefaultByDefault())) prefault = new DestinationPrefault(region);
           break;
         }
         case 'scatter': {
@@ -128,7 +133,7 @@ export async function applyStream(source: AsyncIterable<unknown>, opts: ApplyOpt
           applied += BigInt(f.pages.length);
           if (f.pass > passes) passes = f.pass;
           opts.onProgress?.(applied * BigInt(ps));
-          if (prefault === null && opts.prefault !== false) prefault = new DestinationPrefault(region);
+          if (prefault === null && (opts.prefault ?? prefaultByDefault())) prefault = new DestinationPrefault(region);
           break;
         }
         case 'fw-context':
@@ -183,4 +188,9 @@ async function zeroScanned(region: FbRegion, off: bigint, len: bigint): Promise<
     await region.zero(from, to - from);
     pos = to;
   }
+}
+
+/** VGPUD_MIGRATION_PREFAULT=1 turns the destination's FB pre-fault on where a caller does not say (ApplyOptions.prefault). */
+function prefaultByDefault(): boolean {
+  return process.env['VGPUD_MIGRATION_PREFAULT'] === '1';
 }

@@ -83,7 +83,7 @@ test('the applier starts the pre-fault with the stream, and stops it at the trai
   };
   try {
     // Resolves while the piece is held: the trailer (on the guest's downtime path) does not wait for it.
-    const res = await receiveMigration({ source: Readable.from([stream]), region, expect: compat });
+    const res = await receiveMigration({ source: Readable.from([stream]), region, expect: compat, prefault: true });
     assert.deepEqual(res.prefault, { outcome: 'stopped', reservedBytes: 0n });
     assert.deepEqual(calls, [0n], 'one piece started, at the FB start');
     // The pre-fault started after the whole-FB zero record was checked against the written record, so that check
@@ -137,6 +137,29 @@ test('a pre-fault stops after the piece in flight', native, async () => {
     assert.equal(outcome, 'stopped');
     assert.ok(r.reservedBytes < SIZE, `stopped before the last piece (${r.reservedBytes} bytes reserved)`);
   } finally {
+    dst.close();
+  }
+});
+
+test('without VGPUD_MIGRATION_PREFAULT the applier pre-faults nothing: the destination FB is backed only where the stream wrote', native, async () => {
+  const { stream } = await freshStream();
+  const dst = ops.createArena({ size: SIZE });
+  const region = arenaRegion(dst);
+  const calls: bigint[] = [];
+  const real = region.prefault!.bind(region);
+  region.prefault = (at, n, keep) => {
+    calls.push(at);
+    return real(at, n, keep);
+  };
+  const saved = process.env['VGPUD_MIGRATION_PREFAULT'];
+  delete process.env['VGPUD_MIGRATION_PREFAULT'];
+  try {
+    const res = await receiveMigration({ source: Readable.from([stream]), region, expect: compat });
+    assert.equal(res.prefault, undefined, 'no pre-fault reported');
+    assert.deepEqual(calls, [], 'no piece was backed');
+    assert.deepEqual(writtenPages(dst.dataExtents!(0n, SIZE)), WRITTEN, 'the written record is the pages sent');
+  } finally {
+    if (saved !== undefined) process.env['VGPUD_MIGRATION_PREFAULT'] = saved;
     dst.close();
   }
 });
