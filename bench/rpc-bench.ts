@@ -23,9 +23,6 @@
 import { cpus, loadavg } from 'node:os';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fallbackOps } from '../native/fallback.js';
-import { loadNativeOps } from '../native/index.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SharedArena } from '../native/native-ops.js';
 import { elementUsedBytes } from '../hal/gsp/gsp-element.js';
 import { GspRpcClient } from '../hal/gsp/gsp-rpc-client.js';
@@ -40,11 +37,6 @@ const PAYLOAD = Number(process.env.RPC_BENCH_PAYLOAD ?? 64);
 const N = Number(process.env.RPC_BENCH_N ?? 5_000);
 const CALLERS = Number(process.env.RPC_BENCH_CALLERS ?? 8);
 const ROUNDS = Number(process.env.RPC_BENCH_ROUNDS ?? 5);
-/**
- * Arena of ours: 'sab' (default; both sides wait with Atomics.waitAsync) or 'file' (the addon's shared file mapping
- * under /dev/shm, both sides wait with its futex wait32 — what the process-mode simulator and the daemon use).
- */
-const ARENA = process.env.RPC_BENCH_ARENA ?? 'sab';
 /** Bytes of one element as ours writes it: element header + RPC header + payload, rounded to 8. */
 const ELEMENT = elementUsedBytes(PAYLOAD);
 const PAGES = elementPages(ELEMENT);
@@ -223,11 +215,7 @@ async function main(): Promise<void> {
     `GSP RPC bench: payload ${PAYLOAD} B (element ${ELEMENT} B, ${PAGES} page); one call in flight; per round ${N} sequential ` +
       `calls (and ${N} from ${CALLERS} queued callers, ours); ${ROUNDS} rounds alternating ours/floor, best of each`,
   );
-  const dir = ARENA === 'file' ? mkdtempSync('/dev/shm/vgpud-rpc-bench-') : null;
-  const arena = dir === null
-    ? fallbackOps.createArena({ size: BigInt(GspRegion.SIZE), backing: 'sab' })
-    : loadNativeOps().createArena({ size: BigInt(GspRegion.SIZE), backing: 'file', path: join(dir, 'gsp') });
-  console.log(`ours over a ${arena.backing} arena (${arena.backing === 'sab' ? 'Atomics.waitAsync' : "the addon's futex wait32"}); the floor over a SAB`);
+  const arena = fallbackOps.createArena({ size: BigInt(GspRegion.SIZE), backing: 'sab' });
   const ours = await oursRig(arena);
   const floor = await floorRig();
   // Warm both paths up (JIT) before measuring.
@@ -252,7 +240,6 @@ async function main(): Promise<void> {
     `${Math.round(o.queuedOpsPerS)} calls/s with ${CALLERS} queued callers  (host ${perK(o)})`);
   console.log(`floor: p50 ${f.p50.toFixed(1)} µs  p99 ${f.p99.toFixed(1)} µs  ${Math.round(f.opsPerS)} round trips/s (bare rings; host ${perK(f)})`);
   console.log(`load at end: ${load()}`);
-  if (dir !== null) rmSync(dir, { recursive: true, force: true });
   console.log(
     `rpc: p50_us=${o.p50.toFixed(1)} p99_us=${o.p99.toFixed(1)} ops_per_s=${Math.round(o.opsPerS)} ` +
       `floor_p50_us=${f.p50.toFixed(1)} floor_p99_us=${f.p99.toFixed(1)} floor_ops_per_s=${Math.round(f.opsPerS)} ` +

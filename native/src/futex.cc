@@ -2,14 +2,10 @@
 // on the backing file's inode and offset, so a waiter in one process is woken by wake32 in another — which V8's
 // Atomics.wait/notify cannot do (they only reach waiters of the same process).
 //
-// Each wait runs on a waiter thread of its own, not on libuv's pool: a pool of 4 threads filled with parked
-// waiters would stall every fs call and every fill/hash job — and the job that would wake them. Waiter threads are
-// reused (WaiterPool): a wait used to start a std::thread (clone, stack mapping, exit) every time, and on the
-// process-mode path every GSP reply the host slept for paid that on top of the wake-ups. A thread whose wait ended
-// parks on a condition variable for the next one and exits after kIdleExitS without one, so an idle process keeps
-// none; there are always as many threads as waits in progress. The result comes back to JS through one
-// ThreadSafeFunction per environment, ref'd only while waits are pending (so a pending wait keeps the process
-// alive, as a timer would, and an idle addon does not).
+// Each wait runs on its own short-lived thread, not on libuv's pool: a pool of 4 threads filled with parked
+// waiters would stall every fs call and every fill/hash job — and the job that would wake them. The result comes
+// back to JS through one ThreadSafeFunction per environment, ref'd only while waits are pending (so a pending wait
+// keeps the process alive, as a timer would, and an idle addon does not).
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,10 +14,6 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
-#include <condition_variable>
-#include <deque>
-#include <functional>
-#include <mutex>
 #include <thread>
 
 #include "common.h"
@@ -37,61 +29,6 @@ namespace {
 // and its FUTEX_WAIT. An idle endless wait then costs no wake-ups (200 ms slices were 5 a second, per waiter).
 constexpr double kSliceMs = 200.0;
 constexpr double kWokenSliceMs = 10000.0;
-
-// How long a parked waiter thread waits for another wait before it exits.
-constexpr int kIdleExitS = 10;
-
-// Reusable waiter threads, shared by every environment of the process (worker threads included): a job is one
-// wait, run to its end on one thread. Never destroyed — detached threads may still be parked when statics go.
-class WaiterPool {
- public:
-  static WaiterPool& Get() {
-    static WaiterPool* pool = new WaiterPool();
-    return *pool;
-  }
-
-  // Run `job` on a parked thread, or on a new one when every thread is busy (a job never waits behind a wait,
-  // which may last forever). Throws std::system_error, with nothing queued, if no thread can be started.
-  void Submit(std::function<void()> job) {
-    std::lock_guard<std::mutex> g(m_);
-    jobs_.push_back(std::move(job));
-    if (jobs_.size() <= idle_) {
-      cv_.notify_one();
-      return;
-    }
-    try {
-      std::thread([this] { Run(); }).detach();
-    } catch (...) {
-      jobs_.pop_back();  // still ours: the lock is held, nobody took it
-      throw;
-    }
-  }
-
- private:
-  void Run() {
-    std::unique_lock<std::mutex> l(m_);
-    for (;;) {
-      if (jobs_.empty()) {
-        ++idle_;
-        bool got = cv_.wait_for(l, std::chrono::seconds(kIdleExitS), [this] { return !jobs_.empty(); });
-        --idle_;
-        if (!got) return;
-      }
-      {
-        std::function<void()> job = std::move(jobs_.front());
-        jobs_.pop_front();
-        l.unlock();
-        job();
-      }  // the job's captures (the mapping, the function) are released before the lock is taken again
-      l.lock();
-    }
-  }
-
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  size_t idle_ = 0;
-};
 
 long Futex(uint32_t* addr, int op, uint32_t val, const struct timespec* ts) {
   return syscall(SYS_futex, addr, op, val, ts, nullptr, 0);
@@ -164,7 +101,7 @@ Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t ex
   auto closing = data->closing;
   auto waiting = data->waiting;
   try {
-    WaiterPool::Get().Submit([tsfn, closing, waiting, map, addr, expected, timeoutMs, wokenOnly, job]() mutable {
+    std::thread([tsfn, closing, waiting, map, addr, expected, timeoutMs, wokenOnly, job]() mutable {
       // Only a wokenOnly waiter needs the teardown's wake (the others look every kSliceMs anyway).
       if (wokenOnly) {
         std::lock_guard<std::mutex> g(waiting->m);
@@ -183,7 +120,7 @@ Napi::Value StartWait32(Napi::Env env, MappingPtr map, uint64_t off, uint32_t ex
         if (--d->pendingWaits == 0) d->waitTsfn.Unref(env);
       });
       if (s != napi_ok) delete job;
-    });
+    }).detach();
   } catch (const std::system_error& e) {
     if (--data->pendingWaits == 0) data->waitTsfn.Unref(env);
     delete job;

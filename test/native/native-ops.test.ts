@@ -136,27 +136,6 @@ for (const impl of impls) {
       assert.equal(await a.wait32(64n, 1, 30), 'timed-out');
     });
 
-    it('many waits at once, and one after another: each ends when its own word is woken, none waits behind another', async () => {
-      // The addon runs waits on reusable waiter threads (futex.cc WaiterPool): a wait must never queue behind one
-      // that is still waiting (which may never end), and a thread freed by one wait must serve the next.
-      const a = make();
-      const n = 64;
-      for (let i = 0; i < n; i++) a.store32(BigInt(4096 + i * 4), 0);
-      const waits = Array.from({ length: n }, (_, i) => a.wait32(BigInt(4096 + i * 4), 0, 20_000));
-      // Wake them last first: a waiter queued behind an earlier, still sleeping one would never answer.
-      for (let i = n - 1; i >= 0; i--) {
-        a.store32(BigInt(4096 + i * 4), 1);
-        a.wake32(BigInt(4096 + i * 4));
-        assert.equal(await waits[i], 'ok', `wait ${i}`);
-      }
-      for (let round = 0; round < 200; round++) {
-        a.store32(64n, 0);
-        const w = a.wait32(64n, 0, 20_000);
-        setImmediate(() => { a.store32(64n, 1); a.wake32(64n); });
-        assert.equal(await w, 'ok');
-      }
-    });
-
     it('closed arenas refuse further use with VGPU_ESTATE', async () => {
       const a = make();
       a.close();
